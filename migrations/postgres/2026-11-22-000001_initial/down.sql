@@ -1,0 +1,12 @@
+DROP TABLE audit_events;
+DROP TABLE login_attempts;
+DROP TABLE signing_keys;
+DROP TABLE consents;
+DROP TABLE sessions;
+DROP TABLE access_token_denylist;
+DROP TABLE refresh_tokens;
+DROP TABLE refresh_families;
+DROP TABLE authorization_codes;
+DROP TABLE client_redirect_uris;
+DROP TABLE clients;
+DROP TABLE users;

@@ -1,0 +1,72 @@
+//! Rules for usernames, email addresses and passwords, shared by the CLI and the web forms.
+
+use crate::db::models::users;
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// The password rules, shared with the web forms.
+pub fn check_password(pw: &str) -> Result<(), String> {
+    if pw.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!(
+            "the password must have at least {MIN_PASSWORD_CHARS} characters"
+        ));
+    }
+    if pw.len() > MAX_PASSWORD_BYTES {
+        return Err(format!(
+            "the password must be at most {MAX_PASSWORD_BYTES} bytes"
+        ));
+    }
+    Ok(())
+}
+
+/// A plausible address: one @, something on each side, no spaces.
+pub fn check_email(email: &str) -> Result<(), String> {
+    let ok = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{email:?} is not an email address"))
+    }
+}
+
+pub fn check_username(username: &str) -> Result<String, String> {
+    let u = users::normalize_username(username);
+    if u.is_empty() || u.chars().count() > 64 {
+        return Err("the username must have 1 to 64 characters".into());
+    }
+    if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the username must not contain spaces or control characters".into());
+    }
+    Ok(u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_rules() {
+        assert!(check_password("short").is_err());
+        assert!(check_password("long enough").is_ok());
+        assert!(check_password(&"x".repeat(2000)).is_err());
+    }
+
+    #[test]
+    fn email_and_username_rules() {
+        assert!(check_email("a@b.example").is_ok());
+        assert!(check_email("nope").is_err());
+        assert!(check_email("a b@c").is_err());
+        assert_eq!(check_username(" Alice ").as_deref(), Ok("alice"));
+        assert!(check_username("two words").is_err());
+        assert!(check_username("").is_err());
+    }
+}

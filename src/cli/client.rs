@@ -1,0 +1,243 @@
+use clap::Subcommand;
+use serde_json::json;
+
+use super::user::audit;
+use super::{connect, print_table, CliError, CliResult};
+use crate::config::Settings;
+use crate::crypto::random;
+use crate::db::models::clients::{self, Client};
+use crate::db::{self, DbConn};
+use crate::oauth::client_policy::{build_client, ClientSpec};
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Register a client and print its client_id and (for confidential clients) its secret,
+    /// which is shown only this once
+    Add {
+        /// Name shown to users on the consent page
+        #[arg(long)]
+        name: String,
+        /// Where authorization responses may be sent; repeat for several. https, or http on a
+        /// loopback address; exact match, no wildcards or fragments
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Where the user may be sent after logging out; repeat for several
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (browser or native app) that cannot keep a secret; must use PKCE
+        #[arg(long)]
+        public: bool,
+        /// Allowed grant type; repeat for several: authorization_code, refresh_token,
+        /// client_credentials [default: authorization_code and refresh_token]
+        #[arg(long = "grant-type", value_name = "GRANT")]
+        grant_types: Vec<String>,
+        /// Scope the client may ask for; repeat for several [default: openid, profile, email]
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Token endpoint authentication: client_secret_basic, client_secret_post or none
+        /// [default: client_secret_basic, or none with --public]
+        #[arg(long, value_name = "METHOD")]
+        auth_method: Option<String>,
+        /// id_token signing algorithm: RS256, ES256 or EdDSA [default: RS256]
+        #[arg(long, value_name = "ALG")]
+        id_token_alg: Option<String>,
+        /// Logo shown on the consent page
+        #[arg(long, value_name = "URL")]
+        logo_uri: Option<String>,
+        /// The client's home page
+        #[arg(long, value_name = "URL")]
+        homepage_uri: Option<String>,
+        /// Print {"client_id":…,"client_secret":…} as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clients
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client's settings (never its secret, which is stored only as a hash)
+    Show {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client with its codes, tokens and consents
+    Remove { client_id: String },
+    /// Replace a confidential client's secret; the old one stops working at once
+    RotateSecret {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn find(conn: &mut DbConn, client_id: &str) -> Result<Client, CliError> {
+    clients::by_id(conn, client_id)?
+        .ok_or_else(|| CliError::new(format!("no client with id {client_id:?}")))
+}
+
+fn describe(c: &Client) -> serde_json::Value {
+    json!({
+        "client_id": c.row.client_id,
+        "client_name": c.row.name,
+        "client_type": if c.row.is_public { "public" } else { "confidential" },
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "grant_types": c.grant_types().collect::<Vec<_>>(),
+        "scope": c.row.scopes,
+        "token_endpoint_auth_method": c.row.auth_method,
+        "id_token_signed_response_alg": c.row.id_token_alg,
+        "logo_uri": c.row.logo_uri,
+        "client_uri": c.row.homepage_uri,
+        "created_at": c.row.created_at,
+    })
+}
+
+pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
+    match cmd {
+        ClientCommand::Add {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            grant_types,
+            scopes,
+            auth_method,
+            id_token_alg,
+            logo_uri,
+            homepage_uri,
+            json,
+        } => {
+            let spec = ClientSpec {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                grant_types,
+                scopes,
+                auth_method,
+                id_token_alg,
+                logo_uri,
+                homepage_uri,
+            };
+            let (client, secret) = build_client(&spec, db::now()).map_err(|errors| {
+                CliError::new(
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
+            let mut conn = connect(settings)?;
+            clients::insert(&mut conn, &client)?;
+            audit(&mut conn, "client.add", &client.row.client_id);
+            if json {
+                println!(
+                    "{}",
+                    json!({ "client_id": client.row.client_id, "client_secret": secret })
+                );
+            } else {
+                println!("client_id:     {}", client.row.client_id);
+                match secret {
+                    Some(s) => {
+                        println!("client_secret: {s}");
+                        println!("Store the secret now: it is kept only as a hash and cannot be shown again.");
+                    }
+                    None => println!("(public client: no secret; it must use PKCE)"),
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::List { json } => {
+            let mut conn = connect(settings)?;
+            let all = clients::list(&mut conn)?;
+            if json {
+                let list: Vec<_> = all
+                    .iter()
+                    .map(|c| json!({"client_id": c.client_id, "client_name": c.name}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = all
+                .into_iter()
+                .map(|c| {
+                    vec![
+                        c.client_id,
+                        c.name,
+                        if c.is_public {
+                            "public"
+                        } else {
+                            "confidential"
+                        }
+                        .into(),
+                        c.grant_types,
+                    ]
+                })
+                .collect();
+            print_table(&["CLIENT_ID", "NAME", "TYPE", "GRANTS"], &rows);
+            Ok(())
+        }
+        ClientCommand::Show { client_id, json } => {
+            let mut conn = connect(settings)?;
+            let c = find(&mut conn, &client_id)?;
+            let d = describe(&c);
+            if json {
+                println!("{d}");
+            } else if let Some(obj) = d.as_object() {
+                for (k, v) in obj {
+                    let shown = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Null => "-".into(),
+                        serde_json::Value::Array(a) => a
+                            .iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        other => other.to_string(),
+                    };
+                    println!("{k:<30} {shown}");
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::Remove { client_id } => {
+            let mut conn = connect(settings)?;
+            if clients::remove(&mut conn, &client_id)? == 0 {
+                return Err(CliError::new(format!("no client with id {client_id:?}")));
+            }
+            audit(&mut conn, "client.remove", &client_id);
+            println!("client {client_id} removed");
+            Ok(())
+        }
+        ClientCommand::RotateSecret { client_id, json } => {
+            let mut conn = connect(settings)?;
+            let c = find(&mut conn, &client_id)?;
+            if c.row.is_public {
+                return Err(CliError::new(format!(
+                    "{client_id} is a public client and has no secret"
+                )));
+            }
+            let secret = random::client_secret();
+            clients::set_secret_hash(
+                &mut conn,
+                &client_id,
+                &random::sha256_hex(&secret),
+                db::now(),
+            )?;
+            audit(&mut conn, "client.rotate_secret", &client_id);
+            if json {
+                println!(
+                    "{}",
+                    json!({ "client_id": client_id, "client_secret": secret })
+                );
+            } else {
+                println!("client_secret: {secret}");
+                println!("The previous secret no longer works. This one is not shown again.");
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The command line: `ostiary [serve]`, `migrate`, `user …`, `client …`, `keys …`.
+
+pub mod client;
+pub mod keys;
+pub mod user;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigError, Settings, SettingsArgs};
+use crate::db::{self, DbConn};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ostiary",
+    version,
+    about = "Ostiary: an OAuth 2.0 / OpenID Connect identity provider",
+    long_about = "Ostiary: an OAuth 2.0 / OpenID Connect identity provider.\n\n\
+        Without a command it runs the server. Every setting can be given as a flag, as an \
+        OSTIARY_* environment variable, or in a TOML file passed with --config.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// TOML file with settings (keys as the flag names, with underscores)
+    #[arg(long, env = "OSTIARY_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default when no command is given)
+    Serve,
+    /// Apply pending database migrations and exit
+    Migrate,
+    /// Manage end users (people who log in)
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Manage OAuth clients (the applications users log in to)
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Inspect and rotate the token signing keys
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+impl Cli {
+    pub fn resolve_settings(&self) -> Result<Settings, ConfigError> {
+        Settings::resolve(self.settings.clone(), self.config.as_deref())
+    }
+}
+
+/// A CLI failure: one line for the user, and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: i32,
+}
+
+impl CliError {
+    pub fn new(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError::new(e.to_string())
+    }
+}
+
+pub type CliResult = Result<(), CliError>;
+
+/// One connection for a CLI command, with migrations applied so commands work on a fresh database.
+pub fn connect(settings: &Settings) -> Result<DbConn, CliError> {
+    let mut conn = db::establish(&settings.db)?;
+    db::run_migrations(&mut conn)?;
+    Ok(conn)
+}
+
+pub fn migrate(settings: &Settings) -> CliResult {
+    let mut conn = db::establish(&settings.db)?;
+    let n = db::run_migrations(&mut conn)?;
+    println!("{n} migration(s) applied");
+    Ok(())
+}
+
+/// Prints rows as aligned columns.
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}

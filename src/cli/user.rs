@@ -1,0 +1,189 @@
+use std::io::{BufRead, IsTerminal};
+
+use clap::Subcommand;
+
+use super::{connect, is_unique_violation, print_table, CliError, CliResult};
+use crate::account_policy::{check_email, check_password, check_username};
+use crate::config::Settings;
+use crate::crypto::{password, random};
+use crate::db::models::users::{self, User};
+use crate::db::{self, DbConn};
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user. The password is prompted for (without echo) unless --password-stdin is given
+    Add {
+        /// Login name; stored lower-case, must be unique
+        username: String,
+        /// Email address
+        #[arg(long)]
+        email: String,
+        /// Display name
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the user an administrator (may use /admin)
+        #[arg(long)]
+        admin: bool,
+        /// Mark the email address as verified
+        #[arg(long)]
+        email_verified: bool,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users
+    List,
+    /// Disable a user: they can no longer log in
+    Disable { username: String },
+    /// Enable a disabled user again
+    Enable { username: String },
+    /// Set a new password. Prompted for unless --password-stdin is given
+    SetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn read_password(from_stdin: bool) -> Result<String, CliError> {
+    let pw = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else if std::io::stdin().is_terminal() {
+        let a = rpassword::prompt_password("Password: ")?;
+        let b = rpassword::prompt_password("Repeat password: ")?;
+        if a != b {
+            return Err(CliError::new("the passwords do not match"));
+        }
+        a
+    } else {
+        return Err(CliError::new(
+            "no terminal to ask for the password: pass it on standard input with --password-stdin",
+        ));
+    };
+    check_password(&pw).map_err(CliError::new)?;
+    Ok(pw)
+}
+
+fn find(conn: &mut DbConn, username: &str) -> Result<User, CliError> {
+    users::by_username(conn, username)?
+        .ok_or_else(|| CliError::new(format!("no user named {username:?}")))
+}
+
+pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
+    match cmd {
+        UserCommand::Add {
+            username,
+            email,
+            name,
+            admin,
+            email_verified,
+            password_stdin,
+        } => {
+            let username = check_username(&username).map_err(CliError::new)?;
+            check_email(&email).map_err(CliError::new)?;
+            let mut conn = connect(settings)?;
+            if users::by_username(&mut conn, &username)?.is_some() {
+                return Err(CliError::new(format!("the username {username:?} is taken")));
+            }
+            let pw = read_password(password_stdin)?;
+            let hash = password::hash_blocking(settings.argon2, &pw)?;
+            let now = db::now();
+            let user = User {
+                id: random::token::<16>(),
+                username: username.clone(),
+                email,
+                email_verified,
+                name,
+                given_name: None,
+                family_name: None,
+                password_hash: hash,
+                is_admin: admin,
+                disabled: false,
+                created_at: now,
+                updated_at: now,
+            };
+            match users::insert(&mut conn, &user) {
+                Ok(()) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(CliError::new(format!("the username {username:?} is taken")))
+                }
+                Err(e) => return Err(e.into()),
+            }
+            audit(&mut conn, "user.add", &user.id);
+            println!("user {} added (id {})", user.username, user.id);
+            Ok(())
+        }
+        UserCommand::List => {
+            let mut conn = connect(settings)?;
+            let all = users::list(&mut conn, None, i64::MAX, 0)?;
+            let rows: Vec<Vec<String>> = all
+                .into_iter()
+                .map(|u| {
+                    vec![
+                        u.username,
+                        u.email,
+                        if u.is_admin { "admin" } else { "" }.into(),
+                        if u.disabled { "disabled" } else { "active" }.into(),
+                        u.id,
+                    ]
+                })
+                .collect();
+            print_table(&["USERNAME", "EMAIL", "ROLE", "STATE", "ID"], &rows);
+            Ok(())
+        }
+        UserCommand::Disable { username } => set_disabled(settings, &username, true),
+        UserCommand::Enable { username } => set_disabled(settings, &username, false),
+        UserCommand::SetPassword {
+            username,
+            password_stdin,
+        } => {
+            let mut conn = connect(settings)?;
+            let user = find(&mut conn, &username)?;
+            let pw = read_password(password_stdin)?;
+            let hash = password::hash_blocking(settings.argon2, &pw)?;
+            users::set_password_hash(&mut conn, &user.id, &hash, db::now())?;
+            audit(&mut conn, "user.set_password", &user.id);
+            println!("password of {} changed", user.username);
+            Ok(())
+        }
+    }
+}
+
+fn set_disabled(settings: &Settings, username: &str, disabled: bool) -> CliResult {
+    let mut conn = connect(settings)?;
+    let user = find(&mut conn, username)?;
+    users::set_disabled(&mut conn, &user.id, disabled, db::now())?;
+    let action = if disabled {
+        "user.disable"
+    } else {
+        "user.enable"
+    };
+    audit(&mut conn, action, &user.id);
+    println!(
+        "user {} {}",
+        user.username,
+        if disabled { "disabled" } else { "enabled" }
+    );
+    Ok(())
+}
+
+/// Records a CLI action in the audit log; failing to audit does not undo the action.
+pub fn audit(conn: &mut DbConn, action: &str, target: &str) {
+    use crate::db::models::audit::{record, NewAuditEvent};
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let _ = record(
+        conn,
+        &NewAuditEvent {
+            at: db::now(),
+            actor: Some(&actor),
+            action,
+            target: Some(target),
+            ..Default::default()
+        },
+    );
+}

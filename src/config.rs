@@ -1,0 +1,479 @@
+//! Settings: every one a CLI flag and an `OSTIARY_*` environment variable, optionally read from a
+//! TOML file, with defaults that run out of the box on loopback.
+//! Precedence: command-line flag, then environment, then file, then default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use url::Url;
+
+use crate::crypto::keys::SigningAlg;
+use crate::crypto::password::Argon2Settings;
+use crate::db::DbUrl;
+use crate::oauth::client_policy::is_loopback_host;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// The settings as flags/env; all optional so the file and defaults can fill the gaps.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsArgs {
+    /// Database: sqlite://PATH (created when missing) or postgres://USER@HOST/DB
+    #[arg(long, env = "OSTIARY_DATABASE_URL", global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Public base URL of this server; https unless on a loopback address
+    #[arg(long, env = "OSTIARY_ISSUER", global = true, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Address to listen on
+    #[arg(long, env = "OSTIARY_BIND", global = true, value_name = "ADDR:PORT")]
+    pub bind: Option<String>,
+    /// Directory holding the key-encryption key file when OSTIARY_KEY_ENCRYPTION_KEY is unset
+    #[arg(long, env = "OSTIARY_KEYS_DIR", global = true, value_name = "DIR")]
+    pub keys_dir: Option<PathBuf>,
+    /// 32-byte key (base64 or hex) that encrypts signing keys at rest; overrides the key file
+    #[arg(
+        long,
+        env = "OSTIARY_KEY_ENCRYPTION_KEY",
+        global = true,
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub key_encryption_key: Option<String>,
+    /// Log filter, e.g. info or ostiary=debug,actix_web=info
+    #[arg(long, env = "OSTIARY_LOG", global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Log output format
+    #[arg(long, env = "OSTIARY_LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Maximum database connections per process
+    #[arg(long, env = "OSTIARY_DB_POOL_SIZE", global = true, value_name = "N")]
+    pub db_pool_size: Option<u32>,
+    /// HTTP worker threads (default: number of cores)
+    #[arg(long, env = "OSTIARY_WORKERS", global = true, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Access-token lifetime in seconds
+    #[arg(
+        long,
+        env = "OSTIARY_ACCESS_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub access_token_ttl: Option<i64>,
+    /// id_token lifetime in seconds
+    #[arg(
+        long,
+        env = "OSTIARY_ID_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub id_token_ttl: Option<i64>,
+    /// Refresh-token lifetime in seconds
+    #[arg(
+        long,
+        env = "OSTIARY_REFRESH_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub refresh_token_ttl: Option<i64>,
+    /// Seconds during which a retried refresh token gets the same successor
+    #[arg(
+        long,
+        env = "OSTIARY_REFRESH_GRACE",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub refresh_grace: Option<i64>,
+    /// Authorization-code lifetime in seconds
+    #[arg(long, env = "OSTIARY_CODE_TTL", global = true, value_name = "SECONDS")]
+    pub code_ttl: Option<i64>,
+    /// Browser-session lifetime in seconds
+    #[arg(
+        long,
+        env = "OSTIARY_SESSION_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub session_ttl: Option<i64>,
+    /// Signing algorithm of JWT access tokens: RS256, ES256 or EdDSA
+    #[arg(
+        long,
+        env = "OSTIARY_ACCESS_TOKEN_ALG",
+        global = true,
+        value_name = "ALG"
+    )]
+    pub access_token_alg: Option<String>,
+    /// Seconds a rotated-in key is published before it starts signing
+    #[arg(
+        long,
+        env = "OSTIARY_KEY_ACTIVATION_DELAY",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub key_activation_delay: Option<i64>,
+    /// argon2id memory cost in KiB for new password hashes
+    #[arg(
+        long,
+        env = "OSTIARY_ARGON2_MEMORY_KIB",
+        global = true,
+        value_name = "KIB"
+    )]
+    pub argon2_memory_kib: Option<u32>,
+    /// argon2id iterations for new password hashes
+    #[arg(
+        long,
+        env = "OSTIARY_ARGON2_ITERATIONS",
+        global = true,
+        value_name = "N"
+    )]
+    pub argon2_iterations: Option<u32>,
+    /// argon2id parallelism for new password hashes
+    #[arg(
+        long,
+        env = "OSTIARY_ARGON2_PARALLELISM",
+        global = true,
+        value_name = "N"
+    )]
+    pub argon2_parallelism: Option<u32>,
+    /// Password hashes computed at once (default: number of cores)
+    #[arg(
+        long,
+        env = "OSTIARY_PASSWORD_HASH_CONCURRENCY",
+        global = true,
+        value_name = "N"
+    )]
+    pub password_hash_concurrency: Option<usize>,
+    /// Password checks allowed to wait; beyond this logins get 503 + Retry-After
+    #[arg(
+        long,
+        env = "OSTIARY_PASSWORD_HASH_QUEUE",
+        global = true,
+        value_name = "N"
+    )]
+    pub password_hash_queue: Option<usize>,
+    /// Directory whose files override the embedded static assets (css, logo)
+    #[arg(long, env = "OSTIARY_STATIC_DIR", global = true, value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+}
+
+/// The validated settings the program runs with.
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub db: DbUrl,
+    /// Without a trailing slash, exactly as it appears in `iss`.
+    pub issuer: String,
+    pub bind: SocketAddr,
+    pub keys_dir: PathBuf,
+    pub key_encryption_key: Option<String>,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub db_pool_size: u32,
+    pub workers: usize,
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub refresh_grace: i64,
+    pub code_ttl: i64,
+    pub session_ttl: i64,
+    pub access_token_alg: SigningAlg,
+    pub key_activation_delay: i64,
+    pub argon2: Argon2Settings,
+    pub password_hash_concurrency: usize,
+    pub password_hash_queue: usize,
+    pub static_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Settings {
+    // Written by hand so the key-encryption key and database password never reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &crate::db::redact_url(&self.database_url))
+            .field("issuer", &self.issuer)
+            .field("bind", &self.bind)
+            .field("keys_dir", &self.keys_dir)
+            .field(
+                "key_encryption_key",
+                &self.key_encryption_key.as_ref().map(|_| "<set>"),
+            )
+            .field("access_token_alg", &self.access_token_alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A setting that cannot be used, named as the operator would type it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {env} (--{flag}): {reason}")]
+pub struct ConfigError {
+    pub env: String,
+    pub flag: String,
+    pub reason: String,
+}
+
+fn bad(name: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        env: format!("OSTIARY_{}", name.to_uppercase()),
+        flag: name.replace('_', "-"),
+        reason: reason.into(),
+    }
+}
+
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+impl SettingsArgs {
+    /// Fills unset fields from `file` (fields set here win).
+    fn or(self, file: SettingsArgs) -> SettingsArgs {
+        macro_rules! merge {
+            ($($f:ident),* $(,)?) => { SettingsArgs { $($f: self.$f.or(file.$f)),* } };
+        }
+        merge!(
+            database_url,
+            issuer,
+            bind,
+            keys_dir,
+            key_encryption_key,
+            log,
+            log_format,
+            db_pool_size,
+            workers,
+            access_token_ttl,
+            id_token_ttl,
+            refresh_token_ttl,
+            refresh_grace,
+            code_ttl,
+            session_ttl,
+            access_token_alg,
+            key_activation_delay,
+            argon2_memory_kib,
+            argon2_iterations,
+            argon2_parallelism,
+            password_hash_concurrency,
+            password_hash_queue,
+            static_dir,
+        )
+    }
+}
+
+pub fn read_file(path: &Path) -> Result<SettingsArgs, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad("config", format!("{}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        bad(
+            "config",
+            format!("{}: {}", path.display(), e.message().trim()),
+        )
+    })
+}
+
+/// The issuer URL, normalised (no trailing slash) and checked: https, or http on loopback; no
+/// query or fragment (OIDC Discovery §3).
+pub fn normalize_issuer(raw: &str) -> Result<String, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("{raw}: not a URL ({e})"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{raw}: must not have a query or fragment"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(url.host()) => {}
+        "http" => {
+            return Err(format!(
+                "{raw}: must be https unless the host is a loopback address"
+            ))
+        }
+        _ => return Err(format!("{raw}: must be an https URL")),
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+fn positive(name: &str, v: Option<i64>, default: i64) -> Result<i64, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(n) if n > 0 => Ok(n),
+        Some(n) => Err(bad(
+            name,
+            format!("{n}: must be a positive number of seconds"),
+        )),
+    }
+}
+
+impl Settings {
+    /// Resolves flags/env, the optional file and defaults into checked settings.
+    pub fn resolve(args: SettingsArgs, config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let a = match config_file {
+            Some(p) => args.or(read_file(p)?),
+            None => args,
+        };
+        let database_url = a
+            .database_url
+            .unwrap_or_else(|| "sqlite://ostiary.db".to_owned());
+        let db = DbUrl::parse(&database_url).map_err(|e| bad("database_url", e.to_string()))?;
+        let issuer = normalize_issuer(a.issuer.as_deref().unwrap_or("http://127.0.0.1:8080"))
+            .map_err(|r| bad("issuer", r))?;
+        let bind_raw = a.bind.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let bind: SocketAddr = bind_raw.parse().map_err(|_| {
+            bad(
+                "bind",
+                format!("{bind_raw}: expected ADDRESS:PORT, e.g. 0.0.0.0:8080"),
+            )
+        })?;
+        let log = a.log.unwrap_or_else(|| "info".to_owned());
+        tracing_subscriber::EnvFilter::try_new(&log)
+            .map_err(|e| bad("log", format!("{log}: {e}")))?;
+        let access_token_alg = match a.access_token_alg.as_deref() {
+            None => SigningAlg::Es256,
+            Some(s) => SigningAlg::parse(s).ok_or_else(|| {
+                bad(
+                    "access_token_alg",
+                    format!("{s}: use RS256, ES256 or EdDSA"),
+                )
+            })?,
+        };
+        let argon2 = Argon2Settings {
+            memory_kib: a.argon2_memory_kib.unwrap_or(19456),
+            iterations: a.argon2_iterations.unwrap_or(2),
+            parallelism: a.argon2_parallelism.unwrap_or(1),
+        };
+        argon2::Params::new(
+            argon2.memory_kib,
+            argon2.iterations,
+            argon2.parallelism,
+            None,
+        )
+        .map_err(|e| {
+            bad(
+                "argon2_memory_kib",
+                format!("argon2 parameters rejected: {e}"),
+            )
+        })?;
+        let key_activation_delay = match a.key_activation_delay {
+            Some(n) if n < 0 => return Err(bad("key_activation_delay", "must not be negative")),
+            Some(n) => n,
+            None => 300,
+        };
+        let refresh_grace = match a.refresh_grace {
+            Some(n) if n < 0 => return Err(bad("refresh_grace", "must not be negative")),
+            Some(n) => n,
+            None => 10,
+        };
+        Ok(Settings {
+            database_url,
+            db,
+            issuer,
+            bind,
+            keys_dir: a.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
+            key_encryption_key: a.key_encryption_key,
+            log,
+            log_format: a.log_format.unwrap_or_default(),
+            db_pool_size: a.db_pool_size.unwrap_or(16).max(1),
+            workers: a.workers.unwrap_or_else(default_workers).max(1),
+            access_token_ttl: positive("access_token_ttl", a.access_token_ttl, 900)?,
+            id_token_ttl: positive("id_token_ttl", a.id_token_ttl, 3600)?,
+            refresh_token_ttl: positive("refresh_token_ttl", a.refresh_token_ttl, 30 * 86400)?,
+            refresh_grace,
+            code_ttl: positive("code_ttl", a.code_ttl, 60)?,
+            session_ttl: positive("session_ttl", a.session_ttl, 12 * 3600)?,
+            access_token_alg,
+            key_activation_delay,
+            argon2,
+            password_hash_concurrency: a
+                .password_hash_concurrency
+                .unwrap_or_else(default_workers)
+                .max(1),
+            password_hash_queue: a.password_hash_queue.unwrap_or(64),
+            static_dir: a.static_dir,
+        })
+    }
+
+    /// The longest any signed token lives: how long a retired key must stay published.
+    pub fn max_token_ttl(&self) -> i64 {
+        self.access_token_ttl.max(self.id_token_ttl)
+    }
+
+    pub fn issuer_is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_on_loopback() {
+        let s = Settings::resolve(SettingsArgs::default(), None).expect("defaults are valid");
+        assert_eq!(s.issuer, "http://127.0.0.1:8080");
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url, "sqlite://ostiary.db");
+        assert_eq!(s.keys_dir, PathBuf::from("keys"));
+        assert_eq!(s.access_token_alg, SigningAlg::Es256);
+    }
+
+    #[test]
+    fn issuer_rules() {
+        assert_eq!(
+            normalize_issuer("https://id.example.com/").as_deref(),
+            Ok("https://id.example.com")
+        );
+        assert_eq!(
+            normalize_issuer("https://id.example.com/realm/").as_deref(),
+            Ok("https://id.example.com/realm")
+        );
+        assert!(normalize_issuer("http://localhost:8080").is_ok());
+        assert!(normalize_issuer("http://[::1]:8080").is_ok());
+        assert!(normalize_issuer("http://id.example.com").is_err());
+        assert!(normalize_issuer("https://id.example.com/?x=1").is_err());
+        assert!(normalize_issuer("not a url").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let args = SettingsArgs {
+            issuer: Some("http://id.example.com".into()),
+            ..Default::default()
+        };
+        let e = Settings::resolve(args, None).expect_err("must fail");
+        let line = e.to_string();
+        assert!(
+            line.contains("OSTIARY_ISSUER") && line.contains("--issuer"),
+            "{line}"
+        );
+        let args = SettingsArgs {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        let line = Settings::resolve(args, None).expect_err("fail").to_string();
+        assert!(line.contains("OSTIARY_DATABASE_URL"), "{line}");
+    }
+
+    #[test]
+    fn file_fills_gaps_and_flags_win() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ostiary.toml");
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:9999\"\nissuer = \"http://127.0.0.1:9999\"\n",
+        )
+        .expect("write");
+        let args = SettingsArgs {
+            issuer: Some("http://localhost:1".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(args, Some(&path)).expect("valid");
+        assert_eq!(s.bind.port(), 9999);
+        assert_eq!(s.issuer, "http://localhost:1");
+        std::fs::write(&path, "no_such_setting = 1\n").expect("write");
+        let e = Settings::resolve(SettingsArgs::default(), Some(&path)).expect_err("fail");
+        assert!(e.to_string().contains("no_such_setting"), "{e}");
+    }
+}

@@ -1,0 +1,237 @@
+//! Storage: one diesel `MultiConnection` over SQLite and PostgreSQL, chosen from the URL scheme.
+//!
+//! This module knows nothing of actix; callers on the async side run it inside `web::block`.
+
+pub mod models;
+pub mod schema;
+pub mod testing;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Every database connection the application uses.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+pub type Pool = r2d2::Pool<DbManager>;
+pub type PooledConn = r2d2::PooledConnection<DbManager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database URL must start with sqlite:// or postgres:// (got {0:?})")]
+    UnsupportedUrl(String),
+    #[error("cannot open the database: {0}")]
+    Connect(String),
+    #[error("cannot create the connection pool: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Which backend a URL names, with what to open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbUrl {
+    /// A file path (created when missing).
+    Sqlite(String),
+    /// A libpq connection URL, passed through unchanged.
+    Postgres(String),
+}
+
+impl DbUrl {
+    pub fn parse(url: &str) -> Result<Self, DbError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(DbError::UnsupportedUrl(url.to_owned()));
+            }
+            Ok(DbUrl::Sqlite(path.to_owned()))
+        } else if let Some(path) = url.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err(DbError::UnsupportedUrl(url.to_owned()));
+            }
+            Ok(DbUrl::Sqlite(path.to_owned()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DbUrl::Postgres(url.to_owned()))
+        } else {
+            Err(DbError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DbUrl::Sqlite(_))
+    }
+}
+
+/// An r2d2 manager that opens the backend named by the URL and applies per-connection settings.
+#[derive(Clone, Debug)]
+pub struct DbManager {
+    url: DbUrl,
+}
+
+impl DbManager {
+    pub fn new(url: DbUrl) -> Self {
+        DbManager { url }
+    }
+}
+
+/// SQLite: WAL so readers never block the writer, a busy timeout so concurrent writers (the CLI
+/// beside a running server) wait instead of failing, and foreign keys, which SQLite leaves off.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
+pub fn establish(url: &DbUrl) -> Result<DbConn, DbError> {
+    match url {
+        DbUrl::Sqlite(path) => {
+            let mut conn = SqliteConnection::establish(path)
+                .map_err(|e| DbError::Connect(format!("{path}: {e}")))?;
+            conn.batch_execute(SQLITE_PRAGMAS)
+                .map_err(|e| DbError::Connect(format!("{path}: {e}")))?;
+            Ok(DbConn::Sqlite(conn))
+        }
+        DbUrl::Postgres(u) => PgConnection::establish(u)
+            .map(DbConn::Pg)
+            .map_err(|e| DbError::Connect(redact_url(&e.to_string()))),
+    }
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        establish(&self.url).map_err(|e| {
+            r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(e.to_string()))
+        })
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        conn.is_broken()
+    }
+}
+
+/// Builds the pool. SQLite allows one writer at a time, so a small pool is enough there.
+pub fn build_pool(url: &DbUrl, max_size: u32) -> Result<Pool, DbError> {
+    let size = if url.is_sqlite() {
+        max_size.min(8)
+    } else {
+        max_size
+    };
+    let pool = r2d2::Pool::builder()
+        .max_size(size.max(1))
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(DbManager::new(url.clone()))?;
+    Ok(pool)
+}
+
+/// Applies pending migrations. On PostgreSQL an advisory lock keeps several replicas that start
+/// together from racing each other.
+pub fn run_migrations(conn: &mut DbConn) -> Result<usize, DbError> {
+    let applied = match conn {
+        DbConn::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.len())
+            .map_err(|e| DbError::Migration(e.to_string()))?,
+        DbConn::Pg(c) => {
+            c.batch_execute("SELECT pg_advisory_lock(7370001)")?;
+            let result = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(|e| DbError::Migration(e.to_string()));
+            c.batch_execute("SELECT pg_advisory_unlock(7370001)")?;
+            result?
+        }
+    };
+    Ok(applied)
+}
+
+/// Runs `f` in a transaction that, on PostgreSQL, holds an advisory lock for its duration:
+/// used for one-off initialisation (first signing keys) that several replicas might race on.
+pub fn with_init_lock<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    conn.transaction(|c| {
+        if let DbConn::Pg(pg) = c {
+            pg.batch_execute("SELECT pg_advisory_xact_lock(7370002)")?;
+        }
+        f(c)
+    })
+}
+
+/// Hides the password of a `postgres://user:password@host` URL before it reaches a log line.
+pub fn redact_url(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_inclusive(char::is_whitespace) {
+        match url::Url::parse(word.trim()) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                out.push_str(u.as_str());
+                out.push_str(&word[word.trim_end().len()..]);
+            }
+            _ => out.push_str(word),
+        }
+    }
+    out
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A short random lower-case suffix for names of throw-away objects.
+pub fn random_suffix() -> String {
+    crate::crypto::random::hex(&crate::crypto::random::bytes::<6>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_choose_the_backend() {
+        assert_eq!(
+            DbUrl::parse("sqlite://ostiary.db").ok(),
+            Some(DbUrl::Sqlite("ostiary.db".into()))
+        );
+        assert_eq!(
+            DbUrl::parse("sqlite:///var/lib/o.db").ok(),
+            Some(DbUrl::Sqlite("/var/lib/o.db".into()))
+        );
+        assert!(matches!(
+            DbUrl::parse("postgres://u@h/db"),
+            Ok(DbUrl::Postgres(_))
+        ));
+        assert!(DbUrl::parse("mysql://x").is_err());
+        assert!(DbUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        let s = redact_url("could not connect to postgres://bob:hunter2@db/x now");
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("postgres://bob:***@db/x"), "{s}");
+    }
+}

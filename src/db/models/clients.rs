@@ -1,0 +1,185 @@
+use diesel::prelude::*;
+
+use crate::db::schema::{client_redirect_uris, clients};
+use crate::db::DbConn;
+
+/// `client_redirect_uris.kind` for URIs that receive authorization responses.
+pub const KIND_LOGIN: &str = "login";
+/// `client_redirect_uris.kind` for RP-initiated logout's `post_logout_redirect_uri`.
+pub const KIND_POST_LOGOUT: &str = "post_logout";
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub name: String,
+    /// SHA-256 hex of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    pub is_public: bool,
+    pub auth_method: String,
+    /// Space-separated RFC 6749 grant type names.
+    pub grant_types: String,
+    /// Space-separated scopes the client may be granted.
+    pub scopes: String,
+    pub id_token_alg: String,
+    pub logo_uri: Option<String>,
+    pub homepage_uri: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = client_redirect_uris)]
+pub struct RedirectUriRow {
+    pub client_id: String,
+    pub kind: String,
+    pub uri: String,
+}
+
+/// A client with its registered URIs.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub row: ClientRow,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+impl Client {
+    pub fn grant_types(&self) -> impl Iterator<Item = &str> {
+        self.row.grant_types.split_ascii_whitespace()
+    }
+
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types().any(|g| g == grant)
+    }
+
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.row.scopes.split_ascii_whitespace()
+    }
+}
+
+/// Inserts the client and its URIs in one transaction, so a failure leaves nothing behind.
+pub fn insert(conn: &mut DbConn, client: &Client) -> QueryResult<()> {
+    conn.transaction(|c| {
+        diesel::insert_into(clients::table)
+            .values(&client.row)
+            .execute(c)?;
+        insert_uris(c, client)
+    })
+}
+
+/// One INSERT per URI: the multi-backend connection has no batch insert.
+fn insert_uris(conn: &mut DbConn, client: &Client) -> QueryResult<()> {
+    for row in uri_rows(client) {
+        diesel::insert_into(client_redirect_uris::table)
+            .values(&row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn uri_rows(client: &Client) -> Vec<RedirectUriRow> {
+    let id = &client.row.client_id;
+    let mut uris: Vec<RedirectUriRow> = Vec::new();
+    for (kind, list) in [
+        (KIND_LOGIN, &client.redirect_uris),
+        (KIND_POST_LOGOUT, &client.post_logout_redirect_uris),
+    ] {
+        for uri in list {
+            if !uris.iter().any(|u| u.kind == kind && &u.uri == uri) {
+                uris.push(RedirectUriRow {
+                    client_id: id.clone(),
+                    kind: kind.to_owned(),
+                    uri: uri.clone(),
+                });
+            }
+        }
+    }
+    uris
+}
+
+/// Replaces the client's settings and URIs (not its secret) in one transaction.
+pub fn update(conn: &mut DbConn, client: &Client) -> QueryResult<usize> {
+    conn.transaction(|c| {
+        let r = &client.row;
+        let n = diesel::update(clients::table.find(&r.client_id))
+            .set((
+                clients::name.eq(&r.name),
+                clients::is_public.eq(r.is_public),
+                clients::auth_method.eq(&r.auth_method),
+                clients::grant_types.eq(&r.grant_types),
+                clients::scopes.eq(&r.scopes),
+                clients::id_token_alg.eq(&r.id_token_alg),
+                clients::logo_uri.eq(&r.logo_uri),
+                clients::homepage_uri.eq(&r.homepage_uri),
+                clients::updated_at.eq(r.updated_at),
+            ))
+            .execute(c)?;
+        if n == 1 {
+            diesel::delete(
+                client_redirect_uris::table
+                    .filter(client_redirect_uris::client_id.eq(&r.client_id)),
+            )
+            .execute(c)?;
+            insert_uris(c, client)?;
+        }
+        Ok(n)
+    })
+}
+
+pub fn by_id(conn: &mut DbConn, client_id: &str) -> QueryResult<Option<Client>> {
+    let Some(row) = clients::table
+        .find(client_id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let uris: Vec<RedirectUriRow> = client_redirect_uris::table
+        .filter(client_redirect_uris::client_id.eq(client_id))
+        .order(client_redirect_uris::uri.asc())
+        .select(RedirectUriRow::as_select())
+        .load(conn)?;
+    let pick = |kind: &str| {
+        uris.iter()
+            .filter(|u| u.kind == kind)
+            .map(|u| u.uri.clone())
+            .collect()
+    };
+    Ok(Some(Client {
+        redirect_uris: pick(KIND_LOGIN),
+        post_logout_redirect_uris: pick(KIND_POST_LOGOUT),
+        row,
+    }))
+}
+
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ClientRow>> {
+    clients::table
+        .order(clients::name.asc())
+        .select(ClientRow::as_select())
+        .load(conn)
+}
+
+/// Deletes the client; codes, tokens, consents and URIs go with it (ON DELETE CASCADE).
+pub fn remove(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
+    diesel::delete(clients::table.find(client_id)).execute(conn)
+}
+
+pub fn set_secret_hash(
+    conn: &mut DbConn,
+    client_id: &str,
+    secret_hash: &str,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        clients::table
+            .find(client_id)
+            .filter(clients::is_public.eq(false)),
+    )
+    .set((
+        clients::secret_hash.eq(Some(secret_hash)),
+        clients::updated_at.eq(now),
+    ))
+    .execute(conn)
+}

@@ -1,0 +1,93 @@
+use diesel::prelude::*;
+
+use crate::db::schema::users;
+use crate::db::DbConn;
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct User {
+    /// Stable, never reassigned: the OIDC `sub`.
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Usernames are compared case-insensitively by storing them lower-cased.
+pub fn normalize_username(username: &str) -> String {
+    username.trim().to_lowercase()
+}
+
+pub fn insert(conn: &mut DbConn, user: &User) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn by_username(conn: &mut DbConn, username: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::username.eq(normalize_username(username)))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    search: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<Vec<User>> {
+    let mut q = users::table.select(User::as_select()).into_boxed();
+    if let Some(s) = search.filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", s.replace(['%', '_'], ""));
+        q = q.filter(
+            users::username
+                .like(pattern.clone())
+                .or(users::email.like(pattern)),
+        );
+    }
+    q.order(users::username.asc())
+        .limit(limit)
+        .offset(offset)
+        .load(conn)
+}
+
+pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
+    users::table.count().get_result(conn)
+}
+
+pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: i64) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+        .execute(conn)
+}
+
+pub fn set_admin(conn: &mut DbConn, id: &str, is_admin: bool, now: i64) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::is_admin.eq(is_admin), users::updated_at.eq(now)))
+        .execute(conn)
+}
+
+pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+        .execute(conn)
+}

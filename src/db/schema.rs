@@ -1,0 +1,175 @@
+// One portable schema for both backends: text ids, BIGINT unix-second timestamps, booleans.
+// Kept by hand in step with migrations/{sqlite,postgres}; a test checks the two folders match.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        email -> Text,
+        email_verified -> Bool,
+        name -> Nullable<Text>,
+        given_name -> Nullable<Text>,
+        family_name -> Nullable<Text>,
+        password_hash -> Text,
+        is_admin -> Bool,
+        disabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    clients (client_id) {
+        client_id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Text>,
+        is_public -> Bool,
+        auth_method -> Text,
+        grant_types -> Text,
+        scopes -> Text,
+        id_token_alg -> Text,
+        logo_uri -> Nullable<Text>,
+        homepage_uri -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_redirect_uris (client_id, kind, uri) {
+        client_id -> Text,
+        kind -> Text,
+        uri -> Text,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        code_challenge_method -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        auth_time -> BigInt,
+        extensions -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+        family_id -> Nullable<Text>,
+        access_jti -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_families (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Nullable<Text>,
+        scope -> Text,
+        auth_time -> Nullable<BigInt>,
+        session_id -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        family_id -> Text,
+        generation -> BigInt,
+        scope -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        rotated_at -> Nullable<BigInt>,
+        successor_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    access_token_denylist (jti) {
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Nullable<Text>,
+        csrf_token -> Text,
+        auth_time -> Nullable<BigInt>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        public_jwk -> Text,
+        private_key_enc -> Text,
+        created_at -> BigInt,
+        activate_at -> BigInt,
+        publish_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    login_attempts (id) {
+        id -> BigInt,
+        username -> Text,
+        ip -> Nullable<Text>,
+        succeeded -> Bool,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor -> Nullable<Text>,
+        action -> Text,
+        target -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(client_redirect_uris -> clients (client_id));
+diesel::joinable!(refresh_tokens -> refresh_families (family_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    clients,
+    client_redirect_uris,
+    authorization_codes,
+    refresh_families,
+    refresh_tokens,
+    access_token_denylist,
+    sessions,
+    consents,
+    signing_keys,
+    login_attempts,
+    audit_events,
+);

@@ -1,0 +1,12 @@
+//! Ostiary: an OAuth 2.0 / OpenID Connect identity provider. See ARCHITECTURE.md for the map.
+
+pub mod account_policy;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod oauth;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,40 @@
+use clap::Parser;
+
+use ostiary::cli::{self, Cli, Command};
+use ostiary::startup::Application;
+
+fn main() {
+    let args = Cli::parse();
+    let settings = match args.resolve_settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ostiary: {e}");
+            std::process::exit(2);
+        }
+    };
+    ostiary::telemetry::init(&settings.log, settings.log_format);
+    let result = match args.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Migrate => cli::migrate(&settings),
+        Command::User(c) => cli::user::run(&settings, c),
+        Command::Client(c) => cli::client::run(&settings, c),
+        Command::Keys(c) => cli::keys::run(&settings, c),
+    };
+    if let Err(e) = result {
+        eprintln!("ostiary: {}", e.message);
+        std::process::exit(e.code);
+    }
+}
+
+fn serve(settings: ostiary::config::Settings) -> cli::CliResult {
+    actix_web::rt::System::new().block_on(async move {
+        let issuer = settings.issuer.clone();
+        let bind = settings.bind;
+        let app = Application::build(settings).await?;
+        tracing::info!(%issuer, %bind, "ostiary listening");
+        app.run_until_stopped().await?;
+        tracing::info!("ostiary stopped");
+        Ok::<(), anyhow::Error>(())
+    })?;
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! The rules a client registration must satisfy, shared by the CLI, the admin console and (later)
+//! dynamic registration, so every path into the `clients` table enforces the same policy.
+
+use url::{Host, Url};
+
+use crate::crypto::keys::SigningAlg;
+use crate::crypto::random;
+use crate::db::models::clients::{Client, ClientRow};
+
+pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+pub const SUPPORTED_GRANTS: [&str; 3] = [
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_REFRESH_TOKEN,
+    GRANT_CLIENT_CREDENTIALS,
+];
+
+pub const AUTH_BASIC: &str = "client_secret_basic";
+pub const AUTH_POST: &str = "client_secret_post";
+pub const AUTH_NONE: &str = "none";
+pub const SUPPORTED_AUTH_METHODS: [&str; 3] = [AUTH_BASIC, AUTH_POST, AUTH_NONE];
+
+pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+
+/// What someone asks to register, before validation.
+#[derive(Clone, Debug, Default)]
+pub struct ClientSpec {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub public: bool,
+    /// Empty means the defaults: authorization_code and refresh_token.
+    pub grant_types: Vec<String>,
+    /// Empty means the defaults: openid, profile, email.
+    pub scopes: Vec<String>,
+    /// `None` means client_secret_basic for confidential clients, none for public ones.
+    pub auth_method: Option<String>,
+    pub id_token_alg: Option<String>,
+    pub logo_uri: Option<String>,
+    pub homepage_uri: Option<String>,
+}
+
+/// A validation failure, named by the field it belongs to so forms can show it beside that field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+fn err(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+pub fn is_loopback_host(host: Option<Host<&str>>) -> bool {
+    match host {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Checks one redirect URI: absolute, no fragment, no wildcard; https, or http on a loopback
+/// address; public (native) clients may also use a private-use scheme (RFC 8252 §7.1).
+pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), String> {
+    if uri.contains('*') {
+        return Err(format!("{uri}: wildcards are not allowed"));
+    }
+    let parsed = Url::parse(uri).map_err(|e| format!("{uri}: not an absolute URI ({e})"))?;
+    if parsed.fragment().is_some() || uri.contains('#') {
+        return Err(format!("{uri}: must not contain a fragment"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!("{uri}: must not contain user information"));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(parsed.host()) => Ok(()),
+        "http" => Err(format!(
+            "{uri}: http is allowed only on loopback addresses; use https"
+        )),
+        scheme if public && scheme.contains('.') => Ok(()),
+        _ => Err(format!(
+            "{uri}: the scheme must be https (or a reverse-domain private-use scheme for native apps)"
+        )),
+    }
+}
+
+/// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+fn check_optional_url(field: &'static str, value: &Option<String>, errors: &mut Vec<FieldError>) {
+    if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+        match Url::parse(v) {
+            Ok(u)
+                if u.scheme() == "https"
+                    || (u.scheme() == "http" && is_loopback_host(u.host())) => {}
+            _ => errors.push(err(field, format!("{v}: must be an absolute https URL"))),
+        }
+    }
+}
+
+/// Validates a spec into a client row with a fresh id (and secret, for confidential clients).
+/// Returns every problem at once so a form can show them all.
+pub fn build_client(
+    spec: &ClientSpec,
+    now: i64,
+) -> Result<(Client, Option<String>), Vec<FieldError>> {
+    let client_id = random::token::<16>();
+    let validated = validate(spec, &client_id, now)?;
+    let secret = (!validated.row.is_public).then(random::client_secret);
+    let mut client = validated;
+    client.row.secret_hash = secret.as_deref().map(random::sha256_hex);
+    Ok((client, secret))
+}
+
+/// Validates a spec for `client_id` (new or edited). The secret hash is left `None`.
+pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let name = spec.name.trim();
+    if name.is_empty() {
+        errors.push(err("name", "a name is required"));
+    } else if name.chars().count() > 200 {
+        errors.push(err("name", "at most 200 characters"));
+    }
+
+    let auth_method = spec
+        .auth_method
+        .clone()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| if spec.public { AUTH_NONE } else { AUTH_BASIC }.to_owned());
+    if !SUPPORTED_AUTH_METHODS.contains(&auth_method.as_str()) {
+        errors.push(err(
+            "auth_method",
+            format!(
+                "{auth_method}: use one of {}",
+                SUPPORTED_AUTH_METHODS.join(", ")
+            ),
+        ));
+    } else if spec.public && auth_method != AUTH_NONE {
+        errors.push(err(
+            "auth_method",
+            "public clients have no secret: use none",
+        ));
+    } else if !spec.public && auth_method == AUTH_NONE {
+        errors.push(err(
+            "auth_method",
+            "confidential clients authenticate: use client_secret_basic or client_secret_post",
+        ));
+    }
+
+    let mut grants: Vec<String> = if spec.grant_types.is_empty() {
+        vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()]
+    } else {
+        spec.grant_types
+            .iter()
+            .map(|g| g.trim().to_owned())
+            .collect()
+    };
+    grants.dedup();
+    for g in &grants {
+        if !SUPPORTED_GRANTS.contains(&g.as_str()) {
+            errors.push(err(
+                "grant_types",
+                format!("{g}: use one of {}", SUPPORTED_GRANTS.join(", ")),
+            ));
+        }
+    }
+    if spec.public && grants.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) {
+        errors.push(err(
+            "grant_types",
+            "client_credentials needs a confidential client",
+        ));
+    }
+    let has_code = grants.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
+    if grants.iter().any(|g| g == GRANT_REFRESH_TOKEN) && !has_code {
+        errors.push(err(
+            "grant_types",
+            "refresh_token is issued only with authorization_code",
+        ));
+    }
+
+    let mut redirect_uris = Vec::new();
+    for uri in spec
+        .redirect_uris
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+    {
+        match check_redirect_uri(uri, spec.public) {
+            Ok(()) => redirect_uris.push(uri.to_owned()),
+            Err(m) => errors.push(err("redirect_uris", m)),
+        }
+    }
+    if has_code && redirect_uris.is_empty() && !errors.iter().any(|e| e.field == "redirect_uris") {
+        errors.push(err(
+            "redirect_uris",
+            "at least one redirect URI is needed for the authorization_code grant",
+        ));
+    }
+    let mut post_logout = Vec::new();
+    for uri in spec
+        .post_logout_redirect_uris
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+    {
+        match check_redirect_uri(uri, spec.public) {
+            Ok(()) => post_logout.push(uri.to_owned()),
+            Err(m) => errors.push(err("post_logout_redirect_uris", m)),
+        }
+    }
+
+    let mut scopes: Vec<String> = if spec.scopes.is_empty() {
+        DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()
+    } else {
+        spec.scopes
+            .iter()
+            .flat_map(|s| s.split_ascii_whitespace())
+            .map(str::to_owned)
+            .collect()
+    };
+    scopes.sort();
+    scopes.dedup();
+    for s in &scopes {
+        if !is_scope_token(s) {
+            errors.push(err("scopes", format!("{s:?} is not a valid scope")));
+        }
+    }
+
+    let id_token_alg = spec
+        .id_token_alg
+        .clone()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| SigningAlg::Rs256.as_str().to_owned());
+    if SigningAlg::parse(&id_token_alg).is_none() {
+        errors.push(err(
+            "id_token_alg",
+            format!("{id_token_alg}: use RS256, ES256 or EdDSA"),
+        ));
+    }
+    check_optional_url("logo_uri", &spec.logo_uri, &mut errors);
+    check_optional_url("homepage_uri", &spec.homepage_uri, &mut errors);
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let blank_to_none = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+    Ok(Client {
+        row: ClientRow {
+            client_id: client_id.to_owned(),
+            name: name.to_owned(),
+            secret_hash: None,
+            is_public: spec.public,
+            auth_method,
+            grant_types: grants.join(" "),
+            scopes: scopes.join(" "),
+            id_token_alg,
+            logo_uri: blank_to_none(&spec.logo_uri),
+            homepage_uri: blank_to_none(&spec.homepage_uri),
+            created_at: now,
+            updated_at: now,
+        },
+        redirect_uris,
+        post_logout_redirect_uris: post_logout,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(uris: &[&str]) -> ClientSpec {
+        ClientSpec {
+            name: "App".into(),
+            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn redirect_uri_rules() {
+        assert!(check_redirect_uri("https://app.example/cb", false).is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:9000/cb", false).is_ok());
+        assert!(check_redirect_uri("http://[::1]/cb", false).is_ok());
+        assert!(check_redirect_uri("http://localhost/cb", false).is_ok());
+        assert!(check_redirect_uri("http://app.example/cb", false).is_err());
+        assert!(check_redirect_uri("https://app.example/cb#frag", false).is_err());
+        assert!(check_redirect_uri("https://*.example/cb", false).is_err());
+        assert!(check_redirect_uri("/relative", false).is_err());
+        assert!(check_redirect_uri("com.example.app:/cb", true).is_ok());
+        assert!(check_redirect_uri("com.example.app:/cb", false).is_err());
+        assert!(check_redirect_uri("javascript:alert(1)", true).is_err());
+        assert!(check_redirect_uri("https://u:p@app.example/cb", false).is_err());
+    }
+
+    #[test]
+    fn defaults_and_secret() {
+        let (c, secret) = build_client(&spec(&["https://a.example/cb"]), 1).expect("valid");
+        assert_eq!(c.row.auth_method, AUTH_BASIC);
+        assert_eq!(c.row.grant_types, "authorization_code refresh_token");
+        assert_eq!(c.row.scopes, "email openid profile");
+        assert_eq!(c.row.id_token_alg, "RS256");
+        let secret = secret.expect("confidential clients get a secret");
+        assert_eq!(c.row.secret_hash, Some(random::sha256_hex(&secret)));
+    }
+
+    #[test]
+    fn public_clients_get_no_secret_and_no_client_credentials() {
+        let mut s = spec(&["http://127.0.0.1/cb"]);
+        s.public = true;
+        let (c, secret) = build_client(&s, 1).expect("valid");
+        assert!(secret.is_none());
+        assert_eq!(c.row.auth_method, AUTH_NONE);
+        s.grant_types = vec![GRANT_CLIENT_CREDENTIALS.into()];
+        assert!(build_client(&s, 1).is_err());
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let mut s = spec(&["https://a.example/cb#x"]);
+        s.name = String::new();
+        s.grant_types = vec!["password".into()];
+        s.scopes = vec!["bad\"scope".into()];
+        s.id_token_alg = Some("HS256".into());
+        let errors = build_client(&s, 1).expect_err("invalid");
+        let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
+        for f in [
+            "name",
+            "grant_types",
+            "redirect_uris",
+            "scopes",
+            "id_token_alg",
+        ] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn code_grant_needs_a_redirect_uri() {
+        assert!(build_client(&spec(&[]), 1).is_err());
+        let mut s = spec(&[]);
+        s.grant_types = vec![GRANT_CLIENT_CREDENTIALS.into()];
+        assert!(build_client(&s, 1).is_ok());
+    }
+}

@@ -1,0 +1,62 @@
+//! What every request handler shares: settings, the database pool, signing keys, password pool.
+
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::crypto::kek::Kek;
+use crate::crypto::keys::{self, KeyRing};
+use crate::crypto::password::PasswordPool;
+use crate::db::{self, Pool};
+
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: Pool,
+    pub keys: KeyRing,
+    pub passwords: PasswordPool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Db(#[from] db::DbError),
+    #[error("{0}")]
+    Kek(#[from] crate::crypto::kek::KekError),
+    #[error("{0}")]
+    Keys(#[from] keys::KeyError),
+    #[error("{0}")]
+    Password(#[from] crate::crypto::password::PasswordError),
+}
+
+/// How often a process re-reads the signing keys, picking up rotations made elsewhere. Kept
+/// well below the default key activation delay so every replica knows a key before it signs.
+pub const KEY_RING_TTL: Duration = Duration::from_secs(30);
+
+impl AppState {
+    /// Opens the database, applies migrations, loads the key-encryption key and makes sure
+    /// signing keys exist. Blocking: call from a blocking context.
+    pub fn prepare(settings: Settings) -> Result<AppState, StartError> {
+        let pool = db::build_pool(&settings.db, settings.db_pool_size)?;
+        let mut conn = pool.get().map_err(db::DbError::Pool)?;
+        let applied = db::run_migrations(&mut conn)?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrations applied");
+        }
+        let kek = Kek::load_or_create(settings.key_encryption_key.as_deref(), &settings.keys_dir)?;
+        let created = keys::ensure_keys(&mut conn, &kek)?;
+        for k in &created {
+            tracing::info!(kid = %k.kid, alg = %k.alg, "signing key generated");
+        }
+        drop(conn);
+        let passwords = PasswordPool::new(
+            settings.argon2,
+            settings.password_hash_concurrency,
+            settings.password_hash_queue,
+        )?;
+        Ok(AppState {
+            keys: KeyRing::new(kek, KEY_RING_TTL),
+            settings,
+            pool,
+            passwords,
+        })
+    }
+}

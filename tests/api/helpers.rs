@@ -1,0 +1,317 @@
+#![allow(dead_code)]
+//! Test harness: a real server on port 0 over a real database (a fresh SQLite file per test, or a
+//! fresh PostgreSQL database per test when OSTIARY_TEST_DATABASE_URL is set), cloned from a
+//! template that is migrated and keyed once per run.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use ostiary::config::{Settings, SettingsArgs};
+use ostiary::crypto::kek::Kek;
+use ostiary::db::testing::{self, PgTestDatabase};
+use ostiary::db::{self, DbConn, DbUrl};
+use ostiary::startup::Application;
+use ostiary::state::AppState;
+use tempfile::TempDir;
+
+/// The key-encryption key every test database's signing keys are sealed with.
+pub const TEST_KEK: &str = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM=";
+
+pub fn is_postgres() -> bool {
+    testing::postgres_admin_url().is_some()
+}
+
+/// A database for one test; removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    pub dir: TempDir,
+    _pg: Option<PgTestDatabase>,
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Identifies the schema: a template is reused only by runs with the same migrations.
+fn schema_fingerprint() -> String {
+    let mut all = String::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(manifest_dir().join("migrations/postgres"))
+        .expect("migrations/postgres")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        all.push_str(&std::fs::read_to_string(d.join("up.sql")).unwrap_or_default());
+    }
+    all.push_str(TEST_KEK);
+    ostiary::crypto::random::sha256_hex(&all)[..12].to_owned()
+}
+
+fn prepare_template(conn: &mut DbConn) {
+    db::run_migrations(conn).expect("template migrations");
+    let kek = Kek::parse(TEST_KEK).expect("test kek");
+    ostiary::crypto::keys::ensure_keys(conn, &kek).expect("template keys");
+}
+
+/// The SQLite template file, made once per test process.
+fn sqlite_template() -> &'static Path {
+    static TEMPLATE: OnceLock<(TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = TEMPLATE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("template.db");
+        {
+            let mut conn = db::establish(&DbUrl::Sqlite(path.display().to_string()))
+                .expect("open sqlite template");
+            prepare_template(&mut conn);
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;")
+                .expect("checkpoint template");
+        }
+        (dir, path)
+    });
+    path
+}
+
+/// The PostgreSQL template database, made once per schema and reused across runs.
+fn postgres_template(admin: &str) -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = format!("ostiary_tpl_{}", schema_fingerprint());
+        let exists = testing::database_exists(admin, &name).unwrap_or_else(|e| {
+            panic!(
+                "{} is set but PostgreSQL cannot be reached: {e}",
+                testing::TEST_DATABASE_ENV
+            )
+        });
+        if !exists {
+            let fresh = PgTestDatabase::create(admin, None).expect("create template database");
+            {
+                let mut conn =
+                    db::establish(&DbUrl::Postgres(fresh.url.clone())).expect("open template");
+                prepare_template(&mut conn);
+            }
+            // Another test process may have published it meanwhile; theirs is as good as ours.
+            if fresh.persist_as(&name).is_err() {
+                assert!(testing::database_exists(admin, &name).unwrap_or(false));
+            }
+        }
+        name
+    })
+}
+
+/// A migrated database with signing keys, private to the calling test.
+pub fn test_db() -> TestDb {
+    let dir = tempfile::tempdir().expect("tempdir");
+    match testing::postgres_admin_url() {
+        Some(admin) => {
+            let template = postgres_template(&admin);
+            let pg = PgTestDatabase::create(&admin, Some(template)).unwrap_or_else(|e| {
+                panic!(
+                    "{} is set but PostgreSQL cannot be used: {e}",
+                    testing::TEST_DATABASE_ENV
+                )
+            });
+            TestDb {
+                url: pg.url.clone(),
+                dir,
+                _pg: Some(pg),
+            }
+        }
+        None => {
+            let path = dir.path().join("ostiary.db");
+            std::fs::copy(sqlite_template(), &path).expect("copy template");
+            TestDb {
+                url: format!("sqlite://{}", path.display()),
+                dir,
+                _pg: None,
+            }
+        }
+    }
+}
+
+/// An empty database (no migrations, no keys): for tests of first start.
+pub fn empty_db() -> TestDb {
+    let dir = tempfile::tempdir().expect("tempdir");
+    match testing::postgres_admin_url() {
+        Some(admin) => {
+            let pg = PgTestDatabase::create(&admin, None).expect("create database");
+            TestDb {
+                url: pg.url.clone(),
+                dir,
+                _pg: Some(pg),
+            }
+        }
+        None => TestDb {
+            url: format!("sqlite://{}", dir.path().join("fresh.db").display()),
+            dir,
+            _pg: None,
+        },
+    }
+}
+
+impl TestDb {
+    pub fn conn(&self) -> DbConn {
+        db::establish(&DbUrl::parse(&self.url).expect("url")).expect("connect to test db")
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("keys")
+    }
+}
+
+/// Settings for a test server over `db`, listening on `port`.
+pub fn test_settings_args(db: &TestDb, port: u16) -> SettingsArgs {
+    SettingsArgs {
+        database_url: Some(db.url.clone()),
+        issuer: Some(format!("http://127.0.0.1:{port}")),
+        bind: Some(format!("127.0.0.1:{port}")),
+        keys_dir: Some(db.keys_dir()),
+        key_encryption_key: Some(TEST_KEK.into()),
+        log: Some("warn".into()),
+        workers: Some(2),
+        db_pool_size: Some(4),
+        // Cheaper than production so the suite stays quick; the pool and code path are the same.
+        argon2_memory_kib: Some(4096),
+        argon2_iterations: Some(1),
+        ..Default::default()
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    pub state: actix_web::web::Data<AppState>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(test_db(), |_| {}).await
+}
+
+/// Starts a server over `db`, letting the test adjust settings first.
+pub async fn spawn_app_on(db: TestDb, adjust: impl FnOnce(&mut SettingsArgs)) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let port = listener.local_addr().expect("addr").port();
+    let mut args = test_settings_args(&db, port);
+    adjust(&mut args);
+    let settings = Settings::resolve(args, None).expect("test settings");
+    let app = Application::build_with_listener(settings, listener)
+        .await
+        .expect("build app");
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: browser(),
+        db,
+        state,
+    }
+}
+
+/// A cookie-aware client that does not follow redirects, like a browser under test control.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("reqwest client")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET request")
+    }
+
+    pub async fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliOutput {
+        run_cli(&self.db, args, stdin).await
+    }
+}
+
+pub struct CliOutput {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    pub fn ok(&self) -> bool {
+        self.status.success()
+    }
+}
+
+impl From<Output> for CliOutput {
+    fn from(o: Output) -> Self {
+        CliOutput {
+            status: o.status,
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn cli_command(db: &TestDb) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ostiary"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("OSTIARY_DATABASE_URL", &db.url)
+        .env("OSTIARY_KEYS_DIR", db.keys_dir())
+        .env("OSTIARY_KEY_ENCRYPTION_KEY", TEST_KEK)
+        .env("OSTIARY_ARGON2_MEMORY_KIB", "4096")
+        .env("OSTIARY_ARGON2_ITERATIONS", "1")
+        .env("OSTIARY_LOG", "warn")
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs the `ostiary` binary against `db`, feeding `stdin` if given.
+pub async fn run_cli(db: &TestDb, args: &[&str], stdin: Option<&str>) -> CliOutput {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = cli_command(db);
+    cmd.args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn ostiary");
+    if let Some(mut pipe) = child.stdin.take() {
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes()).await.expect("write stdin");
+        }
+        drop(pipe);
+    }
+    child
+        .wait_with_output()
+        .await
+        .expect("ostiary output")
+        .into()
+}
+
+/// Adds a user through the CLI and returns its username.
+pub async fn add_user(db: &TestDb, username: &str, password: &str, admin: bool) {
+    let email = format!("{username}@example.test");
+    let mut args = vec![
+        "user",
+        "add",
+        username,
+        "--email",
+        &email,
+        "--password-stdin",
+    ];
+    if admin {
+        args.push("--admin");
+    }
+    let out = run_cli(db, &args, Some(&format!("{password}\n"))).await;
+    assert!(out.ok(), "user add failed: {}", out.stderr);
+}

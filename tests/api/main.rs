@@ -1,0 +1,8 @@
+//! The one integration-test binary: real HTTP against a server on port 0 and a real database.
+
+mod cli;
+mod config;
+mod durability;
+mod health;
+mod helpers;
+mod storage;
