@@ -5,4 +5,6 @@
 pub mod audit;
 pub mod clients;
 pub mod signing_keys;
+#[cfg(test)]
+mod tests;
 pub mod users;
