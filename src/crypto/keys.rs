@@ -297,7 +297,8 @@ fn signer_index<'a>(
     keys.enumerate()
         .filter(|(_, k)| k.alg == alg && k.activate_at <= now)
         .filter(|(_, k)| k.publish_until.is_none_or(|u| u > now))
-        .max_by_key(|(_, k)| (k.activate_at, k.created_at))
+        // Within one second a replaced key (its retirement scheduled) loses to its successor.
+        .max_by_key(|(_, k)| (k.activate_at, k.publish_until.is_none(), k.created_at))
         .map(|(i, _)| i)
 }
 

@@ -148,6 +148,7 @@ fn key_store_generates_encrypts_rotates_and_signs() {
 
         // Rotate with immediate activation: new keys sign, old ones stay published.
         keys::rotate(&mut conn, &kek, 0, 600).expect("rotate");
+        let now = db::now();
         let set2 = KeySet::load(&mut conn, &kek, now).expect("reload");
         assert_eq!(set2.jwks(now)["keys"].as_array().map(Vec::len), Some(6));
         for (alg, (old_kid, token)) in &old {
