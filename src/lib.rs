@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod error;
 pub mod oauth;
 pub mod startup;
 pub mod state;

@@ -1,5 +1,6 @@
 //! What every request handler shares: settings, the database pool, signing keys, password pool.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Settings;
@@ -7,12 +8,15 @@ use crate::crypto::kek::Kek;
 use crate::crypto::keys::{self, KeyRing};
 use crate::crypto::password::PasswordPool;
 use crate::db::{self, Pool};
+use crate::oauth::tokens::SuccessorKey;
 
 pub struct AppState {
-    pub settings: Settings,
+    pub settings: Arc<Settings>,
     pub pool: Pool,
     pub keys: KeyRing,
     pub passwords: PasswordPool,
+    /// Derives refresh-token successors; the same on every replica sharing the KEK.
+    pub successor_key: SuccessorKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +36,10 @@ pub enum StartError {
 pub const KEY_RING_TTL: Duration = Duration::from_secs(30);
 
 impl AppState {
+    pub fn settings_arc(&self) -> Arc<Settings> {
+        self.settings.clone()
+    }
+
     /// Opens the database, applies migrations, loads the key-encryption key and makes sure
     /// signing keys exist. Blocking: call from a blocking context.
     pub fn prepare(settings: Settings) -> Result<AppState, StartError> {
@@ -53,8 +61,9 @@ impl AppState {
             settings.password_hash_queue,
         )?;
         Ok(AppState {
+            successor_key: SuccessorKey::derive(&kek.derive_subkey(b"refresh-successor")),
             keys: KeyRing::new(kek, KEY_RING_TTL),
-            settings,
+            settings: Arc::new(settings),
             pool,
             passwords,
         })

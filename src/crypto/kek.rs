@@ -97,6 +97,16 @@ impl Kek {
         }
     }
 
+    /// A key for another purpose, derived so that it never equals the KEK itself.
+    pub fn derive_subkey(&self, label: &[u8]) -> [u8; 32] {
+        use aws_lc_rs::hmac;
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.key);
+        let tag = hmac::sign(&key, label);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     fn aead(&self) -> LessSafeKey {
         #[allow(clippy::expect_used)]
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.key).expect("32-byte AES key"))

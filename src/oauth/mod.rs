@@ -1,3 +1,19 @@
-//! OAuth 2.0 protocol logic. The only module that imports oxide-auth.
+//! OAuth 2.0 protocol logic. The only module that imports oxide-auth: our primitives
+//! (registrar, authorizer, issuer, PKCE) plugged into its code-grant state machines, and domain
+//! results the web layer turns into HTTP.
 
+pub mod authorize;
+pub mod authorizer;
+pub mod client_auth;
 pub mod client_policy;
+pub mod context;
+pub mod errors;
+pub mod flow;
+pub mod issuer;
+pub mod params;
+pub mod pkce;
+pub mod registrar;
+pub mod token;
+pub mod tokens;
+
+pub use oxide_auth::endpoint::NormalizedParameter;

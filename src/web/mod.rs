@@ -1,13 +1,39 @@
 //! Thin actix handlers, one file per endpoint or page.
 
+pub mod assets;
+pub mod authorize;
 pub mod health;
+pub mod login;
 pub mod request_id;
+pub mod session;
+pub mod templates;
+pub mod token;
 
 pub use actix_web::web::Data;
 
-use actix_web::web::{get, ServiceConfig};
+use actix_web::web::{self, get, post, ServiceConfig};
+
+use crate::error::AppError;
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.route("/healthz", get().to(health::healthz))
-        .route("/readyz", get().to(health::readyz));
+    cfg.app_data(
+        web::FormConfig::default()
+            .limit(16 * 1024)
+            .error_handler(|e, _| {
+                AppError::BadRequest(format!("The form could not be read: {e}")).into()
+            }),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|e, _| {
+        AppError::BadRequest(format!("The address is malformed: {e}")).into()
+    }))
+    .app_data(web::PayloadConfig::new(64 * 1024))
+    .route("/healthz", get().to(health::healthz))
+    .route("/readyz", get().to(health::readyz))
+    .route("/", get().to(login::home))
+    .route("/login", get().to(login::page))
+    .route("/login", post().to(login::submit))
+    .route("/authorize", get().to(authorize::authorize))
+    .route("/authorize", post().to(authorize::authorize))
+    .route("/token", post().to(token::token))
+    .route("/static/{name}", get().to(assets::serve));
 }

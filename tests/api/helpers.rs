@@ -315,3 +315,183 @@ pub async fn add_user(db: &TestDb, username: &str, password: &str, admin: bool) 
     let out = run_cli(db, &args, Some(&format!("{password}\n"))).await;
     assert!(out.ok(), "user add failed: {}", out.stderr);
 }
+
+/// A client registered through the CLI.
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+impl TestApp {
+    /// Registers a client with the CLI; `extra` are further `client add` flags.
+    pub async fn client(&self, extra: &[&str]) -> TestClient {
+        let mut args = vec!["client", "add", "--name", "Test App", "--json"];
+        if !extra.contains(&"--redirect-uri") {
+            args.extend(["--redirect-uri", REDIRECT]);
+        }
+        args.extend(extra.iter().copied());
+        let out = run_cli(&self.db, &args, None).await;
+        assert!(out.ok(), "client add: {}", out.stderr);
+        let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("json");
+        let redirect_uri = extra
+            .iter()
+            .position(|a| *a == "--redirect-uri")
+            .map(|i| extra[i + 1].to_owned())
+            .unwrap_or_else(|| REDIRECT.to_owned());
+        TestClient {
+            id: v["client_id"].as_str().expect("client_id").to_owned(),
+            secret: v["client_secret"].as_str().map(str::to_owned),
+            redirect_uri,
+        }
+    }
+
+    pub async fn user(&self, username: &str, password: &str) {
+        add_user(&self.db, username, password, false).await;
+    }
+
+    /// Reads the CSRF token from a page.
+    pub fn csrf_of(html: &str) -> String {
+        let doc = scraper::Html::parse_document(html);
+        let sel = scraper::Selector::parse("input[name=csrf_token]").expect("selector");
+        doc.select(&sel)
+            .next()
+            .and_then(|e| e.value().attr("value"))
+            .expect("page has a csrf_token")
+            .to_owned()
+    }
+
+    /// Follows the login redirect: GET the login page, POST the credentials.
+    pub async fn login(
+        &self,
+        login_location: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let page = self
+            .client
+            .get(self.url(login_location))
+            .send()
+            .await
+            .expect("login page");
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.expect("html");
+        let csrf = Self::csrf_of(&html);
+        let doc = scraper::Html::parse_document(&html);
+        let sel = scraper::Selector::parse("input[name=return_to]").expect("selector");
+        let return_to = doc
+            .select(&sel)
+            .next()
+            .and_then(|e| e.value().attr("value"))
+            .unwrap_or("/")
+            .to_owned();
+        self.client
+            .post(self.url("/login"))
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("csrf_token", csrf.as_str()),
+                ("return_to", return_to.as_str()),
+            ])
+            .send()
+            .await
+            .expect("login post")
+    }
+
+    pub async fn authorize(&self, params: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .get(self.url("/authorize"))
+            .query(params)
+            .send()
+            .await
+            .expect("authorize")
+    }
+
+    /// Runs authorize → login (if asked) → consent (allow) and returns the redirect URL.
+    pub async fn code_flow(
+        &self,
+        client: &TestClient,
+        params: &[(&str, &str)],
+        user: (&str, &str),
+    ) -> url::Url {
+        let res = self.authorize(params).await;
+        let mut res = res;
+        if res.status() == 302 && location(&res).starts_with("/login") {
+            let login = self.login(&location(&res), user.0, user.1).await;
+            assert_eq!(login.status(), 303, "login failed");
+            res = self
+                .client
+                .get(self.url(&location(&login)))
+                .send()
+                .await
+                .expect("resume");
+        }
+        if res.status() == 200 {
+            let html = res.text().await.expect("consent html");
+            let csrf = Self::csrf_of(&html);
+            let action = consent_action(&html);
+            res = self
+                .client
+                .post(self.url(&action))
+                .form(&[("csrf_token", csrf.as_str()), ("decision", "allow")])
+                .send()
+                .await
+                .expect("consent");
+        }
+        assert_eq!(res.status(), 302, "expected a redirect to the client");
+        let loc = location(&res);
+        assert!(loc.starts_with(&client.redirect_uri), "{loc}");
+        url::Url::parse(&loc).expect("redirect url")
+    }
+
+    /// POSTs a form to /token with the client's credentials in a Basic header.
+    pub async fn token(&self, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = reqwest::Client::new().post(self.url("/token"));
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        match &client.secret {
+            Some(secret) => req = req.basic_auth(&client.id, Some(secret)),
+            None => form.push(("client_id", client.id.as_str())),
+        }
+        req.form(&form).send().await.expect("token request")
+    }
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub fn consent_action(html: &str) -> String {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse("form").expect("selector");
+    doc.select(&sel)
+        .find(|f| {
+            f.value()
+                .attr("action")
+                .is_some_and(|a| a.starts_with("/authorize"))
+        })
+        .and_then(|f| f.value().attr("action"))
+        .expect("consent form")
+        .to_owned()
+}
+
+pub fn query_param(url: &url::Url, key: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce_pair() -> (String, String) {
+    use base64::Engine;
+    let verifier = ostiary::crypto::random::token::<32>();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    (verifier, challenge)
+}

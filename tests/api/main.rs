@@ -5,4 +5,6 @@ mod config;
 mod durability;
 mod health;
 mod helpers;
+mod login;
+mod oauth_code;
 mod storage;

@@ -1,10 +1,17 @@
 //! Rows and the queries on them, one file per table group. Plain diesel DSL that both backends
-//! of the `MultiConnection` accept: no RETURNING, no ON CONFLICT; atomicity comes from
-//! conditional UPDATE/DELETE and their affected-row counts.
+//! of the `MultiConnection` accept: no RETURNING, no ON CONFLICT, no batch insert; atomicity
+//! comes from conditional UPDATE/DELETE and their affected-row counts.
 
 pub mod audit;
 pub mod clients;
+pub mod codes;
+pub mod consents;
+pub mod denylist;
+pub mod login_attempts;
+pub mod refresh;
+pub mod sessions;
 pub mod signing_keys;
+pub mod users;
+
 #[cfg(test)]
 mod tests;
-pub mod users;

@@ -1,0 +1,89 @@
+use diesel::prelude::*;
+
+use crate::db::schema::authorization_codes as codes;
+use crate::db::DbConn;
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = codes)]
+pub struct CodeRow {
+    /// SHA-256 of the code; the code itself is never stored.
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub session_id: Option<String>,
+    pub auth_time: i64,
+    /// oxide-auth grant extensions (PKCE data), serialised.
+    pub extensions: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+    /// What was issued from the code, so a replay can revoke it.
+    pub family_id: Option<String>,
+    pub access_jti: Option<String>,
+}
+
+pub fn insert(conn: &mut DbConn, row: &CodeRow) -> QueryResult<()> {
+    diesel::insert_into(codes::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// What redeeming a code found.
+#[derive(Debug)]
+pub enum Redeem {
+    /// This caller won the single use.
+    Fresh(CodeRow),
+    /// The code was already used: the caller must revoke what it produced.
+    Replayed(CodeRow),
+    /// Unknown or expired.
+    Invalid,
+}
+
+/// Marks the code used with one conditional UPDATE, so of two concurrent redemptions exactly
+/// one sees `Fresh`.
+pub fn redeem(conn: &mut DbConn, code_hash: &str, now: i64) -> QueryResult<Redeem> {
+    let won = diesel::update(
+        codes::table
+            .find(code_hash)
+            .filter(codes::consumed_at.is_null())
+            .filter(codes::expires_at.gt(now)),
+    )
+    .set(codes::consumed_at.eq(Some(now)))
+    .execute(conn)?;
+    let row = codes::table
+        .find(code_hash)
+        .select(CodeRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(match (won, row) {
+        (1, Some(row)) => Redeem::Fresh(row),
+        (_, Some(row)) if row.consumed_at.is_some() => Redeem::Replayed(row),
+        _ => Redeem::Invalid,
+    })
+}
+
+/// Remembers what the code produced (for revocation on replay).
+pub fn record_issued(
+    conn: &mut DbConn,
+    code_hash: &str,
+    family_id: Option<&str>,
+    access_jti: &str,
+) -> QueryResult<usize> {
+    diesel::update(codes::table.find(code_hash))
+        .set((
+            codes::family_id.eq(family_id),
+            codes::access_jti.eq(Some(access_jti)),
+        ))
+        .execute(conn)
+}
+
+/// Removes codes whose lifetime ended long enough ago that a replay no longer matters.
+pub fn delete_expired(conn: &mut DbConn, before: i64) -> QueryResult<usize> {
+    diesel::delete(codes::table.filter(codes::expires_at.le(before))).execute(conn)
+}

@@ -1,0 +1,44 @@
+use diesel::prelude::*;
+
+use crate::db::schema::access_token_denylist as deny;
+use crate::db::DbConn;
+
+/// Puts an access token's `jti` on the deny-list until the token would have expired anyway.
+/// Idempotent, also when two requests race to add the same `jti`.
+pub fn add(conn: &mut DbConn, jti: &str, expires_at: i64) -> QueryResult<()> {
+    // A savepoint of its own, so a lost race does not abort the caller's transaction.
+    let result = conn.transaction(|c| {
+        let exists = deny::table
+            .find(jti)
+            .select(deny::jti)
+            .first::<String>(c)
+            .optional()?
+            .is_some();
+        if !exists {
+            diesel::insert_into(deny::table)
+                .values((deny::jti.eq(jti), deny::expires_at.eq(expires_at)))
+                .execute(c)?;
+        }
+        Ok(())
+    });
+    match result {
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(()),
+        other => other,
+    }
+}
+
+pub fn contains(conn: &mut DbConn, jti: &str) -> QueryResult<bool> {
+    Ok(deny::table
+        .find(jti)
+        .select(deny::jti)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
+    diesel::delete(deny::table.filter(deny::expires_at.le(now))).execute(conn)
+}

@@ -1,0 +1,49 @@
+use diesel::prelude::*;
+
+use crate::db::schema::sessions;
+use crate::db::DbConn;
+
+/// A browser session. The cookie holds a random id; only its SHA-256 is stored.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id_hash: String,
+    /// `None` until the browser has logged in (the row then only anchors the CSRF token).
+    pub user_id: Option<String>,
+    pub csrf_token: String,
+    pub auth_time: Option<i64>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+pub fn insert(conn: &mut DbConn, row: &SessionRow) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The live session with this id hash, if any.
+pub fn live(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<Option<SessionRow>> {
+    sessions::table
+        .find(id_hash)
+        .filter(sessions::expires_at.gt(now))
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<usize> {
+    diesel::delete(sessions::table.find(id_hash)).execute(conn)
+}
+
+pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
+}
+
+pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)
+}

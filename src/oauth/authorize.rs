@@ -1,0 +1,203 @@
+//! The authorization endpoint's protocol side (RFC 6749 §4.1.1, RFC 7636, RFC 9207). Returns
+//! what should happen next; the web layer renders pages and sends redirects.
+
+use oxide_auth::code_grant::authorization::{authorization_code, Error, ErrorUrl};
+use oxide_auth::code_grant::error::AuthorizationErrorType;
+use url::Url;
+
+use super::context::{CodeContext, Ctx, Noted};
+use super::errors::{ErrorCode, ProtocolError};
+use super::flow::Flow;
+use super::issuer::GrantKind;
+use super::params::Params;
+use super::tokens::SuccessorKey;
+use crate::db::models::clients::Client;
+use crate::db::models::consents;
+use crate::db::models::users::User;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+/// What the browser brings besides the request parameters.
+pub struct AuthorizeInput {
+    pub user: Option<User>,
+    pub session_id: Option<String>,
+    pub auth_time: Option<i64>,
+    /// The consent form's answer (only from a POST whose CSRF token checked out).
+    pub decision: Option<Decision>,
+}
+
+#[derive(Debug)]
+pub enum AuthorizeOutcome {
+    /// The client or redirect URI cannot be trusted: show an error page, never redirect.
+    ErrorPage(ProtocolError),
+    /// Send the browser here: the client's redirect URI with a code or an error, and `iss`.
+    Redirect(String),
+    /// Nobody is logged in.
+    NeedLogin { client: Box<Client> },
+    /// The user has not yet allowed these scopes for this client.
+    NeedConsent {
+        client: Box<Client>,
+        scopes: Vec<String>,
+    },
+}
+
+fn with_iss(mut url: Url, issuer: &str) -> String {
+    url.query_pairs_mut().append_pair("iss", issuer);
+    url.into()
+}
+
+/// An error redirect with RFC 6749 §4.1.2.1 parameter names (oxide-auth writes `description`
+/// and `uri`), a description always present, and `iss`.
+fn error_redirect(mut e: ErrorUrl, noted: Noted, issuer: &str) -> String {
+    let kind = e.description().kind();
+    let explanation = match noted {
+        Noted::PkceRequired => "public clients must send a code_challenge (PKCE, S256)",
+        Noted::PkceFailed => "code_challenge must be 43 characters of S256 (plain is not accepted)",
+        Noted::ScopeNotAllowed => "the requested scope is not allowed for this client",
+        _ => match kind {
+            AuthorizationErrorType::UnsupportedResponseType => {
+                "only response_type=code is supported"
+            }
+            AuthorizationErrorType::InvalidScope => "the scope parameter is malformed",
+            AuthorizationErrorType::AccessDenied => "the user denied the request",
+            AuthorizationErrorType::InvalidRequest => {
+                "the request is missing a parameter or has an invalid one"
+            }
+            _ => "the request could not be completed",
+        },
+    };
+    e.description().explain(explanation);
+    let url: Url = e.into();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let start = pairs
+        .iter()
+        .rposition(|(k, _)| k == "error")
+        .unwrap_or(pairs.len());
+    let mut fixed = url.clone();
+    {
+        let mut q = fixed.query_pairs_mut();
+        q.clear();
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            let key = match k.as_str() {
+                "description" if i > start => "error_description",
+                "uri" if i > start => "error_uri",
+                other => other,
+            };
+            q.append_pair(key, v);
+        }
+    }
+    with_iss(fixed, issuer)
+}
+
+pub fn run(
+    ctx: &Ctx,
+    params: &Params<'_>,
+    input: AuthorizeInput,
+    key: &SuccessorKey,
+) -> AuthorizeOutcome {
+    if !params.well_formed() {
+        return AuthorizeOutcome::ErrorPage(ProtocolError::invalid_request(
+            "a parameter was repeated",
+        ));
+    }
+    let issuer = ctx.settings.issuer.clone();
+    let mut flow = Flow::new(ctx, GrantKind::AuthorizationCode, key);
+    let pending = match authorization_code(&mut flow, params) {
+        Ok(p) => p,
+        Err(Error::Ignore) => {
+            if ctx.noted() == Noted::Storage {
+                return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("client lookup"));
+            }
+            return AuthorizeOutcome::ErrorPage(ProtocolError::invalid_request(
+                "The application sent an invalid sign-in request: its client_id is unknown or \
+                 its redirect_uri is not registered.",
+            ));
+        }
+        Err(Error::Redirect(e)) => {
+            return AuthorizeOutcome::Redirect(error_redirect(e, ctx.noted(), &issuer));
+        }
+        Err(Error::PrimitiveError) => {
+            return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("authorization flow"))
+        }
+    };
+
+    let pre = pending.as_solicitation().pre_grant().clone();
+    let Some(client) = ctx.client(&pre.client_id) else {
+        return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("client vanished"));
+    };
+    let Some(user) = input.user.filter(|u| !u.disabled) else {
+        return AuthorizeOutcome::NeedLogin {
+            client: Box::new(client),
+        };
+    };
+    let mut scopes: Vec<String> = pre.scope.iter().map(str::to_owned).collect();
+    scopes.sort();
+    let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
+
+    let allowed = match input.decision {
+        Some(Decision::Deny) => {
+            return match pending.deny() {
+                Err(Error::Redirect(e)) => {
+                    AuthorizeOutcome::Redirect(error_redirect(e, Noted::Nothing, &issuer))
+                }
+                _ => AuthorizeOutcome::ErrorPage(ProtocolError::server_error("deny")),
+            }
+        }
+        Some(Decision::Allow) => {
+            let mut conn = ctx.conn();
+            if let Err(e) = consents::grant(
+                &mut conn,
+                &user.id,
+                &client.row.client_id,
+                &scope_refs,
+                ctx.now,
+            ) {
+                return AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e));
+            }
+            true
+        }
+        None => {
+            let existing = {
+                let mut conn = ctx.conn();
+                consents::get(&mut conn, &user.id, &client.row.client_id)
+            };
+            match existing {
+                Ok(Some(c)) => {
+                    let granted: Vec<&str> = c.scope.split_ascii_whitespace().collect();
+                    scope_refs.iter().all(|s| granted.contains(s))
+                }
+                Ok(None) => false,
+                Err(e) => return AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e)),
+            }
+        }
+    };
+    if !allowed {
+        return AuthorizeOutcome::NeedConsent {
+            client: Box::new(client),
+            scopes,
+        };
+    }
+
+    *ctx.code_context.borrow_mut() = CodeContext {
+        nonce: params.get("nonce").map(|n| n.into_owned()),
+        session_id: input.session_id,
+        auth_time: input.auth_time.unwrap_or(ctx.now),
+    };
+    match pending.authorize(&mut flow, user.id.as_str().into()) {
+        Ok(url) => AuthorizeOutcome::Redirect(with_iss(url, &issuer)),
+        Err(Error::Redirect(e)) => {
+            AuthorizeOutcome::Redirect(error_redirect(e, ctx.noted(), &issuer))
+        }
+        Err(_) => AuthorizeOutcome::ErrorPage(ProtocolError::new(
+            ErrorCode::ServerError,
+            "the authorization could not be stored",
+        )),
+    }
+}

@@ -1,0 +1,106 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3): `client_secret_basic`,
+//! `client_secret_post` or `none`, whichever the client registered, and no other.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use super::client_policy::{AUTH_BASIC, AUTH_NONE, AUTH_POST};
+use super::context::Ctx;
+use super::errors::ProtocolError;
+use super::params::Params;
+use crate::crypto::random;
+use crate::db::models::clients::Client;
+
+/// How the request presented the client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Presented {
+    Basic { id: String, secret: String },
+    Post { id: String, secret: String },
+    IdOnly { id: String },
+}
+
+fn form_decode(s: &str) -> Option<String> {
+    // RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64.
+    let decoded: String = url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    Some(decoded)
+}
+
+fn parse_basic(header: &str) -> Result<(String, String), ProtocolError> {
+    let bad = || ProtocolError::invalid_client("malformed Basic credentials");
+    let (scheme, value) = header.trim().split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad());
+    }
+    let raw = STANDARD.decode(value.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    Ok((
+        form_decode(id).ok_or_else(bad)?,
+        form_decode(secret).ok_or_else(bad)?,
+    ))
+}
+
+/// Reads the credentials; refuses requests that use more than one method (RFC 6749 §2.3).
+pub fn presented(
+    auth_header: Option<&str>,
+    params: &Params<'_>,
+) -> Result<Presented, ProtocolError> {
+    let body_id = params.get("client_id").map(|c| c.into_owned());
+    let body_secret = params.get("client_secret").map(|c| c.into_owned());
+    match (auth_header, body_secret) {
+        (Some(h), None) => {
+            let (id, secret) = parse_basic(h)?;
+            if body_id.as_deref().is_some_and(|b| b != id) {
+                return Err(ProtocolError::invalid_request(
+                    "client_id in the body differs from the authenticated client",
+                ));
+            }
+            Ok(Presented::Basic { id, secret })
+        }
+        (Some(_), Some(_)) => Err(ProtocolError::invalid_request(
+            "use one client authentication method, not several",
+        )),
+        (None, Some(secret)) => match body_id {
+            Some(id) => Ok(Presented::Post { id, secret }),
+            None => Err(ProtocolError::invalid_client("client_id is missing")),
+        },
+        (None, None) => match body_id {
+            Some(id) => Ok(Presented::IdOnly { id }),
+            None => Err(ProtocolError::invalid_client(
+                "client authentication is required",
+            )),
+        },
+    }
+}
+
+/// Authenticates the client with the method it registered; the same answer for unknown clients
+/// and wrong secrets.
+pub fn authenticate(ctx: &Ctx, presented: &Presented) -> Result<Client, ProtocolError> {
+    let (id, secret, method) = match presented {
+        Presented::Basic { id, secret } => (id, Some(secret), AUTH_BASIC),
+        Presented::Post { id, secret } => (id, Some(secret), AUTH_POST),
+        Presented::IdOnly { id } => (id, None, AUTH_NONE),
+    };
+    let failed = || ProtocolError::invalid_client("client authentication failed");
+    if id.is_empty() || id.len() > 256 {
+        return Err(failed());
+    }
+    let client = ctx.client(id).ok_or_else(failed)?;
+    if client.row.auth_method != method {
+        return Err(ProtocolError::invalid_client(format!(
+            "this client must authenticate with {}",
+            client.row.auth_method
+        )));
+    }
+    match (secret, client.row.secret_hash.as_deref()) {
+        (None, None) if client.row.is_public => Ok(client),
+        (Some(s), Some(stored))
+            if !client.row.is_public && random::verify_sha256_hex(s, stored) =>
+        {
+            Ok(client)
+        }
+        _ => Err(failed()),
+    }
+}

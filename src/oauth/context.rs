@@ -1,0 +1,132 @@
+//! What the oxide-auth primitives of one request share: a pooled connection, the settings, the
+//! signing keys, and a record of what happened that the protocol layer turns into precise
+//! errors (oxide-auth's own errors are coarser than RFC 6749 wants).
+
+use std::cell::{RefCell, RefMut};
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::crypto::keys::KeySet;
+use crate::db::models::clients::Client;
+use crate::db::models::codes::CodeRow;
+use crate::db::PooledConn;
+use crate::oauth::errors::{ErrorCode, ProtocolError};
+use crate::oauth::tokens::Issued;
+use crate::state::AppState;
+
+/// A pooled connection and the current signing keys, or "temporarily unavailable".
+pub fn open(state: &AppState) -> Result<(PooledConn, Arc<KeySet>), ProtocolError> {
+    let busy = || {
+        ProtocolError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the server is busy; retry shortly",
+        )
+    };
+    let mut conn = state.pool.get().map_err(|e| {
+        tracing::error!(error = %e, "no database connection");
+        busy()
+    })?;
+    let keys = state
+        .keys
+        .current(&mut conn)
+        .map_err(ProtocolError::server_error)?;
+    Ok((conn, keys))
+}
+
+/// Failures noticed inside the primitives, for error mapping after the flow returns.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Noted {
+    #[default]
+    Nothing,
+    /// A requested scope is not allowed for the client.
+    ScopeNotAllowed,
+    /// The authorization code was unknown, expired or already used.
+    BadCode,
+    /// PKCE verification failed or its verifier was missing.
+    PkceFailed,
+    /// A public client asked without a PKCE challenge.
+    PkceRequired,
+    /// The refresh token was unknown, expired, revoked or reused.
+    BadRefreshToken,
+    /// The database failed.
+    Storage,
+}
+
+pub struct Ctx {
+    pub settings: Arc<Settings>,
+    pub keys: Arc<KeySet>,
+    conn: RefCell<PooledConn>,
+    pub now: i64,
+    /// The client this request is about, loaded once.
+    pub client: RefCell<Option<Client>>,
+    /// The client authenticated at the token endpoint (by `client_auth`), if any.
+    pub authenticated_client: Option<String>,
+    pub noted: RefCell<Noted>,
+    /// The code redeemed by this request, for linking what gets issued to it.
+    pub redeemed_code: RefCell<Option<CodeRow>>,
+    /// What the issuer produced.
+    pub issued: RefCell<Option<Issued>>,
+    /// Authorization-request data the Authorizer stores with the code.
+    pub code_context: RefCell<CodeContext>,
+}
+
+/// OIDC and session data carried from the authorization request through the code.
+#[derive(Clone, Debug, Default)]
+pub struct CodeContext {
+    pub nonce: Option<String>,
+    pub session_id: Option<String>,
+    pub auth_time: i64,
+}
+
+impl Ctx {
+    pub fn new(settings: Arc<Settings>, keys: Arc<KeySet>, conn: PooledConn, now: i64) -> Self {
+        Ctx {
+            settings,
+            keys,
+            conn: RefCell::new(conn),
+            now,
+            client: RefCell::new(None),
+            authenticated_client: None,
+            noted: RefCell::new(Noted::Nothing),
+            redeemed_code: RefCell::new(None),
+            issued: RefCell::new(None),
+            code_context: RefCell::new(CodeContext::default()),
+        }
+    }
+
+    pub fn conn(&self) -> RefMut<'_, PooledConn> {
+        self.conn.borrow_mut()
+    }
+
+    pub fn note(&self, n: Noted) {
+        *self.noted.borrow_mut() = n;
+    }
+
+    pub fn noted(&self) -> Noted {
+        *self.noted.borrow()
+    }
+
+    /// The client with this id, loaded once per request.
+    pub fn client(&self, client_id: &str) -> Option<Client> {
+        if let Some(c) = self.client.borrow().as_ref() {
+            if c.row.client_id == client_id {
+                return Some(c.clone());
+            }
+        }
+        let loaded = {
+            let mut conn = self.conn();
+            crate::db::models::clients::by_id(&mut conn, client_id)
+        };
+        match loaded {
+            Ok(found) => {
+                *self.client.borrow_mut() = found.clone();
+                found
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "loading client failed");
+                self.note(Noted::Storage);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Request parameters as oxide-auth's code-grant state machines read them.
+//!
+//! One wrapper serves the authorization, access-token, refresh and client-credentials requests:
+//! the parameters come from a `NormalizedParameter` (duplicates are poisoned, so a repeated
+//! parameter reads as absent and the request as invalid, RFC 6749 §3.1) and client
+//! authentication has already been settled by `client_auth` before any flow runs.
+
+use std::borrow::Cow;
+
+use oxide_auth::code_grant::accesstoken::{self, Authorization};
+use oxide_auth::code_grant::{authorization, client_credentials, refresh};
+use oxide_auth::endpoint::{NormalizedParameter, QueryParameter};
+
+/// Parameters the flows must find at most once.
+const SINGLE: [&str; 13] = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code",
+    "code_verifier",
+    "code_challenge",
+    "code_challenge_method",
+    "grant_type",
+    "refresh_token",
+    "nonce",
+    "client_secret",
+];
+
+pub struct Params<'a> {
+    pub params: &'a NormalizedParameter,
+    /// Present in the request at all (even if poisoned by a duplicate).
+    raw_keys: Vec<String>,
+    /// The client authenticated by `client_auth`, with its presented secret if any.
+    pub authenticated: Option<(String, Option<Vec<u8>>)>,
+}
+
+impl<'a> Params<'a> {
+    pub fn new(params: &'a NormalizedParameter, raw_keys: Vec<String>) -> Self {
+        Params {
+            params,
+            raw_keys,
+            authenticated: None,
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.params.unique_value(key)
+    }
+
+    /// Extension parameters for the flows. Client credentials are not among them: they were
+    /// settled by `client_auth`, and the flows must not re-interpret them.
+    fn ext(&self, key: &str) -> Option<Cow<'_, str>> {
+        match key {
+            "client_id" | "client_secret" => None,
+            _ => self.get(key),
+        }
+    }
+
+    /// False when a single-valued parameter was repeated.
+    pub fn well_formed(&self) -> bool {
+        SINGLE
+            .iter()
+            .all(|k| !self.raw_keys.iter().any(|r| r == k) || self.get(k).is_some())
+    }
+}
+
+impl authorization::Request for Params<'_> {
+    fn valid(&self) -> bool {
+        self.well_formed()
+    }
+    fn client_id(&self) -> Option<Cow<'_, str>> {
+        self.get("client_id")
+    }
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        self.get("scope")
+    }
+    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
+        self.get("redirect_uri")
+    }
+    fn state(&self) -> Option<Cow<'_, str>> {
+        self.get("state")
+    }
+    fn response_type(&self) -> Option<Cow<'_, str>> {
+        self.get("response_type")
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.ext(key)
+    }
+}
+
+impl accesstoken::Request for Params<'_> {
+    fn valid(&self) -> bool {
+        self.well_formed()
+    }
+    fn code(&self) -> Option<Cow<'_, str>> {
+        self.get("code")
+    }
+    fn authorization(&self) -> Authorization<'_> {
+        match &self.authenticated {
+            Some((id, Some(secret))) => {
+                Authorization::UsernamePassword(Cow::Borrowed(id), Cow::Borrowed(secret))
+            }
+            _ => Authorization::None,
+        }
+    }
+    fn client_id(&self) -> Option<Cow<'_, str>> {
+        // Public clients identify themselves only by client_id.
+        match &self.authenticated {
+            Some((id, None)) => Some(Cow::Borrowed(id)),
+            _ => None,
+        }
+    }
+    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
+        self.get("redirect_uri")
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        self.get("grant_type")
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.ext(key)
+    }
+}
+
+impl refresh::Request for Params<'_> {
+    fn valid(&self) -> bool {
+        self.well_formed()
+    }
+    fn refresh_token(&self) -> Option<Cow<'_, str>> {
+        self.get("refresh_token")
+    }
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        self.get("scope")
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        self.get("grant_type")
+    }
+    fn authorization(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        match &self.authenticated {
+            Some((id, Some(secret))) => Some((Cow::Borrowed(id), Cow::Borrowed(secret))),
+            _ => None,
+        }
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.ext(key)
+    }
+}
+
+impl client_credentials::Request for Params<'_> {
+    fn valid(&self) -> bool {
+        self.well_formed()
+    }
+    fn authorization(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        match &self.authenticated {
+            Some((id, Some(secret))) => Some((Cow::Borrowed(id), Cow::Borrowed(secret))),
+            _ => None,
+        }
+    }
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        self.get("scope")
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        self.get("grant_type")
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.ext(key)
+    }
+}

@@ -1,0 +1,145 @@
+//! The token endpoint's protocol side: client authentication, then one module per grant type,
+//! each returning what was issued or a `ProtocolError`.
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh_token;
+
+use std::sync::Arc;
+
+use oxide_auth::code_grant::error::AccessTokenError;
+use oxide_auth::endpoint::NormalizedParameter;
+use serde::Serialize;
+
+use super::client_auth;
+use super::client_policy::{
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
+};
+use super::context::{Ctx, Noted};
+use super::errors::{ErrorCode, ProtocolError};
+use super::params::Params;
+use super::tokens::Issued;
+use crate::state::AppState;
+
+/// The successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl From<Issued> for TokenResponse {
+    fn from(i: Issued) -> Self {
+        TokenResponse {
+            access_token: i.access_token,
+            token_type: "Bearer",
+            expires_in: i.expires_in,
+            scope: i.scope,
+            refresh_token: i.refresh_token,
+            id_token: None,
+        }
+    }
+}
+
+/// Maps a failed oxide-auth token flow to RFC 6749 §5.2, preferring what our primitives noted.
+pub fn flow_error(ctx: &Ctx, fallback: Option<&AccessTokenError>) -> ProtocolError {
+    match ctx.noted() {
+        Noted::BadCode => ProtocolError::invalid_grant(
+            "the authorization code is invalid, expired or already used",
+        ),
+        Noted::PkceFailed | Noted::PkceRequired => {
+            ProtocolError::invalid_grant("PKCE verification failed")
+        }
+        Noted::BadRefreshToken => {
+            ProtocolError::invalid_grant("the refresh token is invalid, expired or revoked")
+        }
+        Noted::ScopeNotAllowed => ProtocolError::new(
+            ErrorCode::InvalidScope,
+            "the requested scope is not allowed",
+        ),
+        Noted::Storage => ProtocolError::server_error("storage failure during a token flow"),
+        Noted::Nothing => {
+            let code = fallback
+                .and_then(|e| {
+                    e.iter()
+                        .find(|(k, _)| *k == "error")
+                        .map(|(_, v)| v.into_owned())
+                })
+                .unwrap_or_else(|| "invalid_request".into());
+            let code = match code.as_str() {
+                "invalid_grant" => ErrorCode::InvalidGrant,
+                "invalid_scope" => ErrorCode::InvalidScope,
+                "invalid_client" => ErrorCode::InvalidClient,
+                "unauthorized_client" => ErrorCode::UnauthorizedClient,
+                "unsupported_grant_type" => ErrorCode::UnsupportedGrantType,
+                _ => ErrorCode::InvalidRequest,
+            };
+            let description = match code {
+                ErrorCode::InvalidGrant => "the grant is invalid for this client or redirect_uri",
+                ErrorCode::InvalidClient => "client authentication failed",
+                _ => "the request is missing a parameter or has an invalid one",
+            };
+            ProtocolError::new(code, description)
+        }
+    }
+}
+
+/// Handles one token request. Blocking: runs inside `web::block`.
+pub fn handle(
+    state: &Arc<AppState>,
+    form: &NormalizedParameter,
+    raw_keys: Vec<String>,
+    auth_header: Option<&str>,
+) -> Result<TokenResponse, ProtocolError> {
+    let mut params = Params::new(form, raw_keys);
+    if !params.well_formed() {
+        return Err(ProtocolError::invalid_request("a parameter was repeated"));
+    }
+    let grant_type = params
+        .get("grant_type")
+        .map(|g| g.into_owned())
+        .ok_or_else(|| ProtocolError::invalid_request("grant_type is missing"))?;
+    if ![
+        GRANT_AUTHORIZATION_CODE,
+        GRANT_REFRESH_TOKEN,
+        GRANT_CLIENT_CREDENTIALS,
+    ]
+    .contains(&grant_type.as_str())
+    {
+        return Err(ProtocolError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type {grant_type:?} is not supported"),
+        ));
+    }
+    let (conn, keys) = super::context::open(state)?;
+    let mut ctx = Ctx::new(state.settings_arc(), keys, conn, crate::db::now());
+    let presented = client_auth::presented(auth_header, &params)?;
+    let client = client_auth::authenticate(&ctx, &presented)?;
+    if !client.allows_grant(&grant_type) {
+        return Err(ProtocolError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client may not use the {grant_type} grant"),
+        ));
+    }
+    let secret = match &presented {
+        client_auth::Presented::Basic { secret, .. }
+        | client_auth::Presented::Post { secret, .. } => Some(secret.as_bytes().to_vec()),
+        client_auth::Presented::IdOnly { .. } => None,
+    };
+    ctx.authenticated_client = Some(client.row.client_id.clone());
+    params.authenticated = Some((client.row.client_id.clone(), secret));
+    let issued = match grant_type.as_str() {
+        GRANT_AUTHORIZATION_CODE => {
+            authorization_code::exchange(&ctx, &params, &state.successor_key)?
+        }
+        GRANT_REFRESH_TOKEN => refresh_token::exchange(&ctx, &params, &state.successor_key)?,
+        _ => client_credentials::exchange(&ctx, &params, &state.successor_key)?,
+    };
+    Ok(issued.into())
+}

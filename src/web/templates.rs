@@ -1,0 +1,54 @@
+//! The askama page types rendered by the web layer, and one helper to turn them into responses.
+
+use actix_web::cookie::Cookie;
+use actix_web::http::header;
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use askama::Template;
+
+use crate::error::AppError;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub csrf_token: &'a str,
+    pub return_to: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+    pub client_name: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub client_name: &'a str,
+    pub logo_uri: Option<&'a str>,
+    pub homepage_uri: Option<&'a str>,
+    pub username: &'a str,
+    pub scopes: Vec<String>,
+    pub csrf_token: &'a str,
+    /// Where the form posts: the original /authorize request, unchanged.
+    pub action: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signed_in.html")]
+pub struct SignedInPage<'a> {
+    pub username: &'a str,
+    pub csrf_token: &'a str,
+}
+
+/// Renders `page` as an HTML response that is never cached, setting `cookie` when given.
+pub fn render(
+    mut builder: HttpResponseBuilder,
+    page: &impl Template,
+    cookie: Option<Cookie<'static>>,
+) -> Result<HttpResponse, AppError> {
+    let body = page.render().map_err(AppError::internal)?;
+    if let Some(c) = cookie {
+        builder.cookie(c);
+    }
+    Ok(builder
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}

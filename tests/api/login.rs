@@ -1,0 +1,140 @@
+use crate::helpers::{location, spawn_app, TestApp};
+
+#[tokio::test]
+async fn login_with_a_wrong_password_fails_with_a_generic_message() {
+    let app = spawn_app().await;
+    app.user("bob", "bob's password").await;
+    for (user, pw) in [("bob", "wrong password"), ("nobody", "whatever pw")] {
+        let res = app.login("/login", user, pw).await;
+        assert_eq!(res.status(), 401);
+        let html = res.text().await.expect("html");
+        assert!(html.contains("Incorrect username or password."), "{html}");
+        assert!(
+            !html.contains("wrong password"),
+            "the password is never echoed"
+        );
+    }
+    let res = app.login("/login", "BOB", "bob's password").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/");
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let home = app.get("/").await;
+    assert!(home.text().await.expect("html").contains("bob"));
+}
+
+#[tokio::test]
+async fn a_disabled_user_cannot_log_in() {
+    let app = spawn_app().await;
+    app.user("carl", "carl's password").await;
+    assert!(app.cli(&["user", "disable", "carl"], None).await.ok());
+    let res = app.login("/login", "carl", "carl's password").await;
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn a_post_without_its_csrf_token_is_refused() {
+    let app = spawn_app().await;
+    app.user("dora", "dora's password").await;
+    let _ = app.get("/login").await;
+    let res = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("username", "dora"), ("password", "dora's password")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 400);
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "no session was created"
+    );
+    // A token from another browser's session does not work either.
+    let other = crate::helpers::browser();
+    let html = other
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let foreign = TestApp::csrf_of(&html);
+    let res = app
+        .client
+        .post(app.url("/login"))
+        .form(&[
+            ("username", "dora"),
+            ("password", "dora's password"),
+            ("csrf_token", foreign.as_str()),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 400);
+}
+
+#[tokio::test]
+async fn the_consent_post_without_csrf_is_refused_and_issues_no_code() {
+    let app = spawn_app().await;
+    app.user("erin", "erin's password").await;
+    let client = app.client(&[]).await;
+    let (_, challenge) = crate::helpers::pkce_pair();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("scope", "openid"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let res = app.authorize(&params).await;
+    let login = app.login(&location(&res), "erin", "erin's password").await;
+    let consent = app
+        .client
+        .get(app.url(&location(&login)))
+        .send()
+        .await
+        .expect("consent");
+    let action = crate::helpers::consent_action(&consent.text().await.expect("html"));
+    let res = app
+        .client
+        .post(app.url(&action))
+        .form(&[("decision", "allow")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn login_never_redirects_off_site() {
+    let app = spawn_app().await;
+    app.user("fay", "fay's password").await;
+    for evil in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+    ] {
+        let res = app
+            .login(
+                &format!("/login?return_to={}", urlencode(evil)),
+                "fay",
+                "fay's password",
+            )
+            .await;
+        assert_eq!(res.status(), 303);
+        assert_eq!(location(&res), "/", "{evil}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
