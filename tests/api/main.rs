@@ -7,4 +7,5 @@ mod health;
 mod helpers;
 mod login;
 mod oauth_code;
+mod refresh;
 mod storage;
