@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod oauth;
+pub mod oidc;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

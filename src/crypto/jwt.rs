@@ -41,6 +41,17 @@ pub fn verify<T: DeserializeOwned>(
     issuer: &str,
     typ: Option<&str>,
 ) -> Result<T, JwtError> {
+    verify_with(keys, token, issuer, typ, true)
+}
+
+/// As `verify`, optionally accepting expired tokens (an `id_token_hint` may have expired).
+pub fn verify_with<T: DeserializeOwned>(
+    keys: &KeySet,
+    token: &str,
+    issuer: &str,
+    typ: Option<&str>,
+    check_exp: bool,
+) -> Result<T, JwtError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
     let kid = header.kid.as_deref().ok_or(JwtError::Invalid)?;
     let key = keys.by_kid(kid).ok_or(JwtError::UnknownKey)?;
@@ -60,6 +71,7 @@ pub fn verify<T: DeserializeOwned>(
     v.set_issuer(&[issuer]);
     v.validate_aud = false;
     v.leeway = 0;
+    v.validate_exp = check_exp;
     v.set_required_spec_claims(&["exp", "iss"]);
     jsonwebtoken::decode::<T>(token, &key.decoding, &v)
         .map(|d| d.claims)

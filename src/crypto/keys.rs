@@ -421,6 +421,30 @@ impl KeyRing {
         self.reload(conn)
     }
 
+    /// The key set to verify a token signed by `kid`: reloads (at most every few seconds, so
+    /// garbage kids cannot turn into a database storm) when the kid is not known yet, as
+    /// happens right after another replica rotated.
+    pub fn for_kid(&self, conn: &mut DbConn, kid: Option<&str>) -> Result<Arc<KeySet>, KeyError> {
+        let set = self.current(conn)?;
+        let Some(kid) = kid else { return Ok(set) };
+        if set.by_kid(kid).is_some() {
+            return Ok(set);
+        }
+        let fresh_enough = self
+            .cached
+            .read()
+            .ok()
+            .and_then(|g| {
+                g.as_ref()
+                    .map(|(at, _)| at.elapsed() < Duration::from_secs(5))
+            })
+            .unwrap_or(false);
+        if fresh_enough {
+            return Ok(set);
+        }
+        self.reload(conn)
+    }
+
     /// Forces a reload, e.g. when a token names a kid we have not seen yet.
     pub fn reload(&self, conn: &mut DbConn) -> Result<Arc<KeySet>, KeyError> {
         let set = Arc::new(KeySet::load(conn, &self.kek, db::now())?);

@@ -50,6 +50,53 @@ fn with_iss(mut url: Url, issuer: &str) -> String {
     url.into()
 }
 
+/// OIDC `prompt` (Core §3.1.2.1).
+#[derive(Debug, Default)]
+struct Prompt {
+    none: bool,
+    login: bool,
+    consent: bool,
+}
+
+impl Prompt {
+    fn parse(raw: Option<&str>) -> Result<Prompt, &'static str> {
+        let mut p = Prompt::default();
+        for v in raw.unwrap_or("").split_ascii_whitespace() {
+            match v {
+                "none" => p.none = true,
+                "login" => p.login = true,
+                "consent" => p.consent = true,
+                // select_account has nothing to select here: one account per browser session.
+                "select_account" => {}
+                _ => return Err("prompt has an unsupported value"),
+            }
+        }
+        if p.none && (p.login || p.consent) {
+            return Err("prompt=none cannot be combined with other values");
+        }
+        Ok(p)
+    }
+}
+
+/// An error redirect built by us (for errors oxide-auth does not know, like OIDC's).
+fn plain_error_redirect(
+    mut url: Url,
+    code: &str,
+    description: &str,
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("error", code);
+        q.append_pair("error_description", description);
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+    }
+    with_iss(url, issuer)
+}
+
 /// An error redirect with RFC 6749 §4.1.2.1 parameter names (oxide-auth writes `description`
 /// and `uri`), a description always present, and `iss`.
 fn error_redirect(mut e: ErrorUrl, noted: Noted, issuer: &str) -> String {
@@ -129,10 +176,44 @@ pub fn run(
     };
 
     let pre = pending.as_solicitation().pre_grant().clone();
+    let state = pending.as_solicitation().state().map(str::to_owned);
+    let fail = |code: &str, description: &str| {
+        AuthorizeOutcome::Redirect(plain_error_redirect(
+            pre.redirect_uri.to_url(),
+            code,
+            description,
+            state.as_deref(),
+            &issuer,
+        ))
+    };
     let Some(client) = ctx.client(&pre.client_id) else {
         return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("client vanished"));
     };
-    let Some(user) = input.user.filter(|u| !u.disabled) else {
+    let prompt = match Prompt::parse(params.get("prompt").as_deref()) {
+        Ok(p) => p,
+        Err(d) => return fail("invalid_request", d),
+    };
+    let max_age = match params.get("max_age").map(|m| m.parse::<i64>()) {
+        None => None,
+        Some(Ok(m)) if m >= 0 => Some(m),
+        Some(_) => return fail("invalid_request", "max_age must be a non-negative integer"),
+    };
+    // A fresh login is needed for prompt=login (unless this request just came back from one,
+    // which the web layer signals by dropping `prompt=login` from the return path) and when the
+    // last login is older than max_age.
+    let too_old = match (max_age, input.auth_time) {
+        (Some(m), Some(t)) => ctx.now - t > m,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    let user = input
+        .user
+        .filter(|u| !u.disabled)
+        .filter(|_| !too_old && !prompt.login);
+    let Some(user) = user else {
+        if prompt.none {
+            return fail("login_required", "the user is not logged in");
+        }
         return AuthorizeOutcome::NeedLogin {
             client: Box::new(client),
         };
@@ -178,7 +259,14 @@ pub fn run(
             }
         }
     };
+    let allowed = allowed && !(prompt.consent && input.decision.is_none());
     if !allowed {
+        if prompt.none {
+            return fail(
+                "consent_required",
+                "the user has not consented to this client",
+            );
+        }
         return AuthorizeOutcome::NeedConsent {
             client: Box::new(client),
             scopes,

@@ -104,3 +104,13 @@ pub fn authenticate(ctx: &Ctx, presented: &Presented) -> Result<Client, Protocol
         _ => Err(failed()),
     }
 }
+
+/// Reads and checks the client's credentials in one step.
+pub fn authenticate_request(
+    ctx: &Ctx,
+    auth_header: Option<&str>,
+    params: &Params<'_>,
+) -> Result<Client, ProtocolError> {
+    let p = presented(auth_header, params)?;
+    authenticate(ctx, &p)
+}

@@ -109,7 +109,13 @@ pub async fn authorize(
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish()),
         (AuthorizeOutcome::NeedLogin { .. }, _) => {
-            let return_to = format!("/authorize?{query_string}");
+            // Coming back from the login must not ask for it again: drop prompt=login.
+            let resumed: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(url::form_urlencoded::parse(query_string.as_bytes()).filter(
+                    |(k, v)| !(k == "prompt" && v.split_ascii_whitespace().any(|p| p == "login")),
+                ))
+                .finish();
+            let return_to = format!("/authorize?{resumed}");
             let target = format!(
                 "/login?{}",
                 url::form_urlencoded::Serializer::new(String::new())

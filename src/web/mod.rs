@@ -2,12 +2,17 @@
 
 pub mod assets;
 pub mod authorize;
+pub mod bearer;
+pub mod discovery;
 pub mod health;
 pub mod login;
+pub mod logout;
 pub mod request_id;
+pub mod revoke;
 pub mod session;
 pub mod templates;
 pub mod token;
+pub mod userinfo;
 
 pub use actix_web::web::Data;
 
@@ -35,5 +40,20 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .route("/authorize", get().to(authorize::authorize))
     .route("/authorize", post().to(authorize::authorize))
     .route("/token", post().to(token::token))
+    .route(
+        "/.well-known/openid-configuration",
+        get().to(discovery::metadata),
+    )
+    .route(
+        "/.well-known/oauth-authorization-server",
+        get().to(discovery::metadata),
+    )
+    .route("/jwks.json", get().to(discovery::jwks))
+    .route("/userinfo", get().to(userinfo::userinfo))
+    .route("/userinfo", post().to(userinfo::userinfo))
+    .route("/revoke", post().to(revoke::revoke))
+    .route("/introspect", post().to(revoke::introspect))
+    .route("/logout", get().to(logout::logout))
+    .route("/logout", post().to(logout::logout))
     .route("/static/{name}", get().to(assets::serve));
 }

@@ -4,9 +4,13 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::db::models::clients::Client;
 use crate::error::OAuthError;
+use crate::oauth::context::Ctx;
 use crate::oauth::errors::ProtocolError;
+use crate::oauth::tokens::Issued;
 use crate::oauth::{token, NormalizedParameter};
+use crate::oidc::id_token;
 use crate::state::AppState;
 
 /// Parses an urlencoded form into oxide-auth's parameter map (repeats poisoned) and the list of
@@ -21,7 +25,15 @@ pub fn parse_form(body: &[u8]) -> (NormalizedParameter, Vec<String>) {
     (params, keys)
 }
 
-pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+/// What a client-authenticated form endpoint (token, revocation, introspection) receives.
+pub struct ClientForm {
+    pub form: NormalizedParameter,
+    pub keys: Vec<String>,
+    pub auth: Option<String>,
+}
+
+/// Checks the content type and the Authorization header and parses the form.
+pub fn client_form(req: &HttpRequest, body: &[u8]) -> Result<ClientForm, OAuthError> {
     let form_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -35,24 +47,49 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         })
         .unwrap_or(false);
     if !form_type {
-        return OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
-            .response();
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
     }
     let mut auth_headers = req.headers().get_all(header::AUTHORIZATION);
     let auth = auth_headers.next().map(|v| v.to_str().map(str::to_owned));
     if auth_headers.next().is_some() {
-        return OAuthError::invalid_request("more than one Authorization header").response();
+        return Err(OAuthError::invalid_request(
+            "more than one Authorization header",
+        ));
     }
     let auth = match auth {
         None => None,
         Some(Ok(a)) => Some(a),
-        Some(Err(_)) => {
-            return OAuthError::invalid_client("malformed Authorization header").response()
-        }
+        Some(Err(_)) => return Err(OAuthError::invalid_client("malformed Authorization header")),
     };
-    let (form, keys) = parse_form(&body);
+    let (form, keys) = parse_form(body);
+    Ok(ClientForm { form, keys, auth })
+}
+
+pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let ClientForm { form, keys, auth } = match client_form(&req, &body) {
+        Ok(f) => f,
+        Err(e) => return e.response(),
+    };
     let st = state.into_inner();
-    let result = web::block(move || token::handle(&st, &form, keys, auth.as_deref())).await;
+    let result = web::block(move || {
+        let finish = |ctx: &Ctx, issued: &Issued, client: &Client| {
+            let mut conn = ctx.conn();
+            id_token::for_token_response(
+                &mut conn,
+                &ctx.keys,
+                &ctx.settings,
+                issued,
+                &client.row.client_id,
+                &client.row.id_token_alg,
+                ctx.now,
+            )
+            .map_err(ProtocolError::server_error)
+        };
+        token::handle(&st, &form, keys, auth.as_deref(), &finish)
+    })
+    .await;
     match result {
         Ok(Ok(resp)) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -31,6 +31,10 @@ pub fn grant(
     now: i64,
 ) -> QueryResult<()> {
     conn.transaction(|c| {
+        // Write first (see refresh::rotate): touching the row takes SQLite's write lock.
+        diesel::update(consents::table.find((user_id, client_id)))
+            .set(consents::updated_at.eq(now))
+            .execute(c)?;
         let existing = get(c, user_id, client_id)?;
         let mut all: Vec<String> = existing
             .as_ref()

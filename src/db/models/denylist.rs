@@ -6,20 +6,13 @@ use crate::db::DbConn;
 /// Puts an access token's `jti` on the deny-list until the token would have expired anyway.
 /// Idempotent, also when two requests race to add the same `jti`.
 pub fn add(conn: &mut DbConn, jti: &str, expires_at: i64) -> QueryResult<()> {
-    // A savepoint of its own, so a lost race does not abort the caller's transaction.
+    // A savepoint of its own (write first, so SQLite takes the write lock at once), so a lost
+    // race ends in a unique violation that does not abort the caller's transaction.
     let result = conn.transaction(|c| {
-        let exists = deny::table
-            .find(jti)
-            .select(deny::jti)
-            .first::<String>(c)
-            .optional()?
-            .is_some();
-        if !exists {
-            diesel::insert_into(deny::table)
-                .values((deny::jti.eq(jti), deny::expires_at.eq(expires_at)))
-                .execute(c)?;
-        }
-        Ok(())
+        diesel::insert_into(deny::table)
+            .values((deny::jti.eq(jti), deny::expires_at.eq(expires_at)))
+            .execute(c)
+            .map(|_| ())
     });
     match result {
         Err(diesel::result::Error::DatabaseError(

@@ -76,16 +76,18 @@ pub fn rotate(
     grace: i64,
 ) -> QueryResult<Rotation> {
     conn.transaction(|c| {
-        let Some((row, family)) = find(c, token_hash)? else {
-            return Ok(Rotation::Invalid);
-        };
-        if family.revoked_at.is_some() || row.expires_at <= now || family.expires_at <= now {
-            return Ok(Rotation::Invalid);
-        }
+        // The write comes first: on SQLite a transaction that reads before it writes can fail
+        // with SQLITE_BUSY_SNAPSHOT under concurrency, while a first write simply waits its turn.
+        let live_families = fam::table
+            .select(fam::id)
+            .filter(fam::revoked_at.is_null())
+            .filter(fam::expires_at.gt(now));
         let won = diesel::update(
             tok::table
                 .find(token_hash)
-                .filter(tok::rotated_at.is_null()),
+                .filter(tok::rotated_at.is_null())
+                .filter(tok::expires_at.gt(now))
+                .filter(tok::family_id.eq_any(live_families)),
         )
         .set((
             tok::rotated_at.eq(Some(now)),
@@ -98,12 +100,14 @@ pub fn rotate(
                 .execute(c)?;
             return Ok(Rotation::Rotated);
         }
-        // Someone rotated it first. Re-read what they stored (committed, since our UPDATE
-        // waited for their transaction).
-        let current = tok::table
-            .find(token_hash)
-            .select(TokenRow::as_select())
-            .first(c)?;
+        // Not ours to rotate: find out why. What another request stored is committed, since our
+        // UPDATE waited for its transaction.
+        let Some((current, family)) = find(c, token_hash)? else {
+            return Ok(Rotation::Invalid);
+        };
+        if family.revoked_at.is_some() || current.expires_at <= now || family.expires_at <= now {
+            return Ok(Rotation::Invalid);
+        }
         let within_grace = current.rotated_at.is_some_and(|t| now - t <= grace);
         if within_grace && current.successor_hash.as_deref() == Some(&successor.token_hash) {
             return Ok(Rotation::Retried);

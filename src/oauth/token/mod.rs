@@ -19,6 +19,7 @@ use super::context::{Ctx, Noted};
 use super::errors::{ErrorCode, ProtocolError};
 use super::params::Params;
 use super::tokens::Issued;
+use crate::db::models::clients::Client;
 use crate::state::AppState;
 
 /// The successful token response (RFC 6749 §5.1).
@@ -90,12 +91,16 @@ pub fn flow_error(ctx: &Ctx, fallback: Option<&AccessTokenError>) -> ProtocolErr
     }
 }
 
+/// Adds what OIDC puts beside the tokens (the id_token), given what was issued.
+pub type Finisher<'f> = &'f dyn Fn(&Ctx, &Issued, &Client) -> Result<Option<String>, ProtocolError>;
+
 /// Handles one token request. Blocking: runs inside `web::block`.
 pub fn handle(
     state: &Arc<AppState>,
     form: &NormalizedParameter,
     raw_keys: Vec<String>,
     auth_header: Option<&str>,
+    finish: Finisher<'_>,
 ) -> Result<TokenResponse, ProtocolError> {
     let mut params = Params::new(form, raw_keys);
     if !params.well_formed() {
@@ -141,5 +146,8 @@ pub fn handle(
         GRANT_REFRESH_TOKEN => refresh_token::exchange(&ctx, &params, &state.successor_key)?,
         _ => client_credentials::exchange(&ctx, &params, &state.successor_key)?,
     };
-    Ok(issued.into())
+    let id_token = finish(&ctx, &issued, &client)?;
+    let mut response: TokenResponse = issued.into();
+    response.id_token = id_token;
+    Ok(response)
 }

@@ -1,0 +1,127 @@
+//! id_tokens (OIDC Core §2, §3.1.3.6): signed with the client's `id_token_signed_response_alg`.
+
+use aws_lc_rs::digest;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{Map, Value};
+
+use super::claims;
+use crate::crypto::jwt::{self, JwtError};
+use crate::crypto::keys::{KeySet, SigningAlg};
+use crate::db::models::users::User;
+
+/// `at_hash`: the left half of the hash of the access token, the hash being the one of the
+/// signing algorithm (SHA-256 for RS256/ES256, SHA-512 for EdDSA with Ed25519).
+pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
+    let algorithm = match alg {
+        SigningAlg::EdDsa => &digest::SHA512,
+        _ => &digest::SHA256,
+    };
+    let d = digest::digest(algorithm, access_token.as_bytes());
+    let half = &d.as_ref()[..d.as_ref().len() / 2];
+    URL_SAFE_NO_PAD.encode(half)
+}
+
+/// The public session id sent to relying parties, derived from (not equal to) the session key.
+pub fn sid(session_id_hash: &str) -> String {
+    let d = digest::digest(&digest::SHA256, format!("sid:{session_id_hash}").as_bytes());
+    URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
+}
+
+pub struct IdTokenRequest<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub user: &'a User,
+    pub scope: &'a str,
+    pub auth_time: Option<i64>,
+    pub nonce: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub access_token: &'a str,
+    pub alg: SigningAlg,
+    pub ttl: i64,
+    pub now: i64,
+}
+
+pub fn sign(keys: &KeySet, req: &IdTokenRequest<'_>) -> Result<String, JwtError> {
+    let mut c: Map<String, Value> = claims::for_scope(req.user, req.scope);
+    c.insert("iss".into(), req.issuer.into());
+    c.insert("aud".into(), req.client_id.into());
+    c.insert("azp".into(), req.client_id.into());
+    c.insert("iat".into(), req.now.into());
+    c.insert("exp".into(), (req.now + req.ttl).into());
+    if let Some(t) = req.auth_time {
+        c.insert("auth_time".into(), t.into());
+    }
+    if let Some(n) = req.nonce {
+        c.insert("nonce".into(), n.into());
+    }
+    if let Some(s) = req.session_id {
+        c.insert("sid".into(), sid(s).into());
+    }
+    c.insert("at_hash".into(), at_hash(req.access_token, req.alg).into());
+    jwt::sign(keys, req.alg, "JWT", &Value::Object(c), req.now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_matches_the_oidc_example() {
+        // OIDC Core appendix A.3's access token and at_hash.
+        assert_eq!(
+            at_hash(
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y",
+                SigningAlg::Rs256
+            ),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
+}
+
+/// The id_token for a token response, when `openid` was granted to a user.
+pub fn for_token_response(
+    conn: &mut crate::db::DbConn,
+    keys: &KeySet,
+    settings: &crate::config::Settings,
+    issued: &crate::oauth::tokens::Issued,
+    client_id: &str,
+    client_alg: &str,
+    now: i64,
+) -> Result<Option<String>, IdTokenError> {
+    if !issued.scope.split_ascii_whitespace().any(|s| s == "openid") {
+        return Ok(None);
+    }
+    let Some(user_id) = &issued.user_id else {
+        return Ok(None);
+    };
+    let Some(user) = crate::db::models::users::by_id(conn, user_id)? else {
+        return Ok(None);
+    };
+    let alg = SigningAlg::parse(client_alg).unwrap_or(SigningAlg::Rs256);
+    let token = sign(
+        keys,
+        &IdTokenRequest {
+            issuer: &settings.issuer,
+            client_id,
+            user: &user,
+            scope: &issued.scope,
+            auth_time: issued.auth_time,
+            nonce: issued.nonce.as_deref(),
+            session_id: issued.session_id.as_deref(),
+            access_token: &issued.access_token,
+            alg,
+            ttl: settings.id_token_ttl,
+            now,
+        },
+    )?;
+    Ok(Some(token))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdTokenError {
+    #[error(transparent)]
+    Jwt(#[from] JwtError),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}

@@ -1,0 +1,130 @@
+//! GET/POST /logout (OIDC RP-Initiated Logout 1.0). A verified request ends the session at
+//! once; anything else is confirmed by the user first. Redirects only to registered URIs.
+
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::session;
+use super::templates::render;
+use crate::error::{error_page, AppError};
+use crate::oidc::logout::{self, LogoutPlan, LogoutRequest};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct ConfirmPage<'a> {
+    client_name: Option<&'a str>,
+    csrf_token: &'a str,
+    hidden: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "logged_out.html")]
+struct LoggedOutPage;
+
+fn parse(pairs: &[(String, String)]) -> (LogoutRequest, Option<String>, bool) {
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    (
+        LogoutRequest {
+            id_token_hint: get("id_token_hint").filter(|v| !v.is_empty()),
+            post_logout_redirect_uri: get("post_logout_redirect_uri").filter(|v| !v.is_empty()),
+            state: get("state").filter(|v| !v.is_empty()),
+            client_id: get("client_id").filter(|v| !v.is_empty()),
+        },
+        get("csrf_token"),
+        get("confirm").as_deref() == Some("yes"),
+    )
+}
+
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let raw: &[u8] = if req.method() == Method::POST {
+        &body
+    } else {
+        req.query_string().as_bytes()
+    };
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let (request, csrf, _) = parse(&pairs);
+    let current = session::current(&req, &state).await?;
+    // A POST from our own pages (sign-out button, confirmation) carries the session's CSRF token.
+    let confirmed = req.method() == Method::POST
+        && session::check_csrf(current.as_ref(), csrf.as_deref()).is_ok();
+    if req.method() == Method::POST && current.is_some() && !confirmed && csrf.is_some() {
+        return Err(AppError::Csrf);
+    }
+
+    let st = state.clone();
+    let user = current.as_ref().and_then(|s| s.user_id.clone());
+    let req_copy = request.clone();
+    let plan = web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(logout::plan(
+            &mut conn,
+            &st.keys,
+            &st.settings.issuer,
+            &req_copy,
+            user.as_deref(),
+        )?)
+    })
+    .await??;
+
+    let finish = |redirect: Option<String>| -> Result<HttpResponse, AppError> {
+        let clear = session::clearing_cookie(&state);
+        match redirect {
+            Some(to) => Ok(HttpResponse::Found()
+                .cookie(clear)
+                .insert_header((header::LOCATION, to))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish()),
+            None => render(HttpResponse::Ok(), &LoggedOutPage, Some(clear)),
+        }
+    };
+    match plan {
+        LogoutPlan::Reject(message) => Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-out request cannot be completed",
+            &message,
+            Some("invalid_request"),
+        )),
+        LogoutPlan::Proceed { redirect } => {
+            session::destroy(&req, &state).await?;
+            finish(redirect)
+        }
+        LogoutPlan::Confirm { redirect, .. } if confirmed => {
+            session::destroy(&req, &state).await?;
+            finish(redirect)
+        }
+        LogoutPlan::Confirm { client_name, .. } => {
+            let (s, cookie) = session::current_or_new(&req, &state).await?;
+            let mut hidden = Vec::new();
+            for (name, value) in [
+                ("id_token_hint", &request.id_token_hint),
+                (
+                    "post_logout_redirect_uri",
+                    &request.post_logout_redirect_uri,
+                ),
+                ("state", &request.state),
+                ("client_id", &request.client_id),
+            ] {
+                if let Some(v) = value {
+                    hidden.push((name, v.clone()));
+                }
+            }
+            render(
+                HttpResponse::Ok(),
+                &ConfirmPage {
+                    client_name: client_name.as_deref(),
+                    csrf_token: &s.csrf_token,
+                    hidden,
+                },
+                cookie,
+            )
+        }
+    }
+}
