@@ -158,6 +158,15 @@ pub struct SettingsArgs {
         value_name = "N"
     )]
     pub password_hash_queue: Option<usize>,
+    /// Seconds a process keeps decrypted signing keys before re-reading them (rotations made by
+    /// the CLI or another replica are seen within this time)
+    #[arg(
+        long,
+        env = "OSTIARY_KEY_CACHE_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub key_cache_ttl: Option<u64>,
     /// Directory whose files override the embedded static assets (css, logo)
     #[arg(long, env = "OSTIARY_STATIC_DIR", global = true, value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
@@ -188,6 +197,7 @@ pub struct Settings {
     pub argon2: Argon2Settings,
     pub password_hash_concurrency: usize,
     pub password_hash_queue: usize,
+    pub key_cache_ttl: u64,
     pub static_dir: Option<PathBuf>,
 }
 
@@ -260,6 +270,7 @@ impl SettingsArgs {
             argon2_parallelism,
             password_hash_concurrency,
             password_hash_queue,
+            key_cache_ttl,
             static_dir,
         )
     }
@@ -391,6 +402,7 @@ impl Settings {
                 .unwrap_or_else(default_workers)
                 .max(1),
             password_hash_queue: a.password_hash_queue.unwrap_or(64),
+            key_cache_ttl: a.key_cache_ttl.unwrap_or(30),
             static_dir: a.static_dir,
         })
     }

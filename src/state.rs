@@ -31,10 +31,6 @@ pub enum StartError {
     Password(#[from] crate::crypto::password::PasswordError),
 }
 
-/// How often a process re-reads the signing keys, picking up rotations made elsewhere. Kept
-/// well below the default key activation delay so every replica knows a key before it signs.
-pub const KEY_RING_TTL: Duration = Duration::from_secs(30);
-
 impl AppState {
     pub fn settings_arc(&self) -> Arc<Settings> {
         self.settings.clone()
@@ -62,7 +58,9 @@ impl AppState {
         )?;
         Ok(AppState {
             successor_key: SuccessorKey::derive(&kek.derive_subkey(b"refresh-successor")),
-            keys: KeyRing::new(kek, KEY_RING_TTL),
+            // Re-read keys well within the activation delay, so every replica knows a key before
+            // it signs.
+            keys: KeyRing::new(kek, Duration::from_secs(settings.key_cache_ttl)),
             settings: Arc::new(settings),
             pool,
             passwords,

@@ -202,6 +202,8 @@ pub fn run(
     // which the web layer signals by dropping `prompt=login` from the return path) and when the
     // last login is older than max_age.
     let too_old = match (max_age, input.auth_time) {
+        // max_age=0 asks for a login every time, like prompt=login (OIDC Core §3.1.2.1).
+        (Some(0), _) => true,
         (Some(m), Some(t)) => ctx.now - t > m,
         (Some(_), None) => true,
         _ => false,

@@ -109,10 +109,16 @@ pub async fn authorize(
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish()),
         (AuthorizeOutcome::NeedLogin { .. }, _) => {
-            // Coming back from the login must not ask for it again: drop prompt=login.
+            // Coming back from the login must not ask for it again: drop prompt=login and
+            // max_age=0, which demand exactly the login that is about to happen.
             let resumed: String = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(url::form_urlencoded::parse(query_string.as_bytes()).filter(
-                    |(k, v)| !(k == "prompt" && v.split_ascii_whitespace().any(|p| p == "login")),
+                    |(k, v)| {
+                        let login_prompt =
+                            k == "prompt" && v.split_ascii_whitespace().any(|p| p == "login");
+                        let zero_age = k == "max_age" && v == "0";
+                        !login_prompt && !zero_age
+                    },
                 ))
                 .finish();
             let return_to = format!("/authorize?{resumed}");
