@@ -158,6 +158,22 @@ pub struct SettingsArgs {
         value_name = "N"
     )]
     pub password_hash_queue: Option<usize>,
+    /// Rotate signing keys automatically when the newest is this many seconds old (off when unset)
+    #[arg(
+        long,
+        env = "OSTIARY_KEY_ROTATION_INTERVAL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub key_rotation_interval: Option<i64>,
+    /// Seconds between background clean-ups of expired sessions, codes and tokens
+    #[arg(
+        long,
+        env = "OSTIARY_MAINTENANCE_INTERVAL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub maintenance_interval: Option<u64>,
     /// Seconds a process keeps decrypted signing keys before re-reading them (rotations made by
     /// the CLI or another replica are seen within this time)
     #[arg(
@@ -198,6 +214,8 @@ pub struct Settings {
     pub password_hash_concurrency: usize,
     pub password_hash_queue: usize,
     pub key_cache_ttl: u64,
+    pub key_rotation_interval: Option<i64>,
+    pub maintenance_interval: u64,
     pub static_dir: Option<PathBuf>,
 }
 
@@ -271,6 +289,8 @@ impl SettingsArgs {
             password_hash_concurrency,
             password_hash_queue,
             key_cache_ttl,
+            key_rotation_interval,
+            maintenance_interval,
             static_dir,
         )
     }
@@ -403,6 +423,13 @@ impl Settings {
                 .max(1),
             password_hash_queue: a.password_hash_queue.unwrap_or(64),
             key_cache_ttl: a.key_cache_ttl.unwrap_or(30),
+            key_rotation_interval: match a.key_rotation_interval {
+                Some(n) if n < 60 => {
+                    return Err(bad("key_rotation_interval", "must be at least 60 seconds"))
+                }
+                other => other,
+            },
+            maintenance_interval: a.maintenance_interval.unwrap_or(60).max(1),
             static_dir: a.static_dir,
         })
     }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod maintenance;
 pub mod oauth;
 pub mod oidc;
 pub mod startup;

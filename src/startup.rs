@@ -35,6 +35,10 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("start-up task failed: {e}"))?
             .map_err(|e: StartError| anyhow::anyhow!(e))?;
         let state = web::Data::new(state);
+        crate::maintenance::spawn(
+            state.clone().into_inner(),
+            std::time::Duration::from_secs(state.settings.maintenance_interval),
+        );
         let port = listener.local_addr()?.port();
         let workers = state.settings.workers;
         let app_state = state.clone();

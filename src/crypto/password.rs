@@ -4,12 +4,10 @@
 //! queue without bound under a login flood: at most `concurrency` hashes run at once, at most
 //! `queue` wait, and anything beyond is refused at once (the web layer answers 503 + Retry-After).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Argon2Settings {
@@ -71,12 +69,14 @@ pub fn verify_blocking(password: &str, encoded: &str) -> bool {
     }
 }
 
-/// The bounded hashing pool shared by the server's workers.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The bounded hashing pool shared by the server's workers: `concurrency` dedicated threads fed
+/// by a bounded queue. Dedicated threads (not the general blocking pool) keep argon2's large
+/// working memory in a few reused allocations instead of one per transient thread.
 pub struct PasswordPool {
     settings: Argon2Settings,
-    permits: Arc<Semaphore>,
-    waiting: AtomicUsize,
-    max_waiting: usize,
+    queue: std::sync::mpsc::SyncSender<Job>,
     /// A real hash of a random password, verified against when the user does not exist so that
     /// unknown and known usernames cost the same.
     dummy_hash: String,
@@ -89,11 +89,28 @@ impl PasswordPool {
         max_waiting: usize,
     ) -> Result<Self, PasswordError> {
         let dummy_hash = hash_blocking(settings, &super::random::token::<16>())?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(max_waiting);
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..concurrency.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        // The pool was dropped: the thread ends with it.
+                        Err(_) => return,
+                    }
+                })
+                .map_err(|e| PasswordError::Hash(e.to_string()))?;
+        }
         Ok(PasswordPool {
             settings,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            waiting: AtomicUsize::new(0),
-            max_waiting,
+            queue: tx,
             dummy_hash,
         })
     }
@@ -102,21 +119,19 @@ impl PasswordPool {
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(PasswordError::Busy);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let boxed: Job = Box::new(move || {
+            let _ = tx.send(job());
+        });
+        match self.queue.try_send(boxed) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full(_)) => return Err(PasswordError::Busy),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                return Err(PasswordError::Hash("password workers stopped".into()))
+            }
         }
-        let permit = self.permits.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let permit = permit.map_err(|_| PasswordError::Busy)?;
-        let out = tokio::task::spawn_blocking(move || {
-            let out = job();
-            drop(permit);
-            out
-        })
-        .await
-        .map_err(|e| PasswordError::Hash(e.to_string()))?;
-        Ok(out)
+        rx.await
+            .map_err(|_| PasswordError::Hash("password worker failed".into()))
     }
 
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
@@ -172,9 +187,20 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_is_refused_not_queued() {
         let pool = Arc::new(PasswordPool::new(fast(), 1, 0).expect("pool"));
+        let busy = pool.clone();
+        let running = tokio::spawn(async move {
+            busy.run(|| std::thread::sleep(std::time::Duration::from_millis(300)))
+                .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert!(matches!(
             pool.hash("pw".into()).await,
             Err(PasswordError::Busy)
         ));
+        assert!(running.await.expect("join").is_ok());
+        assert!(
+            pool.hash("pw".into()).await.is_ok(),
+            "free again afterwards"
+        );
     }
 }

@@ -69,12 +69,21 @@ pub async fn page(
     let return_to = safe_return_to(query.return_to.as_deref());
     let (session, cookie) = session::current_or_new(&req, &state).await?;
     let client_name = client_name_for(&state, &return_to).await;
+    // OIDC login_hint pre-fills the username (only as a hint: nothing is trusted from it).
+    let hint: String = return_to
+        .strip_prefix("/authorize?")
+        .and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "login_hint")
+                .map(|(_, v)| v.chars().take(256).collect())
+        })
+        .unwrap_or_default();
     render(
         HttpResponse::Ok(),
         &LoginPage {
             csrf_token: &session.csrf_token,
             return_to: &return_to,
-            username: "",
+            username: &hint,
             error: None,
             client_name: client_name.as_deref(),
         },

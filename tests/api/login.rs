@@ -138,3 +138,69 @@ async fn login_never_redirects_off_site() {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn a_login_flood_beyond_the_queue_answers_503_with_retry_after() {
+    let app = crate::helpers::spawn_app_on(crate::helpers::test_db(), |a| {
+        a.password_hash_concurrency = Some(1);
+        a.password_hash_queue = Some(0);
+    })
+    .await;
+    app.user("gus", "gus's password").await;
+    // Slow hashes for this user, so concurrent logins overlap.
+    let slow = ostiary::crypto::password::hash_blocking(
+        ostiary::crypto::password::Argon2Settings {
+            memory_kib: 65536,
+            iterations: 4,
+            parallelism: 1,
+        },
+        "gus's password",
+    )
+    .expect("hash");
+    {
+        use diesel::prelude::*;
+        use ostiary::db::schema::users;
+        diesel::update(users::table.filter(users::username.eq("gus")))
+            .set(users::password_hash.eq(&slow))
+            .execute(&mut app.db.conn())
+            .expect("slow hash");
+    }
+    let attempts = (0..6).map(|_| {
+        let browser = crate::helpers::browser();
+        let url = app.url("/login");
+        async move {
+            let html = browser
+                .get(&url)
+                .send()
+                .await
+                .expect("page")
+                .text()
+                .await
+                .expect("html");
+            let csrf = TestApp::csrf_of(&html);
+            browser
+                .post(&url)
+                .form(&[
+                    ("username", "gus"),
+                    ("password", "gus's password"),
+                    ("csrf_token", csrf.as_str()),
+                ])
+                .send()
+                .await
+                .expect("post")
+        }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let busy: Vec<_> = results.iter().filter(|r| r.status() == 503).collect();
+    assert!(
+        !busy.is_empty(),
+        "some logins must be refused while the one worker is busy"
+    );
+    assert!(busy
+        .iter()
+        .all(|r| r.headers().get("retry-after").is_some()));
+    assert!(
+        results.iter().any(|r| r.status() == 303),
+        "and the admitted one succeeds"
+    );
+}

@@ -1,0 +1,92 @@
+//! A relying party written by others (Python Authlib, from PyPI) logs in against Ostiary:
+//! discovery, code + PKCE + nonce, id_token validation, userinfo, refresh.
+//! The virtualenv is created under target/ on first use, so this needs python3 and PyPI, no
+//! manual set-up; it fails (never skips) when they are missing.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use crate::helpers::spawn_app;
+
+fn rp_python() -> &'static PathBuf {
+    static PY: OnceLock<PathBuf> = OnceLock::new();
+    PY.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let venv = root.join("target").join("rp-venv");
+        let py = venv.join("bin").join("python");
+        let reqs = root.join("tests/rp/requirements.txt");
+        let stamp = venv.join(".installed");
+        let wanted = std::fs::read_to_string(&reqs).expect("tests/rp/requirements.txt");
+        if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+            let ok = std::process::Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .expect("python3 is needed for the relying-party test")
+                .success();
+            assert!(ok, "python3 -m venv failed");
+            let ok = std::process::Command::new(&py)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
+                .arg(&reqs)
+                .status()
+                .expect("pip")
+                .success();
+            assert!(ok, "pip install of Authlib failed");
+            std::fs::write(&stamp, wanted).expect("stamp");
+        }
+        py
+    })
+}
+
+async fn run_rp(extra: &[&str], expect_alg: &str) {
+    let py = tokio::task::spawn_blocking(rp_python)
+        .await
+        .expect("venv")
+        .clone();
+    let app = spawn_app().await;
+    app.user("rosa", "rosa's password").await;
+    let mut args = vec![
+        "--scope", "openid", "--scope", "profile", "--scope", "email",
+    ];
+    args.extend(extra);
+    let client = app.client(&args).await;
+    let out = tokio::process::Command::new(py)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/rp/authlib_rp.py"
+        ))
+        .env("ISSUER", &app.address)
+        .env("CLIENT_ID", &client.id)
+        .env("CLIENT_SECRET", client.secret.as_deref().unwrap_or(""))
+        .env("REDIRECT_URI", &client.redirect_uri)
+        .env("USERNAME", "rosa")
+        .env("PASSWORD", "rosa's password")
+        .env("EXPECT_ALG", expect_alg)
+        .output()
+        .await
+        .expect("run the Authlib relying party");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "Authlib RP failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("RP OK"), "{stdout}");
+}
+
+#[tokio::test]
+async fn authlib_relying_party_completes_a_login_rs256() {
+    run_rp(&[], "RS256").await;
+}
+
+#[tokio::test]
+async fn authlib_relying_party_completes_a_login_eddsa() {
+    run_rp(&["--id-token-alg", "EdDSA"], "EdDSA").await;
+}

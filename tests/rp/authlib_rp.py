@@ -1,0 +1,130 @@
+"""A relying party nobody on the project wrote: Authlib drives discovery, code + PKCE + nonce,
+the token exchange, id_token validation (signature from JWKS, iss, aud, nonce, at_hash, exp)
+and userinfo against a running Ostiary. The browser part (login and consent forms) is played
+by requests with a cookie jar, reading the HTML forms generically.
+
+Environment: ISSUER CLIENT_ID CLIENT_SECRET REDIRECT_URI USERNAME PASSWORD [EXPECT_ALG]
+Prints "RP OK ..." and exits 0 on success; any failure raises.
+"""
+import os
+import sys
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlparse, parse_qs
+
+import requests
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.jose import JsonWebKey, jwt
+from authlib.oidc.core import CodeIDToken
+
+ISSUER = os.environ["ISSUER"]
+CLIENT_ID = os.environ["CLIENT_ID"]
+CLIENT_SECRET = os.environ["CLIENT_SECRET"]
+REDIRECT_URI = os.environ["REDIRECT_URI"]
+USERNAME = os.environ["USERNAME"]
+PASSWORD = os.environ["PASSWORD"]
+EXPECT_ALG = os.environ.get("EXPECT_ALG", "RS256")
+
+
+class Forms(HTMLParser):
+    """Collects forms: action, method, inputs (hidden values kept) and submit buttons."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get").lower(),
+                               "inputs": {}, "buttons": [], "password": False})
+        elif tag in ("input", "button") and self.forms:
+            f = self.forms[-1]
+            if tag == "input" and a.get("type") == "password":
+                f["password"] = True
+            if tag == "button" or a.get("type") == "submit":
+                if a.get("name"):
+                    f["buttons"].append((a["name"], a.get("value", "")))
+            elif a.get("name"):
+                f["inputs"][a["name"]] = a.get("value", "")
+
+
+def forms(html):
+    p = Forms()
+    p.feed(html)
+    return p.forms
+
+
+def main():
+    meta = requests.get(ISSUER + "/.well-known/openid-configuration", timeout=10).json()
+    assert meta["issuer"] == ISSUER, meta["issuer"]
+    assert "S256" in meta["code_challenge_methods_supported"]
+
+    client = OAuth2Session(
+        CLIENT_ID, CLIENT_SECRET, scope="openid profile email", redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256", token_endpoint_auth_method="client_secret_basic",
+    )
+    verifier = generate_token(64)
+    nonce = generate_token(20)
+    url, state = client.create_authorization_url(
+        meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
+
+    browser = requests.Session()
+    res = browser.get(url, allow_redirects=False, timeout=10)
+    location = None
+    for _ in range(6):
+        if res.status_code in (301, 302, 303):
+            target = urljoin(res.url, res.headers["Location"])
+            if target.startswith(REDIRECT_URI):
+                location = target
+                break
+            res = browser.get(target, allow_redirects=False, timeout=10)
+            continue
+        assert res.status_code == 200, (res.status_code, res.text[:300])
+        page_forms = [f for f in forms(res.text) if f["method"] == "post"]
+        assert page_forms, res.text[:300]
+        form = page_forms[0]
+        data = dict(form["inputs"])
+        if form["password"]:
+            data["username"] = USERNAME
+            data["password"] = PASSWORD
+        else:
+            allow = [b for b in form["buttons"] if b[1] in ("allow", "accept", "authorize")]
+            assert allow, form
+            data[allow[0][0]] = allow[0][1]
+        res = browser.post(urljoin(res.url, form["action"]), data=data, allow_redirects=False, timeout=10)
+    assert location, "the flow did not come back to the client"
+
+    # RFC 9207: the authorization response names the issuer.
+    query = parse_qs(urlparse(location).query)
+    assert query.get("iss") == [ISSUER], query
+
+    token = client.fetch_token(meta["token_endpoint"], authorization_response=location,
+                               code_verifier=verifier)
+    assert token["token_type"] == "Bearer", token["token_type"]
+
+    jwks = JsonWebKey.import_key_set(requests.get(meta["jwks_uri"], timeout=10).json())
+    claims = jwt.decode(
+        token["id_token"], jwks, claims_cls=CodeIDToken,
+        claims_options={"iss": {"essential": True, "value": ISSUER}},
+        claims_params={"nonce": nonce, "client_id": CLIENT_ID, "access_token": token["access_token"]},
+    )
+    claims.validate()  # exp, iat, aud, azp, nonce, at_hash, auth_time
+    assert claims.header["alg"] == EXPECT_ALG, claims.header
+
+    info = client.get(meta["userinfo_endpoint"], timeout=10).json()
+    assert info["sub"] == claims["sub"], (info, claims)
+    assert info["email"] == claims["email"]
+
+    refreshed = client.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
+    assert refreshed["access_token"] != token["access_token"]
+
+    print(f"RP OK sub={claims['sub']} alg={claims.header['alg']} email={info['email']}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001 - report anything as a failed run
+        print(f"RP FAILED: {e!r}", file=sys.stderr)
+        raise
