@@ -20,7 +20,7 @@ const LOGIN_ATTEMPT_RETENTION: i64 = 30 * 86400;
 
 pub fn spawn(state: Arc<AppState>, every: Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -79,8 +79,12 @@ fn rotate_if_due(
     now: i64,
 ) -> Result<bool, keys::KeyError> {
     conn.transaction(|c| {
-        if let DbConn::Pg(pg) = c {
-            pg.batch_execute("SELECT pg_advisory_xact_lock(7370003)")?;
+        match c {
+            DbConn::Pg(pg) => pg.batch_execute("SELECT pg_advisory_xact_lock(7370003)")?,
+            // A write first takes SQLite's write lock up front (see refresh::rotate).
+            DbConn::Sqlite(lite) => {
+                lite.batch_execute("UPDATE signing_keys SET kid = kid WHERE 0")?
+            }
         }
         let newest = signing_keys::all(c)?
             .iter()

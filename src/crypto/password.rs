@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 #[derive(Clone, Copy, Debug)]
@@ -58,25 +58,75 @@ pub fn hash_blocking(settings: Argon2Settings, password: &str) -> Result<String,
         .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
+thread_local! {
+    /// argon2's working memory, kept per thread and reused: verification then allocates
+    /// nothing, so resident memory stays at one block array per hashing thread.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Verifies synchronously, with the parameters recorded in the hash itself, so raising the
 /// defaults later keeps old hashes valid.
 pub fn verify_blocking(password: &str, encoded: &str) -> bool {
-    match PasswordHash::new(encoded) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    let Ok(parsed) = PasswordHash::new(encoded) else {
+        return false;
+    };
+    let (Ok(params), Ok(alg)) = (
+        Params::try_from(&parsed),
+        Algorithm::try_from(parsed.algorithm),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let computed = BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        let need = params.block_count();
+        if blocks.len() < need {
+            blocks.resize(need, argon2::Block::default());
+        }
+        Argon2::new(alg, version, params)
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                &mut out,
+                &mut blocks[..need],
+            )
+            .is_ok()
+    });
+    computed && aws_lc_rs::constant_time::verify_slices_are_equal(&out, expected.as_bytes()).is_ok()
 }
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Gives an admission back when a job ends, however it ends.
+struct Release(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 /// The bounded hashing pool shared by the server's workers: `concurrency` dedicated threads fed
 /// by a bounded queue. Dedicated threads (not the general blocking pool) keep argon2's large
 /// working memory in a few reused allocations instead of one per transient thread.
 pub struct PasswordPool {
     settings: Argon2Settings,
-    queue: std::sync::mpsc::SyncSender<Job>,
+    queue: std::sync::mpsc::Sender<Job>,
+    /// Jobs running or waiting, and how many may be.
+    admitted: Arc<std::sync::atomic::AtomicUsize>,
+    limit: usize,
     /// A real hash of a random password, verified against when the user does not exist so that
     /// unknown and known usernames cost the same.
     dummy_hash: String,
@@ -89,7 +139,7 @@ impl PasswordPool {
         max_waiting: usize,
     ) -> Result<Self, PasswordError> {
         let dummy_hash = hash_blocking(settings, &super::random::token::<16>())?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(max_waiting);
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let rx = Arc::new(std::sync::Mutex::new(rx));
         for i in 0..concurrency.max(1) {
             let rx = rx.clone();
@@ -101,7 +151,10 @@ impl PasswordPool {
                         Err(_) => return,
                     };
                     match job {
-                        Ok(job) => job(),
+                        // A panicking job must not take the worker with it.
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
                         // The pool was dropped: the thread ends with it.
                         Err(_) => return,
                     }
@@ -111,6 +164,8 @@ impl PasswordPool {
         Ok(PasswordPool {
             settings,
             queue: tx,
+            admitted: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            limit: concurrency.max(1) + max_waiting,
             dummy_hash,
         })
     }
@@ -119,16 +174,20 @@ impl PasswordPool {
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
+        use std::sync::atomic::Ordering;
+        if self.admitted.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(PasswordError::Busy);
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let admitted = self.admitted.clone();
         let boxed: Job = Box::new(move || {
+            let _release = Release(admitted);
             let _ = tx.send(job());
         });
-        match self.queue.try_send(boxed) {
-            Ok(()) => {}
-            Err(std::sync::mpsc::TrySendError::Full(_)) => return Err(PasswordError::Busy),
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
-                return Err(PasswordError::Hash("password workers stopped".into()))
-            }
+        if self.queue.send(boxed).is_err() {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(PasswordError::Hash("password workers stopped".into()));
         }
         rx.await
             .map_err(|_| PasswordError::Hash("password worker failed".into()))

@@ -23,6 +23,12 @@ pub fn client_secret() -> String {
     format!("ost_{}", token::<32>())
 }
 
+/// A client identifier: 128 random bits as hex, so it never starts with `-` (which a shell
+/// command line would read as a flag) and needs no escaping anywhere.
+pub fn client_id() -> String {
+    hex(&bytes::<16>())
+}
+
 /// Lower-case hex SHA-256: how codes, tokens, secrets and session ids are stored.
 pub fn sha256_hex(input: &str) -> String {
     let d = digest::digest(&digest::SHA256, input.as_bytes());

@@ -120,7 +120,7 @@ pub fn build_client(
     spec: &ClientSpec,
     now: i64,
 ) -> Result<(Client, Option<String>), Vec<FieldError>> {
-    let client_id = random::token::<16>();
+    let client_id = random::client_id();
     let validated = validate(spec, &client_id, now)?;
     let secret = (!validated.row.is_public).then(random::client_secret);
     let mut client = validated;
