@@ -17,6 +17,9 @@ pub enum AppError {
     NotFound,
     #[error("forbidden")]
     Forbidden,
+    /// Not logged in: go to the login page, then come back to this local path.
+    #[error("login required")]
+    LoginRequired(String),
     #[error("the form expired or was not sent from this site")]
     Csrf,
     #[error("busy")]
@@ -96,6 +99,7 @@ impl ResponseError for AppError {
             AppError::BadRequest(_) | AppError::Csrf => StatusCode::BAD_REQUEST,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::LoginRequired(_) => StatusCode::SEE_OTHER,
             AppError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -103,10 +107,23 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        if let AppError::LoginRequired(back) = self {
+            let target = format!(
+                "/login?{}",
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("return_to", back)
+                    .finish()
+            );
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, target))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish();
+        }
         let (title, message) = match self {
             AppError::BadRequest(m) => ("Invalid request", m.as_str()),
             AppError::NotFound => ("Not found", "There is nothing at this address."),
             AppError::Forbidden => ("Not allowed", "Your account may not open this page."),
+            AppError::LoginRequired(_) => ("Sign in", "Please sign in."),
             AppError::Csrf => (
                 "Please try again",
                 "This form expired or was not sent from this site. Go back, reload the page and submit it again.",

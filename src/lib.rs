@@ -1,6 +1,7 @@
 //! Ostiary: an OAuth 2.0 / OpenID Connect identity provider. See ARCHITECTURE.md for the map.
 
 pub mod account_policy;
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod crypto;

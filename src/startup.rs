@@ -35,6 +35,17 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("start-up task failed: {e}"))?
             .map_err(|e: StartError| anyhow::anyhow!(e))?;
         let state = web::Data::new(state);
+        let st = state.clone();
+        match tokio::task::spawn_blocking(move || crate::web::setup::prepare_link(&st)).await {
+            // Logged on purpose: on a fresh server this link is the only way in, and it stops
+            // working once used or once any user exists.
+            Ok(Ok(Some(link))) => {
+                tracing::warn!(%link, "no users yet: open this one-time link to create the first administrator")
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not prepare the setup link"),
+            Err(e) => tracing::warn!(error = %e, "could not prepare the setup link"),
+        }
         crate::maintenance::spawn(
             state.clone().into_inner(),
             std::time::Duration::from_secs(state.settings.maintenance_interval),

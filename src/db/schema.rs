@@ -172,4 +172,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     login_attempts,
     audit_events,
+    setup_tokens,
 );
+
+diesel::table! {
+    setup_tokens (token_hash) {
+        token_hash -> Text,
+        created_at -> BigInt,
+    }
+}

@@ -32,7 +32,10 @@ pub const FAILED_LOGIN: &str = "Incorrect username or password.";
 pub fn safe_return_to(raw: Option<&str>) -> String {
     match raw {
         Some(p)
-            if (p.starts_with("/authorize?") || p == "/" || p.starts_with("/account"))
+            if (p.starts_with("/authorize?")
+                || p == "/"
+                || p.starts_with("/account")
+                || p.starts_with("/admin"))
                 && !p.contains('\\')
                 && !p.starts_with("//") =>
         {

@@ -1,6 +1,8 @@
 //! Thin actix handlers, one file per endpoint or page.
 
+pub mod account;
 pub mod assets;
+pub mod auth;
 pub mod authorize;
 pub mod bearer;
 pub mod discovery;
@@ -10,6 +12,7 @@ pub mod logout;
 pub mod request_id;
 pub mod revoke;
 pub mod session;
+pub mod setup;
 pub mod templates;
 pub mod token;
 pub mod userinfo;
@@ -55,5 +58,14 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .route("/introspect", post().to(revoke::introspect))
     .route("/logout", get().to(logout::logout))
     .route("/logout", post().to(logout::logout))
-    .route("/static/{name}", get().to(assets::serve));
+    .route("/static/{name}", get().to(assets::serve))
+    .route("/setup", get().to(setup::page))
+    .route("/setup", post().to(setup::submit))
+    .route("/account", get().to(account::show))
+    .route("/account/password", post().to(account::change_password))
+    .route(
+        "/account/consents/{client_id}/revoke",
+        post().to(account::revoke_consent),
+    )
+    .configure(crate::admin::routes);
 }

@@ -1,5 +1,7 @@
 //! The one integration-test binary: real HTTP against a server on port 0 and a real database.
 
+mod admin;
+mod browser;
 mod cli;
 mod config;
 mod durability;

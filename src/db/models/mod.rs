@@ -10,6 +10,7 @@ pub mod denylist;
 pub mod login_attempts;
 pub mod refresh;
 pub mod sessions;
+pub mod setup;
 pub mod signing_keys;
 pub mod users;
 

@@ -47,3 +47,10 @@ pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
 pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)
 }
+
+/// Marks the session as freshly authenticated (password re-entered).
+pub fn touch_auth(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(id_hash))
+        .set(sessions::auth_time.eq(Some(now)))
+        .execute(conn)
+}

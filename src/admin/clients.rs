@@ -1,0 +1,431 @@
+//! Admin pages for clients: list, register (secret shown once), edit, rotate secret, delete.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::see_other;
+use crate::crypto::random;
+use crate::db::models::clients::{self, Client, ClientRow};
+use crate::db::{self};
+use crate::error::AppError;
+use crate::oauth::client_policy::{
+    build_client, validate, ClientSpec, AUTH_NONE, SUPPORTED_AUTH_METHODS, SUPPORTED_GRANTS,
+};
+use crate::state::AppState;
+use crate::web::auth::{self, FormData, SignedIn};
+use crate::web::templates::render;
+
+/// What the form shows: exactly what the admin typed, or the stored client.
+#[derive(Default)]
+pub struct ClientFormView {
+    pub name: String,
+    pub public: bool,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub grant_types: Vec<String>,
+    pub scopes: String,
+    pub auth_method: String,
+    pub id_token_alg: String,
+    pub logo_uri: String,
+    pub homepage_uri: String,
+}
+
+impl ClientFormView {
+    pub fn has_grant(&self, g: &str) -> bool {
+        self.grant_types.iter().any(|x| x == g)
+    }
+
+    pub fn auth_is(&self, m: &str) -> bool {
+        self.auth_method == m
+    }
+
+    pub fn alg_is(&self, a: &str) -> bool {
+        self.id_token_alg == a
+    }
+
+    fn defaults() -> Self {
+        ClientFormView {
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            scopes: "openid profile email".into(),
+            auth_method: "client_secret_basic".into(),
+            id_token_alg: "RS256".into(),
+            ..Default::default()
+        }
+    }
+
+    fn from_client(c: &Client) -> Self {
+        ClientFormView {
+            name: c.row.name.clone(),
+            public: c.row.is_public,
+            redirect_uris: c.redirect_uris.join("\n"),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
+            grant_types: c.grant_types().map(str::to_owned).collect(),
+            scopes: c.row.scopes.clone(),
+            auth_method: c.row.auth_method.clone(),
+            id_token_alg: c.row.id_token_alg.clone(),
+            logo_uri: c.row.logo_uri.clone().unwrap_or_default(),
+            homepage_uri: c.row.homepage_uri.clone().unwrap_or_default(),
+        }
+    }
+
+    fn from_form(f: &FormData, public: bool) -> Self {
+        ClientFormView {
+            name: f.text("name"),
+            public,
+            redirect_uris: f.get("redirect_uris").unwrap_or("").to_owned(),
+            post_logout_redirect_uris: f.get("post_logout_redirect_uris").unwrap_or("").to_owned(),
+            grant_types: f.all("grant_types"),
+            scopes: f.text("scopes"),
+            auth_method: f.text("auth_method"),
+            id_token_alg: f.text("id_token_alg"),
+            logo_uri: f.text("logo_uri"),
+            homepage_uri: f.text("homepage_uri"),
+        }
+    }
+
+    fn spec(&self) -> ClientSpec {
+        let lines = |s: &str| {
+            s.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        ClientSpec {
+            name: self.name.clone(),
+            redirect_uris: lines(&self.redirect_uris),
+            post_logout_redirect_uris: lines(&self.post_logout_redirect_uris),
+            public: self.public,
+            grant_types: self.grant_types.clone(),
+            scopes: self
+                .scopes
+                .split_ascii_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            // Public clients have no secret whatever the menu says.
+            auth_method: Some(if self.public {
+                AUTH_NONE.to_owned()
+            } else {
+                self.auth_method.clone()
+            }),
+            id_token_alg: Some(self.id_token_alg.clone()),
+            logo_uri: Some(self.logo_uri.clone()),
+            homepage_uri: Some(self.homepage_uri.clone()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/clients.html")]
+struct ListPage {
+    clients: Vec<ClientRow>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/client_form.html")]
+struct FormPage<'a> {
+    heading: &'a str,
+    action: &'a str,
+    submit_label: &'a str,
+    csrf_token: &'a str,
+    form: ClientFormView,
+    errors: HashMap<&'static str, String>,
+    grant_choices: &'a [&'a str],
+    auth_choices: &'a [&'a str],
+    alg_choices: &'a [&'a str],
+    client_id: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/client_secret.html")]
+struct SecretPage<'a> {
+    heading: &'a str,
+    client_id: &'a str,
+    client_secret: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/client_delete.html")]
+struct DeletePage<'a> {
+    name: &'a str,
+    client_id: &'a str,
+    csrf_token: &'a str,
+}
+
+const ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+
+fn form_page(
+    status: actix_web::HttpResponseBuilder,
+    who: &SignedIn,
+    editing: Option<&str>,
+    form: ClientFormView,
+    errors: HashMap<&'static str, String>,
+) -> Result<HttpResponse, AppError> {
+    let action = match editing {
+        Some(id) => format!("/admin/clients/{id}"),
+        None => "/admin/clients/new".to_owned(),
+    };
+    render(
+        status,
+        &FormPage {
+            heading: if editing.is_some() {
+                "Edit client"
+            } else {
+                "Register a client"
+            },
+            action: &action,
+            submit_label: if editing.is_some() {
+                "Save changes"
+            } else {
+                "Register client"
+            },
+            csrf_token: &who.session.csrf_token,
+            form,
+            errors,
+            grant_choices: &SUPPORTED_GRANTS,
+            auth_choices: &SUPPORTED_AUTH_METHODS,
+            alg_choices: &ALGS,
+            client_id: editing,
+        },
+        None,
+    )
+}
+
+fn error_map(
+    errors: Vec<crate::oauth::client_policy::FieldError>,
+) -> HashMap<&'static str, String> {
+    let mut map: HashMap<&'static str, String> = HashMap::new();
+    for e in errors {
+        map.entry(e.field)
+            .and_modify(|m| {
+                m.push_str("; ");
+                m.push_str(&e.message);
+            })
+            .or_insert(e.message);
+    }
+    map
+}
+
+async fn load(state: &web::Data<AppState>, id: String) -> Result<Client, AppError> {
+    let st = state.clone();
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(clients::by_id(&mut conn, &id)?)
+    })
+    .await??
+    .ok_or(AppError::NotFound)
+}
+
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    auth::require_admin(&req, &state).await?;
+    let st = state.clone();
+    let clients = web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(clients::list(&mut conn)?)
+    })
+    .await??;
+    render(HttpResponse::Ok(), &ListPage { clients }, None)
+}
+
+pub async fn new_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    form_page(
+        HttpResponse::Ok(),
+        &who,
+        None,
+        ClientFormView::defaults(),
+        HashMap::new(),
+    )
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let form = FormData::parse(&body);
+    form.check_csrf(&who)?;
+    let view = ClientFormView::from_form(&form, form.get("client_type") == Some("public"));
+    let (client, secret) = match build_client(&view.spec(), db::now()) {
+        Ok(built) => built,
+        Err(errors) => {
+            return form_page(
+                HttpResponse::BadRequest(),
+                &who,
+                None,
+                view,
+                error_map(errors),
+            )
+        }
+    };
+    let st = state.clone();
+    let insert = client.clone();
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(clients::insert(&mut conn, &insert)?)
+    })
+    .await??;
+    auth::audit(
+        &state,
+        &req,
+        &who,
+        "client.add",
+        client.row.client_id.clone(),
+    )
+    .await?;
+    render(
+        HttpResponse::Ok(),
+        &SecretPage {
+            heading: "Client registered",
+            client_id: &client.row.client_id,
+            client_secret: secret.as_deref(),
+        },
+        None,
+    )
+}
+
+pub async fn edit_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let client = load(&state, path.into_inner()).await?;
+    let id = client.row.client_id.clone();
+    form_page(
+        HttpResponse::Ok(),
+        &who,
+        Some(&id),
+        ClientFormView::from_client(&client),
+        HashMap::new(),
+    )
+}
+
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let form = FormData::parse(&body);
+    form.check_csrf(&who)?;
+    let existing = load(&state, path.into_inner()).await?;
+    let id = existing.row.client_id.clone();
+    // The type is fixed at registration: it decides whether a secret exists at all.
+    let view = ClientFormView::from_form(&form, existing.row.is_public);
+    let mut client = match validate(&view.spec(), &id, db::now()) {
+        Ok(c) => c,
+        Err(errors) => {
+            return form_page(
+                HttpResponse::BadRequest(),
+                &who,
+                Some(&id),
+                view,
+                error_map(errors),
+            )
+        }
+    };
+    client.row.secret_hash = existing.row.secret_hash.clone();
+    client.row.created_at = existing.row.created_at;
+    let st = state.clone();
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(clients::update(&mut conn, &client)?)
+    })
+    .await??;
+    auth::audit(&state, &req, &who, "client.update", id.clone()).await?;
+    Ok(see_other(&format!("/admin/clients/{id}")))
+}
+
+pub async fn rotate_secret(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let form = FormData::parse(&body);
+    form.check_csrf(&who)?;
+    auth::require_recent_auth(&state, &who, &form).await?;
+    let client = load(&state, path.into_inner()).await?;
+    if client.row.is_public {
+        return Err(AppError::BadRequest(
+            "A public client has no secret.".into(),
+        ));
+    }
+    let secret = random::client_secret();
+    let st = state.clone();
+    let (id, hash) = (client.row.client_id.clone(), random::sha256_hex(&secret));
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(clients::set_secret_hash(&mut conn, &id, &hash, db::now())?)
+    })
+    .await??;
+    auth::audit(
+        &state,
+        &req,
+        &who,
+        "client.rotate_secret",
+        client.row.client_id.clone(),
+    )
+    .await?;
+    render(
+        HttpResponse::Ok(),
+        &SecretPage {
+            heading: "New client secret",
+            client_id: &client.row.client_id,
+            client_secret: Some(&secret),
+        },
+        None,
+    )
+}
+
+pub async fn delete_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let client = load(&state, path.into_inner()).await?;
+    render(
+        HttpResponse::Ok(),
+        &DeletePage {
+            name: &client.row.name,
+            client_id: &client.row.client_id,
+            csrf_token: &who.session.csrf_token,
+        },
+        None,
+    )
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let form = FormData::parse(&body);
+    form.check_csrf(&who)?;
+    auth::require_recent_auth(&state, &who, &form).await?;
+    let id = path.into_inner();
+    let st = state.clone();
+    let target = id.clone();
+    let removed = web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(clients::remove(&mut conn, &target)?)
+    })
+    .await??;
+    if removed == 0 {
+        return Err(AppError::NotFound);
+    }
+    auth::audit(&state, &req, &who, "client.remove", id).await?;
+    Ok(see_other("/admin/clients"))
+}

@@ -1,0 +1,118 @@
+//! The admin console: clients, users, signing keys, audit log. Every page requires an
+//! administrator (anonymous → login, others → 403); every POST carries the session's CSRF
+//! token; destructive actions need a login less than five minutes old or the password.
+
+pub mod audit;
+pub mod clients;
+pub mod keys;
+pub mod users;
+
+use actix_web::http::header;
+use actix_web::web::{self, get, post, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+
+use crate::db::models::{clients as client_rows, users as user_rows};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::auth::{self, FormData};
+use crate::web::templates::render;
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.route("/admin", get().to(index))
+        .route("/admin/reauth", post().to(reauth))
+        .route("/admin/clients", get().to(clients::list))
+        .route("/admin/clients/new", get().to(clients::new_form))
+        .route("/admin/clients/new", post().to(clients::create))
+        .route("/admin/clients/{id}", get().to(clients::edit_form))
+        .route("/admin/clients/{id}", post().to(clients::update))
+        .route(
+            "/admin/clients/{id}/rotate-secret",
+            post().to(clients::rotate_secret),
+        )
+        .route("/admin/clients/{id}/delete", get().to(clients::delete_form))
+        .route("/admin/clients/{id}/delete", post().to(clients::delete))
+        .route("/admin/users", get().to(users::list))
+        .route("/admin/users/new", get().to(users::new_form))
+        .route("/admin/users/new", post().to(users::create))
+        .route("/admin/users/{id}/password", get().to(users::password_form))
+        .route("/admin/users/{id}/password", post().to(users::set_password))
+        .route("/admin/users/{id}/{action}", post().to(users::act))
+        .route("/admin/keys", get().to(keys::list))
+        .route("/admin/keys/rotate", post().to(keys::rotate))
+        .route("/admin/audit", get().to(audit::list));
+}
+
+#[derive(Template)]
+#[template(path = "admin/index.html")]
+struct IndexPage<'a> {
+    username: &'a str,
+    clients: usize,
+    users: i64,
+}
+
+async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let st = state.clone();
+    let (clients, users) = web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>((
+            client_rows::list(&mut conn)?.len(),
+            user_rows::count(&mut conn)?,
+        ))
+    })
+    .await??;
+    render(
+        HttpResponse::Ok(),
+        &IndexPage {
+            username: &who.user.username,
+            clients,
+            users,
+        },
+        None,
+    )
+}
+
+/// Re-enters the password so that the next destructive actions count as recently authenticated.
+async fn reauth(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let form = FormData::parse(&body);
+    form.check_csrf(&who)?;
+    let ok = state
+        .passwords
+        .verify(
+            form.get("password").unwrap_or("").to_owned(),
+            Some(who.user.password_hash.clone()),
+        )
+        .await
+        .map_err(AppError::internal)?;
+    if !ok {
+        return Err(AppError::BadRequest("The password is not correct.".into()));
+    }
+    let st = state.clone();
+    let id = who.session.id_hash.clone();
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        crate::db::models::sessions::touch_auth(&mut conn, &id, crate::db::now())?;
+        Ok::<_, AppError>(())
+    })
+    .await??;
+    Ok(see_other("/admin/users"))
+}
+
+pub fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_owned()))
+        .finish()
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn utc(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ts.to_string())
+}

@@ -1,0 +1,316 @@
+//! Admin pages for users: search and paging, create, disable/enable, reset password,
+//! grant/revoke admin.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::see_other;
+use crate::account_policy::{check_email, check_password, check_username};
+use crate::crypto::random;
+use crate::db::models::sessions;
+use crate::db::models::users::{self, User};
+use crate::db::{self};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::auth::{self, FormData};
+use crate::web::templates::render;
+
+const PAGE_SIZE: i64 = 25;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    page: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+struct ListPage<'a> {
+    users: Vec<User>,
+    q: &'a str,
+    prev_page: Option<i64>,
+    next_page: Option<i64>,
+    csrf_token: &'a str,
+    notice: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/user_form.html")]
+struct UserForm<'a> {
+    heading: &'a str,
+    action: &'a str,
+    submit_label: &'a str,
+    csrf_token: &'a str,
+    creating: bool,
+    username: &'a str,
+    email: &'a str,
+    name: &'a str,
+    errors: Vec<String>,
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let q: String = query
+        .q
+        .clone()
+        .unwrap_or_default()
+        .chars()
+        .take(100)
+        .collect();
+    let page = query.page.unwrap_or(1).clamp(1, 100_000);
+    let st = state.clone();
+    let search = q.clone();
+    let mut rows = web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(users::list(
+            &mut conn,
+            Some(search.trim()),
+            PAGE_SIZE + 1,
+            (page - 1) * PAGE_SIZE,
+        )?)
+    })
+    .await??;
+    let more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE as usize);
+    render(
+        HttpResponse::Ok(),
+        &ListPage {
+            users: rows,
+            q: &q,
+            prev_page: (page > 1).then_some(page - 1),
+            next_page: more.then_some(page + 1),
+            csrf_token: &who.session.csrf_token,
+            notice: None,
+        },
+        None,
+    )
+}
+
+pub async fn new_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    render(
+        HttpResponse::Ok(),
+        &UserForm {
+            heading: "Create a user",
+            action: "/admin/users/new",
+            submit_label: "Create user",
+            csrf_token: &who.session.csrf_token,
+            creating: true,
+            username: "",
+            email: "",
+            name: "",
+            errors: Vec::new(),
+        },
+        None,
+    )
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let form = FormData::parse(&body);
+    form.check_csrf(&who)?;
+    let (username_raw, email, name) =
+        (form.text("username"), form.text("email"), form.text("name"));
+    let password = form.get("new_password").unwrap_or("").to_owned();
+    let mut errors = Vec::new();
+    let username = check_username(&username_raw)
+        .map_err(|e| errors.push(e))
+        .ok();
+    if let Err(e) = check_email(&email) {
+        errors.push(e);
+    }
+    if let Err(e) = check_password(&password) {
+        errors.push(e);
+    }
+    if let Some(u) = &username {
+        let st = state.clone();
+        let name = u.clone();
+        let taken = web::block(move || {
+            let mut conn = st.pool.get()?;
+            Ok::<_, AppError>(users::by_username(&mut conn, &name)?.is_some())
+        })
+        .await??;
+        if taken {
+            errors.push(format!("the username {u:?} is taken"));
+        }
+    }
+    let Some(username) = username.filter(|_| errors.is_empty()) else {
+        return render(
+            HttpResponse::BadRequest(),
+            &UserForm {
+                heading: "Create a user",
+                action: "/admin/users/new",
+                submit_label: "Create user",
+                csrf_token: &who.session.csrf_token,
+                creating: true,
+                username: &username_raw,
+                email: &email,
+                name: &name,
+                errors,
+            },
+            None,
+        );
+    };
+    let hash = state
+        .passwords
+        .hash(password)
+        .await
+        .map_err(AppError::internal)?;
+    let now = db::now();
+    let user = User {
+        id: random::token::<16>(),
+        username,
+        email,
+        email_verified: false,
+        name: (!name.is_empty()).then_some(name),
+        given_name: None,
+        family_name: None,
+        password_hash: hash,
+        is_admin: form.get("is_admin") == Some("yes"),
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let st = state.clone();
+    let insert = user.clone();
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(users::insert(&mut conn, &insert)?)
+    })
+    .await??;
+    auth::audit(&state, &req, &who, "user.add", user.id.clone()).await?;
+    Ok(see_other("/admin/users"))
+}
+
+async fn load(state: &web::Data<AppState>, id: String) -> Result<User, AppError> {
+    let st = state.clone();
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(users::by_id(&mut conn, &id)?)
+    })
+    .await??
+    .ok_or(AppError::NotFound)
+}
+
+pub async fn password_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let user = load(&state, path.into_inner()).await?;
+    let action = format!("/admin/users/{}/password", user.id);
+    render(
+        HttpResponse::Ok(),
+        &UserForm {
+            heading: "Reset password",
+            action: &action,
+            submit_label: "Set password",
+            csrf_token: &who.session.csrf_token,
+            creating: false,
+            username: &user.username,
+            email: "",
+            name: "",
+            errors: Vec::new(),
+        },
+        None,
+    )
+}
+
+pub async fn set_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let form = FormData::parse(&body);
+    form.check_csrf(&who)?;
+    auth::require_recent_auth(&state, &who, &form).await?;
+    let user = load(&state, path.into_inner()).await?;
+    let password = form.get("new_password").unwrap_or("").to_owned();
+    check_password(&password).map_err(AppError::BadRequest)?;
+    let hash = state
+        .passwords
+        .hash(password)
+        .await
+        .map_err(AppError::internal)?;
+    let st = state.clone();
+    let id = user.id.clone();
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        users::set_password_hash(&mut conn, &id, &hash, db::now())?;
+        // Whoever was signed in with the old password is signed out.
+        sessions::delete_for_user(&mut conn, &id)?;
+        Ok::<_, AppError>(())
+    })
+    .await??;
+    auth::audit(&state, &req, &who, "user.reset_password", user.id).await?;
+    Ok(see_other("/admin/users"))
+}
+
+pub async fn act(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let form = FormData::parse(&body);
+    form.check_csrf(&who)?;
+    let (id, action) = path.into_inner();
+    let (audit_action, destructive): (&'static str, bool) = match action.as_str() {
+        "disable" => ("user.disable", true),
+        "enable" => ("user.enable", false),
+        "grant-admin" => ("user.grant_admin", false),
+        "revoke-admin" => ("user.revoke_admin", true),
+        _ => return Err(AppError::NotFound),
+    };
+    if destructive {
+        auth::require_recent_auth(&state, &who, &form).await?;
+        if id == who.user.id {
+            return Err(AppError::BadRequest(
+                "You cannot disable yourself or remove your own admin rights.".into(),
+            ));
+        }
+    }
+    let user = load(&state, id).await?;
+    let st = state.clone();
+    let uid = user.id.clone();
+    let act = action.clone();
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        let now = db::now();
+        match act.as_str() {
+            "disable" => {
+                users::set_disabled(&mut conn, &uid, true, now)?;
+                sessions::delete_for_user(&mut conn, &uid)?;
+            }
+            "enable" => {
+                users::set_disabled(&mut conn, &uid, false, now)?;
+            }
+            "grant-admin" => {
+                users::set_admin(&mut conn, &uid, true, now)?;
+            }
+            _ => {
+                users::set_admin(&mut conn, &uid, false, now)?;
+            }
+        }
+        Ok::<_, AppError>(())
+    })
+    .await??;
+    auth::audit(&state, &req, &who, audit_action, user.id).await?;
+    Ok(see_other("/admin/users"))
+}

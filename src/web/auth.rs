@@ -1,0 +1,187 @@
+//! Who is making this browser request, and helpers for the account and admin pages: the
+//! signed-in user, admin checks, recent-authentication checks, and form bodies with repeated
+//! fields.
+
+use actix_web::{web, HttpRequest};
+
+use super::session;
+use crate::db::models::sessions::SessionRow;
+use crate::db::models::users::{self, User};
+use crate::db::{self};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// How old a login may be before destructive actions ask for the password again.
+pub const RECENT_AUTH_SECONDS: i64 = 300;
+
+pub struct SignedIn {
+    pub session: SessionRow,
+    pub user: User,
+}
+
+/// The signed-in user, or a redirect to the login page that comes back to `back`.
+pub async fn require_user(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    back: &str,
+) -> Result<SignedIn, AppError> {
+    let Some(s) = session::current(req, state).await? else {
+        return Err(AppError::LoginRequired(back.to_owned()));
+    };
+    let Some(uid) = s.user_id.clone() else {
+        return Err(AppError::LoginRequired(back.to_owned()));
+    };
+    let st = state.clone();
+    let user = web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(users::by_id(&mut conn, &uid)?)
+    })
+    .await??;
+    match user {
+        Some(u) if !u.disabled => Ok(SignedIn {
+            session: s,
+            user: u,
+        }),
+        _ => Err(AppError::LoginRequired(back.to_owned())),
+    }
+}
+
+/// As `require_user`, and the user must be an administrator (403 otherwise).
+pub async fn require_admin(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> Result<SignedIn, AppError> {
+    let back = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/admin");
+    let back = if req.method() == actix_web::http::Method::GET {
+        back
+    } else {
+        "/admin"
+    };
+    let who = require_user(req, state, back).await?;
+    if !who.user.is_admin {
+        return Err(AppError::Forbidden);
+    }
+    Ok(who)
+}
+
+/// A urlencoded form body, keeping repeated fields (checkbox groups).
+pub struct FormData(pub Vec<(String, String)>);
+
+impl FormData {
+    pub fn parse(body: &[u8]) -> Self {
+        FormData(
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self, key: &str) -> String {
+        self.get(key).unwrap_or("").trim().to_owned()
+    }
+
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    pub fn lines(&self, key: &str) -> Vec<String> {
+        self.get(key)
+            .unwrap_or("")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn check_csrf(&self, who: &SignedIn) -> Result<(), AppError> {
+        session::check_csrf(Some(&who.session), self.get("csrf_token"))
+    }
+}
+
+/// For destructive actions: passes when the login is recent, or when the form carries the
+/// user's current password (then the session counts as freshly authenticated again).
+pub async fn require_recent_auth(
+    state: &web::Data<AppState>,
+    who: &SignedIn,
+    form: &FormData,
+) -> Result<(), AppError> {
+    let now = db::now();
+    if who
+        .session
+        .auth_time
+        .is_some_and(|t| now - t <= RECENT_AUTH_SECONDS)
+    {
+        return Ok(());
+    }
+    let Some(pw) = form.get("password").filter(|p| !p.is_empty()) else {
+        return Err(AppError::BadRequest(
+            "Your sign-in is more than five minutes old: enter your password to confirm this action.".into(),
+        ));
+    };
+    let ok = state
+        .passwords
+        .verify(pw.to_owned(), Some(who.user.password_hash.clone()))
+        .await
+        .map_err(|e| match e {
+            crate::crypto::password::PasswordError::Busy => AppError::Busy { retry_after: 2 },
+            other => AppError::internal(other),
+        })?;
+    if !ok {
+        return Err(AppError::BadRequest("The password is not correct.".into()));
+    }
+    let st = state.clone();
+    let id = who.session.id_hash.clone();
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        crate::db::models::sessions::touch_auth(&mut conn, &id, db::now())?;
+        Ok::<_, AppError>(())
+    })
+    .await??;
+    Ok(())
+}
+
+/// Records an action of a signed-in user in the audit log.
+pub async fn audit(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    who: &SignedIn,
+    action: &'static str,
+    target: String,
+) -> Result<(), AppError> {
+    let st = state.clone();
+    let actor = who.user.username.clone();
+    let ip = session::client_ip(req);
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        crate::db::models::audit::record(
+            &mut conn,
+            &crate::db::models::audit::NewAuditEvent {
+                at: db::now(),
+                actor: Some(&actor),
+                action,
+                target: Some(&target),
+                ip: ip.as_deref(),
+                detail: None,
+            },
+        )?;
+        Ok::<_, AppError>(())
+    })
+    .await??;
+    Ok(())
+}

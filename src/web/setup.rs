@@ -1,0 +1,159 @@
+//! First run: with no users at all, `serve` logs a one-time link to /setup, where the first
+//! administrator is created. The token in the link is the only credential (a fresh server has
+//! nobody to log in as), so it is random, stored hashed, and dies with its first use.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::auth::FormData;
+use super::session;
+use super::templates::render;
+use crate::account_policy::{check_email, check_password, check_username};
+use crate::crypto::random;
+use crate::db::models::setup::{self, Redeem};
+use crate::db::models::users::User;
+use crate::db::{self};
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage<'a> {
+    token: &'a str,
+    username: &'a str,
+    email: &'a str,
+    errors: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    token: Option<String>,
+}
+
+/// Called at start-up: when no user exists, stores a fresh token and returns the link to log.
+pub fn prepare_link(state: &AppState) -> Result<Option<String>, AppError> {
+    let mut conn = state.pool.get()?;
+    if crate::db::models::users::count(&mut conn)? > 0 {
+        setup::clear(&mut conn)?;
+        return Ok(None);
+    }
+    let token = random::token::<32>();
+    setup::replace(&mut conn, &random::sha256_hex(&token), db::now())?;
+    Ok(Some(format!(
+        "{}/setup?token={token}",
+        state.settings.issuer
+    )))
+}
+
+async fn valid(state: &web::Data<AppState>, token: &str) -> Result<bool, AppError> {
+    let st = state.clone();
+    let hash = random::sha256_hex(token);
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(setup::is_valid(&mut conn, &hash)?)
+    })
+    .await?
+}
+
+pub async fn page(
+    state: web::Data<AppState>,
+    query: web::Query<SetupQuery>,
+) -> Result<HttpResponse, AppError> {
+    let token = query.token.clone().unwrap_or_default();
+    if token.is_empty() || !valid(&state, &token).await? {
+        return Err(AppError::NotFound);
+    }
+    render(
+        HttpResponse::Ok(),
+        &SetupPage {
+            token: &token,
+            username: "",
+            email: "",
+            errors: Vec::new(),
+        },
+        None,
+    )
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let form = FormData::parse(&body);
+    let token = form.text("token");
+    if token.is_empty() || !valid(&state, &token).await? {
+        return Err(AppError::NotFound);
+    }
+    let username_raw = form.text("username");
+    let email = form.text("email");
+    let password = form.get("password").unwrap_or("").to_owned();
+    let mut errors = Vec::new();
+    let username = check_username(&username_raw)
+        .map_err(|e| errors.push(e))
+        .ok();
+    if let Err(e) = check_email(&email) {
+        errors.push(e);
+    }
+    if let Err(e) = check_password(&password) {
+        errors.push(e);
+    }
+    let Some(username) = username.filter(|_| errors.is_empty()) else {
+        return render(
+            HttpResponse::BadRequest(),
+            &SetupPage {
+                token: &token,
+                username: &username_raw,
+                email: &email,
+                errors,
+            },
+            None,
+        );
+    };
+    let hash = state
+        .passwords
+        .hash(password)
+        .await
+        .map_err(AppError::internal)?;
+    let now = db::now();
+    let admin = User {
+        id: random::token::<16>(),
+        username,
+        email,
+        email_verified: false,
+        name: None,
+        given_name: None,
+        family_name: None,
+        password_hash: hash,
+        is_admin: true,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let st = state.clone();
+    let token_hash = random::sha256_hex(&token);
+    let user = admin.clone();
+    let outcome = web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(setup::redeem(&mut conn, &token_hash, &user)?)
+    })
+    .await??;
+    if outcome != Redeem::Created {
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(username = %admin.username, "first administrator created; setup link retired");
+    let (_, cookie) = session::create(
+        &req,
+        &state,
+        Some(admin.id.clone()),
+        None,
+        state.settings.session_ttl,
+    )
+    .await?;
+    Ok(HttpResponse::SeeOther()
+        .cookie(cookie)
+        .insert_header((header::LOCATION, "/admin"))
+        .finish())
+}

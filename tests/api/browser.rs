@@ -1,0 +1,294 @@
+//! End-to-end in a real headless Chromium (Debian `chromium` + `chromium-driver`), driven over
+//! WebDriver: an admin registers a client through the form and the client completes a login;
+//! a user revokes an app's access from /account and its refresh token dies. Screenshots of the
+//! pages go to target/screenshots/.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::helpers::{add_user, pkce_pair, query_param, spawn_app, TestApp};
+
+struct Browser {
+    client: Client,
+    _driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn browser() -> Browser {
+    let port = free_port();
+    let driver = tokio::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver must be installed (Debian package chromium-driver)");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let profile = tempfile::tempdir().expect("profile dir");
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    });
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session with headless Chromium");
+    Browser {
+        client,
+        _driver: driver,
+        _profile: profile,
+    }
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("{css} on the page"));
+    e.clear().await.ok();
+    e.send_keys(text).await.expect("type");
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("{css} on the page"))
+        .click()
+        .await
+        .expect("click");
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .expect("element")
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn login(c: &Client, user: &str, password: &str, shot: Option<&str>) {
+    c.wait()
+        .for_element(Locator::Css("#username"))
+        .await
+        .expect("login page");
+    if let Some(name) = shot {
+        screenshot(c, name).await;
+    }
+    fill(c, "#username", user).await;
+    fill(c, "#password", password).await;
+    click(c, "button[type=submit]").await;
+}
+
+/// Runs authorize → login → consent in the browser; returns the code from the client's URL.
+async fn authorize_in_browser(
+    c: &Client,
+    app: &TestApp,
+    client_id: &str,
+    user: (&str, &str),
+    challenge: &str,
+    shot: Option<&str>,
+) -> String {
+    let mut url = url::Url::parse(&app.url("/authorize")).expect("url");
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", crate::helpers::REDIRECT)
+        .append_pair("scope", "openid profile email")
+        .append_pair("state", "browser")
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256");
+    c.goto(url.as_str()).await.expect("authorize");
+    login(c, user.0, user.1, None).await;
+    c.wait()
+        .for_element(Locator::Css("button[value=allow]"))
+        .await
+        .expect("consent page");
+    if let Some(name) = shot {
+        screenshot(c, name).await;
+        c.set_window_size(390, 844).await.expect("phone size");
+        screenshot(c, &format!("{name}-phone")).await;
+        c.set_window_size(1280, 1000).await.expect("desktop size");
+    }
+    click(c, "button[value=allow]").await;
+    // The client's redirect URI listens nowhere; the browser's URL still carries the code.
+    for _ in 0..50 {
+        let current = c.current_url().await.expect("url");
+        if current.as_str().starts_with(crate::helpers::REDIRECT) {
+            assert_eq!(query_param(&current, "state").as_deref(), Some("browser"));
+            return query_param(&current, "code").expect("code in the redirect");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the browser never reached the client's redirect URI");
+}
+
+async fn exchange(app: &TestApp, id: &str, secret: &str, code: &str, verifier: &str) -> Value {
+    let res = reqwest::Client::new()
+        .post(app.url("/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", crate::helpers::REDIRECT),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn admin_registers_a_client_in_the_browser_and_it_completes_a_login() {
+    let app = spawn_app().await;
+    add_user(&app.db, "admin", "admin password 1", true).await;
+    add_user(&app.db, "paula", "paula's password", false).await;
+    let b = browser().await;
+    let c = &b.client;
+
+    c.goto(&app.url("/admin")).await.expect("admin");
+    login(c, "admin", "admin password 1", Some("login")).await;
+    c.wait()
+        .for_element(Locator::LinkText("Clients"))
+        .await
+        .expect("admin page");
+
+    c.goto(&app.url("/admin/clients/new")).await.expect("form");
+    // A bad redirect URI is refused beside the field, and what was typed stays.
+    fill(c, "#name", "Browser App").await;
+    fill(c, "#redirect_uris", "https://app.example/cb#fragment").await;
+    click(c, "button[type=submit]").await;
+    c.wait()
+        .for_element(Locator::Css(".field-error"))
+        .await
+        .expect("field error");
+    assert!(text(c, ".field-error").await.contains("fragment"));
+    let kept = c
+        .find(Locator::Css("#name"))
+        .await
+        .expect("name")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("Browser App"));
+
+    fill(c, "#redirect_uris", crate::helpers::REDIRECT).await;
+    screenshot(c, "admin-client-form").await;
+    click(c, "button[type=submit]").await;
+    c.wait()
+        .for_element(Locator::Css("#client_secret"))
+        .await
+        .expect("secret page");
+    let page = c.source().await.expect("source");
+    assert!(page.contains("you will not see it again"));
+    let client_id = text(c, "#client_id").await.trim().to_owned();
+    let secret = text(c, "#client_secret").await.trim().to_owned();
+    assert!(secret.starts_with("ost_"));
+
+    // Another user completes an authorization-code login with that client.
+    c.delete_all_cookies().await.expect("sign out the admin");
+    let (verifier, challenge) = pkce_pair();
+    let code = authorize_in_browser(
+        c,
+        &app,
+        &client_id,
+        ("paula", "paula's password"),
+        &challenge,
+        Some("consent"),
+    )
+    .await;
+    let tokens = exchange(&app, &client_id, &secret, &code, &verifier).await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert!(tokens["id_token"].is_string());
+    b.client.clone().close().await.ok();
+}
+
+#[tokio::test]
+async fn revoking_consent_on_the_account_page_kills_the_refresh_token() {
+    let app = spawn_app().await;
+    add_user(&app.db, "paula", "paula's password", false).await;
+    let client = app.client(&[]).await;
+    let secret = client.secret.clone().expect("secret");
+    let b = browser().await;
+    let c = &b.client;
+    let (verifier, challenge) = pkce_pair();
+    let code = authorize_in_browser(
+        c,
+        &app,
+        &client.id,
+        ("paula", "paula's password"),
+        &challenge,
+        None,
+    )
+    .await;
+    let tokens = exchange(&app, &client.id, &secret, &code, &verifier).await;
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+
+    c.goto(&app.url("/account")).await.expect("account");
+    c.wait()
+        .for_element(Locator::Css("button.danger"))
+        .await
+        .expect("consent listed");
+    assert!(c.source().await.expect("source").contains("Test App"));
+    screenshot(c, "account").await;
+    click(c, "button.danger").await;
+    c.wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .expect("account again");
+    let page = c.source().await.expect("source");
+    assert!(page.contains("No app has access"), "consent gone");
+
+    let res = app
+        .token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant");
+    b.client.clone().close().await.ok();
+}
