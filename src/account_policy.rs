@@ -1,6 +1,6 @@
 //! Rules for usernames, email addresses and passwords, shared by the CLI and the web forms.
 
-use crate::db::models::users;
+use crate::db::models::users::{self, User};
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -47,6 +47,33 @@ pub fn check_username(username: &str) -> Result<String, String> {
         return Err("the username must not contain spaces or control characters".into());
     }
     Ok(u)
+}
+
+/// A new, enabled user with a fresh stable id (the OIDC `sub`); `username` must already be
+/// checked and normalised.
+pub fn new_user(
+    username: String,
+    email: String,
+    name: Option<String>,
+    password_hash: String,
+    is_admin: bool,
+    email_verified: bool,
+) -> User {
+    let now = crate::db::now();
+    User {
+        id: crate::crypto::random::token::<16>(),
+        username,
+        email,
+        email_verified,
+        name: name.filter(|n| !n.trim().is_empty()),
+        given_name: None,
+        family_name: None,
+        password_hash,
+        is_admin,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    }
 }
 
 #[cfg(test)]

@@ -95,6 +95,9 @@ fn security_headers() -> DefaultHeaders {
         .add(("Referrer-Policy", "no-referrer"))
         .add((
             "Content-Security-Policy",
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'",
+            // Client logos on the consent page come from the client's own site (https); forms
+            // may end in a redirect to a client, which Chromium checks against form-action.
+            "default-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; \
+             form-action 'self' http: https:; base-uri 'none'",
         ))
 }

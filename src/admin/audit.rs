@@ -6,6 +6,7 @@ use crate::db::models::audit;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::auth;
+use crate::web::db;
 use crate::web::templates::render;
 
 pub struct EventView {
@@ -24,12 +25,7 @@ struct AuditPage {
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     auth::require_admin(&req, &state).await?;
-    let st = state.clone();
-    let events = web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(audit::recent(&mut conn, 200)?)
-    })
-    .await??;
+    let events = db(&state, move |conn| Ok(audit::recent(conn, 200)?)).await?;
     let events = events
         .into_iter()
         .map(|e| EventView {

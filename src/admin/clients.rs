@@ -15,6 +15,7 @@ use crate::oauth::client_policy::{
 };
 use crate::state::AppState;
 use crate::web::auth::{self, FormData, SignedIn};
+use crate::web::db;
 use crate::web::templates::render;
 
 /// What the form shows: exactly what the admin typed, or the stored client.
@@ -264,13 +265,8 @@ pub async fn create(
             )
         }
     };
-    let st = state.clone();
     let insert = client.clone();
-    web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(clients::insert(&mut conn, &insert)?)
-    })
-    .await??;
+    db(&state, move |conn| Ok(clients::insert(conn, &insert)?)).await?;
     auth::audit(
         &state,
         &req,
@@ -334,12 +330,7 @@ pub async fn update(
     };
     client.row.secret_hash = existing.row.secret_hash.clone();
     client.row.created_at = existing.row.created_at;
-    let st = state.clone();
-    web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(clients::update(&mut conn, &client)?)
-    })
-    .await??;
+    db(&state, move |conn| Ok(clients::update(conn, &client)?)).await?;
     auth::audit(&state, &req, &who, "client.update", id.clone()).await?;
     Ok(see_other(&format!("/admin/clients/{id}")))
 }
@@ -361,13 +352,11 @@ pub async fn rotate_secret(
         ));
     }
     let secret = random::client_secret();
-    let st = state.clone();
     let (id, hash) = (client.row.client_id.clone(), random::sha256_hex(&secret));
-    web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(clients::set_secret_hash(&mut conn, &id, &hash, db::now())?)
+    db(&state, move |conn| {
+        Ok(clients::set_secret_hash(conn, &id, &hash, db::now())?)
     })
-    .await??;
+    .await?;
     auth::audit(
         &state,
         &req,
@@ -416,13 +405,8 @@ pub async fn delete(
     form.check_csrf(&who)?;
     auth::require_recent_auth(&state, &who, &form).await?;
     let id = path.into_inner();
-    let st = state.clone();
     let target = id.clone();
-    let removed = web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(clients::remove(&mut conn, &target)?)
-    })
-    .await??;
+    let removed = db(&state, move |conn| Ok(clients::remove(conn, &target)?)).await?;
     if removed == 0 {
         return Err(AppError::NotFound);
     }

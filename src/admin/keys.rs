@@ -8,6 +8,7 @@ use crate::db::{self};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::auth::{self, FormData};
+use crate::web::db;
 use crate::web::templates::render;
 
 pub struct KeyView {
@@ -29,12 +30,7 @@ struct KeysPage<'a> {
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let who = auth::require_admin(&req, &state).await?;
-    let st = state.clone();
-    let rows = web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(signing_keys::all(&mut conn)?)
-    })
-    .await??;
+    let rows = db(&state, move |conn| Ok(signing_keys::all(conn)?)).await?;
     let states = keys::states(&rows, db::now());
     let keys = rows
         .iter()

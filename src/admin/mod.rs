@@ -16,6 +16,7 @@ use crate::db::models::{clients as client_rows, users as user_rows};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::auth::{self, FormData};
+use crate::web::db;
 use crate::web::templates::render;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -53,15 +54,10 @@ struct IndexPage<'a> {
 
 async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let who = auth::require_admin(&req, &state).await?;
-    let st = state.clone();
-    let (clients, users) = web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>((
-            client_rows::list(&mut conn)?.len(),
-            user_rows::count(&mut conn)?,
-        ))
+    let (clients, users) = db(&state, move |conn| {
+        Ok((client_rows::list(conn)?.len(), user_rows::count(conn)?))
     })
-    .await??;
+    .await?;
     render(
         HttpResponse::Ok(),
         &IndexPage {
@@ -93,14 +89,12 @@ async fn reauth(
     if !ok {
         return Err(AppError::BadRequest("The password is not correct.".into()));
     }
-    let st = state.clone();
     let id = who.session.id_hash.clone();
-    web::block(move || {
-        let mut conn = st.pool.get()?;
-        crate::db::models::sessions::touch_auth(&mut conn, &id, crate::db::now())?;
-        Ok::<_, AppError>(())
+    db(&state, move |conn| {
+        crate::db::models::sessions::touch_auth(conn, &id, crate::db::now())?;
+        Ok(())
     })
-    .await??;
+    .await?;
     Ok(see_other("/admin/users"))
 }
 

@@ -6,14 +6,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::see_other;
-use crate::account_policy::{check_email, check_password, check_username};
-use crate::crypto::random;
+use crate::account_policy::{check_email, check_password, check_username, new_user};
 use crate::db::models::sessions;
 use crate::db::models::users::{self, User};
 use crate::db::{self};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::auth::{self, FormData};
+use crate::web::db;
 use crate::web::templates::render;
 
 const PAGE_SIZE: i64 = 25;
@@ -63,18 +63,16 @@ pub async fn list(
         .take(100)
         .collect();
     let page = query.page.unwrap_or(1).clamp(1, 100_000);
-    let st = state.clone();
     let search = q.clone();
-    let mut rows = web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(users::list(
-            &mut conn,
+    let mut rows = db(&state, move |conn| {
+        Ok(users::list(
+            conn,
             Some(search.trim()),
             PAGE_SIZE + 1,
             (page - 1) * PAGE_SIZE,
         )?)
     })
-    .await??;
+    .await?;
     let more = rows.len() as i64 > PAGE_SIZE;
     rows.truncate(PAGE_SIZE as usize);
     render(
@@ -168,28 +166,10 @@ pub async fn create(
         .hash(password)
         .await
         .map_err(AppError::internal)?;
-    let now = db::now();
-    let user = User {
-        id: random::token::<16>(),
-        username,
-        email,
-        email_verified: false,
-        name: (!name.is_empty()).then_some(name),
-        given_name: None,
-        family_name: None,
-        password_hash: hash,
-        is_admin: form.get("is_admin") == Some("yes"),
-        disabled: false,
-        created_at: now,
-        updated_at: now,
-    };
-    let st = state.clone();
+    let is_admin = form.get("is_admin") == Some("yes");
+    let user = new_user(username, email, Some(name), hash, is_admin, false);
     let insert = user.clone();
-    web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(users::insert(&mut conn, &insert)?)
-    })
-    .await??;
+    db(&state, move |conn| Ok(users::insert(conn, &insert)?)).await?;
     auth::audit(&state, &req, &who, "user.add", user.id.clone()).await?;
     Ok(see_other("/admin/users"))
 }
@@ -287,30 +267,28 @@ pub async fn act(
         }
     }
     let user = load(&state, id).await?;
-    let st = state.clone();
     let uid = user.id.clone();
     let act = action.clone();
-    web::block(move || {
-        let mut conn = st.pool.get()?;
+    db(&state, move |conn| {
         let now = db::now();
         match act.as_str() {
             "disable" => {
-                users::set_disabled(&mut conn, &uid, true, now)?;
-                sessions::delete_for_user(&mut conn, &uid)?;
+                users::set_disabled(conn, &uid, true, now)?;
+                sessions::delete_for_user(conn, &uid)?;
             }
             "enable" => {
-                users::set_disabled(&mut conn, &uid, false, now)?;
+                users::set_disabled(conn, &uid, false, now)?;
             }
             "grant-admin" => {
-                users::set_admin(&mut conn, &uid, true, now)?;
+                users::set_admin(conn, &uid, true, now)?;
             }
             _ => {
-                users::set_admin(&mut conn, &uid, false, now)?;
+                users::set_admin(conn, &uid, false, now)?;
             }
         }
-        Ok::<_, AppError>(())
+        Ok(())
     })
-    .await??;
+    .await?;
     auth::audit(&state, &req, &who, audit_action, user.id).await?;
     Ok(see_other("/admin/users"))
 }

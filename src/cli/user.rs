@@ -3,9 +3,9 @@ use std::io::{BufRead, IsTerminal};
 use clap::Subcommand;
 
 use super::{connect, is_unique_violation, print_table, CliError, CliResult};
-use crate::account_policy::{check_email, check_password, check_username};
+use crate::account_policy::{check_email, check_password, check_username, new_user};
 use crate::config::Settings;
-use crate::crypto::{password, random};
+use crate::crypto::password;
 use crate::db::models::users::{self, User};
 use crate::db::{self, DbConn};
 
@@ -89,21 +89,7 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
             }
             let pw = read_password(password_stdin)?;
             let hash = password::hash_blocking(settings.argon2, &pw)?;
-            let now = db::now();
-            let user = User {
-                id: random::token::<16>(),
-                username: username.clone(),
-                email,
-                email_verified,
-                name,
-                given_name: None,
-                family_name: None,
-                password_hash: hash,
-                is_admin: admin,
-                disabled: false,
-                created_at: now,
-                updated_at: now,
-            };
+            let user = new_user(username.clone(), email, name, hash, admin, email_verified);
             match users::insert(&mut conn, &user) {
                 Ok(()) => {}
                 Err(e) if is_unique_violation(&e) => {

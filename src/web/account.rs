@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::auth::{self, FormData, SignedIn};
+use super::db;
 use super::templates::render;
 use crate::account_policy::check_password;
 use crate::db::models::{clients, consents, refresh, users};
@@ -38,13 +39,11 @@ async fn page(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
-    let st = state.clone();
     let uid = who.user.id.clone();
-    let consents = web::block(move || {
-        let mut conn = st.pool.get()?;
+    let consents = db(state, move |conn| {
         let mut out = Vec::new();
-        for c in consents::for_user(&mut conn, &uid)? {
-            let name = clients::by_id(&mut conn, &c.client_id)?
+        for c in consents::for_user(conn, &uid)? {
+            let name = clients::by_id(conn, &c.client_id)?
                 .map(|cl| cl.row.name)
                 .unwrap_or_else(|| c.client_id.clone());
             out.push(ConsentView {
@@ -53,9 +52,9 @@ async fn page(
                 scope: c.scope,
             });
         }
-        Ok::<_, AppError>(out)
+        Ok(out)
     })
-    .await??;
+    .await?;
     let status = if error.is_some() {
         HttpResponse::BadRequest()
     } else {
@@ -117,14 +116,12 @@ pub async fn change_password(
         .hash(new)
         .await
         .map_err(AppError::internal)?;
-    let st = state.clone();
     let uid = who.user.id.clone();
-    web::block(move || {
-        let mut conn = st.pool.get()?;
-        users::set_password_hash(&mut conn, &uid, &hash, db::now())?;
-        Ok::<_, AppError>(())
+    db(&state, move |conn| {
+        users::set_password_hash(conn, &uid, &hash, db::now())?;
+        Ok(())
     })
-    .await??;
+    .await?;
     auth::audit(&state, &req, &who, "account.password", who.user.id.clone()).await?;
     page(&state, &who, Some("Your password was changed."), None).await
 }
@@ -139,17 +136,15 @@ pub async fn revoke_consent(
     let form = FormData::parse(&body);
     form.check_csrf(&who)?;
     let client_id = path.into_inner();
-    let st = state.clone();
     let uid = who.user.id.clone();
     let cid = client_id.clone();
-    web::block(move || {
-        let mut conn = st.pool.get()?;
+    db(&state, move |conn| {
         let now = db::now();
-        consents::revoke(&mut conn, &uid, &cid)?;
-        refresh::revoke_for_user_client(&mut conn, &uid, &cid, now)?;
-        Ok::<_, AppError>(())
+        consents::revoke(conn, &uid, &cid)?;
+        refresh::revoke_for_user_client(conn, &uid, &cid, now)?;
+        Ok(())
     })
-    .await??;
+    .await?;
     auth::audit(&state, &req, &who, "account.revoke_consent", client_id).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/account"))

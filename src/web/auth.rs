@@ -4,6 +4,7 @@
 
 use actix_web::{web, HttpRequest};
 
+use super::db;
 use super::session;
 use crate::db::models::sessions::SessionRow;
 use crate::db::models::users::{self, User};
@@ -31,12 +32,7 @@ pub async fn require_user(
     let Some(uid) = s.user_id.clone() else {
         return Err(AppError::LoginRequired(back.to_owned()));
     };
-    let st = state.clone();
-    let user = web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(users::by_id(&mut conn, &uid)?)
-    })
-    .await??;
+    let user = db(state, move |conn| Ok(users::by_id(conn, &uid)?)).await?;
     match user {
         Some(u) if !u.disabled => Ok(SignedIn {
             session: s,
@@ -145,14 +141,12 @@ pub async fn require_recent_auth(
     if !ok {
         return Err(AppError::BadRequest("The password is not correct.".into()));
     }
-    let st = state.clone();
     let id = who.session.id_hash.clone();
-    web::block(move || {
-        let mut conn = st.pool.get()?;
-        crate::db::models::sessions::touch_auth(&mut conn, &id, db::now())?;
-        Ok::<_, AppError>(())
+    db(state, move |conn| {
+        crate::db::models::sessions::touch_auth(conn, &id, db::now())?;
+        Ok(())
     })
-    .await??;
+    .await?;
     Ok(())
 }
 
@@ -164,13 +158,11 @@ pub async fn audit(
     action: &'static str,
     target: String,
 ) -> Result<(), AppError> {
-    let st = state.clone();
     let actor = who.user.username.clone();
     let ip = session::client_ip(req);
-    web::block(move || {
-        let mut conn = st.pool.get()?;
+    db(state, move |conn| {
         crate::db::models::audit::record(
-            &mut conn,
+            conn,
             &crate::db::models::audit::NewAuditEvent {
                 at: db::now(),
                 actor: Some(&actor),
@@ -180,8 +172,8 @@ pub async fn audit(
                 detail: None,
             },
         )?;
-        Ok::<_, AppError>(())
+        Ok(())
     })
-    .await??;
+    .await?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use super::db;
 use super::session;
 use super::templates::{render, LoginPage, SignedInPage};
 use crate::crypto::password::PasswordError;
@@ -108,13 +109,8 @@ pub async fn submit(
         return failed(&req, &state, current.as_ref(), &form.username, &return_to).await;
     }
 
-    let st = state.clone();
     let lookup = username.clone();
-    let user = web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(users::by_username(&mut conn, &lookup)?)
-    })
-    .await??;
+    let user = db(&state, move |conn| Ok(users::by_username(conn, &lookup)?)).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let ok = match state.passwords.verify(form.password, stored).await {
         Ok(ok) => ok,

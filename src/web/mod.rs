@@ -21,7 +21,9 @@ pub use actix_web::web::Data;
 
 use actix_web::web::{self, get, post, ServiceConfig};
 
+use crate::db::DbConn;
 use crate::error::AppError;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.app_data(
@@ -68,4 +70,17 @@ pub fn routes(cfg: &mut ServiceConfig) {
         post().to(account::revoke_consent),
     )
     .configure(crate::admin::routes);
+}
+
+/// Runs `f` with a pooled connection on the blocking thread pool (diesel is synchronous).
+pub async fn db<T: Send + 'static>(
+    state: &Data<AppState>,
+    f: impl FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    let st = state.clone();
+    actix_web::web::block(move || {
+        let mut conn = st.pool.get()?;
+        f(&mut conn)
+    })
+    .await?
 }

@@ -10,10 +10,9 @@ use serde::Deserialize;
 use super::auth::FormData;
 use super::session;
 use super::templates::render;
-use crate::account_policy::{check_email, check_password, check_username};
+use crate::account_policy::{check_email, check_password, check_username, new_user};
 use crate::crypto::random;
 use crate::db::models::setup::{self, Redeem};
-use crate::db::models::users::User;
 use crate::db::{self};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -117,21 +116,7 @@ pub async fn submit(
         .hash(password)
         .await
         .map_err(AppError::internal)?;
-    let now = db::now();
-    let admin = User {
-        id: random::token::<16>(),
-        username,
-        email,
-        email_verified: false,
-        name: None,
-        given_name: None,
-        family_name: None,
-        password_hash: hash,
-        is_admin: true,
-        disabled: false,
-        created_at: now,
-        updated_at: now,
-    };
+    let admin = new_user(username, email, None, hash, true, false);
     let st = state.clone();
     let token_hash = random::sha256_hex(&token);
     let user = admin.clone();

@@ -574,3 +574,39 @@ async fn client_credentials_issues_a_jwt_without_refresh_token() {
     .await;
     assert_eq!(error, "invalid_scope");
 }
+
+#[tokio::test]
+async fn a_public_native_client_may_vary_only_the_loopback_port() {
+    let app = app_with_user().await;
+    let native = app
+        .client(&["--public", "--redirect-uri", "http://127.0.0.1/callback"])
+        .await;
+    let confidential = app
+        .client(&["--redirect-uri", "http://127.0.0.1/callback"])
+        .await;
+    let (verifier, challenge) = pkce_pair();
+    let mut native_at_port = native.clone();
+    native_at_port.redirect_uri = "http://127.0.0.1:53124/callback".into();
+    let url = app
+        .code_flow(
+            &native_at_port,
+            &auth_params(&native_at_port, &challenge, "p"),
+            USER,
+        )
+        .await;
+    let code = query_param(&url, "code").expect("code");
+    assert_eq!(
+        exchange(&app, &native_at_port, &code, &verifier)
+            .await
+            .status(),
+        200
+    );
+
+    let mut conf_at_port = confidential.clone();
+    conf_at_port.redirect_uri = "http://127.0.0.1:53124/callback".into();
+    let res = app
+        .authorize(&auth_params(&conf_at_port, &challenge, "p"))
+        .await;
+    assert_eq!(res.status(), 400, "confidential clients get an exact match");
+    assert!(res.headers().get("location").is_none());
+}
