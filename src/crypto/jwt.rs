@@ -1,5 +1,7 @@
 //! JWT signing and verification with the key ring's keys. Every token carries `kid`.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jsonwebtoken::{Header, Validation};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -30,7 +32,29 @@ pub fn sign<T: Serialize>(
     let mut header = Header::new(alg.jwt());
     header.typ = Some(typ.to_owned());
     header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| JwtError::Sign(e.to_string()))
+    // Compact JWS by hand around the pre-parsed key pair (jsonwebtoken's `encode` parses the
+    // private key on every call); verification still goes through jsonwebtoken.
+    let part = |v: &dyn erased::Json| -> Result<String, JwtError> {
+        v.to_json()
+            .map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
+            .map_err(|e| JwtError::Sign(e.to_string()))
+    };
+    let message = format!("{}.{}", part(&header)?, part(claims)?);
+    let signature = key.pair.sign(message.as_bytes()).map_err(JwtError::Sign)?;
+    Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
+}
+
+/// Serialising through a trait object, so `sign` can treat the header and claims alike.
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> serde_json::Result<Vec<u8>>;
+    }
+
+    impl<T: serde::Serialize + ?Sized> Json for T {
+        fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+            serde_json::to_vec(self)
+        }
+    }
 }
 
 /// Verifies a token we signed: known `kid`, the algorithm that key is for, signature, `exp`,

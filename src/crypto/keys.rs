@@ -302,10 +302,57 @@ fn signer_index<'a>(
         .map(|(i, _)| i)
 }
 
+/// A private key parsed once, so signing does no per-token key parsing or validation (RSA key
+/// validation alone costs more than the signature).
+pub enum KeyPairHandle {
+    Rsa(aws_lc_rs::signature::RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+impl KeyPairHandle {
+    fn parse(alg: SigningAlg, der: &[u8]) -> Result<Self, String> {
+        match alg {
+            SigningAlg::Rs256 => aws_lc_rs::signature::RsaKeyPair::from_der(der)
+                .map(KeyPairHandle::Rsa)
+                .map_err(|e| e.to_string()),
+            SigningAlg::Es256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                .map(KeyPairHandle::Ec)
+                .map_err(|e| e.to_string()),
+            SigningAlg::EdDsa => Ed25519KeyPair::from_pkcs8(der)
+                .map(KeyPairHandle::Ed)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The JWS signature of `message` (RS256: PKCS#1 v1.5 SHA-256; ES256: fixed r||s; EdDSA).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        match self {
+            KeyPairHandle::Rsa(k) => {
+                let mut sig = vec![0u8; k.public_modulus_len()];
+                k.sign(
+                    &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut sig,
+                )
+                .map_err(|e| e.to_string())?;
+                Ok(sig)
+            }
+            KeyPairHandle::Ec(k) => k
+                .sign(&SystemRandom::new(), message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|e| e.to_string()),
+            KeyPairHandle::Ed(k) => Ok(k.sign(message).as_ref().to_vec()),
+        }
+    }
+}
+
 /// A key decrypted and ready to sign and verify.
 pub struct LoadedKey {
     pub kid: String,
     pub alg: SigningAlg,
+    pub pair: KeyPairHandle,
     pub encoding: EncodingKey,
     pub decoding: DecodingKey,
     pub jwk: Value,
@@ -338,6 +385,7 @@ fn load(row: &SigningKeyRow, kek: &Kek) -> Result<LoadedKey, KeyError> {
     Ok(LoadedKey {
         kid: row.kid.clone(),
         alg,
+        pair: KeyPairHandle::parse(alg, &der).map_err(corrupt)?,
         encoding,
         decoding: decoding.map_err(|e| corrupt(e.to_string()))?,
         jwk,
