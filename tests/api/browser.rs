@@ -24,7 +24,45 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+fn have(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Installs Debian's chromium and chromium-driver when they are missing and we may (root with
+/// apt-get), so `cargo test` works on a fresh machine of this project's kind; otherwise fails
+/// with what to install.
+fn ensure_chromium() {
+    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        if have("chromedriver") && std::path::Path::new("/usr/bin/chromium").exists() {
+            return;
+        }
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        assert!(
+            root && have("apt-get"),
+            "the browser tests need Debian's chromium and chromium-driver: apt-get install chromium chromium-driver"
+        );
+        let ok = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "installing chromium and chromium-driver failed");
+    });
+}
+
 async fn browser() -> Browser {
+    tokio::task::spawn_blocking(ensure_chromium)
+        .await
+        .expect("chromium check");
     let port = free_port();
     let driver = tokio::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
