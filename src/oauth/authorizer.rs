@@ -94,6 +94,22 @@ impl Authorizer for DbAuthorizer<'_> {
         };
         match outcome {
             Ok(Redeem::Fresh(row)) => {
+                let active = {
+                    let mut conn = ctx.conn();
+                    crate::db::models::users::by_id(&mut conn, &row.user_id)
+                };
+                match active {
+                    Ok(Some(u)) if !u.disabled => {}
+                    Ok(_) => {
+                        ctx.note(Noted::BadCode);
+                        return Ok(None);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "loading the code's user failed");
+                        ctx.note(Noted::Storage);
+                        return Err(());
+                    }
+                }
                 let grant = Grant {
                     owner_id: row.user_id.clone(),
                     client_id: row.client_id.clone(),

@@ -260,6 +260,17 @@ impl Issuer for JwtIssuer<'_> {
             ctx.note(Noted::BadRefreshToken);
             return Ok(None);
         }
+        // A disabled (or deleted) user's refresh tokens stop working at once.
+        if let Some(uid) = &family.user_id {
+            let user = {
+                let mut conn = ctx.conn();
+                self.storage(crate::db::models::users::by_id(&mut conn, uid))?
+            };
+            if user.is_none_or(|u| u.disabled) {
+                ctx.note(Noted::BadRefreshToken);
+                return Ok(None);
+            }
+        }
         if let Some(rotated) = row.rotated_at {
             if ctx.now - rotated > ctx.settings.refresh_grace {
                 tracing::warn!(client_id = %family.client_id, family = %family.id, "refresh token reused after rotation; family revoked");

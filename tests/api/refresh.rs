@@ -142,3 +142,20 @@ async fn a_refresh_token_only_works_for_its_own_client() {
         (400, Some("invalid_grant"))
     );
 }
+
+#[tokio::test]
+async fn a_disabled_users_refresh_token_stops_working() {
+    let app = app_with_grace(10).await;
+    let client = app.client(&[]).await;
+    let token = first_refresh_token(&app, &client).await;
+    let out = app.cli(&["user", "disable", USER.0], None).await;
+    assert!(out.ok(), "{}", out.stderr);
+    let (status, body) = refresh(&app, &client, &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert!(app.cli(&["user", "enable", USER.0], None).await.ok());
+    let (status, _) = refresh(&app, &client, &token).await;
+    assert_eq!(status, 200, "the family itself was not revoked");
+}
