@@ -49,6 +49,24 @@ pub fn check_username(username: &str) -> Result<String, String> {
     Ok(u)
 }
 
+/// Every rule for a new account at once: the normalised username, and each problem found (so a
+/// form can list them all).
+pub fn check_new_account(
+    username: &str,
+    email: &str,
+    password: &str,
+) -> (Option<String>, Vec<String>) {
+    let mut errors = Vec::new();
+    let username = check_username(username).map_err(|e| errors.push(e)).ok();
+    if let Err(e) = check_email(email) {
+        errors.push(e);
+    }
+    if let Err(e) = check_password(password) {
+        errors.push(e);
+    }
+    (username, errors)
+}
+
 /// A new, enabled user with a fresh stable id (the OIDC `sub`); `username` must already be
 /// checked and normalised.
 pub fn new_user(

@@ -52,6 +52,15 @@ impl From<r2d2_err::PoolError> for AppError {
     }
 }
 
+impl From<crate::crypto::password::PasswordError> for AppError {
+    fn from(e: crate::crypto::password::PasswordError) -> Self {
+        match e {
+            crate::crypto::password::PasswordError::Busy => AppError::Busy { retry_after: 2 },
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<actix_web::error::BlockingError> for AppError {
     fn from(e: actix_web::error::BlockingError) -> Self {
         AppError::Internal(e.to_string())

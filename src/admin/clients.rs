@@ -249,9 +249,7 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let who = auth::require_admin(&req, &state).await?;
-    let form = FormData::parse(&body);
-    form.check_csrf(&who)?;
+    let (who, form) = auth::admin_post(&req, &state, &body).await?;
     let view = ClientFormView::from_form(&form, form.get("client_type") == Some("public"));
     let (client, secret) = match build_client(&view.spec(), db::now()) {
         Ok(built) => built,
@@ -309,9 +307,7 @@ pub async fn update(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let who = auth::require_admin(&req, &state).await?;
-    let form = FormData::parse(&body);
-    form.check_csrf(&who)?;
+    let (who, form) = auth::admin_post(&req, &state, &body).await?;
     let existing = load(&state, path.into_inner()).await?;
     let id = existing.row.client_id.clone();
     // The type is fixed at registration: it decides whether a secret exists at all.
@@ -341,9 +337,7 @@ pub async fn rotate_secret(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let who = auth::require_admin(&req, &state).await?;
-    let form = FormData::parse(&body);
-    form.check_csrf(&who)?;
+    let (who, form) = auth::admin_post(&req, &state, &body).await?;
     auth::require_recent_auth(&state, &who, &form).await?;
     let client = load(&state, path.into_inner()).await?;
     if client.row.is_public {
@@ -400,9 +394,7 @@ pub async fn delete(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let who = auth::require_admin(&req, &state).await?;
-    let form = FormData::parse(&body);
-    form.check_csrf(&who)?;
+    let (who, form) = auth::admin_post(&req, &state, &body).await?;
     auth::require_recent_auth(&state, &who, &form).await?;
     let id = path.into_inner();
     let target = id.clone();

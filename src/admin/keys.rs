@@ -7,7 +7,7 @@ use crate::db::models::signing_keys;
 use crate::db::{self};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::auth::{self, FormData};
+use crate::web::auth;
 use crate::web::db;
 use crate::web::templates::render;
 
@@ -60,9 +60,7 @@ pub async fn rotate(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let who = auth::require_admin(&req, &state).await?;
-    let form = FormData::parse(&body);
-    form.check_csrf(&who)?;
+    let (who, form) = auth::admin_post(&req, &state, &body).await?;
     auth::require_recent_auth(&state, &who, &form).await?;
     let st = state.clone();
     let created = web::block(move || {

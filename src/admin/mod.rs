@@ -15,7 +15,7 @@ use askama::Template;
 use crate::db::models::{clients as client_rows, users as user_rows};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::auth::{self, FormData};
+use crate::web::auth;
 use crate::web::db;
 use crate::web::templates::render;
 
@@ -75,26 +75,8 @@ async fn reauth(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let who = auth::require_admin(&req, &state).await?;
-    let form = FormData::parse(&body);
-    form.check_csrf(&who)?;
-    let ok = state
-        .passwords
-        .verify(
-            form.get("password").unwrap_or("").to_owned(),
-            Some(who.user.password_hash.clone()),
-        )
-        .await
-        .map_err(AppError::internal)?;
-    if !ok {
-        return Err(AppError::BadRequest("The password is not correct.".into()));
-    }
-    let id = who.session.id_hash.clone();
-    db(&state, move |conn| {
-        crate::db::models::sessions::touch_auth(conn, &id, crate::db::now())?;
-        Ok(())
-    })
-    .await?;
+    let (who, form) = auth::admin_post(&req, &state, &body).await?;
+    auth::confirm_password(&state, &who, form.get("password").unwrap_or("")).await?;
     Ok(see_other("/admin/users"))
 }
 

@@ -6,13 +6,13 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::see_other;
-use crate::account_policy::{check_email, check_password, check_username, new_user};
+use crate::account_policy::{check_new_account, check_password, new_user};
 use crate::db::models::sessions;
 use crate::db::models::users::{self, User};
 use crate::db::{self};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::auth::{self, FormData};
+use crate::web::auth;
 use crate::web::db;
 use crate::web::templates::render;
 
@@ -116,22 +116,11 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let who = auth::require_admin(&req, &state).await?;
-    let form = FormData::parse(&body);
-    form.check_csrf(&who)?;
+    let (who, form) = auth::admin_post(&req, &state, &body).await?;
     let (username_raw, email, name) =
         (form.text("username"), form.text("email"), form.text("name"));
     let password = form.get("new_password").unwrap_or("").to_owned();
-    let mut errors = Vec::new();
-    let username = check_username(&username_raw)
-        .map_err(|e| errors.push(e))
-        .ok();
-    if let Err(e) = check_email(&email) {
-        errors.push(e);
-    }
-    if let Err(e) = check_password(&password) {
-        errors.push(e);
-    }
+    let (username, mut errors) = check_new_account(&username_raw, &email, &password);
     if let Some(u) = &username {
         let st = state.clone();
         let name = u.clone();
@@ -161,11 +150,7 @@ pub async fn create(
             None,
         );
     };
-    let hash = state
-        .passwords
-        .hash(password)
-        .await
-        .map_err(AppError::internal)?;
+    let hash = state.passwords.hash(password).await?;
     let is_admin = form.get("is_admin") == Some("yes");
     let user = new_user(username, email, Some(name), hash, is_admin, false);
     let insert = user.clone();
@@ -215,18 +200,12 @@ pub async fn set_password(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let who = auth::require_admin(&req, &state).await?;
-    let form = FormData::parse(&body);
-    form.check_csrf(&who)?;
+    let (who, form) = auth::admin_post(&req, &state, &body).await?;
     auth::require_recent_auth(&state, &who, &form).await?;
     let user = load(&state, path.into_inner()).await?;
     let password = form.get("new_password").unwrap_or("").to_owned();
     check_password(&password).map_err(AppError::BadRequest)?;
-    let hash = state
-        .passwords
-        .hash(password)
-        .await
-        .map_err(AppError::internal)?;
+    let hash = state.passwords.hash(password).await?;
     let st = state.clone();
     let id = user.id.clone();
     web::block(move || {
@@ -247,9 +226,7 @@ pub async fn act(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let who = auth::require_admin(&req, &state).await?;
-    let form = FormData::parse(&body);
-    form.check_csrf(&who)?;
+    let (who, form) = auth::admin_post(&req, &state, &body).await?;
     let (id, action) = path.into_inner();
     let (audit_action, destructive): (&'static str, bool) = match action.as_str() {
         "disable" => ("user.disable", true),
@@ -274,7 +251,6 @@ pub async fn act(
         match act.as_str() {
             "disable" => {
                 users::set_disabled(conn, &uid, true, now)?;
-                sessions::delete_for_user(conn, &uid)?;
             }
             "enable" => {
                 users::set_disabled(conn, &uid, false, now)?;

@@ -34,27 +34,15 @@ pub fn sign<T: Serialize>(
     header.kid = Some(key.kid.clone());
     // Compact JWS by hand around the pre-parsed key pair (jsonwebtoken's `encode` parses the
     // private key on every call); verification still goes through jsonwebtoken.
-    let part = |v: &dyn erased::Json| -> Result<String, JwtError> {
-        v.to_json()
-            .map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
-            .map_err(|e| JwtError::Sign(e.to_string()))
-    };
-    let message = format!("{}.{}", part(&header)?, part(claims)?);
+    let header = serde_json::to_vec(&header).map_err(|e| JwtError::Sign(e.to_string()))?;
+    let claims = serde_json::to_vec(claims).map_err(|e| JwtError::Sign(e.to_string()))?;
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
     let signature = key.pair.sign(message.as_bytes()).map_err(JwtError::Sign)?;
     Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
-}
-
-/// Serialising through a trait object, so `sign` can treat the header and claims alike.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> serde_json::Result<Vec<u8>>;
-    }
-
-    impl<T: serde::Serialize + ?Sized> Json for T {
-        fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-            serde_json::to_vec(self)
-        }
-    }
 }
 
 /// Verifies a token we signed: known `kid`, the algorithm that key is for, signature, `exp`,

@@ -94,11 +94,7 @@ impl Authorizer for DbAuthorizer<'_> {
         };
         match outcome {
             Ok(Redeem::Fresh(row)) => {
-                let active = {
-                    let mut conn = ctx.conn();
-                    crate::db::models::users::by_id(&mut conn, &row.user_id)
-                };
-                match active {
+                match ctx.user(&row.user_id) {
                     Ok(Some(u)) if !u.disabled => {}
                     Ok(_) => {
                         ctx.note(Noted::BadCode);

@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::crypto::keys::KeySet;
 use crate::db::models::clients::Client;
 use crate::db::models::codes::CodeRow;
+use crate::db::models::users::User;
 use crate::db::PooledConn;
 use crate::oauth::errors::{ErrorCode, ProtocolError};
 use crate::oauth::tokens::Issued;
@@ -66,6 +67,8 @@ pub struct Ctx {
     pub redeemed_code: RefCell<Option<CodeRow>>,
     /// What the issuer produced.
     pub issued: RefCell<Option<Issued>>,
+    /// The user the grant is for, loaded once per request.
+    user: RefCell<Option<User>>,
     /// Authorization-request data the Authorizer stores with the code.
     pub code_context: RefCell<CodeContext>,
 }
@@ -91,6 +94,7 @@ impl Ctx {
             redeemed_code: RefCell::new(None),
             issued: RefCell::new(None),
             code_context: RefCell::new(CodeContext::default()),
+            user: RefCell::new(None),
         }
     }
 
@@ -104,6 +108,22 @@ impl Ctx {
 
     pub fn noted(&self) -> Noted {
         *self.noted.borrow()
+    }
+
+    /// The user with this id, loaded once per request (the grant checks it is enabled, the
+    /// id_token reads its claims).
+    pub fn user(&self, user_id: &str) -> diesel::QueryResult<Option<User>> {
+        if let Some(u) = self.user.borrow().as_ref() {
+            if u.id == user_id {
+                return Ok(Some(u.clone()));
+            }
+        }
+        let loaded = {
+            let mut conn = self.conn();
+            crate::db::models::users::by_id(&mut conn, user_id)?
+        };
+        self.user.borrow_mut().clone_from(&loaded);
+        Ok(loaded)
     }
 
     /// The client with this id, loaded once per request.

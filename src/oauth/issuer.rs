@@ -262,10 +262,7 @@ impl Issuer for JwtIssuer<'_> {
         }
         // A disabled (or deleted) user's refresh tokens stop working at once.
         if let Some(uid) = &family.user_id {
-            let user = {
-                let mut conn = ctx.conn();
-                self.storage(crate::db::models::users::by_id(&mut conn, uid))?
-            };
+            let user = self.storage(ctx.user(uid))?;
             if user.is_none_or(|u| u.disabled) {
                 ctx.note(Noted::BadRefreshToken);
                 return Ok(None);

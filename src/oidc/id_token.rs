@@ -79,9 +79,10 @@ mod tests {
     }
 }
 
-/// The id_token for a token response, when `openid` was granted to a user.
+/// The id_token for a token response, when `openid` was granted to a user. `load_user` lets
+/// the caller hand over the user it already loaded for the grant.
 pub fn for_token_response(
-    conn: &mut crate::db::DbConn,
+    load_user: impl FnOnce(&str) -> diesel::QueryResult<Option<User>>,
     keys: &KeySet,
     settings: &crate::config::Settings,
     issued: &crate::oauth::tokens::Issued,
@@ -95,7 +96,7 @@ pub fn for_token_response(
     let Some(user_id) = &issued.user_id else {
         return Ok(None);
     };
-    let Some(user) = crate::db::models::users::by_id(conn, user_id)? else {
+    let Some(user) = load_user(user_id)? else {
         return Ok(None);
     };
     let alg = SigningAlg::parse(client_alg).unwrap_or(SigningAlg::Rs256);

@@ -100,8 +100,7 @@ pub async fn change_password(
     let ok = state
         .passwords
         .verify(current, Some(who.user.password_hash.clone()))
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     if !ok {
         return page(
             &state,
@@ -111,11 +110,7 @@ pub async fn change_password(
         )
         .await;
     }
-    let hash = state
-        .passwords
-        .hash(new)
-        .await
-        .map_err(AppError::internal)?;
+    let hash = state.passwords.hash(new).await?;
     let uid = who.user.id.clone();
     db(&state, move |conn| {
         users::set_password_hash(conn, &uid, &hash, db::now())?;

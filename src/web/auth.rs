@@ -64,6 +64,18 @@ pub async fn require_admin(
     Ok(who)
 }
 
+/// An administrator's form POST: the admin, and the form once its CSRF token checked out.
+pub async fn admin_post(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    body: &[u8],
+) -> Result<(SignedIn, FormData), AppError> {
+    let who = require_admin(req, state).await?;
+    let form = FormData::parse(body);
+    form.check_csrf(&who)?;
+    Ok((who, form))
+}
+
 /// A urlencoded form body, keeping repeated fields (checkbox groups).
 pub struct FormData(pub Vec<(String, String)>);
 
@@ -130,14 +142,20 @@ pub async fn require_recent_auth(
             "Your sign-in is more than five minutes old: enter your password to confirm this action.".into(),
         ));
     };
+    confirm_password(state, who, pw).await
+}
+
+/// Checks the signed-in user's own password and, when right, marks the session as freshly
+/// authenticated.
+pub async fn confirm_password(
+    state: &web::Data<AppState>,
+    who: &SignedIn,
+    password: &str,
+) -> Result<(), AppError> {
     let ok = state
         .passwords
-        .verify(pw.to_owned(), Some(who.user.password_hash.clone()))
-        .await
-        .map_err(|e| match e {
-            crate::crypto::password::PasswordError::Busy => AppError::Busy { retry_after: 2 },
-            other => AppError::internal(other),
-        })?;
+        .verify(password.to_owned(), Some(who.user.password_hash.clone()))
+        .await?;
     if !ok {
         return Err(AppError::BadRequest("The password is not correct.".into()));
     }
@@ -146,8 +164,7 @@ pub async fn require_recent_auth(
         crate::db::models::sessions::touch_auth(conn, &id, db::now())?;
         Ok(())
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Records an action of a signed-in user in the audit log.

@@ -69,6 +69,7 @@ pub async fn authorize(
             Some(uid) => users::by_id(&mut ctx.conn(), &uid)?,
             None => None,
         };
+        let username = user.as_ref().map(|u| u.username.clone());
         let params = Params::new(&query, raw_keys);
         let input = AuthorizeInput {
             user,
@@ -77,14 +78,6 @@ pub async fn authorize(
             decision,
         };
         let outcome = authorize::run(&ctx, &params, input, &st.successor_key);
-        let username = match &outcome {
-            AuthorizeOutcome::NeedConsent { .. } => sess
-                .as_ref()
-                .and_then(|s| s.user_id.clone())
-                .and_then(|uid| users::by_id(&mut ctx.conn(), &uid).ok().flatten())
-                .map(|u| u.username),
-            _ => None,
-        };
         Ok::<_, AppError>((outcome, username))
     })
     .await??;

@@ -8,7 +8,6 @@ use serde::Deserialize;
 use super::db;
 use super::session;
 use super::templates::{render, LoginPage, SignedInPage};
-use crate::crypto::password::PasswordError;
 use crate::db::models::{audit, clients, login_attempts, users};
 use crate::db::{self};
 use crate::error::AppError;
@@ -112,11 +111,7 @@ pub async fn submit(
     let lookup = username.clone();
     let user = db(&state, move |conn| Ok(users::by_username(conn, &lookup)?)).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = match state.passwords.verify(form.password, stored).await {
-        Ok(ok) => ok,
-        Err(PasswordError::Busy) => return Err(AppError::Busy { retry_after: 2 }),
-        Err(e) => return Err(AppError::internal(e)),
-    };
+    let ok = state.passwords.verify(form.password, stored).await?;
     let user = user.filter(|u| ok && !u.disabled);
 
     let ip = session::client_ip(&req);

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::auth::FormData;
 use super::session;
 use super::templates::render;
-use crate::account_policy::{check_email, check_password, check_username, new_user};
+use crate::account_policy::{check_new_account, new_user};
 use crate::crypto::random;
 use crate::db::models::setup::{self, Redeem};
 use crate::db::{self};
@@ -89,16 +89,7 @@ pub async fn submit(
     let username_raw = form.text("username");
     let email = form.text("email");
     let password = form.get("password").unwrap_or("").to_owned();
-    let mut errors = Vec::new();
-    let username = check_username(&username_raw)
-        .map_err(|e| errors.push(e))
-        .ok();
-    if let Err(e) = check_email(&email) {
-        errors.push(e);
-    }
-    if let Err(e) = check_password(&password) {
-        errors.push(e);
-    }
+    let (username, errors) = check_new_account(&username_raw, &email, &password);
     let Some(username) = username.filter(|_| errors.is_empty()) else {
         return render(
             HttpResponse::BadRequest(),
@@ -111,11 +102,7 @@ pub async fn submit(
             None,
         );
     };
-    let hash = state
-        .passwords
-        .hash(password)
-        .await
-        .map_err(AppError::internal)?;
+    let hash = state.passwords.hash(password).await?;
     let admin = new_user(username, email, None, hash, true, false);
     let st = state.clone();
     let token_hash = random::sha256_hex(&token);

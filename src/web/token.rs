@@ -75,9 +75,8 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     let st = state.into_inner();
     let result = web::block(move || {
         let finish = |ctx: &Ctx, issued: &Issued, client: &Client| {
-            let mut conn = ctx.conn();
             id_token::for_token_response(
-                &mut conn,
+                |id| ctx.user(id),
                 &ctx.keys,
                 &ctx.settings,
                 issued,

@@ -74,10 +74,18 @@ pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     users::table.count().get_result(conn)
 }
 
+/// Disables or enables a user; disabling also ends their browser sessions, whichever path
+/// (CLI or admin console) does it.
 pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: i64) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
-        .execute(conn)
+    conn.transaction(|c| {
+        let n = diesel::update(users::table.find(id))
+            .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+            .execute(c)?;
+        if disabled {
+            crate::db::models::sessions::delete_for_user(c, id)?;
+        }
+        Ok(n)
+    })
 }
 
 pub fn set_admin(conn: &mut DbConn, id: &str, is_admin: bool, now: i64) -> QueryResult<usize> {

@@ -2,7 +2,7 @@
 
 use oxide_auth::code_grant::accesstoken::{access_token, Error};
 
-use super::flow_error;
+use super::{flow_error, take_issued};
 use crate::oauth::context::Ctx;
 use crate::oauth::errors::ProtocolError;
 use crate::oauth::flow::Flow;
@@ -23,11 +23,7 @@ pub fn exchange(
     }
     let mut flow = Flow::new(ctx, GrantKind::AuthorizationCode, key);
     match access_token(&mut flow, params) {
-        Ok(_) => ctx
-            .issued
-            .borrow_mut()
-            .take()
-            .ok_or_else(|| ProtocolError::server_error("issuer produced no token")),
+        Ok(_) => take_issued(ctx),
         Err(Error::Invalid(mut d)) => Err(flow_error(ctx, Some(d.description()))),
         Err(Error::Unauthorized(mut d, _)) => Err(flow_error(ctx, Some(d.description()))),
         Err(Error::Primitive(_)) => Err(flow_error(ctx, None)),

@@ -2,7 +2,7 @@
 
 use oxide_auth::code_grant::client_credentials::{client_credentials, Error};
 
-use super::flow_error;
+use super::{flow_error, take_issued};
 use crate::oauth::context::Ctx;
 use crate::oauth::errors::ProtocolError;
 use crate::oauth::flow::Flow;
@@ -27,11 +27,7 @@ pub fn exchange(
         Err(Error::Ignore) | Err(Error::Primitive(_)) => return Err(flow_error(ctx, None)),
     };
     match pending.issue(&mut flow, client_id, false) {
-        Ok(_) => ctx
-            .issued
-            .borrow_mut()
-            .take()
-            .ok_or_else(|| ProtocolError::server_error("issuer produced no token")),
+        Ok(_) => take_issued(ctx),
         Err(_) => Err(flow_error(ctx, None)),
     }
 }

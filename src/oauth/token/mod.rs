@@ -48,6 +48,14 @@ impl From<Issued> for TokenResponse {
     }
 }
 
+/// What the issuer recorded for a flow that succeeded.
+pub fn take_issued(ctx: &Ctx) -> Result<Issued, ProtocolError> {
+    ctx.issued
+        .borrow_mut()
+        .take()
+        .ok_or_else(|| ProtocolError::server_error("issuer produced no token"))
+}
+
 /// Maps a failed oxide-auth token flow to RFC 6749 §5.2, preferring what our primitives noted.
 pub fn flow_error(ctx: &Ctx, fallback: Option<&AccessTokenError>) -> ProtocolError {
     match ctx.noted() {

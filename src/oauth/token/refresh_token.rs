@@ -3,7 +3,7 @@
 
 use oxide_auth::code_grant::refresh::{refresh, Error};
 
-use super::flow_error;
+use super::{flow_error, take_issued};
 use crate::oauth::context::Ctx;
 use crate::oauth::errors::ProtocolError;
 use crate::oauth::flow::Flow;
@@ -21,11 +21,7 @@ pub fn exchange(
     }
     let mut flow = Flow::new(ctx, GrantKind::RefreshToken, key);
     match refresh(&mut flow, params) {
-        Ok(_) => ctx
-            .issued
-            .borrow_mut()
-            .take()
-            .ok_or_else(|| ProtocolError::server_error("issuer produced no token")),
+        Ok(_) => take_issued(ctx),
         Err(Error::Invalid(mut d)) => Err(flow_error(ctx, Some(d.description()))),
         Err(Error::Unauthorized(mut d, _)) => Err(flow_error(ctx, Some(d.description()))),
         Err(Error::Primitive) => Err(flow_error(ctx, None)),
