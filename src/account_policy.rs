@@ -20,51 +20,125 @@ pub fn check_password(pw: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A plausible address: one @, something on each side, no spaces.
-pub fn check_email(email: &str) -> Result<(), String> {
-    let ok = match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && !email.chars().any(char::is_whitespace)
-        }
-        None => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{email:?} is not an email address"))
+/// A plausible address, returned in its stored form: one @, something on each side, no spaces,
+/// and the domain as IDNA ASCII in lower case (`Bob@Bücher.Example` → `Bob@xn--bcher-kva.example`),
+/// so that addresses can be compared by `email_key`.
+pub fn check_email(email: &str) -> Result<String, String> {
+    let refuse = || format!("{email:?} is not an email address");
+    let email = email.trim();
+    let (local, domain) = email.split_once('@').ok_or_else(refuse)?;
+    if local.is_empty()
+        || domain.is_empty()
+        || domain.contains('@')
+        || email.chars().any(|c| c.is_whitespace() || c.is_control())
+        || email.len() > 320
+    {
+        return Err(refuse());
     }
+    let domain = match url::Host::parse(domain) {
+        Ok(url::Host::Domain(d)) => d,
+        _ => return Err(refuse()),
+    };
+    Ok(format!("{local}@{domain}"))
+}
+
+/// What two addresses must share to be the same mailbox for us: the whole address
+/// case-insensitively (local parts are case-insensitive at every provider that matters) with
+/// the domain in IDNA form.
+pub fn email_key(email: &str) -> String {
+    check_email(email)
+        .unwrap_or_else(|_| email.trim().to_owned())
+        .to_lowercase()
+}
+
+/// Prepares a username as RFC 8265's UsernameCaseMapped profile says (width mapping — fullwidth
+/// `ｅｖｅ` is `eve` —, case mapping, NFC — `josé` composed or not is one name —, the
+/// IdentifierClass, the bidi rule), and refuses names that mix scripts (UTS #39), such as `dаve`
+/// with a Cyrillic `а`. Every way in (login, CLI, console, setup) prepares names with this.
+pub fn prepare_username(raw: &str) -> Result<String, String> {
+    use precis_core::profile::Profile;
+    use unicode_security::MixedScript;
+    let raw = raw.trim();
+    if raw.is_empty() || raw.chars().count() > 64 {
+        return Err("the username must have 1 to 64 characters".into());
+    }
+    let prepared = precis_profiles::UsernameCaseMapped::new()
+        .enforce(raw)
+        .map_err(|_| {
+            "the username may contain letters, digits and symbols, but no spaces, control or \
+             formatting characters"
+                .to_owned()
+        })?
+        .into_owned();
+    if prepared.chars().count() > 64 {
+        return Err("the username must have 1 to 64 characters".into());
+    }
+    if !prepared.as_str().is_single_script() {
+        return Err(
+            "the username mixes letters of different scripts (for example Latin and Cyrillic)"
+                .into(),
+        );
+    }
+    Ok(prepared)
+}
+
+/// The name a login attempt is about: the prepared username, or for a name that cannot be
+/// prepared (and so cannot exist) a bounded lower-cased form, so it is throttled all the same.
+pub fn login_key(raw: &str) -> String {
+    prepare_username(raw).unwrap_or_else(|_| {
+        raw.trim()
+            .chars()
+            .take(128)
+            .collect::<String>()
+            .to_lowercase()
+    })
 }
 
 pub fn check_username(username: &str) -> Result<String, String> {
-    let u = users::normalize_username(username);
-    if u.is_empty() || u.chars().count() > 64 {
-        return Err("the username must have 1 to 64 characters".into());
-    }
-    if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("the username must not contain spaces or control characters".into());
-    }
-    Ok(u)
+    prepare_username(username)
 }
 
-/// Every rule for a new account at once: the normalised username, and each problem found (so a
-/// form can list them all).
+/// A new account's fields once every rule held: the prepared username and the stored email.
+pub struct NewAccount {
+    pub username: String,
+    pub email: String,
+}
+
+/// Every rule for a new account at once: the prepared fields, or each problem found (so a form
+/// can list them all).
 pub fn check_new_account(
     username: &str,
     email: &str,
     password: &str,
-) -> (Option<String>, Vec<String>) {
+) -> Result<NewAccount, Vec<String>> {
     let mut errors = Vec::new();
-    let username = check_username(username).map_err(|e| errors.push(e)).ok();
-    if let Err(e) = check_email(email) {
-        errors.push(e);
-    }
+    let username = prepare_username(username).map_err(|e| errors.push(e)).ok();
+    let email = check_email(email).map_err(|e| errors.push(e)).ok();
     if let Err(e) = check_password(password) {
         errors.push(e);
     }
-    (username, errors)
+    match (username, email) {
+        (Some(username), Some(email)) if errors.is_empty() => Ok(NewAccount { username, email }),
+        _ => Err(errors),
+    }
+}
+
+/// Why an account cannot be stored although its fields are valid.
+pub fn taken(
+    conn: &mut crate::db::DbConn,
+    account: &NewAccount,
+) -> diesel::QueryResult<Vec<String>> {
+    let mut errors = Vec::new();
+    if users::by_username(conn, &account.username)?.is_some() {
+        errors.push(format!("the username {:?} is taken", account.username));
+    }
+    if users::email_in_use(conn, &email_key(&account.email))? {
+        errors.push(format!(
+            "the email address {:?} is already in use",
+            account.email
+        ));
+    }
+    Ok(errors)
 }
 
 /// A new, enabled user with a fresh stable id (the OIDC `sub`); `username` must already be
@@ -107,11 +181,46 @@ mod tests {
 
     #[test]
     fn email_and_username_rules() {
-        assert!(check_email("a@b.example").is_ok());
+        assert_eq!(check_email("a@b.example").as_deref(), Ok("a@b.example"));
         assert!(check_email("nope").is_err());
         assert!(check_email("a b@c").is_err());
         assert_eq!(check_username(" Alice ").as_deref(), Ok("alice"));
         assert!(check_username("two words").is_err());
         assert!(check_username("").is_err());
+    }
+
+    #[test]
+    fn look_alike_usernames_prepare_to_one_name_or_are_refused() {
+        // NFC and NFD spellings of josé are one name.
+        assert_eq!(
+            prepare_username("jos\u{e9}"),
+            prepare_username("jose\u{301}")
+        );
+        // Fullwidth letters are their ASCII selves; case is folded.
+        assert_eq!(
+            prepare_username("\u{ff45}\u{ff56}\u{ff45}").as_deref(),
+            Ok("eve")
+        );
+        assert_eq!(prepare_username("EVE").as_deref(), Ok("eve"));
+        // A Cyrillic а inside a Latin name is refused; single-script names are fine.
+        assert!(prepare_username("d\u{430}ve").is_err());
+        assert!(prepare_username("\u{434}\u{430}\u{440}\u{44c}\u{44f}").is_ok());
+        assert!(prepare_username("alice.smith-2").is_ok());
+        // Control and formatting characters never make it into a name.
+        assert!(prepare_username("eve\u{200b}").is_err());
+        assert!(prepare_username("ev\u{7}e").is_err());
+    }
+
+    #[test]
+    fn emails_compare_case_insensitively_with_idna_domains() {
+        assert_eq!(
+            check_email("Bob@B\u{fc}cher.Example").as_deref(),
+            Ok("Bob@xn--bcher-kva.example")
+        );
+        assert_eq!(
+            email_key("BOB@xn--bcher-kva.example"),
+            email_key("bob@b\u{fc}cher.example")
+        );
+        assert_ne!(email_key("bob@example.com"), email_key("bob@example.org"));
     }
 }

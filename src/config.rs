@@ -83,7 +83,7 @@ pub struct SettingsArgs {
         value_name = "SECONDS"
     )]
     pub refresh_token_ttl: Option<i64>,
-    /// Seconds during which a retried refresh token gets the same successor
+    /// Seconds during which a retried refresh token gets the same successor (0: strict rotation)
     #[arg(
         long,
         env = "OSTIARY_REFRESH_GRACE",
@@ -186,6 +186,54 @@ pub struct SettingsArgs {
     /// Directory whose files override the embedded static assets (css, logo)
     #[arg(long, env = "OSTIARY_STATIC_DIR", global = true, value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
+    /// Proxies (CIDR list, comma-separated) whose X-Forwarded-For is believed; default none
+    #[arg(
+        long,
+        env = "OSTIARY_TRUSTED_PROXIES",
+        global = true,
+        value_name = "CIDRS"
+    )]
+    pub trusted_proxies: Option<String>,
+    /// Failed password checks per account before it is locked for a while (0: never)
+    #[arg(
+        long,
+        env = "OSTIARY_ACCOUNT_LOCKOUT_THRESHOLD",
+        global = true,
+        value_name = "N"
+    )]
+    pub account_lockout_threshold: Option<i64>,
+    /// Failed password checks per client address before it is locked for a while (0: never)
+    #[arg(
+        long,
+        env = "OSTIARY_ADDRESS_LOCKOUT_THRESHOLD",
+        global = true,
+        value_name = "N"
+    )]
+    pub address_lockout_threshold: Option<i64>,
+    /// Seconds a lockout lasts, and how long failures are remembered
+    #[arg(
+        long,
+        env = "OSTIARY_LOCKOUT_DURATION",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub lockout_duration: Option<i64>,
+    /// Password checks admitted per minute from one client address (burst: a sixth, at least 5)
+    #[arg(
+        long,
+        env = "OSTIARY_PASSWORD_CHECKS_PER_ADDRESS",
+        global = true,
+        value_name = "PER_MINUTE"
+    )]
+    pub password_checks_per_address: Option<u32>,
+    /// Password checks admitted per minute for one account (burst: a sixth, at least 5)
+    #[arg(
+        long,
+        env = "OSTIARY_PASSWORD_CHECKS_PER_ACCOUNT",
+        global = true,
+        value_name = "PER_MINUTE"
+    )]
+    pub password_checks_per_account: Option<u32>,
 }
 
 /// The validated settings the program runs with.
@@ -217,6 +265,35 @@ pub struct Settings {
     pub key_rotation_interval: Option<i64>,
     pub maintenance_interval: u64,
     pub static_dir: Option<PathBuf>,
+    /// Peers whose `X-Forwarded-For` names the client; empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub throttle: ThrottleSettings,
+}
+
+/// Brute-force limits for password checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThrottleSettings {
+    /// Failures per account before a lockout; half of it are free, then waits double. 0: off.
+    pub account_threshold: i64,
+    /// The same per client address.
+    pub address_threshold: i64,
+    /// Seconds a lockout lasts; failures older than this are forgotten.
+    pub lockout_duration: i64,
+    /// Checks admitted per minute per client address / per account, before any hashing.
+    pub checks_per_address: u32,
+    pub checks_per_account: u32,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        ThrottleSettings {
+            account_threshold: 10,
+            address_threshold: 30,
+            lockout_duration: 900,
+            checks_per_address: 60,
+            checks_per_account: 20,
+        }
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -292,6 +369,12 @@ impl SettingsArgs {
             key_rotation_interval,
             maintenance_interval,
             static_dir,
+            trusted_proxies,
+            account_lockout_threshold,
+            address_lockout_threshold,
+            lockout_duration,
+            password_checks_per_address,
+            password_checks_per_account,
         )
     }
 }
@@ -325,6 +408,26 @@ pub fn normalize_issuer(raw: &str) -> Result<String, String> {
         _ => return Err(format!("{raw}: must be an https URL")),
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// A list of CIDR blocks (or bare addresses), separated by commas or spaces.
+pub fn parse_cidrs(raw: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    raw.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{p}: not an address or CIDR block"))
+        })
+        .collect()
+}
+
+fn not_negative(name: &str, v: Option<i64>, default: i64) -> Result<i64, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(n) if n >= 0 => Ok(n),
+        Some(n) => Err(bad(name, format!("{n}: must not be negative"))),
+    }
 }
 
 fn positive(name: &str, v: Option<i64>, default: i64) -> Result<i64, ConfigError> {
@@ -395,7 +498,8 @@ impl Settings {
         let refresh_grace = match a.refresh_grace {
             Some(n) if n < 0 => return Err(bad("refresh_grace", "must not be negative")),
             Some(n) => n,
-            None => 10,
+            // Strict rotation by default (RFC 9700 §4.14.2): a grace window is an opt-in.
+            None => 0,
         };
         Ok(Settings {
             database_url,
@@ -431,6 +535,34 @@ impl Settings {
             },
             maintenance_interval: a.maintenance_interval.unwrap_or(60).max(1),
             static_dir: a.static_dir,
+            trusted_proxies: parse_cidrs(a.trusted_proxies.as_deref().unwrap_or(""))
+                .map_err(|r| bad("trusted_proxies", r))?,
+            throttle: {
+                let d = ThrottleSettings::default();
+                ThrottleSettings {
+                    account_threshold: not_negative(
+                        "account_lockout_threshold",
+                        a.account_lockout_threshold,
+                        d.account_threshold,
+                    )?,
+                    address_threshold: not_negative(
+                        "address_lockout_threshold",
+                        a.address_lockout_threshold,
+                        d.address_threshold,
+                    )?,
+                    lockout_duration: positive(
+                        "lockout_duration",
+                        a.lockout_duration,
+                        d.lockout_duration,
+                    )?,
+                    checks_per_address: a
+                        .password_checks_per_address
+                        .unwrap_or(d.checks_per_address),
+                    checks_per_account: a
+                        .password_checks_per_account
+                        .unwrap_or(d.checks_per_account),
+                }
+            },
         })
     }
 
@@ -511,6 +643,12 @@ mod tests {
         let s = Settings::resolve(args, Some(&path)).expect("valid");
         assert_eq!(s.bind.port(), 9999);
         assert_eq!(s.issuer, "http://localhost:1");
+        std::fs::write(&path, "trusted_proxies = \"10.0.0.0/8, 192.0.2.7\"\n").expect("write");
+        let s = Settings::resolve(SettingsArgs::default(), Some(&path)).expect("valid");
+        assert_eq!(s.trusted_proxies.len(), 2);
+        std::fs::write(&path, "trusted_proxies = \"10.0.0.0/33\"\n").expect("write");
+        let e = Settings::resolve(SettingsArgs::default(), Some(&path)).expect_err("fail");
+        assert!(e.to_string().contains("OSTIARY_TRUSTED_PROXIES"), "{e}");
         std::fs::write(&path, "no_such_setting = 1\n").expect("write");
         let e = Settings::resolve(SettingsArgs::default(), Some(&path)).expect_err("fail");
         assert!(e.to_string().contains("no_such_setting"), "{e}");

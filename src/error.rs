@@ -24,6 +24,9 @@ pub enum AppError {
     Csrf,
     #[error("busy")]
     Busy { retry_after: u32 },
+    /// Too many password attempts: nothing was checked.
+    #[error("too many attempts")]
+    Throttled { retry_after: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -56,6 +59,15 @@ impl From<crate::crypto::password::PasswordError> for AppError {
     fn from(e: crate::crypto::password::PasswordError) -> Self {
         match e {
             crate::crypto::password::PasswordError::Busy => AppError::Busy { retry_after: 2 },
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::authn::password::CheckError> for AppError {
+    fn from(e: crate::authn::password::CheckError) -> Self {
+        match e {
+            crate::authn::password::CheckError::Password(p) => p.into(),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -110,6 +122,7 @@ impl ResponseError for AppError {
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::LoginRequired(_) => StatusCode::SEE_OTHER,
             AppError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -141,14 +154,23 @@ impl ResponseError for AppError {
                 "Busy",
                 "The server is busy right now. Please try again in a moment.",
             ),
+            AppError::Throttled { .. } => (
+                "Too many attempts",
+                "There were too many password attempts. Wait a while, then try again.",
+            ),
             AppError::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 ("Something went wrong", "The server could not complete this request. Please try again later.")
             }
         };
         let mut res = error_page(status, title, message, None);
-        if let AppError::Busy { retry_after } = self {
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        let retry_after = match self {
+            AppError::Busy { retry_after } => Some(u64::from(*retry_after)),
+            AppError::Throttled { retry_after } => Some(*retry_after),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }

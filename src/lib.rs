@@ -2,6 +2,7 @@
 
 pub mod account_policy;
 pub mod admin;
+pub mod authn;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -10,7 +10,9 @@ use diesel::connection::SimpleConnection;
 use diesel::Connection;
 
 use crate::crypto::keys;
-use crate::db::models::{codes, denylist, login_attempts, refresh, sessions, signing_keys};
+use crate::db::models::{
+    codes, denylist, login_attempts, login_throttle, refresh, sessions, signing_keys,
+};
 use crate::db::{self, DbConn};
 use crate::state::AppState;
 
@@ -62,7 +64,10 @@ pub fn run_once(state: &AppState) -> Result<Report, String> {
         denylist: denylist::delete_expired(&mut conn, now).map_err(|e| e.to_string())?,
         families: refresh::delete_expired(&mut conn, now).map_err(|e| e.to_string())?,
         login_attempts: login_attempts::delete_before(&mut conn, now - LOGIN_ATTEMPT_RETENTION)
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| e.to_string())?
+            // Failure counters older than a lockout are forgotten anyway.
+            + login_throttle::delete_before(&mut conn, now - state.settings.throttle.lockout_duration)
+                .map_err(|e| e.to_string())?,
         rotated: false,
     };
     if let Some(interval) = state.settings.key_rotation_interval {

@@ -59,7 +59,7 @@ impl Application {
                 .configure(web::routes)
                 .wrap(security_headers())
                 .wrap(actix_web::middleware::from_fn(web::request_id::echo))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<web::log_span::RootSpan>::new())
         })
         .workers(workers)
         .shutdown_timeout(30)

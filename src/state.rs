@@ -3,10 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::authn::admission::Buckets;
 use crate::config::Settings;
 use crate::crypto::kek::Kek;
 use crate::crypto::keys::{self, KeyRing};
 use crate::crypto::password::PasswordPool;
+use crate::crypto::random::MacKey;
 use crate::db::{self, Pool};
 use crate::oauth::tokens::SuccessorKey;
 
@@ -17,6 +19,15 @@ pub struct AppState {
     pub passwords: PasswordPool,
     /// Derives refresh-token successors; the same on every replica sharing the KEK.
     pub successor_key: SuccessorKey,
+    /// Binds anonymous visitors' CSRF tokens to their cookie; the same on every replica.
+    pub csrf_key: MacKey,
+    /// Token buckets admitting password checks per address and per account (this process).
+    pub admission: Admission,
+}
+
+pub struct Admission {
+    pub addresses: Buckets,
+    pub accounts: Buckets,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +69,11 @@ impl AppState {
         )?;
         Ok(AppState {
             successor_key: SuccessorKey::derive(&kek.derive_subkey(b"refresh-successor")),
+            csrf_key: MacKey::derive(&kek.derive_subkey(b"csrf"), b"ostiary anonymous csrf v1"),
+            admission: Admission {
+                addresses: Buckets::new(settings.throttle.checks_per_address),
+                accounts: Buckets::new(settings.throttle.checks_per_account),
+            },
             // Re-read keys well within the activation delay, so every replica knows a key before
             // it signs.
             keys: KeyRing::new(kek, Duration::from_secs(settings.key_cache_ttl)),

@@ -338,7 +338,7 @@ pub async fn rotate_secret(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
-    auth::require_recent_auth(&state, &who, &form).await?;
+    auth::require_recent_auth(&state, &req, &who, &form).await?;
     let client = load(&state, path.into_inner()).await?;
     if client.row.is_public {
         return Err(AppError::BadRequest(
@@ -395,7 +395,7 @@ pub async fn delete(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
-    auth::require_recent_auth(&state, &who, &form).await?;
+    auth::require_recent_auth(&state, &req, &who, &form).await?;
     let id = path.into_inner();
     let target = id.clone();
     let removed = db(&state, move |conn| Ok(clients::remove(conn, &target)?)).await?;

@@ -61,7 +61,7 @@ pub async fn rotate(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
-    auth::require_recent_auth(&state, &who, &form).await?;
+    auth::require_recent_auth(&state, &req, &who, &form).await?;
     let st = state.clone();
     let created = web::block(move || {
         let mut conn = st.pool.get()?;

@@ -39,6 +39,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/users/{id}/password", get().to(users::password_form))
         .route("/admin/users/{id}/password", post().to(users::set_password))
         .route("/admin/users/{id}/{action}", post().to(users::act))
+        .route(
+            "/admin/lockouts/unlock-address",
+            post().to(users::unlock_address),
+        )
         .route("/admin/keys", get().to(keys::list))
         .route("/admin/keys/rotate", post().to(keys::rotate))
         .route("/admin/audit", get().to(audit::list));
@@ -76,7 +80,7 @@ async fn reauth(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
-    auth::confirm_password(&state, &who, form.get("password").unwrap_or("")).await?;
+    auth::confirm_password(&state, &req, &who, form.get("password").unwrap_or("")).await?;
     Ok(see_other("/admin/users"))
 }
 

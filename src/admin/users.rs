@@ -6,8 +6,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::see_other;
-use crate::account_policy::{check_new_account, check_password, new_user};
-use crate::db::models::sessions;
+use crate::account_policy::{check_new_account, check_password, new_user, taken};
+use crate::authn::throttle;
 use crate::db::models::users::{self, User};
 use crate::db::{self};
 use crate::error::AppError;
@@ -33,6 +33,9 @@ struct ListPage<'a> {
     next_page: Option<i64>,
     csrf_token: &'a str,
     notice: Option<&'a str>,
+    /// Accounts (by username) and client addresses that are locked out or slowed down now.
+    locked: Vec<String>,
+    locked_addresses: Vec<String>,
 }
 
 #[derive(Template)]
@@ -64,13 +67,24 @@ pub async fn list(
         .collect();
     let page = query.page.unwrap_or(1).clamp(1, 100_000);
     let search = q.clone();
-    let mut rows = db(&state, move |conn| {
-        Ok(users::list(
+    let limits = state.settings.throttle;
+    let (mut rows, locked, locked_addresses) = db(&state, move |conn| {
+        let now = db::now();
+        let rows = users::list(
             conn,
             Some(search.trim()),
             PAGE_SIZE + 1,
             (page - 1) * PAGE_SIZE,
-        )?)
+        )?;
+        let locked = throttle::restricted(conn, &limits, throttle::ACCOUNT, now)?
+            .into_iter()
+            .map(|c| c.subject)
+            .collect::<Vec<_>>();
+        let addresses = throttle::restricted(conn, &limits, throttle::ADDRESS, now)?
+            .into_iter()
+            .map(|c| c.subject)
+            .collect::<Vec<_>>();
+        Ok((rows, locked, addresses))
     })
     .await?;
     let more = rows.len() as i64 > PAGE_SIZE;
@@ -84,9 +98,29 @@ pub async fn list(
             next_page: more.then_some(page + 1),
             csrf_token: &who.session.csrf_token,
             notice: None,
+            locked,
+            locked_addresses,
         },
         None,
     )
+}
+
+/// Lifts the lockout of a client address (a form field: IPv6 subjects contain a slash).
+pub async fn unlock_address(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let (who, form) = auth::admin_post(&req, &state, &body).await?;
+    let subject = form.text("address");
+    let s = subject.clone();
+    db(&state, move |conn| {
+        throttle::unlock(conn, throttle::ADDRESS, &s)?;
+        Ok(())
+    })
+    .await?;
+    auth::audit(&state, &req, &who, "lockout.unlock_address", subject).await?;
+    Ok(see_other("/admin/users"))
 }
 
 pub async fn new_form(
@@ -120,39 +154,52 @@ pub async fn create(
     let (username_raw, email, name) =
         (form.text("username"), form.text("email"), form.text("name"));
     let password = form.get("new_password").unwrap_or("").to_owned();
-    let (username, mut errors) = check_new_account(&username_raw, &email, &password);
-    if let Some(u) = &username {
-        let st = state.clone();
-        let name = u.clone();
-        let taken = web::block(move || {
-            let mut conn = st.pool.get()?;
-            Ok::<_, AppError>(users::by_username(&mut conn, &name)?.is_some())
-        })
-        .await??;
-        if taken {
-            errors.push(format!("the username {u:?} is taken"));
+    let checked = match check_new_account(&username_raw, &email, &password) {
+        Ok(account) => {
+            let st = state.clone();
+            web::block(move || {
+                let mut conn = st.pool.get()?;
+                let problems = taken(&mut conn, &account)?;
+                Ok::<_, AppError>(if problems.is_empty() {
+                    Ok(account)
+                } else {
+                    Err(problems)
+                })
+            })
+            .await??
         }
-    }
-    let Some(username) = username.filter(|_| errors.is_empty()) else {
-        return render(
-            HttpResponse::BadRequest(),
-            &UserForm {
-                heading: "Create a user",
-                action: "/admin/users/new",
-                submit_label: "Create user",
-                csrf_token: &who.session.csrf_token,
-                creating: true,
-                username: &username_raw,
-                email: &email,
-                name: &name,
-                errors,
-            },
-            None,
-        );
+        Err(errors) => Err(errors),
+    };
+    let account = match checked {
+        Ok(account) => account,
+        Err(errors) => {
+            return render(
+                HttpResponse::BadRequest(),
+                &UserForm {
+                    heading: "Create a user",
+                    action: "/admin/users/new",
+                    submit_label: "Create user",
+                    csrf_token: &who.session.csrf_token,
+                    creating: true,
+                    username: &username_raw,
+                    email: &email,
+                    name: &name,
+                    errors,
+                },
+                None,
+            )
+        }
     };
     let hash = state.passwords.hash(password).await?;
     let is_admin = form.get("is_admin") == Some("yes");
-    let user = new_user(username, email, Some(name), hash, is_admin, false);
+    let user = new_user(
+        account.username,
+        account.email,
+        Some(name),
+        hash,
+        is_admin,
+        false,
+    );
     let insert = user.clone();
     db(&state, move |conn| Ok(users::insert(conn, &insert)?)).await?;
     auth::audit(&state, &req, &who, "user.add", user.id.clone()).await?;
@@ -201,7 +248,7 @@ pub async fn set_password(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
-    auth::require_recent_auth(&state, &who, &form).await?;
+    auth::require_recent_auth(&state, &req, &who, &form).await?;
     let user = load(&state, path.into_inner()).await?;
     let password = form.get("new_password").unwrap_or("").to_owned();
     check_password(&password).map_err(AppError::BadRequest)?;
@@ -210,9 +257,9 @@ pub async fn set_password(
     let id = user.id.clone();
     web::block(move || {
         let mut conn = st.pool.get()?;
-        users::set_password_hash(&mut conn, &id, &hash, db::now())?;
-        // Whoever was signed in with the old password is signed out.
-        sessions::delete_for_user(&mut conn, &id)?;
+        // Whoever was signed in with the old password is signed out, and their apps' refresh
+        // tokens stop working.
+        users::set_password_hash(&mut conn, &id, &hash, db::now(), None)?;
         Ok::<_, AppError>(())
     })
     .await??;
@@ -233,10 +280,11 @@ pub async fn act(
         "enable" => ("user.enable", false),
         "grant-admin" => ("user.grant_admin", false),
         "revoke-admin" => ("user.revoke_admin", true),
+        "unlock" => ("lockout.unlock_account", false),
         _ => return Err(AppError::NotFound),
     };
     if destructive {
-        auth::require_recent_auth(&state, &who, &form).await?;
+        auth::require_recent_auth(&state, &req, &who, &form).await?;
         if id == who.user.id {
             return Err(AppError::BadRequest(
                 "You cannot disable yourself or remove your own admin rights.".into(),
@@ -245,6 +293,7 @@ pub async fn act(
     }
     let user = load(&state, id).await?;
     let uid = user.id.clone();
+    let uname = user.username.clone();
     let act = action.clone();
     db(&state, move |conn| {
         let now = db::now();
@@ -257,6 +306,9 @@ pub async fn act(
             }
             "grant-admin" => {
                 users::set_admin(conn, &uid, true, now)?;
+            }
+            "unlock" => {
+                throttle::unlock(conn, throttle::ACCOUNT, &uname)?;
             }
             _ => {
                 users::set_admin(conn, &uid, false, now)?;

@@ -3,7 +3,10 @@ use std::io::{BufRead, IsTerminal};
 use clap::Subcommand;
 
 use super::{connect, is_unique_violation, print_table, CliError, CliResult};
-use crate::account_policy::{check_email, check_password, check_username, new_user};
+use crate::account_policy::{
+    check_email, check_password, check_username, login_key, new_user, taken, NewAccount,
+};
+use crate::authn::throttle;
 use crate::config::Settings;
 use crate::crypto::password;
 use crate::db::models::users::{self, User};
@@ -13,7 +16,7 @@ use crate::db::{self, DbConn};
 pub enum UserCommand {
     /// Create a user. The password is prompted for (without echo) unless --password-stdin is given
     Add {
-        /// Login name; stored lower-case, must be unique
+        /// Login name; prepared per RFC 8265 (case-folded, NFC, width-mapped), single-script, unique
         username: String,
         /// Email address
         #[arg(long)]
@@ -37,12 +40,17 @@ pub enum UserCommand {
     Disable { username: String },
     /// Enable a disabled user again
     Enable { username: String },
-    /// Set a new password. Prompted for unless --password-stdin is given
+    /// Set a new password (ends the user's sessions and revokes their refresh tokens). Prompted
+    /// for unless --password-stdin is given
     SetPassword {
         username: String,
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Lift a sign-in lockout of an account (after repeated wrong passwords)
+    Unlock { username: String },
+    /// Lift a sign-in lockout of a client address (IPv6: any address of the /64)
+    UnlockAddress { address: std::net::IpAddr },
 }
 
 fn read_password(from_stdin: bool) -> Result<String, CliError> {
@@ -67,7 +75,7 @@ fn read_password(from_stdin: bool) -> Result<String, CliError> {
 }
 
 fn find(conn: &mut DbConn, username: &str) -> Result<User, CliError> {
-    users::by_username(conn, username)?
+    users::by_username(conn, &login_key(username))?
         .ok_or_else(|| CliError::new(format!("no user named {username:?}")))
 }
 
@@ -81,12 +89,15 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
             email_verified,
             password_stdin,
         } => {
-            let username = check_username(&username).map_err(CliError::new)?;
-            check_email(&email).map_err(CliError::new)?;
+            let account = NewAccount {
+                username: check_username(&username).map_err(CliError::new)?,
+                email: check_email(&email).map_err(CliError::new)?,
+            };
             let mut conn = connect(settings)?;
-            if users::by_username(&mut conn, &username)?.is_some() {
-                return Err(CliError::new(format!("the username {username:?} is taken")));
+            if let Some(problem) = taken(&mut conn, &account)?.into_iter().next() {
+                return Err(CliError::new(problem));
             }
+            let NewAccount { username, email } = account;
             let pw = read_password(password_stdin)?;
             let hash = password::hash_blocking(settings.argon2, &pw)?;
             let user = new_user(username.clone(), email, name, hash, admin, email_verified);
@@ -129,9 +140,35 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
             let user = find(&mut conn, &username)?;
             let pw = read_password(password_stdin)?;
             let hash = password::hash_blocking(settings.argon2, &pw)?;
-            users::set_password_hash(&mut conn, &user.id, &hash, db::now())?;
+            users::set_password_hash(&mut conn, &user.id, &hash, db::now(), None)?;
             audit(&mut conn, "user.set_password", &user.id);
-            println!("password of {} changed", user.username);
+            println!(
+                "password of {} changed; their sessions ended and refresh tokens revoked",
+                user.username
+            );
+            Ok(())
+        }
+        UserCommand::Unlock { username } => {
+            let mut conn = connect(settings)?;
+            // Locks are kept by name, existing or not, so no user has to exist.
+            let key = login_key(&username);
+            let n = throttle::unlock(&mut conn, throttle::ACCOUNT, &key)?;
+            audit(&mut conn, "lockout.unlock_account", &key);
+            println!(
+                "{key}: {}",
+                if n > 0 { "unlocked" } else { "was not locked" }
+            );
+            Ok(())
+        }
+        UserCommand::UnlockAddress { address } => {
+            let mut conn = connect(settings)?;
+            let subject = throttle::address_subject(address);
+            let n = throttle::unlock(&mut conn, throttle::ADDRESS, &subject)?;
+            audit(&mut conn, "lockout.unlock_address", &subject);
+            println!(
+                "{subject}: {}",
+                if n > 0 { "unlocked" } else { "was not locked" }
+            );
             Ok(())
         }
     }

@@ -51,6 +51,34 @@ pub fn verify_sha256_hex(presented: &str, stored_hex: &str) -> bool {
     constant_time::verify_slices_are_equal(computed.as_bytes(), stored_hex.as_bytes()).is_ok()
 }
 
+/// A keyed MAC for values the server hands out and later checks without storing them (the
+/// anonymous CSRF token). Derived from the KEK, so every replica computes the same tags.
+pub struct MacKey(aws_lc_rs::hmac::Key);
+
+impl MacKey {
+    pub fn derive(material: &[u8], label: &[u8]) -> Self {
+        use aws_lc_rs::hmac;
+        let root = hmac::Key::new(hmac::HMAC_SHA256, material);
+        let tag = hmac::sign(&root, label);
+        MacKey(hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref()))
+    }
+
+    pub fn tag(&self, data: &[u8]) -> String {
+        use base64::Engine;
+        let tag = aws_lc_rs::hmac::sign(&self.0, data);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
+    }
+
+    /// Checks `tag` against `data` in constant time.
+    pub fn verify(&self, data: &[u8], tag: &str) -> bool {
+        use base64::Engine;
+        match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tag) {
+            Ok(raw) => aws_lc_rs::hmac::verify(&self.0, data, &raw).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

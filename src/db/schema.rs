@@ -171,9 +171,19 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     signing_keys,
     login_attempts,
+    login_throttle,
     audit_events,
     setup_tokens,
 );
+
+diesel::table! {
+    login_throttle (scope, subject) {
+        scope -> Text,
+        subject -> Text,
+        failures -> BigInt,
+        last_failure_at -> BigInt,
+    }
+}
 
 diesel::table! {
     setup_tokens (token_hash) {

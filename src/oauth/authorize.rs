@@ -5,11 +5,13 @@ use oxide_auth::code_grant::authorization::{authorization_code, Error, ErrorUrl}
 use oxide_auth::code_grant::error::AuthorizationErrorType;
 use url::Url;
 
+use super::client_policy::GRANT_AUTHORIZATION_CODE;
 use super::context::{CodeContext, Ctx, Noted};
 use super::errors::{ErrorCode, ProtocolError};
 use super::flow::Flow;
 use super::issuer::GrantKind;
 use super::params::Params;
+use super::registrar::redirect_matches;
 use super::tokens::SuccessorKey;
 use crate::db::models::clients::Client;
 use crate::db::models::consents;
@@ -143,6 +145,45 @@ fn error_redirect(mut e: ErrorUrl, noted: Noted, issuer: &str) -> String {
     with_iss(fixed, issuer)
 }
 
+/// A client not registered for the authorization-code grant (say, only for
+/// client_credentials) gets `unauthorized_client` (RFC 6749 §4.1.2.1) before anything is shown
+/// or stored: redirected only to a redirect URI it registered, else on an error page.
+fn refuse_unauthorized_client(
+    ctx: &Ctx,
+    params: &Params<'_>,
+    issuer: &str,
+) -> Option<AuthorizeOutcome> {
+    let client = ctx.client(params.get("client_id")?.as_ref())?;
+    if client.allows_grant(GRANT_AUTHORIZATION_CODE) {
+        return None;
+    }
+    let description = "this client is not allowed to use the authorization code grant";
+    let registered = match params.get("redirect_uri") {
+        Some(requested) => client
+            .redirect_uris
+            .iter()
+            .find(|r| redirect_matches(r, &requested, client.row.is_public))
+            .map(|_| requested.into_owned()),
+        None => match client.redirect_uris.as_slice() {
+            [only] => Some(only.clone()),
+            _ => None,
+        },
+    };
+    Some(match registered.and_then(|r| Url::parse(&r).ok()) {
+        Some(url) => AuthorizeOutcome::Redirect(plain_error_redirect(
+            url,
+            ErrorCode::UnauthorizedClient.as_str(),
+            description,
+            params.get("state").as_deref(),
+            issuer,
+        )),
+        None => AuthorizeOutcome::ErrorPage(ProtocolError::new(
+            ErrorCode::UnauthorizedClient,
+            description,
+        )),
+    })
+}
+
 pub fn run(
     ctx: &Ctx,
     params: &Params<'_>,
@@ -155,6 +196,9 @@ pub fn run(
         ));
     }
     let issuer = ctx.settings.issuer.clone();
+    if let Some(refusal) = refuse_unauthorized_client(ctx, params, &issuer) {
+        return refusal;
+    }
     let mut flow = Flow::new(ctx, GrantKind::AuthorizationCode, key);
     let pending = match authorization_code(&mut flow, params) {
         Ok(p) => p,

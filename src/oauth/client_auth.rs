@@ -1,5 +1,8 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3): `client_secret_basic`,
-//! `client_secret_post` or `none`, whichever the client registered, and no other.
+//! Client authentication at the token endpoint (RFC 6749 §2.3). A client that holds a secret
+//! may present it in a Basic header or in the body, whichever it registered: relying parties
+//! pick from the methods discovery advertises (django-allauth picks the body), RFC 6749 §2.3.1
+//! allows both, and the secret is the same 256-bit value either way. Public clients (`none`)
+//! stay strict: a secret presented for them is refused.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -88,7 +91,10 @@ pub fn authenticate(ctx: &Ctx, presented: &Presented) -> Result<Client, Protocol
         return Err(failed());
     }
     let client = ctx.client(id).ok_or_else(failed)?;
-    if client.row.auth_method != method {
+    let holds_secret = |m: &str| m == AUTH_BASIC || m == AUTH_POST;
+    let acceptable = client.row.auth_method == method
+        || (holds_secret(&client.row.auth_method) && holds_secret(method));
+    if !acceptable {
         return Err(ProtocolError::invalid_client(format!(
             "this client must authenticate with {}",
             client.row.auth_method

@@ -1,5 +1,5 @@
 //! The `Issuer`: JWT access tokens (RFC 9068) and refresh tokens in families with atomic
-//! rotation, a grace window for retries, and family revocation on reuse.
+//! rotation, an opt-in grace window for retries, and family revocation on reuse.
 
 use oxide_auth::primitives::grant::{Extensions, Grant};
 use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenType};
@@ -12,7 +12,7 @@ use super::tokens::{
 };
 use crate::crypto::random;
 use crate::db::models::codes;
-use crate::db::models::refresh::{self, FamilyRow, Rotation, TokenRow};
+use crate::db::models::refresh::{self, FamilyRow, Liveness, Rotation, TokenRow};
 
 /// Which grant the issuer serves in this request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,21 +255,23 @@ impl Issuer for JwtIssuer<'_> {
             ctx.note(Noted::BadRefreshToken);
             return Ok(None);
         };
-        if family.revoked_at.is_some() || family.expires_at <= ctx.now || row.expires_at <= ctx.now
-        {
-            ctx.note(Noted::BadRefreshToken);
-            return Ok(None);
-        }
-        // A disabled (or deleted) user's refresh tokens stop working at once.
-        if let Some(uid) = &family.user_id {
-            let user = self.storage(ctx.user(uid))?;
-            if user.is_none_or(|u| u.disabled) {
+        let liveness = {
+            let mut conn = ctx.conn();
+            self.storage(refresh::liveness(
+                &mut conn,
+                &row,
+                &family,
+                ctx.now,
+                ctx.settings.refresh_grace,
+            ))?
+        };
+        match liveness {
+            Liveness::Live | Liveness::RecentlyRotated => {}
+            Liveness::Dead => {
                 ctx.note(Noted::BadRefreshToken);
                 return Ok(None);
             }
-        }
-        if let Some(rotated) = row.rotated_at {
-            if ctx.now - rotated > ctx.settings.refresh_grace {
+            Liveness::Rotated => {
                 tracing::warn!(client_id = %family.client_id, family = %family.id, "refresh token reused after rotation; family revoked");
                 let mut conn = ctx.conn();
                 self.storage(refresh::revoke_family(&mut conn, &family.id, ctx.now))?;

@@ -28,6 +28,21 @@ const SINGLE: [&str; 13] = [
     "client_secret",
 ];
 
+/// Whether every name and value of an urlencoded string decodes to valid UTF-8. Decoders replace
+/// invalid bytes with U+FFFD, which would change `state` on its way back to the client; such
+/// requests are refused instead (`invalid_request`).
+pub fn urlencoded_is_utf8(raw: &[u8]) -> bool {
+    raw.split(|b| *b == b'&').all(|pair| {
+        let plus_free: Vec<u8> = pair
+            .iter()
+            .map(|b| if *b == b'+' { b' ' } else { *b })
+            .collect();
+        percent_encoding::percent_decode(&plus_free)
+            .decode_utf8()
+            .is_ok()
+    })
+}
+
 pub struct Params<'a> {
     pub params: &'a NormalizedParameter,
     /// Present in the request at all (even if poisoned by a duplicate).
@@ -165,5 +180,19 @@ impl client_credentials::Request for Params<'_> {
     }
     fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
         self.ext(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::urlencoded_is_utf8;
+
+    #[test]
+    fn invalid_utf8_escapes_are_noticed() {
+        assert!(urlencoded_is_utf8(b"state=abc&x=%C3%A9+y"));
+        assert!(urlencoded_is_utf8(b""));
+        assert!(!urlencoded_is_utf8(b"state=%FF%FE"));
+        assert!(!urlencoded_is_utf8(b"%C3=1"));
+        assert!(!urlencoded_is_utf8(b"a=1&state=%E9t%E9"));
     }
 }

@@ -52,10 +52,10 @@ impl Registrar for DbRegistrar<'_> {
                 .any(|r| redirect_matches(r, requested.as_str(), client.row.is_public))
                 .then(|| requested.as_str().to_owned())
                 .ok_or(RegistrarError::Unspecified)?,
-            // Without redirect_uri, only an unambiguous registration will do (RFC 6749 §3.1.2.3).
+            // Without redirect_uri, only an unambiguous registration will do (RFC 6749 §3.1.2.3);
+            // a client with none registered is never redirected anywhere.
             None => match client.redirect_uris.as_slice() {
                 [only] => only.clone(),
-                [] => self.0.settings.issuer.clone(),
                 _ => return Err(RegistrarError::Unspecified),
             },
         };

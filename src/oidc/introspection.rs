@@ -28,11 +28,9 @@ pub fn introspect(
         let Some((row, family)) = refresh::find(conn, &random::sha256_hex(token))? else {
             return Ok(inactive());
         };
-        let live = family.revoked_at.is_none()
-            && family.expires_at > now
-            && row.expires_at > now
-            && row.rotated_at.is_none_or(|t| now - t <= grace);
-        if !live || family.client_id != caller {
+        if family.client_id != caller
+            || !refresh::liveness(conn, &row, &family, now, grace)?.usable()
+        {
             return Ok(inactive());
         }
         let username = match &family.user_id {

@@ -9,6 +9,7 @@ use super::auth::{self, FormData, SignedIn};
 use super::db;
 use super::templates::render;
 use crate::account_policy::check_password;
+use crate::authn::password::Purpose;
 use crate::db::models::{clients, consents, refresh, users};
 use crate::db::{self};
 use crate::error::AppError;
@@ -96,11 +97,9 @@ pub async fn change_password(
     if let Err(m) = check_password(&new) {
         return page(&state, &who, None, Some(&m)).await;
     }
-    let current = form.get("current_password").unwrap_or("").to_owned();
-    let ok = state
-        .passwords
-        .verify(current, Some(who.user.password_hash.clone()))
-        .await?;
+    let current = form.get("current_password").unwrap_or("");
+    let ok =
+        auth::verify_own_password(&state, &req, &who, current, Purpose::PasswordChange).await?;
     if !ok {
         return page(
             &state,
@@ -112,13 +111,20 @@ pub async fn change_password(
     }
     let hash = state.passwords.hash(new).await?;
     let uid = who.user.id.clone();
+    let keep = who.session.id_hash.clone();
     db(&state, move |conn| {
-        users::set_password_hash(conn, &uid, &hash, db::now())?;
+        users::set_password_hash(conn, &uid, &hash, db::now(), Some(&keep))?;
         Ok(())
     })
     .await?;
     auth::audit(&state, &req, &who, "account.password", who.user.id.clone()).await?;
-    page(&state, &who, Some("Your password was changed."), None).await
+    page(
+        &state,
+        &who,
+        Some("Your password was changed. You were signed out everywhere else, and apps must sign you in again."),
+        None,
+    )
+    .await
 }
 
 pub async fn revoke_consent(

@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest};
 
 use super::db;
 use super::session;
+use crate::authn::password::{self, Claimant, Purpose, Verdict};
 use crate::db::models::sessions::SessionRow;
 use crate::db::models::users::{self, User};
 use crate::db::{self};
@@ -126,6 +127,7 @@ impl FormData {
 /// user's current password (then the session counts as freshly authenticated again).
 pub async fn require_recent_auth(
     state: &web::Data<AppState>,
+    req: &HttpRequest,
     who: &SignedIn,
     form: &FormData,
 ) -> Result<(), AppError> {
@@ -142,22 +144,20 @@ pub async fn require_recent_auth(
             "Your sign-in is more than five minutes old: enter your password to confirm this action.".into(),
         ));
     };
-    confirm_password(state, who, pw).await
+    confirm_password(state, req, who, pw).await
 }
 
-/// Checks the signed-in user's own password and, when right, marks the session as freshly
-/// authenticated.
+/// Checks the signed-in user's own password (through the one password check, so it is throttled
+/// and recorded like a login) and, when right, marks the session as freshly authenticated.
 pub async fn confirm_password(
     state: &web::Data<AppState>,
+    req: &HttpRequest,
     who: &SignedIn,
     password: &str,
 ) -> Result<(), AppError> {
-    let ok = state
-        .passwords
-        .verify(password.to_owned(), Some(who.user.password_hash.clone()))
-        .await?;
-    if !ok {
-        return Err(AppError::BadRequest("The password is not correct.".into()));
+    match verify_own_password(state, req, who, password, Purpose::Reauth).await? {
+        true => {}
+        false => return Err(AppError::BadRequest("The password is not correct.".into())),
     }
     let id = who.session.id_hash.clone();
     db(state, move |conn| {
@@ -165,6 +165,30 @@ pub async fn confirm_password(
         Ok(())
     })
     .await
+}
+
+/// The signed-in user's own password, checked by `authn::password`: true when right, false when
+/// wrong, a 429 error when attempts are throttled.
+pub async fn verify_own_password(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    who: &SignedIn,
+    password: &str,
+    purpose: Purpose,
+) -> Result<bool, AppError> {
+    let verdict = password::check(
+        &state.clone().into_inner(),
+        Claimant::User(Box::new(who.user.clone())),
+        password.to_owned(),
+        super::client_addr::of(req),
+        purpose,
+    )
+    .await?;
+    match verdict {
+        Verdict::Accepted(_) => Ok(true),
+        Verdict::Rejected => Ok(false),
+        Verdict::Throttled { retry_after } => Err(AppError::Throttled { retry_after }),
+    }
 }
 
 /// Records an action of a signed-in user in the audit log.

@@ -32,6 +32,16 @@ pub async fn authorize(
     state: web::Data<AppState>,
     oauth: OAuthRequest,
 ) -> Result<HttpResponse, AppError> {
+    if !crate::oauth::params::urlencoded_is_utf8(req.query_string().as_bytes()) {
+        // Echoing `state` with U+FFFD replacements would hand the client a value it never sent;
+        // and without trustworthy parameters nothing may be redirected.
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request cannot be completed",
+            "The request's parameters are not valid UTF-8.",
+            Some(ErrorCode::InvalidRequest.as_str()),
+        ));
+    }
     let session = session::current(&req, &state).await?;
     let decision = if req.method() == Method::POST {
         let body = oauth.body();

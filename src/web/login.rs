@@ -1,15 +1,16 @@
-//! The login page. Passwords are checked on the bounded argon2 pool; unknown users, wrong
-//! passwords and disabled accounts get the same message after the same work.
+//! The login page. Passwords are checked by `authn::password` (admission, lockout, argon2);
+//! unknown users, wrong passwords and disabled accounts get the same message after the same
+//! work, and an anonymous visitor's page view stores nothing.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::db;
+use super::client_addr;
 use super::session;
 use super::templates::{render, LoginPage, SignedInPage};
-use crate::db::models::{audit, clients, login_attempts, users};
-use crate::db::{self};
+use crate::authn::password::{self, Claimant, Purpose, Verdict};
+use crate::db::models::{clients, users};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -70,7 +71,7 @@ pub async fn page(
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, AppError> {
     let return_to = safe_return_to(query.return_to.as_deref());
-    let (session, cookie) = session::current_or_new(&req, &state).await?;
+    let (form_token, _) = session::form_token(&req, &state).await?;
     let client_name = client_name_for(&state, &return_to).await;
     // OIDC login_hint pre-fills the username (only as a hint: nothing is trusted from it).
     let hint: String = return_to
@@ -84,13 +85,13 @@ pub async fn page(
     render(
         HttpResponse::Ok(),
         &LoginPage {
-            csrf_token: &session.csrf_token,
+            csrf_token: &form_token.token,
             return_to: &return_to,
             username: &hint,
             error: None,
             client_name: client_name.as_deref(),
         },
-        cookie,
+        form_token.cookie,
     )
 }
 
@@ -101,51 +102,42 @@ pub async fn submit(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let current = session::current(&req, &state).await?;
-    session::check_csrf(current.as_ref(), form.csrf_token.as_deref())?;
+    session::check_form_csrf(&req, &state, current.as_ref(), form.csrf_token.as_deref())?;
     let return_to = safe_return_to(form.return_to.as_deref());
-    let username = users::normalize_username(&form.username);
-    if username.is_empty() || username.len() > 256 || form.password.len() > 4096 {
-        return failed(&req, &state, current.as_ref(), &form.username, &return_to).await;
-    }
-
-    let lookup = username.clone();
-    let user = db(&state, move |conn| Ok(users::by_username(conn, &lookup)?)).await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = state.passwords.verify(form.password, stored).await?;
-    let user = user.filter(|u| ok && !u.disabled);
-
-    let ip = session::client_ip(&req);
-    let st = state.clone();
-    let (name, uid, ip2) = (
-        username.clone(),
-        user.as_ref().map(|u| u.id.clone()),
-        ip.clone(),
-    );
-    web::block(move || {
-        let mut conn = st.pool.get()?;
-        let now = db::now();
-        login_attempts::record(&mut conn, &name, ip2.as_deref(), uid.is_some(), now)?;
-        audit::record(
-            &mut conn,
-            &audit::NewAuditEvent {
-                at: now,
-                actor: uid.as_deref(),
-                action: if uid.is_some() {
-                    "login.success"
-                } else {
-                    "login.failure"
-                },
-                target: Some(&name),
-                ip: ip2.as_deref(),
-                detail: None,
-            },
-        )?;
-        Ok::<_, AppError>(())
-    })
-    .await??;
-
-    let Some(user) = user else {
-        return failed(&req, &state, current.as_ref(), &form.username, &return_to).await;
+    let verdict = password::check(
+        &state.clone().into_inner(),
+        Claimant::Name(form.username.clone()),
+        form.password,
+        client_addr::of(&req),
+        Purpose::Login,
+    )
+    .await?;
+    let user = match verdict {
+        Verdict::Accepted(user) => user,
+        Verdict::Rejected => {
+            // A re-rendered form is not an HTTP authentication challenge (RFC 9110 §15.5.2):
+            // 200, like Keycloak.
+            return again(
+                &req,
+                &state,
+                current.as_ref(),
+                &form.username,
+                &return_to,
+                None,
+            )
+            .await;
+        }
+        Verdict::Throttled { retry_after } => {
+            return again(
+                &req,
+                &state,
+                current.as_ref(),
+                &form.username,
+                &return_to,
+                Some(retry_after),
+            )
+            .await;
+        }
     };
     let ttl = state.settings.session_ttl;
     let (_, cookie) = session::create(
@@ -163,30 +155,51 @@ pub async fn submit(
         .finish())
 }
 
-async fn failed(
+/// The login form again, after a refusal: 200 for a wrong password, 429 with Retry-After when
+/// attempts are throttled. The same whether or not the account exists.
+async fn again(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     current: Option<&crate::db::models::sessions::SessionRow>,
     username: &str,
     return_to: &str,
+    throttled: Option<u64>,
 ) -> Result<HttpResponse, AppError> {
-    let (session, cookie) = match current {
-        Some(s) => (s.clone(), None),
-        None => session::current_or_new(req, state).await?,
+    let token = match current {
+        Some(s) => session::FormToken {
+            token: s.csrf_token.clone(),
+            cookie: None,
+        },
+        None => session::anonymous_form_token(req, state),
     };
     let client_name = client_name_for(state, return_to).await;
     let shown: String = username.chars().take(256).collect();
+    let message = match throttled {
+        Some(secs) => too_many_attempts(secs),
+        None => FAILED_LOGIN.to_owned(),
+    };
+    let mut status = match throttled {
+        Some(_) => HttpResponse::TooManyRequests(),
+        None => HttpResponse::Ok(),
+    };
+    if let Some(secs) = throttled {
+        status.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
     render(
-        HttpResponse::Unauthorized(),
+        status,
         &LoginPage {
-            csrf_token: &session.csrf_token,
+            csrf_token: &token.token,
             return_to,
             username: &shown,
-            error: Some(FAILED_LOGIN),
+            error: Some(&message),
             client_name: client_name.as_deref(),
         },
-        cookie,
+        token.cookie,
     )
+}
+
+pub fn too_many_attempts(secs: u64) -> String {
+    format!("Too many sign-in attempts. Try again in {secs} seconds.")
 }
 
 /// `/`: who is signed in, or the way to sign in.

@@ -54,7 +54,7 @@ pub async fn logout(
     let current = session::current(&req, &state).await?;
     // A POST from our own pages (sign-out button, confirmation) carries the session's CSRF token.
     let confirmed = req.method() == Method::POST
-        && session::check_csrf(current.as_ref(), csrf.as_deref()).is_ok();
+        && session::check_form_csrf(&req, &state, current.as_ref(), csrf.as_deref()).is_ok();
     if req.method() == Method::POST && current.is_some() && !confirmed && csrf.is_some() {
         return Err(AppError::Csrf);
     }
@@ -101,7 +101,7 @@ pub async fn logout(
             finish(redirect)
         }
         LogoutPlan::Confirm { client_name, .. } => {
-            let (s, cookie) = session::current_or_new(&req, &state).await?;
+            let (token, _) = session::form_token(&req, &state).await?;
             let mut hidden = Vec::new();
             for (name, value) in [
                 ("id_token_hint", &request.id_token_hint),
@@ -120,10 +120,10 @@ pub async fn logout(
                 HttpResponse::Ok(),
                 &ConfirmPage {
                     client_name: client_name.as_deref(),
-                    csrf_token: &s.csrf_token,
+                    csrf_token: &token.token,
                     hidden,
                 },
-                cookie,
+                token.cookie,
             )
         }
     }

@@ -1,5 +1,9 @@
 //! Browser sessions: a random id in an HttpOnly cookie, its SHA-256 as the row key, a CSRF token
 //! per session. `__Host-` prefixed and Secure when the issuer is https.
+//!
+//! A visitor who has not logged in has no session row: forms shown to them (login, logout
+//! confirmation) carry a token bound by HMAC to a random cookie (signed double-submit), so a page
+//! view stores nothing and a flood of anonymous views costs no database writes.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest};
@@ -12,14 +16,22 @@ use crate::state::AppState;
 
 const COOKIE: &str = "ostiary_session";
 const HOST_COOKIE: &str = "__Host-ostiary_session";
-/// How long a browser that has not logged in keeps its (CSRF-only) session.
-const ANONYMOUS_TTL: i64 = 3600;
+const CSRF_COOKIE: &str = "ostiary_csrf";
+const HOST_CSRF_COOKIE: &str = "__Host-ostiary_csrf";
 
 pub fn cookie_name(state: &AppState) -> &'static str {
     if state.settings.issuer_is_https() {
         HOST_COOKIE
     } else {
         COOKIE
+    }
+}
+
+fn csrf_cookie_name(state: &AppState) -> &'static str {
+    if state.settings.issuer_is_https() {
+        HOST_CSRF_COOKIE
+    } else {
+        CSRF_COOKIE
     }
 }
 
@@ -31,6 +43,92 @@ fn build_cookie(state: &AppState, value: String, max_age: i64) -> Cookie<'static
         .same_site(SameSite::Lax)
         .max_age(actix_web::cookie::time::Duration::seconds(max_age))
         .finish()
+}
+
+/// The CSRF token a form in this response carries, with the cookie to set for it, if any.
+pub struct FormToken {
+    pub token: String,
+    pub cookie: Option<Cookie<'static>>,
+}
+
+fn anonymous_nonce(req: &HttpRequest, state: &AppState) -> Option<String> {
+    req.cookie(csrf_cookie_name(state))
+        .map(|c| c.value().to_owned())
+        .filter(|v| {
+            v.len() == 43
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+fn anonymous_tag(state: &AppState, nonce: &str) -> String {
+    state
+        .csrf_key
+        .tag(format!("anonymous-csrf:{nonce}").as_bytes())
+}
+
+/// A form token for a visitor without a session: bound to the visitor's CSRF cookie (set now
+/// when missing), nothing stored.
+pub fn anonymous_form_token(req: &HttpRequest, state: &AppState) -> FormToken {
+    match anonymous_nonce(req, state) {
+        Some(nonce) => FormToken {
+            token: anonymous_tag(state, &nonce),
+            cookie: None,
+        },
+        None => {
+            let nonce = random::token::<32>();
+            let cookie = Cookie::build(csrf_cookie_name(state), nonce.clone())
+                .path("/")
+                .http_only(true)
+                .secure(state.settings.issuer_is_https())
+                .same_site(SameSite::Strict)
+                .finish();
+            FormToken {
+                token: anonymous_tag(state, &nonce),
+                cookie: Some(cookie),
+            }
+        }
+    }
+}
+
+/// The token for a form: the session's when there is one, else an anonymous one.
+pub async fn form_token(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> Result<(FormToken, Option<SessionRow>), AppError> {
+    match current(req, state).await? {
+        Some(s) => Ok((
+            FormToken {
+                token: s.csrf_token.clone(),
+                cookie: None,
+            },
+            Some(s),
+        )),
+        None => Ok((anonymous_form_token(req, state), None)),
+    }
+}
+
+/// Checks a form's CSRF token: the session's, or else the anonymous token bound to the
+/// visitor's CSRF cookie.
+pub fn check_form_csrf(
+    req: &HttpRequest,
+    state: &AppState,
+    session: Option<&SessionRow>,
+    presented: Option<&str>,
+) -> Result<(), AppError> {
+    if check_csrf(session, presented).is_ok() {
+        return Ok(());
+    }
+    match (anonymous_nonce(req, state), presented) {
+        (Some(nonce), Some(p))
+            if state
+                .csrf_key
+                .verify(format!("anonymous-csrf:{nonce}").as_bytes(), p) =>
+        {
+            Ok(())
+        }
+        _ => Err(AppError::Csrf),
+    }
 }
 
 /// A cookie that removes the session cookie from the browser.
@@ -47,8 +145,9 @@ fn presented_hash(req: &HttpRequest, state: &AppState) -> Option<String> {
         .map(|v| random::sha256_hex(&v))
 }
 
+/// The client's address as text, for records (see `client_addr`).
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    super::client_addr::of(req).map(|a| a.to_string())
 }
 
 fn user_agent(req: &HttpRequest) -> Option<String> {
@@ -73,19 +172,6 @@ pub async fn current(
     })
     .await??;
     Ok(row)
-}
-
-/// The current session, or a new anonymous one (with the cookie to set) so a form can carry a
-/// CSRF token bound to it.
-pub async fn current_or_new(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-) -> Result<(SessionRow, Option<Cookie<'static>>), AppError> {
-    if let Some(row) = current(req, state).await? {
-        return Ok((row, None));
-    }
-    let (row, cookie) = create(req, state, None, None, ANONYMOUS_TTL).await?;
-    Ok((row, Some(cookie)))
 }
 
 /// Creates a session row and its cookie. After login the id is always new (no fixation).

@@ -89,21 +89,23 @@ pub async fn submit(
     let username_raw = form.text("username");
     let email = form.text("email");
     let password = form.get("password").unwrap_or("").to_owned();
-    let (username, errors) = check_new_account(&username_raw, &email, &password);
-    let Some(username) = username.filter(|_| errors.is_empty()) else {
-        return render(
-            HttpResponse::BadRequest(),
-            &SetupPage {
-                token: &token,
-                username: &username_raw,
-                email: &email,
-                errors,
-            },
-            None,
-        );
+    let account = match check_new_account(&username_raw, &email, &password) {
+        Ok(account) => account,
+        Err(errors) => {
+            return render(
+                HttpResponse::BadRequest(),
+                &SetupPage {
+                    token: &token,
+                    username: &username_raw,
+                    email: &email,
+                    errors,
+                },
+                None,
+            )
+        }
     };
     let hash = state.passwords.hash(password).await?;
-    let admin = new_user(username, email, None, hash, true, false);
+    let admin = new_user(account.username, account.email, None, hash, true, false);
     let st = state.clone();
     let token_hash = random::sha256_hex(&token);
     let user = admin.clone();

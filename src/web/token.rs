@@ -63,6 +63,11 @@ pub fn client_form(req: &HttpRequest, body: &[u8]) -> Result<ClientForm, OAuthEr
         Some(Ok(a)) => Some(a),
         Some(Err(_)) => return Err(OAuthError::invalid_client("malformed Authorization header")),
     };
+    if !crate::oauth::params::urlencoded_is_utf8(body) {
+        return Err(OAuthError::invalid_request(
+            "the form is not valid UTF-8 once decoded",
+        ));
+    }
     let (form, keys) = parse_form(body);
     Ok(ClientForm { form, keys, auth })
 }

@@ -222,7 +222,47 @@ pub fn browser() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// As `browser`, but its connections come from another loopback address (another client, as
+/// far as the server can tell: all of 127.0.0.0/8 is local).
+pub fn browser_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(Some(ip.parse().expect("ip")))
+        .build()
+        .expect("reqwest client")
+}
+
 impl TestApp {
+    /// GET /login then POST the credentials with `browser` (its own cookies and address).
+    pub async fn login_with(
+        &self,
+        browser: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let html = browser
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("login page")
+            .text()
+            .await
+            .expect("html");
+        let csrf = Self::csrf_of(&html);
+        browser
+            .post(self.url("/login"))
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("csrf_token", csrf.as_str()),
+                ("return_to", "/"),
+            ])
+            .send()
+            .await
+            .expect("login post")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -233,6 +273,22 @@ impl TestApp {
             .send()
             .await
             .expect("GET request")
+    }
+
+    /// `SELECT count(*) FROM <from>`, e.g. `count("refresh_families WHERE revoked_at IS NULL")`.
+    pub fn count(&self, from: &str) -> i64 {
+        use diesel::prelude::*;
+        use diesel::sql_types::BigInt;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db.conn();
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {from}"))
+            .get_result::<N>(&mut conn)
+            .expect("count")
+            .n
     }
 
     pub async fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliOutput {

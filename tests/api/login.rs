@@ -6,7 +6,9 @@ async fn login_with_a_wrong_password_fails_with_a_generic_message() {
     app.user("bob", "bob's password").await;
     for (user, pw) in [("bob", "wrong password"), ("nobody", "whatever pw")] {
         let res = app.login("/login", user, pw).await;
-        assert_eq!(res.status(), 401);
+        // The form again, not an HTTP authentication challenge (RFC 9110 §15.5.2).
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get("www-authenticate").is_none());
         let html = res.text().await.expect("html");
         assert!(html.contains("Incorrect username or password."), "{html}");
         assert!(
@@ -35,7 +37,12 @@ async fn a_disabled_user_cannot_log_in() {
     app.user("carl", "carl's password").await;
     assert!(app.cli(&["user", "disable", "carl"], None).await.ok());
     let res = app.login("/login", "carl", "carl's password").await;
-    assert_eq!(res.status(), 401);
+    assert_eq!(res.status(), 200);
+    assert!(res
+        .text()
+        .await
+        .expect("html")
+        .contains("Incorrect username or password."));
 }
 
 #[tokio::test]

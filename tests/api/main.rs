@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod config;
 mod durability;
+mod hardening;
 mod health;
 mod helpers;
 mod jws;

@@ -67,18 +67,7 @@ async fn error_of(res: reqwest::Response) -> (u16, String, reqwest::header::Head
 }
 
 fn count(app: &TestApp, table: &str) -> i64 {
-    use diesel::prelude::*;
-    use diesel::sql_types::BigInt;
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut conn = app.db.conn();
-    diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-        .get_result::<N>(&mut conn)
-        .expect("count")
-        .n
+    app.count(table)
 }
 
 #[tokio::test]
@@ -332,9 +321,9 @@ async fn wrong_client_secret_is_401_with_basic_challenge_and_issues_nothing() {
 }
 
 #[tokio::test]
-async fn the_registered_auth_method_is_enforced() {
+async fn a_client_holding_a_secret_may_present_it_by_basic_or_in_the_body() {
     let app = app_with_user().await;
-    let client = app
+    let post_client = app
         .client(&[
             "--grant-type",
             "client_credentials",
@@ -342,24 +331,56 @@ async fn the_registered_auth_method_is_enforced() {
             "client_secret_post",
         ])
         .await;
-    // Basic is refused for a client_secret_post client.
-    let res = app
-        .token(&client, &[("grant_type", "client_credentials")])
-        .await;
-    let (status, error, _) = error_of(res).await;
-    assert_eq!((status, error.as_str()), (401, "invalid_client"));
-    // client_secret_post works.
+    let basic_client = app.client(&["--grant-type", "client_credentials"]).await;
+    for client in [&post_client, &basic_client] {
+        // Basic (what app.token sends)…
+        let res = app
+            .token(client, &[("grant_type", "client_credentials")])
+            .await;
+        assert_eq!(res.status(), 200, "Basic for {}", client.id);
+        // …and in the body, whichever the client registered (RFC 6749 §2.3.1).
+        let res = reqwest::Client::new()
+            .post(app.url("/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client.id.as_str()),
+                ("client_secret", client.secret.as_deref().unwrap_or("")),
+            ])
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(res.status(), 200, "body for {}", client.id);
+    }
+    // A wrong secret in the body is the same 401 as in the header.
     let res = reqwest::Client::new()
         .post(app.url("/token"))
         .form(&[
             ("grant_type", "client_credentials"),
-            ("client_id", client.id.as_str()),
-            ("client_secret", client.secret.as_deref().unwrap_or("")),
+            ("client_id", basic_client.id.as_str()),
+            ("client_secret", "ost_wrong"),
         ])
         .send()
         .await
         .expect("token");
-    assert_eq!(res.status(), 200);
+    let (status, error, headers) = error_of(res).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
+    assert!(headers.contains_key("www-authenticate"));
+}
+
+#[tokio::test]
+async fn a_public_client_presenting_a_secret_is_refused() {
+    let app = app_with_user().await;
+    let public = app.client(&["--public"]).await;
+    let res = reqwest::Client::new()
+        .post(app.url("/token"))
+        .basic_auth(&public.id, Some("ost_anything"))
+        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .send()
+        .await
+        .expect("token");
+    let (status, error, _) = error_of(res).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
+    assert_eq!(count(&app, "refresh_families"), 0);
 }
 
 #[tokio::test]

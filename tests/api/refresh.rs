@@ -1,5 +1,5 @@
-//! Refresh-token rotation: concurrent retries share one successor; reuse after the grace
-//! window revokes the whole family.
+//! Refresh-token rotation: strict by default (reuse revokes the whole family); with an opted-in
+//! grace window, concurrent retries share one successor.
 
 use serde_json::Value;
 
@@ -94,8 +94,43 @@ async fn a_retry_within_the_grace_window_gets_the_same_successor() {
     assert_eq!(first["refresh_token"], retry["refresh_token"]);
 }
 
+async fn assert_reuse_revokes_the_family(app: &TestApp, client: &TestClient) {
+    let token = first_refresh_token(app, client).await;
+    let (status, body) = refresh(app, client, &token).await;
+    assert_eq!(status, 200);
+    let successor = body["refresh_token"]
+        .as_str()
+        .expect("successor")
+        .to_owned();
+    // The old token again: theft is assumed.
+    let (status, body) = refresh(app, client, &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // And the legitimate successor is revoked with the family.
+    let (status, body) = refresh(app, client, &successor).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        app.count("refresh_families WHERE revoked_at IS NOT NULL"),
+        1
+    );
+}
+
 #[tokio::test]
-async fn reuse_after_the_grace_window_revokes_the_family() {
+async fn by_default_reuse_of_a_rotated_token_is_refused_at_once_and_revokes_the_family() {
+    // Default settings: no grace window, so even an immediate retry (same second) is reuse.
+    let app = spawn_app_on(test_db(), |_| {}).await;
+    app.user(USER.0, USER.1).await;
+    let client = app.client(&[]).await;
+    assert_reuse_revokes_the_family(&app, &client).await;
+}
+
+#[tokio::test]
+async fn reuse_after_an_opted_in_grace_window_revokes_the_family() {
     let app = app_with_grace(1).await;
     let client = app.client(&[]).await;
     let token = first_refresh_token(&app, &client).await;
@@ -106,18 +141,13 @@ async fn reuse_after_the_grace_window_revokes_the_family() {
         .expect("successor")
         .to_owned();
     tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
-    // The old token again, after the window: theft is assumed.
     let (status, body) = refresh(&app, &client, &token).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
     );
-    // And the legitimate successor is revoked with the family.
-    let (status, body) = refresh(&app, &client, &successor).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    let (status, _) = refresh(&app, &client, &successor).await;
+    assert_eq!(status, 400);
 }
 
 #[tokio::test]

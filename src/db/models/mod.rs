@@ -8,6 +8,7 @@ pub mod codes;
 pub mod consents;
 pub mod denylist;
 pub mod login_attempts;
+pub mod login_throttle;
 pub mod refresh;
 pub mod sessions;
 pub mod setup;

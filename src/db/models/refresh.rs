@@ -1,6 +1,7 @@
 //! Refresh tokens in families. Each rotation is one conditional UPDATE (a compare-and-set on
 //! `rotated_at IS NULL`); the successor of a token is derived from the token itself, so a retry
-//! inside the grace window recomputes the very successor the first request stored.
+//! inside the (opt-in) grace window recomputes the very successor the first request stored.
+//! `liveness` is the one rule that says whether a token may still be used.
 
 use diesel::prelude::*;
 
@@ -54,6 +55,61 @@ pub fn find(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<(TokenRow
         .optional()
 }
 
+/// Whether a refresh token can still be used: the one rule behind the token endpoint,
+/// introspection and rotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    Live,
+    /// Rotated moments ago and the operator opted into a grace window (`refresh_grace` > 0):
+    /// a retry, answered with the same successor.
+    RecentlyRotated,
+    /// Rotated before: presenting it again is reuse (RFC 9700 §4.14.2), and revokes the family.
+    Rotated,
+    /// Expired, revoked, or its user is disabled or gone.
+    Dead,
+}
+
+impl Liveness {
+    /// Whether the token may be used (or introspects as active).
+    pub fn usable(self) -> bool {
+        matches!(self, Liveness::Live | Liveness::RecentlyRotated)
+    }
+}
+
+/// The liveness of a token judged from its rows alone (the holder is not consulted).
+pub fn rows_liveness(row: &TokenRow, family: &FamilyRow, now: i64, grace: i64) -> Liveness {
+    if family.revoked_at.is_some() || family.expires_at <= now || row.expires_at <= now {
+        return Liveness::Dead;
+    }
+    match row.rotated_at {
+        None => Liveness::Live,
+        // A grace of 0 means strict rotation, even within the same second.
+        Some(t) if grace > 0 && now - t <= grace => Liveness::RecentlyRotated,
+        Some(_) => Liveness::Rotated,
+    }
+}
+
+/// The liveness of a token: its rows, and whether the user it was issued to may still use it.
+pub fn liveness(
+    conn: &mut DbConn,
+    row: &TokenRow,
+    family: &FamilyRow,
+    now: i64,
+    grace: i64,
+) -> QueryResult<Liveness> {
+    let by_rows = rows_liveness(row, family, now, grace);
+    if by_rows == Liveness::Dead {
+        return Ok(by_rows);
+    }
+    if let Some(uid) = &family.user_id {
+        let holder_ok = crate::db::models::users::by_id(conn, uid)?.is_some_and(|u| !u.disabled);
+        if !holder_ok {
+            return Ok(Liveness::Dead);
+        }
+    }
+    Ok(by_rows)
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
     /// The successor was stored; this request won the rotation.
@@ -105,15 +161,18 @@ pub fn rotate(
         let Some((current, family)) = find(c, token_hash)? else {
             return Ok(Rotation::Invalid);
         };
-        if family.revoked_at.is_some() || current.expires_at <= now || family.expires_at <= now {
-            return Ok(Rotation::Invalid);
+        match rows_liveness(&current, &family, now, grace) {
+            Liveness::Dead => Ok(Rotation::Invalid),
+            Liveness::RecentlyRotated
+                if current.successor_hash.as_deref() == Some(&successor.token_hash) =>
+            {
+                Ok(Rotation::Retried)
+            }
+            _ => {
+                revoke_family(c, &family.id, now)?;
+                Ok(Rotation::ReuseDetected)
+            }
         }
-        let within_grace = current.rotated_at.is_some_and(|t| now - t <= grace);
-        if within_grace && current.successor_hash.as_deref() == Some(&successor.token_hash) {
-            return Ok(Rotation::Retried);
-        }
-        revoke_family(c, &family.id, now)?;
-        Ok(Rotation::ReuseDetected)
     })
 }
 
@@ -134,6 +193,17 @@ pub fn revoke_for_user_client(
         fam::table
             .filter(fam::user_id.eq(user_id))
             .filter(fam::client_id.eq(client_id))
+            .filter(fam::revoked_at.is_null()),
+    )
+    .set(fam::revoked_at.eq(Some(now)))
+    .execute(conn)
+}
+
+/// Revokes every family a user holds (password changed).
+pub fn revoke_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(
+        fam::table
+            .filter(fam::user_id.eq(user_id))
             .filter(fam::revoked_at.is_null()),
     )
     .set(fam::revoked_at.eq(Some(now)))

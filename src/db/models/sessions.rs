@@ -44,6 +44,19 @@ pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 
+/// Ends a user's sessions, all of them or all but `keep`.
+pub fn delete_for_user_except(
+    conn: &mut DbConn,
+    user_id: &str,
+    keep: Option<&str>,
+) -> QueryResult<usize> {
+    let mine = sessions::table.filter(sessions::user_id.eq(user_id));
+    match keep {
+        Some(k) => diesel::delete(mine.filter(sessions::id_hash.ne(k))).execute(conn),
+        None => diesel::delete(mine).execute(conn),
+    }
+}
+
 pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)
 }

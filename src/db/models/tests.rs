@@ -29,7 +29,7 @@ fn backends() -> Vec<(DbConn, Box<dyn std::any::Any>)> {
 fn user(name: &str) -> users::User {
     users::User {
         id: random::token::<16>(),
-        username: users::normalize_username(name),
+        username: crate::account_policy::prepare_username(name).expect("valid name"),
         email: format!("{name}@example.test"),
         email_verified: false,
         name: None,
@@ -48,7 +48,8 @@ fn users_insert_find_update_and_unique_names() {
     for (mut conn, _guard) in backends() {
         let u = user("Zoe");
         users::insert(&mut conn, &u).expect("insert");
-        let found = users::by_username(&mut conn, "ZOE")
+        let key = crate::account_policy::login_key("ZOE");
+        let found = users::by_username(&mut conn, &key)
             .expect("q")
             .expect("found");
         assert_eq!(found.id, u.id);

@@ -21,11 +21,6 @@ pub struct User {
     pub updated_at: i64,
 }
 
-/// Usernames are compared case-insensitively by storing them lower-cased.
-pub fn normalize_username(username: &str) -> String {
-    username.trim().to_lowercase()
-}
-
 pub fn insert(conn: &mut DbConn, user: &User) -> QueryResult<()> {
     diesel::insert_into(users::table)
         .values(user)
@@ -33,12 +28,25 @@ pub fn insert(conn: &mut DbConn, user: &User) -> QueryResult<()> {
         .map(|_| ())
 }
 
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// The user with this username, which must already be prepared
+/// (`account_policy::prepare_username`): names are stored prepared, so equality is exact.
 pub fn by_username(conn: &mut DbConn, username: &str) -> QueryResult<Option<User>> {
     users::table
-        .filter(users::username.eq(normalize_username(username)))
+        .filter(users::username.eq(username))
         .select(User::as_select())
         .first(conn)
         .optional()
+}
+
+/// Whether an account already uses this address; `key` is `account_policy::email_key`.
+pub fn email_in_use(conn: &mut DbConn, key: &str) -> QueryResult<bool> {
+    let n: i64 = users::table
+        .filter(lower(users::email).eq(key))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
 }
 
 pub fn by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
@@ -94,8 +102,22 @@ pub fn set_admin(conn: &mut DbConn, id: &str, is_admin: bool, now: i64) -> Query
         .execute(conn)
 }
 
-pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str, now: i64) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
-        .execute(conn)
+/// Sets a new password and, in the same transaction, ends every browser session of the user
+/// but `keep` (the one that changed it, if any) and revokes every refresh-token family: whoever
+/// held the old password is out, whichever path (account page, console, CLI) changed it.
+pub fn set_password_hash(
+    conn: &mut DbConn,
+    id: &str,
+    hash: &str,
+    now: i64,
+    keep: Option<&str>,
+) -> QueryResult<usize> {
+    conn.transaction(|c| {
+        let n = diesel::update(users::table.find(id))
+            .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+            .execute(c)?;
+        crate::db::models::sessions::delete_for_user_except(c, id, keep)?;
+        crate::db::models::refresh::revoke_for_user(c, id, now)?;
+        Ok(n)
+    })
 }
