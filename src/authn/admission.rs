@@ -65,6 +65,18 @@ impl Buckets {
     }
 }
 
+impl Buckets {
+    /// Gives back the token a successful check took: the buckets slow down guessing, not people
+    /// who know their password (an office behind one address, a user on many devices).
+    pub fn refund(&self, subject: &str) {
+        if let Ok(mut map) = self.map.lock() {
+            if let Some(b) = map.get_mut(subject) {
+                b.tokens = (b.tokens + 1.0).min(self.burst);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

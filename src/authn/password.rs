@@ -99,11 +99,10 @@ pub async fn check(
         Claimant::User(u) => (u.username.clone(), Some(u)),
     };
     // Admission: a full bucket costs nothing but a map lookup.
-    let admitted = state.admission.addresses.take(
-        &address
-            .map(throttle::address_subject)
-            .unwrap_or_else(|| "unknown".into()),
-    );
+    let address_subject = address
+        .map(throttle::address_subject)
+        .unwrap_or_else(|| "unknown".into());
+    let admitted = state.admission.addresses.take(&address_subject);
     let admitted = admitted.and_then(|()| state.admission.accounts.take(&key));
     if let Err(wait) = admitted {
         return Ok(Verdict::Throttled {
@@ -184,7 +183,11 @@ pub async fn check(
     })
     .await?;
     Ok(match user {
-        Some(u) => Verdict::Accepted(Box::new(u)),
+        Some(u) => {
+            state.admission.addresses.refund(&address_subject);
+            state.admission.accounts.refund(&u.username);
+            Verdict::Accepted(Box::new(u))
+        }
         None => Verdict::Rejected,
     })
 }

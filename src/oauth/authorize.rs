@@ -102,8 +102,15 @@ fn plain_error_redirect(
 /// An error redirect with RFC 6749 §4.1.2.1 parameter names (oxide-auth writes `description`
 /// and `uri`), a description always present, and `iss`.
 fn error_redirect(mut e: ErrorUrl, noted: Noted, issuer: &str) -> String {
+    if noted == Noted::ResponseTypeMissing {
+        // oxide-auth reports a missing response_type as unsupported; RFC 6749 §4.1.2.1 calls a
+        // missing required parameter invalid_request.
+        e.description()
+            .set_type(AuthorizationErrorType::InvalidRequest);
+    }
     let kind = e.description().kind();
     let explanation = match noted {
+        Noted::ResponseTypeMissing => "response_type is missing",
         Noted::PkceRequired => "public clients must send a code_challenge (PKCE, S256)",
         Noted::PkceFailed => "code_challenge must be 43 characters of S256 (plain is not accepted)",
         Noted::ScopeNotAllowed => "the requested scope is not allowed for this client",
@@ -212,7 +219,12 @@ pub fn run(
             ));
         }
         Err(Error::Redirect(e)) => {
-            return AuthorizeOutcome::Redirect(error_redirect(e, ctx.noted(), &issuer));
+            let noted = if params.get("response_type").is_none() {
+                Noted::ResponseTypeMissing
+            } else {
+                ctx.noted()
+            };
+            return AuthorizeOutcome::Redirect(error_redirect(e, noted, &issuer));
         }
         Err(Error::PrimitiveError) => {
             return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("authorization flow"))

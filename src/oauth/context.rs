@@ -49,6 +49,8 @@ pub enum Noted {
     PkceRequired,
     /// The refresh token was unknown, expired, revoked or reused.
     BadRefreshToken,
+    /// The authorization request has no response_type.
+    ResponseTypeMissing,
     /// The database failed.
     Storage,
 }

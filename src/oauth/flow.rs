@@ -25,7 +25,7 @@ pub struct Flow<'a> {
 impl<'a> Flow<'a> {
     pub fn new(ctx: &'a Ctx, kind: GrantKind, successor_key: &'a SuccessorKey) -> Self {
         Flow {
-            registrar: DbRegistrar(ctx),
+            registrar: DbRegistrar(ctx, kind),
             authorizer: DbAuthorizer(ctx),
             issuer: JwtIssuer {
                 ctx,

@@ -43,6 +43,17 @@ pub fn urlencoded_is_utf8(raw: &[u8]) -> bool {
     })
 }
 
+/// The longest authorization request we read, and the longest value in it. `state` comes back
+/// in a Location header, and proxies refuse headers much beyond a few KiB.
+pub const MAX_QUERY_BYTES: usize = 16 * 1024;
+pub const MAX_VALUE_BYTES: usize = 4 * 1024;
+
+/// Whether an urlencoded string is longer than we accept, in whole or in one value.
+pub fn urlencoded_is_oversized(raw: &[u8]) -> bool {
+    raw.len() > MAX_QUERY_BYTES
+        || url::form_urlencoded::parse(raw).any(|(k, v)| k.len() > 256 || v.len() > MAX_VALUE_BYTES)
+}
+
 pub struct Params<'a> {
     pub params: &'a NormalizedParameter,
     /// Present in the request at all (even if poisoned by a duplicate).

@@ -12,8 +12,10 @@ use url::Url;
 
 use super::client_policy::is_loopback_host;
 use super::context::{Ctx, Noted};
+use super::issuer::GrantKind;
 
-pub struct DbRegistrar<'a>(pub &'a Ctx);
+/// The registrar for one request, knowing which grant it serves.
+pub struct DbRegistrar<'a>(pub &'a Ctx, pub GrantKind);
 
 /// Whether `requested` may be used for a client registered with `registered`.
 pub fn redirect_matches(registered: &str, requested: &str, public_client: bool) -> bool {
@@ -53,9 +55,11 @@ impl Registrar for DbRegistrar<'_> {
                 .then(|| requested.as_str().to_owned())
                 .ok_or(RegistrarError::Unspecified)?,
             // Without redirect_uri, only an unambiguous registration will do (RFC 6749 §3.1.2.3);
-            // a client with none registered is never redirected anywhere.
+            // a client with none registered is never redirected anywhere. oxide-auth binds a URL
+            // for client_credentials too, where nothing is redirected: the issuer serves there.
             None => match client.redirect_uris.as_slice() {
                 [only] => only.clone(),
+                [] if self.1 == GrantKind::ClientCredentials => self.0.settings.issuer.clone(),
                 _ => return Err(RegistrarError::Unspecified),
             },
         };

@@ -13,7 +13,7 @@ use crate::error::{error_page, AppError};
 use crate::oauth::authorize::{self, AuthorizeInput, AuthorizeOutcome, Decision};
 use crate::oauth::context::{self, Ctx};
 use crate::oauth::errors::ErrorCode;
-use crate::oauth::params::Params;
+use crate::oauth::params::{self, Params};
 use crate::state::AppState;
 
 /// Scopes in words a person understands.
@@ -32,13 +32,21 @@ pub async fn authorize(
     state: web::Data<AppState>,
     oauth: OAuthRequest,
 ) -> Result<HttpResponse, AppError> {
-    if !crate::oauth::params::urlencoded_is_utf8(req.query_string().as_bytes()) {
+    let raw_query = req.query_string().as_bytes();
+    let malformed = if !params::urlencoded_is_utf8(raw_query) {
         // Echoing `state` with U+FFFD replacements would hand the client a value it never sent;
         // and without trustworthy parameters nothing may be redirected.
+        Some("The request's parameters are not valid UTF-8.")
+    } else if params::urlencoded_is_oversized(raw_query) {
+        Some("The request's parameters are too long.")
+    } else {
+        None
+    };
+    if let Some(message) = malformed {
         return Ok(error_page(
             StatusCode::BAD_REQUEST,
             "This sign-in request cannot be completed",
-            "The request's parameters are not valid UTF-8.",
+            message,
             Some(ErrorCode::InvalidRequest.as_str()),
         ));
     }

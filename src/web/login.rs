@@ -114,29 +114,15 @@ pub async fn submit(
     .await?;
     let user = match verdict {
         Verdict::Accepted(user) => user,
-        Verdict::Rejected => {
-            // A re-rendered form is not an HTTP authentication challenge (RFC 9110 §15.5.2):
-            // 200, like Keycloak.
-            return again(
-                &req,
-                &state,
-                current.as_ref(),
-                &form.username,
-                &return_to,
-                None,
-            )
-            .await;
-        }
-        Verdict::Throttled { retry_after } => {
-            return again(
-                &req,
-                &state,
-                current.as_ref(),
-                &form.username,
-                &return_to,
-                Some(retry_after),
-            )
-            .await;
+        // A re-rendered form is not an HTTP authentication challenge (RFC 9110 §15.5.2): 200
+        // for a wrong password, like Keycloak; 429 when throttled.
+        refused => {
+            let throttled = match refused {
+                Verdict::Throttled { retry_after } => Some(retry_after),
+                _ => None,
+            };
+            let c = current.as_ref();
+            return again(&req, &state, c, &form.username, &return_to, throttled).await;
         }
     };
     let ttl = state.settings.session_ttl;

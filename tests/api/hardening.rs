@@ -429,35 +429,25 @@ async fn refresh_token_for(
 ) -> (crate::helpers::TestClient, String) {
     let client = app.client(&[]).await;
     let (verifier, challenge) = pkce_pair();
-    let res = b
-        .get(app.url("/authorize"))
-        .query(&[
-            ("response_type", "code"),
-            ("client_id", client.id.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("scope", "openid"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ])
-        .send()
-        .await
-        .expect("authorize");
-    let mut res = res;
-    if location(&res).starts_with("/login") {
-        assert_eq!(app.login_with(b, user.0, user.1).await.status(), 303);
-        res = b
-            .get(app.url("/authorize"))
-            .query(&[
-                ("response_type", "code"),
-                ("client_id", client.id.as_str()),
-                ("redirect_uri", REDIRECT),
-                ("scope", "openid"),
-                ("code_challenge", challenge.as_str()),
-                ("code_challenge_method", "S256"),
-            ])
+    let query = [
+        ("response_type", "code"),
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let authorize = || async {
+        b.get(app.url("/authorize"))
+            .query(&query)
             .send()
             .await
-            .expect("authorize");
+            .expect("authorize")
+    };
+    let mut res = authorize().await;
+    if location(&res).starts_with("/login") {
+        assert_eq!(app.login_with(b, user.0, user.1).await.status(), 303);
+        res = authorize().await;
     }
     let html = res.text().await.expect("consent");
     let res = b
@@ -775,4 +765,47 @@ async fn state_with_invalid_utf8_is_refused_not_mangled() {
     assert_eq!(res.status(), 400);
     let v: Value = res.json().await.expect("json");
     assert_eq!(v["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn a_machine_client_without_redirect_uris_gets_tokens_but_never_a_redirect() {
+    let app = spawn_app().await;
+    let out = run_cli(
+        &app.db,
+        &[
+            "client",
+            "add",
+            "--name",
+            "M2M",
+            "--grant-type",
+            "client_credentials",
+            "--json",
+        ],
+        None,
+    )
+    .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let v: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    let client = crate::helpers::TestClient {
+        id: v["client_id"].as_str().expect("id").to_owned(),
+        secret: v["client_secret"].as_str().map(str::to_owned),
+        redirect_uri: String::new(),
+    };
+    let res = app
+        .token(&client, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.expect("json");
+    assert!(v["access_token"].is_string());
+}
+
+#[tokio::test]
+async fn people_who_know_their_password_are_never_slowed_by_admission() {
+    // Defaults: 20 checks a minute per account, but successes give their token back.
+    let app = spawn_app().await;
+    app.user("kim", "kim's password").await;
+    for i in 0..12 {
+        let res = app.login_with(&browser(), "kim", "kim's password").await;
+        assert_eq!(res.status(), 303, "login {i}");
+    }
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary: real HTTP against a server on port 0 and a real database.
 
 mod admin;
+mod adversarial;
 mod browser;
 mod cli;
 mod config;
@@ -13,6 +14,7 @@ mod login;
 mod maintenance;
 mod oauth_code;
 mod oidc;
+mod props;
 mod refresh;
 mod rp;
 mod storage;

@@ -38,7 +38,10 @@ fn rp_python() -> &'static PathBuf {
                 .status()
                 .expect("pip")
                 .success();
-            assert!(ok, "pip install of Authlib failed");
+            assert!(
+                ok,
+                "pip install of the relying parties (tests/rp/requirements.txt) failed"
+            );
             std::fs::write(&stamp, wanted).expect("stamp");
         }
         py
@@ -89,4 +92,68 @@ async fn authlib_relying_party_completes_a_login_rs256() {
 #[tokio::test]
 async fn authlib_relying_party_completes_a_login_eddsa() {
     run_rp(&["--id-token-alg", "EdDSA"], "EdDSA").await;
+}
+
+/// django-allauth's OpenID Connect provider, configured with only the issuer, a client id and a
+/// secret, against a client registered with the defaults (confidential, `client_secret_basic`).
+/// allauth reads discovery's `token_endpoint_auth_methods_supported` and, finding
+/// `client_secret_post` there, sends the secret in the body: Ostiary must accept that for any
+/// client holding a secret, or the user sees allauth's "Third-Party Login Failure".
+#[tokio::test]
+async fn django_allauth_logs_in_with_a_default_client_using_client_secret_post() {
+    let py = tokio::task::spawn_blocking(rp_python)
+        .await
+        .expect("venv")
+        .clone();
+    let app = spawn_app().await;
+    app.user("rosa", "rosa's password").await;
+    let sub = {
+        let mut conn = app.db.conn();
+        ostiary::db::models::users::by_username(&mut conn, "rosa")
+            .expect("query")
+            .expect("rosa exists")
+            .id
+    };
+    // The test client presents the Django site as 127.0.0.1:8000 (a loopback http redirect URI,
+    // which Ostiary accepts); nothing listens there, the browser side only reads the Location.
+    let redirect = "http://127.0.0.1:8000/accounts/oidc/ostiary/login/callback/";
+    let client = app
+        .client(&[
+            "--redirect-uri",
+            redirect,
+            "--scope",
+            "openid",
+            "--scope",
+            "profile",
+            "--scope",
+            "email",
+        ])
+        .await;
+    let out = tokio::process::Command::new(py)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/rp/allauth_rp.py"
+        ))
+        .env("ISSUER", &app.address)
+        .env("CLIENT_ID", &client.id)
+        .env("CLIENT_SECRET", client.secret.as_deref().expect("a secret"))
+        .env("REDIRECT_URI", &client.redirect_uri)
+        .env("USERNAME", "rosa")
+        .env("PASSWORD", "rosa's password")
+        .env("EXPECT_SUB", &sub)
+        .env("EXPECT_EMAIL", "rosa@example.test")
+        .output()
+        .await
+        .expect("run the django-allauth relying party");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "django-allauth RP failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("ALLAUTH OK"), "{stdout}");
+    assert!(
+        stdout.contains("token_auth=client_secret_post"),
+        "allauth no longer sends the secret in the body, so this test no longer covers it:\n{stdout}"
+    );
 }

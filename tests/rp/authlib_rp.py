@@ -8,7 +8,6 @@ Prints "RP OK ..." and exits 0 on success; any failure raises.
 """
 import os
 import sys
-from html.parser import HTMLParser
 from urllib.parse import urljoin, urlparse, parse_qs
 
 import requests
@@ -17,6 +16,8 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.jose import JsonWebKey, jwt
 from authlib.oidc.core import CodeIDToken
 
+from htmlforms import forms
+
 ISSUER = os.environ["ISSUER"]
 CLIENT_ID = os.environ["CLIENT_ID"]
 CLIENT_SECRET = os.environ["CLIENT_SECRET"]
@@ -24,35 +25,6 @@ REDIRECT_URI = os.environ["REDIRECT_URI"]
 USERNAME = os.environ["USERNAME"]
 PASSWORD = os.environ["PASSWORD"]
 EXPECT_ALG = os.environ.get("EXPECT_ALG", "RS256")
-
-
-class Forms(HTMLParser):
-    """Collects forms: action, method, inputs (hidden values kept) and submit buttons."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms = []
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get").lower(),
-                               "inputs": {}, "buttons": [], "password": False})
-        elif tag in ("input", "button") and self.forms:
-            f = self.forms[-1]
-            if tag == "input" and a.get("type") == "password":
-                f["password"] = True
-            if tag == "button" or a.get("type") == "submit":
-                if a.get("name"):
-                    f["buttons"].append((a["name"], a.get("value", "")))
-            elif a.get("name"):
-                f["inputs"][a["name"]] = a.get("value", "")
-
-
-def forms(html):
-    p = Forms()
-    p.feed(html)
-    return p.forms
 
 
 def main():

@@ -73,7 +73,7 @@ pub fn flow_error(ctx: &Ctx, fallback: Option<&AccessTokenError>) -> ProtocolErr
             "the requested scope is not allowed",
         ),
         Noted::Storage => ProtocolError::server_error("storage failure during a token flow"),
-        Noted::Nothing => {
+        Noted::Nothing | Noted::ResponseTypeMissing => {
             let code = fallback
                 .and_then(|e| {
                     e.iter()
