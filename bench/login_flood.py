@@ -618,10 +618,8 @@ def parse_args(argv):
     ap.add_argument("--password", help="the legitimate users' password")
     ap.add_argument("--login-users", type=int,
                     help="with a started server: create this many legitimate users (alice, "
-                    "alice2, …) and spread the logins over them. Default: one per login, "
-                    "since one account logging in 10 times in 10 s meets the per-account "
-                    "limit (OSTIARY_PASSWORD_CHECKS_PER_ACCOUNT, 20/min, burst 3) whether or "
-                    "not there is a flood; --login-users 1 measures exactly that")
+                    "alice2, …) and spread the logins over them. Default: one per login; "
+                    "--login-users 1 makes them all one account's")
     ap.add_argument("--victim", default="bob", help="username the flood attacks (default bob)")
     ap.add_argument("--duration", type=float, default=15.0, help="flood seconds (default 15)")
     ap.add_argument("--flood-connections", type=int, default=100)

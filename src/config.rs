@@ -291,7 +291,7 @@ impl Default for ThrottleSettings {
             address_threshold: 30,
             lockout_duration: 900,
             checks_per_address: 60,
-            checks_per_account: 20,
+            checks_per_account: 60,
         }
     }
 }
