@@ -234,6 +234,62 @@ pub struct SettingsArgs {
         value_name = "PER_MINUTE"
     )]
     pub password_checks_per_account: Option<u32>,
+    /// Who may register clients at /register: closed, token (an initial access token) or open
+    #[arg(
+        long,
+        env = "OSTIARY_REGISTRATION",
+        global = true,
+        value_name = "POLICY"
+    )]
+    pub registration: Option<String>,
+    /// Grant types a self-registered client may have (space- or comma-separated)
+    #[arg(
+        long,
+        env = "OSTIARY_REGISTRATION_GRANT_TYPES",
+        global = true,
+        value_name = "GRANTS"
+    )]
+    pub registration_grant_types: Option<String>,
+    /// Scopes a self-registered client may have (space- or comma-separated)
+    #[arg(
+        long,
+        env = "OSTIARY_REGISTRATION_SCOPES",
+        global = true,
+        value_name = "SCOPES"
+    )]
+    pub registration_scopes: Option<String>,
+    /// Hosts a self-registered client's redirect URIs may point at (empty: any)
+    #[arg(
+        long,
+        env = "OSTIARY_REGISTRATION_REDIRECT_HOSTS",
+        global = true,
+        value_name = "HOSTS"
+    )]
+    pub registration_redirect_hosts: Option<String>,
+    /// Registrations per hour from one client address under the open policy
+    #[arg(
+        long,
+        env = "OSTIARY_REGISTRATIONS_PER_ADDRESS",
+        global = true,
+        value_name = "PER_HOUR"
+    )]
+    pub registrations_per_address: Option<u32>,
+    /// Accept https client_id URLs naming a Client ID Metadata Document (true/false)
+    #[arg(
+        long,
+        env = "OSTIARY_CLIENT_ID_METADATA_DOCUMENTS",
+        global = true,
+        value_name = "BOOL"
+    )]
+    pub client_id_metadata_documents: Option<bool>,
+    /// Addresses (CIDR list) outbound fetches may reach although private or loopback, over http too
+    #[arg(
+        long,
+        env = "OSTIARY_OUTBOUND_ALLOW",
+        global = true,
+        value_name = "CIDRS"
+    )]
+    pub outbound_allow: Option<String>,
 }
 
 /// The validated settings the program runs with.
@@ -268,6 +324,59 @@ pub struct Settings {
     /// Peers whose `X-Forwarded-For` names the client; empty: the TCP peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub throttle: ThrottleSettings,
+    pub registration: RegistrationSettings,
+    /// Whether https `client_id`s naming a metadata document are accepted.
+    pub client_id_metadata_documents: bool,
+    /// Addresses outbound HTTP may reach although private/loopback (and over plain http).
+    pub outbound_allow: Vec<ipnet::IpNet>,
+}
+
+/// Who may register a client at `/register` (RFC 7591).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistrationPolicy {
+    Closed,
+    /// An initial access token (RFC 7591 §3) is required.
+    Token,
+    /// Anyone, rate-limited per client address.
+    Open,
+}
+
+impl RegistrationPolicy {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "closed" => Some(RegistrationPolicy::Closed),
+            "token" => Some(RegistrationPolicy::Token),
+            "open" => Some(RegistrationPolicy::Open),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistrationPolicy::Closed => "closed",
+            RegistrationPolicy::Token => "token",
+            RegistrationPolicy::Open => "open",
+        }
+    }
+}
+
+/// What self-registered clients may be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrationSettings {
+    /// The policy at start; an administrator may change it at run time (stored in the database).
+    pub policy: RegistrationPolicy,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    /// Empty: any host.
+    pub redirect_hosts: Vec<String>,
+    pub per_address_per_hour: u32,
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Brute-force limits for password checks.
@@ -375,6 +484,13 @@ impl SettingsArgs {
             lockout_duration,
             password_checks_per_address,
             password_checks_per_account,
+            registration,
+            registration_grant_types,
+            registration_scopes,
+            registration_redirect_hosts,
+            registrations_per_address,
+            client_id_metadata_documents,
+            outbound_allow,
         )
     }
 }
@@ -563,6 +679,43 @@ impl Settings {
                         .unwrap_or(d.checks_per_account),
                 }
             },
+            registration: RegistrationSettings {
+                policy: match a.registration.as_deref() {
+                    None => RegistrationPolicy::Token,
+                    Some(p) => RegistrationPolicy::parse(p).ok_or_else(|| {
+                        bad("registration", format!("{p}: use closed, token or open"))
+                    })?,
+                },
+                grant_types: {
+                    let g = words(
+                        a.registration_grant_types
+                            .as_deref()
+                            .unwrap_or("authorization_code refresh_token"),
+                    );
+                    if let Some(x) = g.iter().find(|g| {
+                        !crate::oauth::client_policy::SUPPORTED_GRANTS.contains(&g.as_str())
+                    }) {
+                        return Err(bad(
+                            "registration_grant_types",
+                            format!("{x}: unknown grant type"),
+                        ));
+                    }
+                    g
+                },
+                scopes: words(
+                    a.registration_scopes
+                        .as_deref()
+                        .unwrap_or("openid profile email"),
+                ),
+                redirect_hosts: words(a.registration_redirect_hosts.as_deref().unwrap_or(""))
+                    .into_iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect(),
+                per_address_per_hour: a.registrations_per_address.unwrap_or(20),
+            },
+            client_id_metadata_documents: a.client_id_metadata_documents.unwrap_or(false),
+            outbound_allow: parse_cidrs(a.outbound_allow.as_deref().unwrap_or(""))
+                .map_err(|r| bad("outbound_allow", r))?,
         })
     }
 

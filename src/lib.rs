@@ -11,6 +11,7 @@ pub mod error;
 pub mod maintenance;
 pub mod oauth;
 pub mod oidc;
+pub mod outbound;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -19,6 +19,7 @@ fn main() {
         Command::User(c) => cli::user::run(&settings, c),
         Command::Client(c) => cli::client::run(&settings, c),
         Command::Keys(c) => cli::keys::run(&settings, c),
+        Command::Registration(c) => cli::registration::run(&settings, c),
     };
     if let Err(e) = result {
         eprintln!("ostiary: {}", e.message);

@@ -28,6 +28,8 @@ pub struct AppState {
 pub struct Admission {
     pub addresses: Buckets,
     pub accounts: Buckets,
+    /// Open dynamic registration, per client address.
+    pub registrations: Buckets,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,7 @@ impl AppState {
             admission: Admission {
                 addresses: Buckets::new(settings.throttle.checks_per_address),
                 accounts: Buckets::new(settings.throttle.checks_per_account),
+                registrations: Buckets::per_hour(settings.registration.per_address_per_hour),
             },
             // Re-read keys well within the activation delay, so every replica knows a key before
             // it signs.

@@ -114,14 +114,16 @@ impl ClientFormView {
             id_token_alg: Some(self.id_token_alg.clone()),
             logo_uri: Some(self.logo_uri.clone()),
             homepage_uri: Some(self.homepage_uri.clone()),
+            ..Default::default()
         }
     }
 }
 
 #[derive(Template)]
 #[template(path = "admin/clients.html")]
-struct ListPage {
+struct ListPage<'a> {
     clients: Vec<ClientRow>,
+    csrf_token: &'a str,
 }
 
 #[derive(Template)]
@@ -220,14 +222,57 @@ async fn load(state: &web::Data<AppState>, id: String) -> Result<Client, AppErro
 }
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    auth::require_admin(&req, &state).await?;
+    let who = auth::require_admin(&req, &state).await?;
     let st = state.clone();
     let clients = web::block(move || {
         let mut conn = st.pool.get()?;
         Ok::<_, AppError>(clients::list(&mut conn)?)
     })
     .await??;
-    render(HttpResponse::Ok(), &ListPage { clients }, None)
+    render(
+        HttpResponse::Ok(),
+        &ListPage {
+            clients,
+            csrf_token: &who.session.csrf_token,
+        },
+        None,
+    )
+}
+
+/// Marks a self-registered client verified (or not), or disables/enables any client.
+pub async fn set_state(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let (who, form) = auth::admin_post(&req, &state, &body).await?;
+    let (id, action) = path.into_inner();
+    let audit_action = match action.as_str() {
+        "verify" => "client.verify",
+        "unverify" => "client.unverify",
+        "disable" => "client.disable",
+        "enable" => "client.enable",
+        _ => return Err(AppError::NotFound),
+    };
+    if action == "disable" {
+        auth::require_recent_auth(&state, &req, &who, &form).await?;
+    }
+    let client = load(&state, id).await?;
+    let cid = client.row.client_id.clone();
+    db(&state, move |conn| {
+        let now = db::now();
+        let n = match action.as_str() {
+            "verify" => clients::set_verified(conn, &cid, true, now)?,
+            "unverify" => clients::set_verified(conn, &cid, false, now)?,
+            "disable" => clients::set_disabled(conn, &cid, true, now)?,
+            _ => clients::set_disabled(conn, &cid, false, now)?,
+        };
+        Ok(n)
+    })
+    .await?;
+    auth::audit(&state, &req, &who, audit_action, client.row.client_id).await?;
+    Ok(see_other("/admin/clients"))
 }
 
 pub async fn new_form(
@@ -312,7 +357,11 @@ pub async fn update(
     let id = existing.row.client_id.clone();
     // The type is fixed at registration: it decides whether a secret exists at all.
     let view = ClientFormView::from_form(&form, existing.row.is_public);
-    let mut client = match validate(&view.spec(), &id, db::now()) {
+    // What the form does not show (the application type, a self-registered client's extra
+    // metadata) is kept as it is.
+    let mut spec = view.spec();
+    spec.application_type = Some(existing.row.application_type.clone());
+    let mut client = match validate(&spec, &id, db::now()) {
         Ok(c) => c,
         Err(errors) => {
             return form_page(
@@ -326,6 +375,7 @@ pub async fn update(
     };
     client.row.secret_hash = existing.row.secret_hash.clone();
     client.row.created_at = existing.row.created_at;
+    client.row.metadata = existing.row.metadata.clone();
     db(&state, move |conn| Ok(clients::update(conn, &client)?)).await?;
     auth::audit(&state, &req, &who, "client.update", id.clone()).await?;
     Ok(see_other(&format!("/admin/clients/{id}")))

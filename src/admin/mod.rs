@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod clients;
 pub mod keys;
+pub mod registration;
 pub mod users;
 
 use actix_web::http::header;
@@ -30,6 +31,23 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(
             "/admin/clients/{id}/rotate-secret",
             post().to(clients::rotate_secret),
+        )
+        .route(
+            "/admin/clients/{id}/state/{action}",
+            post().to(clients::set_state),
+        )
+        .route("/admin/registration", get().to(registration::page))
+        .route(
+            "/admin/registration/policy",
+            post().to(registration::set_policy),
+        )
+        .route(
+            "/admin/registration/tokens",
+            post().to(registration::create_token),
+        )
+        .route(
+            "/admin/registration/tokens/{id}/revoke",
+            post().to(registration::revoke_token),
         )
         .route("/admin/clients/{id}/delete", get().to(clients::delete_form))
         .route("/admin/clients/{id}/delete", post().to(clients::delete))

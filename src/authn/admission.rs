@@ -23,6 +23,15 @@ pub struct Buckets {
 }
 
 impl Buckets {
+    /// `per_hour` events with a burst of a tenth of that (at least 3); 0 admits everything.
+    pub fn per_hour(per_hour: u32) -> Self {
+        Buckets {
+            per_second: f64::from(per_hour) / 3600.0,
+            burst: (f64::from(per_hour) / 10.0).max(3.0),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// `per_minute` checks, with a burst of a sixth of that (at least 5: a person who mistypes
     /// twice, then signs in and confirms an action, is never slowed); 0 admits everything.
     pub fn new(per_minute: u32) -> Self {

@@ -112,18 +112,18 @@ pub async fn check(
     // The shared lockout, and the user, in one trip to the database.
     let st = state.clone();
     let k = key.clone();
-    let (wait, user) = blocking(move || {
+    let (standing, user) = blocking(move || {
         let mut conn = st.pool.get()?;
-        let wait = throttle::check(&mut conn, &st.settings.throttle, &k, address, db::now())?;
-        let user = match (wait, known) {
+        let standing = throttle::check(&mut conn, &st.settings.throttle, &k, address, db::now())?;
+        let user = match (standing.wait, known) {
             (Some(_), _) => None,
             (None, Some(u)) => Some(*u),
             (None, None) => users::by_username(&mut conn, &k)?,
         };
-        Ok((wait, user))
+        Ok((standing, user))
     })
     .await?;
-    if let Some(retry_after) = wait {
+    if let Some(retry_after) = standing.wait {
         return Ok(Verdict::Throttled {
             retry_after: retry_after.unsigned_abs(),
         });
@@ -166,7 +166,9 @@ pub async fn check(
         let action = purpose.audit_action(accepted);
         audit::record(&mut conn, &event(now, actor, action, &key, ipr))?;
         if accepted {
-            throttle::record_success(&mut conn, &key)?;
+            if standing.account_has_failures {
+                throttle::record_success(&mut conn, &key)?;
+            }
         } else {
             let t = throttle::record_failure(&mut conn, &st.settings.throttle, &key, address, now)?;
             if t.account_locked {

@@ -11,8 +11,7 @@ use crate::config::ThrottleSettings;
 use crate::db::models::login_throttle::{self, Counter};
 use crate::db::DbConn;
 
-pub const ACCOUNT: &str = "account";
-pub const ADDRESS: &str = "address";
+pub use crate::db::models::login_throttle::{ACCOUNT_SCOPE as ACCOUNT, ADDRESS_SCOPE as ADDRESS};
 const MAX_WAIT: i64 = 60;
 
 /// How a client address is counted: IPv4 as is, IPv6 by its /64 (one host usually owns a whole
@@ -53,27 +52,37 @@ pub fn locked(counter: &Counter, threshold: i64, duration: i64, now: i64) -> boo
     threshold > 0 && counter.failures >= threshold && now - counter.last_failure_at <= duration
 }
 
-/// The wait imposed on a password check for `account` from `address`, if any.
+/// What the counters say about a password check for `account` from `address`.
+#[derive(Debug, Default)]
+pub struct Standing {
+    /// Seconds to wait before trying again, if any.
+    pub wait: Option<i64>,
+    /// Whether the account has failures on record (a success must clear them).
+    pub account_has_failures: bool,
+}
+
+/// Reads both counters in one query and decides.
 pub fn check(
     conn: &mut DbConn,
     settings: &ThrottleSettings,
     account: &str,
     address: Option<IpAddr>,
     now: i64,
-) -> diesel::QueryResult<Option<i64>> {
+) -> diesel::QueryResult<Standing> {
     let d = settings.lockout_duration;
-    let by_account = login_throttle::get(conn, ACCOUNT, account)?;
-    let mut worst = wait(by_account.as_ref(), settings.account_threshold, d, now);
-    if let Some(ip) = address {
-        let by_address = login_throttle::get(conn, ADDRESS, &address_subject(ip))?;
-        worst = worst.max(wait(
-            by_address.as_ref(),
+    let address = address.map(address_subject);
+    let rows = login_throttle::get_pair(conn, account, address.as_deref())?;
+    let by_account = rows.iter().find(|c| c.scope == ACCOUNT);
+    let by_address = rows.iter().find(|c| c.scope == ADDRESS);
+    Ok(Standing {
+        wait: wait(by_account, settings.account_threshold, d, now).max(wait(
+            by_address,
             settings.address_threshold,
             d,
             now,
-        ));
-    }
-    Ok(worst)
+        )),
+        account_has_failures: by_account.is_some(),
+    })
 }
 
 /// What a failure changed: whether it just locked the account or the address.

@@ -120,6 +120,7 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
                 id_token_alg,
                 logo_uri,
                 homepage_uri,
+                ..Default::default()
             };
             let (client, secret) = build_client(&spec, db::now()).map_err(|errors| {
                 CliError::new(

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod keys;
+pub mod registration;
 pub mod user;
 
 use std::path::PathBuf;
@@ -48,6 +49,9 @@ pub enum Command {
     /// Inspect and rotate the token signing keys
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Dynamic client registration: the policy and initial access tokens
+    #[command(subcommand)]
+    Registration(registration::RegistrationCommand),
 }
 
 impl Cli {

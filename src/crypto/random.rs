@@ -23,6 +23,15 @@ pub fn client_secret() -> String {
     format!("ost_{}", token::<32>())
 }
 
+/// RFC 7592 registration access tokens and RFC 7591 initial access tokens: 256 bits, prefixed.
+pub fn registration_token() -> String {
+    format!("ostreg_{}", token::<32>())
+}
+
+pub fn initial_access_token() -> String {
+    format!("ostiat_{}", token::<32>())
+}
+
 /// A client identifier: 128 random bits as hex, so it never starts with `-` (which a shell
 /// command line would read as a flag) and needs no escaping anywhere.
 pub fn client_id() -> String {

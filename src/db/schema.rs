@@ -32,6 +32,13 @@ diesel::table! {
         homepage_uri -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        origin -> Text,
+        verified -> Bool,
+        disabled -> Bool,
+        application_type -> Text,
+        metadata -> Nullable<Text>,
+        registration_token_hash -> Nullable<Text>,
+        metadata_expires_at -> Nullable<BigInt>,
     }
 }
 
@@ -172,9 +179,30 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     login_attempts,
     login_throttle,
+    initial_access_tokens,
+    server_settings,
     audit_events,
     setup_tokens,
 );
+
+diesel::table! {
+    initial_access_tokens (token_hash) {
+        token_hash -> Text,
+        uses_left -> Nullable<BigInt>,
+        expires_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    server_settings (name) {
+        name -> Text,
+        value -> Text,
+        updated_at -> BigInt,
+    }
+}
 
 diesel::table! {
     login_throttle (scope, subject) {

@@ -5,7 +5,7 @@ use url::{Host, Url};
 
 use crate::crypto::keys::SigningAlg;
 use crate::crypto::random;
-use crate::db::models::clients::{Client, ClientRow};
+use crate::db::models::clients::{Client, ClientRow, ORIGIN_ADMIN};
 
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
@@ -23,6 +23,9 @@ pub const SUPPORTED_AUTH_METHODS: [&str; 3] = [AUTH_BASIC, AUTH_POST, AUTH_NONE]
 
 pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
 
+pub const APP_WEB: &str = "web";
+pub const APP_NATIVE: &str = "native";
+
 /// What someone asks to register, before validation.
 #[derive(Clone, Debug, Default)]
 pub struct ClientSpec {
@@ -39,6 +42,14 @@ pub struct ClientSpec {
     pub id_token_alg: Option<String>,
     pub logo_uri: Option<String>,
     pub homepage_uri: Option<String>,
+    /// `web` or `native`; `None`: native for public clients, web for confidential ones.
+    pub application_type: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    pub contacts: Vec<String>,
+    /// A JWK Set (for key-based client authentication, later).
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
 }
 
 /// A validation failure, named by the field it belongs to so forms can show it beside that field.
@@ -71,8 +82,8 @@ pub fn is_loopback_host(host: Option<Host<&str>>) -> bool {
 }
 
 /// Checks one redirect URI: absolute, no fragment, no wildcard; https, or http on a loopback
-/// address; public (native) clients may also use a private-use scheme (RFC 8252 §7.1).
-pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), String> {
+/// address; native apps may also use a private-use scheme (RFC 8252 §7.1).
+pub fn check_redirect_uri(uri: &str, native: bool) -> Result<(), String> {
     if uri.contains('*') {
         return Err(format!("{uri}: wildcards are not allowed"));
     }
@@ -89,7 +100,7 @@ pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), String> {
         "http" => Err(format!(
             "{uri}: http is allowed only on loopback addresses; use https"
         )),
-        scheme if public && scheme.contains('.') => Ok(()),
+        scheme if native && scheme.contains('.') => Ok(()),
         _ => Err(format!(
             "{uri}: the scheme must be https (or a reverse-domain private-use scheme for native apps)"
         )),
@@ -112,6 +123,64 @@ fn check_optional_url(field: &'static str, value: &Option<String>, errors: &mut 
             _ => errors.push(err(field, format!("{v}: must be an absolute https URL"))),
         }
     }
+}
+
+/// The registered metadata without a column of its own, checked, as a JSON object (or `None`).
+fn extra_metadata(spec: &ClientSpec, errors: &mut Vec<FieldError>) -> Option<String> {
+    check_optional_url("policy_uri", &spec.policy_uri, errors);
+    check_optional_url("tos_uri", &spec.tos_uri, errors);
+    check_optional_url("jwks_uri", &spec.jwks_uri, errors);
+    let mut m = serde_json::Map::new();
+    let mut put = |k: &str, v: &Option<String>| {
+        if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            m.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
+        }
+    };
+    put("policy_uri", &spec.policy_uri);
+    put("tos_uri", &spec.tos_uri);
+    put("jwks_uri", &spec.jwks_uri);
+    if spec.contacts.len() > 20
+        || spec
+            .contacts
+            .iter()
+            .any(|c| c.trim().is_empty() || c.len() > 320 || c.chars().any(char::is_control))
+    {
+        errors.push(err(
+            "contacts",
+            "at most 20 addresses of at most 320 characters",
+        ));
+    } else if !spec.contacts.is_empty() {
+        m.insert("contacts".into(), serde_json::json!(spec.contacts));
+    }
+    if let Some(jwks) = &spec.jwks {
+        let keys_ok = jwks
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .is_some_and(|k| {
+                !k.is_empty()
+                    && k.len() <= 20
+                    && k.iter()
+                        .all(|j| j.get("kty").is_some_and(|t| t.is_string()))
+            });
+        if !keys_ok {
+            errors.push(err(
+                "jwks",
+                "must be a JWK Set: {\"keys\": [ … ]} with 1 to 20 keys, each with a kty",
+            ));
+        } else if spec
+            .jwks_uri
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty())
+        {
+            errors.push(err(
+                "jwks",
+                "jwks and jwks_uri must not both be given (RFC 7591 §2)",
+            ));
+        } else {
+            m.insert("jwks".into(), jwks.clone());
+        }
+    }
+    (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
 }
 
 /// Validates a spec into a client row with a fresh id (and secret, for confidential clients).
@@ -194,6 +263,27 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
         ));
     }
 
+    // Unspecified: a public client with a private-use scheme is a native app, anything else a
+    // web application (OpenID Connect Dynamic Client Registration §2 defaults to web).
+    let private_scheme = |u: &String| Url::parse(u).is_ok_and(|p| p.scheme().contains('.'));
+    let application_type = spec
+        .application_type
+        .clone()
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| {
+            if spec.public && spec.redirect_uris.iter().any(private_scheme) {
+                APP_NATIVE.to_owned()
+            } else {
+                APP_WEB.to_owned()
+            }
+        });
+    if application_type != APP_WEB && application_type != APP_NATIVE {
+        errors.push(err(
+            "application_type",
+            format!("{application_type}: use web or native"),
+        ));
+    }
+    let native = application_type == APP_NATIVE;
     let mut redirect_uris = Vec::new();
     for uri in spec
         .redirect_uris
@@ -201,7 +291,7 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
         .map(|u| u.trim())
         .filter(|u| !u.is_empty())
     {
-        match check_redirect_uri(uri, spec.public) {
+        match check_redirect_uri(uri, native) {
             Ok(()) => redirect_uris.push(uri.to_owned()),
             Err(m) => errors.push(err("redirect_uris", m)),
         }
@@ -219,7 +309,7 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
         .map(|u| u.trim())
         .filter(|u| !u.is_empty())
     {
-        match check_redirect_uri(uri, spec.public) {
+        match check_redirect_uri(uri, native) {
             Ok(()) => post_logout.push(uri.to_owned()),
             Err(m) => errors.push(err("post_logout_redirect_uris", m)),
         }
@@ -255,6 +345,7 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
     }
     check_optional_url("logo_uri", &spec.logo_uri, &mut errors);
     check_optional_url("homepage_uri", &spec.homepage_uri, &mut errors);
+    let metadata = extra_metadata(spec, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -274,6 +365,13 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
             homepage_uri: blank_to_none(&spec.homepage_uri),
             created_at: now,
             updated_at: now,
+            origin: ORIGIN_ADMIN.to_owned(),
+            verified: true,
+            disabled: false,
+            application_type,
+            metadata,
+            registration_token_hash: None,
+            metadata_expires_at: None,
         },
         redirect_uris,
         post_logout_redirect_uris: post_logout,

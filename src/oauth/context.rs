@@ -137,7 +137,9 @@ impl Ctx {
         }
         let loaded = {
             let mut conn = self.conn();
+            // A disabled client is unknown to every protocol endpoint.
             crate::db::models::clients::by_id(&mut conn, client_id)
+                .map(|c| c.filter(|c| !c.row.disabled))
         };
         match loaded {
             Ok(found) => {

@@ -10,9 +10,11 @@ pub mod context;
 pub mod errors;
 pub mod flow;
 pub mod issuer;
+pub mod metadata_document;
 pub mod params;
 pub mod pkce;
 pub mod registrar;
+pub mod registration;
 pub mod token;
 pub mod tokens;
 

@@ -3,7 +3,7 @@
 
 use crate::crypto::jwt::{self, JwtError};
 use crate::crypto::keys::KeyRing;
-use crate::db::models::denylist;
+use crate::db::models::{clients, denylist};
 use crate::db::DbConn;
 use crate::oauth::tokens::AccessClaims;
 
@@ -37,6 +37,10 @@ pub fn verify(
         Err(JwtError::UnknownKey) | Err(_) => return Ok((AccessTokenCheck::Invalid, None)),
     };
     if denylist::contains(conn, &claims.jti)? {
+        return Ok((AccessTokenCheck::Revoked, Some(claims)));
+    }
+    // A deleted or disabled client's tokens die with it.
+    if !clients::is_active(conn, &claims.client_id)? {
         return Ok((AccessTokenCheck::Revoked, Some(claims)));
     }
     Ok((AccessTokenCheck::Valid, Some(claims)))

@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use crate::config::Settings;
 use crate::crypto::keys::ALGORITHMS;
 use crate::oauth::client_policy::{SUPPORTED_AUTH_METHODS, SUPPORTED_GRANTS};
 
@@ -27,10 +28,10 @@ pub const CLAIMS: [&str; 17] = [
     "email_verified",
 ];
 
-/// The metadata document for `issuer` (no trailing slash).
-pub fn metadata(issuer: &str) -> Value {
+/// The metadata document for `issuer` (no trailing slash), advertising what `settings` turn on.
+pub fn metadata(issuer: &str, settings: &Settings) -> Value {
     let algs: Vec<&str> = ALGORITHMS.iter().map(|a| a.as_str()).collect();
-    json!({
+    let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
@@ -56,5 +57,23 @@ pub fn metadata(issuer: &str) -> Value {
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": true,
-    })
+    });
+    if let Some(o) = doc.as_object_mut() {
+        // Advertised unless registration is closed by configuration; an administrator closing
+        // it at run time gets 403 at the endpoint (discovery stays a constant, cacheable document).
+        if settings.registration.policy != crate::config::RegistrationPolicy::Closed {
+            o.insert(
+                "registration_endpoint".into(),
+                Value::String(format!("{issuer}/register")),
+            );
+        }
+        if settings.client_id_metadata_documents {
+            // draft-ietf-oauth-client-id-metadata-document: https URL client_ids are fetched.
+            o.insert(
+                "client_id_metadata_document_supported".into(),
+                Value::Bool(true),
+            );
+        }
+    }
+    doc
 }

@@ -7,12 +7,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use oxide_auth_actix::OAuthRequest;
 
 use super::session;
-use super::templates::{render, ConsentPage};
+use super::templates::{client_host, render, ConsentPage};
 use crate::db::models::users;
 use crate::error::{error_page, AppError};
 use crate::oauth::authorize::{self, AuthorizeInput, AuthorizeOutcome, Decision};
 use crate::oauth::context::{self, Ctx};
 use crate::oauth::errors::ErrorCode;
+use crate::oauth::metadata_document;
 use crate::oauth::params::{self, Params};
 use crate::state::AppState;
 
@@ -25,6 +26,38 @@ pub fn describe_scope(scope: &str) -> String {
         "offline_access" => "Keep access while you are not using it".into(),
         other => format!("Use the \u{201c}{other}\u{201d} permission"),
     }
+}
+
+/// With Client ID Metadata Documents on, a URL `client_id` has its document fetched (or its
+/// cached row reused) before the synchronous flow runs; a refused document is an error page, never
+/// a redirect (its redirect URIs cannot be trusted). `None`: carry on.
+async fn metadata_document_refusal(state: &AppState, query_string: &str) -> Option<HttpResponse> {
+    if !state.settings.client_id_metadata_documents {
+        return None;
+    }
+    let mut ids = url::form_urlencoded::parse(query_string.as_bytes())
+        .filter(|(k, _)| k == "client_id")
+        .map(|(_, v)| v);
+    // A missing or repeated client_id is the flow's invalid_request.
+    let (Some(client_id), None) = (ids.next(), ids.next()) else {
+        return None;
+    };
+    if !metadata_document::is_url_client_id(&client_id) {
+        return None;
+    }
+    let e = metadata_document::resolve(state, &client_id).await.err()?;
+    let (status, code) = if e.is_server_error() {
+        tracing::error!(error = %e, "client metadata document could not be stored");
+        (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError)
+    } else {
+        (StatusCode::BAD_REQUEST, ErrorCode::InvalidClient)
+    };
+    Some(error_page(
+        status,
+        "This sign-in request cannot be completed",
+        &e.to_string(),
+        Some(code.as_str()),
+    ))
 }
 
 pub async fn authorize(
@@ -77,6 +110,9 @@ pub async fn authorize(
     let raw_keys: Vec<String> = url::form_urlencoded::parse(query_string.as_bytes())
         .map(|(k, _)| k.into_owned())
         .collect();
+    if let Some(refused) = metadata_document_refusal(&state, &query_string).await {
+        return Ok(refused);
+    }
 
     let st = state.clone().into_inner();
     let sess = session.clone();
@@ -159,6 +195,8 @@ pub async fn authorize(
                     scopes: scopes.iter().map(|s| describe_scope(s)).collect(),
                     csrf_token: &s.csrf_token,
                     action: &action,
+                    unverified: !client.row.verified,
+                    client_host: client_host(&client),
                 },
                 None,
             )

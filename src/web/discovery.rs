@@ -11,7 +11,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .json(discovery::metadata(&state.settings.issuer))
+        .json(discovery::metadata(&state.settings.issuer, &state.settings))
 }
 
 /// The published keys. Cached briefly: a rotated-in key is published `key_activation_delay`

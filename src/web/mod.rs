@@ -11,6 +11,7 @@ pub mod health;
 pub mod log_span;
 pub mod login;
 pub mod logout;
+pub mod register;
 pub mod request_id;
 pub mod revoke;
 pub mod session;
@@ -58,6 +59,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .route("/jwks.json", get().to(discovery::jwks))
     .route("/userinfo", get().to(userinfo::userinfo))
     .route("/userinfo", post().to(userinfo::userinfo))
+    .route("/register", post().to(register::register))
+    .route("/register/{client_id}", get().to(register::read))
+    .route("/register/{client_id}", web::put().to(register::replace))
+    .route("/register/{client_id}", web::delete().to(register::delete))
     .route("/revoke", post().to(revoke::revoke))
     .route("/introspect", post().to(revoke::introspect))
     .route("/logout", get().to(logout::logout))

@@ -28,6 +28,22 @@ pub struct ConsentPage<'a> {
     pub csrf_token: &'a str,
     /// Where the form posts: the original /authorize request, unchanged.
     pub action: &'a str,
+    /// No administrator vouched for this client (it registered itself or is described by a
+    /// metadata document): the page says so, with the host of its site.
+    pub unverified: bool,
+    pub client_host: Option<String>,
+}
+
+/// The host of a client's site or `client_id` URL, shown beside an unverified client's name.
+pub fn client_host(client: &crate::db::models::clients::Client) -> Option<String> {
+    let site = client.row.homepage_uri.as_deref().or_else(|| {
+        client
+            .row
+            .client_id
+            .starts_with("https://")
+            .then_some(client.row.client_id.as_str())
+    })?;
+    url::Url::parse(site).ok()?.host_str().map(str::to_owned)
 }
 
 #[derive(Template)]

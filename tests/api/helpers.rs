@@ -192,8 +192,15 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_on(test_db(), |_| {}).await
 }
 
+/// reqwest's rustls is built without a default crypto provider (the binary picks aws-lc-rs
+/// explicitly for its outbound client); the tests' own clients use the same one.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// Starts a server over `db`, letting the test adjust settings first.
 pub async fn spawn_app_on(db: TestDb, adjust: impl FnOnce(&mut SettingsArgs)) -> TestApp {
+    install_tls_provider();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().expect("addr").port();
     let mut args = test_settings_args(&db, port);
@@ -215,6 +222,7 @@ pub async fn spawn_app_on(db: TestDb, adjust: impl FnOnce(&mut SettingsArgs)) ->
 
 /// A cookie-aware client that does not follow redirects, like a browser under test control.
 pub fn browser() -> reqwest::Client {
+    install_tls_provider();
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())

@@ -81,6 +81,7 @@ async fn discovery_documents_are_exact_and_honest() {
             ("revocation_endpoint", "/revoke"),
             ("introspection_endpoint", "/introspect"),
             ("end_session_endpoint", "/logout"),
+            ("registration_endpoint", "/register"),
         ] {
             assert_eq!(d[k], format!("{}{p}", app.address), "{k}");
         }
@@ -98,6 +99,18 @@ async fn discovery_documents_are_exact_and_honest() {
             .as_array()
             .is_some_and(|g| !g.iter().any(|x| x == "implicit" || x == "password")));
     }
+    // Registration closed by configuration: no registration_endpoint.
+    let closed = crate::helpers::spawn_app_on(crate::helpers::test_db(), |a| {
+        a.registration = Some("closed".into())
+    })
+    .await;
+    let d: Value = closed
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(d.get("registration_endpoint").is_none());
     // Every advertised endpoint exists (none answers 404).
     for p in ["/userinfo", "/jwks.json"] {
         assert_ne!(app.get(p).await.status(), 404);

@@ -157,3 +157,90 @@ async fn django_allauth_logs_in_with_a_default_client_using_client_secret_post()
         "allauth no longer sends the secret in the body, so this test no longer covers it:\n{stdout}"
     );
 }
+
+/// `tests/rp/node/node_modules`, installed with `npm ci` from the committed lockfile once per run
+/// (again only when the lockfile changed); fails (never skips) without node and npm.
+fn rp_node() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/rp/node");
+        let lock = std::fs::read_to_string(dir.join("package-lock.json"))
+            .expect("tests/rp/node/package-lock.json");
+        let stamp = dir.join("node_modules").join(".ostiary-installed");
+        if std::fs::read_to_string(&stamp).ok().as_deref() != Some(lock.as_str()) {
+            let ok = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .status()
+                .expect("npm (and node) are needed for the Node relying-party test")
+                .success();
+            assert!(ok, "npm ci in tests/rp/node failed");
+            std::fs::write(&stamp, lock).expect("stamp");
+        }
+        dir
+    })
+}
+
+/// Node openid-client, pinned in tests/rp/node/package-lock.json, registers itself with an
+/// initial access token (RFC 7591, found through discovery's `registration_endpoint`), logs rosa
+/// in with code + PKCE + state + nonce (id_token signature, iss, aud, nonce; RFC 9207 `iss`),
+/// reads userinfo and refreshes, using client_secret_basic as registered; then, over RFC 7592,
+/// reads its registration and deletes it, after which its refresh token, its access token and
+/// its registration access token are all refused, and the single-use initial access token
+/// registered nothing more.
+#[tokio::test]
+async fn node_openid_client_registers_itself_then_logs_a_user_in() {
+    let dir = tokio::task::spawn_blocking(rp_node)
+        .await
+        .expect("npm ci")
+        .clone();
+    let app = spawn_app().await;
+    app.user("rosa", "rosa's password").await;
+    let out = app
+        .cli(
+            &["registration", "token", "create", "--uses", "1", "--json"],
+            None,
+        )
+        .await;
+    assert!(out.ok(), "registration token create: {}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    let token = v["token"].as_str().expect("token").to_owned();
+    let clients_before = app.count("clients");
+
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join("register_login.mjs"))
+        .env("ISSUER", &app.address)
+        .env("INITIAL_ACCESS_TOKEN", &token)
+        .env("REDIRECT_URI", crate::helpers::REDIRECT)
+        .env("USERNAME", "rosa")
+        .env("PASSWORD", "rosa's password")
+        .env_remove("REGISTRATION_ENDPOINT")
+        .output()
+        .await
+        .expect("node is needed for the Node relying-party test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "openid-client RP failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("NODE OK"), "{stdout}");
+    assert!(
+        stdout.contains("registration_endpoint=advertised"),
+        "{stdout}"
+    );
+    let client_id = stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("client_id="))
+        .expect("the run names its client_id");
+    assert!(
+        client_id.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{client_id}"
+    );
+    // The DELETE removed the registered client (and the used-up token registered no other).
+    assert_eq!(
+        app.count(&format!("clients WHERE client_id = '{client_id}'")),
+        0
+    );
+    assert_eq!(app.count("clients"), clients_before);
+}

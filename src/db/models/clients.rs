@@ -8,6 +8,13 @@ pub const KIND_LOGIN: &str = "login";
 /// `client_redirect_uris.kind` for RP-initiated logout's `post_logout_redirect_uri`.
 pub const KIND_POST_LOGOUT: &str = "post_logout";
 
+/// `clients.origin`: who put the client there.
+pub const ORIGIN_ADMIN: &str = "admin";
+/// Registered itself over HTTP (RFC 7591).
+pub const ORIGIN_DYNAMIC: &str = "dynamic";
+/// Described by a Client ID Metadata Document fetched from its `client_id` URL.
+pub const ORIGIN_DOCUMENT: &str = "metadata_document";
+
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = clients)]
 pub struct ClientRow {
@@ -26,6 +33,20 @@ pub struct ClientRow {
     pub homepage_uri: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `admin`, `dynamic` or `metadata_document` (see the ORIGIN_ constants).
+    pub origin: String,
+    /// Vouched for by an administrator (always, for clients an administrator registered).
+    pub verified: bool,
+    /// A disabled client is treated as unknown by every protocol endpoint.
+    pub disabled: bool,
+    /// `web` or `native` (OpenID Connect Dynamic Client Registration §2).
+    pub application_type: String,
+    /// Registered metadata without a column of its own, as a JSON object.
+    pub metadata: Option<String>,
+    /// SHA-256 of the RFC 7592 registration access token, for self-registered clients.
+    pub registration_token_hash: Option<String>,
+    /// For clients described by a metadata document: when to fetch it again.
+    pub metadata_expires_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -55,6 +76,15 @@ impl Client {
 
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.row.scopes.split_ascii_whitespace()
+    }
+
+    /// The extra registered metadata (policy_uri, tos_uri, contacts, jwks, jwks_uri…).
+    pub fn metadata(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.row
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -113,6 +143,9 @@ pub fn update(conn: &mut DbConn, client: &Client) -> QueryResult<usize> {
                 clients::logo_uri.eq(&r.logo_uri),
                 clients::homepage_uri.eq(&r.homepage_uri),
                 clients::updated_at.eq(r.updated_at),
+                clients::application_type.eq(&r.application_type),
+                clients::metadata.eq(&r.metadata),
+                clients::metadata_expires_at.eq(r.metadata_expires_at),
             ))
             .execute(c)?;
         if n == 1 {
@@ -154,6 +187,16 @@ pub fn by_id(conn: &mut DbConn, client_id: &str) -> QueryResult<Option<Client>> 
     }))
 }
 
+/// Whether the client exists and is not disabled.
+pub fn is_active(conn: &mut DbConn, client_id: &str) -> QueryResult<bool> {
+    let n: i64 = clients::table
+        .find(client_id)
+        .filter(clients::disabled.eq(false))
+        .count()
+        .get_result(conn)?;
+    Ok(n == 1)
+}
+
 pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ClientRow>> {
     clients::table
         .order(clients::name.asc())
@@ -164,6 +207,41 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ClientRow>> {
 /// Deletes the client; codes, tokens, consents and URIs go with it (ON DELETE CASCADE).
 pub fn remove(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
     diesel::delete(clients::table.find(client_id)).execute(conn)
+}
+
+/// An administrator vouches for a self-registered client (or withdraws that).
+pub fn set_verified(
+    conn: &mut DbConn,
+    client_id: &str,
+    verified: bool,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(clients::table.find(client_id))
+        .set((clients::verified.eq(verified), clients::updated_at.eq(now)))
+        .execute(conn)
+}
+
+/// Disables a client (every endpoint then treats it as unknown), or enables it again.
+pub fn set_disabled(
+    conn: &mut DbConn,
+    client_id: &str,
+    disabled: bool,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(clients::table.find(client_id))
+        .set((clients::disabled.eq(disabled), clients::updated_at.eq(now)))
+        .execute(conn)
+}
+
+/// Replaces the registration access token's hash (RFC 7592 rotates it on every update).
+pub fn set_registration_token_hash(
+    conn: &mut DbConn,
+    client_id: &str,
+    hash: &str,
+) -> QueryResult<usize> {
+    diesel::update(clients::table.find(client_id))
+        .set(clients::registration_token_hash.eq(Some(hash)))
+        .execute(conn)
 }
 
 pub fn set_secret_hash(

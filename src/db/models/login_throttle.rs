@@ -8,6 +8,9 @@ use diesel::result::{DatabaseErrorKind, Error};
 use crate::db::schema::login_throttle as lt;
 use crate::db::DbConn;
 
+pub const ACCOUNT_SCOPE: &str = "account";
+pub const ADDRESS_SCOPE: &str = "address";
+
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = lt)]
 pub struct Counter {
@@ -23,6 +26,22 @@ pub fn get(conn: &mut DbConn, scope: &str, subject: &str) -> QueryResult<Option<
         .select(Counter::as_select())
         .first(conn)
         .optional()
+}
+
+/// The account's counter and, if given, the address's, in one query.
+pub fn get_pair(
+    conn: &mut DbConn,
+    account: &str,
+    address: Option<&str>,
+) -> QueryResult<Vec<Counter>> {
+    let by_account = lt::scope.eq(ACCOUNT_SCOPE).and(lt::subject.eq(account));
+    let q = lt::table.select(Counter::as_select());
+    match address {
+        Some(a) => q
+            .filter(by_account.or(lt::scope.eq(ADDRESS_SCOPE).and(lt::subject.eq(a))))
+            .load(conn),
+        None => q.filter(by_account).load(conn),
+    }
 }
 
 /// Counts one failure and returns the count now stored. Each statement is atomic on its own (no

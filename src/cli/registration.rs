@@ -1,0 +1,126 @@
+//! `ostiary registration …`: the dynamic-registration policy and initial access tokens.
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::user::audit;
+use super::{connect, print_table, CliError, CliResult};
+use crate::config::{RegistrationPolicy, Settings};
+use crate::db::models::{initial_access_tokens, server_settings};
+use crate::db::{self};
+use crate::oauth::registration::{create_initial_token, current_policy, token_id};
+
+#[derive(Subcommand, Debug)]
+pub enum RegistrationCommand {
+    /// Show the policy in force, or set it: closed, token (an initial access token is needed) or
+    /// open (anyone, rate-limited per address)
+    Policy { policy: Option<String> },
+    /// Initial access tokens, which apps present to register themselves under the token policy
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token and print it (shown only this once)
+    Create {
+        /// How many registrations it allows [default: any number]
+        #[arg(long, value_name = "N")]
+        uses: Option<i64>,
+        /// Seconds until it expires [default: never]
+        #[arg(long, value_name = "SECONDS")]
+        expires: Option<i64>,
+        /// A note for the list (who it is for)
+        #[arg(long)]
+        note: Option<String>,
+        /// Print {"token": …, "id": …} as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (ids, uses left, expiry; never the tokens)
+    List,
+    /// Revoke a token by the id `list` shows
+    Revoke { id: String },
+}
+
+pub fn run(settings: &Settings, cmd: RegistrationCommand) -> CliResult {
+    let mut conn = connect(settings)?;
+    let now = db::now();
+    match cmd {
+        RegistrationCommand::Policy { policy: None } => {
+            let p = current_policy(&mut conn, settings.registration.policy)?;
+            println!("{}", p.as_str());
+        }
+        RegistrationCommand::Policy { policy: Some(p) } => {
+            let parsed = RegistrationPolicy::parse(&p)
+                .ok_or_else(|| CliError::new(format!("{p}: use closed, token or open")))?;
+            server_settings::set(
+                &mut conn,
+                server_settings::REGISTRATION_POLICY,
+                parsed.as_str(),
+                now,
+            )?;
+            audit(&mut conn, "registration.policy", parsed.as_str());
+            println!("registration policy: {}", parsed.as_str());
+        }
+        RegistrationCommand::Token(TokenCommand::Create {
+            uses,
+            expires,
+            note,
+            json,
+        }) => {
+            if uses.is_some_and(|u| u < 1) {
+                return Err(CliError::new("--uses must be at least 1"));
+            }
+            if expires.is_some_and(|e| e < 1) {
+                return Err(CliError::new(
+                    "--expires must be a positive number of seconds",
+                ));
+            }
+            let (token, row) = create_initial_token(&mut conn, uses, expires, note, now)?;
+            audit(&mut conn, "registration.token_create", token_id(&row));
+            if json {
+                println!("{}", json!({"token": token, "id": token_id(&row)}));
+            } else {
+                println!("initial access token (shown only now): {token}");
+                println!("id: {}", token_id(&row));
+            }
+        }
+        RegistrationCommand::Token(TokenCommand::List) => {
+            let rows: Vec<Vec<String>> = initial_access_tokens::list(&mut conn)?
+                .iter()
+                .map(|r| {
+                    let state = if r.revoked_at.is_some() {
+                        "revoked"
+                    } else if r.expires_at.is_some_and(|e| e <= now) {
+                        "expired"
+                    } else if r.uses_left == Some(0) {
+                        "used up"
+                    } else {
+                        "active"
+                    };
+                    vec![
+                        token_id(r).to_owned(),
+                        state.to_owned(),
+                        r.uses_left.map_or("any".into(), |u| u.to_string()),
+                        r.expires_at.map_or("never".into(), crate::admin::utc),
+                        r.note.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &["ID", "STATE", "USES LEFT", "EXPIRES (UTC)", "NOTE"],
+                &rows,
+            );
+        }
+        RegistrationCommand::Token(TokenCommand::Revoke { id }) => {
+            let n = initial_access_tokens::revoke(&mut conn, &id, now)?;
+            if n == 0 {
+                return Err(CliError::new(format!("no active token with id {id:?}")));
+            }
+            audit(&mut conn, "registration.token_revoke", &id);
+            println!("token {id} revoked");
+        }
+    }
+    Ok(())
+}
