@@ -282,6 +282,33 @@ pub struct SettingsArgs {
         value_name = "BOOL"
     )]
     pub client_id_metadata_documents: Option<bool>,
+    /// Who may create an account at /signup: closed, invite (a link an admin creates) or open
+    #[arg(long, env = "OSTIARY_SIGNUP", global = true, value_name = "POLICY")]
+    pub signup: Option<String>,
+    /// With open sign-up, only these email domains (comma-separated; empty: any)
+    #[arg(
+        long,
+        env = "OSTIARY_SIGNUP_EMAIL_DOMAINS",
+        global = true,
+        value_name = "DOMAINS"
+    )]
+    pub signup_email_domains: Option<String>,
+    /// Sign-ups per hour from one client address
+    #[arg(
+        long,
+        env = "OSTIARY_SIGNUPS_PER_ADDRESS",
+        global = true,
+        value_name = "PER_HOUR"
+    )]
+    pub signups_per_address: Option<u32>,
+    /// Let only accounts with a verified email address log in (true/false)
+    #[arg(
+        long,
+        env = "OSTIARY_REQUIRE_VERIFIED_EMAIL",
+        global = true,
+        value_name = "BOOL"
+    )]
+    pub require_verified_email: Option<bool>,
     /// Addresses (CIDR list) outbound fetches may reach although private or loopback, over http too
     #[arg(
         long,
@@ -290,6 +317,62 @@ pub struct SettingsArgs {
         value_name = "CIDRS"
     )]
     pub outbound_allow: Option<String>,
+    // --- Mail (src/mail/, src/outbox.rs, src/accounts/) ---
+    /// SMTP server: smtp://HOST:PORT (loopback only), smtp://HOST:PORT?tls=starttls or
+    /// smtps://HOST:PORT; credentials as smtp://USER:PASSWORD@HOST. Unset: no mail is sent and the
+    /// features that need it (password reset, email verification and change) are off
+    #[arg(
+        long,
+        env = "OSTIARY_SMTP_URL",
+        global = true,
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+    /// File holding the SMTP password (instead of one in OSTIARY_SMTP_URL)
+    #[arg(
+        long,
+        env = "OSTIARY_SMTP_PASSWORD_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub smtp_password_file: Option<PathBuf>,
+    /// Sender of the mails, e.g. "Example ID <noreply@id.example.com>" (default: noreply@ the
+    /// issuer's host)
+    #[arg(long, env = "OSTIARY_MAIL_FROM", global = true, value_name = "MAILBOX")]
+    pub mail_from: Option<String>,
+    /// Seconds a password-reset link works
+    #[arg(
+        long,
+        env = "OSTIARY_RESET_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub reset_token_ttl: Option<i64>,
+    /// Seconds an email-verification (or email-change) link works
+    #[arg(
+        long,
+        env = "OSTIARY_VERIFICATION_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub verification_token_ttl: Option<i64>,
+    /// Seconds between the mail sender's looks at the outbox (it is also woken by new mail)
+    #[arg(
+        long,
+        env = "OSTIARY_OUTBOX_INTERVAL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub outbox_interval: Option<u64>,
+    /// Password-reset requests per hour from one client address (burst: a tenth, at least 3)
+    #[arg(
+        long,
+        env = "OSTIARY_RESET_REQUESTS_PER_ADDRESS",
+        global = true,
+        value_name = "PER_HOUR"
+    )]
+    pub reset_requests_per_address: Option<u32>,
 }
 
 /// The validated settings the program runs with.
@@ -327,8 +410,41 @@ pub struct Settings {
     pub registration: RegistrationSettings,
     /// Whether https `client_id`s naming a metadata document are accepted.
     pub client_id_metadata_documents: bool,
+    /// Only accounts whose email address is verified may log in.
+    pub require_verified_email: bool,
+    pub signup: SignupSettings,
     /// Addresses outbound HTTP may reach although private/loopback (and over plain http).
     pub outbound_allow: Vec<ipnet::IpNet>,
+    /// SMTP, sender, token lifetimes (see `MailSettings`).
+    pub mail: MailSettings,
+}
+
+/// Who may create an account at `/signup`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignupPolicy {
+    Closed,
+    /// With a single-use invitation link an administrator created.
+    Invite,
+    /// Anyone (optionally only with addresses at some domains), rate-limited per address.
+    Open,
+}
+
+impl SignupPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignupPolicy::Closed => "closed",
+            SignupPolicy::Invite => "invite",
+            SignupPolicy::Open => "open",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignupSettings {
+    pub policy: SignupPolicy,
+    /// Lower-case IDNA domains; empty: any.
+    pub email_domains: Vec<String>,
+    pub per_address_per_hour: u32,
 }
 
 /// Who may register a client at `/register` (RFC 7591).
@@ -418,6 +534,8 @@ impl std::fmt::Debug for Settings {
                 &self.key_encryption_key.as_ref().map(|_| "<set>"),
             )
             .field("access_token_alg", &self.access_token_alg)
+            // SmtpSettings' Debug shows "<set>" for the password.
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -490,7 +608,18 @@ impl SettingsArgs {
             registration_redirect_hosts,
             registrations_per_address,
             client_id_metadata_documents,
+            require_verified_email,
+            signup,
+            signup_email_domains,
+            signups_per_address,
             outbound_allow,
+            smtp_url,
+            smtp_password_file,
+            mail_from,
+            reset_token_ttl,
+            verification_token_ttl,
+            outbox_interval,
+            reset_requests_per_address,
         )
     }
 }
@@ -617,6 +746,18 @@ impl Settings {
             // Strict rotation by default (RFC 9700 §4.14.2): a grace window is an opt-in.
             None => 0,
         };
+        let mail = MailSettings::resolve(
+            MailArgs {
+                smtp_url: a.smtp_url.as_deref(),
+                smtp_password_file: a.smtp_password_file.as_deref(),
+                mail_from: a.mail_from.as_deref(),
+                reset_token_ttl: a.reset_token_ttl,
+                verification_token_ttl: a.verification_token_ttl,
+                outbox_interval: a.outbox_interval,
+                reset_requests_per_address: a.reset_requests_per_address,
+            },
+            &issuer,
+        )?;
         Ok(Settings {
             database_url,
             db,
@@ -714,8 +855,26 @@ impl Settings {
                 per_address_per_hour: a.registrations_per_address.unwrap_or(20),
             },
             client_id_metadata_documents: a.client_id_metadata_documents.unwrap_or(false),
+            require_verified_email: a.require_verified_email.unwrap_or(false),
+            signup: SignupSettings {
+                policy: match a.signup.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
+                    None => SignupPolicy::Closed,
+                    Some(p) if p == "closed" => SignupPolicy::Closed,
+                    Some(p) if p == "invite" => SignupPolicy::Invite,
+                    Some(p) if p == "open" => SignupPolicy::Open,
+                    Some(p) => {
+                        return Err(bad("signup", format!("{p}: use closed, invite or open")))
+                    }
+                },
+                email_domains: words(a.signup_email_domains.as_deref().unwrap_or(""))
+                    .into_iter()
+                    .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
+                    .collect(),
+                per_address_per_hour: a.signups_per_address.unwrap_or(10),
+            },
             outbound_allow: parse_cidrs(a.outbound_allow.as_deref().unwrap_or(""))
                 .map_err(|r| bad("outbound_allow", r))?,
+            mail,
         })
     }
 
@@ -727,6 +886,212 @@ impl Settings {
     pub fn issuer_is_https(&self) -> bool {
         self.issuer.starts_with("https://")
     }
+
+    /// Whether mail can be sent (an SMTP server is configured): password reset, email
+    /// verification and email change are off without it.
+    pub fn mail_enabled(&self) -> bool {
+        self.mail.smtp.is_some()
+    }
+}
+
+// --- Mail settings (src/mail/, src/outbox.rs, src/accounts/) ---
+
+/// How the connection to the SMTP server is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// No TLS: only to a loopback host (a local relay).
+    Plain,
+    /// STARTTLS, required (the connection fails rather than continue in clear).
+    StartTls,
+    /// TLS from the first byte (`smtps://`, port 465).
+    Tls,
+}
+
+/// The SMTP server, from `OSTIARY_SMTP_URL` (and `OSTIARY_SMTP_PASSWORD_FILE`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    // By hand so the password never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailSettings {
+    /// `None`: no mail is sent; the features that need it are off and say so.
+    pub smtp: Option<SmtpSettings>,
+    /// The `From:` mailbox, checked to parse as one.
+    pub from: String,
+    pub reset_token_ttl: i64,
+    pub verification_token_ttl: i64,
+    /// Seconds between the outbox sender's polls.
+    pub outbox_interval: u64,
+    pub reset_requests_per_address: u32,
+}
+
+/// The raw mail settings, borrowed from `SettingsArgs`.
+pub struct MailArgs<'a> {
+    pub smtp_url: Option<&'a str>,
+    pub smtp_password_file: Option<&'a Path>,
+    pub mail_from: Option<&'a str>,
+    pub reset_token_ttl: Option<i64>,
+    pub verification_token_ttl: Option<i64>,
+    pub outbox_interval: Option<u64>,
+    pub reset_requests_per_address: Option<u32>,
+}
+
+impl MailSettings {
+    fn resolve(a: MailArgs<'_>, issuer: &str) -> Result<Self, ConfigError> {
+        let mut smtp = match a.smtp_url.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(u) => Some(parse_smtp_url(u).map_err(|r| bad("smtp_url", r))?),
+            None => None,
+        };
+        if let Some(path) = a.smtp_password_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad("smtp_password_file", format!("{}: {e}", path.display())))?;
+            let pw = text.trim_end_matches(['\r', '\n']).to_owned();
+            match smtp.as_mut() {
+                None => return Err(bad("smtp_password_file", "set OSTIARY_SMTP_URL too")),
+                Some(s) if s.password.is_some() => {
+                    return Err(bad(
+                        "smtp_password_file",
+                        "OSTIARY_SMTP_URL has a password already; give it in one place",
+                    ))
+                }
+                Some(s) if s.username.is_none() => {
+                    return Err(bad(
+                        "smtp_password_file",
+                        "name the user in OSTIARY_SMTP_URL (smtp://USER@HOST)",
+                    ))
+                }
+                Some(s) => s.password = Some(pw),
+            }
+        }
+        if smtp
+            .as_ref()
+            .is_some_and(|s| s.username.is_some() && s.password.is_none())
+        {
+            return Err(bad(
+                "smtp_url",
+                "a user name needs a password: smtp://USER:PASSWORD@HOST or OSTIARY_SMTP_PASSWORD_FILE",
+            ));
+        }
+        let from = match a.mail_from.map(str::trim).filter(|f| !f.is_empty()) {
+            Some(f) => f.to_owned(),
+            None => default_mail_from(issuer),
+        };
+        from.parse::<lettre::message::Mailbox>()
+            .map_err(|e| bad("mail_from", format!("{from}: {e}")))?;
+        Ok(MailSettings {
+            smtp,
+            from,
+            reset_token_ttl: positive("reset_token_ttl", a.reset_token_ttl, 1800)?,
+            verification_token_ttl: positive(
+                "verification_token_ttl",
+                a.verification_token_ttl,
+                48 * 3600,
+            )?,
+            outbox_interval: a.outbox_interval.unwrap_or(5).max(1),
+            reset_requests_per_address: a.reset_requests_per_address.unwrap_or(10),
+        })
+    }
+}
+
+/// `Ostiary <noreply@HOST>` with the issuer's host name (`localhost` for an issuer at an IP
+/// address: mailbox syntax has no room for address literals in every parser).
+fn default_mail_from(issuer: &str) -> String {
+    let host = Url::parse(issuer)
+        .ok()
+        .and_then(|u| match u.host() {
+            Some(url::Host::Domain(d)) => Some(d.to_owned()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("Ostiary <noreply@{host}>")
+}
+
+/// `smtp://[USER[:PASSWORD]@]HOST[:PORT][?tls=starttls]` or `smtps://…`. Plain `smtp://` only to
+/// a loopback host: anywhere else the password and the links in the mails would cross the
+/// network in clear.
+pub fn parse_smtp_url(raw: &str) -> Result<SmtpSettings, String> {
+    // The URL may hold a password: never echo it back.
+    let url = Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
+    let tls = url
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.to_ascii_lowercase());
+    if url.query_pairs().any(|(k, _)| k != "tls") || url.fragment().is_some() {
+        return Err("the only parameter understood is ?tls=starttls".into());
+    }
+    if !matches!(url.path(), "" | "/") {
+        return Err("an SMTP URL has no path".into());
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) if !d.is_empty() => d.to_owned(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        _ => return Err("the URL names no host".into()),
+    };
+    let (security, default_port) = match (url.scheme(), tls.as_deref()) {
+        ("smtp", None) => (SmtpSecurity::Plain, 25),
+        ("smtp", Some("starttls" | "required")) => (SmtpSecurity::StartTls, 587),
+        ("smtps", None) => (SmtpSecurity::Tls, 465),
+        ("smtp" | "smtps", Some(other)) => {
+            return Err(format!(
+                "tls={other}: use tls=starttls (or smtps:// for TLS)"
+            ))
+        }
+        (other, _) => return Err(format!("{other}://: use smtp:// or smtps://")),
+    };
+    // smtp:// is not a "special" scheme to the URL parser: 127.0.0.1 comes back as a name.
+    let loopback = is_loopback_host(url.host())
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if security == SmtpSecurity::Plain && !loopback {
+        return Err(format!(
+            "plain smtp:// is allowed only to a loopback host; for {host} use smtps:// or \
+             smtp://{host}?tls=starttls"
+        ));
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| "the user or password in the URL is not valid UTF-8".to_owned())
+    };
+    let username = match url.username() {
+        "" => None,
+        u => Some(decode(u)?),
+    };
+    let password = match url.password() {
+        None => None,
+        Some(p) => Some(decode(p)?),
+    };
+    if password.is_some() && username.is_none() {
+        return Err("a password needs a user name (smtp://USER:PASSWORD@HOST)".into());
+    }
+    Ok(SmtpSettings {
+        host,
+        port: url.port().unwrap_or(default_port),
+        security,
+        username,
+        password,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Ostiary: an OAuth 2.0 / OpenID Connect identity provider. See ARCHITECTURE.md for the map.
 
 pub mod account_policy;
+pub mod accounts;
 pub mod admin;
 pub mod authn;
 pub mod cli;
@@ -8,10 +9,12 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod mail;
 pub mod maintenance;
 pub mod oauth;
 pub mod oidc;
 pub mod outbound;
+pub mod outbox;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -59,7 +59,9 @@ pub fn run_once(state: &AppState) -> Result<Report, String> {
     let mut conn = state.pool.get().map_err(|e| e.to_string())?;
     let now = db::now();
     let mut r = Report {
-        sessions: sessions::delete_expired(&mut conn, now).map_err(|e| e.to_string())?,
+        sessions: sessions::delete_expired(&mut conn, now).map_err(|e| e.to_string())?
+            + crate::db::models::interactions::delete_expired(&mut conn, now)
+                .map_err(|e| e.to_string())?,
         codes: codes::delete_expired(&mut conn, now - CODE_RETENTION).map_err(|e| e.to_string())?,
         denylist: denylist::delete_expired(&mut conn, now).map_err(|e| e.to_string())?,
         families: refresh::delete_expired(&mut conn, now).map_err(|e| e.to_string())?,

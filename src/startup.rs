@@ -50,6 +50,8 @@ impl Application {
             state.clone().into_inner(),
             std::time::Duration::from_secs(state.settings.maintenance_interval),
         );
+        // Delivers queued mail (only when SMTP is configured).
+        crate::outbox::spawn(state.clone().into_inner());
         let port = listener.local_addr()?.port();
         let workers = state.settings.workers;
         let app_state = state.clone();

@@ -23,6 +23,8 @@ pub struct AppState {
     pub csrf_key: MacKey,
     /// Token buckets admitting password checks per address and per account (this process).
     pub admission: Admission,
+    /// Wakes this process's outbox sender after a transaction queued mail (`crate::outbox`).
+    pub outbox: crate::outbox::Waker,
 }
 
 pub struct Admission {
@@ -30,6 +32,10 @@ pub struct Admission {
     pub accounts: Buckets,
     /// Open dynamic registration, per client address.
     pub registrations: Buckets,
+    /// Password-reset requests, per client address (per hour).
+    pub resets: Buckets,
+    /// Self-service sign-ups, per client address.
+    pub signups: Buckets,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,10 +82,13 @@ impl AppState {
                 addresses: Buckets::new(settings.throttle.checks_per_address),
                 accounts: Buckets::new(settings.throttle.checks_per_account),
                 registrations: Buckets::per_hour(settings.registration.per_address_per_hour),
+                signups: Buckets::per_hour(settings.signup.per_address_per_hour),
+                resets: Buckets::per_hour(settings.mail.reset_requests_per_address),
             },
             // Re-read keys well within the activation delay, so every replica knows a key before
             // it signs.
             keys: KeyRing::new(kek, Duration::from_secs(settings.key_cache_ttl)),
+            outbox: crate::outbox::Waker::default(),
             settings: Arc::new(settings),
             pool,
             passwords,

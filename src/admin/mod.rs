@@ -6,6 +6,8 @@ pub mod audit;
 pub mod clients;
 pub mod keys;
 pub mod registration;
+pub mod sessions;
+pub mod signup;
 pub mod users;
 
 use actix_web::http::header;
@@ -36,6 +38,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
             "/admin/clients/{id}/state/{action}",
             post().to(clients::set_state),
         )
+        .route("/admin/signup", get().to(signup::page))
+        .route("/admin/signup/invites", post().to(signup::invite))
+        .route(
+            "/admin/signup/resend-verification",
+            post().to(signup::resend_verification),
+        )
         .route("/admin/registration", get().to(registration::page))
         .route(
             "/admin/registration/policy",
@@ -56,6 +64,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/users/new", post().to(users::create))
         .route("/admin/users/{id}/password", get().to(users::password_form))
         .route("/admin/users/{id}/password", post().to(users::set_password))
+        .route("/admin/users/{id}/sessions", get().to(sessions::list))
+        .route("/admin/users/{id}/sessions/end", post().to(sessions::end))
+        .route(
+            "/admin/users/{id}/sessions/end-all",
+            post().to(sessions::end_all),
+        )
         .route("/admin/users/{id}/{action}", post().to(users::act))
         .route(
             "/admin/lockouts/unlock-address",
@@ -99,7 +113,16 @@ async fn reauth(
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
     auth::confirm_password(&state, &req, &who, form.get("password").unwrap_or("")).await?;
-    Ok(see_other("/admin/users"))
+    // Back to the console page the form was on (a local /admin/ path only).
+    let back = form
+        .get("back")
+        .filter(|b| {
+            b.starts_with("/admin/")
+                && !b.contains("//")
+                && b.bytes().all(|c| c.is_ascii_graphic() && c != b'\\')
+        })
+        .unwrap_or("/admin/users");
+    Ok(see_other(back))
 }
 
 pub fn see_other(to: &str) -> HttpResponse {

@@ -3,5 +3,8 @@
 //! Below `web/` and `cli/`, above `db/` and `crypto/`; knows no actix types.
 
 pub mod admission;
+pub mod interaction;
+pub mod login;
 pub mod password;
+pub mod signup;
 pub mod throttle;

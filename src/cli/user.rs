@@ -47,6 +47,18 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Create a single-use sign-up invitation link (for the `invite` sign-up policy)
+    Invite {
+        /// Seconds the link stays valid [default: 7 days]
+        #[arg(long, value_name = "SECONDS", default_value_t = 7 * 86400)]
+        expires: i64,
+        /// A note for the audit log (who it is for)
+        #[arg(long)]
+        note: Option<String>,
+        /// Print {"link": …} as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Lift a sign-in lockout of an account (after repeated wrong passwords)
     Unlock { username: String },
     /// Lift a sign-in lockout of a client address (IPv6: any address of the /64)
@@ -146,6 +158,27 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
                 "password of {} changed; their sessions ended and refresh tokens revoked",
                 user.username
             );
+            Ok(())
+        }
+        UserCommand::Invite {
+            expires,
+            note,
+            json,
+        } => {
+            if expires < 1 {
+                return Err(CliError::new(
+                    "--expires must be a positive number of seconds",
+                ));
+            }
+            let mut conn = connect(settings)?;
+            let token = crate::authn::signup::create_invite(&mut conn, expires, note, db::now())?;
+            audit(&mut conn, "signup.invite", "cli");
+            let link = crate::authn::signup::invite_link(&settings.issuer, &token);
+            if json {
+                println!("{}", serde_json::json!({ "link": link }));
+            } else {
+                println!("sign-up link (single use, shown only now): {link}");
+            }
             Ok(())
         }
         UserCommand::Unlock { username } => {

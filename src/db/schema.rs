@@ -116,6 +116,7 @@ diesel::table! {
         created_at -> BigInt,
         last_seen_at -> BigInt,
         expires_at -> BigInt,
+        amr -> Nullable<Text>,
     }
 }
 
@@ -179,10 +180,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     login_attempts,
     login_throttle,
+    interactions,
+    signup_invites,
     initial_access_tokens,
     server_settings,
     audit_events,
     setup_tokens,
+    outbox,
+    account_tokens,
 );
 
 diesel::table! {
@@ -205,6 +210,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    signup_invites (token_hash) {
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        used_by -> Nullable<Text>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    interactions (id_hash) {
+        id_hash -> Text,
+        client_id -> Text,
+        request -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        user_id -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        amr -> Nullable<Text>,
+        completed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     login_throttle (scope, subject) {
         scope -> Text,
         subject -> Text,
@@ -217,5 +247,36 @@ diesel::table! {
     setup_tokens (token_hash) {
         token_hash -> Text,
         created_at -> BigInt,
+    }
+}
+
+// --- Mail: the outbox and single-use account tokens (migration 2026-12-01-000003) ---
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        recipient -> Text,
+        payload -> Text,
+        created_at -> BigInt,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        claimed_until -> Nullable<BigInt>,
+        claim_id -> Nullable<Text>,
+        sent_at -> Nullable<BigInt>,
+        failed_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    account_tokens (token_hash) {
+        token_hash -> Text,
+        kind -> Text,
+        user_id -> Text,
+        email -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
     }
 }

@@ -30,6 +30,9 @@ pub struct AuthorizeInput {
     pub auth_time: Option<i64>,
     /// The consent form's answer (only from a POST whose CSRF token checked out).
     pub decision: Option<Decision>,
+    /// The user logged in during this very request's interaction: what `prompt=login` and
+    /// `max_age` demand has just happened.
+    pub fresh_login: bool,
 }
 
 #[derive(Debug)]
@@ -254,10 +257,10 @@ pub fn run(
         Some(Ok(m)) if m >= 0 => Some(m),
         Some(_) => return fail("invalid_request", "max_age must be a non-negative integer"),
     };
-    // A fresh login is needed for prompt=login (unless this request just came back from one,
-    // which the web layer signals by dropping `prompt=login` from the return path) and when the
-    // last login is older than max_age.
+    // A fresh login is needed for prompt=login and when the last login is older than max_age,
+    // unless the user logged in within this request's interaction.
     let too_old = match (max_age, input.auth_time) {
+        _ if input.fresh_login => false,
         // max_age=0 asks for a login every time, like prompt=login (OIDC Core §3.1.2.1).
         (Some(0), _) => true,
         (Some(m), Some(t)) => ctx.now - t > m,
@@ -267,7 +270,7 @@ pub fn run(
     let user = input
         .user
         .filter(|u| !u.disabled)
-        .filter(|_| !too_old && !prompt.login);
+        .filter(|_| !too_old && (!prompt.login || input.fresh_login));
     let Some(user) = user else {
         if prompt.none {
             return fail("login_required", "the user is not logged in");

@@ -1,5 +1,7 @@
-//! /account: the signed-in user's profile, password change, and the apps they consented to,
-//! each with a "revoke access" button that deletes the consent and that app's refresh tokens.
+//! /account: the signed-in user's profile, password change, the devices they are signed in on
+//! (each with "sign out", and "sign out everywhere else"; see `devices`), and the apps with access
+//! to the account (a consent or live refresh tokens), each with a "revoke access" button that
+//! deletes the consent and revokes that app's refresh tokens (`refresh::revoke_app`).
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -7,18 +9,24 @@ use askama::Template;
 
 use super::auth::{self, FormData, SignedIn};
 use super::db;
+use super::devices::{self, DeviceView};
 use super::templates::render;
 use crate::account_policy::check_password;
 use crate::authn::password::Purpose;
-use crate::db::models::{clients, consents, refresh, users};
-use crate::db::{self};
+use crate::db::models::{clients, consents, refresh, sessions, users};
+use crate::db::{self, DbConn};
 use crate::error::AppError;
 use crate::state::AppState;
 
-pub struct ConsentView {
+/// An app with access to the account: a consent, live refresh tokens, or both.
+pub struct AppView {
     pub client_id: String,
     pub client_name: String,
     pub scope: String,
+    /// When access was first given (the consent, or the oldest live refresh family).
+    pub since: String,
+    /// When the app last got a token, if it holds refresh tokens.
+    pub last_used: Option<String>,
 }
 
 #[derive(Template)]
@@ -29,7 +37,8 @@ struct AccountPage<'a> {
     name: &'a str,
     is_admin: bool,
     csrf_token: &'a str,
-    consents: Vec<ConsentView>,
+    apps: Vec<AppView>,
+    devices: Vec<DeviceView>,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -41,19 +50,12 @@ async fn page(
     error: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
     let uid = who.user.id.clone();
-    let consents = db(state, move |conn| {
-        let mut out = Vec::new();
-        for c in consents::for_user(conn, &uid)? {
-            let name = clients::by_id(conn, &c.client_id)?
-                .map(|cl| cl.row.name)
-                .unwrap_or_else(|| c.client_id.clone());
-            out.push(ConsentView {
-                client_id: c.client_id,
-                client_name: name,
-                scope: c.scope,
-            });
-        }
-        Ok(out)
+    let current = who.session.id_hash.clone();
+    let (apps, devices) = db(state, move |conn| {
+        let now = db::now();
+        let devices = sessions::for_user(conn, &uid, now)?;
+        let devices = devices::views(&devices, Some(&current), now);
+        Ok((apps_of(conn, &uid, now)?, devices))
     })
     .await?;
     let status = if error.is_some() {
@@ -69,7 +71,8 @@ async fn page(
             name: who.user.name.as_deref().unwrap_or(""),
             is_admin: who.user.is_admin,
             csrf_token: &who.session.csrf_token,
-            consents,
+            apps,
+            devices,
             notice,
             error,
         },
@@ -127,26 +130,67 @@ pub async fn change_password(
     .await
 }
 
-pub async fn revoke_consent(
+/// The apps with access to the user's account: every consent, and every app holding live
+/// refresh tokens (with or without a consent), by name.
+fn apps_of(conn: &mut DbConn, user_id: &str, now: i64) -> Result<Vec<AppView>, AppError> {
+    let consents = consents::for_user(conn, user_id)?;
+    let mut holdings = refresh::apps_for_user(conn, user_id, now)?;
+    let mut out = Vec::new();
+    for c in consents {
+        let held = holdings
+            .iter()
+            .position(|h| h.client_id == c.client_id)
+            .map(|i| holdings.swap_remove(i));
+        out.push((c.client_id, c.scope, c.created_at, held));
+    }
+    for h in holdings {
+        out.push((h.client_id.clone(), h.scope.clone(), h.since, Some(h)));
+    }
+    let mut views = Vec::with_capacity(out.len());
+    for (client_id, scope, since, held) in out {
+        let client_name = clients::by_id(conn, &client_id)?
+            .map(|cl| cl.row.name)
+            .unwrap_or_else(|| client_id.clone());
+        let since = held.as_ref().map_or(since, |h| h.since.min(since));
+        views.push(AppView {
+            client_id,
+            client_name,
+            scope,
+            since: devices::utc(since),
+            last_used: held.map(|h| devices::ago(now, h.last_used)),
+        });
+    }
+    Ok(views)
+}
+
+/// POST /account/apps/revoke (`client_id` in the form; client ids may be URLs) and the older
+/// POST /account/consents/{client_id}/revoke: takes the app's access away (`refresh::revoke_app`).
+pub async fn revoke_app(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: Option<web::Path<String>>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let who = auth::require_user(&req, &state, "/account").await?;
     let form = FormData::parse(&body);
     form.check_csrf(&who)?;
-    let client_id = path.into_inner();
+    let client_id = match path {
+        Some(p) => p.into_inner(),
+        None => form.text("client_id"),
+    };
+    if client_id.is_empty() {
+        return Err(AppError::BadRequest(
+            "Which app? The form named none.".into(),
+        ));
+    }
     let uid = who.user.id.clone();
     let cid = client_id.clone();
     db(&state, move |conn| {
-        let now = db::now();
-        consents::revoke(conn, &uid, &cid)?;
-        refresh::revoke_for_user_client(conn, &uid, &cid, now)?;
+        refresh::revoke_app(conn, &uid, &cid, db::now())?;
         Ok(())
     })
     .await?;
-    auth::audit(&state, &req, &who, "account.revoke_consent", client_id).await?;
+    auth::audit(&state, &req, &who, "account.revoke_app", client_id).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/account"))
         .finish())

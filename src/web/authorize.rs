@@ -1,13 +1,15 @@
-//! GET/POST /authorize: the browser's side of the authorization-code flow. GET starts (or
-//! resumes after login) a request; POST carries the consent decision for the same request,
-//! whose parameters stay in the query string.
+//! /authorize: the browser's side of the authorization-code flow. A request that needs a login
+//! or consent becomes an interaction (`authn::interaction`); the login and consent pages carry
+//! its id, and `/authorize/resume?interaction=ID` continues it (GET after a login, POST with
+//! the consent decision).
 
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use oxide_auth_actix::OAuthRequest;
 
-use super::session;
 use super::templates::{client_host, render, ConsentPage};
+use super::{db, session};
+use crate::authn::interaction;
+use crate::db::models::interactions::InteractionRow;
 use crate::db::models::users;
 use crate::error::{error_page, AppError};
 use crate::oauth::authorize::{self, AuthorizeInput, AuthorizeOutcome, Decision};
@@ -60,18 +62,95 @@ async fn metadata_document_refusal(state: &AppState, query_string: &str) -> Opti
     ))
 }
 
+/// GET (or POST) /authorize: a new authorization request, its parameters in the query string.
 pub async fn authorize(
     req: HttpRequest,
     state: web::Data<AppState>,
-    oauth: OAuthRequest,
 ) -> Result<HttpResponse, AppError> {
-    let raw_query = req.query_string().as_bytes();
+    let query = req.query_string().to_owned();
+    process(&req, &state, query, None, None).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct ResumeQuery {
+    interaction: String,
+}
+
+/// GET/POST /authorize/resume?interaction=ID: the pending request after a login (GET) or with
+/// the consent decision (POST, CSRF-checked).
+pub async fn resume(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<ResumeQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let id = query.into_inner().interaction;
+    let decision = if req.method() == Method::POST {
+        let session = session::current(&req, &state).await?;
+        let form = super::auth::FormData::parse(&body);
+        session::check_csrf(session.as_ref(), form.get("csrf_token"))?;
+        match form.get("decision") {
+            Some("allow") => Some(Decision::Allow),
+            Some("deny") => Some(Decision::Deny),
+            _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
+        }
+    } else {
+        None
+    };
+    let lookup = id.clone();
+    let row = db(&state, move |conn| {
+        if lookup.len() > 64 {
+            return Ok(None);
+        }
+        Ok(interaction::find(conn, &lookup, crate::db::now())?)
+    })
+    .await?;
+    let Some(row) = row else {
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has ended",
+            "It was completed already, or it expired. Go back to the application and sign in again.",
+            Some(ErrorCode::InvalidRequest.as_str()),
+        ));
+    };
+    let query = row.request.clone();
+    process(&req, &state, query, Some((id, row)), decision).await
+}
+
+fn refuse_page(e: &crate::oauth::errors::ProtocolError) -> HttpResponse {
+    let status = if e.code == ErrorCode::ServerError {
+        tracing::error!(error = %e, "authorization request failed");
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    error_page(
+        status,
+        "This sign-in request cannot be completed",
+        &e.description,
+        Some(e.code.as_str()),
+    )
+}
+
+/// Runs the authorization request `query` (a new one, or an interaction's), then answers:
+/// an error page, the redirect to the client, the login page, or the consent page — the last
+/// two referencing the request by its interaction id.
+async fn process(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    query_string: String,
+    pending: Option<(String, InteractionRow)>,
+    decision: Option<Decision>,
+) -> Result<HttpResponse, AppError> {
+    let raw_query = query_string.as_bytes();
     let malformed = if !params::urlencoded_is_utf8(raw_query) {
         // Echoing `state` with U+FFFD replacements would hand the client a value it never sent;
         // and without trustworthy parameters nothing may be redirected.
         Some("The request's parameters are not valid UTF-8.")
     } else if params::urlencoded_is_oversized(raw_query) {
         Some("The request's parameters are too long.")
+    } else if raw_query.is_empty() {
+        Some("This address needs the parameters of a sign-in request.")
     } else {
         None
     };
@@ -83,39 +162,15 @@ pub async fn authorize(
             Some(ErrorCode::InvalidRequest.as_str()),
         ));
     }
-    let session = session::current(&req, &state).await?;
-    let decision = if req.method() == Method::POST {
-        let body = oauth.body();
-        let field = |k: &str| {
-            body.and_then(|b| {
-                use oxide_auth::endpoint::QueryParameter;
-                b.unique_value(k).map(|v| v.into_owned())
-            })
-        };
-        session::check_csrf(session.as_ref(), field("csrf_token").as_deref())?;
-        match field("decision").as_deref() {
-            Some("allow") => Some(Decision::Allow),
-            Some("deny") => Some(Decision::Deny),
-            _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
-        }
-    } else {
-        None
-    };
-    let Some(query) = oauth.query().cloned() else {
-        return Err(AppError::BadRequest(
-            "This address needs the parameters of a sign-in request.".into(),
-        ));
-    };
-    let query_string = req.query_string().to_owned();
-    let raw_keys: Vec<String> = url::form_urlencoded::parse(query_string.as_bytes())
-        .map(|(k, _)| k.into_owned())
-        .collect();
-    if let Some(refused) = metadata_document_refusal(&state, &query_string).await {
+    if let Some(refused) = metadata_document_refusal(state, &query_string).await {
         return Ok(refused);
     }
+    let session = session::current(req, state).await?;
 
     let st = state.clone().into_inner();
     let sess = session.clone();
+    let q = query_string.clone();
+    let fresh = pending.as_ref().map(|(_, row)| row.clone());
     let outcome = web::block(move || {
         let (conn, keys) = context::open(&st).map_err(|e| AppError::Internal(e.to_string()))?;
         let ctx = Ctx::new(st.settings_arc(), keys, conn, crate::db::now());
@@ -124,55 +179,68 @@ pub async fn authorize(
             None => None,
         };
         let username = user.as_ref().map(|u| u.username.clone());
+        let (query, raw_keys) = super::token::parse_form(q.as_bytes());
         let params = Params::new(&query, raw_keys);
+        let fresh_login = fresh.as_ref().is_some_and(|row| {
+            interaction::logged_in_here(row, user.as_ref().map(|u| u.id.as_str()))
+        });
         let input = AuthorizeInput {
             user,
             session_id: sess.as_ref().map(|s| s.id_hash.clone()),
             auth_time: sess.as_ref().and_then(|s| s.auth_time),
             decision,
+            fresh_login,
         };
         let outcome = authorize::run(&ctx, &params, input, &st.successor_key);
         Ok::<_, AppError>((outcome, username))
     })
     .await??;
 
-    match outcome {
-        (AuthorizeOutcome::ErrorPage(e), _) => {
-            let status = if e.code == ErrorCode::ServerError {
-                tracing::error!(error = %e, "authorization request failed");
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            Ok(error_page(
-                status,
-                "This sign-in request cannot be completed",
-                &e.description,
-                Some(e.code.as_str()),
-            ))
+    // The interaction this request continues, or a new one for the pages that follow.
+    let interaction_id = |client_id: String| {
+        let existing = pending.as_ref().map(|(id, _)| id.clone());
+        let q = query_string.clone();
+        async move {
+            match existing {
+                Some(id) => Ok(id),
+                None => {
+                    db(state, move |conn| {
+                        Ok(interaction::start(conn, &client_id, &q, crate::db::now())?)
+                    })
+                    .await
+                }
+            }
         }
-        (AuthorizeOutcome::Redirect(location), _) => Ok(HttpResponse::Found()
-            .insert_header((header::LOCATION, location))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish()),
-        (AuthorizeOutcome::NeedLogin { .. }, _) => {
-            // Coming back from the login must not ask for it again: drop prompt=login and
-            // max_age=0, which demand exactly the login that is about to happen.
-            let resumed: String = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(url::form_urlencoded::parse(query_string.as_bytes()).filter(
-                    |(k, v)| {
-                        let login_prompt =
-                            k == "prompt" && v.split_ascii_whitespace().any(|p| p == "login");
-                        let zero_age = k == "max_age" && v == "0";
-                        !login_prompt && !zero_age
-                    },
-                ))
-                .finish();
-            let return_to = format!("/authorize?{resumed}");
+    };
+    match outcome {
+        (AuthorizeOutcome::ErrorPage(e), _) => Ok(refuse_page(&e)),
+        (AuthorizeOutcome::Redirect(location), _) => {
+            if let Some((id, _)) = pending {
+                // Once answered, the interaction is spent: a replayed resume gets a page.
+                let done = db(state, move |conn| {
+                    Ok(interaction::complete(conn, &id, crate::db::now())?)
+                })
+                .await?;
+                if !done {
+                    return Ok(error_page(
+                        StatusCode::BAD_REQUEST,
+                        "This sign-in request has ended",
+                        "It was completed already. Go back to the application and sign in again.",
+                        Some(ErrorCode::InvalidRequest.as_str()),
+                    ));
+                }
+            }
+            Ok(HttpResponse::Found()
+                .insert_header((header::LOCATION, location))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish())
+        }
+        (AuthorizeOutcome::NeedLogin { client }, _) => {
+            let id = interaction_id(client.row.client_id.clone()).await?;
             let target = format!(
                 "/login?{}",
                 url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("return_to", &return_to)
+                    .append_pair("return_to", &interaction::resume_path(&id))
                     .finish()
             );
             Ok(HttpResponse::Found()
@@ -184,7 +252,8 @@ pub async fn authorize(
             let Some(s) = session.as_ref() else {
                 return Err(AppError::Csrf);
             };
-            let action = format!("/authorize?{query_string}");
+            let id = interaction_id(client.row.client_id.clone()).await?;
+            let action = interaction::resume_path(&id);
             render(
                 HttpResponse::Ok(),
                 &ConsentPage {

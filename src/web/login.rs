@@ -9,7 +9,8 @@ use serde::Deserialize;
 use super::client_addr;
 use super::session;
 use super::templates::{render, LoginPage, SignedInPage};
-use crate::authn::password::{self, Claimant, Purpose, Verdict};
+use crate::authn::interaction;
+use crate::authn::login::{self, Step};
 use crate::db::models::{clients, users};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -34,6 +35,7 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
     match raw {
         Some(p)
             if (p.starts_with("/authorize?")
+                || p.starts_with("/authorize/resume?")
                 || p == "/"
                 || p.starts_with("/account")
                 || p.starts_with("/admin"))
@@ -46,19 +48,21 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
     }
 }
 
-/// The name of the client an `/authorize?…` return path is for, to show on the login page.
-async fn client_name_for(state: &web::Data<AppState>, return_to: &str) -> Option<String> {
-    let query = return_to.strip_prefix("/authorize?")?;
-    let client_id = url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "client_id")
-        .map(|(_, v)| v.into_owned())?;
+/// The pending authorization request a return path continues: its client's name (for the
+/// login page) and its query string (for `login_hint`).
+async fn pending_request(state: &web::Data<AppState>, return_to: &str) -> Option<(String, String)> {
+    let id = interaction::id_in_path(return_to)?;
     let st = state.clone();
     web::block(move || {
         let mut conn = st.pool.get().ok()?;
-        clients::by_id(&mut conn, &client_id)
+        let row = interaction::find(&mut conn, &id, crate::db::now())
+            .ok()
+            .flatten()?;
+        let name = clients::by_id(&mut conn, &row.client_id)
             .ok()
             .flatten()
-            .map(|c| c.row.name)
+            .map(|c| c.row.name)?;
+        Some((name, row.request))
     })
     .await
     .ok()
@@ -72,11 +76,12 @@ pub async fn page(
 ) -> Result<HttpResponse, AppError> {
     let return_to = safe_return_to(query.return_to.as_deref());
     let (form_token, _) = session::form_token(&req, &state).await?;
-    let client_name = client_name_for(&state, &return_to).await;
+    let pending = pending_request(&state, &return_to).await;
+    let client_name = pending.as_ref().map(|(name, _)| name.clone());
     // OIDC login_hint pre-fills the username (only as a hint: nothing is trusted from it).
-    let hint: String = return_to
-        .strip_prefix("/authorize?")
-        .and_then(|q| {
+    let hint: String = pending
+        .as_ref()
+        .and_then(|(_, q)| {
             url::form_urlencoded::parse(q.as_bytes())
                 .find(|(k, _)| k == "login_hint")
                 .map(|(_, v)| v.chars().take(256).collect())
@@ -90,6 +95,7 @@ pub async fn page(
             username: &hint,
             error: None,
             client_name: client_name.as_deref(),
+            signup_open: state.settings.signup.policy == crate::config::SignupPolicy::Open,
         },
         form_token.cookie,
     )
@@ -104,32 +110,52 @@ pub async fn submit(
     let current = session::current(&req, &state).await?;
     session::check_form_csrf(&req, &state, current.as_ref(), form.csrf_token.as_deref())?;
     let return_to = safe_return_to(form.return_to.as_deref());
-    let verdict = password::check(
+    let step = login::with_password(
         &state.clone().into_inner(),
-        Claimant::Name(form.username.clone()),
+        form.username.clone(),
         form.password,
         client_addr::of(&req),
-        Purpose::Login,
+        interaction::id_in_path(&return_to),
     )
     .await?;
-    let user = match verdict {
-        Verdict::Accepted(user) => user,
+    let c = current.as_ref();
+    let done = match step {
+        Step::Completed(done) => done,
         // A re-rendered form is not an HTTP authentication challenge (RFC 9110 §15.5.2): 200
         // for a wrong password, like Keycloak; 429 when throttled.
-        refused => {
-            let throttled = match refused {
-                Verdict::Throttled { retry_after } => Some(retry_after),
-                _ => None,
-            };
-            let c = current.as_ref();
-            return again(&req, &state, c, &form.username, &return_to, throttled).await;
+        Step::Rejected => return again(&req, &state, c, &form.username, &return_to, None).await,
+        Step::Throttled { retry_after } => {
+            return again(
+                &req,
+                &state,
+                c,
+                &form.username,
+                &return_to,
+                Some(retry_after),
+            )
+            .await
+        }
+        Step::EmailNotVerified => {
+            return again_with(
+                &req,
+                &state,
+                c,
+                &form.username,
+                &return_to,
+                Refusal::Unverified,
+            )
+            .await
         }
     };
     let ttl = state.settings.session_ttl;
     let (_, cookie) = session::create(
         &req,
         &state,
-        Some(user.id.clone()),
+        session::SignIn {
+            user_id: &done.user.id,
+            auth_time: done.auth_time,
+            amr: done.amr,
+        },
         current.map(|s| s.id_hash),
         ttl,
     )
@@ -141,8 +167,16 @@ pub async fn submit(
         .finish())
 }
 
+/// Why the login form is shown again.
+enum Refusal {
+    WrongPassword,
+    Throttled(u64),
+    Unverified,
+}
+
 /// The login form again, after a refusal: 200 for a wrong password, 429 with Retry-After when
-/// attempts are throttled. The same whether or not the account exists.
+/// attempts are throttled, 403 when the address must be verified first. The same whether or not
+/// the account exists.
 async fn again(
     req: &HttpRequest,
     state: &web::Data<AppState>,
@@ -151,6 +185,21 @@ async fn again(
     return_to: &str,
     throttled: Option<u64>,
 ) -> Result<HttpResponse, AppError> {
+    let why = match throttled {
+        Some(secs) => Refusal::Throttled(secs),
+        None => Refusal::WrongPassword,
+    };
+    again_with(req, state, current, username, return_to, why).await
+}
+
+async fn again_with(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    current: Option<&crate::db::models::sessions::SessionRow>,
+    username: &str,
+    return_to: &str,
+    why: Refusal,
+) -> Result<HttpResponse, AppError> {
     let token = match current {
         Some(s) => session::FormToken {
             token: s.csrf_token.clone(),
@@ -158,19 +207,21 @@ async fn again(
         },
         None => session::anonymous_form_token(req, state),
     };
-    let client_name = client_name_for(state, return_to).await;
+    let client_name = pending_request(state, return_to).await.map(|(n, _)| n);
     let shown: String = username.chars().take(256).collect();
-    let message = match throttled {
-        Some(secs) => too_many_attempts(secs),
-        None => FAILED_LOGIN.to_owned(),
+    let (mut status, message) = match why {
+        Refusal::WrongPassword => (HttpResponse::Ok(), FAILED_LOGIN.to_owned()),
+        Refusal::Throttled(secs) => {
+            let mut b = HttpResponse::TooManyRequests();
+            b.insert_header((header::RETRY_AFTER, secs.to_string()));
+            (b, too_many_attempts(secs))
+        }
+        Refusal::Unverified => (
+            HttpResponse::Forbidden(),
+            "Confirm your email address first: open the link we sent you.".to_owned(),
+        ),
     };
-    let mut status = match throttled {
-        Some(_) => HttpResponse::TooManyRequests(),
-        None => HttpResponse::Ok(),
-    };
-    if let Some(secs) = throttled {
-        status.insert_header((header::RETRY_AFTER, secs.to_string()));
-    }
+    status.insert_header((header::CACHE_CONTROL, "no-store"));
     render(
         status,
         &LoginPage {
@@ -179,6 +230,7 @@ async fn again(
             username: &shown,
             error: Some(&message),
             client_name: client_name.as_deref(),
+            signup_open: state.settings.signup.policy == crate::config::SignupPolicy::Open,
         },
         token.cookie,
     )

@@ -6,19 +6,24 @@ pub mod auth;
 pub mod authorize;
 pub mod bearer;
 pub mod client_addr;
+pub mod devices;
 pub mod discovery;
+pub mod email_change;
 pub mod health;
 pub mod log_span;
 pub mod login;
 pub mod logout;
 pub mod register;
 pub mod request_id;
+pub mod reset;
 pub mod revoke;
 pub mod session;
 pub mod setup;
+pub mod signup;
 pub mod templates;
 pub mod token;
 pub mod userinfo;
+pub mod verify;
 
 pub use actix_web::web::Data;
 
@@ -45,8 +50,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .route("/", get().to(login::home))
     .route("/login", get().to(login::page))
     .route("/login", post().to(login::submit))
+    .route("/signup", get().to(signup::page))
+    .route("/signup", post().to(signup::submit))
     .route("/authorize", get().to(authorize::authorize))
     .route("/authorize", post().to(authorize::authorize))
+    .route("/authorize/resume", get().to(authorize::resume))
+    .route("/authorize/resume", post().to(authorize::resume))
     .route("/token", post().to(token::token))
     .route(
         "/.well-known/openid-configuration",
@@ -74,9 +83,37 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .route("/account/password", post().to(account::change_password))
     .route(
         "/account/consents/{client_id}/revoke",
-        post().to(account::revoke_consent),
+        post().to(account::revoke_app),
     )
+    .route("/account/apps/revoke", post().to(account::revoke_app))
+    .route("/account/sessions/sign-out", post().to(devices::sign_out))
+    .route(
+        "/account/sessions/sign-out-others",
+        post().to(devices::sign_out_others),
+    )
+    .configure(mail_routes)
     .configure(crate::admin::routes);
+}
+
+/// Pages of the mail features: password reset, email verification, email change.
+fn mail_routes(cfg: &mut ServiceConfig) {
+    cfg.route("/forgot-password", get().to(reset::request_form))
+        .route("/forgot-password", post().to(reset::request_submit))
+        .route("/reset-password", get().to(reset::reset_form))
+        .route("/reset-password", post().to(reset::reset_submit))
+        .route("/verify-email", get().to(verify::confirm_form))
+        .route("/verify-email", post().to(verify::confirm_submit))
+        .route("/account/email", get().to(email_change::show))
+        .route("/account/email", post().to(email_change::request))
+        .route("/account/email/verify", post().to(verify::resend))
+        .route(
+            "/email-change/confirm",
+            get().to(email_change::confirm_form),
+        )
+        .route(
+            "/email-change/confirm",
+            post().to(email_change::confirm_submit),
+        );
 }
 
 /// Runs `f` with a pooled connection on the blocking thread pool (diesel is synchronous).

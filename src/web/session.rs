@@ -168,17 +168,36 @@ pub async fn current(
     let st = state.clone();
     let row = web::block(move || {
         let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(sessions::live(&mut conn, &hash, db::now())?)
+        let now = db::now();
+        let mut row = sessions::live(&mut conn, &hash, now)?;
+        // "Last seen" for the devices list: a signed-in session that was last recorded more
+        // than an interval ago is touched by one conditional UPDATE; otherwise no write.
+        if let Some(r) = row.as_mut().filter(|r| {
+            r.user_id.is_some() && r.last_seen_at < now - sessions::SEEN_INTERVAL_SECONDS
+        }) {
+            if sessions::touch_seen(&mut conn, &hash, now)? == 1 {
+                r.last_seen_at = now;
+            }
+        }
+        Ok::<_, AppError>(row)
     })
     .await??;
     Ok(row)
+}
+
+/// Who a new session is for, as the login decided it.
+pub struct SignIn<'a> {
+    pub user_id: &'a str,
+    pub auth_time: i64,
+    /// RFC 8176 methods, space-separated.
+    pub amr: &'a str,
 }
 
 /// Creates a session row and its cookie. After login the id is always new (no fixation).
 pub async fn create(
     req: &HttpRequest,
     state: &web::Data<AppState>,
-    user_id: Option<String>,
+    sign_in: SignIn<'_>,
     replaces: Option<String>,
     ttl: i64,
 ) -> Result<(SessionRow, Cookie<'static>), AppError> {
@@ -186,14 +205,15 @@ pub async fn create(
     let now = db::now();
     let row = SessionRow {
         id_hash: random::sha256_hex(&token),
-        auth_time: user_id.as_ref().map(|_| now),
-        user_id,
+        auth_time: Some(sign_in.auth_time),
+        user_id: Some(sign_in.user_id.to_owned()),
         csrf_token: random::token::<24>(),
         ip: client_ip(req),
         user_agent: user_agent(req),
         created_at: now,
         last_seen_at: now,
         expires_at: now + ttl,
+        amr: Some(sign_in.amr.to_owned()),
     };
     let st = state.clone();
     let insert = row.clone();

@@ -121,7 +121,11 @@ pub async fn submit(
     let (_, cookie) = session::create(
         &req,
         &state,
-        Some(admin.id.clone()),
+        session::SignIn {
+            user_id: &admin.id,
+            auth_time: crate::db::now(),
+            amr: "pwd",
+        },
         None,
         state.settings.session_ttl,
     )

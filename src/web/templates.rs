@@ -15,6 +15,8 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
     pub error: Option<&'a str>,
     pub client_name: Option<&'a str>,
+    /// Anyone may create an account: the page links to /signup.
+    pub signup_open: bool,
 }
 
 #[derive(Template)]

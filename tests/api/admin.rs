@@ -2,8 +2,10 @@
 
 use crate::helpers::{add_user, location, spawn_app, spawn_app_on, test_db, TestApp};
 
-const GET_ROUTES: [&str; 9] = [
+const GET_ROUTES: [&str; 11] = [
     "/admin",
+    "/admin/registration",
+    "/admin/signup",
     "/admin/clients",
     "/admin/clients/new",
     "/admin/clients/CID",
@@ -14,8 +16,17 @@ const GET_ROUTES: [&str; 9] = [
     "/admin/audit",
 ];
 
-const POST_ROUTES: [&str; 13] = [
+const POST_ROUTES: [&str; 22] = [
     "/admin/reauth",
+    "/admin/clients/CID/state/verify",
+    "/admin/clients/CID/state/disable",
+    "/admin/users/UID/unlock",
+    "/admin/lockouts/unlock-address",
+    "/admin/registration/policy",
+    "/admin/registration/tokens",
+    "/admin/registration/tokens/abcdef012345/revoke",
+    "/admin/signup/invites",
+    "/admin/signup/resend-verification",
     "/admin/clients/new",
     "/admin/clients/CID",
     "/admin/clients/CID/rotate-secret",

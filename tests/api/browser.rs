@@ -330,3 +330,110 @@ async fn revoking_consent_on_the_account_page_kills_the_refresh_token() {
     assert_eq!(body["error"], "invalid_grant");
     b.client.clone().close().await.ok();
 }
+
+/// Whether the page fits the window's width (nothing to scroll sideways).
+async fn fits_width(c: &Client) -> bool {
+    let v = c
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    v.as_bool() == Some(true)
+}
+
+#[tokio::test]
+async fn the_account_lists_devices_and_apps_at_desktop_and_phone_width() {
+    let app = spawn_app().await;
+    add_user(&app.db, "paula", "paula's password", false).await;
+    add_user(&app.db, "admin", "admin password 1", true).await;
+    let client = app.client(&[]).await;
+    let secret = client.secret.clone().expect("secret");
+    // Paula is also signed in on her phone.
+    let phone = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36")
+        .build()
+        .expect("phone");
+    let res = app.login_with(&phone, "paula", "paula's password").await;
+    assert_eq!(res.status(), 303);
+
+    let b = browser().await;
+    let c = &b.client;
+    let (verifier, challenge) = pkce_pair();
+    let code = authorize_in_browser(
+        c,
+        &app,
+        &client.id,
+        ("paula", "paula's password"),
+        &challenge,
+        None,
+    )
+    .await;
+    let tokens = exchange(&app, &client.id, &secret, &code, &verifier).await;
+    assert!(tokens["refresh_token"].is_string());
+
+    c.goto(&app.url("/account")).await.expect("account");
+    c.wait()
+        .for_element(Locator::Css("li.this-device"))
+        .await
+        .expect("devices listed");
+    let page = c.source().await.expect("source");
+    assert!(page.contains("Chrome on Android"), "the phone is listed");
+    assert!(page.contains("Sign out everywhere else"));
+    assert!(page.contains("Test App"), "the app is listed");
+    c.set_window_size(1280, 1300).await.expect("desktop size");
+    screenshot(c, "account-devices").await;
+    assert!(fits_width(c).await);
+    c.set_window_size(360, 800).await.expect("phone size");
+    c.execute(
+        "document.getElementById('devices-heading').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .expect("scroll");
+    screenshot(c, "account-devices-phone").await;
+    assert!(fits_width(c).await, "the account page fits 360 px");
+
+    // Signing the phone out from the browser ends only the phone's session.
+    click(c, "li.device:not(.this-device):not(.app) button").await;
+    c.wait()
+        .for_element(Locator::Css("li.this-device"))
+        .await
+        .expect("account again");
+    assert!(!c
+        .source()
+        .await
+        .expect("source")
+        .contains("Chrome on Android"));
+    let res = phone.get(app.url("/account")).send().await.expect("phone");
+    assert_eq!(res.status(), 303, "the phone must sign in again");
+
+    // The other pages fit a phone too.
+    c.delete_all_cookies().await.expect("sign out");
+    c.goto(&app.url("/admin/users")).await.expect("admin");
+    login(c, "admin", "admin password 1", None).await;
+    c.wait()
+        .for_element(Locator::LinkText("Sessions of paula"))
+        .await
+        .expect("users page")
+        .click()
+        .await
+        .expect("open sessions");
+    c.wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .expect("sessions page");
+    assert!(text(c, "h1").await.contains("Sessions of paula"));
+    assert!(fits_width(c).await, "admin sessions page fits 360 px");
+    for path in ["/admin/users", "/admin/clients/new", "/account", "/logout"] {
+        c.goto(&app.url(path)).await.expect("page");
+        assert!(fits_width(c).await, "{path} fits 360 px");
+    }
+    c.delete_all_cookies().await.expect("sign out");
+    c.goto(&app.url("/login")).await.expect("login");
+    assert!(fits_width(c).await, "/login fits 360 px");
+    b.client.clone().close().await.ok();
+}

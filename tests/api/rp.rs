@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use crate::helpers::spawn_app;
 
-fn rp_python() -> &'static PathBuf {
+pub(crate) fn rp_python() -> &'static PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

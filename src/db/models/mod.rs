@@ -2,19 +2,24 @@
 //! of the `MultiConnection` accept: no RETURNING, no ON CONFLICT, no batch insert; atomicity
 //! comes from conditional UPDATE/DELETE and their affected-row counts.
 
+pub mod account_tokens;
 pub mod audit;
 pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod denylist;
 pub mod initial_access_tokens;
+pub mod interactions;
 pub mod login_attempts;
 pub mod login_throttle;
+pub mod outbox;
 pub mod refresh;
 pub mod server_settings;
 pub mod sessions;
 pub mod setup;
 pub mod signing_keys;
+pub mod signup_invites;
+pub mod user_email;
 pub mod users;
 
 #[cfg(test)]

@@ -214,3 +214,78 @@ pub fn revoke_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> QueryResul
 pub fn delete_expired(conn: &mut DbConn, before: i64) -> QueryResult<usize> {
     diesel::delete(fam::table.filter(fam::expires_at.le(before))).execute(conn)
 }
+
+/// An app (client) holding live refresh tokens of a user: what the account page lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppHolding {
+    pub client_id: String,
+    /// Every scope its live families carry, sorted.
+    pub scope: String,
+    /// When its oldest live family was created (the first sign-in still in use).
+    pub since: i64,
+    /// When its newest token was issued (the last refresh, or the sign-in).
+    pub last_used: i64,
+}
+
+/// The apps holding live (not revoked, not expired) refresh families of a user, by client id.
+pub fn apps_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> QueryResult<Vec<AppHolding>> {
+    use diesel::dsl::max;
+    let families: Vec<(String, String, i64)> = fam::table
+        .filter(fam::user_id.eq(user_id))
+        .filter(fam::revoked_at.is_null())
+        .filter(fam::expires_at.gt(now))
+        .select((fam::client_id, fam::scope, fam::created_at))
+        .load(conn)?;
+    let newest: Vec<(String, Option<i64>)> = tok::table
+        .inner_join(fam::table)
+        .filter(fam::user_id.eq(user_id))
+        .filter(fam::revoked_at.is_null())
+        .filter(fam::expires_at.gt(now))
+        .group_by(fam::client_id)
+        .select((fam::client_id, max(tok::created_at)))
+        .load(conn)?;
+    let mut by_client: std::collections::BTreeMap<String, (Vec<String>, i64, i64)> =
+        std::collections::BTreeMap::new();
+    for (client_id, scope, created) in families {
+        let e = by_client
+            .entry(client_id)
+            .or_insert_with(|| (Vec::new(), created, created));
+        e.0.extend(scope.split_ascii_whitespace().map(str::to_owned));
+        e.1 = e.1.min(created);
+        e.2 = e.2.max(created);
+    }
+    for (client_id, last) in newest {
+        if let (Some(e), Some(last)) = (by_client.get_mut(&client_id), last) {
+            e.2 = e.2.max(last);
+        }
+    }
+    Ok(by_client
+        .into_iter()
+        .map(|(client_id, (mut scopes, since, last_used))| {
+            scopes.sort();
+            scopes.dedup();
+            AppHolding {
+                client_id,
+                scope: scopes.join(" "),
+                since,
+                last_used,
+            }
+        })
+        .collect())
+}
+
+/// Takes an app's access away from a user: the one rule behind every "revoke" of an app (the
+/// account page's apps list, consent withdrawal). The consent goes, so the app must ask again,
+/// and every refresh family the user holds for it is revoked, in one transaction.
+pub fn revoke_app(
+    conn: &mut DbConn,
+    user_id: &str,
+    client_id: &str,
+    now: i64,
+) -> QueryResult<usize> {
+    conn.transaction(|c| {
+        let families = revoke_for_user_client(c, user_id, client_id, now)?;
+        crate::db::models::consents::revoke(c, user_id, client_id)?;
+        Ok(families)
+    })
+}

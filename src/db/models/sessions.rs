@@ -17,6 +17,8 @@ pub struct SessionRow {
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
+    /// How the user authenticated (RFC 8176 values, space-separated), decided by the login.
+    pub amr: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &SessionRow) -> QueryResult<()> {
@@ -66,4 +68,42 @@ pub fn touch_auth(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<usi
     diesel::update(sessions::table.find(id_hash))
         .set(sessions::auth_time.eq(Some(now)))
         .execute(conn)
+}
+
+/// How stale `last_seen_at` may get before a request refreshes it: at most one write per
+/// session per interval, never one per request.
+pub const SEEN_INTERVAL_SECONDS: i64 = 300;
+
+/// Records that the session was used now, unless that was already recorded less than
+/// `SEEN_INTERVAL_SECONDS` ago. One conditional UPDATE: concurrent requests of the same session
+/// write at most once per interval, and a fresh row costs no write at all.
+pub fn touch_seen(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .find(id_hash)
+            .filter(sessions::last_seen_at.lt(now - SEEN_INTERVAL_SECONDS)),
+    )
+    .set(sessions::last_seen_at.eq(now))
+    .execute(conn)
+}
+
+/// A user's live sessions, most recently used first.
+pub fn for_user(conn: &mut DbConn, user_id: &str, now: i64) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::expires_at.gt(now))
+        .order((sessions::last_seen_at.desc(), sessions::created_at.desc()))
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
+/// Ends one session, only if it belongs to `user_id` (a user or an admin acting for one never
+/// ends somebody else's session by naming it).
+pub fn delete_of_user(conn: &mut DbConn, user_id: &str, id_hash: &str) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table
+            .find(id_hash)
+            .filter(sessions::user_id.eq(user_id)),
+    )
+    .execute(conn)
 }

@@ -1,0 +1,130 @@
+//! Sign-up: who may create an account (the policy: closed, invite, open with optional email
+//! domains), the same account rules as everywhere (`account_policy`), and, in one transaction,
+//! the new user, the invitation used up and the verification mail queued. A sign-up started from
+//! an authorization request logs the new user in within that interaction, so the request
+//! continues afterwards.
+
+use crate::account_policy::{check_new_account, new_user, taken, NewAccount};
+use crate::config::{SignupPolicy, SignupSettings};
+use crate::crypto::random;
+use crate::db::models::signup_invites::{self, Invite};
+use crate::db::models::users::{self, User};
+use crate::db::DbConn;
+
+/// Why a sign-up was refused; `Fields` are shown beside the form.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Closed,
+    /// The invitation is missing, unknown, used or expired.
+    BadInvite,
+    Fields(Vec<String>),
+}
+
+/// What a person typed, checked against the rules and the policy.
+pub fn check(
+    settings: &SignupSettings,
+    username: &str,
+    email: &str,
+    password: &str,
+    confirm: &str,
+) -> Result<NewAccount, Refusal> {
+    if settings.policy == SignupPolicy::Closed {
+        return Err(Refusal::Closed);
+    }
+    let mut account = check_new_account(username, email, password).map_err(Refusal::Fields)?;
+    if password != confirm {
+        return Err(Refusal::Fields(vec!["the two passwords differ".into()]));
+    }
+    if settings.policy == SignupPolicy::Open && !settings.email_domains.is_empty() {
+        let domain = account
+            .email
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        if !settings.email_domains.contains(&domain) {
+            return Err(Refusal::Fields(vec![format!(
+                "accounts can be created here only with an address at {}",
+                settings.email_domains.join(", ")
+            )]));
+        }
+    }
+    account.username = account.username.trim().to_owned();
+    Ok(account)
+}
+
+/// Whether an invitation can be used (before showing the form).
+pub fn invite_usable(conn: &mut DbConn, invite: &str, now: i64) -> diesel::QueryResult<bool> {
+    signup_invites::usable(conn, &random::sha256_hex(invite), now)
+}
+
+/// Stores the account (unverified), uses up the invitation and queues the verification mail, in
+/// one transaction: a refused or failed sign-up leaves nothing behind.
+pub fn create(
+    conn: &mut DbConn,
+    settings: &crate::config::Settings,
+    account: NewAccount,
+    password_hash: String,
+    invite: Option<&str>,
+    now: i64,
+) -> Result<Result<User, Refusal>, diesel::result::Error> {
+    use diesel::Connection;
+    let policy = settings.signup.policy;
+    conn.transaction(|c| {
+        let problems = taken(c, &account)?;
+        if !problems.is_empty() {
+            return Ok(Err(Refusal::Fields(problems)));
+        }
+        let user = new_user(
+            account.username,
+            account.email,
+            None,
+            password_hash,
+            false,
+            false,
+        );
+        users::insert(c, &user)?;
+        if policy == SignupPolicy::Invite {
+            let used = match invite {
+                Some(t) => signup_invites::consume(c, &random::sha256_hex(t), &user.id, now)?,
+                None => false,
+            };
+            if !used {
+                // Undo the insert: the whole sign-up is refused.
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
+        }
+        crate::accounts::verification::send(c, settings, &user, now)?;
+        Ok(Ok(user))
+    })
+    .or_else(|e| match e {
+        diesel::result::Error::RollbackTransaction => Ok(Err(Refusal::BadInvite)),
+        other => Err(other),
+    })
+}
+
+/// Creates a single-use invitation valid `ttl` seconds; returns the token (shown once, in a link).
+pub fn create_invite(
+    conn: &mut DbConn,
+    ttl: i64,
+    note: Option<String>,
+    now: i64,
+) -> diesel::QueryResult<String> {
+    let token = random::token::<32>();
+    signup_invites::insert(
+        conn,
+        &Invite {
+            token_hash: random::sha256_hex(&token),
+            created_at: now,
+            expires_at: now + ttl,
+            used_at: None,
+            used_by: None,
+            note: note.filter(|n| !n.trim().is_empty()),
+        },
+    )?;
+    Ok(token)
+}
+
+/// The link an invitation is used with.
+pub fn invite_link(issuer: &str, token: &str) -> String {
+    format!("{issuer}/signup?invite={token}")
+}

@@ -1,0 +1,67 @@
+//! Pending authorization requests (see `authn::interaction`).
+
+use diesel::prelude::*;
+
+use crate::db::schema::interactions as ix;
+use crate::db::DbConn;
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ix)]
+pub struct InteractionRow {
+    pub id_hash: String,
+    pub client_id: String,
+    pub request: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub amr: Option<String>,
+    pub completed_at: Option<i64>,
+}
+
+pub fn insert(conn: &mut DbConn, row: &InteractionRow) -> QueryResult<()> {
+    diesel::insert_into(ix::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The interaction if it is still pending (not expired, not completed).
+pub fn pending(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<Option<InteractionRow>> {
+    ix::table
+        .find(id_hash)
+        .filter(ix::expires_at.gt(now))
+        .filter(ix::completed_at.is_null())
+        .select(InteractionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Records a login within the interaction.
+pub fn authenticated(
+    conn: &mut DbConn,
+    id_hash: &str,
+    user_id: &str,
+    auth_time: i64,
+    amr: &str,
+) -> QueryResult<usize> {
+    diesel::update(ix::table.find(id_hash).filter(ix::completed_at.is_null()))
+        .set((
+            ix::user_id.eq(Some(user_id)),
+            ix::auth_time.eq(Some(auth_time)),
+            ix::amr.eq(Some(amr)),
+        ))
+        .execute(conn)
+}
+
+/// Marks the interaction done: one conditional UPDATE, so it completes once.
+pub fn complete(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<bool> {
+    let n = diesel::update(ix::table.find(id_hash).filter(ix::completed_at.is_null()))
+        .set(ix::completed_at.eq(Some(now)))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
+    diesel::delete(ix::table.filter(ix::expires_at.le(now))).execute(conn)
+}

@@ -1,0 +1,164 @@
+//! Email verification: `/verify-email?token=…` (opened from the mail; asks before acting, so a
+//! mail scanner that follows links verifies nothing) and `/account/email/verify` (a signed-in
+//! user asks for a new link). Thin: the rules are in `accounts::verification`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::auth::{self, FormData};
+use super::db;
+use super::email_change::{page as account_email_page, View};
+use super::reset::TokenQuery;
+use super::session;
+use super::templates::render;
+use crate::accounts::verification::{self, Confirmed, Requested};
+use crate::db::{self as store};
+use crate::error::{error_page, AppError};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+struct VerifyPage<'a> {
+    done: bool,
+    csrf_token: &'a str,
+    token: &'a str,
+    username: &'a str,
+    email: &'a str,
+}
+
+fn invalid_link(message: &str) -> HttpResponse {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "This link cannot be used",
+        message,
+        None,
+    )
+}
+
+const EXPIRED: &str = "This verification link has expired or was already used. Signed in, you \
+     can ask for a new one on your account page.";
+
+async fn verify_page(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    page: VerifyPage<'_>,
+) -> Result<HttpResponse, AppError> {
+    let (ft, _) = session::form_token(req, state).await?;
+    render(
+        HttpResponse::Ok(),
+        &VerifyPage {
+            csrf_token: &ft.token,
+            ..page
+        },
+        ft.cookie,
+    )
+}
+
+/// GET /verify-email?token=…
+pub async fn confirm_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, AppError> {
+    let token = query.into_inner().token.unwrap_or_default();
+    let t = token.clone();
+    let pending = db(&state, move |conn| {
+        Ok(verification::check(conn, &t, store::now())?)
+    })
+    .await?;
+    let Some(p) = pending else {
+        return Ok(invalid_link(EXPIRED));
+    };
+    let page = VerifyPage {
+        done: false,
+        csrf_token: "",
+        token: &token,
+        username: &p.username,
+        email: &p.email,
+    };
+    verify_page(&req, &state, page).await
+}
+
+/// POST /verify-email
+pub async fn confirm_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let form = FormData::parse(&body);
+    let current = session::current(&req, &state).await?;
+    session::check_form_csrf(&req, &state, current.as_ref(), form.get("csrf_token"))?;
+    let token = form.text("token");
+    let outcome = db(&state, move |conn| {
+        Ok(verification::confirm(conn, &token, store::now())?)
+    })
+    .await?;
+    match outcome {
+        Confirmed::Verified { email } => {
+            let page = VerifyPage {
+                done: true,
+                csrf_token: "",
+                token: "",
+                username: "",
+                email: &email,
+            };
+            verify_page(&req, &state, page).await
+        }
+        Confirmed::Invalid => Ok(invalid_link(EXPIRED)),
+        Confirmed::AddressChanged => Ok(invalid_link(
+            "This link was sent to an address your account no longer uses, so it verified nothing.",
+        )),
+    }
+}
+
+/// POST /account/email/verify: mail a (new) verification link to the signed-in user.
+pub async fn resend(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_user(&req, &state, "/account/email").await?;
+    let form = FormData::parse(&body);
+    form.check_csrf(&who)?;
+    if !state.settings.mail_enabled() {
+        return account_email_page(&state, &who, StatusCode::NOT_FOUND, View::default()).await;
+    }
+    let st = state.clone();
+    let uid = who.user.id.clone();
+    let outcome = db(&state, move |conn| {
+        Ok(verification::request(
+            conn,
+            &st.settings,
+            &uid,
+            store::now(),
+        )?)
+    })
+    .await?;
+    let (status, notice, error) = match outcome {
+        Requested::Sent => {
+            state.outbox.wake();
+            (
+                StatusCode::OK,
+                Some("We sent a verification link to your address. Open it to finish."),
+                None,
+            )
+        }
+        Requested::AlreadyVerified => (
+            StatusCode::OK,
+            Some("Your address is verified already."),
+            None,
+        ),
+        Requested::TooMany => (
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            Some("We sent several links in the last hour. Look for them in your mail (and spam folder), or try again later."),
+        ),
+    };
+    let view = View {
+        notice,
+        error,
+        ..View::default()
+    };
+    account_email_page(&state, &who, status, view).await
+}
