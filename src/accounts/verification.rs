@@ -24,6 +24,18 @@ pub const PER_HOUR: i64 = 3;
 /// transaction that creates the account). Afterwards, wake the sender: `state.outbox.wake()`.
 /// Does nothing when mail is off (`settings.mail_enabled()` is false).
 pub fn send(conn: &mut DbConn, settings: &Settings, user: &User, now: i64) -> QueryResult<()> {
+    send_continuing(conn, settings, user, now, None)
+}
+
+/// As `send`, with a local path (a pending authorization request's resume path) that the
+/// confirmation page continues to, so a sign-up started from an app ends back at that app.
+pub fn send_continuing(
+    conn: &mut DbConn,
+    settings: &Settings,
+    user: &User,
+    now: i64,
+    continue_to: Option<&str>,
+) -> QueryResult<()> {
     if !settings.mail_enabled() {
         return Ok(());
     }
@@ -36,13 +48,13 @@ pub fn send(conn: &mut DbConn, settings: &Settings, user: &User, now: i64) -> Qu
             settings.mail.verification_token_ttl,
             now,
         )?;
-        let mail = messages::verify_email(
-            settings,
-            &user.username,
-            &user.email,
-            &tokens::link(settings, PATH, &token),
-        )
-        .map_err(render_error)?;
+        let mut link = tokens::link(settings, PATH, &token);
+        if let Some(path) = continue_to {
+            link.push_str("&continue=");
+            link.extend(url::form_urlencoded::byte_serialize(path.as_bytes()));
+        }
+        let mail = messages::verify_email(settings, &user.username, &user.email, &link)
+            .map_err(render_error)?;
         outbox::enqueue_mail(c, &mail)
     })
 }

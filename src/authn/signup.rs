@@ -59,12 +59,14 @@ pub fn invite_usable(conn: &mut DbConn, invite: &str, now: i64) -> diesel::Query
 
 /// Stores the account (unverified), uses up the invitation and queues the verification mail, in
 /// one transaction: a refused or failed sign-up leaves nothing behind.
+#[allow(clippy::too_many_arguments)]
 pub fn create(
     conn: &mut DbConn,
     settings: &crate::config::Settings,
     account: NewAccount,
     password_hash: String,
     invite: Option<&str>,
+    continue_to: Option<&str>,
     now: i64,
 ) -> Result<Result<User, Refusal>, diesel::result::Error> {
     use diesel::Connection;
@@ -93,7 +95,7 @@ pub fn create(
                 return Err(diesel::result::Error::RollbackTransaction);
             }
         }
-        crate::accounts::verification::send(c, settings, &user, now)?;
+        crate::accounts::verification::send_continuing(c, settings, &user, now, continue_to)?;
         Ok(Ok(user))
     })
     .or_else(|e| match e {

@@ -199,6 +199,7 @@ pub async fn submit(
     let hash = state.passwords.hash(f.password.clone()).await?;
     let st = state.clone();
     let invite_owned = invite.map(str::to_owned);
+    let continue_to = interaction::id_in_path(&return_to).map(|_| return_to.clone());
     let ip = client_addr::of(&req).map(|a| a.to_string());
     let created = db(&state, move |conn| {
         let now = crate::db::now();
@@ -208,6 +209,7 @@ pub async fn submit(
             account,
             hash,
             invite_owned.as_deref(),
+            continue_to.as_deref(),
             now,
         )?;
         if let Ok(user) = &r {

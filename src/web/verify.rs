@@ -9,7 +9,6 @@ use askama::Template;
 use super::auth::{self, FormData};
 use super::db;
 use super::email_change::{page as account_email_page, View};
-use super::reset::TokenQuery;
 use super::session;
 use super::templates::render;
 use crate::accounts::verification::{self, Confirmed, Requested};
@@ -25,6 +24,21 @@ struct VerifyPage<'a> {
     token: &'a str,
     username: &'a str,
     email: &'a str,
+    /// A pending authorization request to continue afterwards (its local resume path).
+    continue_to: Option<&'a str>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct VerifyQuery {
+    token: Option<String>,
+    #[serde(rename = "continue")]
+    continue_to: Option<String>,
+}
+
+/// Only a pending authorization request's resume path may be continued to.
+fn continuation(raw: Option<&str>) -> Option<String> {
+    raw.filter(|p| crate::authn::interaction::id_in_path(p).is_some())
+        .map(|p| super::login::safe_return_to(Some(p)))
 }
 
 fn invalid_link(message: &str) -> HttpResponse {
@@ -59,9 +73,11 @@ async fn verify_page(
 pub async fn confirm_form(
     req: HttpRequest,
     state: web::Data<AppState>,
-    query: web::Query<TokenQuery>,
+    query: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let token = query.into_inner().token.unwrap_or_default();
+    let query = query.into_inner();
+    let continue_to = continuation(query.continue_to.as_deref());
+    let token = query.token.unwrap_or_default();
     let t = token.clone();
     let pending = db(&state, move |conn| {
         Ok(verification::check(conn, &t, store::now())?)
@@ -76,6 +92,7 @@ pub async fn confirm_form(
         token: &token,
         username: &p.username,
         email: &p.email,
+        continue_to: continue_to.as_deref(),
     };
     verify_page(&req, &state, page).await
 }
@@ -90,18 +107,38 @@ pub async fn confirm_submit(
     let current = session::current(&req, &state).await?;
     session::check_form_csrf(&req, &state, current.as_ref(), form.get("csrf_token"))?;
     let token = form.text("token");
+    let continue_to = continuation(form.get("continue"));
     let outcome = db(&state, move |conn| {
         Ok(verification::confirm(conn, &token, store::now())?)
     })
     .await?;
     match outcome {
         Confirmed::Verified { email } => {
+            if let Some(path) = continue_to {
+                // Back to the application that sent the person to sign up: through the login
+                // when this browser is not signed in, straight on when it is.
+                let signed_in = current.as_ref().is_some_and(|s| s.user_id.is_some());
+                let target = if signed_in {
+                    path
+                } else {
+                    format!(
+                        "/login?{}",
+                        url::form_urlencoded::Serializer::new(String::new())
+                            .append_pair("return_to", &path)
+                            .finish()
+                    )
+                };
+                return Ok(HttpResponse::SeeOther()
+                    .insert_header((actix_web::http::header::LOCATION, target))
+                    .finish());
+            }
             let page = VerifyPage {
                 done: true,
                 csrf_token: "",
                 token: "",
                 username: "",
                 email: &email,
+                continue_to: None,
             };
             verify_page(&req, &state, page).await
         }

@@ -437,3 +437,87 @@ async fn the_account_lists_devices_and_apps_at_desktop_and_phone_width() {
     assert!(fits_width(c).await, "/login fits 360 px");
     b.client.clone().close().await.ok();
 }
+
+#[tokio::test]
+async fn sign_up_and_password_reset_pages_at_desktop_and_phone_width() {
+    let sink = crate::mail::SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = crate::helpers::spawn_app_on(crate::helpers::test_db(), move |a| {
+        a.smtp_url = Some(smtp);
+        a.outbox_interval = Some(1);
+        a.signup = Some("open".into());
+    })
+    .await;
+    let b = browser().await;
+    let c = &b.client;
+    // Sign-up, linked from the login page.
+    c.goto(&app.url("/login")).await.expect("login");
+    click(c, "a[href^='/signup']").await;
+    c.wait()
+        .for_element(Locator::Css("#confirm_password"))
+        .await
+        .expect("sign-up form");
+    c.set_window_size(1280, 1000).await.expect("desktop size");
+    screenshot(c, "signup").await;
+    c.set_window_size(360, 800).await.expect("phone size");
+    screenshot(c, "signup-phone").await;
+    assert!(fits_width(c).await, "the sign-up page fits 360 px");
+    fill(c, "#username", "walt").await;
+    fill(c, "#email", "walt@example.test").await;
+    fill(c, "#password", "walt's first password").await;
+    fill(c, "#confirm_password", "walt's first password").await;
+    click(c, "button[type=submit]").await;
+    c.wait()
+        .for_element(Locator::Css(
+            "form[action='/logout'], a[href='/account'], h1",
+        ))
+        .await
+        .expect("signed in");
+    assert_eq!(app.count("users WHERE username = 'walt'"), 1);
+    // The verification mail arrives through the outbox.
+    let verify = sink
+        .wait_for_mail("walt@example.test", crate::mail::MAIL_WAIT)
+        .await;
+    assert!(crate::mail::link_in(&verify, "/verify-email").starts_with(&app.address));
+
+    // Forgotten password, in a fresh (signed-out) browser state.
+    c.delete_all_cookies().await.expect("sign out");
+    c.set_window_size(1280, 1000).await.expect("desktop size");
+    c.goto(&app.url("/login")).await.expect("login");
+    click(c, "a[href='/forgot-password']").await;
+    c.wait()
+        .for_element(Locator::Css("#login"))
+        .await
+        .expect("reset request form");
+    screenshot(c, "reset-request").await;
+    c.set_window_size(360, 800).await.expect("phone size");
+    screenshot(c, "reset-request-phone").await;
+    assert!(fits_width(c).await);
+    fill(c, "#login", "walt@example.test").await;
+    click(c, "button[type=submit]").await;
+    let mails = sink
+        .wait_for_mails("walt@example.test", 2, crate::mail::MAIL_WAIT)
+        .await;
+    let link = crate::mail::link_in(&mails[1], "/reset-password");
+    c.goto(&link).await.expect("reset link");
+    c.wait()
+        .for_element(Locator::Css("#new_password"))
+        .await
+        .expect("reset form");
+    c.set_window_size(1280, 1000).await.expect("desktop size");
+    screenshot(c, "reset-password").await;
+    c.set_window_size(360, 800).await.expect("phone size");
+    screenshot(c, "reset-password-phone").await;
+    assert!(fits_width(c).await);
+    fill(c, "#new_password", "walt's second password").await;
+    fill(c, "#confirm_password", "walt's second password").await;
+    click(c, "button[type=submit]").await;
+    c.wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .expect("done page");
+    let res = app
+        .login_with(&crate::helpers::browser(), "walt", "walt's second password")
+        .await;
+    assert_eq!(res.status(), 303, "the new password works");
+}

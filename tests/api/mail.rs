@@ -135,18 +135,21 @@ impl SmtpSink {
     }
 }
 
-const MAIL_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const MAIL_WAIT: Duration = Duration::from_secs(30);
 
 /// The action link in a mail: in the text part as a plain URL, and the same in the HTML part.
-fn link_in(mail: &Value, path: &str) -> String {
+pub(crate) fn link_in(mail: &Value, path: &str) -> String {
     let text = mail["text"].as_str().expect("text part");
     let link = text
         .split_whitespace()
         .find(|w| w.contains(&format!("{path}?token=")))
         .unwrap_or_else(|| panic!("no {path} link in {text}"))
         .to_owned();
+    let html = mail["html"].as_str().expect("html part");
     assert!(
-        mail["html"].as_str().expect("html part").contains(&link),
+        html.contains(&link)
+            || html.contains(&link.replace('&', "&amp;"))
+            || html.contains(&link.replace('&', "&#38;")),
         "the HTML part has the same link"
     );
     link
@@ -1119,4 +1122,158 @@ async fn two_replicas_deliver_each_queued_mail_exactly_once() {
         n,
         "no row claimed twice"
     );
+}
+
+#[tokio::test]
+async fn a_sign_up_from_an_app_goes_mail_then_verification_link_then_back_to_the_app_with_a_code() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_on(test_db(), move |a| {
+        a.smtp_url = Some(url);
+        a.outbox_interval = Some(1);
+        a.signup = Some("open".into());
+        a.require_verified_email = Some(true);
+    })
+    .await;
+    let client = app.client(&[]).await;
+    let (verifier, challenge) = pkce_pair();
+    let b = browser();
+    let res = b
+        .get(app.url("/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("scope", "openid email"),
+            ("state", "from-signup"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    let login_at = crate::helpers::location(&res);
+    let resume = url::form_urlencoded::parse(login_at.split_once('?').expect("query").1.as_bytes())
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .expect("return_to");
+    let signup_path = format!(
+        "/signup?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", &resume)
+            .finish()
+    );
+    let html = b
+        .get(app.url(&signup_path))
+        .send()
+        .await
+        .expect("signup")
+        .text()
+        .await
+        .expect("html");
+    let res = b
+        .post(app.url("/signup"))
+        .form(&[
+            ("csrf_token", TestApp::csrf_of(&html).as_str()),
+            ("return_to", resume.as_str()),
+            ("username", "newcomer"),
+            ("email", "newcomer@example.test"),
+            ("password", "newcomer's password"),
+            ("confirm_password", "newcomer's password"),
+        ])
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(res.status(), 200);
+    assert!(res
+        .text()
+        .await
+        .expect("html")
+        .contains("Confirm your email address"));
+    assert!(!email_verified(&app, "newcomer"));
+    // Not verified yet: the password alone does not let this account in.
+    let res = app
+        .login_with(&browser(), "newcomer", "newcomer's password")
+        .await;
+    assert_eq!(res.status(), 403);
+    let mail = sink.wait_for_mail("newcomer@example.test", MAIL_WAIT).await;
+    let link = link_in(&mail, "/verify-email");
+    assert!(link.contains("continue="), "{link}");
+    let path = link
+        .strip_prefix(&app.address)
+        .expect("our link")
+        .to_owned();
+    let page = b
+        .get(app.url(&path))
+        .send()
+        .await
+        .expect("confirm page")
+        .text()
+        .await
+        .expect("html");
+    let res = b
+        .post(app.url("/verify-email"))
+        .form(&[
+            ("csrf_token", TestApp::csrf_of(&page).as_str()),
+            ("token", input_value(&page, "token").as_str()),
+            ("continue", input_value(&page, "continue").as_str()),
+        ])
+        .send()
+        .await
+        .expect("confirm");
+    assert_eq!(res.status(), 303);
+    assert!(email_verified(&app, "newcomer"));
+    let to_login = crate::helpers::location(&res);
+    assert!(
+        to_login.starts_with("/login?return_to=%2Fauthorize%2Fresume"),
+        "{to_login}"
+    );
+    let login = app
+        .login(&to_login, "newcomer", "newcomer's password")
+        .await;
+    // app.login uses the app's own browser; continue in it.
+    assert_eq!(login.status(), 303);
+    let consent = app
+        .client
+        .get(app.url(&crate::helpers::location(&login)))
+        .send()
+        .await
+        .expect("resume");
+    let html = consent.text().await.expect("consent html");
+    let res = app
+        .client
+        .post(app.url(&crate::helpers::consent_action(&html)))
+        .form(&[
+            ("csrf_token", TestApp::csrf_of(&html).as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .expect("consent");
+    let back = url::Url::parse(&crate::helpers::location(&res)).expect("redirect");
+    assert_eq!(query_param(&back, "state").as_deref(), Some("from-signup"));
+    let code = query_param(&back, "code").expect("code");
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let tokens: Value = res.json().await.expect("json");
+    let info: Value = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().expect("access"))
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(info["email_verified"], true);
 }

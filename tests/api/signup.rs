@@ -123,6 +123,10 @@ async fn a_sign_up_started_from_an_authorization_request_continues_to_the_client
         .text()
         .await
         .expect("html");
+    assert!(
+        login.contains("<title>Sign in · Ostiary</title>"),
+        "the sign-up link is in the page, not its title"
+    );
     let signup_link = {
         let doc = scraper::Html::parse_document(&login);
         let sel = scraper::Selector::parse("a[href^='/signup']").expect("sel");

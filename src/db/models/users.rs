@@ -103,8 +103,9 @@ pub fn set_admin(conn: &mut DbConn, id: &str, is_admin: bool, now: i64) -> Query
 }
 
 /// Sets a new password and, in the same transaction, ends every browser session of the user
-/// but `keep` (the one that changed it, if any) and revokes every refresh-token family: whoever
-/// held the old password is out, whichever path (account page, console, CLI) changed it.
+/// but `keep` (the one that changed it, if any), revokes every refresh-token family and retires
+/// pending reset links: whoever held the old password is out, whichever path (account page,
+/// console, CLI, reset) changed it.
 pub fn set_password_hash(
     conn: &mut DbConn,
     id: &str,
@@ -118,6 +119,13 @@ pub fn set_password_hash(
             .execute(c)?;
         crate::db::models::sessions::delete_for_user_except(c, id, keep)?;
         crate::db::models::refresh::revoke_for_user(c, id, now)?;
+        // A reset link mailed earlier would undo the change: it dies with the old password.
+        crate::db::models::account_tokens::retire_for_user(
+            c,
+            id,
+            crate::db::models::account_tokens::Kind::ResetPassword,
+            now,
+        )?;
         Ok(n)
     })
 }
