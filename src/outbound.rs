@@ -548,21 +548,17 @@ mod tests {
         let l = Limits::DOCUMENT;
         let r = out.get("ftp://example.com/x", "*/*", l).await;
         assert!(matches!(r, Err(FetchError::NotHttps)), "{r:?}");
-        let r = out.get("https://127.0.0.1/doc", "*/*", l).await;
-        assert!(
-            matches!(r, Err(FetchError::ForbiddenAddress { .. })),
-            "{r:?}"
-        );
-        let r = out.get("https://[::ffff:192.168.0.1]/doc", "*/*", l).await;
-        assert!(
-            matches!(r, Err(FetchError::ForbiddenAddress { .. })),
-            "{r:?}"
-        );
-        let r = out.get("https://localhost/doc", "*/*", l).await;
-        assert!(
-            matches!(r, Err(FetchError::ForbiddenAddress { .. })),
-            "{r:?}"
-        );
+        for url in [
+            "https://127.0.0.1/doc",
+            "https://[::ffff:192.168.0.1]/doc",
+            "https://localhost/doc",
+        ] {
+            let r = out.get(url, "*/*", l).await;
+            assert!(
+                matches!(r, Err(FetchError::ForbiddenAddress { .. })),
+                "{url}: {r:?}"
+            );
+        }
         let r = out.get("http://8.8.8.8/doc", "*/*", l).await;
         assert!(
             matches!(r, Err(FetchError::PlainHttpNotAllowed { .. })),
@@ -590,6 +586,18 @@ mod tests {
         port
     }
 
+    /// What `out` makes of `scheme`://127.0.0.1:`port`/doc.
+    async fn get_local(
+        out: &Outbound,
+        scheme: &str,
+        port: u16,
+        accept: &str,
+        limits: Limits,
+    ) -> Result<Response, FetchError> {
+        let url = format!("{scheme}://127.0.0.1:{port}/doc");
+        out.get(&url, accept, limits).await
+    }
+
     /// No process-wide rustls provider is installed in this test binary (the server installs
     /// none either): the client must bring its own, for http and for https.
     #[tokio::test]
@@ -600,78 +608,39 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
         )
         .await;
-        let r = out
-            .get(
-                &format!("http://127.0.0.1:{port}/doc"),
-                "application/json",
-                Limits::DOCUMENT,
-            )
+        let json = "application/json";
+        let r = get_local(&out, "http", port, json, Limits::DOCUMENT)
             .await
             .expect("fetched");
         assert_eq!((r.status, r.body.as_slice()), (200, &b"{}"[..]));
         assert_eq!(r.media_type().as_deref(), Some("application/json"));
         // https to a server that does not speak TLS: an error, not a panic.
-        let r = out
-            .get(
-                &format!("https://127.0.0.1:{port}/doc"),
-                "application/json",
-                Limits::DOCUMENT,
-            )
-            .await;
+        let r = get_local(&out, "https", port, json, Limits::DOCUMENT).await;
         assert!(r.is_err(), "{r:?}");
         // Redirects: never to another host; same host only within the limit.
-        let port = canned(
-            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2/x\r\nContent-Length: 0\r\n\r\n",
-        )
-        .await;
-        let r = out
-            .get(
-                &format!("http://127.0.0.1:{port}/doc"),
-                "*/*",
-                Limits {
-                    max_redirects: 2,
-                    ..Limits::DOCUMENT
-                },
-            )
-            .await;
-        assert!(
-            matches!(
-                r,
-                Err(FetchError::Redirect {
-                    to_other_host: true
-                })
+        let follow = Limits {
+            max_redirects: 2,
+            ..Limits::DOCUMENT
+        };
+        for (answer, other_host) in [
+            (
+                "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2/x\r\nContent-Length: 0\r\n\r\n",
+                true,
             ),
-            "{r:?}"
-        );
-        let port =
-            canned("HTTP/1.1 301 Moved\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n").await;
-        let r = out
-            .get(
-                &format!("http://127.0.0.1:{port}/doc"),
-                "*/*",
-                Limits {
-                    max_redirects: 2,
-                    ..Limits::DOCUMENT
-                },
-            )
-            .await;
-        assert!(
-            matches!(
-                r,
-                Err(FetchError::Redirect {
-                    to_other_host: false
-                })
+            (
+                "HTTP/1.1 301 Moved\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n",
+                false,
             ),
-            "{r:?}"
-        );
+        ] {
+            let port = canned(answer).await;
+            let r = get_local(&out, "http", port, "*/*", follow).await;
+            assert!(
+                matches!(r, Err(FetchError::Redirect { to_other_host }) if to_other_host == other_host),
+                "{r:?}"
+            );
+        }
         let port = canned("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n").await;
-        let r = out
-            .get(
-                &format!("http://127.0.0.1:{port}/doc"),
-                "*/*",
-                Limits::DOCUMENT,
-            )
-            .await;
+        let r = get_local(&out, "http", port, "*/*", Limits::DOCUMENT).await;
         assert!(matches!(r, Err(FetchError::Status(503))), "{r:?}");
     }
 

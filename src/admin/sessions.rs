@@ -5,10 +5,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::see_other;
+use super::users::{apply, destructive_post, load};
 use crate::db::models::sessions;
-use crate::db::models::users::{self, User};
-use crate::db::{self};
+use crate::db::models::users::User;
+use crate::db::{self, DbConn};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::auth;
@@ -30,12 +30,6 @@ fn back_to(user_id: &str) -> String {
         "/admin/users/{}/sessions",
         url::form_urlencoded::byte_serialize(user_id.as_bytes()).collect::<String>()
     )
-}
-
-async fn load(state: &web::Data<AppState>, id: String) -> Result<User, AppError> {
-    db(state, move |conn| Ok(users::by_id(conn, &id)?))
-        .await?
-        .ok_or(AppError::NotFound)
 }
 
 /// GET /admin/users/{id}/sessions
@@ -73,24 +67,31 @@ pub async fn end(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let (who, form) = auth::admin_post(&req, &state, &body).await?;
-    auth::require_recent_auth(&state, &req, &who, &form).await?;
-    let user = load(&state, path.into_inner()).await?;
+    let (who, form, user) = destructive_post(&req, &state, &body, path.into_inner()).await?;
     let wanted = form.text("session");
-    let uid = user.id.clone();
-    let ended = db(&state, move |conn| {
-        let rows = sessions::for_user(conn, &uid, db::now())?;
-        Ok(match devices::find(&rows, &wanted) {
-            Some(r) => sessions::delete_of_user(conn, &uid, &r.id_hash)?,
+    let change = move |conn: &mut DbConn, uid: &str| {
+        let rows = sessions::for_user(conn, uid, db::now())?;
+        let ended = match devices::find(&rows, &wanted) {
+            Some(r) => sessions::delete_of_user(conn, uid, &r.id_hash)?,
             None => 0,
-        })
-    })
-    .await?;
-    if ended == 0 {
-        return Err(AppError::NotFound);
-    }
-    auth::audit(&state, &req, &who, "user.end_session", user.id.clone()).await?;
-    Ok(see_other(&back_to(&user.id)))
+        };
+        // Nothing ended, nothing to audit: the handle named no session of this user.
+        if ended == 0 {
+            return Err(AppError::NotFound);
+        }
+        Ok(())
+    };
+    let back = back_to(&user.id);
+    apply(
+        &req,
+        &state,
+        &who,
+        &user.id,
+        "user.end_session",
+        &back,
+        change,
+    )
+    .await
 }
 
 /// POST /admin/users/{id}/sessions/end-all: signs the user out everywhere.
@@ -100,15 +101,17 @@ pub async fn end_all(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let (who, form) = auth::admin_post(&req, &state, &body).await?;
-    auth::require_recent_auth(&state, &req, &who, &form).await?;
-    let user = load(&state, path.into_inner()).await?;
-    let uid = user.id.clone();
-    db(&state, move |conn| {
-        sessions::delete_for_user(conn, &uid)?;
-        Ok(())
-    })
-    .await?;
-    auth::audit(&state, &req, &who, "user.end_sessions", user.id.clone()).await?;
-    Ok(see_other(&back_to(&user.id)))
+    let (who, _, user) = destructive_post(&req, &state, &body, path.into_inner()).await?;
+    let change = |conn: &mut DbConn, uid: &str| Ok(sessions::delete_for_user(conn, uid)?);
+    let back = back_to(&user.id);
+    apply(
+        &req,
+        &state,
+        &who,
+        &user.id,
+        "user.end_sessions",
+        &back,
+        change,
+    )
+    .await
 }

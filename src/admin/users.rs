@@ -9,10 +9,10 @@ use super::see_other;
 use crate::account_policy::{check_new_account, check_password, new_user, taken};
 use crate::authn::throttle;
 use crate::db::models::users::{self, User};
-use crate::db::{self};
+use crate::db::{self, DbConn};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::auth;
+use crate::web::auth::{self, FormData, SignedIn};
 use crate::web::db;
 use crate::web::templates::render;
 
@@ -200,20 +200,46 @@ pub async fn create(
         is_admin,
         false,
     );
-    let insert = user.clone();
-    db(&state, move |conn| Ok(users::insert(conn, &insert)?)).await?;
-    auth::audit(&state, &req, &who, "user.add", user.id.clone()).await?;
-    Ok(see_other("/admin/users"))
+    let id = user.id.clone();
+    let change = move |conn: &mut DbConn, _: &str| Ok(users::insert(conn, &user)?);
+    apply(&req, &state, &who, &id, "user.add", "/admin/users", change).await
 }
 
-async fn load(state: &web::Data<AppState>, id: String) -> Result<User, AppError> {
-    let st = state.clone();
-    web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(users::by_id(&mut conn, &id)?)
-    })
-    .await??
-    .ok_or(AppError::NotFound)
+pub(super) async fn load(state: &web::Data<AppState>, id: String) -> Result<User, AppError> {
+    db(state, move |conn| Ok(users::by_id(conn, &id)?))
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// A destructive form about the user `id`: nothing happens, not even the look-up, until the
+/// admin's login is recent or their password confirms it.
+pub(super) async fn destructive_post(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    body: &[u8],
+    id: String,
+) -> Result<(SignedIn, FormData, User), AppError> {
+    let (who, form) = auth::admin_post(req, state, body).await?;
+    auth::require_recent_auth(state, req, &who, &form).await?;
+    let user = load(state, id).await?;
+    Ok((who, form, user))
+}
+
+/// How every change an admin makes to a user ends: `change` (given the user id) in the
+/// database, and only when it succeeded the audit record, then back to `back`.
+pub(super) async fn apply<T: Send + 'static>(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    who: &SignedIn,
+    user_id: &str,
+    action: &'static str,
+    back: &str,
+    change: impl FnOnce(&mut DbConn, &str) -> Result<T, AppError> + Send + 'static,
+) -> Result<HttpResponse, AppError> {
+    let uid = user_id.to_owned();
+    db(state, move |conn| change(conn, &uid)).await?;
+    auth::audit(state, req, who, action, user_id.to_owned()).await?;
+    Ok(see_other(back))
 }
 
 pub async fn password_form(
@@ -247,24 +273,17 @@ pub async fn set_password(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let (who, form) = auth::admin_post(&req, &state, &body).await?;
-    auth::require_recent_auth(&state, &req, &who, &form).await?;
-    let user = load(&state, path.into_inner()).await?;
+    let (who, form, user) = destructive_post(&req, &state, &body, path.into_inner()).await?;
     let password = form.get("new_password").unwrap_or("").to_owned();
     check_password(&password).map_err(AppError::BadRequest)?;
     let hash = state.passwords.hash(password).await?;
-    let st = state.clone();
-    let id = user.id.clone();
-    web::block(move || {
-        let mut conn = st.pool.get()?;
-        // Whoever was signed in with the old password is signed out, and their apps' refresh
-        // tokens stop working.
-        users::set_password_hash(&mut conn, &id, &hash, db::now(), None)?;
-        Ok::<_, AppError>(())
-    })
-    .await??;
-    auth::audit(&state, &req, &who, "user.reset_password", user.id).await?;
-    Ok(see_other("/admin/users"))
+    // Whoever was signed in with the old password is signed out, and their apps' refresh
+    // tokens stop working.
+    let change = move |conn: &mut DbConn, id: &str| {
+        Ok(users::set_password_hash(conn, id, &hash, db::now(), None)?)
+    };
+    let action = "user.reset_password";
+    apply(&req, &state, &who, &user.id, action, "/admin/users", change).await
 }
 
 pub async fn act(
@@ -292,31 +311,36 @@ pub async fn act(
         }
     }
     let user = load(&state, id).await?;
-    let uid = user.id.clone();
     let uname = user.username.clone();
-    let act = action.clone();
-    db(&state, move |conn| {
+    let change = move |conn: &mut DbConn, uid: &str| {
         let now = db::now();
-        match act.as_str() {
+        match action.as_str() {
             "disable" => {
-                users::set_disabled(conn, &uid, true, now)?;
+                users::set_disabled(conn, uid, true, now)?;
             }
             "enable" => {
-                users::set_disabled(conn, &uid, false, now)?;
+                users::set_disabled(conn, uid, false, now)?;
             }
             "grant-admin" => {
-                users::set_admin(conn, &uid, true, now)?;
+                users::set_admin(conn, uid, true, now)?;
             }
             "unlock" => {
                 throttle::unlock(conn, throttle::ACCOUNT, &uname)?;
             }
             _ => {
-                users::set_admin(conn, &uid, false, now)?;
+                users::set_admin(conn, uid, false, now)?;
             }
         }
         Ok(())
-    })
-    .await?;
-    auth::audit(&state, &req, &who, audit_action, user.id).await?;
-    Ok(see_other("/admin/users"))
+    };
+    apply(
+        &req,
+        &state,
+        &who,
+        &user.id,
+        audit_action,
+        "/admin/users",
+        change,
+    )
+    .await
 }

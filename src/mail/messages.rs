@@ -32,21 +32,6 @@ fn site(settings: &Settings) -> String {
         .unwrap_or_else(|| settings.issuer.clone())
 }
 
-macro_rules! mail_templates {
-    ($text:ident, $html:ident, $txt_path:literal, $html_path:literal) => {
-        #[derive(Template)]
-        #[template(path = $txt_path)]
-        struct $text<'a> {
-            m: &'a Fields<'a>,
-        }
-        #[derive(Template)]
-        #[template(path = $html_path)]
-        struct $html<'a> {
-            m: &'a Fields<'a>,
-        }
-    };
-}
-
 /// What every template may show.
 struct Fields<'a> {
     site: String,
@@ -61,27 +46,45 @@ struct Fields<'a> {
     new_email: &'a str,
 }
 
+type Parts = Result<(String, String), askama::Error>;
+
+/// A message's text and HTML templates, rendered from the same fields so the two parts cannot
+/// say different things.
+macro_rules! mail_templates {
+    ($parts:ident, $txt_path:literal, $html_path:literal) => {
+        fn $parts(m: &Fields) -> Parts {
+            #[derive(Template)]
+            #[template(path = $txt_path)]
+            struct Text<'a> {
+                m: &'a Fields<'a>,
+            }
+            #[derive(Template)]
+            #[template(path = $html_path)]
+            struct Html<'a> {
+                m: &'a Fields<'a>,
+            }
+            Ok((Text { m }.render()?, Html { m }.render()?))
+        }
+    };
+}
+
 mail_templates!(
-    VerifyText,
-    VerifyHtml,
+    verify_parts,
     "mail/verify_email.txt",
     "mail/verify_email.html"
 );
 mail_templates!(
-    ResetText,
-    ResetHtml,
+    reset_parts,
     "mail/reset_password.txt",
     "mail/reset_password.html"
 );
 mail_templates!(
-    ChangeText,
-    ChangeHtml,
+    change_parts,
     "mail/email_change_confirm.txt",
     "mail/email_change_confirm.html"
 );
 mail_templates!(
-    NoticeText,
-    NoticeHtml,
+    notice_parts,
     "mail/email_change_notice.txt",
     "mail/email_change_notice.html"
 );
@@ -98,6 +101,31 @@ fn fields<'a>(settings: &'a Settings, username: &'a str) -> Fields<'a> {
     }
 }
 
+/// The fields of a message carrying a link that works for `ttl` seconds.
+fn with_link<'a>(settings: &'a Settings, username: &'a str, link: &'a str, ttl: i64) -> Fields<'a> {
+    Fields {
+        link,
+        lifetime: lifetime(ttl),
+        ..fields(settings, username)
+    }
+}
+
+/// Every subject ends with the site, so people can tell which service wrote.
+fn compose(
+    to: &str,
+    subject: &str,
+    m: &Fields,
+    parts: fn(&Fields) -> Parts,
+) -> Result<Mail, askama::Error> {
+    let (text, html) = parts(m)?;
+    Ok(Mail {
+        to: to.to_owned(),
+        subject: format!("{subject} {}", m.site),
+        text,
+        html,
+    })
+}
+
 /// "Confirm your email address": sent at sign-up and on request from /account/email.
 pub fn verify_email(
     settings: &Settings,
@@ -105,17 +133,9 @@ pub fn verify_email(
     to: &str,
     link: &str,
 ) -> Result<Mail, askama::Error> {
-    let m = Fields {
-        link,
-        lifetime: lifetime(settings.mail.verification_token_ttl),
-        ..fields(settings, username)
-    };
-    Ok(Mail {
-        to: to.to_owned(),
-        subject: format!("Confirm your email address for {}", m.site),
-        text: VerifyText { m: &m }.render()?,
-        html: VerifyHtml { m: &m }.render()?,
-    })
+    let ttl = settings.mail.verification_token_ttl;
+    let m = with_link(settings, username, link, ttl);
+    compose(to, "Confirm your email address for", &m, verify_parts)
 }
 
 /// "Reset your password": the answer to /forgot-password for an existing account.
@@ -125,17 +145,8 @@ pub fn password_reset(
     to: &str,
     link: &str,
 ) -> Result<Mail, askama::Error> {
-    let m = Fields {
-        link,
-        lifetime: lifetime(settings.mail.reset_token_ttl),
-        ..fields(settings, username)
-    };
-    Ok(Mail {
-        to: to.to_owned(),
-        subject: format!("Reset your password for {}", m.site),
-        text: ResetText { m: &m }.render()?,
-        html: ResetHtml { m: &m }.render()?,
-    })
+    let m = with_link(settings, username, link, settings.mail.reset_token_ttl);
+    compose(to, "Reset your password for", &m, reset_parts)
 }
 
 /// To the new address of an email change: the link that makes the change.
@@ -146,19 +157,18 @@ pub fn email_change_confirm(
     new_email: &str,
     link: &str,
 ) -> Result<Mail, askama::Error> {
+    let ttl = settings.mail.verification_token_ttl;
     let m = Fields {
-        link,
-        lifetime: lifetime(settings.mail.verification_token_ttl),
         old_email,
         new_email,
-        ..fields(settings, username)
+        ..with_link(settings, username, link, ttl)
     };
-    Ok(Mail {
-        to: new_email.to_owned(),
-        subject: format!("Confirm your new email address for {}", m.site),
-        text: ChangeText { m: &m }.render()?,
-        html: ChangeHtml { m: &m }.render()?,
-    })
+    compose(
+        new_email,
+        "Confirm your new email address for",
+        &m,
+        change_parts,
+    )
 }
 
 /// To the old address of an email change: what was asked, and what to do if it was not you.
@@ -173,12 +183,8 @@ pub fn email_change_notice(
         new_email,
         ..fields(settings, username)
     };
-    Ok(Mail {
-        to: old_email.to_owned(),
-        subject: format!("A change of your email address was requested at {}", m.site),
-        text: NoticeText { m: &m }.render()?,
-        html: NoticeHtml { m: &m }.render()?,
-    })
+    let subject = "A change of your email address was requested at";
+    compose(old_email, subject, &m, notice_parts)
 }
 
 #[cfg(test)]

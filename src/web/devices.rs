@@ -68,43 +68,41 @@ pub fn views(rows: &[SessionRow], current: Option<&str>, now: i64) -> Vec<Device
     out
 }
 
+/// Marks in a user agent and what they name; the first match wins, so a name whose agents also
+/// carry another's marks (Edge's carry Chrome's and Safari's) comes before it.
+type Marks = &'static [(&'static [&'static str], &'static str)];
+
+const BROWSERS: Marks = &[
+    (&["Edg/"], "Edge"),
+    (&["OPR/"], "Opera"),
+    (&["Firefox/"], "Firefox"),
+    (&["Chromium/"], "Chromium"),
+    (&["Chrome/", "CriOS/"], "Chrome"),
+    (&["Safari/"], "Safari"),
+];
+
+const SYSTEMS: Marks = &[
+    (&["Android"], "Android"),
+    (&["iPhone", "iPad"], "iOS"),
+    (&["Windows"], "Windows"),
+    (&["CrOS"], "ChromeOS"),
+    (&["Mac OS X", "Macintosh"], "macOS"),
+    (&["Linux"], "Linux"),
+];
+
+fn first_named(ua: &str, marks: Marks) -> Option<&'static str> {
+    marks
+        .iter()
+        .find(|(m, _)| m.iter().any(|m| ua.contains(m)))
+        .map(|&(_, name)| name)
+}
+
 /// A short description of a user agent: browser and system when recognised.
 pub fn describe_agent(ua: &str) -> String {
     if ua.trim().is_empty() {
         return "Unknown browser".into();
     }
-    let has = |s: &str| ua.contains(s);
-    let browser = if has("Edg/") {
-        Some("Edge")
-    } else if has("OPR/") {
-        Some("Opera")
-    } else if has("Firefox/") {
-        Some("Firefox")
-    } else if has("Chromium/") {
-        Some("Chromium")
-    } else if has("Chrome/") || has("CriOS/") {
-        Some("Chrome")
-    } else if has("Safari/") {
-        Some("Safari")
-    } else {
-        None
-    };
-    let system = if has("Android") {
-        Some("Android")
-    } else if has("iPhone") || has("iPad") {
-        Some("iOS")
-    } else if has("Windows") {
-        Some("Windows")
-    } else if has("CrOS") {
-        Some("ChromeOS")
-    } else if has("Mac OS X") || has("Macintosh") {
-        Some("macOS")
-    } else if has("Linux") {
-        Some("Linux")
-    } else {
-        None
-    };
-    match (browser, system) {
+    match (first_named(ua, BROWSERS), first_named(ua, SYSTEMS)) {
         (Some(b), Some(s)) => format!("{b} on {s}"),
         (Some(b), None) => b.to_owned(),
         _ => ua.chars().take(60).collect(),

@@ -8,14 +8,13 @@ use askama::Template;
 
 use super::auth::{self, FormData, SignedIn};
 use super::db;
-use super::reset::TokenQuery;
-use super::session;
+use super::reset::{invalid_link, link_form, link_page, on_link, TokenQuery};
 use super::templates::render;
 use crate::account_policy::check_email;
 use crate::accounts::email_change::{self, Confirmed, Requested};
 use crate::authn::password::Purpose;
 use crate::db::{self as store};
-use crate::error::{error_page, AppError};
+use crate::error::AppError;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -36,7 +35,7 @@ struct AccountEmailPage<'a> {
 #[template(path = "email_change_confirm.html")]
 struct ConfirmPage<'a> {
     done: bool,
-    csrf_token: &'a str,
+    csrf_token: String,
     token: &'a str,
     username: &'a str,
     old_email: &'a str,
@@ -177,33 +176,8 @@ pub async fn request(
     }
 }
 
-fn invalid_link(message: &str) -> HttpResponse {
-    error_page(
-        StatusCode::BAD_REQUEST,
-        "This link cannot be used",
-        message,
-        None,
-    )
-}
-
 const EXPIRED: &str = "This link has expired or was already used, and nothing was changed. \
      To change your address, ask again from your account page.";
-
-async fn confirm_page(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    page: ConfirmPage<'_>,
-) -> Result<HttpResponse, AppError> {
-    let (ft, _) = session::form_token(req, state).await?;
-    render(
-        HttpResponse::Ok(),
-        &ConfirmPage {
-            csrf_token: &ft.token,
-            ..page
-        },
-        ft.cookie,
-    )
-}
 
 /// GET /email-change/confirm?token=…: asks before acting (mail scanners follow links).
 pub async fn confirm_form(
@@ -212,23 +186,18 @@ pub async fn confirm_form(
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, AppError> {
     let token = query.into_inner().token.unwrap_or_default();
-    let t = token.clone();
-    let pending = db(&state, move |conn| {
-        Ok(email_change::check(conn, &t, store::now())?)
-    })
-    .await?;
-    let Some(p) = pending else {
+    let Some(p) = on_link(&state, &token, email_change::check).await? else {
         return Ok(invalid_link(EXPIRED));
     };
-    let page = ConfirmPage {
+    link_page(&req, &state, StatusCode::OK, |csrf_token| ConfirmPage {
         done: false,
-        csrf_token: "",
+        csrf_token,
         token: &token,
         username: &p.username,
         old_email: &p.old_email,
         new_email: &p.new_email,
-    };
-    confirm_page(&req, &state, page).await
+    })
+    .await
 }
 
 /// POST /email-change/confirm: makes the change.
@@ -237,25 +206,19 @@ pub async fn confirm_submit(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let form = FormData::parse(&body);
-    let current = session::current(&req, &state).await?;
-    session::check_form_csrf(&req, &state, current.as_ref(), form.get("csrf_token"))?;
-    let token = form.text("token");
-    let outcome = db(&state, move |conn| {
-        Ok(email_change::confirm(conn, &token, store::now())?)
-    })
-    .await?;
+    let (_, token, _) = link_form(&req, &state, &body).await?;
+    let outcome = on_link(&state, &token, email_change::confirm).await?;
     match outcome {
         Confirmed::Changed { email } => {
-            let page = ConfirmPage {
+            let page = |csrf_token| ConfirmPage {
                 done: true,
-                csrf_token: "",
+                csrf_token,
                 token: "",
                 username: "",
                 old_email: "",
                 new_email: &email,
             };
-            confirm_page(&req, &state, page).await
+            link_page(&req, &state, StatusCode::OK, page).await
         }
         Confirmed::Invalid => Ok(invalid_link(EXPIRED)),
         Confirmed::InUse => Ok(invalid_link(

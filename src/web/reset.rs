@@ -14,7 +14,8 @@ use crate::account_policy::check_password;
 use crate::accounts::reset::{self, Completed};
 use crate::authn::throttle::address_subject;
 use crate::db::models::audit;
-use crate::db::{self as store};
+use crate::db::models::sessions::SessionRow;
+use crate::db::{self as store, DbConn};
 use crate::error::{error_page, AppError};
 use crate::mail::messages::lifetime;
 use crate::state::AppState;
@@ -36,7 +37,7 @@ struct RequestPage<'a> {
 #[template(path = "reset_password.html")]
 struct ResetPage<'a> {
     done: bool,
-    csrf_token: &'a str,
+    csrf_token: String,
     token: &'a str,
     username: &'a str,
     password_error: Option<&'a str>,
@@ -46,6 +47,55 @@ struct ResetPage<'a> {
 #[derive(Deserialize)]
 pub struct TokenQuery {
     pub token: Option<String>,
+}
+
+// The pages opened from a mailed link (password reset, email verification, email change) share
+// one flow: GET looks the token up without using it, because mail scanners follow links, and
+// shows a form; POST, from whoever holds the link (signed in or not), uses it.
+
+pub(crate) fn invalid_link(message: &str) -> HttpResponse {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "This link cannot be used",
+        message,
+        None,
+    )
+}
+
+/// An `accounts` step on a link's token: a check (which leaves the token unused) or a confirm.
+pub(crate) async fn on_link<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    token: &str,
+    step: fn(&mut DbConn, &str, i64) -> diesel::QueryResult<T>,
+) -> Result<T, AppError> {
+    let t = token.to_owned();
+    db(state, move |conn| Ok(step(conn, &t, store::now())?)).await
+}
+
+/// The form posted from a link's page, its CSRF token checked: the form, the link's token, and
+/// the poster's session if any.
+pub(crate) async fn link_form(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    body: &[u8],
+) -> Result<(FormData, String, Option<SessionRow>), AppError> {
+    let form = FormData::parse(body);
+    let current = session::current(req, state).await?;
+    session::check_form_csrf(req, state, current.as_ref(), form.get("csrf_token"))?;
+    let token = form.text("token");
+    Ok((form, token, current))
+}
+
+/// A link's page, given the CSRF token of its form: the visitor may have no session, so the
+/// token may come with a cookie.
+pub(crate) async fn link_page<P: Template>(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    status: StatusCode,
+    page: impl FnOnce(String) -> P,
+) -> Result<HttpResponse, AppError> {
+    let (ft, _) = session::form_token(req, state).await?;
+    render(HttpResponse::build(status), &page(ft.token), ft.cookie)
 }
 
 /// The longest username or address accepted in the request form.
@@ -146,32 +196,8 @@ pub async fn request_submit(
     request_page(&req, &state, StatusCode::OK, view).await
 }
 
-fn invalid_link() -> HttpResponse {
-    error_page(
-        StatusCode::BAD_REQUEST,
-        "This link cannot be used",
-        "This password-reset link has expired or was already used, and nothing was changed. \
-         Ask for a new link on the “Forgot your password?” page.",
-        None,
-    )
-}
-
-async fn reset_page(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    status: StatusCode,
-    page: ResetPage<'_>,
-) -> Result<HttpResponse, AppError> {
-    let (ft, _) = session::form_token(req, state).await?;
-    render(
-        HttpResponse::build(status),
-        &ResetPage {
-            csrf_token: &ft.token,
-            ..page
-        },
-        ft.cookie,
-    )
-}
+const EXPIRED: &str = "This password-reset link has expired or was already used, and nothing \
+     was changed. Ask for a new link on the “Forgot your password?” page.";
 
 /// GET /reset-password?token=…: the new-password form, when the link is live.
 pub async fn reset_form(
@@ -180,23 +206,18 @@ pub async fn reset_form(
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, AppError> {
     let token = query.token.clone().unwrap_or_default();
-    let t = token.clone();
-    let Some(user) = db(&state, move |conn| {
-        Ok(reset::check(conn, &t, store::now())?)
-    })
-    .await?
-    else {
-        return Ok(invalid_link());
+    let Some(user) = on_link(&state, &token, reset::check).await? else {
+        return Ok(invalid_link(EXPIRED));
     };
-    let page = ResetPage {
+    link_page(&req, &state, StatusCode::OK, |csrf_token| ResetPage {
         done: false,
-        csrf_token: "",
+        csrf_token,
         token: &token,
         username: &user.username,
         password_error: None,
         confirm_error: None,
-    };
-    reset_page(&req, &state, StatusCode::OK, page).await
+    })
+    .await
 }
 
 /// POST /reset-password: sets the new password (ending every session and refresh family).
@@ -205,17 +226,9 @@ pub async fn reset_submit(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let form = FormData::parse(&body);
-    let current = session::current(&req, &state).await?;
-    session::check_form_csrf(&req, &state, current.as_ref(), form.get("csrf_token"))?;
-    let token = form.text("token");
-    let t = token.clone();
-    let Some(user) = db(&state, move |conn| {
-        Ok(reset::check(conn, &t, store::now())?)
-    })
-    .await?
-    else {
-        return Ok(invalid_link());
+    let (form, token, _) = link_form(&req, &state, &body).await?;
+    let Some(user) = on_link(&state, &token, reset::check).await? else {
+        return Ok(invalid_link(EXPIRED));
     };
     let new = form.get("new_password").unwrap_or("").to_owned();
     let problem = check_password(&new).err().map(|m| {
@@ -227,15 +240,15 @@ pub async fn reset_submit(
     });
     let mismatch = new != form.get("confirm_password").unwrap_or("");
     if problem.is_some() || mismatch {
-        let page = ResetPage {
+        let page = |csrf_token| ResetPage {
             done: false,
-            csrf_token: "",
+            csrf_token,
             token: &token,
             username: &user.username,
             password_error: problem.as_deref(),
             confirm_error: mismatch.then_some("The two passwords do not match."),
         };
-        return reset_page(&req, &state, StatusCode::BAD_REQUEST, page).await;
+        return link_page(&req, &state, StatusCode::BAD_REQUEST, page).await;
     }
     let hash = state.passwords.hash(new).await?;
     let ip = session::client_ip(&req);
@@ -259,18 +272,18 @@ pub async fn reset_submit(
     })
     .await?;
     match outcome {
-        Completed::Invalid => Ok(invalid_link()),
+        Completed::Invalid => Ok(invalid_link(EXPIRED)),
         Completed::Reset { username } => {
-            let page = ResetPage {
+            let page = |csrf_token| ResetPage {
                 done: true,
-                csrf_token: "",
+                csrf_token,
                 token: "",
                 username: &username,
                 password_error: None,
                 confirm_error: None,
             };
             // Every session ended, this browser's too: drop its cookie.
-            let mut res = reset_page(&req, &state, StatusCode::OK, page).await?;
+            let mut res = link_page(&req, &state, StatusCode::OK, page).await?;
             res.add_cookie(&session::clearing_cookie(&state))
                 .map_err(AppError::internal)?;
             Ok(res)

@@ -9,18 +9,17 @@ use askama::Template;
 use super::auth::{self, FormData};
 use super::db;
 use super::email_change::{page as account_email_page, View};
-use super::session;
-use super::templates::render;
+use super::reset::{invalid_link, link_form, link_page, on_link};
 use crate::accounts::verification::{self, Confirmed, Requested};
 use crate::db::{self as store};
-use crate::error::{error_page, AppError};
+use crate::error::AppError;
 use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "verify_email.html")]
 struct VerifyPage<'a> {
     done: bool,
-    csrf_token: &'a str,
+    csrf_token: String,
     token: &'a str,
     username: &'a str,
     email: &'a str,
@@ -41,33 +40,8 @@ fn continuation(raw: Option<&str>) -> Option<String> {
         .map(|p| super::login::safe_return_to(Some(p)))
 }
 
-fn invalid_link(message: &str) -> HttpResponse {
-    error_page(
-        StatusCode::BAD_REQUEST,
-        "This link cannot be used",
-        message,
-        None,
-    )
-}
-
 const EXPIRED: &str = "This verification link has expired or was already used. Signed in, you \
      can ask for a new one on your account page.";
-
-async fn verify_page(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    page: VerifyPage<'_>,
-) -> Result<HttpResponse, AppError> {
-    let (ft, _) = session::form_token(req, state).await?;
-    render(
-        HttpResponse::Ok(),
-        &VerifyPage {
-            csrf_token: &ft.token,
-            ..page
-        },
-        ft.cookie,
-    )
-}
 
 /// GET /verify-email?token=…
 pub async fn confirm_form(
@@ -78,23 +52,18 @@ pub async fn confirm_form(
     let query = query.into_inner();
     let continue_to = continuation(query.continue_to.as_deref());
     let token = query.token.unwrap_or_default();
-    let t = token.clone();
-    let pending = db(&state, move |conn| {
-        Ok(verification::check(conn, &t, store::now())?)
-    })
-    .await?;
-    let Some(p) = pending else {
+    let Some(p) = on_link(&state, &token, verification::check).await? else {
         return Ok(invalid_link(EXPIRED));
     };
-    let page = VerifyPage {
+    link_page(&req, &state, StatusCode::OK, |csrf_token| VerifyPage {
         done: false,
-        csrf_token: "",
+        csrf_token,
         token: &token,
         username: &p.username,
         email: &p.email,
         continue_to: continue_to.as_deref(),
-    };
-    verify_page(&req, &state, page).await
+    })
+    .await
 }
 
 /// POST /verify-email
@@ -103,15 +72,9 @@ pub async fn confirm_submit(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let form = FormData::parse(&body);
-    let current = session::current(&req, &state).await?;
-    session::check_form_csrf(&req, &state, current.as_ref(), form.get("csrf_token"))?;
-    let token = form.text("token");
+    let (form, token, current) = link_form(&req, &state, &body).await?;
     let continue_to = continuation(form.get("continue"));
-    let outcome = db(&state, move |conn| {
-        Ok(verification::confirm(conn, &token, store::now())?)
-    })
-    .await?;
+    let outcome = on_link(&state, &token, verification::confirm).await?;
     match outcome {
         Confirmed::Verified { email } => {
             if let Some(path) = continue_to {
@@ -132,15 +95,15 @@ pub async fn confirm_submit(
                     .insert_header((actix_web::http::header::LOCATION, target))
                     .finish());
             }
-            let page = VerifyPage {
+            let page = |csrf_token| VerifyPage {
                 done: true,
-                csrf_token: "",
+                csrf_token,
                 token: "",
                 username: "",
                 email: &email,
                 continue_to: None,
             };
-            verify_page(&req, &state, page).await
+            link_page(&req, &state, StatusCode::OK, page).await
         }
         Confirmed::Invalid => Ok(invalid_link(EXPIRED)),
         Confirmed::AddressChanged => Ok(invalid_link(
