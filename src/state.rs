@@ -36,6 +36,10 @@ pub struct Admission {
     pub resets: Buckets,
     /// Self-service sign-ups, per client address.
     pub signups: Buckets,
+    /// Authorization requests that need a login or consent (each stores an interaction).
+    pub interactions: Buckets,
+    /// Client ID Metadata Document fetches a client address can cause.
+    pub documents: Buckets,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +87,8 @@ impl AppState {
                 accounts: Buckets::new(settings.throttle.checks_per_account),
                 registrations: Buckets::per_hour(settings.registration.per_address_per_hour),
                 signups: Buckets::per_hour(settings.signup.per_address_per_hour),
+                interactions: Buckets::new(120),
+                documents: Buckets::new(30),
                 resets: Buckets::per_hour(settings.mail.reset_requests_per_address),
             },
             // Re-read keys well within the activation delay, so every replica knows a key before

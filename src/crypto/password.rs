@@ -246,16 +246,26 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_is_refused_not_queued() {
         let pool = Arc::new(PasswordPool::new(fast(), 1, 0).expect("pool"));
+        // The one worker holds a job until we let it go: no timing assumptions.
+        let (release, held) = std::sync::mpsc::channel::<()>();
         let busy = pool.clone();
         let running = tokio::spawn(async move {
-            busy.run(|| std::thread::sleep(std::time::Duration::from_millis(300)))
-                .await
+            busy.run(move || {
+                let _ = held.recv();
+            })
+            .await
         });
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        for _ in 0..2000 {
+            if pool.admitted.load(std::sync::atomic::Ordering::Acquire) == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         assert!(matches!(
             pool.hash("pw".into()).await,
             Err(PasswordError::Busy)
         ));
+        release.send(()).expect("release the worker");
         assert!(running.await.expect("join").is_ok());
         assert!(
             pool.hash("pw".into()).await.is_ok(),

@@ -30,9 +30,9 @@ pub struct AuthorizeInput {
     pub auth_time: Option<i64>,
     /// The consent form's answer (only from a POST whose CSRF token checked out).
     pub decision: Option<Decision>,
-    /// The user logged in during this very request's interaction: what `prompt=login` and
-    /// `max_age` demand has just happened.
-    pub fresh_login: bool,
+    /// When the user logged in during this very request's interaction: that login is what
+    /// `prompt=login` (and `max_age=0`) asked for; a positive `max_age` still bounds its age.
+    pub fresh_login_at: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -259,18 +259,20 @@ pub fn run(
     };
     // A fresh login is needed for prompt=login and when the last login is older than max_age,
     // unless the user logged in within this request's interaction.
-    let too_old = match (max_age, input.auth_time) {
-        _ if input.fresh_login => false,
-        // max_age=0 asks for a login every time, like prompt=login (OIDC Core §3.1.2.1).
-        (Some(0), _) => true,
-        (Some(m), Some(t)) => ctx.now - t > m,
-        (Some(_), None) => true,
-        _ => false,
+    let fresh = input.fresh_login_at;
+    let too_old = match (max_age, fresh, input.auth_time) {
+        (None, ..) => false,
+        // max_age=0 asks for a login every time, like prompt=login (OIDC Core §3.1.2.1): the one
+        // in this interaction is it.
+        (Some(0), Some(_), _) => false,
+        (Some(0), None, _) => true,
+        (Some(m), Some(t), _) | (Some(m), None, Some(t)) => ctx.now - t > m,
+        (Some(_), None, None) => true,
     };
     let user = input
         .user
         .filter(|u| !u.disabled)
-        .filter(|_| !too_old && (!prompt.login || input.fresh_login));
+        .filter(|_| !too_old && (!prompt.login || fresh.is_some()));
     let Some(user) = user else {
         if prompt.none {
             return fail("login_required", "the user is not logged in");

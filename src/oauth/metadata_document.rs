@@ -68,6 +68,10 @@ pub enum DocumentError {
     Invalid(String),
     #[error("The client_id is already registered here by other means.")]
     Taken,
+    #[error(
+        "Too many client metadata documents were asked for from your address; try again shortly."
+    )]
+    TooMany { retry_after: u64 },
     #[error("The server could not look up or store the client.")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -351,8 +355,12 @@ pub fn store(conn: &mut DbConn, client: &Client) -> Result<(), DocumentError> {
     use diesel::result::{DatabaseErrorKind, Error};
     match clients::by_id(conn, &client.row.client_id)? {
         Some(existing) if existing.row.origin != ORIGIN_DOCUMENT => Err(DocumentError::Taken),
-        Some(_) => {
+        Some(existing) => {
             clients::update(conn, client)?;
+            // A verification covered the document as it was; a changed face loses it.
+            if existing.row.verified && existing.presentation_differs(client) {
+                clients::set_verified(conn, &client.row.client_id, false, client.row.updated_at)?;
+            }
             Ok(())
         }
         None => match clients::insert(conn, client) {
@@ -377,7 +385,11 @@ pub enum Resolution {
 
 /// Makes the client row for a URL `client_id` current, fetching its document when there is
 /// none or it has expired. Call only when the setting is on and [`is_url_client_id`] holds.
-pub async fn resolve(state: &AppState, client_id: &str) -> Result<Resolution, DocumentError> {
+pub async fn resolve(
+    state: &AppState,
+    client_id: &str,
+    address: Option<std::net::IpAddr>,
+) -> Result<Resolution, DocumentError> {
     let pool = state.pool.clone();
     let id = client_id.to_owned();
     let now = crate::db::now();
@@ -390,6 +402,15 @@ pub async fn resolve(state: &AppState, client_id: &str) -> Result<Resolution, Do
     .await?;
     if found == Stored::Current {
         return Ok(Resolution::Cached);
+    }
+    // Each fetch makes us reach out on someone's behalf: admitted per client address.
+    let subject = address
+        .map(crate::authn::throttle::address_subject)
+        .unwrap_or_else(|| "unknown".into());
+    if let Err(wait) = state.admission.documents.take(&subject) {
+        return Err(DocumentError::TooMany {
+            retry_after: wait.as_secs().max(1),
+        });
     }
     let outbound = Outbound::new(&state.settings.outbound_allow);
     let client = match fetch(&outbound, client_id, now).await {

@@ -285,7 +285,8 @@ pub fn replace(
     let r = &existing.row;
     client.row.created_at = r.created_at;
     client.row.origin = r.origin.clone();
-    client.row.verified = r.verified;
+    // An administrator verified what the client looked like then, not what it changes to.
+    client.row.verified = r.verified && !client.presentation_differs(existing);
     client.row.disabled = r.disabled;
     client.row.registration_token_hash = r.registration_token_hash.clone();
     let mut new_secret = None;

@@ -33,7 +33,11 @@ pub fn describe_scope(scope: &str) -> String {
 /// With Client ID Metadata Documents on, a URL `client_id` has its document fetched (or its
 /// cached row reused) before the synchronous flow runs; a refused document is an error page, never
 /// a redirect (its redirect URIs cannot be trusted). `None`: carry on.
-async fn metadata_document_refusal(state: &AppState, query_string: &str) -> Option<HttpResponse> {
+async fn metadata_document_refusal(
+    state: &AppState,
+    query_string: &str,
+    address: Option<std::net::IpAddr>,
+) -> Option<HttpResponse> {
     if !state.settings.client_id_metadata_documents {
         return None;
     }
@@ -47,17 +51,44 @@ async fn metadata_document_refusal(state: &AppState, query_string: &str) -> Opti
     if !metadata_document::is_url_client_id(&client_id) {
         return None;
     }
-    let e = metadata_document::resolve(state, &client_id).await.err()?;
+    let e = metadata_document::resolve(state, &client_id, address)
+        .await
+        .err()?;
+    if let metadata_document::DocumentError::TooMany { retry_after } = e {
+        let mut res = error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "This sign-in request cannot be completed",
+            &e.to_string(),
+            Some(ErrorCode::TemporarilyUnavailable.as_str()),
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&retry_after.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Some(res);
+    }
     let (status, code) = if e.is_server_error() {
         tracing::error!(error = %e, "client metadata document could not be stored");
         (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError)
     } else {
         (StatusCode::BAD_REQUEST, ErrorCode::InvalidClient)
     };
+    // How the fetch failed (which address a name resolved to, that it did not resolve) is for
+    // the log: shown to anyone, it would map internal DNS.
+    use crate::outbound::FetchError;
+    let message = match &e {
+        metadata_document::DocumentError::Fetch(
+            FetchError::ForbiddenAddress { .. }
+            | FetchError::PlainHttpNotAllowed { .. }
+            | FetchError::Unresolvable { .. }
+            | FetchError::Connect { .. },
+        ) => "The application's client metadata document could not be fetched from its address."
+            .to_owned(),
+        other => other.to_string(),
+    };
     Some(error_page(
         status,
         "This sign-in request cannot be completed",
-        &e.to_string(),
+        &message,
         Some(code.as_str()),
     ))
 }
@@ -162,7 +193,9 @@ async fn process(
             Some(ErrorCode::InvalidRequest.as_str()),
         ));
     }
-    if let Some(refused) = metadata_document_refusal(state, &query_string).await {
+    if let Some(refused) =
+        metadata_document_refusal(state, &query_string, super::client_addr::of(req)).await
+    {
         return Ok(refused);
     }
     let session = session::current(req, state).await?;
@@ -181,29 +214,40 @@ async fn process(
         let username = user.as_ref().map(|u| u.username.clone());
         let (query, raw_keys) = super::token::parse_form(q.as_bytes());
         let params = Params::new(&query, raw_keys);
-        let fresh_login = fresh.as_ref().is_some_and(|row| {
-            interaction::logged_in_here(row, user.as_ref().map(|u| u.id.as_str()))
-        });
+        let fresh_login_at = fresh
+            .as_ref()
+            .filter(|row| interaction::logged_in_here(row, user.as_ref().map(|u| u.id.as_str())))
+            .and_then(|row| row.auth_time);
         let input = AuthorizeInput {
             user,
             session_id: sess.as_ref().map(|s| s.id_hash.clone()),
             auth_time: sess.as_ref().and_then(|s| s.auth_time),
             decision,
-            fresh_login,
+            fresh_login_at,
         };
         let outcome = authorize::run(&ctx, &params, input, &st.successor_key);
         Ok::<_, AppError>((outcome, username))
     })
     .await??;
 
-    // The interaction this request continues, or a new one for the pages that follow.
+    // The interaction this request continues, or a new one for the pages that follow. New ones
+    // are rows a stranger can make us write: admitted per client address.
+    let address = super::client_addr::of(req)
+        .map(crate::authn::throttle::address_subject)
+        .unwrap_or_else(|| "unknown".into());
     let interaction_id = |client_id: String| {
         let existing = pending.as_ref().map(|(id, _)| id.clone());
         let q = query_string.clone();
+        let address = address.clone();
         async move {
             match existing {
                 Some(id) => Ok(id),
                 None => {
+                    if let Err(wait) = state.admission.interactions.take(&address) {
+                        return Err(AppError::Throttled {
+                            retry_after: wait.as_secs().max(1),
+                        });
+                    }
                     db(state, move |conn| {
                         Ok(interaction::start(conn, &client_id, &q, crate::db::now())?)
                     })
@@ -221,6 +265,11 @@ async fn process(
                     Ok(interaction::complete(conn, &id, crate::db::now())?)
                 })
                 .await?;
+                // A request that reached its client gives its admission back: the limit is for
+                // interactions left hanging, not for people signing in.
+                if done {
+                    state.admission.interactions.refund(&address);
+                }
                 if !done {
                     return Ok(error_page(
                         StatusCode::BAD_REQUEST,

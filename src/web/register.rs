@@ -201,6 +201,7 @@ async fn authorized(
     match found {
         Some(c)
             if c.row.origin == ORIGIN_DYNAMIC
+                && !c.row.disabled
                 && c.row
                     .registration_token_hash
                     .as_deref()
@@ -264,9 +265,21 @@ pub async fn replace(
         use diesel::Connection;
         conn.transaction::<_, diesel::result::Error, _>(|c| {
             clients::update(c, &stored)?;
-            if let Some(h) = &stored.row.secret_hash {
-                clients::set_secret_hash(c, &stored.row.client_id, h, stored.row.updated_at)?;
+            match &stored.row.secret_hash {
+                Some(h) => {
+                    clients::set_secret_hash(c, &stored.row.client_id, h, stored.row.updated_at)?;
+                }
+                // Now public: the old secret must not keep working.
+                None => {
+                    clients::clear_secret_hash(c, &stored.row.client_id)?;
+                }
             }
+            clients::set_verified(
+                c,
+                &stored.row.client_id,
+                stored.row.verified,
+                stored.row.updated_at,
+            )?;
             clients::set_registration_token_hash(
                 c,
                 &stored.row.client_id,

@@ -36,18 +36,18 @@ pub struct ConsentPage<'a> {
     pub client_host: Option<String>,
 }
 
-/// The host of a client's site or `client_id` URL, shown beside an unverified client's name.
+/// The host shown beside an unverified client's name: where it really is, never what it says
+/// about itself (`client_uri` is the client's own claim). A metadata-document client is at its
+/// `client_id` URL's host; a self-registered one sends codes to its redirect URI's host.
 pub fn client_host(client: &crate::db::models::clients::Client) -> Option<String> {
-    let site = client.row.homepage_uri.as_deref().or_else(|| {
-        client
-            .row
-            .client_id
-            .starts_with("https://")
-            .then_some(client.row.client_id.as_str())
-    })?;
+    use crate::db::models::clients::{ORIGIN_ADMIN, ORIGIN_DOCUMENT};
+    let site = match client.row.origin.as_str() {
+        ORIGIN_DOCUMENT => client.row.client_id.as_str(),
+        ORIGIN_ADMIN => client.row.homepage_uri.as_deref()?,
+        _ => client.redirect_uris.first()?.as_str(),
+    };
     url::Url::parse(site).ok()?.host_str().map(str::to_owned)
 }
-
 #[derive(Template)]
 #[template(path = "signed_in.html")]
 pub struct SignedInPage<'a> {

@@ -554,9 +554,18 @@ async fn consent_marks_a_self_registered_client_unverified_until_an_admin_verifi
         }
     };
     let html = consent(b.clone()).await;
+    // The notice names where codes go (the redirect URI's host), not the client's own claim.
+    let notice = {
+        let doc = scraper::Html::parse_document(&html);
+        let sel = scraper::Selector::parse("#unverified-app").expect("sel");
+        doc.select(&sel)
+            .next()
+            .map(|e| e.text().collect::<String>())
+            .expect("unverified notice")
+    };
     assert!(
-        html.contains("Unverified app") && html.contains("self-made.example"),
-        "{html}"
+        notice.contains("127.0.0.1") && !notice.contains("self-made.example"),
+        "{notice}"
     );
     let list = b
         .get(app.url("/admin/clients"))
@@ -686,4 +695,86 @@ async fn the_admin_console_sets_the_policy_and_manages_initial_tokens() {
     assert_eq!(res.status(), 303);
     let (status, _, _) = post_register(&app, Some(&token), &web_app()).await;
     assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn a_changed_registration_loses_its_verification_and_a_disabled_one_cannot_be_managed() {
+    let app = spawn_app().await;
+    let reg = registered(&app).await;
+    let (uri, rat) = management(&app, &reg);
+    let id = reg["client_id"].as_str().expect("id").to_owned();
+    let set = |col: &str| {
+        use diesel::prelude::*;
+        diesel::sql_query(format!(
+            "UPDATE clients SET {col} = TRUE WHERE client_id = '{id}'"
+        ))
+        .execute(&mut app.db.conn())
+        .expect("update");
+    };
+    set("verified");
+    let mut update = web_app();
+    update["client_id"] = reg["client_id"].clone();
+    update["client_name"] = json!("Totally Official Bank");
+    let http = reqwest::Client::new();
+    let res = http
+        .put(&uri)
+        .bearer_auth(&rat)
+        .json(&update)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(res.status(), 200);
+    let rat = res.json::<Value>().await.expect("json")["registration_access_token"]
+        .as_str()
+        .expect("rat")
+        .to_owned();
+    assert_eq!(
+        app.count(&format!(
+            "clients WHERE client_id = '{id}' AND verified = FALSE"
+        )),
+        1,
+        "a new name needs a new verification"
+    );
+    // Turning public drops the secret.
+    let mut public = update.clone();
+    public["token_endpoint_auth_method"] = json!("none");
+    let res = http
+        .put(&uri)
+        .bearer_auth(&rat)
+        .json(&public)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(res.status(), 200);
+    let rat = res.json::<Value>().await.expect("json")["registration_access_token"]
+        .as_str()
+        .expect("rat")
+        .to_owned();
+    assert_eq!(
+        app.count(&format!(
+            "clients WHERE client_id = '{id}' AND secret_hash IS NULL"
+        )),
+        1
+    );
+    // An administrator disabled it: its registrant cannot manage (or delete) it any more.
+    set("disabled");
+    assert_eq!(
+        http.get(&uri)
+            .bearer_auth(&rat)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        401
+    );
+    assert_eq!(
+        http.delete(&uri)
+            .bearer_auth(&rat)
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        401
+    );
+    assert_eq!(app.count(&format!("clients WHERE client_id = '{id}'")), 1);
 }

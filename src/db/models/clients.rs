@@ -78,6 +78,15 @@ impl Client {
         self.row.scopes.split_ascii_whitespace()
     }
 
+    /// Whether what users see of the client (name, logo, site, where codes go) differs from
+    /// `other`'s: an administrator's verification covered the old one only.
+    pub fn presentation_differs(&self, other: &Client) -> bool {
+        self.row.name != other.row.name
+            || self.row.logo_uri != other.row.logo_uri
+            || self.row.homepage_uri != other.row.homepage_uri
+            || self.redirect_uris != other.redirect_uris
+    }
+
     /// The extra registered metadata (policy_uri, tos_uri, contacts, jwks, jwks_uri…).
     pub fn metadata(&self) -> serde_json::Map<String, serde_json::Value> {
         self.row
@@ -241,6 +250,13 @@ pub fn set_registration_token_hash(
 ) -> QueryResult<usize> {
     diesel::update(clients::table.find(client_id))
         .set(clients::registration_token_hash.eq(Some(hash)))
+        .execute(conn)
+}
+
+/// Removes the secret (a client that became public).
+pub fn clear_secret_hash(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
+    diesel::update(clients::table.find(client_id))
+        .set(clients::secret_hash.eq(None::<String>))
         .execute(conn)
 }
 

@@ -37,7 +37,7 @@ pub fn pending(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<Option
         .optional()
 }
 
-/// Records a login within the interaction.
+/// Records a login within the interaction; never replaces another user's login on it.
 pub fn authenticated(
     conn: &mut DbConn,
     id_hash: &str,
@@ -45,13 +45,18 @@ pub fn authenticated(
     auth_time: i64,
     amr: &str,
 ) -> QueryResult<usize> {
-    diesel::update(ix::table.find(id_hash).filter(ix::completed_at.is_null()))
-        .set((
-            ix::user_id.eq(Some(user_id)),
-            ix::auth_time.eq(Some(auth_time)),
-            ix::amr.eq(Some(amr)),
-        ))
-        .execute(conn)
+    diesel::update(
+        ix::table
+            .find(id_hash)
+            .filter(ix::completed_at.is_null())
+            .filter(ix::user_id.is_null().or(ix::user_id.eq(user_id))),
+    )
+    .set((
+        ix::user_id.eq(Some(user_id)),
+        ix::auth_time.eq(Some(auth_time)),
+        ix::amr.eq(Some(amr)),
+    ))
+    .execute(conn)
 }
 
 /// Marks the interaction done: one conditional UPDATE, so it completes once.
