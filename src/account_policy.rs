@@ -152,6 +152,7 @@ pub fn new_user(
     email_verified: bool,
 ) -> User {
     let now = crate::db::now();
+    let key = email_key(&email);
     User {
         id: crate::crypto::random::token::<16>(),
         username,
@@ -165,6 +166,7 @@ pub fn new_user(
         disabled: false,
         created_at: now,
         updated_at: now,
+        email_key: Some(key),
     }
 }
 

@@ -100,6 +100,14 @@ pub fn create(
     })
     .or_else(|e| match e {
         diesel::result::Error::RollbackTransaction => Ok(Err(Refusal::BadInvite)),
+        // Another sign-up took the name or address between the check and the insert: the
+        // unique indexes decide, and the loser gets the same message as the check gives.
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => Ok(Err(Refusal::Fields(vec![
+            "that username or email address is already in use".into(),
+        ]))),
         other => Err(other),
     })
 }

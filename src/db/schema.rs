@@ -15,6 +15,7 @@ diesel::table! {
         disabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        email_key -> Nullable<Text>,
     }
 }
 

@@ -40,6 +40,7 @@ fn user(name: &str) -> users::User {
         disabled: false,
         created_at: 1,
         updated_at: 1,
+        email_key: Some(format!("{}@example.test", name.to_lowercase())),
     }
 }
 
@@ -179,5 +180,26 @@ fn key_store_generates_encrypts_rotates_and_signs() {
         let states = keys::states(&rows, db::now());
         assert_eq!(states.iter().filter(|s| **s == KeyState::Next).count(), 3);
         assert_eq!(states.iter().filter(|s| **s == KeyState::Active).count(), 3);
+    }
+}
+
+#[test]
+fn an_email_address_belongs_to_one_account_by_constraint() {
+    for (mut conn, _guard) in backends() {
+        let first = user("Ann");
+        users::insert(&mut conn, &first).expect("insert");
+        // Same key (what account_policy::email_key gives for Ann@Example.test), other name.
+        let mut second = user("bea");
+        second.email = "ANN@example.test".into();
+        second.email_key = first.email_key.clone();
+        let err = users::insert(&mut conn, &second).expect_err("one address, one account");
+        assert!(crate::cli::is_unique_violation(&err));
+        // Rows without a key (shared before the constraint existed) are not in the way.
+        let mut legacy = user("cyd");
+        legacy.email_key = None;
+        let mut legacy2 = user("dee");
+        legacy2.email_key = None;
+        users::insert(&mut conn, &legacy).expect("legacy 1");
+        users::insert(&mut conn, &legacy2).expect("legacy 2");
     }
 }

@@ -1,6 +1,7 @@
 //! A user's email address: finding accounts by address, marking an address verified, changing
 //! it. Addresses compare by `account_policy::email_key` (lower-cased, IDNA domain); they are
-//! unique by rule (`users::email_in_use` before every write), not by a constraint.
+//! unique by rule (`users::email_in_use` before every write, for a friendly message) and by a
+//! unique index on `users.email_key` (for the race between two writes).
 
 use diesel::prelude::*;
 
@@ -53,6 +54,7 @@ pub fn set_verified_email(
     diesel::update(users::table.find(user_id))
         .set((
             users::email.eq(email),
+            users::email_key.eq(Some(crate::account_policy::email_key(email))),
             users::email_verified.eq(true),
             users::updated_at.eq(now),
         ))
