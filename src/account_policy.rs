@@ -132,7 +132,7 @@ pub fn taken(
     if users::by_username(conn, &account.username)?.is_some() {
         errors.push(format!("the username {:?} is taken", account.username));
     }
-    if users::email_in_use(conn, &email_key(&account.email))? {
+    if crate::db::models::user_email::in_use(conn, &email_key(&account.email))? {
         errors.push(format!(
             "the email address {:?} is already in use",
             account.email

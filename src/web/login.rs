@@ -50,7 +50,10 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
 
 /// The pending authorization request a return path continues: its client's name (for the
 /// login page) and its query string (for `login_hint`).
-async fn pending_request(state: &web::Data<AppState>, return_to: &str) -> Option<(String, String)> {
+pub(super) async fn pending_request(
+    state: &web::Data<AppState>,
+    return_to: &str,
+) -> Option<(String, String)> {
     let id = interaction::id_in_path(return_to)?;
     let st = state.clone();
     web::block(move || {
@@ -118,33 +121,19 @@ pub async fn submit(
         interaction::id_in_path(&return_to),
     )
     .await?;
-    let c = current.as_ref();
-    let done = match step {
-        Step::Completed(done) => done,
-        // A re-rendered form is not an HTTP authentication challenge (RFC 9110 §15.5.2): 200
-        // for a wrong password, like Keycloak; 429 when throttled.
-        Step::Rejected => return again(&req, &state, c, &form.username, &return_to, None).await,
-        Step::Throttled { retry_after } => {
-            return again(
-                &req,
-                &state,
-                c,
-                &form.username,
-                &return_to,
-                Some(retry_after),
-            )
-            .await
-        }
-        Step::EmailNotVerified => {
-            return again_with(
-                &req,
-                &state,
-                c,
-                &form.username,
-                &return_to,
-                Refusal::Unverified,
-            )
-            .await
+    // A re-rendered form is not an HTTP authentication challenge (RFC 9110 §15.5.2): 200 for a
+    // wrong password, like Keycloak; 429 when throttled; 403 when unverified.
+    let why = match step {
+        Step::Completed(done) => Ok(done),
+        Step::Rejected => Err(Refusal::WrongPassword),
+        Step::Throttled { retry_after } => Err(Refusal::Throttled(retry_after)),
+        Step::EmailNotVerified => Err(Refusal::Unverified),
+    };
+    let done = match why {
+        Ok(done) => done,
+        Err(why) => {
+            let c = current.as_ref();
+            return again(&req, &state, c, &form.username, &return_to, why).await;
         }
     };
     let ttl = state.settings.session_ttl;
@@ -178,21 +167,6 @@ enum Refusal {
 /// attempts are throttled, 403 when the address must be verified first. The same whether or not
 /// the account exists.
 async fn again(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    current: Option<&crate::db::models::sessions::SessionRow>,
-    username: &str,
-    return_to: &str,
-    throttled: Option<u64>,
-) -> Result<HttpResponse, AppError> {
-    let why = match throttled {
-        Some(secs) => Refusal::Throttled(secs),
-        None => Refusal::WrongPassword,
-    };
-    again_with(req, state, current, username, return_to, why).await
-}
-
-async fn again_with(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     current: Option<&crate::db::models::sessions::SessionRow>,

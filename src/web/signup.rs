@@ -52,19 +52,6 @@ fn bad_invite() -> HttpResponse {
     )
 }
 
-async fn client_name(state: &web::Data<AppState>, return_to: &str) -> Option<String> {
-    let id = interaction::id_in_path(return_to)?;
-    db(state, move |conn| {
-        let Some(row) = interaction::find(conn, &id, crate::db::now())? else {
-            return Ok(None);
-        };
-        Ok(crate::db::models::clients::by_id(conn, &row.client_id)?.map(|c| c.row.name))
-    })
-    .await
-    .ok()
-    .flatten()
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn form(
     req: &HttpRequest,
@@ -77,7 +64,9 @@ async fn form(
     errors: Vec<String>,
 ) -> Result<HttpResponse, AppError> {
     let (token, _) = session::form_token(req, state).await?;
-    let name = client_name(state, return_to).await;
+    let name = super::login::pending_request(state, return_to)
+        .await
+        .map(|(name, _)| name);
     render(
         HttpResponse::build(status),
         &SignupPage {

@@ -392,14 +392,7 @@ async fn account_password_change() {
         .expect("html")
         .contains("password was changed"));
     let fresh = crate::helpers::browser();
-    let html = fresh
-        .get(app.url("/login"))
-        .send()
-        .await
-        .expect("p")
-        .text()
-        .await
-        .expect("h");
+    let html = app.html(&fresh, "/login").await;
     let res = fresh
         .post(app.url("/login"))
         .form(&[

@@ -146,14 +146,7 @@ async fn the_admin_console_lists_and_unlocks_locked_accounts() {
             .status(),
         303
     );
-    let html = admin
-        .get(app.url("/admin/users"))
-        .send()
-        .await
-        .expect("list")
-        .text()
-        .await
-        .expect("html");
+    let html = app.html(&admin, "/admin/users").await;
     assert!(
         html.contains("sign-in locked") && html.contains("192.0.2.44"),
         "{html}"
@@ -233,14 +226,7 @@ async fn every_password_check_counts_reauth_and_password_change_too() {
         app.login_with(&b, "eda", "eda's password").await.status(),
         303
     );
-    let html = b
-        .get(app.url("/account"))
-        .send()
-        .await
-        .expect("a")
-        .text()
-        .await
-        .expect("h");
+    let html = app.html(&b, "/account").await;
     let csrf = TestApp::csrf_of(&html);
     let res = b
         .post(app.url("/admin/reauth"))
@@ -498,14 +484,7 @@ async fn a_password_change_ends_other_sessions_and_revokes_refresh_tokens() {
             .status(),
         303
     );
-    let html = a
-        .get(app.url("/account"))
-        .send()
-        .await
-        .expect("a")
-        .text()
-        .await
-        .expect("h");
+    let html = app.html(&a, "/account").await;
     let res = a
         .post(app.url("/account/password"))
         .form(&[

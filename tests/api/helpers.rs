@@ -271,6 +271,18 @@ impl TestApp {
             .expect("login post")
     }
 
+    /// GETs `path` with `browser` and returns the page.
+    pub async fn html(&self, browser: &reqwest::Client, path: &str) -> String {
+        browser
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET page")
+            .text()
+            .await
+            .expect("page body")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -64,14 +64,7 @@ async fn a_post_without_its_csrf_token_is_refused() {
     );
     // A token from another browser's session does not work either.
     let other = crate::helpers::browser();
-    let html = other
-        .get(app.url("/login"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let html = app.html(&other, "/login").await;
     let foreign = TestApp::csrf_of(&html);
     let res = app
         .client

@@ -218,14 +218,7 @@ fn email_verified(app: &TestApp, username: &str) -> bool {
 
 /// GET /forgot-password then POST `login` with `b`; returns status and body.
 async fn ask_reset(app: &TestApp, b: &reqwest::Client, login: &str) -> (u16, String) {
-    let html = b
-        .get(app.url("/forgot-password"))
-        .send()
-        .await
-        .expect("form")
-        .text()
-        .await
-        .expect("html");
+    let html = app.html(b, "/forgot-password").await;
     let csrf = TestApp::csrf_of(&html);
     let res = b
         .post(app.url("/forgot-password"))
@@ -471,15 +464,7 @@ async fn a_reset_link_works_once_and_not_after_it_expires() {
         .expect("html")
         .contains("This link cannot be used"));
     let token = first.split("token=").nth(1).expect("token").to_owned();
-    let csrf = TestApp::csrf_of(
-        &b.get(app.url("/forgot-password"))
-            .send()
-            .await
-            .expect("f")
-            .text()
-            .await
-            .expect("h"),
-    );
+    let csrf = TestApp::csrf_of(&app.html(&b, "/forgot-password").await);
     let replay = b
         .post(app.url("/reset-password"))
         .form(&[
@@ -579,14 +564,7 @@ async fn reset_requests_are_throttled_per_address_with_429_and_per_account_quiet
     for name in ["a1", "a2", "a3"] {
         assert_eq!(ask_reset(&app, &b, name).await.0, 200);
     }
-    let html = b
-        .get(app.url("/forgot-password"))
-        .send()
-        .await
-        .expect("f")
-        .text()
-        .await
-        .expect("h");
+    let html = app.html(&b, "/forgot-password").await;
     let res = b
         .post(app.url("/forgot-password"))
         .form(&[
@@ -1163,14 +1141,7 @@ async fn a_sign_up_from_an_app_goes_mail_then_verification_link_then_back_to_the
             .append_pair("return_to", &resume)
             .finish()
     );
-    let html = b
-        .get(app.url(&signup_path))
-        .send()
-        .await
-        .expect("signup")
-        .text()
-        .await
-        .expect("html");
+    let html = app.html(&b, &signup_path).await;
     let res = b
         .post(app.url("/signup"))
         .form(&[
@@ -1203,14 +1174,7 @@ async fn a_sign_up_from_an_app_goes_mail_then_verification_link_then_back_to_the
         .strip_prefix(&app.address)
         .expect("our link")
         .to_owned();
-    let page = b
-        .get(app.url(&path))
-        .send()
-        .await
-        .expect("confirm page")
-        .text()
-        .await
-        .expect("html");
+    let page = app.html(&b, &path).await;
     let res = b
         .post(app.url("/verify-email"))
         .form(&[

@@ -567,14 +567,7 @@ async fn consent_marks_a_self_registered_client_unverified_until_an_admin_verifi
         notice.contains("127.0.0.1") && !notice.contains("self-made.example"),
         "{notice}"
     );
-    let list = b
-        .get(app.url("/admin/clients"))
-        .send()
-        .await
-        .expect("list")
-        .text()
-        .await
-        .expect("html");
+    let list = app.html(&b, "/admin/clients").await;
     assert!(
         list.contains("self-registered") && list.contains("unverified"),
         "{list}"
@@ -646,14 +639,7 @@ async fn the_admin_console_sets_the_policy_and_manages_initial_tokens() {
         app.login_with(&b, "root", "root's password").await.status(),
         303
     );
-    let html = b
-        .get(app.url("/admin/registration"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let html = app.html(&b, "/admin/registration").await;
     let csrf = TestApp::csrf_of(&html);
     let res = b
         .post(app.url("/admin/registration/tokens"))
@@ -676,14 +662,7 @@ async fn the_admin_console_sets_the_policy_and_manages_initial_tokens() {
         .expect("token shown once");
     let (status, _, _) = post_register(&app, Some(&token), &web_app()).await;
     assert_eq!(status, 201);
-    let html = b
-        .get(app.url("/admin/registration"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let html = app.html(&b, "/admin/registration").await;
     assert!(!html.contains(&token), "the token is never shown again");
     assert!(html.contains("ci"));
     let res = b

@@ -59,14 +59,7 @@ async fn sign_up_is_closed_by_default() {
     let b = browser();
     let (status, _) = signup_form(&b, &app, "/signup").await;
     assert_eq!(status, 404);
-    let login = b
-        .get(app.url("/login"))
-        .send()
-        .await
-        .expect("login")
-        .text()
-        .await
-        .expect("html");
+    let login = app.html(&b, "/login").await;
     assert!(!login.contains("/signup"), "no sign-up link when closed");
     let csrf = TestApp::csrf_of(&login);
     let res = b
@@ -115,14 +108,7 @@ async fn a_sign_up_started_from_an_authorization_request_continues_to_the_client
         "the request is referenced by its interaction, not carried"
     );
     assert_eq!(app.count("interactions"), 1);
-    let login = b
-        .get(app.url(&login_at))
-        .send()
-        .await
-        .expect("login")
-        .text()
-        .await
-        .expect("html");
+    let login = app.html(&b, &login_at).await;
     assert!(
         login.contains("<title>Sign in · Ostiary</title>"),
         "the sign-up link is in the page, not its title"
@@ -349,14 +335,7 @@ async fn the_admin_console_creates_invitations() {
             .status(),
         303
     );
-    let html = admin
-        .get(app.url("/admin/signup"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let html = app.html(&admin, "/admin/signup").await;
     assert!(html.contains("invite"), "{html}");
     let res = admin
         .post(app.url("/admin/signup/invites"))
@@ -390,14 +369,7 @@ async fn the_admin_console_creates_invitations() {
     )
     .await;
     assert_eq!(res.status(), 303);
-    let again = admin
-        .get(app.url("/admin/signup"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let again = app.html(&admin, "/admin/signup").await;
     assert!(!again.contains(&link), "never shown again");
     assert!(again.contains("used") && again.contains("for zoe"));
 }

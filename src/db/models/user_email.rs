@@ -1,6 +1,6 @@
 //! A user's email address: finding accounts by address, marking an address verified, changing
 //! it. Addresses compare by `account_policy::email_key` (lower-cased, IDNA domain); they are
-//! unique by rule (`users::email_in_use` before every write, for a friendly message) and by a
+//! unique by rule (`in_use` before every write, for a friendly message) and by a
 //! unique index on `users.email_key` (for the race between two writes).
 
 use diesel::prelude::*;
@@ -21,14 +21,14 @@ pub fn users_with_email(conn: &mut DbConn, key: &str) -> QueryResult<Vec<User>> 
         .load(conn)
 }
 
+/// Whether an account uses the address `key` (`account_policy::email_key`).
+pub fn in_use(conn: &mut DbConn, key: &str) -> QueryResult<bool> {
+    users_with_email(conn, key).map(|u| !u.is_empty())
+}
+
 /// Whether an account other than `user_id` uses the address `key`.
 pub fn in_use_by_other(conn: &mut DbConn, key: &str, user_id: &str) -> QueryResult<bool> {
-    let n: i64 = users::table
-        .filter(lower(users::email).eq(key))
-        .filter(users::id.ne(user_id))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
+    users_with_email(conn, key).map(|u| u.iter().any(|u| u.id != user_id))
 }
 
 /// Marks the user's address verified, if it still is `key`: one conditional UPDATE, so a link

@@ -30,8 +30,6 @@ pub fn insert(conn: &mut DbConn, user: &User) -> QueryResult<()> {
         .map(|_| ())
 }
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
-
 /// The user with this username, which must already be prepared
 /// (`account_policy::prepare_username`): names are stored prepared, so equality is exact.
 pub fn by_username(conn: &mut DbConn, username: &str) -> QueryResult<Option<User>> {
@@ -40,15 +38,6 @@ pub fn by_username(conn: &mut DbConn, username: &str) -> QueryResult<Option<User
         .select(User::as_select())
         .first(conn)
         .optional()
-}
-
-/// Whether an account already uses this address; `key` is `account_policy::email_key`.
-pub fn email_in_use(conn: &mut DbConn, key: &str) -> QueryResult<bool> {
-    let n: i64 = users::table
-        .filter(lower(users::email).eq(key))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
 }
 
 pub fn by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
