@@ -309,6 +309,22 @@ pub struct SettingsArgs {
         value_name = "BOOL"
     )]
     pub require_verified_email: Option<bool>,
+    /// Second factors for everyone: optional, or required (enrolment at the next login)
+    #[arg(
+        long,
+        env = "OSTIARY_SECOND_FACTOR",
+        global = true,
+        value_name = "POLICY"
+    )]
+    pub second_factor: Option<String>,
+    /// Second factors for administrators: optional or required (default: as for everyone)
+    #[arg(
+        long,
+        env = "OSTIARY_ADMIN_SECOND_FACTOR",
+        global = true,
+        value_name = "POLICY"
+    )]
+    pub admin_second_factor: Option<String>,
     /// Addresses (CIDR list) outbound fetches may reach although private or loopback, over http too
     #[arg(
         long,
@@ -413,6 +429,8 @@ pub struct Settings {
     /// Only accounts whose email address is verified may log in.
     pub require_verified_email: bool,
     pub signup: SignupSettings,
+    /// Whether users (and, separately, administrators) must have a second factor.
+    pub second_factor: SecondFactorSettings,
     /// Addresses outbound HTTP may reach although private/loopback (and over plain http).
     pub outbound_allow: Vec<ipnet::IpNet>,
     /// SMTP, sender, token lifetimes (see `MailSettings`).
@@ -435,6 +453,49 @@ impl SignupPolicy {
             SignupPolicy::Closed => "closed",
             SignupPolicy::Invite => "invite",
             SignupPolicy::Open => "open",
+        }
+    }
+}
+
+/// Whether a second factor is needed to log in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecondFactorPolicy {
+    /// Asked for from users who enrolled one.
+    Optional,
+    /// Everyone must have one: users without are made to enrol at their next login.
+    Required,
+}
+
+impl SecondFactorPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecondFactorPolicy::Optional => "optional",
+            SecondFactorPolicy::Required => "required",
+        }
+    }
+
+    fn parse(field: &str, raw: &str) -> Result<Self, ConfigError> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "optional" => Ok(SecondFactorPolicy::Optional),
+            "required" => Ok(SecondFactorPolicy::Required),
+            other => Err(bad(field, format!("{other}: use optional or required"))),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecondFactorSettings {
+    pub users: SecondFactorPolicy,
+    pub admins: SecondFactorPolicy,
+}
+
+impl SecondFactorSettings {
+    /// The policy for this user.
+    pub fn for_user(&self, is_admin: bool) -> SecondFactorPolicy {
+        if is_admin {
+            self.admins
+        } else {
+            self.users
         }
     }
 }
@@ -612,6 +673,8 @@ impl SettingsArgs {
             signup,
             signup_email_domains,
             signups_per_address,
+            second_factor,
+            admin_second_factor,
             outbound_allow,
             smtp_url,
             smtp_password_file,
@@ -874,6 +937,17 @@ impl Settings {
             },
             outbound_allow: parse_cidrs(a.outbound_allow.as_deref().unwrap_or(""))
                 .map_err(|r| bad("outbound_allow", r))?,
+            second_factor: {
+                let users = match a.second_factor.as_deref() {
+                    Some(p) => SecondFactorPolicy::parse("second_factor", p)?,
+                    None => SecondFactorPolicy::Optional,
+                };
+                let admins = match a.admin_second_factor.as_deref() {
+                    Some(p) => SecondFactorPolicy::parse("admin_second_factor", p)?,
+                    None => users,
+                };
+                SecondFactorSettings { users, admins }
+            },
             mail,
         })
     }

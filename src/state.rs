@@ -25,6 +25,8 @@ pub struct AppState {
     pub admission: Admission,
     /// Wakes this process's outbox sender after a transaction queued mail (`crate::outbox`).
     pub outbox: crate::outbox::Waker,
+    /// The WebAuthn relying party (passkeys); `None` when the issuer's host is not a domain.
+    pub webauthn: Option<webauthn_rs::prelude::Webauthn>,
 }
 
 pub struct Admission {
@@ -95,6 +97,7 @@ impl AppState {
             // it signs.
             keys: KeyRing::new(kek, Duration::from_secs(settings.key_cache_ttl)),
             outbox: crate::outbox::Waker::default(),
+            webauthn: crate::authn::passkey::relying_party(&settings.issuer),
             settings: Arc::new(settings),
             pool,
             passwords,

@@ -31,6 +31,8 @@ pub struct ClientFormView {
     pub id_token_alg: String,
     pub logo_uri: String,
     pub homepage_uri: String,
+    /// The least authentication class; empty: any.
+    pub minimum_acr: String,
 }
 
 impl ClientFormView {
@@ -44,6 +46,10 @@ impl ClientFormView {
 
     pub fn alg_is(&self, a: &str) -> bool {
         self.id_token_alg == a
+    }
+
+    pub fn acr_is(&self, a: &str) -> bool {
+        self.minimum_acr == a
     }
 
     fn defaults() -> Self {
@@ -68,6 +74,7 @@ impl ClientFormView {
             id_token_alg: c.row.id_token_alg.clone(),
             logo_uri: c.row.logo_uri.clone().unwrap_or_default(),
             homepage_uri: c.row.homepage_uri.clone().unwrap_or_default(),
+            minimum_acr: c.row.minimum_acr.clone().unwrap_or_default(),
         }
     }
 
@@ -83,6 +90,7 @@ impl ClientFormView {
             id_token_alg: f.text("id_token_alg"),
             logo_uri: f.text("logo_uri"),
             homepage_uri: f.text("homepage_uri"),
+            minimum_acr: f.text("minimum_acr"),
         }
     }
 
@@ -114,6 +122,7 @@ impl ClientFormView {
             id_token_alg: Some(self.id_token_alg.clone()),
             logo_uri: Some(self.logo_uri.clone()),
             homepage_uri: Some(self.homepage_uri.clone()),
+            minimum_acr: Some(self.minimum_acr.clone()),
             ..Default::default()
         }
     }
@@ -376,7 +385,13 @@ pub async fn update(
     client.row.secret_hash = existing.row.secret_hash.clone();
     client.row.created_at = existing.row.created_at;
     client.row.metadata = existing.row.metadata.clone();
-    db(&state, move |conn| Ok(clients::update(conn, &client)?)).await?;
+    db(&state, move |conn| {
+        let n = clients::update(conn, &client)?;
+        let r = &client.row;
+        clients::set_minimum_acr(conn, &r.client_id, r.minimum_acr.as_deref())?;
+        Ok(n)
+    })
+    .await?;
     auth::audit(&state, &req, &who, "client.update", id.clone()).await?;
     Ok(see_other(&format!("/admin/clients/{id}")))
 }

@@ -76,9 +76,13 @@ pub async fn list(
             PAGE_SIZE + 1,
             (page - 1) * PAGE_SIZE,
         )?;
+        // A user locked out by wrong second-factor codes shows as locked too.
         let locked = throttle::restricted(conn, &limits, throttle::ACCOUNT, now)?
             .into_iter()
-            .map(|c| c.subject)
+            .map(|c| match c.subject.strip_prefix("2fa ") {
+                Some(name) => name.to_owned(),
+                None => c.subject,
+            })
             .collect::<Vec<_>>();
         let addresses = throttle::restricted(conn, &limits, throttle::ADDRESS, now)?
             .into_iter()
@@ -300,13 +304,18 @@ pub async fn act(
         "grant-admin" => ("user.grant_admin", false),
         "revoke-admin" => ("user.revoke_admin", true),
         "unlock" => ("lockout.unlock_account", false),
+        // A user who lost their phone or key: every second factor and recovery code goes; they
+        // set up new ones at their next login (or are asked to, when the policy requires one).
+        "reset-factors" => ("user.reset_factors", true),
         _ => return Err(AppError::NotFound),
     };
     if destructive {
         auth::require_recent_auth(&state, &req, &who, &form).await?;
         if id == who.user.id {
             return Err(AppError::BadRequest(
-                "You cannot disable yourself or remove your own admin rights.".into(),
+                "You cannot do this to your own account here (your own second factors are on \
+                 /account/security)."
+                    .into(),
             ));
         }
     }
@@ -326,6 +335,11 @@ pub async fn act(
             }
             "unlock" => {
                 throttle::unlock(conn, throttle::ACCOUNT, &uname)?;
+                let codes = crate::authn::second_factor::throttle_subject(&uname);
+                throttle::unlock(conn, throttle::ACCOUNT, &codes)?;
+            }
+            "reset-factors" => {
+                crate::db::models::factors::delete_all(conn, uid)?;
             }
             _ => {
                 users::set_admin(conn, uid, false, now)?;

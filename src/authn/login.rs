@@ -5,8 +5,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::acr::Methods;
 use super::interaction;
 use super::password::{self, CheckError, Claimant, Purpose, Verdict};
+use super::second_factor::{self, Factors};
 use crate::db::models::users::User;
 use crate::db::{self};
 use crate::state::AppState;
@@ -17,12 +19,25 @@ pub struct Completed {
     pub user: Box<User>,
     pub auth_time: i64,
     /// RFC 8176 methods, space-separated.
-    pub amr: &'static str,
+    pub amr: String,
+}
+
+/// A first step that succeeded: who, when, and the methods so far.
+#[derive(Debug)]
+pub struct Passed {
+    pub user: Box<User>,
+    pub auth_time: i64,
+    pub methods: Methods,
 }
 
 #[derive(Debug)]
 pub enum Step {
     Completed(Completed),
+    /// The password was right; the user has a second factor, which must follow.
+    SecondFactor(Passed),
+    /// The password was right, a second factor is required and the user has none yet: they
+    /// enrol one before the login completes.
+    Enrol(Passed),
     /// Wrong password, unknown or disabled account: one answer.
     Rejected,
     Throttled {
@@ -56,21 +71,52 @@ pub async fn with_password(
     if state.settings.require_verified_email && !user.email_verified {
         return Ok(Step::EmailNotVerified);
     }
-    let done = Completed {
-        user,
+    let st = state.clone();
+    let uid = user.id.clone();
+    let enrolled = tokio::task::spawn_blocking(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, CheckError>(Factors::load(&mut conn, &uid)?)
+    })
+    .await
+    .map_err(|_| CheckError::Join)??;
+    let passed = Passed {
         auth_time: db::now(),
-        amr: "pwd",
+        methods: Methods::password(),
+        user,
+    };
+    if enrolled.any() {
+        return Ok(Step::SecondFactor(passed));
+    }
+    if second_factor::required(state, &passed.user) {
+        return Ok(Step::Enrol(passed));
+    }
+    complete(state, passed, interaction)
+        .await
+        .map(Step::Completed)
+}
+
+/// The last step succeeded: the login is complete, and recorded on its interaction (when one
+/// is pending) so the authorization request does not ask for it again.
+pub async fn complete(
+    state: &Arc<AppState>,
+    passed: Passed,
+    interaction: Option<String>,
+) -> Result<Completed, CheckError> {
+    let done = Completed {
+        amr: passed.methods.to_string(),
+        auth_time: passed.auth_time,
+        user: passed.user,
     };
     if let Some(id) = interaction {
         let st = state.clone();
-        let (uid, at, amr) = (done.user.id.clone(), done.auth_time, done.amr);
+        let (uid, at, amr) = (done.user.id.clone(), done.auth_time, done.amr.clone());
         tokio::task::spawn_blocking(move || {
             let mut conn = st.pool.get()?;
-            interaction::record_login(&mut conn, &id, &uid, at, amr)?;
+            interaction::record_login(&mut conn, &id, &uid, at, &amr)?;
             Ok::<_, CheckError>(())
         })
         .await
         .map_err(|_| CheckError::Join)??;
     }
-    Ok(Step::Completed(done))
+    Ok(done)
 }

@@ -47,10 +47,16 @@ pub enum ClientCommand {
         /// The client's home page
         #[arg(long, value_name = "URL")]
         homepage_uri: Option<String>,
+        /// The least sign-in strength the client accepts: urn:ostiary:acr:2fa or phr (users
+        /// without a suitable factor are asked to set one up) [default: any]
+        #[arg(long, value_name = "ACR")]
+        minimum_acr: Option<String>,
         /// Print {"client_id":…,"client_secret":…} as JSON
         #[arg(long)]
         json: bool,
     },
+    /// Set the least sign-in strength (acr) a client accepts: urn:ostiary:acr:2fa, phr, or any
+    MinimumAcr { client_id: String, acr: String },
     /// List clients
     List {
         #[arg(long)]
@@ -90,6 +96,7 @@ fn describe(c: &Client) -> serde_json::Value {
         "id_token_signed_response_alg": c.row.id_token_alg,
         "logo_uri": c.row.logo_uri,
         "client_uri": c.row.homepage_uri,
+        "minimum_acr": c.row.minimum_acr,
         "created_at": c.row.created_at,
     })
 }
@@ -107,6 +114,7 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
             id_token_alg,
             logo_uri,
             homepage_uri,
+            minimum_acr,
             json,
         } => {
             let spec = ClientSpec {
@@ -120,6 +128,7 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
                 id_token_alg,
                 logo_uri,
                 homepage_uri,
+                minimum_acr,
                 ..Default::default()
             };
             let (client, secret) = build_client(&spec, db::now()).map_err(|errors| {
@@ -149,6 +158,27 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
                     None => println!("(public client: no secret; it must use PKCE)"),
                 }
             }
+            Ok(())
+        }
+        ClientCommand::MinimumAcr { client_id, acr } => {
+            let value = match acr.trim() {
+                "any" | "" => None,
+                a if crate::authn::acr::Acr::parse(a).is_some() => Some(a.to_owned()),
+                a => {
+                    return Err(CliError::new(format!(
+                        "{a}: use any, {}",
+                        crate::authn::acr::SUPPORTED.join(", ")
+                    )))
+                }
+            };
+            let mut conn = connect(settings)?;
+            find(&mut conn, &client_id)?;
+            clients::set_minimum_acr(&mut conn, &client_id, value.as_deref())?;
+            audit(&mut conn, "client.minimum_acr", &client_id);
+            println!(
+                "client {client_id} now accepts {}",
+                value.as_deref().unwrap_or("any sign-in")
+            );
             Ok(())
         }
         ClientCommand::List { json } => {

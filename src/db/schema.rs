@@ -40,6 +40,7 @@ diesel::table! {
         metadata -> Nullable<Text>,
         registration_token_hash -> Nullable<Text>,
         metadata_expires_at -> Nullable<BigInt>,
+        minimum_acr -> Nullable<Text>,
     }
 }
 
@@ -69,6 +70,7 @@ diesel::table! {
         consumed_at -> Nullable<BigInt>,
         family_id -> Nullable<Text>,
         access_jti -> Nullable<Text>,
+        amr -> Nullable<Text>,
     }
 }
 
@@ -83,6 +85,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        amr -> Nullable<Text>,
     }
 }
 
@@ -165,6 +168,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    totp_factors (user_id) {
+        user_id -> Text,
+        secret_sealed -> Text,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        last_step -> BigInt,
+    }
+}
+
+diesel::table! {
+    passkeys (credential_id) {
+        credential_id -> Text,
+        user_id -> Text,
+        user_handle -> Text,
+        name -> Text,
+        credential -> Text,
+        sign_count -> BigInt,
+        backup_eligible -> Bool,
+        backup_state -> Bool,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webauthn_ceremonies (id_hash) {
+        id_hash -> Text,
+        kind -> Text,
+        user_id -> Nullable<Text>,
+        state -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(client_redirect_uris -> clients (client_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 
@@ -189,6 +236,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     setup_tokens,
     outbox,
     account_tokens,
+    totp_factors,
+    passkeys,
+    recovery_codes,
+    webauthn_ceremonies,
 );
 
 diesel::table! {

@@ -89,6 +89,12 @@ mail_templates!(
     "mail/email_change_notice.html"
 );
 
+mail_templates!(
+    recovery_parts,
+    "mail/recovery_code_used.txt",
+    "mail/recovery_code_used.html"
+);
+
 fn fields<'a>(settings: &'a Settings, username: &'a str) -> Fields<'a> {
     Fields {
         site: site(settings),
@@ -185,6 +191,24 @@ pub fn email_change_notice(
     };
     let subject = "A change of your email address was requested at";
     compose(old_email, subject, &m, notice_parts)
+}
+
+/// To the account's address when one of its recovery codes was used to sign in.
+pub fn recovery_code_used(
+    settings: &Settings,
+    username: &str,
+    to: &str,
+    codes_left: i64,
+) -> Result<Mail, askama::Error> {
+    let m = Fields {
+        lifetime: match codes_left {
+            0 => "none is left".to_owned(),
+            1 => "1 is left".to_owned(),
+            n => format!("{n} are left"),
+        },
+        ..fields(settings, username)
+    };
+    compose(to, "A recovery code was used at", &m, recovery_parts)
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use super::issuer::GrantKind;
 use super::params::Params;
 use super::registrar::redirect_matches;
 use super::tokens::SuccessorKey;
+use crate::authn::acr::{self, Acr};
+use crate::authn::second_factor::Factors;
 use crate::db::models::clients::Client;
 use crate::db::models::consents;
 use crate::db::models::users::User;
@@ -33,6 +35,8 @@ pub struct AuthorizeInput {
     /// When the user logged in during this very request's interaction: that login is what
     /// `prompt=login` (and `max_age=0`) asked for; a positive `max_age` still bounds its age.
     pub fresh_login_at: Option<i64>,
+    /// RFC 8176 methods of the session's login, space-separated.
+    pub amr: Option<String>,
 }
 
 #[derive(Debug)]
@@ -48,6 +52,11 @@ pub enum AuthorizeOutcome {
         client: Box<Client>,
         scopes: Vec<String>,
     },
+    /// The session's class is below what the request or the client asks for, and the user has
+    /// a factor that reaches it: ask for that factor only (step-up).
+    NeedStepUp { client: Box<Client>, acr: Acr },
+    /// The client requires a class the user has no factor for: set one up first.
+    NeedEnrolment { client: Box<Client>, acr: Acr },
 }
 
 fn with_iss(mut url: Url, issuer: &str) -> String {
@@ -281,6 +290,38 @@ pub fn run(
             client: Box::new(client),
         };
     };
+    // The class the session reached against what the client requires and the request prefers
+    // (acr_values, voluntary: only values the user can reach count).
+    let minimum = client.row.minimum_acr.as_deref().and_then(Acr::parse);
+    let acr_values = params.get("acr_values");
+    if minimum.is_some() || acr_values.is_some() {
+        let enrolled = match Factors::load(&mut ctx.conn(), &user.id) {
+            Ok(f) => f,
+            Err(e) => return AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e)),
+        };
+        let current = Acr::of_amr(input.amr.as_deref().unwrap_or("pwd"));
+        let requested = acr::requested(acr_values.as_deref(), |a| enrolled.reachable(a));
+        if let Some(needed) = minimum.max(requested).filter(|n| *n > current) {
+            if prompt.none {
+                return fail(
+                    "interaction_required",
+                    "a stronger authentication than the session's is needed",
+                );
+            }
+            let client = Box::new(client);
+            return if enrolled.reachable(needed) {
+                AuthorizeOutcome::NeedStepUp {
+                    client,
+                    acr: needed,
+                }
+            } else {
+                AuthorizeOutcome::NeedEnrolment {
+                    client,
+                    acr: needed,
+                }
+            };
+        }
+    }
     let mut scopes: Vec<String> = pre.scope.iter().map(str::to_owned).collect();
     scopes.sort();
     let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
@@ -340,6 +381,7 @@ pub fn run(
         nonce: params.get("nonce").map(|n| n.into_owned()),
         session_id: input.session_id,
         auth_time: input.auth_time.unwrap_or(ctx.now),
+        amr: input.amr,
     };
     match pending.authorize(&mut flow, user.id.as_str().into()) {
         Ok(url) => AuthorizeOutcome::Redirect(with_iss(url, &issuer)),

@@ -77,6 +77,7 @@ impl Authorizer for DbAuthorizer<'_> {
             consumed_at: None,
             family_id: None,
             access_jti: None,
+            amr: extra.amr,
         };
         let mut conn = ctx.conn();
         codes::insert(&mut conn, &row).map_err(|e| {

@@ -50,6 +50,8 @@ pub struct ClientSpec {
     /// A JWK Set (for key-based client authentication, later).
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
+    /// The least `acr` (see `authn::acr`) the client accepts; `None` or blank: any.
+    pub minimum_acr: Option<String>,
 }
 
 /// A validation failure, named by the field it belongs to so forms can show it beside that field.
@@ -346,6 +348,23 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
     check_optional_url("logo_uri", &spec.logo_uri, &mut errors);
     check_optional_url("homepage_uri", &spec.homepage_uri, &mut errors);
     let metadata = extra_metadata(spec, &mut errors);
+    let minimum_acr = spec
+        .minimum_acr
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned);
+    if let Some(a) = &minimum_acr {
+        if crate::authn::acr::Acr::parse(a).is_none() {
+            errors.push(err(
+                "minimum_acr",
+                format!(
+                    "{a}: use one of {}",
+                    crate::authn::acr::SUPPORTED.join(", ")
+                ),
+            ));
+        }
+    }
 
     if !errors.is_empty() {
         return Err(errors);
@@ -372,6 +391,7 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
             metadata,
             registration_token_hash: None,
             metadata_expires_at: None,
+            minimum_acr,
         },
         redirect_uris,
         post_logout_redirect_uris: post_logout,

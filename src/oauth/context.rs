@@ -81,6 +81,8 @@ pub struct CodeContext {
     pub nonce: Option<String>,
     pub session_id: Option<String>,
     pub auth_time: i64,
+    /// RFC 8176 methods of the session's login, space-separated.
+    pub amr: Option<String>,
 }
 
 impl Ctx {

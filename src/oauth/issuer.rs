@@ -35,6 +35,7 @@ impl JwtIssuer<'_> {
         client_id: &str,
         scope: &str,
         auth_time: Option<i64>,
+        amr: Option<&str>,
     ) -> Result<(String, String, i64), ()> {
         let ctx = self.ctx;
         mint_access_token(
@@ -46,6 +47,7 @@ impl JwtIssuer<'_> {
                 client_id,
                 scope,
                 auth_time,
+                amr,
                 ttl: ctx.settings.access_token_ttl,
                 now: ctx.now,
             },
@@ -71,7 +73,7 @@ impl Issuer for JwtIssuer<'_> {
         match self.kind {
             GrantKind::ClientCredentials => {
                 let (token, jti, exp) =
-                    self.mint(&grant.client_id, &grant.client_id, &scope, None)?;
+                    self.mint(&grant.client_id, &grant.client_id, &scope, None, None)?;
                 *ctx.issued.borrow_mut() = Some(Issued {
                     access_token: token.clone(),
                     jti,
@@ -85,6 +87,7 @@ impl Issuer for JwtIssuer<'_> {
                     auth_time: None,
                     nonce: None,
                     session_id: None,
+                    amr: None,
                 });
                 Ok(IssuedToken {
                     token,
@@ -100,6 +103,7 @@ impl Issuer for JwtIssuer<'_> {
                     &grant.client_id,
                     &scope,
                     Some(code.auth_time),
+                    code.amr.as_deref(),
                 )?;
                 let wants_refresh = ctx
                     .client(&grant.client_id)
@@ -118,6 +122,7 @@ impl Issuer for JwtIssuer<'_> {
                         created_at: ctx.now,
                         expires_at: ctx.now + ctx.settings.refresh_token_ttl,
                         revoked_at: None,
+                        amr: code.amr.clone(),
                     };
                     let first = TokenRow {
                         token_hash: random::sha256_hex(&t),
@@ -156,6 +161,7 @@ impl Issuer for JwtIssuer<'_> {
                     auth_time: Some(code.auth_time),
                     nonce: code.nonce,
                     session_id: code.session_id,
+                    amr: code.amr,
                 });
                 Ok(IssuedToken {
                     token,
@@ -216,7 +222,13 @@ impl Issuer for JwtIssuer<'_> {
             .user_id
             .clone()
             .unwrap_or_else(|| family.client_id.clone());
-        let (token, jti, exp) = self.mint(&subject, &family.client_id, &scope, family.auth_time)?;
+        let (token, jti, exp) = self.mint(
+            &subject,
+            &family.client_id,
+            &scope,
+            family.auth_time,
+            family.amr.as_deref(),
+        )?;
         *ctx.issued.borrow_mut() = Some(Issued {
             access_token: token.clone(),
             jti,
@@ -230,6 +242,7 @@ impl Issuer for JwtIssuer<'_> {
             auth_time: family.auth_time,
             nonce: None,
             session_id: family.session_id,
+            amr: family.amr,
         });
         Ok(RefreshedToken {
             token,

@@ -164,6 +164,8 @@ pub fn spec_from_metadata(body: &Value) -> Result<ClientSpec, RegistrationError>
         contacts: strings(m, "contacts")?,
         jwks,
         jwks_uri: string(m, "jwks_uri")?,
+        // A client cannot set its own minimum: that is an administrator's decision.
+        minimum_acr: None,
     })
 }
 

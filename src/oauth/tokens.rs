@@ -34,6 +34,11 @@ pub struct AccessClaims {
     pub jti: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub auth_time: Option<i64>,
+    /// RFC 9068 §2.2.3.1: how the user authenticated, for resource servers that demand more.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub acr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub amr: Option<Vec<String>>,
 }
 
 /// What a token request produced, for the response and for later revocation.
@@ -51,6 +56,8 @@ pub struct Issued {
     pub auth_time: Option<i64>,
     pub nonce: Option<String>,
     pub session_id: Option<String>,
+    /// RFC 8176 methods of the login behind the grant, space-separated.
+    pub amr: Option<String>,
 }
 
 pub struct AccessTokenRequest<'a> {
@@ -59,6 +66,7 @@ pub struct AccessTokenRequest<'a> {
     pub client_id: &'a str,
     pub scope: &'a str,
     pub auth_time: Option<i64>,
+    pub amr: Option<&'a str>,
     pub ttl: i64,
     pub now: i64,
 }
@@ -82,6 +90,12 @@ pub fn mint_access_token(
         exp,
         jti: jti.clone(),
         auth_time: req.auth_time,
+        acr: req
+            .amr
+            .map(|a| crate::authn::acr::Acr::of_amr(a).as_str().to_owned()),
+        amr: req
+            .amr
+            .map(|a| a.split_ascii_whitespace().map(str::to_owned).collect()),
     };
     let token = jwt::sign(keys, alg, "at+jwt", &claims, req.now)?;
     Ok((token, jti, exp))

@@ -8,13 +8,15 @@ use crate::oauth::client_policy::{SUPPORTED_AUTH_METHODS, SUPPORTED_GRANTS};
 
 pub const SCOPES: [&str; 3] = ["openid", "profile", "email"];
 
-pub const CLAIMS: [&str; 17] = [
+pub const CLAIMS: [&str; 19] = [
     "sub",
     "iss",
     "aud",
     "exp",
     "iat",
     "auth_time",
+    "acr",
+    "amr",
     "nonce",
     "at_hash",
     "azp",
@@ -57,6 +59,7 @@ pub fn metadata(issuer: &str, settings: &Settings) -> Value {
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": true,
+        "acr_values_supported": crate::authn::acr::SUPPORTED,
     });
     if let Some(o) = doc.as_object_mut() {
         // Advertised unless registration is closed by configuration; an administrator closing

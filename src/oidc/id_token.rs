@@ -36,6 +36,8 @@ pub struct IdTokenRequest<'a> {
     pub auth_time: Option<i64>,
     pub nonce: Option<&'a str>,
     pub session_id: Option<&'a str>,
+    /// RFC 8176 methods of the login, space-separated: `amr`, and the `acr` they reach.
+    pub amr: Option<&'a str>,
     pub access_token: &'a str,
     pub alg: SigningAlg,
     pub ttl: i64,
@@ -57,6 +59,14 @@ pub fn sign(keys: &KeySet, req: &IdTokenRequest<'_>) -> Result<String, JwtError>
     }
     if let Some(s) = req.session_id {
         c.insert("sid".into(), sid(s).into());
+    }
+    if let Some(amr) = req.amr {
+        let methods: Vec<Value> = amr.split_ascii_whitespace().map(Value::from).collect();
+        c.insert("amr".into(), Value::Array(methods));
+        c.insert(
+            "acr".into(),
+            crate::authn::acr::Acr::of_amr(amr).as_str().into(),
+        );
     }
     c.insert("at_hash".into(), at_hash(req.access_token, req.alg).into());
     jwt::sign(keys, req.alg, "JWT", &Value::Object(c), req.now)
@@ -110,6 +120,7 @@ pub fn for_token_response(
             auth_time: issued.auth_time,
             nonce: issued.nonce.as_deref(),
             session_id: issued.session_id.as_deref(),
+            amr: issued.amr.as_deref(),
             access_token: &issued.access_token,
             alg,
             ttl: settings.id_token_ttl,

@@ -17,6 +17,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "image/svg+xml",
         include_bytes!("../../static/logo.svg"),
     ),
+    (
+        "passkeys.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/passkeys.js"),
+    ),
 ];
 
 pub async fn serve(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {

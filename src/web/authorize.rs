@@ -224,6 +224,7 @@ async fn process(
             auth_time: sess.as_ref().and_then(|s| s.auth_time),
             decision,
             fresh_login_at,
+            amr: sess.as_ref().and_then(|s| s.amr.clone()),
         };
         let outcome = authorize::run(&ctx, &params, input, &st.successor_key);
         Ok::<_, AppError>((outcome, username))
@@ -290,6 +291,38 @@ async fn process(
                 "/login?{}",
                 url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("return_to", &interaction::resume_path(&id))
+                    .finish()
+            );
+            Ok(HttpResponse::Found()
+                .insert_header((header::LOCATION, target))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish())
+        }
+        (AuthorizeOutcome::NeedStepUp { client, acr }, _) => {
+            let id = interaction_id(client.row.client_id.clone()).await?;
+            let target = format!(
+                "/login/second-factor?{}",
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("return_to", &interaction::resume_path(&id))
+                    .append_pair("acr", acr.as_str())
+                    .finish()
+            );
+            Ok(HttpResponse::Found()
+                .insert_header((header::LOCATION, target))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish())
+        }
+        (AuthorizeOutcome::NeedEnrolment { client, acr }, _) => {
+            let id = interaction_id(client.row.client_id.clone()).await?;
+            let needed = match acr {
+                crate::authn::acr::Acr::PhishingResistant => "passkey",
+                _ => "factor",
+            };
+            let target = format!(
+                "/account/security?{}",
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("return_to", &interaction::resume_path(&id))
+                    .append_pair("needed", needed)
                     .finish()
             );
             Ok(HttpResponse::Found()

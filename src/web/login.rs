@@ -7,10 +7,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::client_addr;
+use super::pending_login::{self, PendingLogin, Stage};
 use super::session;
 use super::templates::{render, LoginPage, SignedInPage};
 use crate::authn::interaction;
-use crate::authn::login::{self, Step};
+use crate::authn::login::{self, Passed, Step};
 use crate::db::models::{clients, users};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -99,6 +100,7 @@ pub async fn page(
             error: None,
             client_name: client_name.as_deref(),
             signup_open: state.settings.signup.policy == crate::config::SignupPolicy::Open,
+            passkeys: state.webauthn.is_some(),
         },
         form_token.cookie,
     )
@@ -125,6 +127,12 @@ pub async fn submit(
     // wrong password, like Keycloak; 429 when throttled; 403 when unverified.
     let why = match step {
         Step::Completed(done) => Ok(done),
+        Step::SecondFactor(passed) => {
+            return Ok(second_step(&state, passed, Stage::Verify, &return_to));
+        }
+        Step::Enrol(passed) => {
+            return Ok(second_step(&state, passed, Stage::Enrol, &return_to));
+        }
         Step::Rejected => Err(Refusal::WrongPassword),
         Step::Throttled { retry_after } => Err(Refusal::Throttled(retry_after)),
         Step::EmailNotVerified => Err(Refusal::Unverified),
@@ -143,7 +151,7 @@ pub async fn submit(
         session::SignIn {
             user_id: &done.user.id,
             auth_time: done.auth_time,
-            amr: done.amr,
+            amr: &done.amr,
         },
         current.map(|s| s.id_hash),
         ttl,
@@ -154,6 +162,38 @@ pub async fn submit(
         .insert_header((header::LOCATION, return_to))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
+}
+
+/// The password passed and a second step follows: the pending login goes in its cookie and the
+/// browser to the step's page.
+pub(super) fn second_step(
+    state: &AppState,
+    passed: Passed,
+    stage: Stage,
+    return_to: &str,
+) -> HttpResponse {
+    let pending = PendingLogin {
+        user_id: passed.user.id.clone(),
+        auth_time: passed.auth_time,
+        amr: passed.methods.to_string(),
+        stage,
+        expires_at: crate::db::now() + pending_login::TTL,
+    };
+    let path = match stage {
+        Stage::Verify => "/login/second-factor",
+        Stage::Enrol => "/login/enrol",
+    };
+    let target = format!(
+        "{path}?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", return_to)
+            .finish()
+    );
+    HttpResponse::SeeOther()
+        .cookie(pending_login::cookie(state, &pending))
+        .insert_header((header::LOCATION, target))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
 }
 
 /// Why the login form is shown again.
@@ -205,6 +245,7 @@ async fn again(
             error: Some(&message),
             client_name: client_name.as_deref(),
             signup_open: state.settings.signup.policy == crate::config::SignupPolicy::Open,
+            passkeys: state.webauthn.is_some(),
         },
         token.cookie,
     )

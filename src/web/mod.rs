@@ -13,10 +13,14 @@ pub mod health;
 pub mod log_span;
 pub mod login;
 pub mod logout;
+pub mod passkeys;
+pub mod pending_login;
 pub mod register;
 pub mod request_id;
 pub mod reset;
 pub mod revoke;
+pub mod second_factor;
+pub mod security;
 pub mod session;
 pub mod setup;
 pub mod signup;
@@ -92,7 +96,55 @@ pub fn routes(cfg: &mut ServiceConfig) {
         post().to(devices::sign_out_others),
     )
     .configure(mail_routes)
+    .configure(factor_routes)
     .configure(crate::admin::routes);
+}
+
+/// Second factors: the login's second step, enrolment, the account's security page, and the
+/// WebAuthn ceremonies `passkeys.js` drives.
+fn factor_routes(cfg: &mut ServiceConfig) {
+    cfg.route("/login/second-factor", get().to(second_factor::page))
+        .route("/login/second-factor", post().to(second_factor::submit))
+        .route("/login/enrol", get().to(second_factor::enrol_page))
+        .route("/login/enrol", post().to(second_factor::enrol_submit))
+        .route("/account/security", get().to(security::page))
+        .route("/account/security/totp", post().to(security::totp_start))
+        .route(
+            "/account/security/totp/confirm",
+            post().to(security::totp_confirm),
+        )
+        .route(
+            "/account/security/totp/remove",
+            post().to(security::totp_remove),
+        )
+        .route(
+            "/account/security/recovery-codes",
+            post().to(security::recovery_new),
+        )
+        .route(
+            "/account/security/passkeys/rename",
+            post().to(security::passkey_rename),
+        )
+        .route(
+            "/account/security/passkeys/delete",
+            post().to(security::passkey_delete),
+        )
+        .route(
+            "/webauthn/register/begin",
+            post().to(passkeys::register_begin),
+        )
+        .route(
+            "/webauthn/register/finish",
+            post().to(passkeys::register_finish),
+        )
+        .route(
+            "/webauthn/authenticate/begin",
+            post().to(passkeys::authenticate_begin),
+        )
+        .route(
+            "/webauthn/authenticate/finish",
+            post().to(passkeys::authenticate_finish),
+        );
 }
 
 /// Pages of the mail features: password reset, email verification, email change.

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use super::login::safe_return_to;
 use super::templates::render;
 use super::{client_addr, db, session};
+use crate::authn::acr::Methods;
+use crate::authn::login::{self, Passed};
 use crate::authn::{interaction, signup};
 use crate::config::SignupPolicy;
 use crate::error::{error_page, AppError};
@@ -232,22 +234,30 @@ pub async fn submit(
             None,
         ));
     }
-    // Logged in at once, within the authorization request's interaction if there is one.
-    let now = crate::db::now();
-    if let Some(id) = interaction::id_in_path(&return_to) {
-        let uid = user.id.clone();
-        db(&state, move |conn| {
-            Ok(interaction::record_login(conn, &id, &uid, now, "pwd")?)
-        })
-        .await?;
+    // Logged in at once, within the authorization request's interaction if there is one; where
+    // a second factor is required, setting one up comes first.
+    let passed = Passed {
+        user: Box::new(user),
+        auth_time: crate::db::now(),
+        methods: Methods::password(),
+    };
+    if crate::authn::second_factor::required(&state, &passed.user) {
+        return Ok(super::login::second_step(
+            &state,
+            passed,
+            super::pending_login::Stage::Enrol,
+            &return_to,
+        ));
     }
+    let interaction_id = interaction::id_in_path(&return_to);
+    let done = login::complete(&state.clone().into_inner(), passed, interaction_id).await?;
     let (_, cookie) = session::create(
         &req,
         &state,
         session::SignIn {
-            user_id: &user.id,
-            auth_time: now,
-            amr: "pwd",
+            user_id: &done.user.id,
+            auth_time: done.auth_time,
+            amr: &done.amr,
         },
         current.map(|s| s.id_hash),
         state.settings.session_ttl,

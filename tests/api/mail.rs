@@ -27,7 +27,7 @@ fn free_port() -> u16 {
 }
 
 /// aiosmtpd on 127.0.0.1:port, writing one JSON file per accepted message; killed when dropped.
-pub struct SmtpSink {
+pub(crate) struct SmtpSink {
     pub port: u16,
     dir: tempfile::TempDir,
     _child: tokio::process::Child,

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod devices;
 mod durability;
+mod factors;
 mod hardening;
 mod health;
 mod helpers;

@@ -47,6 +47,8 @@ pub struct ClientRow {
     pub registration_token_hash: Option<String>,
     /// For clients described by a metadata document: when to fetch it again.
     pub metadata_expires_at: Option<i64>,
+    /// The least authentication context class (`authn::acr`) this client accepts; `None`: any.
+    pub minimum_acr: Option<String>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -138,6 +140,18 @@ fn uri_rows(client: &Client) -> Vec<RedirectUriRow> {
 }
 
 /// Replaces the client's settings and URIs (not its secret) in one transaction.
+/// Sets the least `acr` the client accepts (an administrator's setting, kept apart from the
+/// metadata a self-registered client may replace).
+pub fn set_minimum_acr(
+    conn: &mut DbConn,
+    client_id: &str,
+    minimum_acr: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(clients::table.find(client_id))
+        .set(clients::minimum_acr.eq(minimum_acr))
+        .execute(conn)
+}
+
 pub fn update(conn: &mut DbConn, client: &Client) -> QueryResult<usize> {
     conn.transaction(|c| {
         let r = &client.row;

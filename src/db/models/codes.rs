@@ -25,6 +25,8 @@ pub struct CodeRow {
     /// What was issued from the code, so a replay can revoke it.
     pub family_id: Option<String>,
     pub access_jti: Option<String>,
+    /// RFC 8176 methods of the login the code was issued in, space-separated.
+    pub amr: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &CodeRow) -> QueryResult<()> {

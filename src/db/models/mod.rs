@@ -8,6 +8,7 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod denylist;
+pub mod factors;
 pub mod initial_access_tokens;
 pub mod interactions;
 pub mod login_attempts;

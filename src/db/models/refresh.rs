@@ -22,6 +22,8 @@ pub struct FamilyRow {
     /// Absolute end of the family: rotation does not extend it.
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// RFC 8176 methods of the login behind the family (for id_tokens on refresh).
+    pub amr: Option<String>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]

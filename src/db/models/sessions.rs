@@ -70,6 +70,13 @@ pub fn touch_auth(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<usi
         .execute(conn)
 }
 
+/// Records the methods the session's login now has (after a step-up).
+pub fn set_amr(conn: &mut DbConn, id_hash: &str, amr: &str) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(id_hash))
+        .set(sessions::amr.eq(Some(amr)))
+        .execute(conn)
+}
+
 /// How stale `last_seen_at` may get before a request refreshes it: at most one write per
 /// session per interval, never one per request.
 pub const SEEN_INTERVAL_SECONDS: i64 = 300;

@@ -1,0 +1,447 @@
+//! The WebAuthn ceremonies `static/passkeys.js` drives, as JSON (`application/json` only, so a
+//! cross-site form cannot post here; each body carries the page's CSRF token too):
+//! - `/webauthn/register/{begin,finish}`: add a passkey, from `/account/security` (a recent
+//!   login needed) or from `/login/enrol` (a login that must set up a factor);
+//! - `/webauthn/authenticate/{begin,finish}`: a passkey as the second step of a login (or a
+//!   step-up), or alone from the login page (username-less).
+//!
+//! Answers: `{"ceremony", "options"}` to begin, `{"location"}` where the page goes next, or
+//! `{"error", "error_description"}` with a 4xx.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::{self, SignedIn};
+use super::login::safe_return_to;
+use super::pending_login::Stage;
+use super::second_factor::{claim, finish, Claim};
+use super::security::{gained, passkey_name};
+use super::{client_addr, db, session};
+use crate::authn::acr::Methods;
+use crate::authn::login::{self, Passed};
+use crate::authn::passkey::{self, Begun, PasskeyError};
+use crate::db::models::{audit, users};
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct Request {
+    csrf_token: Option<String>,
+    /// register: `account` or `enrol`; authenticate: `second_factor` or `passwordless`.
+    mode: String,
+    ceremony: Option<String>,
+    credential: Option<Value>,
+    name: Option<String>,
+    return_to: Option<String>,
+}
+
+fn refusal(status: StatusCode, error: &str, description: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "error": error, "error_description": description }))
+}
+
+fn refused(e: &PasskeyError) -> HttpResponse {
+    match e {
+        PasskeyError::Db(_) | PasskeyError::Stored(_) => {
+            tracing::error!(error = %e, "passkey ceremony failed");
+            refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "The passkey could not be checked. Try again.",
+            )
+        }
+        PasskeyError::Rejected(cause) => {
+            tracing::info!(error = %cause, "passkey refused");
+            refusal(
+                StatusCode::BAD_REQUEST,
+                "invalid_credential",
+                &e.to_string(),
+            )
+        }
+        _ => refusal(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
+    }
+}
+
+fn begun(b: Begun) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "ceremony": b.ceremony, "options": b.options }))
+}
+
+fn go(location: &str, cookies: Vec<actix_web::cookie::Cookie<'static>>) -> HttpResponse {
+    let mut b = HttpResponse::Ok();
+    for c in cookies {
+        b.cookie(c);
+    }
+    b.insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "location": location }))
+}
+
+/// Runs a ceremony step on the blocking pool.
+async fn step<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&mut crate::db::DbConn, &webauthn_rs::prelude::Webauthn) -> Result<T, PasskeyError>
+        + Send
+        + 'static,
+) -> Result<Result<T, PasskeyError>, AppError> {
+    let st = state.clone();
+    web::block(move || {
+        let Some(wa) = st.webauthn.as_ref() else {
+            return Ok(Err(PasskeyError::Unavailable));
+        };
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(f(&mut conn, wa))
+    })
+    .await?
+}
+
+/// Who registers: the signed-in user (recent login), or the login that must enrol.
+enum Registrant {
+    Account(Box<SignedIn>),
+    Enrolling(Claim),
+}
+
+impl Registrant {
+    fn user(&self) -> &users::User {
+        match self {
+            Registrant::Account(who) => &who.user,
+            Registrant::Enrolling(c) => c.user(),
+        }
+    }
+}
+
+async fn registrant(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    body: &Request,
+) -> Result<Result<Registrant, HttpResponse>, AppError> {
+    match body.mode.as_str() {
+        "account" => {
+            let who = auth::require_user(req, state, "/account/security").await?;
+            session::check_csrf(Some(&who.session), body.csrf_token.as_deref())?;
+            let fresh = who
+                .session
+                .auth_time
+                .is_some_and(|t| crate::db::now() - t <= auth::RECENT_AUTH_SECONDS);
+            if !fresh {
+                return Ok(Err(refusal(
+                    StatusCode::FORBIDDEN,
+                    "login_required",
+                    "Your sign-in is more than five minutes old: sign in again to add a passkey.",
+                )));
+            }
+            Ok(Ok(Registrant::Account(Box::new(who))))
+        }
+        "enrol" => match claim(req, state, Stage::Enrol).await? {
+            Some(c) => {
+                session::check_form_csrf(req, state, None, body.csrf_token.as_deref())?;
+                Ok(Ok(Registrant::Enrolling(c)))
+            }
+            None => Ok(Err(refusal(
+                StatusCode::BAD_REQUEST,
+                "login_required",
+                "This sign-in expired. Sign in again.",
+            ))),
+        },
+        _ => Ok(Err(refusal(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "unknown mode",
+        ))),
+    }
+}
+
+/// POST /webauthn/register/begin
+pub async fn register_begin(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Request>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let who = match registrant(&req, &state, &body).await? {
+        Ok(w) => w,
+        Err(res) => return Ok(res),
+    };
+    let user = who.user().clone();
+    Ok(
+        match step(&state, move |conn, wa| {
+            passkey::begin_registration(conn, wa, &user, crate::db::now())
+        })
+        .await?
+        {
+            Ok(b) => begun(b),
+            Err(e) => refused(&e),
+        },
+    )
+}
+
+/// POST /webauthn/register/finish
+pub async fn register_finish(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Request>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let who = match registrant(&req, &state, &body).await? {
+        Ok(w) => w,
+        Err(res) => return Ok(res),
+    };
+    let name = passkey_name(body.name.as_deref().unwrap_or("Passkey"))?;
+    let (Some(ceremony), Some(credential)) = (body.ceremony.clone(), body.credential.clone())
+    else {
+        return Ok(refusal(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "ceremony and credential are required",
+        ));
+    };
+    let user = who.user().clone();
+    let done = step(&state, move |conn, wa| {
+        passkey::finish_registration(
+            conn,
+            wa,
+            &user,
+            &ceremony,
+            &name,
+            &credential,
+            crate::db::now(),
+        )
+    })
+    .await?;
+    let (row, methods) = match done {
+        Ok(d) => d,
+        Err(e) => return Ok(refused(&e)),
+    };
+    record(
+        &state,
+        &req,
+        &row.user_id,
+        "second_factor.passkey_added",
+        &row.name,
+    )
+    .await?;
+    let return_to = safe_return_to(body.return_to.as_deref());
+    match who {
+        Registrant::Account(who) => {
+            gained(&state, &who, &methods).await?;
+            let next = if return_to == "/account/security" || body.return_to.is_none() {
+                "/account/security?notice=passkey-added".to_owned()
+            } else {
+                return_to
+            };
+            Ok(go(&next, Vec::new()))
+        }
+        Registrant::Enrolling(claim) => {
+            let cookies = finish(&req, &state, claim, &methods, &return_to).await?;
+            Ok(go(&return_to, cookies))
+        }
+    }
+}
+
+/// POST /webauthn/authenticate/begin
+pub async fn authenticate_begin(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Request>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let now = crate::db::now();
+    let result = match body.mode.as_str() {
+        "second_factor" => {
+            let Some(c) = claim(&req, &state, Stage::Verify).await? else {
+                return Ok(refusal(
+                    StatusCode::BAD_REQUEST,
+                    "login_required",
+                    "Sign in again.",
+                ));
+            };
+            check_claim_csrf(&req, &state, &c, body.csrf_token.as_deref())?;
+            let uid = c.user().id.clone();
+            step(&state, move |conn, wa| {
+                passkey::begin_second_factor(conn, wa, &uid, now)
+            })
+            .await?
+        }
+        "passwordless" => {
+            // A signed-in visitor's login page carries the session's token.
+            let current = session::current(&req, &state).await?;
+            session::check_form_csrf(&req, &state, current.as_ref(), body.csrf_token.as_deref())?;
+            // Each begin stores a ceremony: admitted per client address, like interactions.
+            let address = client_addr::of(&req)
+                .map(crate::authn::throttle::address_subject)
+                .unwrap_or_else(|| "unknown".into());
+            if let Err(wait) = state.admission.interactions.take(&address) {
+                return Err(AppError::Throttled {
+                    retry_after: wait.as_secs().max(1),
+                });
+            }
+            step(&state, move |conn, wa| {
+                passkey::begin_passwordless(conn, wa, now)
+            })
+            .await?
+        }
+        _ => {
+            return Ok(refusal(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "unknown mode",
+            ))
+        }
+    };
+    Ok(match result {
+        Ok(b) => begun(b),
+        Err(e) => refused(&e),
+    })
+}
+
+fn check_claim_csrf(
+    req: &HttpRequest,
+    state: &AppState,
+    c: &Claim,
+    presented: Option<&str>,
+) -> Result<(), AppError> {
+    let s = match c {
+        Claim::StepUp(s, _) => Some(s.as_ref()),
+        Claim::Pending(..) => None,
+    };
+    session::check_form_csrf(req, state, s, presented)
+}
+
+/// POST /webauthn/authenticate/finish
+pub async fn authenticate_finish(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Request>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let now = crate::db::now();
+    let return_to = safe_return_to(body.return_to.as_deref());
+    let (Some(ceremony), Some(credential)) = (body.ceremony.clone(), body.credential.clone())
+    else {
+        return Ok(refusal(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "ceremony and credential are required",
+        ));
+    };
+    match body.mode.as_str() {
+        "second_factor" => {
+            let Some(c) = claim(&req, &state, Stage::Verify).await? else {
+                return Ok(refusal(
+                    StatusCode::BAD_REQUEST,
+                    "login_required",
+                    "Sign in again.",
+                ));
+            };
+            check_claim_csrf(&req, &state, &c, body.csrf_token.as_deref())?;
+            let uid = c.user().id.clone();
+            let proved = step(&state, move |conn, wa| {
+                passkey::finish_second_factor(conn, wa, &uid, &ceremony, &credential, now)
+            })
+            .await?;
+            let methods = match proved {
+                Ok(m) => m,
+                Err(e) => {
+                    record(
+                        &state,
+                        &req,
+                        &c.user().id.clone(),
+                        "second_factor.passkey_failure",
+                        "",
+                    )
+                    .await?;
+                    return Ok(refused(&e));
+                }
+            };
+            let uid = c.user().id.clone();
+            record(&state, &req, &uid, "second_factor.passkey", "").await?;
+            let cookies = finish(&req, &state, c, &methods, &return_to).await?;
+            Ok(go(&return_to, cookies))
+        }
+        "passwordless" => {
+            let current = session::current(&req, &state).await?;
+            session::check_form_csrf(&req, &state, current.as_ref(), body.csrf_token.as_deref())?;
+            let proved = step(&state, move |conn, wa| {
+                passkey::finish_passwordless(conn, wa, &ceremony, &credential, now)
+            })
+            .await?;
+            let (uid, methods) = match proved {
+                Ok(p) => p,
+                Err(e) => return Ok(refused(&e)),
+            };
+            let lookup = uid.clone();
+            let user = db(&state, move |conn| Ok(users::by_id(conn, &lookup)?)).await?;
+            let Some(user) = user.filter(|u| !u.disabled) else {
+                return Ok(refused(&PasskeyError::Unknown));
+            };
+            if state.settings.require_verified_email && !user.email_verified {
+                return Ok(refusal(
+                    StatusCode::FORBIDDEN,
+                    "access_denied",
+                    "Confirm your email address first: open the link we sent you.",
+                ));
+            }
+            record(&state, &req, &uid, "login.passkey", &user.username).await?;
+            let done = login::complete(
+                &state.clone().into_inner(),
+                Passed {
+                    user: Box::new(user),
+                    auth_time: now,
+                    methods: Methods::from_step(&methods),
+                },
+                crate::authn::interaction::id_in_path(&return_to),
+            )
+            .await?;
+            let (_, cookie) = session::create(
+                &req,
+                &state,
+                session::SignIn {
+                    user_id: &done.user.id,
+                    auth_time: done.auth_time,
+                    amr: &done.amr,
+                },
+                current.map(|s| s.id_hash),
+                state.settings.session_ttl,
+            )
+            .await?;
+            Ok(go(&return_to, vec![cookie]))
+        }
+        _ => Ok(refusal(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "unknown mode",
+        )),
+    }
+}
+
+async fn record(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    user_id: &str,
+    action: &'static str,
+    target: &str,
+) -> Result<(), AppError> {
+    let (uid, target, ip) = (
+        user_id.to_owned(),
+        target.to_owned(),
+        session::client_ip(req),
+    );
+    db(state, move |conn| {
+        audit::record(
+            conn,
+            &audit::NewAuditEvent {
+                at: crate::db::now(),
+                actor: Some(&uid),
+                action,
+                target: Some(&target),
+                ip: ip.as_deref(),
+                detail: None,
+            },
+        )?;
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,473 @@
+//! The second step of a login (`/login/second-factor`): a code from an authenticator app, a
+//! recovery code, or a passkey (`web::passkeys`). Serves a login whose password just passed (the
+//! pending-login cookie) and a signed-in session asked for a stronger class (step-up: the missing
+//! factor only, never the password again). `/login/enrol`: a login that may not complete before
+//! a factor is set up (policy `required`).
+
+use actix_web::cookie::Cookie;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::login::{pending_request, safe_return_to, too_many_attempts};
+use super::pending_login::{self, PendingLogin, Stage};
+use super::templates::render;
+use super::{client_addr, db, session};
+use crate::authn::acr::{Acr, Method, Methods};
+use crate::authn::login::{self, Passed};
+use crate::authn::second_factor::{self, CodeVerdict, Factors};
+use crate::authn::{interaction, recovery, totp};
+use crate::db::models::sessions::{self, SessionRow};
+use crate::db::models::users::{self, User};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Who is taking the second step.
+pub enum Claim {
+    /// A login whose password passed a moment ago in this browser.
+    Pending(PendingLogin, Box<User>),
+    /// A signed-in session stepping up.
+    StepUp(Box<SessionRow>, Box<User>),
+}
+
+impl Claim {
+    pub fn user(&self) -> &User {
+        match self {
+            Claim::Pending(_, u) | Claim::StepUp(_, u) => u,
+        }
+    }
+}
+
+async fn live_user(state: &web::Data<AppState>, id: String) -> Result<Option<User>, AppError> {
+    let user = db(state, move |conn| Ok(users::by_id(conn, &id)?)).await?;
+    Ok(user.filter(|u| !u.disabled))
+}
+
+/// The login in progress in this browser at `stage`, else the signed-in session (for `Verify`).
+pub async fn claim(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    stage: Stage,
+) -> Result<Option<Claim>, AppError> {
+    if let Some(p) = pending_login::read(req, state, crate::db::now()) {
+        if p.stage == stage {
+            if let Some(u) = live_user(state, p.user_id.clone()).await? {
+                return Ok(Some(Claim::Pending(p, Box::new(u))));
+            }
+        }
+    }
+    if stage == Stage::Verify {
+        if let Some(s) = session::current(req, state).await? {
+            if let Some(uid) = s.user_id.clone() {
+                if let Some(u) = live_user(state, uid).await? {
+                    return Ok(Some(Claim::StepUp(Box::new(s), Box::new(u))));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The step proved `step`: a pending login completes (new session, recorded on its
+/// interaction); a stepping-up session gains the methods. Returns the cookies to set.
+pub async fn finish(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    claim: Claim,
+    step: &[Method],
+    return_to: &str,
+) -> Result<Vec<Cookie<'static>>, AppError> {
+    match claim {
+        Claim::Pending(p, user) => {
+            let methods = p.methods().with(step);
+            let done = login::complete(
+                &state.clone().into_inner(),
+                Passed {
+                    user,
+                    auth_time: crate::db::now(),
+                    methods,
+                },
+                interaction::id_in_path(return_to),
+            )
+            .await?;
+            let current = session::current(req, state).await?;
+            let (_, cookie) = session::create(
+                req,
+                state,
+                session::SignIn {
+                    user_id: &done.user.id,
+                    auth_time: done.auth_time,
+                    amr: &done.amr,
+                },
+                current.map(|s| s.id_hash),
+                state.settings.session_ttl,
+            )
+            .await?;
+            Ok(vec![cookie, pending_login::clearing(state)])
+        }
+        Claim::StepUp(s, _) => {
+            let merged = Methods::parse(s.amr.as_deref().unwrap_or("pwd")).with(step);
+            let id = s.id_hash.clone();
+            db(state, move |conn| {
+                sessions::set_amr(conn, &id, &merged.to_string())?;
+                Ok(())
+            })
+            .await?;
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// Sets the cookies on a 303 to `to`.
+pub fn see_other(to: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+    let mut b = HttpResponse::SeeOther();
+    for c in cookies {
+        b.cookie(c);
+    }
+    b.insert_header((header::LOCATION, to.to_owned()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+struct SecondFactorPage<'a> {
+    csrf_token: &'a str,
+    return_to: &'a str,
+    client_name: Option<&'a str>,
+    error: Option<&'a str>,
+    totp: bool,
+    passkey: bool,
+    recovery: bool,
+    step_up: bool,
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    return_to: Option<String>,
+    /// The class a step-up must reach (`phr` offers passkeys only).
+    acr: Option<String>,
+}
+
+async fn factors_of(state: &web::Data<AppState>, user_id: &str) -> Result<Factors, AppError> {
+    let id = user_id.to_owned();
+    db(state, move |conn| Ok(Factors::load(conn, &id)?)).await
+}
+
+struct Shown<'a> {
+    return_to: &'a str,
+    error: Option<&'a str>,
+    phishing_resistant: bool,
+}
+
+async fn show(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    claim: &Claim,
+    mut status: actix_web::HttpResponseBuilder,
+    shown: Shown<'_>,
+) -> Result<HttpResponse, AppError> {
+    let f = factors_of(state, &claim.user().id).await?;
+    let token = match claim {
+        Claim::StepUp(s, _) => session::FormToken {
+            token: s.csrf_token.clone(),
+            cookie: None,
+        },
+        Claim::Pending(..) => session::anonymous_form_token(req, state),
+    };
+    let client_name = pending_request(state, shown.return_to)
+        .await
+        .map(|(n, _)| n);
+    let codes = !shown.phishing_resistant;
+    status.insert_header((header::CACHE_CONTROL, "no-store"));
+    render(
+        status,
+        &SecondFactorPage {
+            csrf_token: &token.token,
+            return_to: shown.return_to,
+            client_name: client_name.as_deref(),
+            error: shown.error,
+            totp: codes && f.totp,
+            passkey: f.passkeys > 0,
+            recovery: codes && f.recovery_left > 0,
+            step_up: matches!(claim, Claim::StepUp(..)),
+        },
+        token.cookie,
+    )
+}
+
+fn to_login(return_to: &str) -> HttpResponse {
+    let target = format!(
+        "/login?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", return_to)
+            .finish()
+    );
+    see_other(&target, Vec::new())
+}
+
+/// GET /login/second-factor
+pub async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let return_to = safe_return_to(query.return_to.as_deref());
+    let Some(claim) = claim(&req, &state, Stage::Verify).await? else {
+        return Ok(to_login(&return_to));
+    };
+    let phishing_resistant =
+        query.acr.as_deref().and_then(Acr::parse) == Some(Acr::PhishingResistant);
+    let shown = Shown {
+        return_to: &return_to,
+        error: None,
+        phishing_resistant,
+    };
+    show(&req, &state, &claim, HttpResponse::Ok(), shown).await
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    csrf_token: Option<String>,
+    return_to: Option<String>,
+    code: String,
+}
+
+/// POST /login/second-factor: a TOTP or recovery code.
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let return_to = safe_return_to(form.return_to.as_deref());
+    let Some(claim) = claim(&req, &state, Stage::Verify).await? else {
+        return Ok(to_login(&return_to));
+    };
+    let session_row = match &claim {
+        Claim::StepUp(s, _) => Some(s.as_ref()),
+        Claim::Pending(..) => None,
+    };
+    session::check_form_csrf(&req, &state, session_row, form.csrf_token.as_deref())?;
+    let verdict = second_factor::check_code(
+        &state.clone().into_inner(),
+        claim.user(),
+        form.code,
+        client_addr::of(&req),
+    )
+    .await?;
+    let shown = |error| Shown {
+        return_to: &return_to,
+        error: Some(error),
+        phishing_resistant: false,
+    };
+    match verdict {
+        CodeVerdict::Accepted { .. } => {
+            let cookies = finish(&req, &state, claim, CodeVerdict::methods(), &return_to).await?;
+            Ok(see_other(&return_to, cookies))
+        }
+        CodeVerdict::Rejected => {
+            let msg = "That code is not right. Check the app and try again.";
+            show(&req, &state, &claim, HttpResponse::Ok(), shown(msg)).await
+        }
+        CodeVerdict::Reused => {
+            let msg = "That code was used already. Wait for the next one.";
+            show(&req, &state, &claim, HttpResponse::Ok(), shown(msg)).await
+        }
+        CodeVerdict::Throttled { retry_after } => {
+            let mut b = HttpResponse::TooManyRequests();
+            b.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            let msg = too_many_attempts(retry_after);
+            show(&req, &state, &claim, b, shown(&msg)).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "totp_setup.html")]
+pub struct TotpSetupPage<'a> {
+    pub csrf_token: &'a str,
+    pub return_to: &'a str,
+    pub action: &'a str,
+    pub qr_svg: &'a str,
+    pub secret_text: &'a str,
+    pub error: Option<&'a str>,
+    pub required: bool,
+    pub offer_passkey: bool,
+    /// What `passkeys.js` does after registering: `enrol` completes the login.
+    pub passkey_mode: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage<'a> {
+    pub codes: &'a [String],
+    pub continue_to: &'a str,
+}
+
+/// The name shown in authenticator apps.
+pub fn issuer_name(state: &AppState) -> String {
+    url::Url::parse(&state.settings.issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "Ostiary".to_owned())
+}
+
+/// The TOTP set-up page for `user` (a new secret, or the pending one again).
+#[allow(clippy::too_many_arguments)]
+pub async fn totp_setup(
+    state: &web::Data<AppState>,
+    user: &User,
+    csrf_token: &str,
+    cookie: Option<Cookie<'static>>,
+    return_to: &str,
+    action: &str,
+    error: Option<&str>,
+    required: bool,
+) -> Result<HttpResponse, AppError> {
+    let st = state.clone();
+    let (uid, account) = (user.id.clone(), user.username.clone());
+    let name = issuer_name(state);
+    let enrolment = db(state, move |conn| {
+        totp::begin(conn, st.keys.kek(), &uid, &account, &name, crate::db::now())
+            .map_err(AppError::internal)
+    })
+    .await?;
+    let Some(e) = enrolment else {
+        return Ok(see_other(return_to, Vec::new()));
+    };
+    let status = if error.is_some() {
+        HttpResponse::BadRequest()
+    } else {
+        HttpResponse::Ok()
+    };
+    render(
+        status,
+        &TotpSetupPage {
+            csrf_token,
+            return_to,
+            action,
+            qr_svg: &e.qr_svg,
+            secret_text: &e.secret_text,
+            error,
+            required,
+            offer_passkey: required,
+            passkey_mode: if required { "enrol" } else { "account" },
+        },
+        cookie,
+    )
+}
+
+/// Confirms a pending TOTP enrolment with its first code; on success makes recovery codes
+/// when the user has none (returned, to be shown once).
+pub async fn confirm_totp(
+    state: &web::Data<AppState>,
+    user: &User,
+    code: &str,
+) -> Result<Option<Vec<String>>, AppError> {
+    let st = state.clone();
+    let (uid, code) = (user.id.clone(), code.to_owned());
+    db(state, move |conn| {
+        let now = crate::db::now();
+        let check =
+            totp::check(conn, st.keys.kek(), &uid, &code, now, true).map_err(AppError::internal)?;
+        if check != totp::CodeCheck::Accepted {
+            return Ok(None);
+        }
+        let codes = if crate::db::models::factors::recovery_codes_left(conn, &uid)? == 0 {
+            recovery::generate(conn, &uid, now)?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(codes))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct EnrolQuery {
+    return_to: Option<String>,
+}
+
+/// GET /login/enrol: a login that must set up a factor first.
+pub async fn enrol_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<EnrolQuery>,
+) -> Result<HttpResponse, AppError> {
+    let return_to = safe_return_to(query.return_to.as_deref());
+    let Some(claim) = claim(&req, &state, Stage::Enrol).await? else {
+        return Ok(to_login(&return_to));
+    };
+    let token = session::anonymous_form_token(&req, &state);
+    totp_setup(
+        &state,
+        claim.user(),
+        &token.token,
+        token.cookie,
+        &return_to,
+        "/login/enrol",
+        None,
+        true,
+    )
+    .await
+}
+
+/// POST /login/enrol: the first code from the app; the login completes, and the recovery codes
+/// are shown once.
+pub async fn enrol_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let return_to = safe_return_to(form.return_to.as_deref());
+    let Some(claim) = claim(&req, &state, Stage::Enrol).await? else {
+        return Ok(to_login(&return_to));
+    };
+    session::check_form_csrf(&req, &state, None, form.csrf_token.as_deref())?;
+    let Some(codes) = confirm_totp(&state, claim.user(), &form.code).await? else {
+        let token = session::anonymous_form_token(&req, &state);
+        let msg = "That code is not right. Check the app's clock and try the newest code.";
+        return totp_setup(
+            &state,
+            claim.user(),
+            &token.token,
+            token.cookie,
+            &return_to,
+            "/login/enrol",
+            Some(msg),
+            true,
+        )
+        .await;
+    };
+    let cookies = finish(&req, &state, claim, &[Method::Otp], &return_to).await?;
+    recovery_codes_page(codes, &return_to, cookies)
+}
+
+/// The recovery codes, shown once (or straight on when there are none to show).
+pub fn recovery_codes_page(
+    codes: Vec<String>,
+    continue_to: &str,
+    cookies: Vec<Cookie<'static>>,
+) -> Result<HttpResponse, AppError> {
+    if codes.is_empty() {
+        return Ok(see_other(continue_to, cookies));
+    }
+    let body = RecoveryCodesPage {
+        codes: &codes,
+        continue_to,
+    }
+    .render()
+    .map_err(AppError::internal)?;
+    let mut b = HttpResponse::Ok();
+    for c in cookies {
+        b.cookie(c);
+    }
+    Ok(
+        b.insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+    )
+}

@@ -1,0 +1,332 @@
+//! /account/security: the signed-in user's second factors — an authenticator app (set up with
+//! a QR code, confirmed by one code), passkeys (added by `passkeys.js`, renamed, removed) and
+//! recovery codes (made anew, shown once). Adding a factor needs a recent login (or the
+//! password); proving a factor while setting it up counts for the session (`amr`), which is
+//! how a user sent here by an app's demand for a stronger sign-in continues to it.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::auth::{self, FormData, SignedIn};
+use super::db;
+use super::login::safe_return_to;
+use super::second_factor::{self, recovery_codes_page, see_other};
+use super::templates::render;
+use crate::admin::utc as admin_time;
+use crate::authn::acr::{Method, Methods};
+use crate::authn::recovery;
+use crate::authn::second_factor::Factors;
+use crate::db::models::{factors, sessions};
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub struct PasskeyView {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+    pub synced: bool,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage<'a> {
+    csrf_token: &'a str,
+    return_to: &'a str,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    totp: bool,
+    passkeys: Vec<PasskeyView>,
+    recovery_left: i64,
+    /// An app's sign-in waits for a stronger factor (`needed=1`; `passkey=1`: a passkey).
+    needed: bool,
+    needs_passkey: bool,
+}
+
+#[derive(Deserialize)]
+pub struct SecurityQuery {
+    return_to: Option<String>,
+    needed: Option<String>,
+    notice: Option<String>,
+}
+
+const BACK: &str = "/account/security";
+
+async fn show(
+    state: &web::Data<AppState>,
+    who: &SignedIn,
+    return_to: &str,
+    notice: Option<&str>,
+    error: Option<&str>,
+    needed: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    let uid = who.user.id.clone();
+    let (f, rows) = db(state, move |conn| {
+        Ok((
+            Factors::load(conn, &uid)?,
+            factors::passkeys_of(conn, &uid)?,
+        ))
+    })
+    .await?;
+    let passkeys = rows
+        .into_iter()
+        .map(|p| PasskeyView {
+            id: p.credential_id,
+            name: p.name,
+            created: admin_time(p.created_at),
+            last_used: p
+                .last_used_at
+                .map(admin_time)
+                .unwrap_or_else(|| "never".into()),
+            synced: p.backup_eligible,
+        })
+        .collect();
+    let status = if error.is_some() {
+        HttpResponse::BadRequest()
+    } else {
+        HttpResponse::Ok()
+    };
+    render(
+        status,
+        &SecurityPage {
+            csrf_token: &who.session.csrf_token,
+            return_to,
+            notice,
+            error,
+            totp: f.totp,
+            passkeys,
+            recovery_left: f.recovery_left,
+            needed: needed.is_some(),
+            needs_passkey: needed == Some("passkey"),
+        },
+        None,
+    )
+}
+
+/// GET /account/security
+pub async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<SecurityQuery>,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_user(&req, &state, BACK).await?;
+    let return_to = match query.return_to.as_deref() {
+        Some(r) => safe_return_to(Some(r)),
+        None => BACK.to_owned(),
+    };
+    let notice = match query.notice.as_deref() {
+        Some("passkey-added") => Some("Passkey added."),
+        Some("totp-on") => Some("Authenticator app turned on."),
+        _ => None,
+    };
+    let needed = query.needed.as_deref().map(|n| match n {
+        "passkey" => "passkey",
+        _ => "factor",
+    });
+    show(&state, &who, &return_to, notice, None, needed).await
+}
+
+/// Adding a factor to an account is what someone holding a stolen session would do to keep it:
+/// it needs a login of the last few minutes, or the password.
+async fn recent(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    who: &SignedIn,
+    form: &FormData,
+) -> Result<(), AppError> {
+    auth::require_recent_auth(state, req, who, form).await
+}
+
+fn form_return_to(form: &FormData) -> String {
+    match form.get("return_to") {
+        Some(r) if !r.is_empty() => safe_return_to(Some(r)),
+        _ => BACK.to_owned(),
+    }
+}
+
+/// POST /account/security/totp: the set-up page (new secret, or the pending one).
+pub async fn totp_start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let (who, form) = user_post(&req, &state, &body).await?;
+    recent(&state, &req, &who, &form).await?;
+    let return_to = form_return_to(&form);
+    second_factor::totp_setup(
+        &state,
+        &who.user,
+        &who.session.csrf_token,
+        None,
+        &return_to,
+        "/account/security/totp/confirm",
+        None,
+        false,
+    )
+    .await
+}
+
+/// POST /account/security/totp/confirm: the first code turns the factor on.
+pub async fn totp_confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let (who, form) = user_post(&req, &state, &body).await?;
+    let return_to = form_return_to(&form);
+    let Some(codes) = second_factor::confirm_totp(&state, &who.user, &form.text("code")).await?
+    else {
+        return second_factor::totp_setup(
+            &state,
+            &who.user,
+            &who.session.csrf_token,
+            None,
+            &return_to,
+            "/account/security/totp/confirm",
+            Some("That code is not right. Check the app's clock and try the newest code."),
+            false,
+        )
+        .await;
+    };
+    gained(&state, &who, &[Method::Otp]).await?;
+    auth::audit(
+        &state,
+        &req,
+        &who,
+        "second_factor.totp_enrolled",
+        who.user.username.clone(),
+    )
+    .await?;
+    let next = if return_to == BACK {
+        "/account/security?notice=totp-on".to_owned()
+    } else {
+        return_to
+    };
+    recovery_codes_page(codes, &next, Vec::new())
+}
+
+/// The session proved `step` while setting it up: it counts for this session's class.
+pub async fn gained(
+    state: &web::Data<AppState>,
+    who: &SignedIn,
+    step: &[Method],
+) -> Result<(), AppError> {
+    let merged = Methods::parse(who.session.amr.as_deref().unwrap_or("pwd")).with(step);
+    let id = who.session.id_hash.clone();
+    db(state, move |conn| {
+        sessions::set_amr(conn, &id, &merged.to_string())?;
+        Ok(())
+    })
+    .await
+}
+
+/// POST /account/security/totp/remove (password or a recent login).
+pub async fn totp_remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let (who, form) = user_post(&req, &state, &body).await?;
+    recent(&state, &req, &who, &form).await?;
+    let uid = who.user.id.clone();
+    db(&state, move |conn| Ok(factors::delete_totp(conn, &uid)?)).await?;
+    auth::audit(
+        &state,
+        &req,
+        &who,
+        "second_factor.totp_removed",
+        who.user.username.clone(),
+    )
+    .await?;
+    Ok(see_other(BACK, Vec::new()))
+}
+
+/// POST /account/security/recovery-codes: new codes (the old ones stop working), shown once.
+pub async fn recovery_new(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let (who, form) = user_post(&req, &state, &body).await?;
+    recent(&state, &req, &who, &form).await?;
+    let uid = who.user.id.clone();
+    let codes = db(&state, move |conn| {
+        Ok(recovery::generate(conn, &uid, crate::db::now())?)
+    })
+    .await?;
+    auth::audit(
+        &state,
+        &req,
+        &who,
+        "second_factor.recovery_codes",
+        who.user.username.clone(),
+    )
+    .await?;
+    recovery_codes_page(codes, &form_return_to(&form), Vec::new())
+}
+
+/// POST /account/security/passkeys/rename
+pub async fn passkey_rename(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let (who, form) = user_post(&req, &state, &body).await?;
+    let name = passkey_name(&form.text("name"))?;
+    let (uid, cred) = (who.user.id.clone(), form.text("credential"));
+    db(&state, move |conn| {
+        Ok(factors::rename_passkey(conn, &uid, &cred, &name)?)
+    })
+    .await?;
+    Ok(see_other(BACK, Vec::new()))
+}
+
+/// POST /account/security/passkeys/delete (password or a recent login).
+pub async fn passkey_delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let (who, form) = user_post(&req, &state, &body).await?;
+    recent(&state, &req, &who, &form).await?;
+    let (uid, cred) = (who.user.id.clone(), form.text("credential"));
+    let n = db(&state, move |conn| {
+        Ok(factors::delete_passkey(conn, &uid, &cred)?)
+    })
+    .await?;
+    if n == 1 {
+        auth::audit(
+            &state,
+            &req,
+            &who,
+            "second_factor.passkey_removed",
+            who.user.username.clone(),
+        )
+        .await?;
+    }
+    Ok(see_other(BACK, Vec::new()))
+}
+
+/// A passkey's name: trimmed, 1 to 64 characters, no control characters.
+pub fn passkey_name(raw: &str) -> Result<String, AppError> {
+    let name: String = raw.trim().chars().filter(|c| !c.is_control()).collect();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(AppError::BadRequest(
+            "A passkey's name has 1 to 64 characters.".into(),
+        ));
+    }
+    Ok(name)
+}
+
+/// A signed-in user's form POST with its CSRF token checked.
+async fn user_post(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    body: &[u8],
+) -> Result<(SignedIn, FormData), AppError> {
+    let who = auth::require_user(req, state, BACK).await?;
+    let form = FormData::parse(body);
+    form.check_csrf(&who)?;
+    Ok((who, form))
+}

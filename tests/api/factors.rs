@@ -1,0 +1,605 @@
+//! Second factors through real HTTP: TOTP enrolment and login, replayed and wrong codes,
+//! recovery codes, the administrator's reset, the `required` policy, `acr_values` step-up and a
+//! client's minimum class, and `amr`/`acr` in the id_token.
+
+use serde_json::Value;
+
+use crate::helpers::{
+    browser, location, pkce_pair, query_param, spawn_app, spawn_app_on, test_db, TestApp,
+};
+use crate::mail::{SmtpSink, MAIL_WAIT};
+
+const TWO_FACTOR: &str = "urn:ostiary:acr:2fa";
+
+fn text_of(html: &str, css: &str) -> Vec<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(css).expect("selector");
+    doc.select(&sel)
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .collect()
+}
+
+/// The code an authenticator app shows `steps` periods from now.
+pub(crate) fn totp_code(secret: &str, steps: i64) -> String {
+    ostiary::authn::totp::code_at(secret, ostiary::db::now() + 30 * steps).expect("code")
+}
+
+/// Turns on TOTP for the signed-in `b` from /account/security; returns the secret (as shown)
+/// and the recovery codes shown once. The confirming code uses the current time step.
+pub(crate) async fn enrol_totp(app: &TestApp, b: &reqwest::Client) -> (String, Vec<String>) {
+    let page = app.html(b, "/account/security").await;
+    let csrf = TestApp::csrf_of(&page);
+    let setup = b
+        .post(app.url("/account/security/totp"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("totp setup");
+    assert_eq!(setup.status(), 200);
+    let html = setup.text().await.expect("html");
+    assert!(html.contains("<svg"), "a QR code rendered as SVG");
+    assert!(html.contains(r#"autocomplete="one-time-code""#));
+    assert!(html.contains(r#"inputmode="numeric""#));
+    let secret = text_of(&html, "#totp-secret").remove(0).replace(' ', "");
+    let confirm = b
+        .post(app.url("/account/security/totp/confirm"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("code", &totp_code(&secret, 0)),
+        ])
+        .send()
+        .await
+        .expect("totp confirm");
+    assert_eq!(confirm.status(), 200);
+    let codes = text_of(&confirm.text().await.expect("html"), "#recovery-codes code");
+    assert_eq!(codes.len(), 10, "ten recovery codes shown once");
+    (secret, codes)
+}
+
+/// Password first; returns the response (a 303 to the second step when a factor is enrolled).
+async fn password_step(app: &TestApp, b: &reqwest::Client, user: &str, pw: &str) -> String {
+    let res = app.login_with(b, user, pw).await;
+    assert_eq!(res.status(), 303);
+    location(&res)
+}
+
+/// POSTs a code on the second-factor page; returns (status, location or body).
+async fn submit_code(app: &TestApp, b: &reqwest::Client, code: &str) -> (u16, String) {
+    let page = app.html(b, "/login/second-factor?return_to=/").await;
+    let csrf = TestApp::csrf_of(&page);
+    let res = b
+        .post(app.url("/login/second-factor"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("return_to", "/"),
+            ("code", code),
+        ])
+        .send()
+        .await
+        .expect("code");
+    let status = res.status().as_u16();
+    if status == 303 {
+        return (status, location(&res));
+    }
+    (status, res.text().await.expect("body"))
+}
+
+async fn user_id(app: &TestApp, username: &str) -> String {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+    }
+    let mut conn = app.db.conn();
+    diesel::sql_query(format!(
+        "SELECT id FROM users WHERE username = '{username}'"
+    ))
+    .get_result::<Id>(&mut conn)
+    .expect("the user")
+    .id
+}
+
+async fn signed_in(app: &TestApp, b: &reqwest::Client) -> bool {
+    b.get(app.url("/account"))
+        .send()
+        .await
+        .expect("account")
+        .status()
+        == 200
+}
+
+#[tokio::test]
+async fn totp_enrolment_then_login_takes_each_code_once() {
+    let app = spawn_app().await;
+    app.user("tess", "tess's password").await;
+    let b = browser();
+    password_step(&app, &b, "tess", "tess's password").await;
+    let (secret, _) = enrol_totp(&app, &b).await;
+    // The secret is sealed at rest: neither its text nor its bytes appear in the row.
+    let sealed = app.count(&format!(
+        "totp_factors WHERE secret_sealed LIKE '%{secret}%' OR confirmed_at IS NULL"
+    ));
+    assert_eq!(sealed, 0);
+
+    let b = browser();
+    let next = password_step(&app, &b, "tess", "tess's password").await;
+    assert!(next.starts_with("/login/second-factor?"), "{next}");
+    assert!(
+        !signed_in(&app, &b).await,
+        "the password alone signs nobody in"
+    );
+    let page = app.html(&b, &next).await;
+    assert!(page.contains(r#"autocomplete="one-time-code" inputmode="numeric""#));
+    let (status, body) = submit_code(&app, &b, "000000").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("not right"), "{body}");
+    let code = totp_code(&secret, 1);
+    let (status, to) = submit_code(&app, &b, &code).await;
+    assert_eq!((status, to.as_str()), (303, "/"));
+    assert!(signed_in(&app, &b).await);
+    // Both sessions record both methods: this login's, and the one that proved the app's code
+    // while setting it up.
+    assert_eq!(
+        app.count("sessions WHERE amr = 'pwd otp mfa'"),
+        2,
+        "the session records both methods"
+    );
+
+    // The same code again, in another browser with the right password: refused as a replay.
+    let other = browser();
+    password_step(&app, &other, "tess", "tess's password").await;
+    let (status, body) = submit_code(&app, &other, &code).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("used already"), "{body}");
+    assert!(!signed_in(&app, &other).await);
+}
+
+#[tokio::test]
+async fn wrong_codes_are_throttled_like_passwords() {
+    let app = spawn_app_on(test_db(), |a| {
+        a.account_lockout_threshold = Some(6);
+    })
+    .await;
+    app.user("walt", "walt's password").await;
+    let b = browser();
+    password_step(&app, &b, "walt", "walt's password").await;
+    let (secret, _) = enrol_totp(&app, &b).await;
+    let b = browser();
+    password_step(&app, &b, "walt", "walt's password").await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(submit_code(&app, &b, "123456").await.0);
+    }
+    // Half the threshold is free, then each failure must wait: 429 with Retry-After.
+    assert_eq!(&statuses[..3], &[200, 200, 200], "{statuses:?}");
+    assert!(statuses[3..].contains(&429), "{statuses:?}");
+    // Throttled means not even a right code is checked.
+    let (status, _) = submit_code(&app, &b, &totp_code(&secret, 1)).await;
+    assert_eq!(status, 429);
+    assert!(app.count("audit_events WHERE action = 'second_factor.failure'") >= 3);
+    // A right password does not reset the count of wrong codes.
+    let again = browser();
+    password_step(&app, &again, "walt", "walt's password").await;
+    let (status, _) = submit_code(&app, &again, &totp_code(&secret, 1)).await;
+    assert_eq!(status, 429);
+}
+
+#[tokio::test]
+async fn a_recovery_code_works_once_and_the_user_is_told_by_mail() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_on(test_db(), move |a| {
+        a.smtp_url = Some(url);
+        a.outbox_interval = Some(1);
+    })
+    .await;
+    app.user("rita", "rita's password").await;
+    let b = browser();
+    password_step(&app, &b, "rita", "rita's password").await;
+    let (_, codes) = enrol_totp(&app, &b).await;
+    assert_eq!(app.count("recovery_codes WHERE used_at IS NULL"), 10);
+    assert_eq!(
+        app.count(&format!(
+            "recovery_codes WHERE code_hash LIKE '%{}%'",
+            codes[0]
+        )),
+        0,
+        "stored hashed"
+    );
+
+    let b = browser();
+    password_step(&app, &b, "rita", "rita's password").await;
+    let page = app.html(&b, "/login/second-factor?return_to=/").await;
+    assert!(page.contains("Use a recovery code"));
+    // Typed loosely: lower case, spaces for dashes.
+    let typed = codes[0].to_lowercase().replace('-', " ");
+    let (status, to) = submit_code(&app, &b, &typed).await;
+    assert_eq!((status, to.as_str()), (303, "/"));
+    assert!(signed_in(&app, &b).await);
+    assert_eq!(
+        app.count("audit_events WHERE action = 'second_factor.recovery_code'"),
+        1
+    );
+    let mail = sink.wait_for_mail("rita@example.test", MAIL_WAIT).await;
+    assert!(
+        mail.to_string().contains("A recovery code was used"),
+        "{mail}"
+    );
+    assert!(mail.to_string().contains("9 are left"), "{mail}");
+
+    let again = browser();
+    password_step(&app, &again, "rita", "rita's password").await;
+    let (status, _) = submit_code(&app, &again, &codes[0]).await;
+    assert_eq!(status, 200, "a used recovery code is refused");
+    assert!(!signed_in(&app, &again).await);
+    let (status, _) = submit_code(&app, &again, &codes[1]).await;
+    assert_eq!(status, 303, "another one still works");
+}
+
+#[tokio::test]
+async fn an_administrator_resets_a_users_factors_after_reauthenticating() {
+    let app = spawn_app().await;
+    crate::helpers::add_user(&app.db, "ada", "ada's password", true).await;
+    app.user("lou", "lou's password").await;
+    let lou = browser();
+    password_step(&app, &lou, "lou", "lou's password").await;
+    enrol_totp(&app, &lou).await;
+    let uid = user_id(&app, "lou").await;
+
+    let admin = browser();
+    password_step(&app, &admin, "ada", "ada's password").await;
+    let users = app.html(&admin, "/admin/users").await;
+    assert!(users.contains("Reset second factors of lou"));
+    let csrf = TestApp::csrf_of(&users);
+    let res = admin
+        .post(app.url(&format!("/admin/users/{uid}/reset-factors")))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("reset");
+    assert_eq!(res.status(), 303);
+    assert_eq!(app.count("totp_factors"), 0);
+    assert_eq!(app.count("recovery_codes"), 0);
+    assert_eq!(
+        app.count("audit_events WHERE action = 'user.reset_factors'"),
+        1
+    );
+    // With the factors gone, the password alone signs lou in again (policy optional).
+    let b = browser();
+    assert_eq!(password_step(&app, &b, "lou", "lou's password").await, "/");
+}
+
+#[tokio::test]
+async fn an_old_admin_session_must_reauthenticate_before_a_reset() {
+    let app = spawn_app().await;
+    crate::helpers::add_user(&app.db, "ada", "ada's password", true).await;
+    app.user("lou", "lou's password").await;
+    let admin = browser();
+    password_step(&app, &admin, "ada", "ada's password").await;
+    // Make the admin's login older than five minutes.
+    {
+        use diesel::prelude::*;
+        let mut conn = app.db.conn();
+        diesel::sql_query("UPDATE sessions SET auth_time = auth_time - 600")
+            .execute(&mut conn)
+            .expect("age the session");
+    }
+    let users = app.html(&admin, "/admin/users").await;
+    let csrf = TestApp::csrf_of(&users);
+    let uid = user_id(&app, "lou").await;
+    let res = admin
+        .post(app.url(&format!("/admin/users/{uid}/reset-factors")))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("reset");
+    assert_eq!(res.status(), 400, "refused without a fresh password");
+    assert_eq!(
+        app.count("audit_events WHERE action = 'user.reset_factors'"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_required_policy_makes_users_enrol_at_their_next_login() {
+    let app = spawn_app_on(test_db(), |a| {
+        a.second_factor = Some("required".into());
+    })
+    .await;
+    app.user("nell", "nell's password").await;
+    let b = browser();
+    let next = password_step(&app, &b, "nell", "nell's password").await;
+    assert!(next.starts_with("/login/enrol?"), "{next}");
+    assert!(
+        !signed_in(&app, &b).await,
+        "no session before a factor exists"
+    );
+    let page = app.html(&b, &next).await;
+    assert!(page.contains("<svg"));
+    let secret = text_of(&page, "#totp-secret").remove(0).replace(' ', "");
+    let csrf = TestApp::csrf_of(&page);
+    let wrong = b
+        .post(app.url("/login/enrol"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("return_to", "/"),
+            ("code", "111111"),
+        ])
+        .send()
+        .await
+        .expect("enrol");
+    assert_eq!(wrong.status(), 400);
+    assert!(!signed_in(&app, &b).await);
+    let res = b
+        .post(app.url("/login/enrol"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("return_to", "/"),
+            ("code", &totp_code(&secret, 0)),
+        ])
+        .send()
+        .await
+        .expect("enrol");
+    assert_eq!(res.status(), 200);
+    let codes = text_of(&res.text().await.expect("html"), "#recovery-codes code");
+    assert_eq!(codes.len(), 10);
+    assert!(signed_in(&app, &b).await);
+    assert_eq!(app.count("sessions WHERE amr = 'pwd otp mfa'"), 1);
+    // Next time: the code is asked for, as for anyone with a factor.
+    let again = browser();
+    let next = password_step(&app, &again, "nell", "nell's password").await;
+    assert!(next.starts_with("/login/second-factor?"), "{next}");
+}
+
+#[tokio::test]
+async fn the_admin_policy_applies_to_administrators_only() {
+    let app = spawn_app_on(test_db(), |a| {
+        a.admin_second_factor = Some("required".into());
+    })
+    .await;
+    crate::helpers::add_user(&app.db, "ada", "ada's password", true).await;
+    app.user("ugo", "ugo's password").await;
+    assert_eq!(
+        password_step(&app, &browser(), "ugo", "ugo's password").await,
+        "/"
+    );
+    let next = password_step(&app, &browser(), "ada", "ada's password").await;
+    assert!(next.starts_with("/login/enrol?"), "{next}");
+}
+
+/// The id_token's claims, unverified (signature checks are the RP tests' business).
+fn id_token_claims(token: &Value) -> Value {
+    use base64::Engine;
+    let jwt = token["id_token"].as_str().expect("id_token");
+    let payload = jwt.split('.').nth(1).expect("payload");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("b64");
+    serde_json::from_slice(&raw).expect("claims")
+}
+
+async fn exchange(
+    app: &TestApp,
+    client: &crate::helpers::TestClient,
+    code: &str,
+    verifier: &str,
+) -> Value {
+    let res = app
+        .token(
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("token json")
+}
+
+#[tokio::test]
+async fn acr_values_steps_up_with_the_missing_factor_only() {
+    let app = spawn_app().await;
+    app.user("stan", "stan's password").await;
+    let client = app.client(&[]).await;
+    // This browser signs in with the password before stan sets up a factor elsewhere.
+    password_step(&app, &app.client, "stan", "stan's password").await;
+    let other = browser();
+    password_step(&app, &other, "stan", "stan's password").await;
+    let (secret, _) = enrol_totp(&app, &other).await;
+
+    let (verifier, challenge) = pkce_pair();
+    let base = [
+        ("response_type", "code"),
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("scope", "openid"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("nonce", "n-1"),
+    ];
+    // prompt=none cannot step up.
+    let mut quiet = base.to_vec();
+    quiet.extend([("acr_values", TWO_FACTOR), ("prompt", "none")]);
+    let res = app.authorize(&quiet).await;
+    let url = url::Url::parse(&location(&res)).expect("redirect");
+    assert_eq!(
+        query_param(&url, "error").as_deref(),
+        Some("interaction_required")
+    );
+
+    let mut params = base.to_vec();
+    params.push(("acr_values", TWO_FACTOR));
+    let res = app.authorize(&params).await;
+    assert_eq!(res.status(), 302);
+    let step = location(&res);
+    assert!(step.starts_with("/login/second-factor?"), "{step}");
+    let page = app.html(&app.client, &step).await;
+    assert!(
+        !page.contains(r#"type="password""#),
+        "no password asked again"
+    );
+    let csrf = TestApp::csrf_of(&page);
+    let return_to = url::form_urlencoded::parse(step.split_once('?').expect("query").1.as_bytes())
+        .find(|(k, _)| k == "return_to")
+        .expect("return_to")
+        .1
+        .into_owned();
+    let res = app
+        .client
+        .post(app.url("/login/second-factor"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("return_to", return_to.as_str()),
+            ("code", &totp_code(&secret, 1)),
+        ])
+        .send()
+        .await
+        .expect("code");
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), return_to);
+    // Back at the request: consent, then the code.
+    let res = app
+        .client
+        .get(app.url(&return_to))
+        .send()
+        .await
+        .expect("resume");
+    let redirect = if res.status() == 200 {
+        let html = res.text().await.expect("consent");
+        let csrf = TestApp::csrf_of(&html);
+        let action = crate::helpers::consent_action(&html);
+        let res = app
+            .client
+            .post(app.url(&action))
+            .form(&[("csrf_token", csrf.as_str()), ("decision", "allow")])
+            .send()
+            .await
+            .expect("consent");
+        location(&res)
+    } else {
+        location(&res)
+    };
+    let url = url::Url::parse(&redirect).expect("client redirect");
+    let code = query_param(&url, "code").expect("code");
+    let tokens = exchange(&app, &client, &code, &verifier).await;
+    let claims = id_token_claims(&tokens);
+    assert_eq!(claims["acr"], TWO_FACTOR);
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    // A refresh keeps what the login proved.
+    let refreshed = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                (
+                    "refresh_token",
+                    tokens["refresh_token"].as_str().expect("rt"),
+                ),
+            ],
+        )
+        .await;
+    let refreshed: Value = refreshed.json().await.expect("json");
+    assert_eq!(id_token_claims(&refreshed)["acr"], TWO_FACTOR);
+}
+
+#[tokio::test]
+async fn a_password_login_says_one_factor_and_discovery_lists_the_classes() {
+    let app = spawn_app().await;
+    app.user("otto", "otto's password").await;
+    let client = app.client(&[]).await;
+    let (verifier, challenge) = pkce_pair();
+    let url = app
+        .code_flow(
+            &client,
+            &[
+                ("response_type", "code"),
+                ("client_id", client.id.as_str()),
+                ("redirect_uri", client.redirect_uri.as_str()),
+                ("scope", "openid"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+                // Voluntary: otto has no factor that reaches it, so nothing is forced.
+                ("acr_values", TWO_FACTOR),
+            ],
+            ("otto", "otto's password"),
+        )
+        .await;
+    let code = query_param(&url, "code").expect("code");
+    let claims = id_token_claims(&exchange(&app, &client, &code, &verifier).await);
+    assert_eq!(claims["acr"], "urn:ostiary:acr:1fa");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    let meta: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        meta["acr_values_supported"],
+        serde_json::json!(["urn:ostiary:acr:1fa", TWO_FACTOR, "phr"])
+    );
+    assert!(meta["claims_supported"]
+        .as_array()
+        .expect("claims")
+        .iter()
+        .any(|c| c == "amr"));
+}
+
+#[tokio::test]
+async fn a_client_minimum_sends_users_without_a_factor_to_set_one_up() {
+    let app = spawn_app().await;
+    app.user("mia", "mia's password").await;
+    let client = app.client(&["--minimum-acr", TWO_FACTOR]).await;
+    let (_, challenge) = pkce_pair();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("scope", "openid"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let res = app.authorize(&params).await;
+    let login = app.login(&location(&res), "mia", "mia's password").await;
+    assert_eq!(login.status(), 303);
+    let res = app
+        .client
+        .get(app.url(&location(&login)))
+        .send()
+        .await
+        .expect("resume");
+    assert_eq!(res.status(), 302);
+    let to = location(&res);
+    assert!(to.starts_with("/account/security?"), "{to}");
+    assert!(to.contains("needed=factor"), "{to}");
+    let page = app.html(&app.client, &to).await;
+    assert!(page.contains("needs a stronger sign-in"), "{page}");
+    // Setting up the app counts for this session: the request goes on to consent.
+    enrol_totp(&app, &app.client).await;
+    let return_to = url::form_urlencoded::parse(to.split_once('?').expect("q").1.as_bytes())
+        .find(|(k, _)| k == "return_to")
+        .expect("return_to")
+        .1
+        .into_owned();
+    let res = app
+        .client
+        .get(app.url(&return_to))
+        .send()
+        .await
+        .expect("resume");
+    assert_eq!(res.status(), 200, "the consent page");
+    // An invalid minimum is refused by the CLI.
+    let bad = app
+        .cli(&["client", "minimum-acr", &client.id, "gold"], None)
+        .await;
+    assert!(!bad.ok());
+    let ok = app
+        .cli(&["client", "minimum-acr", &client.id, "any"], None)
+        .await;
+    assert!(ok.ok(), "{}", ok.stderr);
+    assert_eq!(app.count("clients WHERE minimum_acr IS NOT NULL"), 0);
+}
