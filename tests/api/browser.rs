@@ -530,3 +530,217 @@ async fn sign_up_and_password_reset_pages_at_desktop_and_phone_width() {
         .await;
     assert_eq!(res.status(), 303, "the new password works");
 }
+
+/// A WebDriver command fantoccini has no method for: the WebAuthn virtual authenticator
+/// extension (WebAuthn Level 2 §11), under `/session/{id}/`.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    method: http::Method,
+    path: String,
+    body: Option<Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
+        )
+    }
+}
+
+/// A platform authenticator with resident keys and user verification, as a phone or laptop has.
+async fn add_virtual_authenticator(c: &Client) -> String {
+    c.issue_cmd(WebAuthnCommand {
+        method: http::Method::POST,
+        path: "webauthn/authenticator".into(),
+        body: Some(json!({
+            "protocol": "ctap2", "transport": "internal",
+            "hasResidentKey": true, "hasUserVerification": true,
+            "isUserVerified": true, "isUserConsenting": true
+        })),
+    })
+    .await
+    .expect("add a virtual authenticator")
+    .as_str()
+    .expect("authenticator id")
+    .to_owned()
+}
+
+async fn authenticator_credentials(c: &Client, id: &str) -> Vec<Value> {
+    c.issue_cmd(WebAuthnCommand {
+        method: http::Method::GET,
+        path: format!("webauthn/authenticator/{id}/credentials"),
+        body: None,
+    })
+    .await
+    .expect("credentials")
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
+}
+
+/// Waits until the browser's path (with query) is `want`.
+async fn wait_for_path(c: &Client, want: &str) {
+    for _ in 0..100 {
+        let url = c.current_url().await.expect("url");
+        let here = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        if here == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let page = c.source().await.unwrap_or_default();
+    panic!(
+        "the browser never reached {want}; it is at {}: {page}",
+        c.current_url().await.expect("url")
+    );
+}
+
+#[tokio::test]
+async fn a_passkey_registered_on_the_account_page_signs_in_alone_and_as_a_second_factor() {
+    // Browsers accept no IP address as a WebAuthn relying party: this server is `localhost`.
+    let app = crate::helpers::spawn_app_on(crate::helpers::test_db(), |a| {
+        a.issuer = a.issuer.take().map(|i| i.replace("127.0.0.1", "localhost"));
+    })
+    .await;
+    let site = |path: &str| format!("http://localhost:{}{path}", app.port);
+    add_user(&app.db, "pia", "pia's password", false).await;
+    let b = browser().await;
+    let c = &b.client;
+    c.goto(&site("/login")).await.expect("login page");
+    let authenticator = add_virtual_authenticator(c).await;
+    login(c, "pia", "pia's password", None).await;
+    wait_for_path(c, "/").await;
+
+    // An authenticator app first (the enrolment page with its QR code), then a passkey.
+    c.goto(&site("/account/security")).await.expect("security");
+    click(c, "#totp-setup").await;
+    c.wait()
+        .for_element(Locator::Css("#totp-secret"))
+        .await
+        .expect("TOTP set-up page");
+    screenshot(c, "totp-setup").await;
+    let secret = text(c, "#totp-secret").await.replace(' ', "");
+    fill(c, "#code", &crate::factors::totp_code(&secret, 0)).await;
+    click(c, "form button.primary").await;
+    c.wait()
+        .for_element(Locator::Css("#recovery-codes"))
+        .await
+        .expect("recovery codes shown");
+    screenshot(c, "recovery-codes").await;
+    click(c, "#continue").await;
+
+    c.goto(&site("/account/security")).await.expect("security");
+    fill(c, "#passkey-name", "Work laptop").await;
+    click(c, "#passkey-register").await;
+    wait_for_path(c, "/account/security?notice=passkey-added").await;
+    screenshot(c, "security").await;
+    assert!(c.source().await.expect("page").contains("Work laptop"));
+    assert_eq!(app.count("passkeys WHERE name = 'Work laptop'"), 1);
+    let held = authenticator_credentials(c, &authenticator).await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        held[0]["isResidentCredential"], true,
+        "a discoverable credential"
+    );
+    assert_eq!(held[0]["rpId"], "localhost");
+
+    // Signed out, the passkey alone signs pia in: no username, no password.
+    c.goto(&site("/account")).await.expect("account");
+    click(c, "form[action='/logout'] button").await;
+    c.wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .expect("signed out");
+    c.goto(&site("/login")).await.expect("login page");
+    c.wait()
+        .for_element(Locator::Css("#passkey-login"))
+        .await
+        .expect("the passkey button");
+    screenshot(c, "login-passkey").await;
+    click(c, "#passkey-login").await;
+    wait_for_path(c, "/").await;
+    assert_eq!(app.count("sessions WHERE amr = 'hwk user mfa'"), 1);
+
+    // An app asking for a phishing-resistant sign-in gets it from that session: acr "phr".
+    let client = app
+        .client(&["--redirect-uri", crate::helpers::REDIRECT])
+        .await;
+    let (verifier, challenge) = pkce_pair();
+    let mut url = url::Url::parse(&site("/authorize")).expect("url");
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.id)
+        .append_pair("redirect_uri", crate::helpers::REDIRECT)
+        .append_pair("scope", "openid")
+        .append_pair("state", "passkey")
+        .append_pair("acr_values", "phr")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    c.goto(url.as_str()).await.expect("authorize");
+    c.wait()
+        .for_element(Locator::Css("button[value=allow]"))
+        .await
+        .expect("consent page");
+    click(c, "button[value=allow]").await;
+    let mut code = None;
+    for _ in 0..50 {
+        let current = c.current_url().await.expect("url");
+        if current.as_str().starts_with(crate::helpers::REDIRECT) {
+            code = query_param(&current, "code");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let secret_of_client = client.secret.clone().expect("secret");
+    let code = code.expect("a code");
+    let tokens = exchange(&app, &client.id, &secret_of_client, &code, &verifier).await;
+    let claims: Value = {
+        use base64::Engine;
+        let jwt = tokens["id_token"].as_str().expect("id_token");
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(1).expect("payload"))
+            .expect("b64");
+        serde_json::from_slice(&raw).expect("claims")
+    };
+    assert_eq!(claims["acr"], "phr");
+    assert_eq!(claims["amr"], json!(["hwk", "user", "mfa"]));
+
+    // Signed out again, the password now leads to the second step, where the passkey serves.
+    c.delete_all_cookies().await.expect("sign out");
+    c.goto(&site("/login")).await.expect("login page");
+    login(c, "pia", "pia's password", None).await;
+    c.wait()
+        .for_element(Locator::Css("#passkey-second-factor"))
+        .await
+        .expect("the second-factor page");
+    screenshot(c, "second-factor").await;
+    c.set_window_size(390, 844).await.expect("phone size");
+    screenshot(c, "second-factor-phone").await;
+    c.set_window_size(1280, 1000).await.expect("desktop size");
+    click(c, "#passkey-second-factor").await;
+    wait_for_path(c, "/").await;
+    assert_eq!(app.count("sessions WHERE amr = 'pwd hwk user mfa'"), 1);
+    assert_eq!(
+        app.count("passkeys WHERE sign_count >= 2 AND last_used_at IS NOT NULL"),
+        1,
+        "the counter advanced and was stored"
+    );
+    b.client.clone().close().await.ok();
+}

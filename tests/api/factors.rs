@@ -603,3 +603,95 @@ async fn a_client_minimum_sends_users_without_a_factor_to_set_one_up() {
     assert!(ok.ok(), "{}", ok.stderr);
     assert_eq!(app.count("clients WHERE minimum_acr IS NOT NULL"), 0);
 }
+
+#[tokio::test]
+async fn bad_input_to_the_factor_endpoints_gets_a_clear_4xx() {
+    let app = spawn_app_on(test_db(), |a| {
+        a.issuer = a.issuer.take().map(|i| i.replace("127.0.0.1", "localhost"));
+    })
+    .await;
+    let b = browser();
+    let page = app.html(&b, "/login").await;
+    assert!(
+        page.contains("passkey-login"),
+        "the login page offers passkeys"
+    );
+    let csrf = TestApp::csrf_of(&page);
+    let post = |path: &str, body: Value| b.post(app.url(path)).json(&body).send();
+    // Not JSON at all, or a form post from another site: refused before anything runs.
+    let res = b
+        .post(app.url("/webauthn/authenticate/begin"))
+        .form(&[("mode", "passwordless")])
+        .send()
+        .await
+        .expect("form post");
+    assert_eq!(res.status(), 400);
+    let res = post(
+        "/webauthn/authenticate/begin",
+        serde_json::json!({ "mode": "passwordless" }),
+    )
+    .await
+    .expect("no csrf");
+    assert_eq!(res.status(), 400, "no CSRF token");
+    let res = post(
+        "/webauthn/authenticate/begin",
+        serde_json::json!({ "mode": "passwordless", "csrf_token": csrf }),
+    )
+    .await
+    .expect("begin");
+    assert_eq!(res.status(), 200);
+    let begun: Value = res.json().await.expect("json");
+    let ceremony = begun["ceremony"].as_str().expect("ceremony").to_owned();
+    assert!(begun["options"]["publicKey"]["challenge"].is_string());
+    assert!(begun["options"].get("mediation").is_none());
+    for credential in [
+        serde_json::json!({ "id": "x" }),
+        serde_json::json!("not an object"),
+        serde_json::json!({
+            "id": "AAAA", "rawId": "AAAA", "type": "public-key",
+            "response": { "authenticatorData": "AAAA", "clientDataJSON": "AAAA",
+                          "signature": "AAAA", "userHandle": null }
+        }),
+    ] {
+        let res = post(
+            "/webauthn/authenticate/finish",
+            serde_json::json!({
+                "mode": "passwordless", "csrf_token": csrf,
+                "ceremony": ceremony, "credential": credential
+            }),
+        )
+        .await
+        .expect("finish");
+        assert_eq!(res.status(), 400);
+        let body: Value = res.json().await.expect("json error");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    assert_eq!(
+        app.count("webauthn_ceremonies"),
+        0,
+        "the ceremony was spent by the first try"
+    );
+    // No pending login: the second step sends the browser back to the login page.
+    let res = b
+        .get(app.url("/login/second-factor?return_to=/"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("/login?"));
+    // A forged pending-login cookie is ignored.
+    let forged = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let res = forged
+        .get(app.url("/login/second-factor?return_to=/"))
+        .header(
+            "cookie",
+            "ostiary_login=eyJ1IjoieCIsInQiOjAsIm0iOiJwd2QiLCJzIjoidmVyaWZ5IiwiZSI6OTk5OTk5OTk5OTl9.AAAA",
+        )
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(res.status(), 303);
+}

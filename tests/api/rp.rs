@@ -49,12 +49,22 @@ pub(crate) fn rp_python() -> &'static PathBuf {
 }
 
 async fn run_rp(extra: &[&str], expect_alg: &str) {
+    let app = spawn_app().await;
+    app.user("rosa", "rosa's password").await;
+    run_rp_on(&app, extra, expect_alg, &[]).await;
+}
+
+/// Runs the Authlib relying party against `app` (where rosa exists), with `env` added.
+async fn run_rp_on(
+    app: &crate::helpers::TestApp,
+    extra: &[&str],
+    expect_alg: &str,
+    env: &[(&str, &str)],
+) {
     let py = tokio::task::spawn_blocking(rp_python)
         .await
         .expect("venv")
         .clone();
-    let app = spawn_app().await;
-    app.user("rosa", "rosa's password").await;
     let mut args = vec![
         "--scope", "openid", "--scope", "profile", "--scope", "email",
     ];
@@ -72,6 +82,7 @@ async fn run_rp(extra: &[&str], expect_alg: &str) {
         .env("USERNAME", "rosa")
         .env("PASSWORD", "rosa's password")
         .env("EXPECT_ALG", expect_alg)
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("run the Authlib relying party");
@@ -92,6 +103,30 @@ async fn authlib_relying_party_completes_a_login_rs256() {
 #[tokio::test]
 async fn authlib_relying_party_completes_a_login_eddsa() {
     run_rp(&["--id-token-alg", "EdDSA"], "EdDSA").await;
+}
+
+/// Rosa has an authenticator app; the RP asks for two factors and checks, with Authlib, the
+/// signed id_token's `acr` and `amr` after the browser answered the second-factor page.
+#[tokio::test]
+async fn authlib_sees_amr_and_acr_after_a_login_with_a_second_factor() {
+    let app = spawn_app().await;
+    app.user("rosa", "rosa's password").await;
+    let b = crate::helpers::browser();
+    let res = app.login_with(&b, "rosa", "rosa's password").await;
+    assert_eq!(res.status(), 303);
+    let (secret, _) = crate::factors::enrol_totp(&app, &b).await;
+    run_rp_on(
+        &app,
+        &[],
+        "RS256",
+        &[
+            ("TOTP_SECRET", secret.as_str()),
+            ("ACR_VALUES", "urn:ostiary:acr:2fa"),
+            ("EXPECT_ACR", "urn:ostiary:acr:2fa"),
+            ("EXPECT_AMR", "pwd otp mfa"),
+        ],
+    )
+    .await;
 }
 
 /// django-allauth's OpenID Connect provider, configured with only the issuer, a client id and a
