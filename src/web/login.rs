@@ -144,19 +144,7 @@ pub async fn submit(
             return again(&req, &state, c, &form.username, &return_to, why).await;
         }
     };
-    let ttl = state.settings.session_ttl;
-    let (_, cookie) = session::create(
-        &req,
-        &state,
-        session::SignIn {
-            user_id: &done.user.id,
-            auth_time: done.auth_time,
-            amr: &done.amr,
-        },
-        current.map(|s| s.id_hash),
-        ttl,
-    )
-    .await?;
+    let cookie = session::sign_in(&req, &state, &done, current.map(|s| s.id_hash)).await?;
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)
         .insert_header((header::LOCATION, return_to))

@@ -251,14 +251,10 @@ pub async fn authenticate_begin(
     let now = crate::db::now();
     let result = match body.mode.as_str() {
         "second_factor" => {
-            let Some(c) = claim(&req, &state, Stage::Verify).await? else {
-                return Ok(refusal(
-                    StatusCode::BAD_REQUEST,
-                    "login_required",
-                    "Sign in again.",
-                ));
+            let c = match second_step(&req, &state, &body).await? {
+                Ok(c) => c,
+                Err(res) => return Ok(res),
             };
-            check_claim_csrf(&req, &state, &c, body.csrf_token.as_deref())?;
             let uid = c.user().id.clone();
             step(&state, move |conn, wa| {
                 passkey::begin_second_factor(conn, wa, &uid, now)
@@ -266,9 +262,7 @@ pub async fn authenticate_begin(
             .await?
         }
         "passwordless" => {
-            // A signed-in visitor's login page carries the session's token.
-            let current = session::current(&req, &state).await?;
-            session::check_form_csrf(&req, &state, current.as_ref(), body.csrf_token.as_deref())?;
+            visitor_csrf(&req, &state, &body).await?;
             // Each begin stores a ceremony: admitted per client address, like interactions.
             let address = client_addr::of(&req)
                 .map(crate::authn::throttle::address_subject)
@@ -297,17 +291,33 @@ pub async fn authenticate_begin(
     })
 }
 
-fn check_claim_csrf(
+/// The login taking its second step (or the session stepping up), its CSRF token checked.
+async fn second_step(
     req: &HttpRequest,
-    state: &AppState,
-    c: &Claim,
-    presented: Option<&str>,
-) -> Result<(), AppError> {
-    let s = match c {
-        Claim::StepUp(s, _) => Some(s.as_ref()),
-        Claim::Pending(..) => None,
+    state: &web::Data<AppState>,
+    body: &Request,
+) -> Result<Result<Claim, HttpResponse>, AppError> {
+    let Some(c) = claim(req, state, Stage::Verify).await? else {
+        return Ok(Err(refusal(
+            StatusCode::BAD_REQUEST,
+            "login_required",
+            "Sign in again.",
+        )));
     };
-    session::check_form_csrf(req, state, s, presented)
+    session::check_form_csrf(req, state, c.session(), body.csrf_token.as_deref())?;
+    Ok(Ok(c))
+}
+
+/// A login page's CSRF token: anonymous, or the session's for a signed-in visitor. Returns
+/// that session.
+async fn visitor_csrf(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    body: &Request,
+) -> Result<Option<crate::db::models::sessions::SessionRow>, AppError> {
+    let current = session::current(req, state).await?;
+    session::check_form_csrf(req, state, current.as_ref(), body.csrf_token.as_deref())?;
+    Ok(current)
 }
 
 /// POST /webauthn/authenticate/finish
@@ -329,14 +339,10 @@ pub async fn authenticate_finish(
     };
     match body.mode.as_str() {
         "second_factor" => {
-            let Some(c) = claim(&req, &state, Stage::Verify).await? else {
-                return Ok(refusal(
-                    StatusCode::BAD_REQUEST,
-                    "login_required",
-                    "Sign in again.",
-                ));
+            let c = match second_step(&req, &state, &body).await? {
+                Ok(c) => c,
+                Err(res) => return Ok(res),
             };
-            check_claim_csrf(&req, &state, &c, body.csrf_token.as_deref())?;
             let uid = c.user().id.clone();
             let proved = step(&state, move |conn, wa| {
                 passkey::finish_second_factor(conn, wa, &uid, &ceremony, &credential, now)
@@ -362,8 +368,7 @@ pub async fn authenticate_finish(
             Ok(go(&return_to, cookies))
         }
         "passwordless" => {
-            let current = session::current(&req, &state).await?;
-            session::check_form_csrf(&req, &state, current.as_ref(), body.csrf_token.as_deref())?;
+            let current = visitor_csrf(&req, &state, &body).await?;
             let proved = step(&state, move |conn, wa| {
                 passkey::finish_passwordless(conn, wa, &ceremony, &credential, now)
             })
@@ -395,18 +400,7 @@ pub async fn authenticate_finish(
                 crate::authn::interaction::id_in_path(&return_to),
             )
             .await?;
-            let (_, cookie) = session::create(
-                &req,
-                &state,
-                session::SignIn {
-                    user_id: &done.user.id,
-                    auth_time: done.auth_time,
-                    amr: &done.amr,
-                },
-                current.map(|s| s.id_hash),
-                state.settings.session_ttl,
-            )
-            .await?;
+            let cookie = session::sign_in(&req, &state, &done, current.map(|s| s.id_hash)).await?;
             Ok(go(&return_to, vec![cookie]))
         }
         _ => Ok(refusal(

@@ -37,6 +37,14 @@ impl Claim {
             Claim::Pending(_, u) | Claim::StepUp(_, u) => u,
         }
     }
+
+    /// The session stepping up (its CSRF token is the form's), if that is what this is.
+    pub fn session(&self) -> Option<&SessionRow> {
+        match self {
+            Claim::StepUp(s, _) => Some(s),
+            Claim::Pending(..) => None,
+        }
+    }
 }
 
 async fn live_user(state: &web::Data<AppState>, id: String) -> Result<Option<User>, AppError> {
@@ -92,18 +100,7 @@ pub async fn finish(
             )
             .await?;
             let current = session::current(req, state).await?;
-            let (_, cookie) = session::create(
-                req,
-                state,
-                session::SignIn {
-                    user_id: &done.user.id,
-                    auth_time: done.auth_time,
-                    amr: &done.amr,
-                },
-                current.map(|s| s.id_hash),
-                state.settings.session_ttl,
-            )
-            .await?;
+            let cookie = session::sign_in(req, state, &done, current.map(|s| s.id_hash)).await?;
             Ok(vec![cookie, pending_login::clearing(state)])
         }
         Claim::StepUp(s, _) => {
@@ -245,11 +242,7 @@ pub async fn submit(
     let Some(claim) = claim(&req, &state, Stage::Verify).await? else {
         return Ok(to_login(&return_to));
     };
-    let session_row = match &claim {
-        Claim::StepUp(s, _) => Some(s.as_ref()),
-        Claim::Pending(..) => None,
-    };
-    session::check_form_csrf(&req, &state, session_row, form.csrf_token.as_deref())?;
+    session::check_form_csrf(&req, &state, claim.session(), form.csrf_token.as_deref())?;
     let verdict = second_factor::check_code(
         &state.clone().into_inner(),
         claim.user(),
@@ -314,18 +307,25 @@ pub fn issuer_name(state: &AppState) -> String {
         .unwrap_or_else(|| "Ostiary".to_owned())
 }
 
+/// Where a TOTP set-up happens: during a login that must enrol (an anonymous form token), or on
+/// the account's security page (the session's).
+pub enum SetupAt {
+    Login(session::FormToken),
+    Account(String),
+}
+
 /// The TOTP set-up page for `user` (a new secret, or the pending one again).
-#[allow(clippy::too_many_arguments)]
 pub async fn totp_setup(
     state: &web::Data<AppState>,
     user: &User,
-    csrf_token: &str,
-    cookie: Option<Cookie<'static>>,
+    at: SetupAt,
     return_to: &str,
-    action: &str,
     error: Option<&str>,
-    required: bool,
 ) -> Result<HttpResponse, AppError> {
+    let (csrf_token, cookie, action, required) = match at {
+        SetupAt::Login(t) => (t.token, t.cookie, "/login/enrol", true),
+        SetupAt::Account(csrf) => (csrf, None, "/account/security/totp/confirm", false),
+    };
     let st = state.clone();
     let (uid, account) = (user.id.clone(), user.username.clone());
     let name = issuer_name(state);
@@ -345,7 +345,7 @@ pub async fn totp_setup(
     render(
         status,
         &TotpSetupPage {
-            csrf_token,
+            csrf_token: &csrf_token,
             return_to,
             action,
             qr_svg: &e.qr_svg,
@@ -404,12 +404,9 @@ pub async fn enrol_page(
     totp_setup(
         &state,
         claim.user(),
-        &token.token,
-        token.cookie,
+        SetupAt::Login(token),
         &return_to,
-        "/login/enrol",
         None,
-        true,
     )
     .await
 }
@@ -430,17 +427,8 @@ pub async fn enrol_submit(
     let Some(codes) = confirm_totp(&state, claim.user(), &form.code).await? else {
         let token = session::anonymous_form_token(&req, &state);
         let msg = "That code is not right. Check the app's clock and try the newest code.";
-        return totp_setup(
-            &state,
-            claim.user(),
-            &token.token,
-            token.cookie,
-            &return_to,
-            "/login/enrol",
-            Some(msg),
-            true,
-        )
-        .await;
+        let at = SetupAt::Login(token);
+        return totp_setup(&state, claim.user(), at, &return_to, Some(msg)).await;
     };
     let cookies = finish(&req, &state, claim, &[Method::Otp], &return_to).await?;
     recovery_codes_page(codes, &return_to, cookies)

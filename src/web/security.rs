@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::auth::{self, FormData, SignedIn};
 use super::db;
 use super::login::safe_return_to;
-use super::second_factor::{self, recovery_codes_page, see_other};
+use super::second_factor::{self, recovery_codes_page, see_other, SetupAt};
 use super::templates::render;
 use crate::admin::utc as admin_time;
 use crate::authn::acr::{Method, Methods};
@@ -154,17 +154,8 @@ pub async fn totp_start(
     let (who, form) = user_post(&req, &state, &body).await?;
     recent(&state, &req, &who, &form).await?;
     let return_to = form_return_to(&form);
-    second_factor::totp_setup(
-        &state,
-        &who.user,
-        &who.session.csrf_token,
-        None,
-        &return_to,
-        "/account/security/totp/confirm",
-        None,
-        false,
-    )
-    .await
+    let at = SetupAt::Account(who.session.csrf_token.clone());
+    second_factor::totp_setup(&state, &who.user, at, &return_to, None).await
 }
 
 /// POST /account/security/totp/confirm: the first code turns the factor on.
@@ -177,17 +168,9 @@ pub async fn totp_confirm(
     let return_to = form_return_to(&form);
     let Some(codes) = second_factor::confirm_totp(&state, &who.user, &form.text("code")).await?
     else {
-        return second_factor::totp_setup(
-            &state,
-            &who.user,
-            &who.session.csrf_token,
-            None,
-            &return_to,
-            "/account/security/totp/confirm",
-            Some("That code is not right. Check the app's clock and try the newest code."),
-            false,
-        )
-        .await;
+        let at = SetupAt::Account(who.session.csrf_token.clone());
+        let msg = "That code is not right. Check the app's clock and try the newest code.";
+        return second_factor::totp_setup(&state, &who.user, at, &return_to, Some(msg)).await;
     };
     gained(&state, &who, &[Method::Otp]).await?;
     auth::audit(

@@ -229,6 +229,23 @@ pub async fn create(
     Ok((row, build_cookie(state, token, ttl)))
 }
 
+/// The session for a completed login (a new id: no fixation), replacing `replaces` (the
+/// browser's session before the login, if any). Returns its cookie.
+pub async fn sign_in(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    done: &crate::authn::login::Completed,
+    replaces: Option<String>,
+) -> Result<Cookie<'static>, AppError> {
+    let sign_in = SignIn {
+        user_id: &done.user.id,
+        auth_time: done.auth_time,
+        amr: &done.amr,
+    };
+    let ttl = state.settings.session_ttl;
+    Ok(create(req, state, sign_in, replaces, ttl).await?.1)
+}
+
 /// Ends the session named by the request's cookie.
 pub async fn destroy(req: &HttpRequest, state: &web::Data<AppState>) -> Result<(), AppError> {
     let Some(hash) = presented_hash(req, state) else {

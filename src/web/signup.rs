@@ -251,18 +251,7 @@ pub async fn submit(
     }
     let interaction_id = interaction::id_in_path(&return_to);
     let done = login::complete(&state.clone().into_inner(), passed, interaction_id).await?;
-    let (_, cookie) = session::create(
-        &req,
-        &state,
-        session::SignIn {
-            user_id: &done.user.id,
-            auth_time: done.auth_time,
-            amr: &done.amr,
-        },
-        current.map(|s| s.id_hash),
-        state.settings.session_ttl,
-    )
-    .await?;
+    let cookie = session::sign_in(&req, &state, &done, current.map(|s| s.id_hash)).await?;
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)
         .insert_header((header::LOCATION, return_to))
