@@ -309,6 +309,25 @@ pub struct SettingsArgs {
         value_name = "BOOL"
     )]
     pub require_verified_email: Option<bool>,
+    /// Every authorization request must be pushed first (RFC 9126) (true/false)
+    #[arg(long, env = "OSTIARY_REQUIRE_PAR", global = true, value_name = "BOOL")]
+    pub require_par: Option<bool>,
+    /// Seconds a device code and its user code live (RFC 8628)
+    #[arg(
+        long,
+        env = "OSTIARY_DEVICE_CODE_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub device_code_ttl: Option<i64>,
+    /// Seconds a device must wait between polls (RFC 8628 interval)
+    #[arg(
+        long,
+        env = "OSTIARY_DEVICE_POLL_INTERVAL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub device_poll_interval: Option<i64>,
     /// Second factors for everyone: optional, or required (enrolment at the next login)
     #[arg(
         long,
@@ -431,6 +450,11 @@ pub struct Settings {
     pub signup: SignupSettings,
     /// Whether users (and, separately, administrators) must have a second factor.
     pub second_factor: SecondFactorSettings,
+    /// RFC 9126 for every client.
+    pub require_par: bool,
+    /// RFC 8628: how long device codes live, and the polling interval.
+    pub device_code_ttl: i64,
+    pub device_poll_interval: i64,
     /// Addresses outbound HTTP may reach although private/loopback (and over plain http).
     pub outbound_allow: Vec<ipnet::IpNet>,
     /// SMTP, sender, token lifetimes (see `MailSettings`).
@@ -675,6 +699,9 @@ impl SettingsArgs {
             signups_per_address,
             second_factor,
             admin_second_factor,
+            require_par,
+            device_code_ttl,
+            device_poll_interval,
             outbound_allow,
             smtp_url,
             smtp_password_file,
@@ -937,6 +964,25 @@ impl Settings {
             },
             outbound_allow: parse_cidrs(a.outbound_allow.as_deref().unwrap_or(""))
                 .map_err(|r| bad("outbound_allow", r))?,
+            require_par: a.require_par.unwrap_or(false),
+            device_code_ttl: match a.device_code_ttl.unwrap_or(600) {
+                t if (60..=3600).contains(&t) => t,
+                t => {
+                    return Err(bad(
+                        "device_code_ttl",
+                        format!("{t}: use 60 to 3600 seconds"),
+                    ))
+                }
+            },
+            device_poll_interval: match a.device_poll_interval.unwrap_or(5) {
+                t if (1..=60).contains(&t) => t,
+                t => {
+                    return Err(bad(
+                        "device_poll_interval",
+                        format!("{t}: use 1 to 60 seconds"),
+                    ))
+                }
+            },
             second_factor: {
                 let users = match a.second_factor.as_deref() {
                     Some(p) => SecondFactorPolicy::parse("second_factor", p)?,

@@ -57,6 +57,22 @@ impl Limits {
         max_bytes: 64 * 1024,
         max_redirects: 0,
     };
+
+    /// A client's `jwks_uri`: same-host redirects allowed, 64 KiB.
+    pub const JWKS: Limits = Limits {
+        total: Duration::from_secs(5),
+        connect: Duration::from_secs(3),
+        max_bytes: 64 * 1024,
+        max_redirects: 2,
+    };
+
+    /// Back-channel logout deliveries: the answer's body is not needed, redirects refused.
+    pub const LOGOUT: Limits = Limits {
+        total: Duration::from_secs(5),
+        connect: Duration::from_secs(3),
+        max_bytes: 16 * 1024,
+        max_redirects: 0,
+    };
 }
 
 /// Why an outbound request did not produce a response. Never a panic.
@@ -142,17 +158,46 @@ impl Outbound {
         accept: &str,
         limits: Limits,
     ) -> Result<Response, FetchError> {
+        self.send(url, accept, None, limits).await
+    }
+
+    /// POSTs `form` (application/x-www-form-urlencoded) to `url`; redirects are refused.
+    pub async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        limits: Limits,
+    ) -> Result<Response, FetchError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let limits = Limits {
+            max_redirects: 0,
+            ..limits
+        };
+        self.send(url, "*/*", Some(body), limits).await
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        accept: &str,
+        form: Option<String>,
+        limits: Limits,
+    ) -> Result<Response, FetchError> {
         let url = Url::parse(url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
-        match tokio::time::timeout(limits.total, self.get_within(url, accept, limits)).await {
+        match tokio::time::timeout(limits.total, self.send_within(url, accept, form, limits)).await
+        {
             Ok(r) => r,
             Err(_) => Err(FetchError::Timeout(limits.total)),
         }
     }
 
-    async fn get_within(
+    async fn send_within(
         &self,
         mut url: Url,
         accept: &str,
+        form: Option<String>,
         limits: Limits,
     ) -> Result<Response, FetchError> {
         let _slot = slots().acquire().await.map_err(|_| FetchError::Busy)?;
@@ -162,8 +207,14 @@ impl Outbound {
         loop {
             let target = self.target(&url).await?;
             let client = client_for(&target, limits)?;
-            let response = client
-                .get(url.clone())
+            let request = match &form {
+                None => client.get(url.clone()),
+                Some(body) => client
+                    .post(url.clone())
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body.clone()),
+            };
+            let response = request
                 .header(ACCEPT, accept.clone())
                 .send()
                 .await

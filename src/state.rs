@@ -27,6 +27,8 @@ pub struct AppState {
     pub outbox: crate::outbox::Waker,
     /// The WebAuthn relying party (passkeys); `None` when the issuer's host is not a domain.
     pub webauthn: Option<webauthn_rs::prelude::Webauthn>,
+    /// Clients' fetched `jwks_uri` documents (private_key_jwt), per process.
+    pub client_keys: crate::oauth::client_assertion::KeyCache,
 }
 
 pub struct Admission {
@@ -98,6 +100,7 @@ impl AppState {
             keys: KeyRing::new(kek, Duration::from_secs(settings.key_cache_ttl)),
             outbox: crate::outbox::Waker::default(),
             webauthn: crate::authn::passkey::relying_party(&settings.issuer),
+            client_keys: Default::default(),
             settings: Arc::new(settings),
             pool,
             passwords,

@@ -339,7 +339,11 @@ pub async fn act(
                 throttle::unlock(conn, throttle::ACCOUNT, &codes)?;
             }
             "reset-factors" => {
+                // Whoever holds the lost phone or key may hold sessions too: they end, and the
+                // refresh tokens issued in them stop working.
                 crate::db::models::factors::delete_all(conn, uid)?;
+                crate::db::models::sessions::delete_for_user(conn, uid)?;
+                crate::db::models::refresh::revoke_for_user(conn, uid, now)?;
             }
             _ => {
                 users::set_admin(conn, uid, false, now)?;

@@ -120,7 +120,8 @@ pub async fn check_code(
                 CodeVerdict::Rejected
             }
         } else {
-            match totp::check(&mut conn, st.keys.kek(), &user.id, &code, now, false) {
+            let expect = totp::Expect::Confirmed;
+            match totp::check(&mut conn, st.keys.kek(), &user.id, &code, now, expect) {
                 Ok(totp::CodeCheck::Accepted) => CodeVerdict::Accepted { recovery: false },
                 Ok(totp::CodeCheck::Reused) => CodeVerdict::Reused,
                 Ok(totp::CodeCheck::Wrong | totp::CodeCheck::NotEnrolled) => CodeVerdict::Rejected,

@@ -24,6 +24,22 @@ pub struct Enrolment {
     pub uri: String,
     /// The QR code as an SVG element (server-side, no script).
     pub qr_svg: String,
+    /// Names this secret (not the secret itself): the confirming form carries it back, so a
+    /// code confirms only the secret this page showed.
+    pub secret_id: String,
+}
+
+/// Which TOTP factor a code is checked against.
+#[derive(Clone, Copy, Debug)]
+pub enum Expect<'a> {
+    /// The user's turned-on factor (a login).
+    Confirmed,
+    /// The pending enrolment whose page showed `secret_id` (its first code turns it on).
+    Pending { secret_id: &'a str },
+}
+
+fn secret_id(row: &TotpRow) -> String {
+    random::sha256_hex(&row.secret_sealed)[..16].to_owned()
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -61,7 +77,7 @@ fn open(kek: &Kek, row: &TotpRow) -> Result<Vec<u8>, TotpError> {
     .map_err(TotpError::Sealed)
 }
 
-fn enrolment(secret: &[u8], issuer_name: &str, account: &str) -> Enrolment {
+fn enrolment(secret: &[u8], id: String, issuer_name: &str, account: &str) -> Enrolment {
     let b32 = match Secret::Raw(secret.to_vec()).to_encoded() {
         Secret::Encoded(s) => s,
         Secret::Raw(_) => String::new(),
@@ -98,11 +114,14 @@ fn enrolment(secret: &[u8], issuer_name: &str, account: &str) -> Enrolment {
         secret_text,
         uri,
         qr_svg,
+        secret_id: id,
     }
 }
 
-/// Starts an enrolment with a new secret, or shows the pending one again (so reloading the page
-/// keeps what the app already scanned). `None` when a confirmed factor exists.
+/// Starts an enrolment with a new secret, replacing any pending one — except the one named by
+/// `keep` (the page that showed it is being shown again after a wrong code). A pending secret is
+/// never shown to anyone else: whoever started a set-up and left cannot plant a secret that the
+/// user would later turn on. `None` when a confirmed factor exists.
 pub fn begin(
     conn: &mut DbConn,
     kek: &Kek,
@@ -110,13 +129,17 @@ pub fn begin(
     account: &str,
     issuer_name: &str,
     now: i64,
+    keep: Option<&str>,
 ) -> Result<Option<Enrolment>, TotpError> {
     if let Some(row) = factors::totp(conn, user_id)? {
         if row.confirmed_at.is_some() {
             return Ok(None);
         }
-        if let Ok(secret) = open(kek, &row) {
-            return Ok(Some(enrolment(&secret, issuer_name, account)));
+        let id = secret_id(&row);
+        if keep == Some(id.as_str()) {
+            if let Ok(secret) = open(kek, &row) {
+                return Ok(Some(enrolment(&secret, id, issuer_name, account)));
+            }
         }
     }
     // 160 bits, the length RFC 4226 §4 recommends.
@@ -131,23 +154,34 @@ pub fn begin(
     if !factors::begin_totp(conn, &row)? {
         return Ok(None);
     }
-    Ok(Some(enrolment(&secret, issuer_name, account)))
+    let id = secret_id(&row);
+    Ok(Some(enrolment(&secret, id, issuer_name, account)))
 }
 
-/// Checks a code against the user's factor; `confirming` accepts it while still pending (the
-/// enrolment's first code), otherwise only a confirmed factor counts.
+/// Checks a code against the factor `expect` names.
 pub fn check(
     conn: &mut DbConn,
     kek: &Kek,
     user_id: &str,
     presented: &str,
     now: i64,
-    confirming: bool,
+    expect: Expect<'_>,
 ) -> Result<CodeCheck, TotpError> {
     let Some(row) = factors::totp(conn, user_id)? else {
         return Ok(CodeCheck::NotEnrolled);
     };
-    if row.confirmed_at.is_some() == confirming {
+    let usable = match expect {
+        Expect::Confirmed => row.confirmed_at.is_some(),
+        Expect::Pending { secret_id: id } => {
+            row.confirmed_at.is_none()
+                && aws_lc_rs::constant_time::verify_slices_are_equal(
+                    secret_id(&row).as_bytes(),
+                    id.as_bytes(),
+                )
+                .is_ok()
+        }
+    };
+    if !usable {
         return Ok(CodeCheck::NotEnrolled);
     }
     let code: String = presented.chars().filter(|c| !c.is_whitespace()).collect();
@@ -204,7 +238,7 @@ mod tests {
 
     #[test]
     fn enrolment_uri_and_svg() {
-        let e = enrolment(&[7u8; 20], "Ostiary", "alice@example.com");
+        let e = enrolment(&[7u8; 20], "id".into(), "Ostiary", "alice@example.com");
         assert!(e
             .uri
             .starts_with("otpauth://totp/Ostiary%3Aalice%40example%2Ecom?secret="));

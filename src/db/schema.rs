@@ -41,6 +41,10 @@ diesel::table! {
         registration_token_hash -> Nullable<Text>,
         metadata_expires_at -> Nullable<BigInt>,
         minimum_acr -> Nullable<Text>,
+        require_par -> Bool,
+        backchannel_logout_uri -> Nullable<Text>,
+        backchannel_logout_session_required -> Bool,
+        token_exchange_audiences -> Nullable<Text>,
     }
 }
 
@@ -212,6 +216,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    client_assertion_jtis (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pushed_requests (uri_hash) {
+        uri_hash -> Text,
+        client_id -> Text,
+        request -> Text,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    device_codes (device_code_hash) {
+        device_code_hash -> Text,
+        user_code -> Text,
+        client_id -> Text,
+        scope -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        poll_interval -> BigInt,
+        last_polled_at -> Nullable<BigInt>,
+        status -> Text,
+        user_id -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        amr -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(client_redirect_uris -> clients (client_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 
@@ -240,6 +280,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     passkeys,
     recovery_codes,
     webauthn_ceremonies,
+    client_assertion_jtis,
+    pushed_requests,
+    device_codes,
 );
 
 diesel::table! {

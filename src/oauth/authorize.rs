@@ -301,7 +301,11 @@ pub fn run(
         };
         let current = Acr::of_amr(input.amr.as_deref().unwrap_or("pwd"));
         let requested = acr::requested(acr_values.as_deref(), |a| enrolled.reachable(a));
-        if let Some(needed) = minimum.max(requested).filter(|n| *n > current) {
+        let needed = minimum.max(requested).filter(|n| *n > current);
+        // Without interaction only the client's minimum is a must; acr_values is voluntary (the
+        // id_token then says the class the session has).
+        let must_interact = needed.is_some() && (!prompt.none || minimum > Some(current));
+        if let Some(needed) = needed.filter(|_| must_interact) {
             if prompt.none {
                 return fail(
                     "interaction_required",

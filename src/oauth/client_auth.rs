@@ -7,7 +7,8 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::client_policy::{AUTH_BASIC, AUTH_NONE, AUTH_POST};
+use super::client_assertion;
+use super::client_policy::{AUTH_BASIC, AUTH_NONE, AUTH_POST, AUTH_PRIVATE_KEY_JWT};
 use super::context::Ctx;
 use super::errors::ProtocolError;
 use super::params::Params;
@@ -17,9 +18,22 @@ use crate::db::models::clients::Client;
 /// How the request presented the client.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Presented {
-    Basic { id: String, secret: String },
-    Post { id: String, secret: String },
-    IdOnly { id: String },
+    Basic {
+        id: String,
+        secret: String,
+    },
+    Post {
+        id: String,
+        secret: String,
+    },
+    IdOnly {
+        id: String,
+    },
+    /// RFC 7523 `client_assertion` (for `private_key_jwt`).
+    Assertion {
+        id: String,
+        assertion: String,
+    },
 }
 
 fn form_decode(s: &str) -> Option<String> {
@@ -52,6 +66,27 @@ pub fn presented(
 ) -> Result<Presented, ProtocolError> {
     let body_id = params.get("client_id").map(|c| c.into_owned());
     let body_secret = params.get("client_secret").map(|c| c.into_owned());
+    let assertion = params.get("client_assertion").map(|c| c.into_owned());
+    let assertion_type = params.get("client_assertion_type");
+    if let Some(assertion) = assertion {
+        if assertion_type.as_deref() != Some(client_assertion::ASSERTION_TYPE) {
+            return Err(ProtocolError::invalid_request(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        if auth_header.is_some() || body_secret.is_some() {
+            return Err(ProtocolError::invalid_request(
+                "use one client authentication method, not several",
+            ));
+        }
+        let id = client_assertion::peek(&assertion)?.client_id;
+        if body_id.as_deref().is_some_and(|b| b != id) {
+            return Err(ProtocolError::invalid_request(
+                "client_id in the body differs from the client assertion's subject",
+            ));
+        }
+        return Ok(Presented::Assertion { id, assertion });
+    }
     match (auth_header, body_secret) {
         (Some(h), None) => {
             let (id, secret) = parse_basic(h)?;
@@ -85,6 +120,7 @@ pub fn authenticate(ctx: &Ctx, presented: &Presented) -> Result<Client, Protocol
         Presented::Basic { id, secret } => (id, Some(secret), AUTH_BASIC),
         Presented::Post { id, secret } => (id, Some(secret), AUTH_POST),
         Presented::IdOnly { id } => (id, None, AUTH_NONE),
+        Presented::Assertion { id, assertion } => return with_assertion(ctx, id, assertion),
     };
     let failed = || ProtocolError::invalid_client("client authentication failed");
     if id.is_empty() || id.len() > 256 {
@@ -109,6 +145,31 @@ pub fn authenticate(ctx: &Ctx, presented: &Presented) -> Result<Client, Protocol
         }
         _ => Err(failed()),
     }
+}
+
+fn with_assertion(ctx: &Ctx, id: &str, assertion: &str) -> Result<Client, ProtocolError> {
+    let failed = || ProtocolError::invalid_client("client authentication failed");
+    if id.is_empty() || id.len() > 256 {
+        return Err(failed());
+    }
+    let client = ctx.client(id).ok_or_else(failed)?;
+    if client.row.auth_method != AUTH_PRIVATE_KEY_JWT {
+        return Err(ProtocolError::invalid_client(format!(
+            "this client must authenticate with {}",
+            client.row.auth_method
+        )));
+    }
+    let keys = ctx.assertion_keys.as_ref().ok_or_else(failed)?;
+    let mut conn = ctx.conn();
+    client_assertion::verify(
+        &mut conn,
+        &client,
+        assertion,
+        &keys.keys,
+        &keys.audiences,
+        ctx.now,
+    )?;
+    Ok(client)
 }
 
 /// Reads and checks the client's credentials in one step.

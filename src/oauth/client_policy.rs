@@ -10,16 +10,30 @@ use crate::db::models::clients::{Client, ClientRow, ORIGIN_ADMIN};
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
-pub const SUPPORTED_GRANTS: [&str; 3] = [
+/// RFC 8628 §3.4.
+pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// RFC 8693 §2.1.
+pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const SUPPORTED_GRANTS: [&str; 5] = [
     GRANT_AUTHORIZATION_CODE,
     GRANT_REFRESH_TOKEN,
     GRANT_CLIENT_CREDENTIALS,
+    GRANT_DEVICE_CODE,
+    GRANT_TOKEN_EXCHANGE,
 ];
 
 pub const AUTH_BASIC: &str = "client_secret_basic";
 pub const AUTH_POST: &str = "client_secret_post";
 pub const AUTH_NONE: &str = "none";
-pub const SUPPORTED_AUTH_METHODS: [&str; 3] = [AUTH_BASIC, AUTH_POST, AUTH_NONE];
+/// RFC 7523 client authentication with a key the client registered (OIDC Core §9).
+pub const AUTH_PRIVATE_KEY_JWT: &str = "private_key_jwt";
+pub const SUPPORTED_AUTH_METHODS: [&str; 4] =
+    [AUTH_BASIC, AUTH_POST, AUTH_PRIVATE_KEY_JWT, AUTH_NONE];
+
+/// Whether a client with this method holds a shared secret.
+pub fn uses_secret(auth_method: &str) -> bool {
+    auth_method == AUTH_BASIC || auth_method == AUTH_POST
+}
 
 pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
 
@@ -52,6 +66,13 @@ pub struct ClientSpec {
     pub jwks_uri: Option<String>,
     /// The least `acr` (see `authn::acr`) the client accepts; `None` or blank: any.
     pub minimum_acr: Option<String>,
+    /// RFC 9126 `require_pushed_authorization_requests`.
+    pub require_par: bool,
+    /// OIDC Back-Channel Logout 1.0.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+    /// RFC 8693: audiences the client may exchange tokens for.
+    pub token_exchange_audiences: Vec<String>,
 }
 
 /// A validation failure, named by the field it belongs to so forms can show it beside that field.
@@ -193,7 +214,7 @@ pub fn build_client(
 ) -> Result<(Client, Option<String>), Vec<FieldError>> {
     let client_id = random::client_id();
     let validated = validate(spec, &client_id, now)?;
-    let secret = (!validated.row.is_public).then(random::client_secret);
+    let secret = uses_secret(&validated.row.auth_method).then(random::client_secret);
     let mut client = validated;
     client.row.secret_hash = secret.as_deref().map(random::sha256_hex);
     Ok((client, secret))
@@ -230,7 +251,15 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
     } else if !spec.public && auth_method == AUTH_NONE {
         errors.push(err(
             "auth_method",
-            "confidential clients authenticate: use client_secret_basic or client_secret_post",
+            "confidential clients authenticate: use client_secret_basic, client_secret_post or private_key_jwt",
+        ));
+    } else if auth_method == AUTH_PRIVATE_KEY_JWT
+        && spec.jwks.is_none()
+        && spec.jwks_uri.as_deref().is_none_or(|u| u.trim().is_empty())
+    {
+        errors.push(err(
+            "jwks",
+            "private_key_jwt needs the client's public keys: jwks or jwks_uri",
         ));
     }
 
@@ -251,17 +280,20 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
             ));
         }
     }
-    if spec.public && grants.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) {
-        errors.push(err(
-            "grant_types",
-            "client_credentials needs a confidential client",
-        ));
+    for confidential_only in [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE] {
+        if spec.public && grants.iter().any(|g| g == confidential_only) {
+            errors.push(err(
+                "grant_types",
+                format!("{confidential_only} needs a confidential client"),
+            ));
+        }
     }
     let has_code = grants.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
-    if grants.iter().any(|g| g == GRANT_REFRESH_TOKEN) && !has_code {
+    let has_device = grants.iter().any(|g| g == GRANT_DEVICE_CODE);
+    if grants.iter().any(|g| g == GRANT_REFRESH_TOKEN) && !has_code && !has_device {
         errors.push(err(
             "grant_types",
-            "refresh_token is issued only with authorization_code",
+            "refresh_token is issued only with authorization_code or the device grant",
         ));
     }
 
@@ -366,6 +398,42 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
         }
     }
 
+    let backchannel_logout_uri = spec
+        .backchannel_logout_uri
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned);
+    if let Some(u) = &backchannel_logout_uri {
+        // OIDC Back-Channel Logout §2.2: absolute, no fragment; https as for redirect URIs
+        // (http only on loopback, for development).
+        if let Err(m) = check_redirect_uri(u, false) {
+            errors.push(err("backchannel_logout_uri", m));
+        }
+    }
+    let audiences: Vec<String> = spec
+        .token_exchange_audiences
+        .iter()
+        .flat_map(|a| a.split_ascii_whitespace())
+        .map(str::to_owned)
+        .collect();
+    if audiences.len() > 20
+        || audiences
+            .iter()
+            .any(|a| a.len() > 200 || a.chars().any(char::is_control))
+    {
+        errors.push(err(
+            "token_exchange_audiences",
+            "at most 20 audiences of at most 200 characters",
+        ));
+    }
+    if !audiences.is_empty() && !grants.iter().any(|g| g == GRANT_TOKEN_EXCHANGE) {
+        errors.push(err(
+            "token_exchange_audiences",
+            "audiences need the token-exchange grant type",
+        ));
+    }
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -392,6 +460,10 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
             registration_token_hash: None,
             metadata_expires_at: None,
             minimum_acr,
+            require_par: spec.require_par,
+            backchannel_logout_uri,
+            backchannel_logout_session_required: spec.backchannel_logout_session_required,
+            token_exchange_audiences: (!audiences.is_empty()).then(|| audiences.join(" ")),
         },
         redirect_uris,
         post_logout_redirect_uris: post_logout,

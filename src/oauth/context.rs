@@ -64,6 +64,9 @@ pub struct Ctx {
     pub client: RefCell<Option<Client>>,
     /// The client authenticated at the token endpoint (by `client_auth`), if any.
     pub authenticated_client: Option<String>,
+    /// For a `private_key_jwt` request: the client's keys and the audiences its assertion may
+    /// name, resolved (and fetched, for a `jwks_uri`) before this blocking section began.
+    pub assertion_keys: Option<AssertionKeys>,
     pub noted: RefCell<Noted>,
     /// The code redeemed by this request, for linking what gets issued to it.
     pub redeemed_code: RefCell<Option<CodeRow>>,
@@ -73,6 +76,13 @@ pub struct Ctx {
     user: RefCell<Option<User>>,
     /// Authorization-request data the Authorizer stores with the code.
     pub code_context: RefCell<CodeContext>,
+}
+
+/// What verifying a client assertion needs from outside the blocking section.
+#[derive(Clone, Debug)]
+pub struct AssertionKeys {
+    pub keys: serde_json::Value,
+    pub audiences: Vec<String>,
 }
 
 /// OIDC and session data carried from the authorization request through the code.
@@ -94,6 +104,7 @@ impl Ctx {
             now,
             client: RefCell::new(None),
             authenticated_client: None,
+            assertion_keys: None,
             noted: RefCell::new(Noted::Nothing),
             redeemed_code: RefCell::new(None),
             issued: RefCell::new(None),

@@ -4,6 +4,7 @@
 
 pub mod authorize;
 pub mod authorizer;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod client_policy;
 pub mod context;
@@ -11,6 +12,7 @@ pub mod errors;
 pub mod flow;
 pub mod issuer;
 pub mod metadata_document;
+pub mod par;
 pub mod params;
 pub mod pkce;
 pub mod registrar;

@@ -194,6 +194,11 @@ impl client_credentials::Request for Params<'_> {
     }
 }
 
+/// The single value of `key` in a parsed form (`None` when absent or repeated).
+pub fn form_value(form: &NormalizedParameter, key: &str) -> Option<String> {
+    form.unique_value(key).map(|v| v.into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::urlencoded_is_utf8;

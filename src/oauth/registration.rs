@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::client_policy::{self, ClientSpec, FieldError, AUTH_BASIC, AUTH_NONE, AUTH_POST};
+use super::client_policy::{self, ClientSpec, FieldError, AUTH_BASIC, AUTH_NONE};
 use crate::config::{RegistrationPolicy, RegistrationSettings};
 use crate::crypto::random;
 use crate::db::models::clients::{Client, ORIGIN_DYNAMIC};
@@ -93,6 +93,14 @@ fn strings(m: &Map<String, Value>, key: &str) -> Result<Vec<String>, Registratio
     }
 }
 
+fn boolean(m: &Map<String, Value>, key: &str) -> Result<bool, RegistrationError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(metadata_error(format!("{key} must be true or false"))),
+    }
+}
+
 /// Reads RFC 7591 client metadata into a spec. Unknown members are ignored (and so never echoed).
 pub fn spec_from_metadata(body: &Value) -> Result<ClientSpec, RegistrationError> {
     let m = body
@@ -101,10 +109,10 @@ pub fn spec_from_metadata(body: &Value) -> Result<ClientSpec, RegistrationError>
     let auth_method = string(m, "token_endpoint_auth_method")?;
     let public = auth_method.as_deref() == Some(AUTH_NONE);
     if let Some(a) = auth_method.as_deref() {
-        if ![AUTH_BASIC, AUTH_POST, AUTH_NONE].contains(&a) {
+        if !client_policy::SUPPORTED_AUTH_METHODS.contains(&a) {
             return Err(metadata_error(format!(
                 "token_endpoint_auth_method {a} is not supported: use client_secret_basic, \
-                 client_secret_post or none"
+                 client_secret_post, private_key_jwt or none"
             )));
         }
     }
@@ -166,6 +174,11 @@ pub fn spec_from_metadata(body: &Value) -> Result<ClientSpec, RegistrationError>
         jwks_uri: string(m, "jwks_uri")?,
         // A client cannot set its own minimum: that is an administrator's decision.
         minimum_acr: None,
+        require_par: boolean(m, "require_pushed_authorization_requests")?,
+        backchannel_logout_uri: string(m, "backchannel_logout_uri")?,
+        backchannel_logout_session_required: boolean(m, "backchannel_logout_session_required")?,
+        // Which other services a client may obtain tokens for is an administrator's decision.
+        token_exchange_audiences: Vec::new(),
     })
 }
 
@@ -382,6 +395,16 @@ pub fn information(
     }
     if let Some(u) = &r.logo_uri {
         o.insert("logo_uri".into(), json!(u));
+    }
+    if r.require_par {
+        o.insert("require_pushed_authorization_requests".into(), json!(true));
+    }
+    if let Some(u) = &r.backchannel_logout_uri {
+        o.insert("backchannel_logout_uri".into(), json!(u));
+        o.insert(
+            "backchannel_logout_session_required".into(),
+            json!(r.backchannel_logout_session_required),
+        );
     }
     for (k, v) in client.metadata() {
         o.insert(k, v);

@@ -147,6 +147,7 @@ pub async fn submit(
     let cookie = session::sign_in(&req, &state, &done, current.map(|s| s.id_hash)).await?;
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)
+        .cookie(pending_login::clearing(&state))
         .insert_header((header::LOCATION, return_to))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
@@ -166,6 +167,7 @@ pub(super) fn second_step(
         amr: passed.methods.to_string(),
         stage,
         expires_at: crate::db::now() + pending_login::TTL,
+        password: pending_login::password_fingerprint(&passed.user.password_hash),
     };
     let path = match stage {
         Stage::Verify => "/login/second-factor",

@@ -76,13 +76,20 @@ pub async fn logout(
 
     let finish = |redirect: Option<String>| -> Result<HttpResponse, AppError> {
         let clear = session::clearing_cookie(&state);
+        // A half-done login (password passed, second step pending) ends with the session.
+        let pending = super::pending_login::clearing(&state);
         match redirect {
             Some(to) => Ok(HttpResponse::Found()
                 .cookie(clear)
+                .cookie(pending)
                 .insert_header((header::LOCATION, to))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish()),
-            None => render(HttpResponse::Ok(), &LoggedOutPage, Some(clear)),
+            None => {
+                let mut res = render(HttpResponse::Ok(), &LoggedOutPage, Some(clear))?;
+                res.add_cookie(&pending).map_err(AppError::internal)?;
+                Ok(res)
+            }
         }
     };
     match plan {

@@ -13,6 +13,7 @@ pub mod health;
 pub mod log_span;
 pub mod login;
 pub mod logout;
+pub mod par;
 pub mod passkeys;
 pub mod pending_login;
 pub mod register;
@@ -76,6 +77,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .route("/register/{client_id}", get().to(register::read))
     .route("/register/{client_id}", web::put().to(register::replace))
     .route("/register/{client_id}", web::delete().to(register::delete))
+    .route("/par", post().to(par::push))
     .route("/revoke", post().to(revoke::revoke))
     .route("/introspect", post().to(revoke::introspect))
     .route("/logout", get().to(logout::logout))

@@ -122,15 +122,15 @@ async fn registrant(
         "account" => {
             let who = auth::require_user(req, state, "/account/security").await?;
             session::check_csrf(Some(&who.session), body.csrf_token.as_deref())?;
-            let fresh = who
-                .session
-                .auth_time
-                .is_some_and(|t| crate::db::now() - t <= auth::RECENT_AUTH_SECONDS);
-            if !fresh {
+            if let Err(e) = super::security::may_change_factors(state, req, &who, None).await {
+                let message = match &e {
+                    AppError::BadRequest(m) => m.clone(),
+                    _ => return Err(e),
+                };
                 return Ok(Err(refusal(
                     StatusCode::FORBIDDEN,
                     "login_required",
-                    "Your sign-in is more than five minutes old: sign in again to add a passkey.",
+                    &message,
                 )));
             }
             Ok(Ok(Registrant::Account(Box::new(who))))

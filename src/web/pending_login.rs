@@ -1,7 +1,8 @@
 //! A login between its password and its second factor (or its enrolment): who passed the first
 //! step, when, with what, in a short-lived cookie signed with a key derived from the KEK. It
-//! carries no secret, stores nothing (replicas need not share it), and is bound to the browser
-//! that typed the password.
+//! carries no secret and stores nothing (replicas need not share it). It is only as good as the
+//! password step it records, so it is short-lived, cleared once the login completes, and void
+//! once the password changes.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::HttpRequest;
@@ -38,6 +39,15 @@ pub struct PendingLogin {
     pub stage: Stage,
     #[serde(rename = "e")]
     pub expires_at: i64,
+    /// A fingerprint of the password hash the first step checked: a password change (a reset,
+    /// an administrator's) voids every pending login made with the old one.
+    #[serde(rename = "p")]
+    pub password: String,
+}
+
+/// What `PendingLogin::password` holds for a user's current password hash.
+pub fn password_fingerprint(password_hash: &str) -> String {
+    crate::crypto::random::sha256_hex(&format!("pending-login:{password_hash}"))[..16].to_owned()
 }
 
 impl PendingLogin {

@@ -27,6 +27,11 @@ async fn handle(
         Ok(f) => f,
         Err(e) => return e.response(),
     };
+    let endpoint = match kind {
+        Kind::Revoke => "/revoke",
+        Kind::Introspect => "/introspect",
+    };
+    let assertion = super::token::assertion_keys(&state, &form, endpoint).await;
     let st = state.into_inner();
     let result = web::block(
         move || -> Result<Option<serde_json::Value>, ProtocolError> {
@@ -35,7 +40,8 @@ async fn handle(
                 return Err(ProtocolError::invalid_request("a parameter was repeated"));
             }
             let (conn, keys) = context::open(&st)?;
-            let ctx = Ctx::new(st.settings_arc(), keys, conn, crate::db::now());
+            let mut ctx = Ctx::new(st.settings_arc(), keys, conn, crate::db::now());
+            ctx.assertion_keys = assertion;
             let client = client_auth::authenticate_request(&ctx, auth.as_deref(), &params)?;
             let token = params
                 .get("token")

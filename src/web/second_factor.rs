@@ -61,7 +61,14 @@ pub async fn claim(
     if let Some(p) = pending_login::read(req, state, crate::db::now()) {
         if p.stage == stage {
             if let Some(u) = live_user(state, p.user_id.clone()).await? {
-                return Ok(Some(Claim::Pending(p, Box::new(u))));
+                let same_password =
+                    pending_login::password_fingerprint(&u.password_hash) == p.password;
+                // Enrolment is for users without a factor: once one exists, its login must
+                // use it (a left-over enrolment cookie cannot add another factor).
+                let may_enrol = stage == Stage::Verify || !factors_of(state, &u.id).await?.any();
+                if same_password && may_enrol {
+                    return Ok(Some(Claim::Pending(p, Box::new(u))));
+                }
             }
         }
     }
@@ -229,6 +236,8 @@ pub struct CodeForm {
     csrf_token: Option<String>,
     return_to: Option<String>,
     code: String,
+    /// On the set-up page: which secret the code is for.
+    secret_id: Option<String>,
 }
 
 /// POST /login/second-factor: a TOTP or recovery code.
@@ -285,6 +294,7 @@ pub struct TotpSetupPage<'a> {
     pub action: &'a str,
     pub qr_svg: &'a str,
     pub secret_text: &'a str,
+    pub secret_id: &'a str,
     pub error: Option<&'a str>,
     pub required: bool,
     pub offer_passkey: bool,
@@ -307,6 +317,13 @@ pub fn issuer_name(state: &AppState) -> String {
         .unwrap_or_else(|| "Ostiary".to_owned())
 }
 
+/// A set-up page shown again after a wrong code: the message, and the secret it showed (kept, so
+/// the app that scanned it still matches).
+pub struct Retry<'a> {
+    pub message: &'a str,
+    pub secret_id: &'a str,
+}
+
 /// Where a TOTP set-up happens: during a login that must enrol (an anonymous form token), or on
 /// the account's security page (the session's).
 pub enum SetupAt {
@@ -320,8 +337,10 @@ pub async fn totp_setup(
     user: &User,
     at: SetupAt,
     return_to: &str,
-    error: Option<&str>,
+    retry: Option<Retry<'_>>,
 ) -> Result<HttpResponse, AppError> {
+    let error = retry.as_ref().map(|r| r.message);
+    let keep = retry.map(|r| r.secret_id.to_owned());
     let (csrf_token, cookie, action, required) = match at {
         SetupAt::Login(t) => (t.token, t.cookie, "/login/enrol", true),
         SetupAt::Account(csrf) => (csrf, None, "/account/security/totp/confirm", false),
@@ -330,8 +349,17 @@ pub async fn totp_setup(
     let (uid, account) = (user.id.clone(), user.username.clone());
     let name = issuer_name(state);
     let enrolment = db(state, move |conn| {
-        totp::begin(conn, st.keys.kek(), &uid, &account, &name, crate::db::now())
-            .map_err(AppError::internal)
+        let now = crate::db::now();
+        totp::begin(
+            conn,
+            st.keys.kek(),
+            &uid,
+            &account,
+            &name,
+            now,
+            keep.as_deref(),
+        )
+        .map_err(AppError::internal)
     })
     .await?;
     let Some(e) = enrolment else {
@@ -350,6 +378,7 @@ pub async fn totp_setup(
             action,
             qr_svg: &e.qr_svg,
             secret_text: &e.secret_text,
+            secret_id: &e.secret_id,
             error,
             required,
             offer_passkey: required,
@@ -365,13 +394,21 @@ pub async fn confirm_totp(
     state: &web::Data<AppState>,
     user: &User,
     code: &str,
+    secret_id: &str,
 ) -> Result<Option<Vec<String>>, AppError> {
     let st = state.clone();
-    let (uid, code) = (user.id.clone(), code.to_owned());
+    let (uid, code, id) = (user.id.clone(), code.to_owned(), secret_id.to_owned());
     db(state, move |conn| {
         let now = crate::db::now();
-        let check =
-            totp::check(conn, st.keys.kek(), &uid, &code, now, true).map_err(AppError::internal)?;
+        let check = totp::check(
+            conn,
+            st.keys.kek(),
+            &uid,
+            &code,
+            now,
+            totp::Expect::Pending { secret_id: &id },
+        )
+        .map_err(AppError::internal)?;
         if check != totp::CodeCheck::Accepted {
             return Ok(None);
         }
@@ -424,11 +461,16 @@ pub async fn enrol_submit(
         return Ok(to_login(&return_to));
     };
     session::check_form_csrf(&req, &state, None, form.csrf_token.as_deref())?;
-    let Some(codes) = confirm_totp(&state, claim.user(), &form.code).await? else {
+    let secret_id = form.secret_id.clone().unwrap_or_default();
+    let Some(codes) = confirm_totp(&state, claim.user(), &form.code, &secret_id).await? else {
         let token = session::anonymous_form_token(&req, &state);
         let msg = "That code is not right. Check the app's clock and try the newest code.";
         let at = SetupAt::Login(token);
-        return totp_setup(&state, claim.user(), at, &return_to, Some(msg)).await;
+        let retry = Retry {
+            message: msg,
+            secret_id: &secret_id,
+        };
+        return totp_setup(&state, claim.user(), at, &return_to, Some(retry)).await;
     };
     let cookies = finish(&req, &state, claim, &[Method::Otp], &return_to).await?;
     recovery_codes_page(codes, &return_to, cookies)

@@ -14,7 +14,7 @@ use super::login::safe_return_to;
 use super::second_factor::{self, recovery_codes_page, see_other, SetupAt};
 use super::templates::render;
 use crate::admin::utc as admin_time;
-use crate::authn::acr::{Method, Methods};
+use crate::authn::acr::{Acr, Method, Methods};
 use crate::authn::recovery;
 use crate::authn::second_factor::Factors;
 use crate::db::models::{factors, sessions};
@@ -127,15 +127,49 @@ pub async fn page(
     show(&state, &who, &return_to, notice, None, needed).await
 }
 
-/// Adding a factor to an account is what someone holding a stolen session would do to keep it:
-/// it needs a login of the last few minutes, or the password.
+/// Changing sign-in security is what someone holding a stolen session (or a stolen password)
+/// would do to keep access. Without a factor yet: a login of the last five minutes, or the
+/// password. With one: a login of the last five minutes that used it — the password alone never
+/// unlocks the factors that protect it.
+pub async fn may_change_factors(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    who: &SignedIn,
+    form: Option<&FormData>,
+) -> Result<(), AppError> {
+    let uid = who.user.id.clone();
+    let enrolled = db(state, move |conn| Ok(Factors::load(conn, &uid)?)).await?;
+    let fresh = who
+        .session
+        .auth_time
+        .is_some_and(|t| crate::db::now() - t <= auth::RECENT_AUTH_SECONDS);
+    if enrolled.any() {
+        let strong = Acr::of_amr(who.session.amr.as_deref().unwrap_or("pwd")) >= Acr::TwoFactor;
+        if fresh && strong {
+            return Ok(());
+        }
+        return Err(AppError::BadRequest(
+            "Changing your sign-in security needs a sign-in with your second factor in the last \
+             five minutes: sign out, sign in again, and come back."
+                .into(),
+        ));
+    }
+    match form {
+        Some(f) => auth::require_recent_auth(state, req, who, f).await,
+        None if fresh => Ok(()),
+        None => Err(AppError::BadRequest(
+            "Your sign-in is more than five minutes old: sign in again first.".into(),
+        )),
+    }
+}
+
 async fn recent(
     state: &web::Data<AppState>,
     req: &HttpRequest,
     who: &SignedIn,
     form: &FormData,
 ) -> Result<(), AppError> {
-    auth::require_recent_auth(state, req, who, form).await
+    may_change_factors(state, req, who, Some(form)).await
 }
 
 fn form_return_to(form: &FormData) -> String {
@@ -166,11 +200,17 @@ pub async fn totp_confirm(
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = user_post(&req, &state, &body).await?;
     let return_to = form_return_to(&form);
-    let Some(codes) = second_factor::confirm_totp(&state, &who.user, &form.text("code")).await?
+    let secret_id = form.text("secret_id");
+    let Some(codes) =
+        second_factor::confirm_totp(&state, &who.user, &form.text("code"), &secret_id).await?
     else {
         let at = SetupAt::Account(who.session.csrf_token.clone());
         let msg = "That code is not right. Check the app's clock and try the newest code.";
-        return second_factor::totp_setup(&state, &who.user, at, &return_to, Some(msg)).await;
+        let retry = second_factor::Retry {
+            message: msg,
+            secret_id: &secret_id,
+        };
+        return second_factor::totp_setup(&state, &who.user, at, &return_to, Some(retry)).await;
     };
     gained(&state, &who, &[Method::Otp]).await?;
     auth::audit(

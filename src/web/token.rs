@@ -6,7 +6,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::db::models::clients::Client;
 use crate::error::OAuthError;
-use crate::oauth::context::Ctx;
+use crate::oauth::client_assertion;
+use crate::oauth::context::{AssertionKeys, Ctx};
 use crate::oauth::errors::ProtocolError;
 use crate::oauth::tokens::Issued;
 use crate::oauth::{token, NormalizedParameter};
@@ -72,11 +73,55 @@ pub fn client_form(req: &HttpRequest, body: &[u8]) -> Result<ClientForm, OAuthEr
     Ok(ClientForm { form, keys, auth })
 }
 
+/// For a form carrying a client assertion (private_key_jwt): the client's keys, fetched now
+/// when they live at its `jwks_uri`, and the audiences the assertion may name at `endpoint`
+/// (the issuer, the token endpoint, or `endpoint` itself). `None` when there is no assertion or
+/// no such client: authentication then fails in the usual place, with the usual answer.
+pub async fn assertion_keys(
+    state: &web::Data<AppState>,
+    form: &NormalizedParameter,
+    endpoint: &str,
+) -> Option<AssertionKeys> {
+    let assertion = crate::oauth::params::form_value(form, "client_assertion")?;
+    let peeked = client_assertion::peek(&assertion).ok()?;
+    let st = state.clone();
+    let id = peeked.client_id.clone();
+    let client = web::block(move || {
+        let mut conn = st.pool.get().ok()?;
+        crate::db::models::clients::by_id(&mut conn, &id)
+            .ok()
+            .flatten()
+    })
+    .await
+    .ok()
+    .flatten()
+    .filter(|c| !c.row.disabled)?;
+    let outbound = crate::outbound::Outbound::new(&state.settings.outbound_allow);
+    let keys = client_assertion::keys_for(
+        &state.client_keys,
+        &outbound,
+        &client,
+        peeked.kid.as_deref(),
+    )
+    .await
+    .ok()?;
+    let issuer = state.settings.issuer.clone();
+    Some(AssertionKeys {
+        keys,
+        audiences: vec![
+            format!("{issuer}/token"),
+            format!("{issuer}{endpoint}"),
+            issuer,
+        ],
+    })
+}
+
 pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let ClientForm { form, keys, auth } = match client_form(&req, &body) {
         Ok(f) => f,
         Err(e) => return e.response(),
     };
+    let assertion = assertion_keys(&state, &form, "/token").await;
     let st = state.into_inner();
     let result = web::block(move || {
         let finish = |ctx: &Ctx, issued: &Issued, client: &Client| {
@@ -91,7 +136,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
             )
             .map_err(ProtocolError::server_error)
         };
-        token::handle(&st, &form, keys, auth.as_deref(), &finish)
+        token::handle(&st, &form, keys, auth.as_deref(), assertion, &finish)
     })
     .await;
     match result {

@@ -11,6 +11,16 @@ use crate::mail::{SmtpSink, MAIL_WAIT};
 
 const TWO_FACTOR: &str = "urn:ostiary:acr:2fa";
 
+fn input_value(html: &str, name: &str) -> String {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(&format!("input[name={name}]")).expect("selector");
+    doc.select(&sel)
+        .next()
+        .and_then(|e| e.value().attr("value"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn text_of(html: &str, css: &str) -> Vec<String> {
     let doc = scraper::Html::parse_document(html);
     let sel = scraper::Selector::parse(css).expect("selector");
@@ -41,10 +51,12 @@ pub(crate) async fn enrol_totp(app: &TestApp, b: &reqwest::Client) -> (String, V
     assert!(html.contains(r#"autocomplete="one-time-code""#));
     assert!(html.contains(r#"inputmode="numeric""#));
     let secret = text_of(&html, "#totp-secret").remove(0).replace(' ', "");
+    let secret_id = input_value(&html, "secret_id");
     let confirm = b
         .post(app.url("/account/security/totp/confirm"))
         .form(&[
             ("csrf_token", csrf.as_str()),
+            ("secret_id", secret_id.as_str()),
             ("code", &totp_code(&secret, 0)),
         ])
         .send()
@@ -265,6 +277,8 @@ async fn an_administrator_resets_a_users_factors_after_reauthenticating() {
         app.count("audit_events WHERE action = 'user.reset_factors'"),
         1
     );
+    // Whoever has the lost phone may have lou's sessions too: they are over.
+    assert!(!signed_in(&app, &lou).await);
     // With the factors gone, the password alone signs lou in again (policy optional).
     let b = browser();
     assert_eq!(password_step(&app, &b, "lou", "lou's password").await, "/");
@@ -318,12 +332,14 @@ async fn the_required_policy_makes_users_enrol_at_their_next_login() {
     let page = app.html(&b, &next).await;
     assert!(page.contains("<svg"));
     let secret = text_of(&page, "#totp-secret").remove(0).replace(' ', "");
+    let secret_id = input_value(&page, "secret_id");
     let csrf = TestApp::csrf_of(&page);
     let wrong = b
         .post(app.url("/login/enrol"))
         .form(&[
             ("csrf_token", csrf.as_str()),
             ("return_to", "/"),
+            ("secret_id", secret_id.as_str()),
             ("code", "111111"),
         ])
         .send()
@@ -336,6 +352,7 @@ async fn the_required_policy_makes_users_enrol_at_their_next_login() {
         .form(&[
             ("csrf_token", csrf.as_str()),
             ("return_to", "/"),
+            ("secret_id", secret_id.as_str()),
             ("code", &totp_code(&secret, 0)),
         ])
         .send()
@@ -421,14 +438,15 @@ async fn acr_values_steps_up_with_the_missing_factor_only() {
         ("code_challenge_method", "S256"),
         ("nonce", "n-1"),
     ];
-    // prompt=none cannot step up.
+    // prompt=none does not step up for a voluntary acr_values: it goes on without (here to the
+    // consent this client does not have yet).
     let mut quiet = base.to_vec();
     quiet.extend([("acr_values", TWO_FACTOR), ("prompt", "none")]);
     let res = app.authorize(&quiet).await;
     let url = url::Url::parse(&location(&res)).expect("redirect");
     assert_eq!(
         query_param(&url, "error").as_deref(),
-        Some("interaction_required")
+        Some("consent_required")
     );
 
     let mut params = base.to_vec();
@@ -566,6 +584,15 @@ async fn a_client_minimum_sends_users_without_a_factor_to_set_one_up() {
     let res = app.authorize(&params).await;
     let login = app.login(&location(&res), "mia", "mia's password").await;
     assert_eq!(login.status(), 303);
+    // Without interaction, a client's minimum is a must: interaction_required.
+    let mut quiet = params.to_vec();
+    quiet.push(("prompt", "none"));
+    let res = app.authorize(&quiet).await;
+    let url = url::Url::parse(&location(&res)).expect("redirect");
+    assert_eq!(
+        query_param(&url, "error").as_deref(),
+        Some("interaction_required")
+    );
     let res = app
         .client
         .get(app.url(&location(&login)))
@@ -694,4 +721,179 @@ async fn bad_input_to_the_factor_endpoints_gets_a_clear_4xx() {
         .await
         .expect("page");
     assert_eq!(res.status(), 303);
+}
+
+/// Opens the TOTP set-up page in `b` (signed in); returns (page, csrf token).
+async fn start_setup(app: &TestApp, b: &reqwest::Client) -> (String, String) {
+    let page = app.html(b, "/account/security").await;
+    let csrf = TestApp::csrf_of(&page);
+    let res = b
+        .post(app.url("/account/security/totp"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("setup");
+    assert_eq!(res.status(), 200);
+    (res.text().await.expect("html"), csrf)
+}
+
+#[tokio::test]
+async fn a_set_up_left_unfinished_cannot_plant_a_secret() {
+    let app = spawn_app().await;
+    app.user("pat", "pat's password").await;
+    // Someone with pat's session (or password) starts a set-up and walks away with its secret.
+    let intruder = browser();
+    password_step(&app, &intruder, "pat", "pat's password").await;
+    let (planted, _) = start_setup(&app, &intruder).await;
+    let planted_secret = text_of(&planted, "#totp-secret").remove(0).replace(' ', "");
+    // Pat sets up the app later: a new secret, not the planted one.
+    let pat = browser();
+    password_step(&app, &pat, "pat", "pat's password").await;
+    let (page, _) = start_setup(&app, &pat).await;
+    let secret = text_of(&page, "#totp-secret").remove(0).replace(' ', "");
+    assert_ne!(secret, planted_secret);
+    // The intruder's page no longer confirms anything, even with a right code for its secret.
+    let csrf = TestApp::csrf_of(&planted);
+    let res = intruder
+        .post(app.url("/account/security/totp/confirm"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("secret_id", input_value(&planted, "secret_id").as_str()),
+            ("code", &totp_code(&planted_secret, 0)),
+        ])
+        .send()
+        .await
+        .expect("confirm");
+    assert_eq!(res.status(), 400);
+    assert_eq!(app.count("totp_factors WHERE confirmed_at IS NOT NULL"), 0);
+}
+
+#[tokio::test]
+async fn the_password_alone_never_unlocks_the_factors_that_protect_it() {
+    let app = spawn_app().await;
+    app.user("vic", "vic's password").await;
+    let b = browser();
+    password_step(&app, &b, "vic", "vic's password").await;
+    enrol_totp(&app, &b).await;
+    // A session older than five minutes, with the password re-entered: still refused.
+    {
+        use diesel::prelude::*;
+        let mut conn = app.db.conn();
+        diesel::sql_query("UPDATE sessions SET auth_time = auth_time - 600")
+            .execute(&mut conn)
+            .expect("age the session");
+    }
+    let page = app.html(&b, "/account/security").await;
+    let csrf = TestApp::csrf_of(&page);
+    let res = b
+        .post(app.url("/account/security/totp/remove"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("password", "vic's password"),
+        ])
+        .send()
+        .await
+        .expect("remove");
+    assert_eq!(res.status(), 400);
+    assert_eq!(app.count("totp_factors"), 1);
+    let res = b
+        .post(app.url("/account/security/recovery-codes"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("password", "vic's password"),
+        ])
+        .send()
+        .await
+        .expect("new codes");
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        app.count("recovery_codes WHERE used_at IS NULL"),
+        10,
+        "the old codes stand"
+    );
+}
+
+#[tokio::test]
+async fn a_left_over_enrolment_cookie_is_void_once_a_factor_exists_or_the_password_changes() {
+    let app = spawn_app_on(test_db(), |a| {
+        a.second_factor = Some("required".into());
+    })
+    .await;
+    app.user("kim", "kim's password").await;
+    let old = browser();
+    let next = password_step(&app, &old, "kim", "kim's password").await;
+    assert!(next.starts_with("/login/enrol?"));
+    // Kim enrols in another browser.
+    let b = browser();
+    let next = password_step(&app, &b, "kim", "kim's password").await;
+    let page = app.html(&b, &next).await;
+    let secret = text_of(&page, "#totp-secret").remove(0).replace(' ', "");
+    let res = b
+        .post(app.url("/login/enrol"))
+        .form(&[
+            ("csrf_token", TestApp::csrf_of(&page).as_str()),
+            ("return_to", "/"),
+            ("secret_id", input_value(&page, "secret_id").as_str()),
+            ("code", &totp_code(&secret, 0)),
+        ])
+        .send()
+        .await
+        .expect("enrol");
+    assert_eq!(res.status(), 200);
+    // The first browser's enrolment step no longer works: back to the login page.
+    let res = old.get(app.url(&next)).send().await.expect("enrol page");
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("/login?"));
+
+    // A pending second step dies with a password change too.
+    let third = browser();
+    let next = password_step(&app, &third, "kim", "kim's password").await;
+    assert!(next.starts_with("/login/second-factor?"));
+    let out = app
+        .cli(
+            &["user", "set-password", "kim", "--password-stdin"],
+            Some("kim's new password\n"),
+        )
+        .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let res = third.get(app.url(&next)).send().await.expect("page");
+    assert_eq!(
+        res.status(),
+        303,
+        "the old password's pending login is void"
+    );
+}
+
+#[tokio::test]
+async fn first_run_setup_enrols_the_first_admin_when_admins_need_a_factor() {
+    let app = spawn_app_on(test_db(), |a| {
+        a.admin_second_factor = Some("required".into());
+    })
+    .await;
+    let st = app.state.clone();
+    let link = tokio::task::spawn_blocking(move || ostiary::web::setup::prepare_link(&st))
+        .await
+        .expect("task")
+        .expect("prepare")
+        .expect("no users yet, so a link");
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+    let res = app
+        .client
+        .post(app.url("/setup"))
+        .form(&[
+            ("token", token.as_str()),
+            ("username", "boss"),
+            ("email", "boss@example.test"),
+            ("password", "a fine password"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 303);
+    assert!(
+        location(&res).starts_with("/login/enrol?"),
+        "{}",
+        location(&res)
+    );
+    assert_eq!(app.count("sessions"), 0, "no session before a factor");
 }

@@ -49,6 +49,13 @@ pub struct ClientRow {
     pub metadata_expires_at: Option<i64>,
     /// The least authentication context class (`authn::acr`) this client accepts; `None`: any.
     pub minimum_acr: Option<String>,
+    /// RFC 9126: this client's authorization requests must be pushed first.
+    pub require_par: bool,
+    /// OIDC Back-Channel Logout: where logout tokens are posted.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+    /// RFC 8693: audiences this client may exchange tokens for, space-separated.
+    pub token_exchange_audiences: Option<String>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]

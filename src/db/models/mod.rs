@@ -4,6 +4,7 @@
 
 pub mod account_tokens;
 pub mod audit;
+pub mod client_assertions;
 pub mod clients;
 pub mod codes;
 pub mod consents;
@@ -14,6 +15,7 @@ pub mod interactions;
 pub mod login_attempts;
 pub mod login_throttle;
 pub mod outbox;
+pub mod pushed_requests;
 pub mod refresh;
 pub mod server_settings;
 pub mod sessions;

@@ -63,10 +63,15 @@ pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)
 }
 
-/// Marks the session as freshly authenticated (password re-entered).
+/// Marks the session as freshly authenticated by its password re-entered: the latest
+/// authentication is a password, so the methods say only that (an id_token must not claim a
+/// second factor at a time when only the password was checked).
 pub fn touch_auth(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<usize> {
     diesel::update(sessions::table.find(id_hash))
-        .set(sessions::auth_time.eq(Some(now)))
+        .set((
+            sessions::auth_time.eq(Some(now)),
+            sessions::amr.eq(Some("pwd")),
+        ))
         .execute(conn)
 }
 

@@ -108,6 +108,7 @@ pub fn handle(
     form: &NormalizedParameter,
     raw_keys: Vec<String>,
     auth_header: Option<&str>,
+    assertion: Option<super::context::AssertionKeys>,
     finish: Finisher<'_>,
 ) -> Result<TokenResponse, ProtocolError> {
     let mut params = Params::new(form, raw_keys);
@@ -132,6 +133,7 @@ pub fn handle(
     }
     let (conn, keys) = super::context::open(state)?;
     let mut ctx = Ctx::new(state.settings_arc(), keys, conn, crate::db::now());
+    ctx.assertion_keys = assertion;
     let presented = client_auth::presented(auth_header, &params)?;
     let client = client_auth::authenticate(&ctx, &presented)?;
     if !client.allows_grant(&grant_type) {
@@ -144,6 +146,9 @@ pub fn handle(
         client_auth::Presented::Basic { secret, .. }
         | client_auth::Presented::Post { secret, .. } => Some(secret.as_bytes().to_vec()),
         client_auth::Presented::IdOnly { .. } => None,
+        // oxide-auth knows only passwords: an assertion-authenticated client passes as one that
+        // presented a credential (the registrar's check trusts `client_auth`, not this value).
+        client_auth::Presented::Assertion { .. } => Some(b"private_key_jwt".to_vec()),
     };
     ctx.authenticated_client = Some(client.row.client_id.clone());
     params.authenticated = Some((client.row.client_id.clone(), secret));

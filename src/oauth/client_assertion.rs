@@ -1,0 +1,198 @@
+//! `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9): a client proves itself with a JWT signed
+//! by a key it registered — a JWK Set in its metadata (`jwks`) or at its `jwks_uri` (fetched
+//! through `outbound`, cached per process, fetched again when an unknown `kid` turns up).
+//!
+//! The assertion: `iss` = `sub` = the client id; `aud` = the issuer or the URL of the endpoint
+//! it is sent to (or the token endpoint's); `exp` required and at most `MAX_LIFETIME` ahead;
+//! `jti` required and accepted once (kept in the database until `exp`, so every replica knows).
+//! RS256, ES256 and EdDSA; never `none` or HMAC.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+use super::errors::ProtocolError;
+use crate::db::models::clients::Client;
+use crate::db::DbConn;
+use crate::outbound::{Limits, Outbound};
+
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// The longest an assertion may live (exp − now); openid-client and most libraries use 60 s.
+pub const MAX_LIFETIME: i64 = 300;
+/// Clock skew allowed on `exp`, `nbf` and `iat`.
+const LEEWAY: u64 = 30;
+/// How long fetched keys are reused; an unknown `kid` fetches again, at most every
+/// `REFETCH_AFTER`.
+const CACHE_FOR: Duration = Duration::from_secs(300);
+const REFETCH_AFTER: Duration = Duration::from_secs(10);
+const ALGORITHMS: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
+
+fn invalid(description: &str) -> ProtocolError {
+    ProtocolError::invalid_client(description)
+}
+
+/// What the assertion says about itself before anything is verified: who, and which key.
+pub struct Peeked {
+    pub client_id: String,
+    pub kid: Option<String>,
+}
+
+/// Reads the unverified `sub` (falling back to `iss`) and the header's `kid`.
+pub fn peek(assertion: &str) -> Result<Peeked, ProtocolError> {
+    if assertion.len() > 8192 {
+        return Err(invalid("the client assertion is too long"));
+    }
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| invalid("the client assertion is not a JWT"))?;
+    let payload = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok())
+        .ok_or_else(|| invalid("the client assertion is not a JWT"))?;
+    let client_id = payload["sub"]
+        .as_str()
+        .or(payload["iss"].as_str())
+        .ok_or_else(|| invalid("the client assertion names no client (sub)"))?
+        .to_owned();
+    Ok(Peeked {
+        client_id,
+        kid: header.kid,
+    })
+}
+
+/// Fetched `jwks_uri` documents, per process (each replica fetches for itself).
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, (Instant, Value)>>,
+}
+
+impl KeyCache {
+    fn get(&self, uri: &str) -> Option<(Instant, Value)> {
+        self.entries.lock().ok()?.get(uri).cloned()
+    }
+
+    fn put(&self, uri: &str, keys: Value) {
+        if let Ok(mut m) = self.entries.lock() {
+            if m.len() > 10_000 {
+                m.clear();
+            }
+            m.insert(uri.to_owned(), (Instant::now(), keys));
+        }
+    }
+}
+
+fn has_kid(keys: &Value, kid: &str) -> bool {
+    keys["keys"]
+        .as_array()
+        .is_some_and(|k| k.iter().any(|j| j["kid"].as_str() == Some(kid)))
+}
+
+/// The client's public keys for verifying an assertion with `kid`: its registered `jwks`, or
+/// its `jwks_uri`'s (cached; fetched again when stale or when `kid` is not among them).
+pub async fn keys_for(
+    cache: &KeyCache,
+    outbound: &Outbound,
+    client: &Client,
+    kid: Option<&str>,
+) -> Result<Value, ProtocolError> {
+    let metadata = client.metadata();
+    if let Some(jwks) = metadata.get("jwks") {
+        return Ok(jwks.clone());
+    }
+    let Some(uri) = metadata.get("jwks_uri").and_then(Value::as_str) else {
+        return Err(invalid("this client registered no keys"));
+    };
+    let cached = cache.get(uri);
+    if let Some((at, keys)) = &cached {
+        let fresh = at.elapsed() < CACHE_FOR;
+        let knows = kid.is_none_or(|k| has_kid(keys, k));
+        if (fresh && knows) || at.elapsed() < REFETCH_AFTER {
+            return Ok(keys.clone());
+        }
+    }
+    match outbound.get(uri, "application/json", Limits::JWKS).await {
+        Ok(r) => {
+            let keys: Value = serde_json::from_slice(&r.body)
+                .map_err(|_| invalid("the client's jwks_uri did not answer a JWK Set"))?;
+            cache.put(uri, keys.clone());
+            Ok(keys)
+        }
+        Err(e) => {
+            tracing::warn!(client_id = %client.row.client_id, error = %e, "fetching a client's jwks_uri failed");
+            // Keys fetched earlier still serve while the client's server is down.
+            cached
+                .map(|(_, k)| k)
+                .ok_or_else(|| invalid("the client's keys could not be fetched"))
+        }
+    }
+}
+
+fn key_for<'k>(set: &'k JwkSet, kid: Option<&str>) -> Option<&'k Jwk> {
+    match kid {
+        Some(k) => set.find(k),
+        // Without a kid, only an unambiguous set will do.
+        None => match set.keys.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        },
+    }
+}
+
+/// Verifies `assertion` for `client` with `keys`, accepting `audiences`, and spends its `jti`.
+pub fn verify(
+    conn: &mut DbConn,
+    client: &Client,
+    assertion: &str,
+    keys: &Value,
+    audiences: &[String],
+    now: i64,
+) -> Result<(), ProtocolError> {
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| invalid("the client assertion is not a JWT"))?;
+    if !ALGORITHMS.contains(&header.alg) {
+        return Err(invalid(
+            "the client assertion must be signed with RS256, ES256 or EdDSA",
+        ));
+    }
+    let set: JwkSet = serde_json::from_value(keys.clone())
+        .map_err(|_| invalid("the client's keys are not a usable JWK Set"))?;
+    let jwk = key_for(&set, header.kid.as_deref()).ok_or_else(|| {
+        invalid("the client assertion is signed with a key the client did not register")
+    })?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| invalid("the client's key is not usable"))?;
+    let mut v = Validation::new(header.alg);
+    v.leeway = LEEWAY;
+    v.set_audience(audiences);
+    v.set_issuer(&[client.row.client_id.as_str()]);
+    v.sub = Some(client.row.client_id.clone());
+    v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    let claims = jsonwebtoken::decode::<Value>(assertion, &key, &v)
+        .map_err(|e| {
+            tracing::info!(client_id = %client.row.client_id, error = %e, "client assertion refused");
+            invalid("the client assertion is invalid (signature, iss, sub, aud or exp)")
+        })?
+        .claims;
+    let exp = claims["exp"].as_i64().unwrap_or(0);
+    if exp - now > MAX_LIFETIME {
+        return Err(invalid(
+            "the client assertion lives too long (exp at most 5 minutes ahead)",
+        ));
+    }
+    let jti = claims["jti"]
+        .as_str()
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| invalid("the client assertion has no jti"))?;
+    let fresh = crate::db::models::client_assertions::spend(conn, &client.row.client_id, jti, exp)
+        .map_err(ProtocolError::server_error)?;
+    if !fresh {
+        return Err(invalid("the client assertion was used already (jti)"));
+    }
+    Ok(())
+}
