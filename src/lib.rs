@@ -4,6 +4,7 @@ pub mod account_policy;
 pub mod accounts;
 pub mod admin;
 pub mod authn;
+pub mod backchannel;
 pub mod cli;
 pub mod config;
 pub mod crypto;

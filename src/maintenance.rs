@@ -63,6 +63,12 @@ pub fn run_once(state: &AppState) -> Result<Report, String> {
             + crate::db::models::interactions::delete_expired(&mut conn, now)
                 .map_err(|e| e.to_string())?
             + crate::db::models::factors::delete_expired_ceremonies(&mut conn, now)
+                .map_err(|e| e.to_string())?
+            + crate::db::models::pushed_requests::delete_expired(&mut conn, now)
+                .map_err(|e| e.to_string())?
+            + crate::db::models::device_codes::delete_expired(&mut conn, now)
+                .map_err(|e| e.to_string())?
+            + crate::db::models::client_assertions::delete_expired(&mut conn, now)
                 .map_err(|e| e.to_string())?,
         codes: codes::delete_expired(&mut conn, now - CODE_RETENTION).map_err(|e| e.to_string())?,
         denylist: denylist::delete_expired(&mut conn, now).map_err(|e| e.to_string())?,

@@ -1,6 +1,6 @@
-//! The outbox: whatever Ostiary sends to the outside world (mail today; back-channel logout
-//! tokens later) is first a row written in the same transaction as the change that causes it,
-//! then delivered by a background sender that every replica runs.
+//! The outbox: whatever Ostiary sends to the outside world (mail, back-channel logout tokens)
+//! is first a row written in the same transaction as the change that causes it, then delivered
+//! by a background sender that every replica runs.
 //!
 //! - A request never waits for the mail server: it commits its row and answers. A crash after
 //!   the commit loses nothing; the row is still there for the next sender.
@@ -22,6 +22,7 @@ use diesel::QueryResult;
 use tokio::sync::Notify;
 
 use crate::crypto::random;
+use crate::db::models::backchannel::Notice;
 use crate::db::models::outbox::{self as rows, OutboxRow};
 use crate::db::{self, DbConn};
 use crate::mail::{Mail, Mailer, SendError, SMTP_TIMEOUT};
@@ -29,6 +30,8 @@ use crate::state::AppState;
 
 /// The kind of a mail row.
 pub const MAIL: &str = "mail";
+/// The kind of a back-channel logout row.
+pub const BACKCHANNEL: &str = crate::db::models::backchannel::KIND;
 /// Attempts before a message is given up (about three and a half hours at the default interval).
 pub const MAX_ATTEMPTS: i64 = 12;
 /// Longest wait between two attempts.
@@ -83,23 +86,24 @@ pub fn backoff(attempts: i64, base: u64) -> i64 {
     base.saturating_mul(1i64 << doublings).min(BACKOFF_CAP)
 }
 
-/// Starts the sender when mail is configured (a no-op otherwise).
+/// Starts the sender (mail only when SMTP is configured; logout tokens always).
 pub fn spawn(state: Arc<AppState>) {
-    if !state.settings.mail_enabled() {
-        return;
-    }
-    let mailer = match Mailer::new(&state.settings) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!(error = %e, "mail sender not started");
-            return;
+    let mailer = if state.settings.mail_enabled() {
+        match Mailer::new(&state.settings) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::error!(error = %e, "mail sender not started");
+                None
+            }
         }
+    } else {
+        None
     };
     let every = Duration::from_secs(state.settings.mail.outbox_interval);
     tokio::spawn(async move {
         let mut pruned = Instant::now() - Duration::from_secs(3600);
         loop {
-            match deliver_due(&state, &mailer).await {
+            match deliver_due(&state, mailer.as_ref()).await {
                 Ok(r) if r.any() => tracing::info!(?r, "outbox"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "outbox pass failed"),
@@ -150,7 +154,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Delivers every row that is due, claiming each first; returns when none is left.
-pub async fn deliver_due(state: &Arc<AppState>, mailer: &Mailer) -> Result<Report, String> {
+pub async fn deliver_due(state: &Arc<AppState>, mailer: Option<&Mailer>) -> Result<Report, String> {
     let mut report = Report::default();
     let claim_id = random::token::<16>();
     let base = state.settings.mail.outbox_interval;
@@ -171,10 +175,19 @@ pub async fn deliver_due(state: &Arc<AppState>, mailer: &Mailer) -> Result<Repor
                 continue;
             };
             claimed_any = true;
-            let outcome = match serde_json::from_str::<Mail>(&row.payload) {
-                Ok(mail) if row.kind == MAIL => mailer.send(&row.id, &mail).await,
-                Ok(_) => Err(SendError::Permanent(format!("unknown kind {:?}", row.kind))),
-                Err(e) => Err(SendError::Permanent(format!("unreadable payload: {e}"))),
+            let unreadable =
+                |e: serde_json::Error| SendError::Permanent(format!("unreadable payload: {e}"));
+            let outcome = match row.kind.as_str() {
+                MAIL => match (serde_json::from_str::<Mail>(&row.payload), mailer) {
+                    (Ok(mail), Some(m)) => m.send(&row.id, &mail).await,
+                    (Ok(_), None) => Err(SendError::Transient("mail is not configured".into())),
+                    (Err(e), _) => Err(unreadable(e)),
+                },
+                BACKCHANNEL => match serde_json::from_str::<Notice>(&row.payload) {
+                    Ok(n) => crate::backchannel::deliver(state, &n).await,
+                    Err(e) => Err(unreadable(e)),
+                },
+                other => Err(SendError::Permanent(format!("unknown kind {other:?}"))),
             };
             let cid = claim_id.clone();
             let attempts = row.attempts;
@@ -186,7 +199,7 @@ pub async fn deliver_due(state: &Arc<AppState>, mailer: &Mailer) -> Result<Repor
                 }
                 Err(SendError::Transient(e)) if attempts < MAX_ATTEMPTS => {
                     let wait = backoff(attempts, base);
-                    tracing::warn!(outbox_id = %row.id, attempts, retry_in = wait, error = %e, "mail not delivered; will retry");
+                    tracing::warn!(outbox_id = %row.id, kind = %row.kind, attempts, retry_in = wait, error = %e, "not delivered; will retry");
                     blocking(state, move |c| {
                         rows::mark_retry(c, &id, &cid, db::now() + wait, &e)
                     })
@@ -194,7 +207,7 @@ pub async fn deliver_due(state: &Arc<AppState>, mailer: &Mailer) -> Result<Repor
                     report.retrying += 1;
                 }
                 Err(SendError::Transient(e) | SendError::Permanent(e)) => {
-                    tracing::error!(outbox_id = %row.id, attempts, error = %e, "mail given up");
+                    tracing::error!(outbox_id = %row.id, kind = %row.kind, attempts, error = %e, "delivery given up");
                     blocking(state, move |c| {
                         rows::mark_failed(c, &id, &cid, db::now(), &e)
                     })

@@ -44,6 +44,8 @@ pub struct Admission {
     pub interactions: Buckets,
     /// Client ID Metadata Document fetches a client address can cause.
     pub documents: Buckets,
+    /// Unknown device user codes typed from one client address (RFC 8628 §5.1).
+    pub user_codes: Buckets,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,7 @@ impl AppState {
                 signups: Buckets::per_hour(settings.signup.per_address_per_hour),
                 interactions: Buckets::new(120),
                 documents: Buckets::new(30),
+                user_codes: Buckets::new(20),
                 resets: Buckets::per_hour(settings.mail.reset_requests_per_address),
             },
             // Re-read keys well within the activation delay, so every replica knows a key before

@@ -33,6 +33,14 @@ pub struct ClientFormView {
     pub homepage_uri: String,
     /// The least authentication class; empty: any.
     pub minimum_acr: String,
+    /// private_key_jwt: the keys' URL, or the JWK Set itself (JSON).
+    pub jwks_uri: String,
+    pub jwks: String,
+    pub require_par: bool,
+    pub backchannel_logout_uri: String,
+    pub backchannel_logout_session_required: bool,
+    /// Space-separated.
+    pub token_exchange_audiences: String,
 }
 
 impl ClientFormView {
@@ -75,6 +83,21 @@ impl ClientFormView {
             logo_uri: c.row.logo_uri.clone().unwrap_or_default(),
             homepage_uri: c.row.homepage_uri.clone().unwrap_or_default(),
             minimum_acr: c.row.minimum_acr.clone().unwrap_or_default(),
+            jwks_uri: c
+                .metadata()
+                .get("jwks_uri")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            jwks: c
+                .metadata()
+                .get("jwks")
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            require_par: c.row.require_par,
+            backchannel_logout_uri: c.row.backchannel_logout_uri.clone().unwrap_or_default(),
+            backchannel_logout_session_required: c.row.backchannel_logout_session_required,
+            token_exchange_audiences: c.row.token_exchange_audiences.clone().unwrap_or_default(),
         }
     }
 
@@ -91,6 +114,14 @@ impl ClientFormView {
             logo_uri: f.text("logo_uri"),
             homepage_uri: f.text("homepage_uri"),
             minimum_acr: f.text("minimum_acr"),
+            jwks_uri: f.text("jwks_uri"),
+            jwks: f.text("jwks"),
+            require_par: f.get("require_par").is_some(),
+            backchannel_logout_uri: f.text("backchannel_logout_uri"),
+            backchannel_logout_session_required: f
+                .get("backchannel_logout_session_required")
+                .is_some(),
+            token_exchange_audiences: f.text("token_exchange_audiences"),
         }
     }
 
@@ -123,6 +154,16 @@ impl ClientFormView {
             logo_uri: Some(self.logo_uri.clone()),
             homepage_uri: Some(self.homepage_uri.clone()),
             minimum_acr: Some(self.minimum_acr.clone()),
+            jwks_uri: Some(self.jwks_uri.clone()).filter(|u| !u.is_empty()),
+            // Text that is not JSON becomes a string, which validation refuses as a JWK Set.
+            jwks: (!self.jwks.trim().is_empty()).then(|| {
+                serde_json::from_str(&self.jwks)
+                    .unwrap_or_else(|_| serde_json::Value::String(self.jwks.clone()))
+            }),
+            require_par: self.require_par,
+            backchannel_logout_uri: Some(self.backchannel_logout_uri.clone()),
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
+            token_exchange_audiences: vec![self.token_exchange_audiences.clone()],
             ..Default::default()
         }
     }
@@ -384,11 +425,26 @@ pub async fn update(
     };
     client.row.secret_hash = existing.row.secret_hash.clone();
     client.row.created_at = existing.row.created_at;
-    client.row.metadata = existing.row.metadata.clone();
+    // The stored metadata stays, with the keys as the form has them now.
+    let mut metadata = existing.metadata();
+    let edited = client.metadata();
+    for key in ["jwks", "jwks_uri"] {
+        match edited.get(key) {
+            Some(v) => metadata.insert(key.to_owned(), v.clone()),
+            None => metadata.remove(key),
+        };
+    }
+    client.row.metadata =
+        (!metadata.is_empty()).then(|| serde_json::Value::Object(metadata).to_string());
     db(&state, move |conn| {
         let n = clients::update(conn, &client)?;
         let r = &client.row;
         clients::set_minimum_acr(conn, &r.client_id, r.minimum_acr.as_deref())?;
+        clients::set_token_exchange_audiences(
+            conn,
+            &r.client_id,
+            r.token_exchange_audiences.as_deref(),
+        )?;
         Ok(n)
     })
     .await?;

@@ -13,48 +13,7 @@ use crate::oauth::client_policy::{build_client, ClientSpec};
 pub enum ClientCommand {
     /// Register a client and print its client_id and (for confidential clients) its secret,
     /// which is shown only this once
-    Add {
-        /// Name shown to users on the consent page
-        #[arg(long)]
-        name: String,
-        /// Where authorization responses may be sent; repeat for several. https, or http on a
-        /// loopback address; exact match, no wildcards or fragments
-        #[arg(long = "redirect-uri", value_name = "URI")]
-        redirect_uris: Vec<String>,
-        /// Where the user may be sent after logging out; repeat for several
-        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
-        post_logout_redirect_uris: Vec<String>,
-        /// A public client (browser or native app) that cannot keep a secret; must use PKCE
-        #[arg(long)]
-        public: bool,
-        /// Allowed grant type; repeat for several: authorization_code, refresh_token,
-        /// client_credentials [default: authorization_code and refresh_token]
-        #[arg(long = "grant-type", value_name = "GRANT")]
-        grant_types: Vec<String>,
-        /// Scope the client may ask for; repeat for several [default: openid, profile, email]
-        #[arg(long = "scope", value_name = "SCOPE")]
-        scopes: Vec<String>,
-        /// Token endpoint authentication: client_secret_basic, client_secret_post or none
-        /// [default: client_secret_basic, or none with --public]
-        #[arg(long, value_name = "METHOD")]
-        auth_method: Option<String>,
-        /// id_token signing algorithm: RS256, ES256 or EdDSA [default: RS256]
-        #[arg(long, value_name = "ALG")]
-        id_token_alg: Option<String>,
-        /// Logo shown on the consent page
-        #[arg(long, value_name = "URL")]
-        logo_uri: Option<String>,
-        /// The client's home page
-        #[arg(long, value_name = "URL")]
-        homepage_uri: Option<String>,
-        /// The least sign-in strength the client accepts: urn:ostiary:acr:2fa or phr (users
-        /// without a suitable factor are asked to set one up) [default: any]
-        #[arg(long, value_name = "ACR")]
-        minimum_acr: Option<String>,
-        /// Print {"client_id":…,"client_secret":…} as JSON
-        #[arg(long)]
-        json: bool,
-    },
+    Add(Box<AddClient>),
     /// Set the least sign-in strength (acr) a client accepts: urn:ostiary:acr:2fa, phr, or any
     MinimumAcr { client_id: String, acr: String },
     /// List clients
@@ -78,6 +37,70 @@ pub enum ClientCommand {
     },
 }
 
+/// `client add`'s arguments (boxed: the other commands are small).
+#[derive(Debug, clap::Args)]
+pub struct AddClient {
+    /// Name shown to users on the consent page
+    #[arg(long)]
+    name: String,
+    /// Where authorization responses may be sent; repeat for several. https, or http on a
+    /// loopback address; exact match, no wildcards or fragments
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// Where the user may be sent after logging out; repeat for several
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
+    /// A public client (browser or native app) that cannot keep a secret; must use PKCE
+    #[arg(long)]
+    public: bool,
+    /// Allowed grant type; repeat for several: authorization_code, refresh_token,
+    /// client_credentials [default: authorization_code and refresh_token]
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<String>,
+    /// Scope the client may ask for; repeat for several [default: openid, profile, email]
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// Token endpoint authentication: client_secret_basic, client_secret_post or none
+    /// [default: client_secret_basic, or none with --public]
+    #[arg(long, value_name = "METHOD")]
+    auth_method: Option<String>,
+    /// id_token signing algorithm: RS256, ES256 or EdDSA [default: RS256]
+    #[arg(long, value_name = "ALG")]
+    id_token_alg: Option<String>,
+    /// Logo shown on the consent page
+    #[arg(long, value_name = "URL")]
+    logo_uri: Option<String>,
+    /// The client's home page
+    #[arg(long, value_name = "URL")]
+    homepage_uri: Option<String>,
+    /// The least sign-in strength the client accepts: urn:ostiary:acr:2fa or phr (users
+    /// without a suitable factor are asked to set one up) [default: any]
+    #[arg(long, value_name = "ACR")]
+    minimum_acr: Option<String>,
+    /// For --auth-method private_key_jwt: where the client publishes its public keys
+    #[arg(long, value_name = "URL")]
+    jwks_uri: Option<String>,
+    /// For --auth-method private_key_jwt: the client's public keys, a JWK Set as JSON (or
+    /// @FILE to read it from a file)
+    #[arg(long, value_name = "JSON")]
+    jwks: Option<String>,
+    /// Authorization requests must be pushed first (RFC 9126)
+    #[arg(long)]
+    require_par: bool,
+    /// Where logout tokens are posted when a user's session ends (OIDC Back-Channel Logout)
+    #[arg(long, value_name = "URL")]
+    backchannel_logout_uri: Option<String>,
+    /// The logout token always names the session (sid)
+    #[arg(long)]
+    backchannel_logout_session_required: bool,
+    /// An audience this client may exchange tokens for (RFC 8693); repeat for several
+    #[arg(long = "token-exchange-audience", value_name = "AUDIENCE")]
+    token_exchange_audiences: Vec<String>,
+    /// Print {"client_id":…,"client_secret":…} as JSON
+    #[arg(long)]
+    json: bool,
+}
+
 fn find(conn: &mut DbConn, client_id: &str) -> Result<Client, CliError> {
     clients::by_id(conn, client_id)?
         .ok_or_else(|| CliError::new(format!("no client with id {client_id:?}")))
@@ -97,26 +120,51 @@ fn describe(c: &Client) -> serde_json::Value {
         "logo_uri": c.row.logo_uri,
         "client_uri": c.row.homepage_uri,
         "minimum_acr": c.row.minimum_acr,
+        "require_pushed_authorization_requests": c.row.require_par,
+        "backchannel_logout_uri": c.row.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.row.backchannel_logout_session_required,
+        "token_exchange_audiences": c.row.token_exchange_audiences,
         "created_at": c.row.created_at,
     })
 }
 
 pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
     match cmd {
-        ClientCommand::Add {
-            name,
-            redirect_uris,
-            post_logout_redirect_uris,
-            public,
-            grant_types,
-            scopes,
-            auth_method,
-            id_token_alg,
-            logo_uri,
-            homepage_uri,
-            minimum_acr,
-            json,
-        } => {
+        ClientCommand::Add(args) => {
+            let AddClient {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                grant_types,
+                scopes,
+                auth_method,
+                id_token_alg,
+                logo_uri,
+                homepage_uri,
+                minimum_acr,
+                jwks_uri,
+                jwks,
+                require_par,
+                backchannel_logout_uri,
+                backchannel_logout_session_required,
+                token_exchange_audiences,
+                json,
+            } = *args;
+            let jwks = match jwks {
+                None => None,
+                Some(text) => {
+                    let text = match text.strip_prefix('@') {
+                        Some(path) => std::fs::read_to_string(path)
+                            .map_err(|e| CliError::new(format!("{path}: {e}")))?,
+                        None => text,
+                    };
+                    Some(
+                        serde_json::from_str(&text)
+                            .map_err(|e| CliError::new(format!("--jwks is not JSON: {e}")))?,
+                    )
+                }
+            };
             let spec = ClientSpec {
                 name,
                 redirect_uris,
@@ -129,6 +177,12 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
                 logo_uri,
                 homepage_uri,
                 minimum_acr,
+                jwks,
+                jwks_uri,
+                require_par,
+                backchannel_logout_uri,
+                backchannel_logout_session_required,
+                token_exchange_audiences,
                 ..Default::default()
             };
             let (client, secret) = build_client(&spec, db::now()).map_err(|errors| {

@@ -37,6 +37,9 @@ pub struct AuthorizeInput {
     pub fresh_login_at: Option<i64>,
     /// RFC 8176 methods of the session's login, space-separated.
     pub amr: Option<String>,
+    /// The request came from a pushed authorization request (RFC 9126), or resumes one that
+    /// passed every check already.
+    pub pushed: bool,
 }
 
 #[derive(Debug)]
@@ -217,6 +220,19 @@ pub fn run(
     let issuer = ctx.settings.issuer.clone();
     if let Some(refusal) = refuse_unauthorized_client(ctx, params, &issuer) {
         return refusal;
+    }
+    if !input.pushed {
+        let required = ctx.settings.require_par
+            || params
+                .get("client_id")
+                .and_then(|id| ctx.client(&id))
+                .is_some_and(|c| c.row.require_par);
+        if required {
+            // RFC 9126 §5: nothing from this request is trusted, so no redirect.
+            return AuthorizeOutcome::ErrorPage(ProtocolError::invalid_request(
+                "this application must push its authorization requests first (PAR, RFC 9126)",
+            ));
+        }
     }
     let mut flow = Flow::new(ctx, GrantKind::AuthorizationCode, key);
     let pending = match authorization_code(&mut flow, params) {

@@ -7,6 +7,7 @@ use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenT
 use super::authorizer::to_time;
 use super::client_policy::GRANT_REFRESH_TOKEN;
 use super::context::{Ctx, Noted};
+use super::errors::ProtocolError;
 use super::tokens::{
     mint_access_token, new_refresh_token, AccessTokenRequest, Issued, SuccessorKey,
 };
@@ -50,6 +51,8 @@ impl JwtIssuer<'_> {
                 amr,
                 ttl: ctx.settings.access_token_ttl,
                 now: ctx.now,
+                audience: None,
+                act: None,
             },
         )
         .map_err(|e| {
@@ -64,6 +67,98 @@ impl JwtIssuer<'_> {
             self.ctx.note(Noted::Storage);
         })
     }
+}
+
+/// A user's login that tokens are issued for: from an authorization code, or an approved
+/// device code.
+pub struct Login {
+    pub client_id: String,
+    pub user_id: String,
+    /// Canonical (sorted, space-separated).
+    pub scope: String,
+    pub auth_time: i64,
+    pub amr: Option<String>,
+    pub session_id: Option<String>,
+    pub nonce: Option<String>,
+}
+
+/// Mints the access token for `login` and, when the client may refresh, starts a refresh
+/// family; what was issued goes back to the caller (and, for the code grant, to oxide-auth).
+pub fn issue_for_login(ctx: &Ctx, login: Login) -> Result<Issued, ProtocolError> {
+    let storage = |e: diesel::result::Error| {
+        ctx.note(Noted::Storage);
+        ProtocolError::server_error(format!("token storage: {e}"))
+    };
+    let (token, jti, exp) = mint_access_token(
+        &ctx.keys,
+        ctx.settings.access_token_alg,
+        &AccessTokenRequest {
+            issuer: &ctx.settings.issuer,
+            subject: &login.user_id,
+            client_id: &login.client_id,
+            scope: &login.scope,
+            auth_time: Some(login.auth_time),
+            amr: login.amr.as_deref(),
+            ttl: ctx.settings.access_token_ttl,
+            now: ctx.now,
+            audience: None,
+            act: None,
+        },
+    )
+    .map_err(|e| {
+        ctx.note(Noted::Storage);
+        ProtocolError::server_error(format!("signing an access token: {e}"))
+    })?;
+    let wants_refresh = ctx
+        .client(&login.client_id)
+        .is_some_and(|c| c.allows_grant(GRANT_REFRESH_TOKEN));
+    let mut refresh_token = None;
+    let mut family_id = None;
+    if wants_refresh {
+        let t = new_refresh_token();
+        let family = FamilyRow {
+            id: random::token::<16>(),
+            client_id: login.client_id.clone(),
+            user_id: Some(login.user_id.clone()),
+            scope: login.scope.clone(),
+            auth_time: Some(login.auth_time),
+            session_id: login.session_id.clone(),
+            created_at: ctx.now,
+            expires_at: ctx.now + ctx.settings.refresh_token_ttl,
+            revoked_at: None,
+            amr: login.amr.clone(),
+        };
+        let first = TokenRow {
+            token_hash: random::sha256_hex(&t),
+            family_id: family.id.clone(),
+            generation: 0,
+            scope: login.scope.clone(),
+            created_at: ctx.now,
+            expires_at: family.expires_at,
+            rotated_at: None,
+            successor_hash: None,
+        };
+        let mut conn = ctx.conn();
+        refresh::create_family(&mut conn, &family, &first).map_err(storage)?;
+        family_id = Some(family.id);
+        refresh_token = Some(t);
+    }
+    Ok(Issued {
+        access_token: token,
+        jti,
+        expires_in: exp - ctx.now,
+        expires_at: exp,
+        refresh_token,
+        scope: login.scope,
+        client_id: login.client_id,
+        subject: login.user_id.clone(),
+        user_id: Some(login.user_id),
+        auth_time: Some(login.auth_time),
+        nonce: login.nonce,
+        session_id: login.session_id,
+        amr: login.amr,
+        family_id,
+    })
 }
 
 impl Issuer for JwtIssuer<'_> {
@@ -88,6 +183,7 @@ impl Issuer for JwtIssuer<'_> {
                     nonce: None,
                     session_id: None,
                     amr: None,
+                    family_id: None,
                 });
                 Ok(IssuedToken {
                     token,
@@ -98,75 +194,34 @@ impl Issuer for JwtIssuer<'_> {
             }
             GrantKind::AuthorizationCode | GrantKind::RefreshToken => {
                 let code = ctx.redeemed_code.borrow().clone().ok_or(())?;
-                let (token, jti, exp) = self.mint(
-                    &grant.owner_id,
-                    &grant.client_id,
-                    &scope,
-                    Some(code.auth_time),
-                    code.amr.as_deref(),
-                )?;
-                let wants_refresh = ctx
-                    .client(&grant.client_id)
-                    .is_some_and(|c| c.allows_grant(GRANT_REFRESH_TOKEN));
-                let mut refresh_token = None;
-                let mut family_id = None;
-                if wants_refresh {
-                    let t = new_refresh_token();
-                    let family = FamilyRow {
-                        id: random::token::<16>(),
-                        client_id: grant.client_id.clone(),
-                        user_id: Some(grant.owner_id.clone()),
-                        scope: scope.clone(),
-                        auth_time: Some(code.auth_time),
-                        session_id: code.session_id.clone(),
-                        created_at: ctx.now,
-                        expires_at: ctx.now + ctx.settings.refresh_token_ttl,
-                        revoked_at: None,
-                        amr: code.amr.clone(),
-                    };
-                    let first = TokenRow {
-                        token_hash: random::sha256_hex(&t),
-                        family_id: family.id.clone(),
-                        generation: 0,
-                        scope: scope.clone(),
-                        created_at: ctx.now,
-                        expires_at: family.expires_at,
-                        rotated_at: None,
-                        successor_hash: None,
-                    };
-                    let mut conn = ctx.conn();
-                    self.storage(refresh::create_family(&mut conn, &family, &first))?;
-                    family_id = Some(family.id);
-                    refresh_token = Some(t);
-                }
+                let login = Login {
+                    client_id: grant.client_id,
+                    user_id: grant.owner_id,
+                    scope,
+                    auth_time: code.auth_time,
+                    amr: code.amr,
+                    session_id: code.session_id,
+                    nonce: code.nonce,
+                };
+                // The cause is logged and noted; oxide-auth only learns that it failed.
+                let issued = issue_for_login(ctx, login).map_err(|_| ())?;
                 {
                     let mut conn = ctx.conn();
                     self.storage(codes::record_issued(
                         &mut conn,
                         &code.code_hash,
-                        family_id.as_deref(),
-                        &jti,
+                        issued.family_id.as_deref(),
+                        &issued.jti,
                     ))?;
                 }
-                *ctx.issued.borrow_mut() = Some(Issued {
-                    access_token: token.clone(),
-                    jti,
-                    expires_in: exp - ctx.now,
-                    expires_at: exp,
-                    refresh_token: refresh_token.clone(),
-                    scope,
-                    client_id: grant.client_id,
-                    subject: grant.owner_id.clone(),
-                    user_id: Some(grant.owner_id),
-                    auth_time: Some(code.auth_time),
-                    nonce: code.nonce,
-                    session_id: code.session_id,
-                    amr: code.amr,
-                });
+                let token = issued.access_token.clone();
+                let refresh = issued.refresh_token.clone();
+                let until = to_time(issued.expires_at);
+                *ctx.issued.borrow_mut() = Some(issued);
                 Ok(IssuedToken {
                     token,
-                    refresh: refresh_token,
-                    until: to_time(exp),
+                    refresh,
+                    until,
                     token_type: TokenType::Bearer,
                 })
             }
@@ -243,6 +298,7 @@ impl Issuer for JwtIssuer<'_> {
             nonce: None,
             session_id: family.session_id,
             amr: family.amr,
+            family_id: Some(family.id.clone()),
         });
         Ok(RefreshedToken {
             token,

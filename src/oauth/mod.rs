@@ -8,6 +8,7 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod client_policy;
 pub mod context;
+pub mod device;
 pub mod errors;
 pub mod flow;
 pub mod issuer;

@@ -39,6 +39,9 @@ pub struct AccessClaims {
     pub acr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub amr: Option<Vec<String>>,
+    /// RFC 8693 §4.1: who acts on the subject's behalf (token exchange).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub act: Option<serde_json::Value>,
 }
 
 /// What a token request produced, for the response and for later revocation.
@@ -58,6 +61,8 @@ pub struct Issued {
     pub session_id: Option<String>,
     /// RFC 8176 methods of the login behind the grant, space-separated.
     pub amr: Option<String>,
+    /// The refresh family started, if any.
+    pub family_id: Option<String>,
 }
 
 pub struct AccessTokenRequest<'a> {
@@ -69,6 +74,9 @@ pub struct AccessTokenRequest<'a> {
     pub amr: Option<&'a str>,
     pub ttl: i64,
     pub now: i64,
+    /// Another audience than this server's own resources (token exchange).
+    pub audience: Option<&'a str>,
+    pub act: Option<serde_json::Value>,
 }
 
 /// Signs an access token; returns it with its `jti` and expiry.
@@ -83,7 +91,7 @@ pub fn mint_access_token(
         iss: req.issuer.to_owned(),
         sub: req.subject.to_owned(),
         // Without resource indicators the default audience is this server's own resources.
-        aud: req.issuer.to_owned(),
+        aud: req.audience.unwrap_or(req.issuer).to_owned(),
         client_id: req.client_id.to_owned(),
         scope: req.scope.to_owned(),
         iat: req.now,
@@ -96,6 +104,7 @@ pub fn mint_access_token(
         amr: req
             .amr
             .map(|a| a.split_ascii_whitespace().map(str::to_owned).collect()),
+        act: req.act.clone(),
     };
     let token = jwt::sign(keys, alg, "at+jwt", &claims, req.now)?;
     Ok((token, jti, exp))

@@ -99,7 +99,30 @@ pub async fn authorize(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let query = req.query_string().to_owned();
-    process(&req, &state, query, None, None).await
+    // RFC 9126: a request_uri stands for a request the client pushed; it is used up here.
+    let lookup = query.clone();
+    let pushed = db(&state, move |conn| {
+        Ok(crate::oauth::par::resolve(conn, &lookup, crate::db::now()))
+    })
+    .await?;
+    match pushed {
+        Ok(Some(request)) => process(&req, &state, request, None, None, true).await,
+        Ok(None) => process(&req, &state, query, None, None, false).await,
+        Err(why) => Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request cannot be completed",
+            match why {
+                crate::oauth::par::Refused::NoClientId => {
+                    "The request names a pushed request (request_uri) but not its client_id."
+                }
+                crate::oauth::par::Refused::Invalid => {
+                    "The pushed request it names is unknown, expired, used already or another \
+                     application's. Go back to the application and sign in again."
+                }
+            },
+            Some(ErrorCode::InvalidRequest.as_str()),
+        )),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -145,7 +168,8 @@ pub async fn resume(
         ));
     };
     let query = row.request.clone();
-    process(&req, &state, query, Some((id, row)), decision).await
+    // An interaction exists only for a request that passed every check, PAR's included.
+    process(&req, &state, query, Some((id, row)), decision, true).await
 }
 
 fn refuse_page(e: &crate::oauth::errors::ProtocolError) -> HttpResponse {
@@ -172,6 +196,7 @@ async fn process(
     query_string: String,
     pending: Option<(String, InteractionRow)>,
     decision: Option<Decision>,
+    pushed: bool,
 ) -> Result<HttpResponse, AppError> {
     let raw_query = query_string.as_bytes();
     let malformed = if !params::urlencoded_is_utf8(raw_query) {
@@ -225,6 +250,7 @@ async fn process(
             decision,
             fresh_login_at,
             amr: sess.as_ref().and_then(|s| s.amr.clone()),
+            pushed,
         };
         let outcome = authorize::run(&ctx, &params, input, &st.successor_key);
         Ok::<_, AppError>((outcome, username))

@@ -37,6 +37,8 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
         Some(p)
             if (p.starts_with("/authorize?")
                 || p.starts_with("/authorize/resume?")
+                || p == "/device"
+                || p.starts_with("/device?")
                 || p == "/"
                 || p.starts_with("/account")
                 || p.starts_with("/admin"))

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authorize;
 pub mod bearer;
 pub mod client_addr;
+pub mod device;
 pub mod devices;
 pub mod discovery;
 pub mod email_change;
@@ -78,6 +79,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .route("/register/{client_id}", web::put().to(register::replace))
     .route("/register/{client_id}", web::delete().to(register::delete))
     .route("/par", post().to(par::push))
+    .route("/device_authorization", post().to(device::authorize_device))
+    .route("/device", get().to(device::page))
+    .route("/device/confirm", post().to(device::confirm))
     .route("/revoke", post().to(revoke::revoke))
     .route("/introspect", post().to(revoke::introspect))
     .route("/logout", get().to(logout::logout))

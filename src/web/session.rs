@@ -254,10 +254,12 @@ pub async fn destroy(req: &HttpRequest, state: &web::Data<AppState>) -> Result<(
     let st = state.clone();
     web::block(move || {
         let mut conn = st.pool.get()?;
-        sessions::delete(&mut conn, &hash)?;
+        sessions::end(&mut conn, &hash)?;
         Ok::<_, AppError>(())
     })
     .await??;
+    // Logout tokens for the session's clients are in the outbox now.
+    state.outbox.wake();
     Ok(())
 }
 

@@ -279,3 +279,95 @@ async fn node_openid_client_registers_itself_then_logs_a_user_in() {
     );
     assert_eq!(app.count("clients"), clients_before);
 }
+
+/// An EC P-256 key pair as JWKs (private, public), made by Node's WebCrypto.
+pub(crate) async fn es256_jwk_pair(kid: &str) -> (serde_json::Value, serde_json::Value) {
+    let script = format!(
+        "const k = await crypto.subtle.generateKey({{name:'ECDSA',namedCurve:'P-256'}}, true, ['sign','verify']);\
+         const priv = await crypto.subtle.exportKey('jwk', k.privateKey);\
+         const pub = await crypto.subtle.exportKey('jwk', k.publicKey);\
+         for (const j of [priv, pub]) {{ j.kid = '{kid}'; j.alg = 'ES256'; delete j.key_ops; delete j.ext; }}\
+         console.log(JSON.stringify({{priv, pub}}));"
+    );
+    let out = tokio::process::Command::new("node")
+        .args(["--input-type=module", "-e", &script])
+        .output()
+        .await
+        .expect("node is needed to make a key pair");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    (v["priv"].clone(), v["pub"].clone())
+}
+
+/// Node openid-client (the version pinned for the registration test) against the rest of the
+/// protocol surface: a client authenticating with `private_key_jwt` (its public key registered
+/// as a JWK Set) pushes an authorization request (`buildAuthorizationUrlWithPAR`), completes the
+/// login and refreshes; then runs the device flow (`initiateDeviceAuthorization` +
+/// `pollDeviceAuthorizationGrant`) while a second browser types the user code, signs in and
+/// allows it. Every token and PAR request carries a fresh client assertion.
+#[tokio::test]
+async fn node_openid_client_does_par_device_flow_and_private_key_jwt() {
+    let dir = tokio::task::spawn_blocking(rp_node)
+        .await
+        .expect("npm ci")
+        .clone();
+    let app = crate::helpers::spawn_app_on(crate::helpers::test_db(), |a| {
+        a.device_poll_interval = Some(1);
+    })
+    .await;
+    app.user("rosa", "rosa's password").await;
+    let (private, public) = es256_jwk_pair("node-key-1").await;
+    let jwks = serde_json::json!({ "keys": [public] }).to_string();
+    let client = app
+        .client(&[
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks",
+            &jwks,
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            "--grant-type",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "--scope",
+            "openid",
+            "--scope",
+            "profile",
+            "--scope",
+            "email",
+        ])
+        .await;
+    assert!(
+        client.secret.is_none(),
+        "no shared secret for private_key_jwt"
+    );
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join("device_par_jwt.mjs"))
+        .env("ISSUER", &app.address)
+        .env("CLIENT_ID", &client.id)
+        .env("PRIVATE_JWK", private.to_string())
+        .env("REDIRECT_URI", crate::helpers::REDIRECT)
+        .env("USERNAME", "rosa")
+        .env("PASSWORD", "rosa's password")
+        .output()
+        .await
+        .expect("node is needed for the Node relying-party test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "openid-client RP failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("PAR OK"), "{stdout}");
+    assert!(stdout.contains("DEVICE OK"), "{stdout}");
+    assert!(stdout.contains("NODE OK"), "{stdout}");
+    // Each assertion's jti was recorded (and so can never be replayed).
+    assert!(app.count("client_assertion_jtis") >= 4);
+    assert_eq!(app.count("pushed_requests WHERE used_at IS NOT NULL"), 1);
+    assert_eq!(app.count("device_codes WHERE status = 'consumed'"), 1);
+}

@@ -149,6 +149,18 @@ fn uri_rows(client: &Client) -> Vec<RedirectUriRow> {
 /// Replaces the client's settings and URIs (not its secret) in one transaction.
 /// Sets the least `acr` the client accepts (an administrator's setting, kept apart from the
 /// metadata a self-registered client may replace).
+/// Sets the audiences the client may exchange tokens for (RFC 8693; an administrator's
+/// setting, like `set_minimum_acr`).
+pub fn set_token_exchange_audiences(
+    conn: &mut DbConn,
+    client_id: &str,
+    audiences: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(clients::table.find(client_id))
+        .set(clients::token_exchange_audiences.eq(audiences))
+        .execute(conn)
+}
+
 pub fn set_minimum_acr(
     conn: &mut DbConn,
     client_id: &str,
@@ -176,6 +188,10 @@ pub fn update(conn: &mut DbConn, client: &Client) -> QueryResult<usize> {
                 clients::application_type.eq(&r.application_type),
                 clients::metadata.eq(&r.metadata),
                 clients::metadata_expires_at.eq(r.metadata_expires_at),
+                clients::require_par.eq(r.require_par),
+                clients::backchannel_logout_uri.eq(&r.backchannel_logout_uri),
+                clients::backchannel_logout_session_required
+                    .eq(r.backchannel_logout_session_required),
             ))
             .execute(c)?;
         if n == 1 {

@@ -4,11 +4,13 @@
 
 pub mod account_tokens;
 pub mod audit;
+pub mod backchannel;
 pub mod client_assertions;
 pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod denylist;
+pub mod device_codes;
 pub mod factors;
 pub mod initial_access_tokens;
 pub mod interactions;

@@ -38,12 +38,31 @@ pub fn live(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<Option<Se
         .optional()
 }
 
+/// Removes a session row without telling anyone: only for a session replaced by a new login
+/// in the same browser. Every other end of a session goes through `end` and its siblings.
 pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<usize> {
     diesel::delete(sessions::table.find(id_hash)).execute(conn)
 }
 
+/// Ends these sessions: clients holding their tokens are told (back-channel logout, through
+/// the outbox) and those refresh tokens revoked, in the same transaction as the delete.
+fn end_all(conn: &mut DbConn, ids: Vec<String>) -> QueryResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    conn.transaction(|c| {
+        crate::db::models::backchannel::sessions_ending(c, &ids, crate::db::now())?;
+        diesel::delete(sessions::table.filter(sessions::id_hash.eq_any(&ids))).execute(c)
+    })
+}
+
+/// Ends one session (a logout).
+pub fn end(conn: &mut DbConn, id_hash: &str) -> QueryResult<usize> {
+    end_all(conn, vec![id_hash.to_owned()])
+}
+
 pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
-    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
+    delete_for_user_except(conn, user_id, None)
 }
 
 /// Ends a user's sessions, all of them or all but `keep`.
@@ -52,11 +71,12 @@ pub fn delete_for_user_except(
     user_id: &str,
     keep: Option<&str>,
 ) -> QueryResult<usize> {
-    let mine = sessions::table.filter(sessions::user_id.eq(user_id));
-    match keep {
-        Some(k) => diesel::delete(mine.filter(sessions::id_hash.ne(k))).execute(conn),
-        None => diesel::delete(mine).execute(conn),
-    }
+    let ids: Vec<String> = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::id_hash.ne(keep.unwrap_or("")))
+        .select(sessions::id_hash)
+        .load(conn)?;
+    end_all(conn, ids)
 }
 
 pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
@@ -112,10 +132,10 @@ pub fn for_user(conn: &mut DbConn, user_id: &str, now: i64) -> QueryResult<Vec<S
 /// Ends one session, only if it belongs to `user_id` (a user or an admin acting for one never
 /// ends somebody else's session by naming it).
 pub fn delete_of_user(conn: &mut DbConn, user_id: &str, id_hash: &str) -> QueryResult<usize> {
-    diesel::delete(
-        sessions::table
-            .find(id_hash)
-            .filter(sessions::user_id.eq(user_id)),
-    )
-    .execute(conn)
+    let ids: Vec<String> = sessions::table
+        .find(id_hash)
+        .filter(sessions::user_id.eq(user_id))
+        .select(sessions::id_hash)
+        .load(conn)?;
+    end_all(conn, ids)
 }

@@ -3,7 +3,9 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use std::sync::Arc;
 
@@ -13,7 +15,8 @@ use serde::Serialize;
 
 use super::client_auth;
 use super::client_policy::{
-    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN,
+    GRANT_TOKEN_EXCHANGE, SUPPORTED_GRANTS,
 };
 use super::context::{Ctx, Noted};
 use super::errors::{ErrorCode, ProtocolError};
@@ -33,6 +36,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1, for token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 impl From<Issued> for TokenResponse {
@@ -44,6 +50,7 @@ impl From<Issued> for TokenResponse {
             scope: i.scope,
             refresh_token: i.refresh_token,
             id_token: None,
+            issued_token_type: None,
         }
     }
 }
@@ -119,13 +126,7 @@ pub fn handle(
         .get("grant_type")
         .map(|g| g.into_owned())
         .ok_or_else(|| ProtocolError::invalid_request("grant_type is missing"))?;
-    if ![
-        GRANT_AUTHORIZATION_CODE,
-        GRANT_REFRESH_TOKEN,
-        GRANT_CLIENT_CREDENTIALS,
-    ]
-    .contains(&grant_type.as_str())
-    {
+    if !SUPPORTED_GRANTS.contains(&grant_type.as_str()) {
         return Err(ProtocolError::new(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type {grant_type:?} is not supported"),
@@ -157,7 +158,23 @@ pub fn handle(
             authorization_code::exchange(&ctx, &params, &state.successor_key)?
         }
         GRANT_REFRESH_TOKEN => refresh_token::exchange(&ctx, &params, &state.successor_key)?,
-        _ => client_credentials::exchange(&ctx, &params, &state.successor_key)?,
+        GRANT_CLIENT_CREDENTIALS => {
+            client_credentials::exchange(&ctx, &params, &state.successor_key)?
+        }
+        GRANT_DEVICE_CODE => device_code::exchange(&ctx, &client, &params)?,
+        GRANT_TOKEN_EXCHANGE => {
+            // An exchanged token is an access token only: no id_token, no refresh token.
+            let mut response: TokenResponse =
+                token_exchange::exchange(&ctx, &client, &params, &state.keys)?.into();
+            response.issued_token_type = Some(token_exchange::ACCESS_TOKEN_TYPE);
+            return Ok(response);
+        }
+        other => {
+            return Err(ProtocolError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type {other:?} is not supported"),
+            ))
+        }
     };
     let id_token = finish(&ctx, &issued, &client)?;
     let mut response: TokenResponse = issued.into();

@@ -1,0 +1,71 @@
+//! OIDC Back-Channel Logout 1.0, the delivering side: an outbox row (queued when a session
+//! ended, `db::models::backchannel`) becomes a logout token — signed when sent, so its `iat` and
+//! `exp` are fresh on every retry while its `jti` stays — POSTed to the client's
+//! `backchannel_logout_uri` through `outbound` (SSRF-safe, 5 s, no redirects, small answers).
+
+use serde_json::json;
+
+use crate::crypto::jwt;
+use crate::crypto::keys::SigningAlg;
+use crate::db::models::backchannel::Notice;
+use crate::db::models::clients;
+use crate::mail::SendError;
+use crate::outbound::{FetchError, Limits, Outbound};
+use crate::state::AppState;
+
+/// The `events` member that makes a JWT a logout token (OIDC Back-Channel Logout §2.4).
+pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// A logout token's life: long enough to cross the network, short enough to be useless later.
+const TTL: i64 = 120;
+
+/// Signs and posts one logout token.
+pub async fn deliver(state: &AppState, notice: &Notice) -> Result<(), SendError> {
+    let now = crate::db::now();
+    let token = {
+        let st_keys = &state.keys;
+        let mut conn = state
+            .pool
+            .get()
+            .map_err(|e| SendError::Transient(format!("database pool: {e}")))?;
+        let client = clients::by_id(&mut conn, &notice.client_id)
+            .map_err(|e| SendError::Transient(format!("database: {e}")))?
+            .filter(|c| !c.row.disabled)
+            .ok_or_else(|| SendError::Permanent("the client is gone or disabled".into()))?;
+        let keys = st_keys
+            .current(&mut conn)
+            .map_err(|e| SendError::Transient(format!("keys: {e}")))?;
+        let alg = SigningAlg::parse(&client.row.id_token_alg).unwrap_or(SigningAlg::Rs256);
+        let claims = json!({
+            "iss": state.settings.issuer,
+            "aud": notice.client_id,
+            "iat": now,
+            "exp": now + TTL,
+            "jti": notice.jti,
+            "sub": notice.user_id,
+            "sid": crate::oidc::id_token::sid(&notice.session),
+            "events": { EVENT: {} },
+        });
+        jwt::sign(&keys, alg, "logout+jwt", &claims, now)
+            .map_err(|e| SendError::Transient(format!("signing: {e}")))?
+    };
+    let outbound = Outbound::new(&state.settings.outbound_allow);
+    match outbound
+        .post_form(&notice.uri, &[("logout_token", &token)], Limits::LOGOUT)
+        .await
+    {
+        Ok(_) => Ok(()),
+        // The client looked at the token and refused it (§2.8: 400): sending it again will not
+        // change its mind. Anything else may pass later.
+        Err(FetchError::Status(s)) if (400..500).contains(&s) && s != 408 && s != 429 => Err(
+            SendError::Permanent(format!("the client answered HTTP {s}")),
+        ),
+        Err(
+            e @ (FetchError::InvalidUrl(_)
+            | FetchError::NotHttps
+            | FetchError::ForbiddenAddress { .. }
+            | FetchError::PlainHttpNotAllowed { .. }
+            | FetchError::Redirect { .. }),
+        ) => Err(SendError::Permanent(e.to_string())),
+        Err(e) => Err(SendError::Transient(e.to_string())),
+    }
+}

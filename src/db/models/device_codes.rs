@@ -1,0 +1,145 @@
+//! RFC 8628 device codes (see `oauth::device`). Every state change is one conditional UPDATE,
+//! so two replicas answering polls or approvals cannot both win.
+
+use diesel::prelude::*;
+
+use crate::db::schema::device_codes as t;
+use crate::db::DbConn;
+
+pub const PENDING: &str = "pending";
+pub const APPROVED: &str = "approved";
+pub const DENIED: &str = "denied";
+pub const CONSUMED: &str = "consumed";
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = t)]
+pub struct DeviceCodeRow {
+    pub device_code_hash: String,
+    /// Normalised: upper case, no dash.
+    pub user_code: String,
+    pub client_id: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub poll_interval: i64,
+    /// Milliseconds since the epoch (polls are compared at sub-second precision).
+    pub last_polled_at: Option<i64>,
+    pub status: String,
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub amr: Option<String>,
+    pub session_id: Option<String>,
+}
+
+pub fn insert(conn: &mut DbConn, row: &DeviceCodeRow) -> QueryResult<()> {
+    diesel::insert_into(t::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn by_device_code(conn: &mut DbConn, hash: &str) -> QueryResult<Option<DeviceCodeRow>> {
+    t::table
+        .find(hash)
+        .select(DeviceCodeRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The pending, unexpired request with this (normalised) user code.
+pub fn pending_by_user_code(
+    conn: &mut DbConn,
+    user_code: &str,
+    now: i64,
+) -> QueryResult<Option<DeviceCodeRow>> {
+    t::table
+        .filter(t::user_code.eq(user_code))
+        .filter(t::status.eq(PENDING))
+        .filter(t::expires_at.gt(now))
+        .select(DeviceCodeRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Records a poll at `now_ms`; when it came sooner than the interval allows (less `slack_ms`
+/// for timers), raises the interval by 5 s (RFC 8628 §3.5) and says so.
+pub fn record_poll(
+    conn: &mut DbConn,
+    hash: &str,
+    previous: Option<i64>,
+    interval: i64,
+    now_ms: i64,
+    slack_ms: i64,
+) -> QueryResult<bool> {
+    let too_soon = previous.is_some_and(|p| now_ms - p < interval * 1000 - slack_ms);
+    let target = t::table.find(hash);
+    if too_soon {
+        diesel::update(target)
+            .set((
+                t::last_polled_at.eq(Some(now_ms)),
+                t::poll_interval.eq(t::poll_interval + 5),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set(t::last_polled_at.eq(Some(now_ms)))
+            .execute(conn)?;
+    }
+    Ok(too_soon)
+}
+
+/// What the user decided, for a request still pending.
+pub struct Decision<'a> {
+    pub user_id: &'a str,
+    pub auth_time: i64,
+    pub amr: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+}
+
+pub fn approve(
+    conn: &mut DbConn,
+    user_code: &str,
+    d: &Decision<'_>,
+    now: i64,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        t::table
+            .filter(t::user_code.eq(user_code))
+            .filter(t::status.eq(PENDING))
+            .filter(t::expires_at.gt(now)),
+    )
+    .set((
+        t::status.eq(APPROVED),
+        t::user_id.eq(Some(d.user_id)),
+        t::auth_time.eq(Some(d.auth_time)),
+        t::amr.eq(d.amr),
+        t::session_id.eq(d.session_id),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn deny(conn: &mut DbConn, user_code: &str, now: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        t::table
+            .filter(t::user_code.eq(user_code))
+            .filter(t::status.eq(PENDING))
+            .filter(t::expires_at.gt(now)),
+    )
+    .set(t::status.eq(DENIED))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Approved → consumed, once: the one poll that gets the tokens.
+pub fn consume(conn: &mut DbConn, hash: &str) -> QueryResult<bool> {
+    let n = diesel::update(t::table.find(hash).filter(t::status.eq(APPROVED)))
+        .set(t::status.eq(CONSUMED))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
+    // Kept a while after expiry so a late poll still gets `expired_token`, not `invalid_grant`.
+    diesel::delete(t::table.filter(t::expires_at.le(now - 3600))).execute(conn)
+}

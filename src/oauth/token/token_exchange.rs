@@ -1,0 +1,191 @@
+//! grant_type=urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693): a confidential
+//! client presents an access token Ostiary issued (the subject token, and optionally an actor
+//! token) and gets one for another audience on the subject's behalf — never broader: the scope
+//! is the subject's or narrower, the life ends no later than the subject token's, and the
+//! audience must be on the client's allow-list. The new token's `act` names who acts (the actor
+//! token's subject, or else the client), nesting any earlier `act` (delegation chains).
+
+use serde_json::{json, Value};
+
+use crate::crypto::keys::KeyRing;
+use crate::db::models::clients::Client;
+use crate::oauth::context::Ctx;
+use crate::oauth::errors::{ErrorCode, ProtocolError};
+use crate::oauth::params::Params;
+use crate::oauth::tokens::{mint_access_token, AccessClaims, AccessTokenRequest, Issued};
+use crate::oidc::access_token::{self, AccessTokenCheck};
+
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+fn verified(
+    ctx: &Ctx,
+    ring: &KeyRing,
+    token: &str,
+    token_type: Option<&str>,
+    which: &str,
+) -> Result<AccessClaims, ProtocolError> {
+    match token_type {
+        Some(ACCESS_TOKEN_TYPE) => {}
+        Some(_) => {
+            return Err(ProtocolError::invalid_request(format!(
+                "{which}_token_type must be {ACCESS_TOKEN_TYPE}"
+            )))
+        }
+        None => {
+            return Err(ProtocolError::invalid_request(format!(
+                "{which}_token_type is missing"
+            )))
+        }
+    }
+    let mut conn = ctx.conn();
+    let (check, claims) = access_token::verify(&mut conn, ring, &ctx.settings.issuer, token)
+        .map_err(ProtocolError::server_error)?;
+    match (check, claims) {
+        (AccessTokenCheck::Valid, Some(c)) => Ok(c),
+        _ => Err(ProtocolError::invalid_grant(format!(
+            "the {which} token is invalid, expired or revoked"
+        ))),
+    }
+}
+
+pub fn exchange(
+    ctx: &Ctx,
+    client: &Client,
+    params: &Params<'_>,
+    ring: &KeyRing,
+) -> Result<Issued, ProtocolError> {
+    if client.row.is_public {
+        return Err(ProtocolError::new(
+            ErrorCode::UnauthorizedClient,
+            "token exchange is for confidential clients",
+        ));
+    }
+    if let Some(t) = params.get("requested_token_type") {
+        if t != ACCESS_TOKEN_TYPE {
+            return Err(ProtocolError::invalid_request(format!(
+                "only {ACCESS_TOKEN_TYPE} can be requested"
+            )));
+        }
+    }
+    let subject_token = params
+        .get("subject_token")
+        .ok_or_else(|| ProtocolError::invalid_request("subject_token is missing"))?;
+    let subject = verified(
+        ctx,
+        ring,
+        &subject_token,
+        params.get("subject_token_type").as_deref(),
+        "subject",
+    )?;
+    let actor = match params.get("actor_token") {
+        Some(t) => Some(verified(
+            ctx,
+            ring,
+            &t,
+            params.get("actor_token_type").as_deref(),
+            "actor",
+        )?),
+        None if params.get("actor_token_type").is_some() => {
+            return Err(ProtocolError::invalid_request(
+                "actor_token_type without actor_token",
+            ))
+        }
+        None => None,
+    };
+
+    // The audience: `audience`, or a `resource` URI; one of the client's allowed targets.
+    let target = params
+        .get("audience")
+        .or_else(|| params.get("resource"))
+        .ok_or_else(|| ProtocolError::invalid_request("audience (or resource) is required"))?;
+    let allowed = client
+        .row
+        .token_exchange_audiences
+        .as_deref()
+        .unwrap_or("")
+        .split_ascii_whitespace()
+        .any(|a| a == target);
+    if !allowed {
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidTarget,
+            "this client may not obtain tokens for that audience",
+        ));
+    }
+
+    // Narrower or equal scope, never broader.
+    let granted: Vec<&str> = subject.scope.split_ascii_whitespace().collect();
+    let scope = match params.get("scope") {
+        None => subject.scope.clone(),
+        Some(asked) => {
+            let wanted: Vec<&str> = asked.split_ascii_whitespace().collect();
+            if wanted.is_empty() || wanted.iter().any(|s| !granted.contains(s)) {
+                return Err(ProtocolError::new(
+                    ErrorCode::InvalidScope,
+                    "the requested scope is broader than the subject token's",
+                ));
+            }
+            let mut w: Vec<&str> = wanted;
+            w.sort_unstable();
+            w.dedup();
+            w.join(" ")
+        }
+    };
+
+    // Who acts: the actor token's subject, or the client; earlier actors nest inside.
+    let acting = match &actor {
+        Some(a) => json!({ "sub": a.sub, "client_id": a.client_id }),
+        None => json!({ "sub": client.row.client_id, "client_id": client.row.client_id }),
+    };
+    let act = match (acting, &subject.act) {
+        (Value::Object(mut o), Some(previous)) => {
+            o.insert("act".into(), previous.clone());
+            Value::Object(o)
+        }
+        (a, _) => a,
+    };
+    let amr = subject.amr.as_ref().map(|m| m.join(" "));
+    let ttl = ctx
+        .settings
+        .access_token_ttl
+        .min(subject.exp - ctx.now)
+        .max(1);
+    let (token, jti, exp) = mint_access_token(
+        &ctx.keys,
+        ctx.settings.access_token_alg,
+        &AccessTokenRequest {
+            issuer: &ctx.settings.issuer,
+            subject: &subject.sub,
+            client_id: &client.row.client_id,
+            scope: &scope,
+            auth_time: subject.auth_time,
+            amr: amr.as_deref(),
+            ttl,
+            now: ctx.now,
+            audience: Some(&target),
+            act: Some(act),
+        },
+    )
+    .map_err(ProtocolError::server_error)?;
+    tracing::info!(
+        client_id = %client.row.client_id,
+        subject_client = %subject.client_id,
+        audience = %target,
+        "token exchanged"
+    );
+    Ok(Issued {
+        access_token: token,
+        jti,
+        expires_in: exp - ctx.now,
+        expires_at: exp,
+        refresh_token: None,
+        scope,
+        client_id: client.row.client_id.clone(),
+        subject: subject.sub.clone(),
+        user_id: None,
+        auth_time: subject.auth_time,
+        nonce: None,
+        session_id: None,
+        amr,
+        family_id: None,
+    })
+}

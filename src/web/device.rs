@@ -1,0 +1,335 @@
+//! The device authorization grant's two sides (RFC 8628, `oauth::device`):
+//! - `POST /device_authorization`: a device (client-authenticated as at the token endpoint;
+//!   public clients by `client_id`) gets its device code and user code;
+//! - `/device`: a person types the user code (any case, with or without the dash), signs in
+//!   (with whatever factors their login asks for), sees the application's name and what it
+//!   asks, and allows or denies. Unknown codes are admitted per address (guessing is slow).
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::auth::FormData;
+use super::authorize::describe_scope;
+use super::templates::render;
+use super::token::{assertion_keys, client_form, ClientForm};
+use super::{client_addr, db, session};
+use crate::authn::acr::Acr;
+use crate::authn::second_factor::Factors;
+use crate::db::models::device_codes::{self, DeviceCodeRow};
+use crate::db::models::{clients, users};
+use crate::error::{AppError, OAuthError};
+use crate::oauth::client_auth;
+use crate::oauth::client_policy::GRANT_DEVICE_CODE;
+use crate::oauth::context::{self, Ctx};
+use crate::oauth::device;
+use crate::oauth::errors::{ErrorCode, ProtocolError};
+use crate::oauth::params::Params;
+use crate::state::AppState;
+
+/// POST /device_authorization (RFC 8628 §3.1).
+pub async fn authorize_device(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let ClientForm { form, keys, auth } = match client_form(&req, &body) {
+        Ok(f) => f,
+        Err(e) => return e.response(),
+    };
+    let assertion = assertion_keys(&state, &form, "/device_authorization").await;
+    let st = state.into_inner();
+    let result = web::block(
+        move || -> Result<device::DeviceAuthorization, ProtocolError> {
+            let params = Params::new(&form, keys);
+            if !params.well_formed() {
+                return Err(ProtocolError::invalid_request("a parameter was repeated"));
+            }
+            let (conn, keys) = context::open(&st)?;
+            let mut ctx = Ctx::new(st.settings_arc(), keys, conn, crate::db::now());
+            ctx.assertion_keys = assertion;
+            let client = client_auth::authenticate_request(&ctx, auth.as_deref(), &params)?;
+            if !client.allows_grant(GRANT_DEVICE_CODE) {
+                return Err(ProtocolError::new(
+                    ErrorCode::UnauthorizedClient,
+                    "this client may not use the device authorization grant",
+                ));
+            }
+            let allowed: Vec<&str> = client.scopes().collect();
+            let mut scope: Vec<&str> = match params.get("scope") {
+                Some(s) => s
+                    .split_ascii_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .map(|s| allowed.iter().copied().find(|a| *a == s).ok_or(s))
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(|s| {
+                        ProtocolError::new(
+                            ErrorCode::InvalidScope,
+                            format!("the scope {s:?} is not allowed for this client"),
+                        )
+                    })?,
+                None => allowed.clone(),
+            };
+            scope.sort_unstable();
+            scope.dedup();
+            let settings = &st.settings;
+            let mut conn = ctx.conn();
+            device::start(
+                &mut conn,
+                &client,
+                &scope.join(" "),
+                &settings.issuer,
+                settings.device_code_ttl,
+                settings.device_poll_interval,
+                ctx.now,
+            )
+        },
+    )
+    .await;
+    match result {
+        Ok(Ok(d)) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(d),
+        Ok(Err(e)) => OAuthError::from(e).response(),
+        Err(e) => OAuthError::from(ProtocolError::server_error(e)).response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+struct EntryPage<'a> {
+    typed: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+struct ConfirmPage<'a> {
+    client_name: &'a str,
+    unverified: bool,
+    username: &'a str,
+    user_code: &'a str,
+    scopes: Vec<String>,
+    csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "device_done.html")]
+struct DonePage<'a> {
+    allowed: bool,
+    client_name: &'a str,
+}
+
+#[derive(Deserialize)]
+pub struct DeviceQuery {
+    user_code: Option<String>,
+}
+
+fn entry(
+    status: actix_web::HttpResponseBuilder,
+    typed: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    let typed: String = typed.chars().take(20).collect();
+    render(
+        status,
+        &EntryPage {
+            typed: &typed,
+            error,
+        },
+        None,
+    )
+}
+
+fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, to.to_owned()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn with_return_to(path: &str, return_to: &str, extra: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("return_to", return_to);
+    for (k, v) in extra {
+        q.append_pair(k, v);
+    }
+    format!("{path}?{}", q.finish())
+}
+
+/// A pending request for this typed code, or the page that says why not. Unknown codes cost
+/// the address an admission (RFC 8628 §5.1: user codes must not be guessable by trying).
+async fn pending(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    typed: &str,
+) -> Result<Result<(String, DeviceCodeRow, clients::Client), HttpResponse>, AppError> {
+    let unknown = "That code is unknown or has expired. Check the device and try again.";
+    let found = match device::normalize(typed) {
+        Some(code) => {
+            let lookup = code.clone();
+            let row = db(state, move |conn| {
+                let now = crate::db::now();
+                let Some(row) = device_codes::pending_by_user_code(conn, &lookup, now)? else {
+                    return Ok(None);
+                };
+                let client = clients::by_id(conn, &row.client_id)?.filter(|c| !c.row.disabled);
+                Ok(client.map(|c| (row, c)))
+            })
+            .await?;
+            row.map(|(r, c)| (code, r, c))
+        }
+        None => None,
+    };
+    match found {
+        Some(f) => Ok(Ok(f)),
+        None => {
+            let address = client_addr::of(req)
+                .map(crate::authn::throttle::address_subject)
+                .unwrap_or_else(|| "unknown".into());
+            if let Err(wait) = state.admission.user_codes.take(&address) {
+                return Err(AppError::Throttled {
+                    retry_after: wait.as_secs().max(1),
+                });
+            }
+            Ok(Err(entry(
+                HttpResponse::BadRequest(),
+                typed,
+                Some(unknown),
+            )?))
+        }
+    }
+}
+
+/// GET /device: the code form; with `user_code`, the confirmation (after signing in).
+pub async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<DeviceQuery>,
+) -> Result<HttpResponse, AppError> {
+    let typed = query.user_code.clone().unwrap_or_default();
+    if typed.trim().is_empty() {
+        return entry(HttpResponse::Ok(), "", None);
+    }
+    let here = format!(
+        "/device?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("user_code", &typed)
+            .finish()
+    );
+    let Some(s) = session::current(&req, &state).await? else {
+        return Ok(redirect(&with_return_to("/login", &here, &[])));
+    };
+    let Some(uid) = s.user_id.clone() else {
+        return Ok(redirect(&with_return_to("/login", &here, &[])));
+    };
+    let (code, row, client) = match pending(&req, &state, &typed).await? {
+        Ok(f) => f,
+        Err(page) => return Ok(page),
+    };
+    let lookup = uid.clone();
+    let (user, enrolled) = db(&state, move |conn| {
+        Ok((users::by_id(conn, &lookup)?, Factors::load(conn, &lookup)?))
+    })
+    .await?;
+    let Some(user) = user.filter(|u| !u.disabled) else {
+        return Ok(redirect(&with_return_to("/login", &here, &[])));
+    };
+    // A client's minimum sign-in strength holds here as at /authorize: the missing factor first.
+    if let Some(min) = client.row.minimum_acr.as_deref().and_then(Acr::parse) {
+        if Acr::of_amr(s.amr.as_deref().unwrap_or("pwd")) < min {
+            return Ok(redirect(&if enrolled.reachable(min) {
+                with_return_to("/login/second-factor", &here, &[("acr", min.as_str())])
+            } else {
+                with_return_to("/account/security", &here, &[("needed", "factor")])
+            }));
+        }
+    }
+    render(
+        HttpResponse::Ok(),
+        &ConfirmPage {
+            client_name: &client.row.name,
+            unverified: !client.row.verified,
+            username: &user.username,
+            user_code: &device::display(&code),
+            scopes: row
+                .scope
+                .split_ascii_whitespace()
+                .map(describe_scope)
+                .collect(),
+            csrf_token: &s.csrf_token,
+        },
+        None,
+    )
+}
+
+/// POST /device/confirm: the user's decision.
+pub async fn confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let form = FormData::parse(&body);
+    let Some(s) = session::current(&req, &state).await? else {
+        return Ok(redirect("/login?return_to=/device"));
+    };
+    session::check_csrf(Some(&s), form.get("csrf_token"))?;
+    let Some(uid) = s.user_id.clone() else {
+        return Ok(redirect("/login?return_to=/device"));
+    };
+    let allow = match form.get("decision") {
+        Some("allow") => true,
+        Some("deny") => false,
+        _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
+    };
+    let typed = form.text("code");
+    let (code, row, client) = match pending(&req, &state, &typed).await? {
+        Ok(f) => f,
+        Err(page) => return Ok(page),
+    };
+    if allow {
+        if let Some(min) = client.row.minimum_acr.as_deref().and_then(Acr::parse) {
+            if Acr::of_amr(s.amr.as_deref().unwrap_or("pwd")) < min {
+                return Err(AppError::BadRequest(
+                    "This application needs a stronger sign-in: open the code again.".into(),
+                ));
+            }
+        }
+    }
+    let (session_id, auth_time, amr) = (s.id_hash.clone(), s.auth_time, s.amr.clone());
+    let client_id = client.row.client_id.clone();
+    let decided = db(&state, move |conn| {
+        let now = crate::db::now();
+        if !allow {
+            return Ok(device_codes::deny(conn, &code, now)?);
+        }
+        let decision = device_codes::Decision {
+            user_id: &uid,
+            auth_time: auth_time.unwrap_or(now),
+            amr: amr.as_deref(),
+            session_id: Some(&session_id),
+        };
+        Ok(device::approve(
+            conn, &code, &client_id, &row.scope, &decision, now,
+        )?)
+    })
+    .await?;
+    if !decided {
+        return entry(
+            HttpResponse::BadRequest(),
+            &typed,
+            Some("That code was used already or has expired."),
+        );
+    }
+    render(
+        HttpResponse::Ok(),
+        &DonePage {
+            allowed: allow,
+            client_name: &client.row.name,
+        },
+        None,
+    )
+}
