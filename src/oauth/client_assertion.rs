@@ -30,7 +30,7 @@ const LEEWAY: u64 = 30;
 /// How long fetched keys are reused; an unknown `kid` fetches again, at most every
 /// `REFETCH_AFTER`.
 const CACHE_FOR: Duration = Duration::from_secs(300);
-const REFETCH_AFTER: Duration = Duration::from_secs(10);
+const REFETCH_AFTER: Duration = Duration::from_secs(5);
 const ALGORITHMS: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
 
 fn invalid(description: &str) -> ProtocolError {

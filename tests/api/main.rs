@@ -19,6 +19,7 @@ mod metadata_document;
 mod oauth_code;
 mod oidc;
 mod props;
+mod protocol;
 mod refresh;
 mod registration;
 mod rp;
