@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 use crate::crypto::random;
 use crate::db::models::backchannel::Notice;
-use crate::db::models::outbox::{self as rows, OutboxRow};
+use crate::db::models::outbox as rows;
 use crate::db::{self, DbConn};
 use crate::mail::{Mail, Mailer, SendError, SMTP_TIMEOUT};
 use crate::state::AppState;
@@ -48,24 +48,7 @@ const KEEP_FINISHED: i64 = 7 * 86400;
 pub fn enqueue_mail(conn: &mut DbConn, mail: &Mail) -> QueryResult<()> {
     let payload = serde_json::to_string(mail)
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    let now = db::now();
-    rows::insert(
-        conn,
-        &OutboxRow {
-            id: random::token::<16>(),
-            kind: MAIL.to_owned(),
-            recipient: mail.to.clone(),
-            payload,
-            created_at: now,
-            attempts: 0,
-            next_attempt_at: now,
-            claimed_until: None,
-            claim_id: None,
-            sent_at: None,
-            failed_at: None,
-            last_error: None,
-        },
-    )
+    rows::queue(conn, MAIL, &mail.to, payload, db::now())
 }
 
 /// Wakes this process's sender at once (otherwise it looks every `outbox_interval` seconds).

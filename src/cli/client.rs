@@ -101,6 +101,45 @@ pub struct AddClient {
     json: bool,
 }
 
+impl AddClient {
+    fn into_spec(self) -> Result<ClientSpec, CliError> {
+        let jwks = match self.jwks {
+            None => None,
+            Some(text) => {
+                let text = match text.strip_prefix('@') {
+                    Some(path) => std::fs::read_to_string(path)
+                        .map_err(|e| CliError::new(format!("{path}: {e}")))?,
+                    None => text,
+                };
+                Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| CliError::new(format!("--jwks is not JSON: {e}")))?,
+                )
+            }
+        };
+        Ok(ClientSpec {
+            name: self.name,
+            redirect_uris: self.redirect_uris,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            public: self.public,
+            grant_types: self.grant_types,
+            scopes: self.scopes,
+            auth_method: self.auth_method,
+            id_token_alg: self.id_token_alg,
+            logo_uri: self.logo_uri,
+            homepage_uri: self.homepage_uri,
+            minimum_acr: self.minimum_acr,
+            jwks,
+            jwks_uri: self.jwks_uri,
+            require_par: self.require_par,
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
+            token_exchange_audiences: self.token_exchange_audiences,
+            ..Default::default()
+        })
+    }
+}
+
 fn find(conn: &mut DbConn, client_id: &str) -> Result<Client, CliError> {
     clients::by_id(conn, client_id)?
         .ok_or_else(|| CliError::new(format!("no client with id {client_id:?}")))
@@ -131,60 +170,8 @@ fn describe(c: &Client) -> serde_json::Value {
 pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
     match cmd {
         ClientCommand::Add(args) => {
-            let AddClient {
-                name,
-                redirect_uris,
-                post_logout_redirect_uris,
-                public,
-                grant_types,
-                scopes,
-                auth_method,
-                id_token_alg,
-                logo_uri,
-                homepage_uri,
-                minimum_acr,
-                jwks_uri,
-                jwks,
-                require_par,
-                backchannel_logout_uri,
-                backchannel_logout_session_required,
-                token_exchange_audiences,
-                json,
-            } = *args;
-            let jwks = match jwks {
-                None => None,
-                Some(text) => {
-                    let text = match text.strip_prefix('@') {
-                        Some(path) => std::fs::read_to_string(path)
-                            .map_err(|e| CliError::new(format!("{path}: {e}")))?,
-                        None => text,
-                    };
-                    Some(
-                        serde_json::from_str(&text)
-                            .map_err(|e| CliError::new(format!("--jwks is not JSON: {e}")))?,
-                    )
-                }
-            };
-            let spec = ClientSpec {
-                name,
-                redirect_uris,
-                post_logout_redirect_uris,
-                public,
-                grant_types,
-                scopes,
-                auth_method,
-                id_token_alg,
-                logo_uri,
-                homepage_uri,
-                minimum_acr,
-                jwks,
-                jwks_uri,
-                require_par,
-                backchannel_logout_uri,
-                backchannel_logout_session_required,
-                token_exchange_audiences,
-                ..Default::default()
-            };
+            let json = args.json;
+            let spec = args.into_spec()?;
             let (client, secret) = build_client(&spec, db::now()).map_err(|errors| {
                 CliError::new(
                     errors

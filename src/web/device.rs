@@ -13,19 +13,16 @@ use serde::Deserialize;
 use super::auth::FormData;
 use super::authorize::describe_scope;
 use super::templates::render;
-use super::token::{assertion_keys, client_form, ClientForm};
+use super::token::client_endpoint;
 use super::{client_addr, db, session};
 use crate::authn::acr::Acr;
 use crate::authn::second_factor::Factors;
 use crate::db::models::device_codes::{self, DeviceCodeRow};
 use crate::db::models::{clients, users};
-use crate::error::{AppError, OAuthError};
-use crate::oauth::client_auth;
+use crate::error::AppError;
 use crate::oauth::client_policy::GRANT_DEVICE_CODE;
-use crate::oauth::context::{self, Ctx};
 use crate::oauth::device;
 use crate::oauth::errors::{ErrorCode, ProtocolError};
-use crate::oauth::params::Params;
 use crate::state::AppState;
 
 /// POST /device_authorization (RFC 8628 §3.1).
@@ -34,48 +31,33 @@ pub async fn authorize_device(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let ClientForm { form, keys, auth } = match client_form(&req, &body) {
-        Ok(f) => f,
-        Err(e) => return e.response(),
-    };
-    let assertion = assertion_keys(&state, &form, "/device_authorization").await;
-    let st = state.into_inner();
-    let result = web::block(
-        move || -> Result<device::DeviceAuthorization, ProtocolError> {
-            let params = Params::new(&form, keys);
-            if !params.well_formed() {
-                return Err(ProtocolError::invalid_request("a parameter was repeated"));
-            }
-            let (conn, keys) = context::open(&st)?;
-            let mut ctx = Ctx::new(st.settings_arc(), keys, conn, crate::db::now());
-            ctx.assertion_keys = assertion;
-            let client = client_auth::authenticate_request(&ctx, auth.as_deref(), &params)?;
+    let settings = state.settings.clone();
+    let started = client_endpoint(
+        &req,
+        state,
+        &body,
+        "/device_authorization",
+        move |ctx, client, params| {
             if !client.allows_grant(GRANT_DEVICE_CODE) {
                 return Err(ProtocolError::new(
                     ErrorCode::UnauthorizedClient,
                     "this client may not use the device authorization grant",
                 ));
             }
+            // The scope asked for, each one allowed to the client; none asked: all it may have.
             let allowed: Vec<&str> = client.scopes().collect();
-            let mut scope: Vec<&str> = match params.get("scope") {
-                Some(s) => s
-                    .split_ascii_whitespace()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .map(|s| allowed.iter().copied().find(|a| *a == s).ok_or(s))
-                    .collect::<Result<Vec<_>, String>>()
-                    .map_err(|s| {
-                        ProtocolError::new(
-                            ErrorCode::InvalidScope,
-                            format!("the scope {s:?} is not allowed for this client"),
-                        )
-                    })?,
-                None => allowed.clone(),
+            let mut scope: Vec<String> = match params.get("scope") {
+                Some(s) => s.split_ascii_whitespace().map(str::to_owned).collect(),
+                None => allowed.iter().map(|s| s.to_string()).collect(),
             };
+            if let Some(bad) = scope.iter().find(|s| !allowed.contains(&s.as_str())) {
+                return Err(ProtocolError::new(
+                    ErrorCode::InvalidScope,
+                    format!("the scope {bad:?} is not allowed for this client"),
+                ));
+            }
             scope.sort_unstable();
             scope.dedup();
-            let settings = &st.settings;
             let mut conn = ctx.conn();
             device::start(
                 &mut conn,
@@ -89,12 +71,11 @@ pub async fn authorize_device(
         },
     )
     .await;
-    match result {
-        Ok(Ok(d)) => HttpResponse::Ok()
+    match started {
+        Ok(d) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(d),
-        Ok(Err(e)) => OAuthError::from(e).response(),
-        Err(e) => OAuthError::from(ProtocolError::server_error(e)).response(),
+        Err(e) => e.response(),
     }
 }
 

@@ -9,6 +9,7 @@ use crate::error::OAuthError;
 use crate::oauth::client_assertion;
 use crate::oauth::context::{AssertionKeys, Ctx};
 use crate::oauth::errors::ProtocolError;
+use crate::oauth::params::Params;
 use crate::oauth::tokens::Issued;
 use crate::oauth::{token, NormalizedParameter};
 use crate::oidc::id_token;
@@ -114,6 +115,39 @@ pub async fn assertion_keys(
             issuer,
         ],
     })
+}
+
+/// A client-authenticated form endpoint other than /token (PAR, device authorization,
+/// revocation, introspection): the form parsed and checked, the client authenticated (with
+/// whatever method it registered, private_key_jwt included), then `f` on the blocking pool with
+/// the context, the client and the parameters. Errors are RFC 6749 §5.2 JSON.
+pub async fn client_endpoint<T: Send + 'static>(
+    req: &HttpRequest,
+    state: web::Data<AppState>,
+    body: &[u8],
+    endpoint: &'static str,
+    f: impl FnOnce(&Ctx, Client, &Params<'_>) -> Result<T, ProtocolError> + Send + 'static,
+) -> Result<T, OAuthError> {
+    let ClientForm { form, keys, auth } = client_form(req, body)?;
+    let assertion = assertion_keys(&state, &form, endpoint).await;
+    let st = state.into_inner();
+    let result = web::block(move || -> Result<T, ProtocolError> {
+        let params = Params::new(&form, keys);
+        if !params.well_formed() {
+            return Err(ProtocolError::invalid_request("a parameter was repeated"));
+        }
+        let (conn, keys) = crate::oauth::context::open(&st)?;
+        let mut ctx = Ctx::new(st.settings_arc(), keys, conn, crate::db::now());
+        ctx.assertion_keys = assertion;
+        let client =
+            crate::oauth::client_auth::authenticate_request(&ctx, auth.as_deref(), &params)?;
+        f(&ctx, client, &params)
+    })
+    .await;
+    match result {
+        Ok(r) => r.map_err(OAuthError::from),
+        Err(e) => Err(OAuthError::from(ProtocolError::server_error(e))),
+    }
 }
 
 pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {

@@ -573,8 +573,9 @@ async fn a_disabled_users_refresh_token_introspects_as_inactive() {
         !introspect(refresh.clone()).await,
         "one rule: a disabled user's token is dead"
     );
+    // Disabling ended ida's sessions and revoked their refresh tokens for good.
     assert!(app.cli(&["user", "enable", "ida"], None).await.ok());
-    assert!(introspect(refresh).await);
+    assert!(!introspect(refresh).await);
 }
 
 #[tokio::test]

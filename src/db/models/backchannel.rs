@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::random;
-use crate::db::models::outbox::{self, OutboxRow};
+use crate::db::models::outbox;
 use crate::db::schema::{authorization_codes, clients, refresh_families};
 use crate::db::DbConn;
 
@@ -72,23 +72,7 @@ pub fn sessions_ending(conn: &mut DbConn, ending: &[String], now: i64) -> QueryR
         };
         let payload = serde_json::to_string(&notice)
             .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-        outbox::insert(
-            conn,
-            &OutboxRow {
-                id: random::token::<16>(),
-                kind: KIND.to_owned(),
-                recipient: uri,
-                payload,
-                created_at: now,
-                attempts: 0,
-                next_attempt_at: now,
-                claimed_until: None,
-                claim_id: None,
-                sent_at: None,
-                failed_at: None,
-                last_error: None,
-            },
-        )?;
+        outbox::queue(conn, KIND, &uri, payload, now)?;
         queued += 1;
     }
     diesel::update(

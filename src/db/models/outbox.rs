@@ -31,6 +31,33 @@ pub fn insert(conn: &mut DbConn, row: &OutboxRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
+/// Queues a new row of `kind` for `recipient`, due now.
+pub fn queue(
+    conn: &mut DbConn,
+    kind: &str,
+    recipient: &str,
+    payload: String,
+    now: i64,
+) -> QueryResult<()> {
+    insert(
+        conn,
+        &OutboxRow {
+            id: crate::crypto::random::token::<16>(),
+            kind: kind.to_owned(),
+            recipient: recipient.to_owned(),
+            payload,
+            created_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            claimed_until: None,
+            claim_id: None,
+            sent_at: None,
+            failed_at: None,
+            last_error: None,
+        },
+    )
+}
+
 /// Rows due for an attempt and not claimed by a live sender, oldest first.
 pub fn due(conn: &mut DbConn, now: i64, limit: i64) -> QueryResult<Vec<String>> {
     outbox::table
