@@ -309,6 +309,17 @@ pub struct SettingsArgs {
         value_name = "BOOL"
     )]
     pub require_verified_email: Option<bool>,
+    /// Client addresses (CIDR list) that may read /metrics [default: loopback only]
+    #[arg(
+        long,
+        env = "OSTIARY_METRICS_ALLOW",
+        global = true,
+        value_name = "CIDRS"
+    )]
+    pub metrics_allow: Option<String>,
+    /// Also serve /metrics on this address (e.g. 0.0.0.0:9100 for a scraper on another network)
+    #[arg(long, env = "OSTIARY_METRICS_BIND", global = true, value_name = "ADDR")]
+    pub metrics_bind: Option<String>,
     /// Every authorization request must be pushed first (RFC 9126) (true/false)
     #[arg(long, env = "OSTIARY_REQUIRE_PAR", global = true, value_name = "BOOL")]
     pub require_par: Option<bool>,
@@ -452,6 +463,9 @@ pub struct Settings {
     pub second_factor: SecondFactorSettings,
     /// RFC 9126 for every client.
     pub require_par: bool,
+    /// Who may read /metrics, and an extra address to serve it on.
+    pub metrics_allow: Vec<ipnet::IpNet>,
+    pub metrics_bind: Option<String>,
     /// RFC 8628: how long device codes live, and the polling interval.
     pub device_code_ttl: i64,
     pub device_poll_interval: i64,
@@ -700,6 +714,8 @@ impl SettingsArgs {
             second_factor,
             admin_second_factor,
             require_par,
+            metrics_allow,
+            metrics_bind,
             device_code_ttl,
             device_poll_interval,
             outbound_allow,
@@ -965,6 +981,9 @@ impl Settings {
             outbound_allow: parse_cidrs(a.outbound_allow.as_deref().unwrap_or(""))
                 .map_err(|r| bad("outbound_allow", r))?,
             require_par: a.require_par.unwrap_or(false),
+            metrics_allow: parse_cidrs(a.metrics_allow.as_deref().unwrap_or("127.0.0.0/8,::1/128"))
+                .map_err(|r| bad("metrics_allow", r))?,
+            metrics_bind: a.metrics_bind.clone().filter(|b| !b.trim().is_empty()),
             device_code_ttl: match a.device_code_ttl.unwrap_or(600) {
                 t if (60..=3600).contains(&t) => t,
                 t => {

@@ -52,6 +52,20 @@ impl Application {
         );
         // Delivers queued mail (only when SMTP is configured).
         crate::outbox::spawn(state.clone().into_inner());
+        // /metrics on an address of its own, for a scraper on another network.
+        if let Some(bind) = state.settings.metrics_bind.clone() {
+            let st = state.clone();
+            let metrics = HttpServer::new(move || {
+                App::new()
+                    .app_data(st.clone())
+                    .route("/metrics", actix_web::web::get().to(web::metrics::metrics))
+            })
+            .workers(1)
+            .bind(&bind)?
+            .run();
+            tokio::spawn(metrics);
+            tracing::info!(%bind, "metrics served");
+        }
         let port = listener.local_addr()?.port();
         let workers = state.settings.workers;
         let app_state = state.clone();
@@ -60,6 +74,7 @@ impl Application {
                 .app_data(app_state.clone())
                 .configure(web::routes)
                 .wrap(security_headers())
+                .wrap(actix_web::middleware::from_fn(web::metrics::record))
                 .wrap(actix_web::middleware::from_fn(web::request_id::echo))
                 .wrap(TracingLogger::<web::log_span::RootSpan>::new())
         })

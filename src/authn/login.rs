@@ -11,6 +11,7 @@ use super::password::{self, CheckError, Claimant, Purpose, Verdict};
 use super::second_factor::{self, Factors};
 use crate::db::models::users::User;
 use crate::db::{self};
+use crate::metrics::{self, LoginOutcome};
 use crate::state::AppState;
 
 /// A login that completed.
@@ -65,8 +66,19 @@ pub async fn with_password(
     .await?;
     let user = match verdict {
         Verdict::Accepted(u) => u,
-        Verdict::Rejected => return Ok(Step::Rejected),
-        Verdict::Throttled { retry_after } => return Ok(Step::Throttled { retry_after }),
+        Verdict::Rejected => {
+            metrics::login(LoginOutcome::BadCredentials);
+            return Ok(Step::Rejected);
+        }
+        Verdict::Throttled { retry_after } => {
+            // Admission refusals wait seconds; a lockout waits up to its whole duration.
+            metrics::login(if retry_after > 60 {
+                LoginOutcome::Locked
+            } else {
+                LoginOutcome::Throttled
+            });
+            return Ok(Step::Throttled { retry_after });
+        }
     };
     if state.settings.require_verified_email && !user.email_verified {
         return Ok(Step::EmailNotVerified);
@@ -85,11 +97,14 @@ pub async fn with_password(
         user,
     };
     if enrolled.any() {
+        metrics::login(LoginOutcome::MfaRequired);
         return Ok(Step::SecondFactor(passed));
     }
     if second_factor::required(state, &passed.user) {
+        metrics::login(LoginOutcome::MfaRequired);
         return Ok(Step::Enrol(passed));
     }
+    metrics::login(LoginOutcome::Ok);
     complete(state, passed, interaction)
         .await
         .map(Step::Completed)

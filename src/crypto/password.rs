@@ -181,7 +181,11 @@ impl PasswordPool {
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let admitted = self.admitted.clone();
+        let queued = std::time::Instant::now();
         let boxed: Job = Box::new(move || {
+            crate::metrics::METRICS
+                .hash_wait
+                .observe(queued.elapsed().as_secs_f64());
             let _release = Release(admitted);
             let _ = tx.send(job());
         });
@@ -191,6 +195,11 @@ impl PasswordPool {
         }
         rx.await
             .map_err(|_| PasswordError::Hash("password worker failed".into()))
+    }
+
+    /// Hashes running or waiting now.
+    pub fn in_flight(&self) -> usize {
+        self.admitted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {

@@ -23,10 +23,12 @@ pub fn open(state: &AppState) -> Result<(PooledConn, Arc<KeySet>), ProtocolError
             "the server is busy; retry shortly",
         )
     };
+    let waited = std::time::Instant::now();
     let mut conn = state.pool.get().map_err(|e| {
         tracing::error!(error = %e, "no database connection");
         busy()
     })?;
+    crate::metrics::db_wait(waited.elapsed());
     let keys = state
         .keys
         .current(&mut conn)

@@ -263,6 +263,7 @@ impl Issuer for JwtIssuer<'_> {
         match rotation {
             Rotation::Rotated | Rotation::Retried => {}
             Rotation::ReuseDetected => {
+                crate::metrics::METRICS.refresh_reuse.inc();
                 tracing::warn!(client_id = %family.client_id, family = %family.id, "refresh token reused after rotation; family revoked");
                 ctx.note(Noted::BadRefreshToken);
                 return Err(());
@@ -341,6 +342,7 @@ impl Issuer for JwtIssuer<'_> {
                 return Ok(None);
             }
             Liveness::Rotated => {
+                crate::metrics::METRICS.refresh_reuse.inc();
                 tracing::warn!(client_id = %family.client_id, family = %family.id, "refresh token reused after rotation; family revoked");
                 let mut conn = ctx.conn();
                 self.storage(refresh::revoke_family(&mut conn, &family.id, ctx.now))?;

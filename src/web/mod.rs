@@ -14,6 +14,7 @@ pub mod health;
 pub mod log_span;
 pub mod login;
 pub mod logout;
+pub mod metrics;
 pub mod par;
 pub mod passkeys;
 pub mod pending_login;
@@ -53,6 +54,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .app_data(web::PayloadConfig::new(64 * 1024))
     .route("/healthz", get().to(health::healthz))
     .route("/readyz", get().to(health::readyz))
+    .route("/metrics", get().to(metrics::metrics))
     .route("/", get().to(login::home))
     .route("/login", get().to(login::page))
     .route("/login", post().to(login::submit))
@@ -181,7 +183,9 @@ pub async fn db<T: Send + 'static>(
 ) -> Result<T, AppError> {
     let st = state.clone();
     actix_web::web::block(move || {
+        let waited = std::time::Instant::now();
         let mut conn = st.pool.get()?;
+        crate::metrics::db_wait(waited.elapsed());
         f(&mut conn)
     })
     .await?

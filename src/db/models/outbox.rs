@@ -58,6 +58,16 @@ pub fn queue(
     )
 }
 
+/// Rows waiting (neither delivered nor given up), per kind.
+pub fn backlog(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> {
+    outbox::table
+        .filter(outbox::sent_at.is_null())
+        .filter(outbox::failed_at.is_null())
+        .group_by(outbox::kind)
+        .select((outbox::kind, diesel::dsl::count_star()))
+        .load(conn)
+}
+
 /// Rows due for an attempt and not claimed by a live sender, oldest first.
 pub fn due(conn: &mut DbConn, now: i64, limit: i64) -> QueryResult<Vec<String>> {
     outbox::table

@@ -167,6 +167,7 @@ pub fn handle(
             let mut response: TokenResponse =
                 token_exchange::exchange(&ctx, &client, &params, &state.keys)?.into();
             response.issued_token_type = Some(token_exchange::ACCESS_TOKEN_TYPE);
+            crate::metrics::token_issued(&grant_type);
             return Ok(response);
         }
         other => {
@@ -176,6 +177,7 @@ pub fn handle(
             ))
         }
     };
+    crate::metrics::token_issued(&grant_type);
     let id_token = finish(&ctx, &issued, &client)?;
     let mut response: TokenResponse = issued.into();
     response.id_token = id_token;
