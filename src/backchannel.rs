@@ -19,9 +19,19 @@ pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 const TTL: i64 = 120;
 
 /// Signs and posts one logout token.
-pub async fn deliver(state: &AppState, notice: &Notice) -> Result<(), SendError> {
+pub async fn deliver(state: &std::sync::Arc<AppState>, notice: &Notice) -> Result<(), SendError> {
+    let st = state.clone();
+    let n = notice.clone();
+    let (token, uri) = tokio::task::spawn_blocking(move || sign(&st, &n))
+        .await
+        .map_err(|e| SendError::Transient(format!("signing task: {e}")))??;
+    post(state, &uri, &token).await
+}
+
+/// The logout token for `notice`, and where it goes (database and signing: blocking).
+fn sign(state: &AppState, notice: &Notice) -> Result<(String, String), SendError> {
     let now = crate::db::now();
-    let token = {
+    {
         let st_keys = &state.keys;
         let mut conn = state
             .pool
@@ -45,12 +55,20 @@ pub async fn deliver(state: &AppState, notice: &Notice) -> Result<(), SendError>
             "sid": crate::oidc::id_token::sid(&notice.session),
             "events": { EVENT: {} },
         });
-        jwt::sign(&keys, alg, "logout+jwt", &claims, now)
-            .map_err(|e| SendError::Transient(format!("signing: {e}")))?
-    };
+        // Where the client wants them now (it may have changed since the session ended).
+        let uri = client.row.backchannel_logout_uri.clone().ok_or_else(|| {
+            SendError::Permanent("the client no longer takes logout tokens".into())
+        })?;
+        let token = jwt::sign(&keys, alg, "logout+jwt", &claims, now)
+            .map_err(|e| SendError::Transient(format!("signing: {e}")))?;
+        Ok((token, uri))
+    }
+}
+
+async fn post(state: &AppState, uri: &str, token: &str) -> Result<(), SendError> {
     let outbound = Outbound::new(&state.settings.outbound_allow);
     match outbound
-        .post_form(&notice.uri, &[("logout_token", &token)], Limits::LOGOUT)
+        .post_form(uri, &[("logout_token", token)], Limits::LOGOUT)
         .await
     {
         Ok(_) => Ok(()),

@@ -309,6 +309,14 @@ pub struct SettingsArgs {
         value_name = "BOOL"
     )]
     pub require_verified_email: Option<bool>,
+    /// Seconds a request waits for a database connection before it is answered 503
+    #[arg(
+        long,
+        env = "OSTIARY_DB_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub db_timeout: Option<u64>,
     /// Client addresses (CIDR list) that may read /metrics [default: loopback only]
     #[arg(
         long,
@@ -463,6 +471,8 @@ pub struct Settings {
     pub second_factor: SecondFactorSettings,
     /// RFC 9126 for every client.
     pub require_par: bool,
+    /// How long a request waits for a database connection.
+    pub db_timeout: u64,
     /// Who may read /metrics, and an extra address to serve it on.
     pub metrics_allow: Vec<ipnet::IpNet>,
     pub metrics_bind: Option<String>,
@@ -714,6 +724,7 @@ impl SettingsArgs {
             second_factor,
             admin_second_factor,
             require_par,
+            db_timeout,
             metrics_allow,
             metrics_bind,
             device_code_ttl,
@@ -981,6 +992,10 @@ impl Settings {
             outbound_allow: parse_cidrs(a.outbound_allow.as_deref().unwrap_or(""))
                 .map_err(|r| bad("outbound_allow", r))?,
             require_par: a.require_par.unwrap_or(false),
+            db_timeout: match a.db_timeout.unwrap_or(5) {
+                t if (1..=60).contains(&t) => t,
+                t => return Err(bad("db_timeout", format!("{t}: use 1 to 60 seconds"))),
+            },
             metrics_allow: parse_cidrs(a.metrics_allow.as_deref().unwrap_or("127.0.0.0/8,::1/128"))
                 .map_err(|r| bad("metrics_allow", r))?,
             metrics_bind: a.metrics_bind.clone().filter(|b| !b.trim().is_empty()),

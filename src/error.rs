@@ -39,9 +39,18 @@ impl AppError {
 
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
+        if crate::db::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return AppError::Busy {
+                retry_after: UNAVAILABLE_RETRY_AFTER,
+            };
+        }
         AppError::Internal(format!("database: {e}"))
     }
 }
+
+/// What a client is told to wait when the database is away (seconds).
+pub const UNAVAILABLE_RETRY_AFTER: u32 = 5;
 
 impl From<crate::db::DbError> for AppError {
     fn from(e: crate::db::DbError) -> Self {
@@ -51,7 +60,12 @@ impl From<crate::db::DbError> for AppError {
 
 impl From<r2d2_err::PoolError> for AppError {
     fn from(e: r2d2_err::PoolError) -> Self {
-        AppError::Internal(format!("database pool: {e}"))
+        // No connection within `db_timeout`: the database is down or saturated. Fail fast,
+        // and say when to come back, rather than hang or look broken.
+        tracing::warn!(error = %crate::db::redact_url(&e.to_string()), "no database connection");
+        AppError::Busy {
+            retry_after: UNAVAILABLE_RETRY_AFTER,
+        }
     }
 }
 
@@ -253,6 +267,9 @@ impl OAuthError {
             .insert_header((header::PRAGMA, "no-cache"));
         if let Some(challenge) = &self.www_authenticate {
             res.insert_header((header::WWW_AUTHENTICATE, challenge.as_str()));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER.to_string()));
         }
         res.json(json!({ "error": self.error, "error_description": self.description }))
     }

@@ -68,7 +68,11 @@ impl AppState {
     /// Opens the database, applies migrations, loads the key-encryption key and makes sure
     /// signing keys exist. Blocking: call from a blocking context.
     pub fn prepare(settings: Settings) -> Result<AppState, StartError> {
-        let pool = db::build_pool(&settings.db, settings.db_pool_size)?;
+        let pool = db::build_pool_with(
+            &settings.db,
+            settings.db_pool_size,
+            Duration::from_secs(settings.db_timeout),
+        )?;
         let mut conn = pool.get().map_err(db::DbError::Pool)?;
         let applied = db::run_migrations(&mut conn)?;
         if applied > 0 {

@@ -423,7 +423,12 @@ pub async fn update(
             )
         }
     };
-    client.row.secret_hash = existing.row.secret_hash.clone();
+    // A secret stays only while the client authenticates with one (switching to keys retires it).
+    client.row.secret_hash = existing
+        .row
+        .secret_hash
+        .clone()
+        .filter(|_| crate::oauth::client_policy::uses_secret(&client.row.auth_method));
     client.row.created_at = existing.row.created_at;
     // The stored metadata stays, with the keys as the form has them now.
     let mut metadata = existing.metadata();

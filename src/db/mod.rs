@@ -128,8 +128,29 @@ impl ManageConnection for DbManager {
     }
 }
 
+/// Whether a database error means the database is away (the connection broke or could not be
+/// used), as opposed to a problem with the statement: such a request is answered 503.
+pub fn is_unavailable(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        e,
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        )
+    ) || matches!(e, Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+        if info.message().contains("server closed the connection")
+            || info.message().contains("terminating connection")
+            || info.message().contains("no connection to the server"))
+}
+
 /// Builds the pool. SQLite allows one writer at a time, so a small pool is enough there.
 pub fn build_pool(url: &DbUrl, max_size: u32) -> Result<Pool, DbError> {
+    build_pool_with(url, max_size, Duration::from_secs(5))
+}
+
+/// As `build_pool`, waiting at most `timeout` for a connection (then the request gets a 503).
+pub fn build_pool_with(url: &DbUrl, max_size: u32, timeout: Duration) -> Result<Pool, DbError> {
     let size = if url.is_sqlite() {
         max_size.min(8)
     } else {
@@ -138,7 +159,7 @@ pub fn build_pool(url: &DbUrl, max_size: u32) -> Result<Pool, DbError> {
     let pool = r2d2::Pool::builder()
         .max_size(size.max(1))
         .min_idle(Some(1))
-        .connection_timeout(Duration::from_secs(10))
+        .connection_timeout(timeout)
         .build(DbManager::new(url.clone()))?;
     Ok(pool)
 }

@@ -125,6 +125,7 @@ diesel::table! {
         last_seen_at -> BigInt,
         expires_at -> BigInt,
         amr -> Nullable<Text>,
+        lineage -> Nullable<Text>,
     }
 }
 

@@ -80,7 +80,7 @@ impl KeyCache {
 
     fn put(&self, uri: &str, keys: Value) {
         if let Ok(mut m) = self.entries.lock() {
-            if m.len() > 10_000 {
+            if m.len() > 1_000 {
                 m.clear();
             }
             m.insert(uri.to_owned(), (Instant::now(), keys));
@@ -102,6 +102,11 @@ pub async fn keys_for(
     client: &Client,
     kid: Option<&str>,
 ) -> Result<Value, ProtocolError> {
+    if client.row.auth_method != super::client_policy::AUTH_PRIVATE_KEY_JWT {
+        return Err(invalid(
+            "this client does not authenticate with private_key_jwt",
+        ));
+    }
     let metadata = client.metadata();
     if let Some(jwks) = metadata.get("jwks") {
         return Ok(jwks.clone());
@@ -119,17 +124,23 @@ pub async fn keys_for(
     }
     match outbound.get(uri, "application/json", Limits::JWKS).await {
         Ok(r) => {
-            let keys: Value = serde_json::from_slice(&r.body)
-                .map_err(|_| invalid("the client's jwks_uri did not answer a JWK Set"))?;
+            let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            // Only the keys are kept (bounded by the fetch's size limit).
+            let keys = serde_json::json!({
+                "keys": body["keys"].as_array().cloned().unwrap_or_default()
+            });
             cache.put(uri, keys.clone());
             Ok(keys)
         }
         Err(e) => {
             tracing::warn!(client_id = %client.row.client_id, error = %e, "fetching a client's jwks_uri failed");
-            // Keys fetched earlier still serve while the client's server is down.
-            cached
+            // Keys fetched earlier still serve while the client's server is down; without any,
+            // the failure itself is remembered for a while (no fetch per request).
+            let keys = cached
                 .map(|(_, k)| k)
-                .ok_or_else(|| invalid("the client's keys could not be fetched"))
+                .unwrap_or_else(|| serde_json::json!({ "keys": [] }));
+            cache.put(uri, keys.clone());
+            Ok(keys)
         }
     }
 }
@@ -179,7 +190,9 @@ pub fn verify(
             invalid("the client assertion is invalid (signature, iss, sub, aud or exp)")
         })?
         .claims;
-    let exp = claims["exp"].as_i64().unwrap_or(0);
+    let exp = claims["exp"]
+        .as_i64()
+        .ok_or_else(|| invalid("the client assertion's exp must be an integer"))?;
     if exp - now > MAX_LIFETIME {
         return Err(invalid(
             "the client assertion lives too long (exp at most 5 minutes ahead)",

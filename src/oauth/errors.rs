@@ -85,6 +85,13 @@ impl std::fmt::Display for ProtocolError {
 
 impl From<diesel::result::Error> for ProtocolError {
     fn from(e: diesel::result::Error) -> Self {
+        if crate::db::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return ProtocolError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the server is busy; retry shortly",
+            );
+        }
         ProtocolError::server_error(format!("database: {e}"))
     }
 }

@@ -35,6 +35,12 @@ pub fn userinfo(
             ))
         }
     };
+    // A token exchanged for another audience (RFC 8693) is that service's, not this one's.
+    if claims.aud != issuer {
+        return Ok(Userinfo::InvalidToken(
+            "the access token is for another audience",
+        ));
+    }
     if !claims.scope.split_ascii_whitespace().any(|s| s == "openid") {
         return Ok(Userinfo::InsufficientScope);
     }

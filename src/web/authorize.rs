@@ -245,7 +245,7 @@ async fn process(
             .and_then(|row| row.auth_time);
         let input = AuthorizeInput {
             user,
-            session_id: sess.as_ref().map(|s| s.id_hash.clone()),
+            session_id: sess.as_ref().map(|s| s.lineage().to_owned()),
             auth_time: sess.as_ref().and_then(|s| s.auth_time),
             decision,
             fresh_login_at,

@@ -149,6 +149,16 @@ async fn pending(
     typed: &str,
 ) -> Result<Result<(String, DeviceCodeRow, clients::Client), HttpResponse>, AppError> {
     let unknown = "That code is unknown or has expired. Check the device and try again.";
+    // Every lookup is admitted per address (a right guess too, or guessing would go on at full
+    // speed); a code that exists gives its admission back.
+    let address = client_addr::of(req)
+        .map(crate::authn::throttle::address_subject)
+        .unwrap_or_else(|| "unknown".into());
+    if let Err(wait) = state.admission.user_codes.take(&address) {
+        return Err(AppError::Throttled {
+            retry_after: wait.as_secs().max(1),
+        });
+    }
     let found = match device::normalize(typed) {
         Some(code) => {
             let lookup = code.clone();
@@ -166,22 +176,15 @@ async fn pending(
         None => None,
     };
     match found {
-        Some(f) => Ok(Ok(f)),
-        None => {
-            let address = client_addr::of(req)
-                .map(crate::authn::throttle::address_subject)
-                .unwrap_or_else(|| "unknown".into());
-            if let Err(wait) = state.admission.user_codes.take(&address) {
-                return Err(AppError::Throttled {
-                    retry_after: wait.as_secs().max(1),
-                });
-            }
-            Ok(Err(entry(
-                HttpResponse::BadRequest(),
-                typed,
-                Some(unknown),
-            )?))
+        Some(f) => {
+            state.admission.user_codes.refund(&address);
+            Ok(Ok(f))
         }
+        None => Ok(Err(entry(
+            HttpResponse::BadRequest(),
+            typed,
+            Some(unknown),
+        )?)),
     }
 }
 
@@ -280,7 +283,7 @@ pub async fn confirm(
             }
         }
     }
-    let (session_id, auth_time, amr) = (s.id_hash.clone(), s.auth_time, s.amr.clone());
+    let (auth_time, amr) = (s.auth_time, s.amr.clone());
     let client_id = client.row.client_id.clone();
     let decided = db(&state, move |conn| {
         let now = crate::db::now();
@@ -291,7 +294,9 @@ pub async fn confirm(
             user_id: &uid,
             auth_time: auth_time.unwrap_or(now),
             amr: amr.as_deref(),
-            session_id: Some(&session_id),
+            // The device gets its own standing: signing out of the browser that approved it
+            // does not sign the TV out.
+            session_id: None,
         };
         Ok(device::approve(
             conn, &code, &client_id, &row.scope, &decision, now,

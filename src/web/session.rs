@@ -214,16 +214,21 @@ pub async fn create(
         last_seen_at: now,
         expires_at: now + ttl,
         amr: Some(sign_in.amr.to_owned()),
+        lineage: None,
     };
     let st = state.clone();
-    let insert = row.clone();
-    web::block(move || {
+    let mut insert = row.clone();
+    let row = web::block(move || {
         let mut conn = st.pool.get()?;
         if let Some(old) = replaces {
-            sessions::delete(&mut conn, &old)?;
+            // The same person signing in again continues the old session's lineage (its `sid`
+            // and what was issued in it); someone else ends it, with its notices.
+            if let Some(uid) = insert.user_id.clone() {
+                insert.lineage = sessions::continue_lineage(&mut conn, &old, &uid)?;
+            }
         }
         sessions::insert(&mut conn, &insert)?;
-        Ok::<_, AppError>(())
+        Ok::<_, AppError>(insert)
     })
     .await??;
     Ok((row, build_cookie(state, token, ttl)))

@@ -506,6 +506,11 @@ async fn private_key_jwt_refuses_wrong_aud_expired_replayed_and_unknown_keys() {
     )
     .await;
     assert_eq!(status, 401);
+    // A non-integer exp would dodge the lifetime bound: refused.
+    let mut float = assertion_claims(id, &app.address, 60);
+    float["exp"] = json!(ostiary::db::now() as f64 + 3600.5);
+    let (status, _) = cc_with_assertion(&app, &key.sign(&float)).await;
+    assert_eq!(status, 401);
     // Expired, and living too long.
     let (status, _) =
         cc_with_assertion(&app, &key.sign(&assertion_claims(id, &app.address, -120))).await;
@@ -802,6 +807,12 @@ async fn logging_out_sends_a_signed_logout_token_and_revokes_the_sessions_refres
     let b = browser();
     app.login_with(&b, "lea", "lea's password").await;
     let tokens = login_through(&app, &client, &b).await;
+    // Signing in again in the same browser replaces the session; what it issued moves along,
+    // so the logout below still reaches it.
+    assert_eq!(
+        app.login_with(&b, "lea", "lea's password").await.status(),
+        303
+    );
     let id_claims: Value = {
         let jwt = tokens["id_token"].as_str().expect("id_token");
         serde_json::from_slice(
@@ -827,7 +838,7 @@ async fn logging_out_sends_a_signed_logout_token_and_revokes_the_sessions_refres
     assert_eq!(claims["sub"], id_claims["sub"]);
     assert_eq!(
         claims["sid"], id_claims["sid"],
-        "the session the id_token named"
+        "the sid the id_token named, although a new login replaced that session row"
     );
     assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
     assert!(claims["jti"].is_string() && claims["iat"].is_i64() && claims["exp"].is_i64());

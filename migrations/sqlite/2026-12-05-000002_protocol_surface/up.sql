@@ -43,6 +43,16 @@ CREATE TABLE device_codes (
 );
 CREATE INDEX device_codes_expires ON device_codes(expires_at);
 
+-- A browser's sign-in lineage: a new login of the same person in the same browser replaces the
+-- session row but keeps the lineage, which is what codes, refresh families and `sid` name, so a
+-- relying party's `sid` stays valid and a later logout still reaches what was issued before.
+ALTER TABLE sessions ADD COLUMN lineage TEXT;
+CREATE INDEX sessions_lineage ON sessions(lineage);
+
+-- A session's end finds what was issued in it (back-channel logout, revocation).
+CREATE INDEX refresh_families_session ON refresh_families(session_id);
+CREATE INDEX authorization_codes_session ON authorization_codes(session_id);
+
 ALTER TABLE clients ADD COLUMN require_par BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT;
 ALTER TABLE clients ADD COLUMN backchannel_logout_session_required BOOLEAN NOT NULL DEFAULT FALSE;

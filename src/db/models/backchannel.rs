@@ -75,12 +75,22 @@ pub fn sessions_ending(conn: &mut DbConn, ending: &[String], now: i64) -> QueryR
         outbox::queue(conn, KIND, &uri, payload, now)?;
         queued += 1;
     }
+    // The session's refresh tokens die with it — except offline_access ones, which were asked
+    // for to outlive the session (Back-Channel Logout §2.7) — and its unredeemed codes with them.
     diesel::update(
         refresh_families::table
             .filter(refresh_families::session_id.eq_any(ending))
-            .filter(refresh_families::revoked_at.is_null()),
+            .filter(refresh_families::revoked_at.is_null())
+            .filter(refresh_families::scope.not_like("%offline_access%")),
     )
     .set(refresh_families::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    diesel::update(
+        authorization_codes::table
+            .filter(authorization_codes::session_id.eq_any(ending))
+            .filter(authorization_codes::consumed_at.is_null()),
+    )
+    .set(authorization_codes::consumed_at.eq(Some(now)))
     .execute(conn)?;
     Ok(queued)
 }

@@ -19,6 +19,15 @@ pub struct SessionRow {
     pub expires_at: i64,
     /// How the user authenticated (RFC 8176 values, space-separated), decided by the login.
     pub amr: Option<String>,
+    /// The sign-in lineage this session continues (see the migration); `None`: its own id.
+    pub lineage: Option<String>,
+}
+
+impl SessionRow {
+    /// What codes, refresh families and `sid` name: the lineage, stable across re-logins.
+    pub fn lineage(&self) -> &str {
+        self.lineage.as_deref().unwrap_or(&self.id_hash)
+    }
 }
 
 pub fn insert(conn: &mut DbConn, row: &SessionRow) -> QueryResult<()> {
@@ -38,10 +47,25 @@ pub fn live(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<Option<Se
         .optional()
 }
 
-/// Removes a session row without telling anyone: only for a session replaced by a new login
-/// in the same browser. Every other end of a session goes through `end` and its siblings.
-pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<usize> {
-    diesel::delete(sessions::table.find(id_hash)).execute(conn)
+/// The lineage a new login of `user_id` in this browser continues: the replaced session's, when
+/// it was the same person's (`None` otherwise, and the old session then ends like a logout).
+pub fn continue_lineage(
+    conn: &mut DbConn,
+    old: &str,
+    user_id: &str,
+) -> QueryResult<Option<String>> {
+    let row = sessions::table
+        .find(old)
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    if row.user_id.as_deref() == Some(user_id) {
+        diesel::delete(sessions::table.find(old)).execute(conn)?;
+        return Ok(Some(row.lineage().to_owned()));
+    }
+    end(conn, old)?;
+    Ok(None)
 }
 
 /// Ends these sessions: clients holding their tokens are told (back-channel logout, through
@@ -51,7 +75,12 @@ fn end_all(conn: &mut DbConn, ids: Vec<String>) -> QueryResult<usize> {
         return Ok(0);
     }
     conn.transaction(|c| {
-        crate::db::models::backchannel::sessions_ending(c, &ids, crate::db::now())?;
+        let rows: Vec<SessionRow> = sessions::table
+            .filter(sessions::id_hash.eq_any(&ids))
+            .select(SessionRow::as_select())
+            .load(c)?;
+        let lineages: Vec<String> = rows.iter().map(|r| r.lineage().to_owned()).collect();
+        crate::db::models::backchannel::sessions_ending(c, &lineages, crate::db::now())?;
         diesel::delete(sessions::table.filter(sessions::id_hash.eq_any(&ids))).execute(c)
     })
 }

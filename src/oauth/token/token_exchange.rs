@@ -92,6 +92,27 @@ pub fn exchange(
         }
         None => None,
     };
+    // The actor is the requesting client's own: a token someone else holds cannot be named as
+    // the acting party.
+    if actor
+        .as_ref()
+        .is_some_and(|a| a.client_id != client.row.client_id)
+    {
+        return Err(ProtocolError::invalid_grant(
+            "the actor token was not issued to this client",
+        ));
+    }
+    // The subject must still be able to sign in.
+    if ctx
+        .user(&subject.sub)
+        .ok()
+        .flatten()
+        .is_some_and(|u| u.disabled)
+    {
+        return Err(ProtocolError::invalid_grant(
+            "the subject's account is disabled",
+        ));
+    }
 
     // The audience: `audience`, or a `resource` URI; one of the client's allowed targets.
     let target = params
@@ -118,7 +139,12 @@ pub fn exchange(
         None => subject.scope.clone(),
         Some(asked) => {
             let wanted: Vec<&str> = asked.split_ascii_whitespace().collect();
-            if wanted.is_empty() || wanted.iter().any(|s| !granted.contains(s)) {
+            let own: Vec<&str> = client.scopes().collect();
+            if wanted.is_empty()
+                || wanted
+                    .iter()
+                    .any(|s| !granted.contains(s) || !own.contains(s))
+            {
                 return Err(ProtocolError::new(
                     ErrorCode::InvalidScope,
                     "the requested scope is broader than the subject token's",
