@@ -132,6 +132,24 @@ pub fn test_db() -> TestDb {
     }
 }
 
+/// The PostgreSQL server tests use when `OSTIARY_TEST_DATABASE_URL` is not set: every machine
+/// of this project has one (tests that need PostgreSQL whatever the suite runs on fail, never
+/// skip, without it).
+pub const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A migrated PostgreSQL database with signing keys, whichever backend the suite runs on.
+pub fn pg_db() -> TestDb {
+    let admin = testing::postgres_admin_url().unwrap_or_else(|| LOCAL_POSTGRES.to_owned());
+    let template = postgres_template(&admin);
+    let pg = PgTestDatabase::create(&admin, Some(template))
+        .unwrap_or_else(|e| panic!("this test needs PostgreSQL at {admin}: {e}"));
+    TestDb {
+        url: pg.url.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+        _pg: Some(pg),
+    }
+}
+
 /// An empty database (no migrations, no keys): for tests of first start.
 pub fn empty_db() -> TestDb {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -18,6 +18,7 @@ mod maintenance;
 mod metadata_document;
 mod oauth_code;
 mod oidc;
+mod outage;
 mod ops;
 mod props;
 mod protocol;
