@@ -92,7 +92,11 @@ async fn a_database_outage_is_answered_503_fast_and_recovered_from_by_itself() {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            (status, retry, res.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                status,
+                retry,
+                res.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     // Before: a token, acknowledged.
@@ -121,7 +125,11 @@ async fn a_database_outage_is_answered_503_fast_and_recovered_from_by_itself() {
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
     let page = app.get("/login").await;
-    assert!(page.status() == 200 || page.status() == 503, "{}", page.status());
+    assert!(
+        page.status() == 200 || page.status() == 503,
+        "{}",
+        page.status()
+    );
 
     proxy.up();
     // It recovers by itself.
@@ -131,7 +139,10 @@ async fn a_database_outage_is_answered_503_fast_and_recovered_from_by_itself() {
         if status == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "no recovery after the database came back");
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after the database came back"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(app.get("/readyz").await.status(), 200);
