@@ -15,7 +15,8 @@ fn main() {
     ostiary::telemetry::init(&settings.log, settings.log_format);
     let result = match args.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
-        Command::Migrate => cli::migrate(&settings),
+        Command::Migrate { dry_run } => cli::migrate(&settings, dry_run),
+        Command::Gc => cli::gc(&settings),
         Command::User(c) => cli::user::run(&settings, c),
         Command::Client(c) => cli::client::run(&settings, c),
         Command::Keys(c) => cli::keys::run(&settings, c),

@@ -10,9 +10,8 @@ use diesel::connection::SimpleConnection;
 use diesel::Connection;
 
 use crate::crypto::keys;
-use crate::db::models::{
-    codes, denylist, login_attempts, login_throttle, refresh, sessions, signing_keys,
-};
+use crate::db::janitor::{self, Sweep};
+use crate::db::models::signing_keys;
 use crate::db::{self, DbConn};
 use crate::state::AppState;
 
@@ -38,48 +37,71 @@ pub fn spawn(state: Arc<AppState>, every: Duration) {
     });
 }
 
-#[derive(Debug, Default)]
+/// What one pass removed (rows per table) and whether keys were rotated.
+#[derive(Debug, Default, PartialEq)]
 pub struct Report {
-    pub sessions: usize,
-    pub codes: usize,
-    pub denylist: usize,
-    pub families: usize,
-    pub login_attempts: usize,
+    pub removed: Vec<(&'static str, usize)>,
     pub rotated: bool,
 }
 
 impl Report {
     fn any(&self) -> bool {
-        self.sessions + self.codes + self.denylist + self.families + self.login_attempts > 0
-            || self.rotated
+        self.removed.iter().any(|(_, n)| *n > 0) || self.rotated
     }
+
+    pub fn total(&self) -> usize {
+        self.removed.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Every leftover and the age past which it goes: (table, primary key, time column, seconds
+/// after that time). Each table is swept in bounded batches (`db::janitor`).
+fn sweeps(settings: &crate::config::Settings) -> Vec<(Sweep, i64)> {
+    let s = |table, key, column| Sweep { table, key, column };
+    vec![
+        (s("sessions", "id_hash", "expires_at"), 0),
+        (s("interactions", "id_hash", "expires_at"), 0),
+        (s("webauthn_ceremonies", "id_hash", "expires_at"), 0),
+        (s("pushed_requests", "uri_hash", "expires_at"), 0),
+        // Kept a while after expiry so a late poll still gets `expired_token`.
+        (s("device_codes", "device_code_hash", "expires_at"), 3600),
+        // Kept a day, so a late replay is still recognised and revokes what the code issued.
+        (
+            s("authorization_codes", "code_hash", "expires_at"),
+            CODE_RETENTION,
+        ),
+        (s("access_token_denylist", "jti", "expires_at"), 0),
+        // Refresh tokens go with their family (ON DELETE CASCADE).
+        (s("refresh_families", "id", "expires_at"), 0),
+        (s("account_tokens", "token_hash", "expires_at"), 0),
+        (s("login_attempts", "id", "at"), LOGIN_ATTEMPT_RETENTION),
+        // Failure counters older than a lockout are forgotten anyway.
+        (
+            s("login_throttle", "subject", "last_failure_at"),
+            settings.throttle.lockout_duration,
+        ),
+        (s("client_assertion_jtis", "jti", "expires_at"), 60),
+    ]
+}
+
+/// Removes what has outlived its use (the part of a pass that `ostiary gc` runs too).
+pub fn sweep_all(
+    conn: &mut DbConn,
+    settings: &crate::config::Settings,
+    now: i64,
+) -> Result<Report, String> {
+    let mut report = Report::default();
+    for (s, age) in sweeps(settings) {
+        let n = janitor::sweep(conn, &s, now - age).map_err(|e| format!("{}: {e}", s.table))?;
+        report.removed.push((s.table, n));
+    }
+    Ok(report)
 }
 
 pub fn run_once(state: &AppState) -> Result<Report, String> {
     let mut conn = state.pool.get().map_err(|e| e.to_string())?;
     let now = db::now();
-    let mut r = Report {
-        sessions: sessions::delete_expired(&mut conn, now).map_err(|e| e.to_string())?
-            + crate::db::models::interactions::delete_expired(&mut conn, now)
-                .map_err(|e| e.to_string())?
-            + crate::db::models::factors::delete_expired_ceremonies(&mut conn, now)
-                .map_err(|e| e.to_string())?
-            + crate::db::models::pushed_requests::delete_expired(&mut conn, now)
-                .map_err(|e| e.to_string())?
-            + crate::db::models::device_codes::delete_expired(&mut conn, now)
-                .map_err(|e| e.to_string())?
-            + crate::db::models::client_assertions::delete_expired(&mut conn, now)
-                .map_err(|e| e.to_string())?,
-        codes: codes::delete_expired(&mut conn, now - CODE_RETENTION).map_err(|e| e.to_string())?,
-        denylist: denylist::delete_expired(&mut conn, now).map_err(|e| e.to_string())?,
-        families: refresh::delete_expired(&mut conn, now).map_err(|e| e.to_string())?,
-        login_attempts: login_attempts::delete_before(&mut conn, now - LOGIN_ATTEMPT_RETENTION)
-            .map_err(|e| e.to_string())?
-            // Failure counters older than a lockout are forgotten anyway.
-            + login_throttle::delete_before(&mut conn, now - state.settings.throttle.lockout_duration)
-                .map_err(|e| e.to_string())?,
-        rotated: false,
-    };
+    let mut r = sweep_all(&mut conn, &state.settings, now)?;
     if let Some(interval) = state.settings.key_rotation_interval {
         r.rotated = rotate_if_due(&mut conn, state, interval, now).map_err(|e| e.to_string())?;
     }

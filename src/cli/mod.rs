@@ -39,7 +39,14 @@ pub enum Command {
     /// Run the server (the default when no command is given)
     Serve,
     /// Apply pending database migrations and exit
-    Migrate,
+    Migrate {
+        /// Only list the migrations that would run
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove expired sessions, codes, tokens and records once (what every replica's janitor
+    /// does every `maintenance_interval`), in bounded batches; safe while servers run
+    Gc,
     /// Manage end users (people who log in)
     #[command(subcommand)]
     User(user::UserCommand),
@@ -91,10 +98,33 @@ pub fn connect(settings: &Settings) -> Result<DbConn, CliError> {
     Ok(conn)
 }
 
-pub fn migrate(settings: &Settings) -> CliResult {
+pub fn migrate(settings: &Settings, dry_run: bool) -> CliResult {
     let mut conn = db::establish(&settings.db)?;
+    if dry_run {
+        let pending = db::pending_migrations(&mut conn)?;
+        if pending.is_empty() {
+            println!("the database is up to date");
+        }
+        for name in &pending {
+            println!("would apply {name}");
+        }
+        return Ok(());
+    }
     let n = db::run_migrations(&mut conn)?;
     println!("{n} migration(s) applied");
+    Ok(())
+}
+
+pub fn gc(settings: &Settings) -> CliResult {
+    let mut conn = connect(settings)?;
+    let report =
+        crate::maintenance::sweep_all(&mut conn, settings, db::now()).map_err(CliError::new)?;
+    for (table, n) in &report.removed {
+        if *n > 0 {
+            println!("{table}: {n} removed");
+        }
+    }
+    println!("{} row(s) removed", report.total());
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //!
 //! This module knows nothing of actix; callers on the async side run it inside `web::block`.
 
+pub mod janitor;
 pub mod models;
 pub mod schema;
 pub mod testing;
@@ -183,6 +184,24 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<usize, DbError> {
         }
     };
     Ok(applied)
+}
+
+/// The migrations that `run_migrations` would apply, by name, without applying them.
+pub fn pending_migrations(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+    Ok(match conn {
+        DbConn::Sqlite(c) => c
+            .pending_migrations(SQLITE_MIGRATIONS)
+            .map_err(|e| DbError::Migration(e.to_string()))?
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect(),
+        DbConn::Pg(c) => c
+            .pending_migrations(POSTGRES_MIGRATIONS)
+            .map_err(|e| DbError::Migration(e.to_string()))?
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect(),
+    })
 }
 
 /// Runs `f` in a transaction that, on PostgreSQL, holds an advisory lock for its duration:

@@ -221,3 +221,189 @@ async fn metrics_are_refused_outside_the_allowed_addresses() {
     assert_eq!(res.status(), 403);
     assert_eq!(app.get("/metrics").await.status(), 200);
 }
+
+#[tokio::test]
+async fn migrate_dry_run_lists_pending_migrations_and_applies_none() {
+    let db = crate::helpers::empty_db();
+    let out = crate::helpers::run_cli(&db, &["migrate", "--dry-run"], None).await;
+    assert!(out.ok(), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("would apply 2026-11-22-000001_initial"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("would apply 2026-12-05-000002_protocol_surface"),
+        "{}",
+        out.stdout
+    );
+    // Nothing was applied: the same list again.
+    let again = crate::helpers::run_cli(&db, &["migrate", "--dry-run"], None).await;
+    assert_eq!(again.stdout, out.stdout);
+    assert!(crate::helpers::run_cli(&db, &["migrate"], None).await.ok());
+    let done = crate::helpers::run_cli(&db, &["migrate", "--dry-run"], None).await;
+    assert!(done.stdout.contains("up to date"), "{}", done.stdout);
+}
+
+/// Runs a login, a code exchange and two refreshes for `user` with `client`.
+async fn one_round(app: &TestApp, client: &crate::helpers::TestClient, user: (&str, &str)) {
+    let b = browser();
+    assert_eq!(app.login_with(&b, user.0, user.1).await.status(), 303);
+    let (verifier, challenge) = pkce_pair();
+    let res = b
+        .get(app.url("/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    let location = crate::helpers::location(&res);
+    let code = query_param(&url::Url::parse(&location).expect("url"), "code").expect("code");
+    let tokens: Value = app
+        .token(
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", client.redirect_uri.as_str()),
+                ("code_verifier", verifier.as_str()),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .expect("tokens");
+    let mut rt = tokens["refresh_token"].as_str().expect("rt").to_owned();
+    for _ in 0..2 {
+        let t: Value = app
+            .token(
+                client,
+                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+            )
+            .await
+            .json()
+            .await
+            .expect("refresh");
+        rt = t["refresh_token"].as_str().expect("rt").to_owned();
+    }
+}
+
+#[tokio::test]
+async fn the_janitor_keeps_the_database_from_growing_under_steady_load() {
+    let app = spawn_app_on(test_db(), |_| {}).await;
+    app.user("jan", "jan's password").await;
+    let client = app.client(&[]).await;
+    // Consent once, so every round is a plain login and code flow.
+    one_round_with_consent(&app, &client).await;
+    let tables = [
+        "sessions",
+        "authorization_codes",
+        "refresh_families",
+        "refresh_tokens",
+        "interactions",
+        "login_attempts",
+    ];
+    let mut after_gc = Vec::new();
+    for _ in 0..4 {
+        for _ in 0..3 {
+            one_round(&app, &client, ("jan", "jan's password")).await;
+        }
+        // Time passes: everything made so far has outlived its use (a clock setting, not a sleep).
+        {
+            use diesel::prelude::*;
+            let mut conn = app.db.conn();
+            for sql in [
+                "UPDATE sessions SET expires_at = 0",
+                "UPDATE authorization_codes SET expires_at = 0",
+                "UPDATE refresh_families SET expires_at = 0",
+                "UPDATE interactions SET expires_at = 0",
+                "UPDATE login_attempts SET at = 0",
+            ] {
+                diesel::sql_query(sql).execute(&mut conn).expect("age rows");
+            }
+        }
+        let out = app.cli(&["gc"], None).await;
+        assert!(out.ok(), "{}", out.stderr);
+        let counts: Vec<i64> = tables.iter().map(|t| app.count(t)).collect();
+        after_gc.push(counts);
+    }
+    // Level: after every pass the same (empty) tables, however many rounds came before.
+    for counts in &after_gc {
+        assert_eq!(counts, &after_gc[0], "{after_gc:?}");
+        assert!(counts.iter().all(|n| *n == 0), "{tables:?} {counts:?}");
+    }
+}
+
+/// The first code flow of a user with a client: login, consent.
+async fn one_round_with_consent(app: &TestApp, client: &crate::helpers::TestClient) {
+    let (_, challenge) = pkce_pair();
+    app.code_flow(
+        client,
+        &[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+        ("jan", "jan's password"),
+    )
+    .await;
+}
+
+/// The rule for migrations (README, "Upgrading"): additive only — new tables, new nullable or
+/// defaulted columns, new indexes — so the previous release keeps serving while replicas are
+/// upgraded one by one. What makes that work on the code's side is that every query names its
+/// columns; this proves it: after an additive migration the server runs as before.
+#[tokio::test]
+async fn a_server_keeps_working_on_a_schema_one_additive_migration_ahead() {
+    let app = spawn_app_on(test_db(), |_| {}).await;
+    app.user("nia", "nia's password").await;
+    {
+        use diesel::connection::SimpleConnection;
+        let mut conn = app.db.conn();
+        conn.batch_execute(
+            "ALTER TABLE clients ADD COLUMN next_release_flag BOOLEAN NOT NULL DEFAULT FALSE;
+             ALTER TABLE sessions ADD COLUMN next_release_note TEXT;
+             ALTER TABLE users ADD COLUMN next_release_locale TEXT;
+             ALTER TABLE refresh_families ADD COLUMN next_release_hint TEXT;
+             CREATE TABLE next_release_things (id TEXT PRIMARY KEY NOT NULL, at BIGINT NOT NULL);",
+        )
+        .expect("an additive migration");
+    }
+    let client = app.client(&[]).await;
+    one_round_with_consent_for(&app, &client, ("nia", "nia's password")).await;
+    one_round(&app, &client, ("nia", "nia's password")).await;
+    assert!(app.cli(&["user", "list"], None).await.ok());
+    assert!(app.cli(&["client", "list"], None).await.ok());
+    assert!(app.cli(&["gc"], None).await.ok());
+}
+
+async fn one_round_with_consent_for(
+    app: &TestApp,
+    client: &crate::helpers::TestClient,
+    user: (&str, &str),
+) {
+    let (_, challenge) = pkce_pair();
+    app.code_flow(
+        client,
+        &[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+        user,
+    )
+    .await;
+}

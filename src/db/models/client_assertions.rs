@@ -22,7 +22,3 @@ pub fn spend(conn: &mut DbConn, client_id: &str, jti: &str, expires_at: i64) -> 
         Err(e) => Err(e),
     }
 }
-
-pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
-    diesel::delete(t::table.filter(t::expires_at.lt(now - 60))).execute(conn)
-}

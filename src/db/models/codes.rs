@@ -84,8 +84,3 @@ pub fn record_issued(
         ))
         .execute(conn)
 }
-
-/// Removes codes whose lifetime ended long enough ago that a replay no longer matters.
-pub fn delete_expired(conn: &mut DbConn, before: i64) -> QueryResult<usize> {
-    diesel::delete(codes::table.filter(codes::expires_at.le(before))).execute(conn)
-}

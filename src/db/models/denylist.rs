@@ -31,7 +31,3 @@ pub fn contains(conn: &mut DbConn, jti: &str) -> QueryResult<bool> {
         .optional()?
         .is_some())
 }
-
-pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
-    diesel::delete(deny::table.filter(deny::expires_at.le(now))).execute(conn)
-}

@@ -138,8 +138,3 @@ pub fn consume(conn: &mut DbConn, hash: &str) -> QueryResult<bool> {
         .execute(conn)?;
     Ok(n == 1)
 }
-
-pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
-    // Kept a while after expiry so a late poll still gets `expired_token`, not `invalid_grant`.
-    diesel::delete(t::table.filter(t::expires_at.le(now - 3600))).execute(conn)
-}

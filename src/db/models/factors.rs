@@ -247,8 +247,3 @@ pub fn take_ceremony(
         Ok(Some(row).filter(|r| n == 1 && r.kind == kind && r.expires_at > now))
     })
 }
-
-pub fn delete_expired_ceremonies(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
-    diesel::delete(webauthn_ceremonies::table.filter(webauthn_ceremonies::expires_at.le(now)))
-        .execute(conn)
-}

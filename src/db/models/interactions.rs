@@ -66,7 +66,3 @@ pub fn complete(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<bool>
         .execute(conn)?;
     Ok(n == 1)
 }
-
-pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
-    diesel::delete(ix::table.filter(ix::expires_at.le(now))).execute(conn)
-}

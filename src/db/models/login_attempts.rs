@@ -30,7 +30,3 @@ pub fn failures_since(conn: &mut DbConn, username: &str, since: i64) -> QueryRes
         .count()
         .get_result(conn)
 }
-
-pub fn delete_before(conn: &mut DbConn, before: i64) -> QueryResult<usize> {
-    diesel::delete(login_attempts::table.filter(login_attempts::at.lt(before))).execute(conn)
-}

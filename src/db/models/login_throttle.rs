@@ -101,7 +101,3 @@ pub fn recent(conn: &mut DbConn, scope: &str, since: i64, limit: i64) -> QueryRe
         .select(Counter::as_select())
         .load(conn)
 }
-
-pub fn delete_before(conn: &mut DbConn, before: i64) -> QueryResult<usize> {
-    diesel::delete(lt::table.filter(lt::last_failure_at.lt(before))).execute(conn)
-}

@@ -49,7 +49,3 @@ pub fn take(
         .first(conn)
         .optional()
 }
-
-pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
-    diesel::delete(t::table.filter(t::expires_at.le(now))).execute(conn)
-}

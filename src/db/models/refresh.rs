@@ -212,11 +212,6 @@ pub fn revoke_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> QueryResul
     .execute(conn)
 }
 
-/// Removes families (and their tokens, by cascade) that ended before `before`.
-pub fn delete_expired(conn: &mut DbConn, before: i64) -> QueryResult<usize> {
-    diesel::delete(fam::table.filter(fam::expires_at.le(before))).execute(conn)
-}
-
 /// An app (client) holding live refresh tokens of a user: what the account page lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppHolding {

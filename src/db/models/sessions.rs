@@ -108,10 +108,6 @@ pub fn delete_for_user_except(
     end_all(conn, ids)
 }
 
-pub fn delete_expired(conn: &mut DbConn, now: i64) -> QueryResult<usize> {
-    diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)
-}
-
 /// Marks the session as freshly authenticated by its password re-entered: the latest
 /// authentication is a password, so the methods say only that (an id_token must not claim a
 /// second factor at a time when only the password was checked).
