@@ -20,6 +20,7 @@ mod oauth_code;
 mod oidc;
 mod ops;
 mod outage;
+mod pg_tls;
 mod props;
 mod protocol;
 mod refresh;
