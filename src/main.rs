@@ -17,6 +17,8 @@ fn main() {
         Command::Serve => serve(settings),
         Command::Migrate { dry_run } => cli::migrate(&settings, dry_run),
         Command::Gc => cli::gc(&settings),
+        Command::Export { output } => cli::config_as_code::export(&settings, output.as_deref()),
+        Command::Apply { file, dry_run } => cli::config_as_code::apply(&settings, &file, dry_run),
         Command::User(c) => cli::user::run(&settings, c),
         Command::Client(c) => cli::client::run(&settings, c),
         Command::Keys(c) => cli::keys::run(&settings, c),

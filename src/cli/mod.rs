@@ -1,6 +1,7 @@
 //! The command line: `ostiary [serve]`, `migrate`, `user …`, `client …`, `keys …`.
 
 pub mod client;
+pub mod config_as_code;
 pub mod keys;
 pub mod registration;
 pub mod user;
@@ -41,6 +42,21 @@ pub enum Command {
     /// Apply pending database migrations and exit
     Migrate {
         /// Only list the migrations that would run
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the clients an administrator manages and the registration policy as TOML (no
+    /// secrets)
+    Export {
+        /// Write to this file instead of standard output
+        #[arg(long, value_name = "FILE")]
+        output: Option<String>,
+    },
+    /// Make the database match a TOML file from `export`: prints the plan (create, update,
+    /// delete), then applies it in one transaction
+    Apply {
+        file: String,
+        /// Only print the plan
         #[arg(long)]
         dry_run: bool,
     },

@@ -407,3 +407,135 @@ async fn one_round_with_consent_for(
     )
     .await;
 }
+
+/// Runs the CLI with an extra environment variable (for `secret = { env = … }`).
+async fn cli_with_env(
+    app: &TestApp,
+    args: &[&str],
+    var: (&str, &str),
+) -> crate::helpers::CliOutput {
+    let mut cmd = crate::helpers::cli_command(&app.db);
+    cmd.args(args).env(var.0, var.1);
+    cmd.output().await.expect("ostiary").into()
+}
+
+#[tokio::test]
+async fn clients_and_policies_round_trip_through_export_and_apply() {
+    let app = spawn_app_on(test_db(), |_| {}).await;
+    let kept = app.client(&["--scope", "openid"]).await;
+    let dropped = app.client(&[]).await;
+    let out = app.cli(&["export"], None).await;
+    assert!(out.ok(), "{}", out.stderr);
+    assert!(out.stdout.contains(&kept.id));
+    assert!(
+        !out.stdout.contains("secret_hash") && !out.stdout.contains("ost_"),
+        "no secrets"
+    );
+    let exported: toml::Table = out.stdout.parse().expect("valid TOML");
+    assert_eq!(exported["policies"]["registration"].as_str(), Some("token"));
+
+    // The desired state: `kept` renamed, `dropped` gone, a new client, open registration.
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("ostiary.toml");
+    let mut desired = out
+        .stdout
+        .replace("name = \"Test App\"", "name = \"Renamed\"");
+    let start = desired
+        .find(&format!("client_id = \"{}\"", dropped.id))
+        .expect("dropped");
+    let block_start = desired[..start].rfind("[[clients]]").expect("block");
+    let block_end = desired[start..]
+        .find("[[clients]]")
+        .map(|i| start + i)
+        .unwrap_or(desired.len());
+    desired.replace_range(block_start..block_end, "");
+    desired = desired.replace("registration = \"token\"", "registration = \"open\"");
+    desired.push_str(
+        "\n[[clients]]\nclient_id = \"from-git\"\nname = \"From Git\"\n\
+         grant_types = [\"client_credentials\"]\nscopes = [\"openid\"]\n\
+         secret = { env = \"FROM_GIT_SECRET\" }\n",
+    );
+    std::fs::write(&file, &desired).expect("write");
+    let path = file.display().to_string();
+    let secret = ("FROM_GIT_SECRET", "a secret kept outside the file");
+
+    let plan = cli_with_env(&app, &["apply", &path, "--dry-run"], secret).await;
+    assert!(plan.ok(), "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains("create client from-git"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains(&format!("update client {}: name", kept.id)),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains(&format!("delete client {}", dropped.id)),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("set registration policy open"),
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(
+        app.count("clients WHERE client_id = 'from-git'"),
+        0,
+        "a dry run changes nothing"
+    );
+
+    let applied = cli_with_env(&app, &["apply", &path], secret).await;
+    assert!(applied.ok(), "{}", applied.stderr);
+    assert_eq!(
+        app.count(&format!("clients WHERE client_id = '{}'", dropped.id)),
+        0
+    );
+    assert_eq!(app.count("clients WHERE name = 'Renamed'"), 1);
+    let created = crate::helpers::TestClient {
+        id: "from-git".into(),
+        secret: Some(secret.1.into()),
+        redirect_uri: String::new(),
+    };
+    let res = app
+        .token(&created, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(res.status(), 200, "the secret came from the environment");
+    // The kept client still has its secret (none was named for it).
+    let res = app
+        .token(
+            &kept,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("redirect_uri", &kept.redirect_uri),
+            ],
+        )
+        .await;
+    assert_ne!(res.status(), 401);
+    // Applying again: nothing to do.
+    let again = cli_with_env(&app, &["apply", &path], secret).await;
+    assert!(
+        again.stdout.contains("nothing to change"),
+        "{}",
+        again.stdout
+    );
+
+    // Inline secrets are refused.
+    std::fs::write(
+        &file,
+        "[[clients]]\nclient_id = \"x\"\nname = \"X\"\nsecret = \"hunter2\"\n",
+    )
+    .expect("write");
+    let refused = app.cli(&["apply", &path], None).await;
+    assert!(!refused.ok());
+    assert!(
+        refused.stderr.contains("inline secrets are refused"),
+        "{}",
+        refused.stderr
+    );
+}

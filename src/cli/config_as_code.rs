@@ -1,0 +1,491 @@
+//! Configuration as code: `ostiary export` writes the clients an administrator manages and the
+//! registration policy as TOML (never a secret); `ostiary apply FILE [--dry-run]` makes the
+//! database match such a file and prints the plan — create, update, delete — first. Secrets are
+//! named, never written: `secret = { env = "VAR" }` or `secret = { file = "/run/secrets/x" }`.
+//! Only clients an administrator registered (console, CLI, apply) are managed; self-registered
+//! and metadata-document clients belong to their owners and are left alone.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{connect, CliError, CliResult};
+use crate::config::{RegistrationPolicy, Settings};
+use crate::crypto::random;
+use crate::db::models::clients::{self, Client, ORIGIN_ADMIN};
+use crate::db::models::server_settings;
+use crate::db::{self, DbConn};
+use crate::oauth::client_policy::{uses_secret, validate, ClientSpec};
+use crate::oauth::registration::current_policy;
+
+/// The whole file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Desired {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Policies>,
+    #[serde(default, rename = "clients")]
+    pub clients: Vec<ClientDoc>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Policies {
+    /// Who may register clients at /register: closed, token or open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<String>,
+}
+
+/// Where a client's secret comes from (never the secret itself).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientDoc {
+    pub client_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_method: Option<String>,
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_alg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homepage_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// A JWK Set of public keys, as JSON text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<String>,
+    #[serde(default)]
+    pub require_par: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_exchange_audiences: Vec<String>,
+    #[serde(default)]
+    pub disabled: bool,
+    /// For clients holding a secret: where `apply` reads it. Export writes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretRef>,
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_ascii_whitespace().map(str::to_owned).collect()
+}
+
+/// The document for a stored client (what `export` writes and `apply` compares with).
+fn doc_of(c: &Client) -> ClientDoc {
+    let r = &c.row;
+    let meta = c.metadata();
+    let mut grant_types = words(&r.grant_types);
+    grant_types.sort();
+    let mut redirect_uris = c.redirect_uris.clone();
+    redirect_uris.sort();
+    let mut post_logout = c.post_logout_redirect_uris.clone();
+    post_logout.sort();
+    ClientDoc {
+        client_id: r.client_id.clone(),
+        name: r.name.clone(),
+        public: r.is_public,
+        auth_method: Some(r.auth_method.clone()),
+        grant_types,
+        scopes: words(&r.scopes),
+        redirect_uris,
+        post_logout_redirect_uris: post_logout,
+        id_token_alg: Some(r.id_token_alg.clone()),
+        logo_uri: r.logo_uri.clone(),
+        homepage_uri: r.homepage_uri.clone(),
+        minimum_acr: r.minimum_acr.clone(),
+        jwks_uri: meta
+            .get("jwks_uri")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        jwks: meta.get("jwks").map(|v| v.to_string()),
+        require_par: r.require_par,
+        backchannel_logout_uri: r.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: r.backchannel_logout_session_required,
+        token_exchange_audiences: r
+            .token_exchange_audiences
+            .as_deref()
+            .map(words)
+            .unwrap_or_default(),
+        disabled: r.disabled,
+        secret: None,
+    }
+}
+
+fn managed(conn: &mut DbConn) -> Result<Vec<Client>, CliError> {
+    let mut out = Vec::new();
+    for row in clients::list(conn)? {
+        if row.origin != ORIGIN_ADMIN {
+            continue;
+        }
+        if let Some(c) = clients::by_id(conn, &row.client_id)? {
+            out.push(c);
+        }
+    }
+    out.sort_by(|a, b| a.row.client_id.cmp(&b.row.client_id));
+    Ok(out)
+}
+
+/// `ostiary export`: the TOML, to stdout or `output`.
+pub fn export(settings: &Settings, output: Option<&str>) -> CliResult {
+    let mut conn = connect(settings)?;
+    let policy = current_policy(&mut conn, settings.registration.policy)?;
+    let desired = Desired {
+        policies: Some(Policies {
+            registration: Some(policy.as_str().to_owned()),
+        }),
+        clients: managed(&mut conn)?.iter().map(doc_of).collect(),
+    };
+    let text = format!(
+        "# Ostiary configuration (ostiary export). No secrets: give each confidential client\n\
+         # `secret = {{ env = \"VAR\" }}` or `secret = {{ file = \"PATH\" }}` before `ostiary apply`\n\
+         # creates it elsewhere; existing clients keep their secret when none is named.\n\n{}",
+        toml::to_string_pretty(&desired).map_err(|e| CliError::new(e.to_string()))?
+    );
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| CliError::new(format!("{path}: {e}")))?
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn read_secret(r: &SecretRef) -> Result<String, CliError> {
+    match (&r.env, &r.file) {
+        (Some(var), None) => std::env::var(var).map_err(|_| {
+            CliError::new(format!(
+                "the secret's environment variable {var} is not set"
+            ))
+        }),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+            .map_err(|e| CliError::new(format!("{path}: {e}"))),
+        _ => Err(CliError::new("a secret names exactly one of env or file")),
+    }
+}
+
+fn spec_of(d: &ClientDoc) -> Result<ClientSpec, CliError> {
+    let jwks = match &d.jwks {
+        Some(text) => Some(
+            serde_json::from_str(text)
+                .map_err(|e| CliError::new(format!("{}: jwks is not JSON: {e}", d.client_id)))?,
+        ),
+        None => None,
+    };
+    Ok(ClientSpec {
+        name: d.name.clone(),
+        redirect_uris: d.redirect_uris.clone(),
+        post_logout_redirect_uris: d.post_logout_redirect_uris.clone(),
+        public: d.public,
+        grant_types: d.grant_types.clone(),
+        scopes: d.scopes.clone(),
+        auth_method: d.auth_method.clone(),
+        id_token_alg: d.id_token_alg.clone(),
+        logo_uri: d.logo_uri.clone(),
+        homepage_uri: d.homepage_uri.clone(),
+        minimum_acr: d.minimum_acr.clone(),
+        jwks,
+        jwks_uri: d.jwks_uri.clone(),
+        require_par: d.require_par,
+        backchannel_logout_uri: d.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: d.backchannel_logout_session_required,
+        token_exchange_audiences: d.token_exchange_audiences.clone(),
+        ..Default::default()
+    })
+}
+
+/// One planned change.
+#[derive(Debug)]
+enum Change {
+    Create(Box<Client>, Option<String>, bool),
+    Update(Box<Client>, Option<String>, Vec<&'static str>, bool),
+    Delete(String),
+    Policy(RegistrationPolicy),
+}
+
+/// The fields of two documents that differ, by name.
+fn differences(a: &ClientDoc, b: &ClientDoc) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut check = |name, same: bool| {
+        if !same {
+            out.push(name);
+        }
+    };
+    let sorted = |v: &Vec<String>| {
+        let mut v = v.clone();
+        v.sort();
+        v
+    };
+    check("name", a.name == b.name);
+    check("public", a.public == b.public);
+    check("auth_method", a.auth_method == b.auth_method);
+    check(
+        "grant_types",
+        sorted(&a.grant_types) == sorted(&b.grant_types),
+    );
+    check("scopes", sorted(&a.scopes) == sorted(&b.scopes));
+    check(
+        "redirect_uris",
+        sorted(&a.redirect_uris) == sorted(&b.redirect_uris),
+    );
+    check(
+        "post_logout_redirect_uris",
+        sorted(&a.post_logout_redirect_uris) == sorted(&b.post_logout_redirect_uris),
+    );
+    check("id_token_alg", a.id_token_alg == b.id_token_alg);
+    check("logo_uri", a.logo_uri == b.logo_uri);
+    check("homepage_uri", a.homepage_uri == b.homepage_uri);
+    check("minimum_acr", a.minimum_acr == b.minimum_acr);
+    check("jwks_uri", a.jwks_uri == b.jwks_uri);
+    let json = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+    };
+    check("jwks", json(&a.jwks) == json(&b.jwks));
+    check("require_par", a.require_par == b.require_par);
+    check(
+        "backchannel_logout_uri",
+        a.backchannel_logout_uri == b.backchannel_logout_uri,
+    );
+    check(
+        "backchannel_logout_session_required",
+        a.backchannel_logout_session_required == b.backchannel_logout_session_required,
+    );
+    check(
+        "token_exchange_audiences",
+        sorted(&a.token_exchange_audiences) == sorted(&b.token_exchange_audiences),
+    );
+    check("disabled", a.disabled == b.disabled);
+    out
+}
+
+fn plan(
+    conn: &mut DbConn,
+    settings: &Settings,
+    desired: &Desired,
+) -> Result<Vec<Change>, CliError> {
+    let now = db::now();
+    let existing: BTreeMap<String, Client> = managed(conn)?
+        .into_iter()
+        .map(|c| (c.row.client_id.clone(), c))
+        .collect();
+    let mut changes = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for d in &desired.clients {
+        if d.client_id.trim().is_empty() || !seen.insert(d.client_id.clone()) {
+            return Err(CliError::new(format!(
+                "client_id {:?} is empty or listed twice",
+                d.client_id
+            )));
+        }
+        let mut client = validate(&spec_of(d)?, &d.client_id, now).map_err(|errors| {
+            CliError::new(format!(
+                "{}: {}",
+                d.client_id,
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        })?;
+        client.row.disabled = d.disabled;
+        let secret = match &d.secret {
+            Some(r) if uses_secret(&client.row.auth_method) => Some(read_secret(r)?),
+            Some(_) => {
+                return Err(CliError::new(format!(
+                    "{}: a secret is only for client_secret_basic or client_secret_post",
+                    d.client_id
+                )))
+            }
+            None => None,
+        };
+        match existing.get(&d.client_id) {
+            None => {
+                if uses_secret(&client.row.auth_method) && secret.is_none() {
+                    return Err(CliError::new(format!(
+                        "{}: a new confidential client needs `secret = {{ env = \"VAR\" }}` or `{{ file = \"PATH\" }}`",
+                        d.client_id
+                    )));
+                }
+                changes.push(Change::Create(Box::new(client), secret, d.disabled));
+            }
+            Some(current) => {
+                // Compared as stored: defaults the file leaves out count as what they become.
+                let mut fields = differences(&doc_of(current), &doc_of(&client));
+                let new_secret = secret.filter(|s| {
+                    !current
+                        .row
+                        .secret_hash
+                        .as_deref()
+                        .is_some_and(|h| random::verify_sha256_hex(s, h))
+                });
+                if new_secret.is_some() {
+                    fields.push("secret");
+                }
+                if !fields.is_empty() {
+                    client.row.created_at = current.row.created_at;
+                    client.row.secret_hash = current
+                        .row
+                        .secret_hash
+                        .clone()
+                        .filter(|_| uses_secret(&client.row.auth_method));
+                    client.row.metadata = current.row.metadata.clone();
+                    changes.push(Change::Update(
+                        Box::new(client),
+                        new_secret,
+                        fields,
+                        d.disabled,
+                    ));
+                }
+            }
+        }
+    }
+    for id in existing.keys() {
+        if !seen.contains(id) {
+            changes.push(Change::Delete(id.clone()));
+        }
+    }
+    if let Some(p) = desired
+        .policies
+        .as_ref()
+        .and_then(|p| p.registration.as_deref())
+    {
+        let wanted = RegistrationPolicy::parse(p).ok_or_else(|| {
+            CliError::new(format!(
+                "policies.registration {p}: use closed, token or open"
+            ))
+        })?;
+        if current_policy(conn, settings.registration.policy)? != wanted {
+            changes.push(Change::Policy(wanted));
+        }
+    }
+    Ok(changes)
+}
+
+/// `ostiary apply FILE [--dry-run]`.
+pub fn apply(settings: &Settings, path: &str, dry_run: bool) -> CliResult {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::new(format!("{path}: {e}")))?;
+    // An inline secret is refused before anything else is looked at.
+    if let Ok(raw) = text.parse::<toml::Table>() {
+        if let Some(list) = raw.get("clients").and_then(|c| c.as_array()) {
+            for c in list {
+                if c.get("secret").is_some_and(|s| s.is_str()) {
+                    return Err(CliError::new(
+                        "inline secrets are refused: use secret = { env = \"VAR\" } or { file = \"PATH\" }",
+                    ));
+                }
+            }
+        }
+    }
+    let desired: Desired =
+        toml::from_str(&text).map_err(|e| CliError::new(format!("{path}: {e}")))?;
+    let mut conn = connect(settings)?;
+    let changes = plan(&mut conn, settings, &desired)?;
+    if changes.is_empty() {
+        println!("nothing to change");
+        return Ok(());
+    }
+    for c in &changes {
+        match c {
+            Change::Create(client, _, _) => {
+                println!(
+                    "create client {} ({})",
+                    client.row.client_id, client.row.name
+                )
+            }
+            Change::Update(client, _, fields, _) => println!(
+                "update client {}: {}",
+                client.row.client_id,
+                fields.join(", ")
+            ),
+            Change::Delete(id) => println!("delete client {id}"),
+            Change::Policy(p) => println!("set registration policy {}", p.as_str()),
+        }
+    }
+    if dry_run {
+        println!("dry run: nothing changed");
+        return Ok(());
+    }
+    let now = db::now();
+    use diesel::Connection;
+    conn.transaction(|conn| -> Result<(), CliError> {
+        for c in changes {
+            match c {
+                Change::Create(mut client, secret, disabled) => {
+                    client.row.secret_hash = secret.as_deref().map(random::sha256_hex);
+                    client.row.disabled = disabled;
+                    clients::insert(conn, &client)?;
+                    super::user::audit(conn, "client.apply_create", &client.row.client_id);
+                }
+                Change::Update(client, secret, _, disabled) => {
+                    let r = &client.row;
+                    clients::update(conn, &client)?;
+                    clients::set_minimum_acr(conn, &r.client_id, r.minimum_acr.as_deref())?;
+                    clients::set_token_exchange_audiences(
+                        conn,
+                        &r.client_id,
+                        r.token_exchange_audiences.as_deref(),
+                    )?;
+                    clients::set_disabled(conn, &r.client_id, disabled, now)?;
+                    match (secret, r.secret_hash.is_some()) {
+                        (Some(s), _) => {
+                            clients::set_secret_hash(
+                                conn,
+                                &r.client_id,
+                                &random::sha256_hex(&s),
+                                now,
+                            )?;
+                        }
+                        (None, false) => {
+                            clients::clear_secret_hash(conn, &r.client_id)?;
+                        }
+                        (None, true) => {}
+                    }
+                    super::user::audit(conn, "client.apply_update", &r.client_id);
+                }
+                Change::Delete(id) => {
+                    clients::remove(conn, &id)?;
+                    super::user::audit(conn, "client.apply_delete", &id);
+                }
+                Change::Policy(p) => {
+                    server_settings::set(
+                        conn,
+                        server_settings::REGISTRATION_POLICY,
+                        p.as_str(),
+                        now,
+                    )?;
+                    super::user::audit(conn, "registration.policy", p.as_str());
+                }
+            }
+        }
+        Ok(())
+    })?;
+    println!("applied");
+    Ok(())
+}
