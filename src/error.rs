@@ -271,7 +271,10 @@ impl OAuthError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER.to_string()));
         }
-        res.json(json!({ "error": self.error, "error_description": self.description }))
+        let mut out =
+            res.json(json!({ "error": self.error, "error_description": self.description }));
+        crate::web::metrics::tag(&mut out, None, Some(self.error));
+        out
     }
 }
 

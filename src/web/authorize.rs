@@ -99,30 +99,45 @@ pub async fn authorize(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let query = req.query_string().to_owned();
-    // RFC 9126: a request_uri stands for a request the client pushed; it is used up here.
-    let lookup = query.clone();
-    let pushed = db(&state, move |conn| {
-        Ok(crate::oauth::par::resolve(conn, &lookup, crate::db::now()))
-    })
-    .await?;
-    match pushed {
-        Ok(Some(request)) => process(&req, &state, request, None, None, true).await,
-        Ok(None) => process(&req, &state, query, None, None, false).await,
-        Err(why) => Ok(error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in request cannot be completed",
-            match why {
-                crate::oauth::par::Refused::NoClientId => {
-                    "The request names a pushed request (request_uri) but not its client_id."
-                }
-                crate::oauth::par::Refused::Invalid => {
-                    "The pushed request it names is unknown, expired, used already or another \
-                     application's. Go back to the application and sign in again."
-                }
-            },
-            Some(ErrorCode::InvalidRequest.as_str()),
-        )),
-    }
+    let named = |key: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.chars().take(256).collect::<String>())
+    };
+    let claimed = named("client_id");
+    let mut res = match named("request_uri") {
+        // RFC 9126: a request_uri stands for a request the client pushed; it is used up here.
+        Some(_) => {
+            let lookup = query.clone();
+            let pushed = db(&state, move |conn| {
+                Ok(crate::oauth::par::resolve(conn, &lookup, crate::db::now()))
+            })
+            .await?;
+            match pushed {
+                Ok(Some(request)) => process(&req, &state, request, None, None, true).await?,
+                Ok(None) => process(&req, &state, query, None, None, false).await?,
+                Err(why) => error_page(
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in request cannot be completed",
+                    match why {
+                        crate::oauth::par::Refused::NoClientId => {
+                            "The request names a pushed request (request_uri) but not its \
+                             client_id."
+                        }
+                        crate::oauth::par::Refused::Invalid => {
+                            "The pushed request it names is unknown, expired, used already or \
+                             another application's. Go back to the application and sign in \
+                             again."
+                        }
+                    },
+                    Some(ErrorCode::InvalidRequest.as_str()),
+                ),
+            }
+        }
+        None => process(&req, &state, query, None, None, false).await?,
+    };
+    super::metrics::tag(&mut res, claimed, None);
+    Ok(res)
 }
 
 #[derive(serde::Deserialize)]

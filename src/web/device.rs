@@ -32,7 +32,7 @@ pub async fn authorize_device(
     body: web::Bytes,
 ) -> HttpResponse {
     let settings = state.settings.clone();
-    let started = client_endpoint(
+    let (claimed, started) = client_endpoint(
         &req,
         state,
         &body,
@@ -71,12 +71,14 @@ pub async fn authorize_device(
         },
     )
     .await;
-    match started {
+    let mut res = match started {
         Ok(d) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(d),
         Err(e) => e.response(),
-    }
+    };
+    crate::web::metrics::tag(&mut res, claimed, None);
+    res
 }
 
 #[derive(Template)]

@@ -11,7 +11,31 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::state::AppState;
 
-/// Counts and times a request under its route pattern (bounded: unknown paths share one label).
+/// What a handler knows about a protocol request that the access log line should carry: the
+/// client it names (claimed, before or without authentication) and how it ended (an OAuth
+/// error code). Put in the response's extensions.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub client_id: Option<String>,
+    pub error: Option<&'static str>,
+}
+
+/// Adds to the outcome a response already carries (or starts one).
+pub fn tag(res: &mut HttpResponse, client_id: Option<String>, error: Option<&'static str>) {
+    let mut ext = res.extensions_mut();
+    let mut o = ext.remove::<Outcome>().unwrap_or_default();
+    if client_id.is_some() {
+        o.client_id = client_id;
+    }
+    if error.is_some() {
+        o.error = error;
+    }
+    ext.insert(o);
+}
+
+/// Counts and times a request under its route pattern (bounded: unknown paths share one
+/// label), and writes its access log line (request id, route, client, outcome, duration) inside
+/// the request's span.
 pub async fn record(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -22,7 +46,32 @@ pub async fn record(
     let method = req.method().as_str().to_owned();
     let start = Instant::now();
     let res = next.call(req).await?;
-    crate::metrics::request(&route, &method, res.status().as_u16(), start.elapsed());
+    let elapsed = start.elapsed();
+    let status = res.status().as_u16();
+    crate::metrics::request(&route, &method, status, elapsed);
+    let outcome = res
+        .response()
+        .extensions()
+        .get::<Outcome>()
+        .cloned()
+        .unwrap_or_default();
+    let result = match (outcome.error, status) {
+        (Some(e), _) => e,
+        (None, 200..=399) => "ok",
+        (None, 429) => "throttled",
+        (None, 400..=499) => "refused",
+        (None, _) => "error",
+    };
+    tracing::info!(
+        target: "ostiary::access",
+        route = %route,
+        method = %method,
+        status,
+        client_id = outcome.client_id.as_deref().unwrap_or(""),
+        outcome = result,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
     Ok(res)
 }
 

@@ -14,15 +14,18 @@ pub async fn push(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
     let raw: Vec<(String, String)> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let pushed = client_endpoint(&req, state, &body, "/par", move |ctx, client, params| {
-        let mut conn = ctx.conn();
-        par::push(&mut conn, &client, params, &raw, ctx.now)
-    })
-    .await;
-    match pushed {
+    let (claimed, pushed) =
+        client_endpoint(&req, state, &body, "/par", move |ctx, client, params| {
+            let mut conn = ctx.conn();
+            par::push(&mut conn, &client, params, &raw, ctx.now)
+        })
+        .await;
+    let mut res = match pushed {
         Ok(p) => HttpResponse::Created()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({ "request_uri": p.request_uri, "expires_in": p.expires_in })),
         Err(e) => e.response(),
-    }
+    };
+    crate::web::metrics::tag(&mut res, claimed, None);
+    res
 }

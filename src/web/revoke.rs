@@ -24,44 +24,45 @@ async fn handle(
         Kind::Introspect => "/introspect",
     };
     let st = state.clone().into_inner();
-    let answered = client_endpoint(&req, state, &body, endpoint, move |ctx, client, params| {
-        let token = params
-            .get("token")
-            .map(|t| t.into_owned())
-            .ok_or_else(|| ProtocolError::invalid_request("token is missing"))?;
-        let hint = params.get("token_type_hint").map(|h| h.into_owned());
-        let mut conn = ctx.conn();
-        match kind {
-            Kind::Revoke => {
-                revocation::revoke(
-                    &mut conn,
-                    &st.keys,
-                    &st.settings.issuer,
-                    &client.row.client_id,
-                    &token,
-                    hint.as_deref(),
-                )?;
-                Ok(None)
-            }
-            Kind::Introspect => {
-                if client.row.is_public {
-                    return Err(ProtocolError::invalid_client(
-                        "introspection is for confidential clients (resource servers)",
-                    ));
+    let (claimed, answered) =
+        client_endpoint(&req, state, &body, endpoint, move |ctx, client, params| {
+            let token = params
+                .get("token")
+                .map(|t| t.into_owned())
+                .ok_or_else(|| ProtocolError::invalid_request("token is missing"))?;
+            let hint = params.get("token_type_hint").map(|h| h.into_owned());
+            let mut conn = ctx.conn();
+            match kind {
+                Kind::Revoke => {
+                    revocation::revoke(
+                        &mut conn,
+                        &st.keys,
+                        &st.settings.issuer,
+                        &client.row.client_id,
+                        &token,
+                        hint.as_deref(),
+                    )?;
+                    Ok(None)
                 }
-                Ok(Some(introspection::introspect(
-                    &mut conn,
-                    &st.keys,
-                    &st.settings.issuer,
-                    st.settings.refresh_grace,
-                    &client.row.client_id,
-                    &token,
-                )?))
+                Kind::Introspect => {
+                    if client.row.is_public {
+                        return Err(ProtocolError::invalid_client(
+                            "introspection is for confidential clients (resource servers)",
+                        ));
+                    }
+                    Ok(Some(introspection::introspect(
+                        &mut conn,
+                        &st.keys,
+                        &st.settings.issuer,
+                        st.settings.refresh_grace,
+                        &client.row.client_id,
+                        &token,
+                    )?))
+                }
             }
-        }
-    })
-    .await;
-    match answered {
+        })
+        .await;
+    let mut res = match answered {
         Ok(None) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish(),
@@ -69,7 +70,9 @@ async fn handle(
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(doc),
         Err(e) => e.response(),
-    }
+    };
+    crate::web::metrics::tag(&mut res, claimed, None);
+    res
 }
 
 pub async fn revoke(

@@ -74,6 +74,35 @@ pub fn client_form(req: &HttpRequest, body: &[u8]) -> Result<ClientForm, OAuthEr
     Ok(ClientForm { form, keys, auth })
 }
 
+/// The client a client-authenticated form names (for the access log; not authenticated yet):
+/// the Basic header's id, else `client_id`, else a client assertion's subject.
+pub fn claimed_client(auth: Option<&str>, form: &NormalizedParameter) -> Option<String> {
+    use base64::Engine;
+    let from_basic = auth
+        .and_then(|h| h.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, v)| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .ok()
+        })
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|t| t.split_once(':').map(|(id, _)| id.to_owned()))
+        .and_then(|id| {
+            url::form_urlencoded::parse(format!("x={id}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        });
+    from_basic
+        .or_else(|| crate::oauth::params::form_value(form, "client_id"))
+        .or_else(|| {
+            crate::oauth::params::form_value(form, "client_assertion")
+                .and_then(|a| client_assertion::peek(&a).ok())
+                .map(|p| p.client_id)
+        })
+        .map(|id| id.chars().take(256).collect())
+}
+
 /// For a form carrying a client assertion (private_key_jwt): the client's keys, fetched now
 /// when they live at its `jwks_uri`, and the audiences the assertion may name at `endpoint`
 /// (the issuer, the token endpoint, or `endpoint` itself). `None` when there is no assertion or
@@ -127,8 +156,12 @@ pub async fn client_endpoint<T: Send + 'static>(
     body: &[u8],
     endpoint: &'static str,
     f: impl FnOnce(&Ctx, Client, &Params<'_>) -> Result<T, ProtocolError> + Send + 'static,
-) -> Result<T, OAuthError> {
-    let ClientForm { form, keys, auth } = client_form(req, body)?;
+) -> (Option<String>, Result<T, OAuthError>) {
+    let ClientForm { form, keys, auth } = match client_form(req, body) {
+        Ok(f) => f,
+        Err(e) => return (None, Err(e)),
+    };
+    let claimed = claimed_client(auth.as_deref(), &form);
     let assertion = assertion_keys(&state, &form, endpoint).await;
     let st = state.into_inner();
     let result = web::block(move || -> Result<T, ProtocolError> {
@@ -144,10 +177,11 @@ pub async fn client_endpoint<T: Send + 'static>(
         f(&ctx, client, &params)
     })
     .await;
-    match result {
+    let answer = match result {
         Ok(r) => r.map_err(OAuthError::from),
         Err(e) => Err(OAuthError::from(ProtocolError::server_error(e))),
-    }
+    };
+    (claimed, answer)
 }
 
 pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
@@ -155,6 +189,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         Ok(f) => f,
         Err(e) => return e.response(),
     };
+    let claimed = claimed_client(auth.as_deref(), &form);
     let assertion = assertion_keys(&state, &form, "/token").await;
     let st = state.into_inner();
     let result = web::block(move || {
@@ -173,12 +208,14 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         token::handle(&st, &form, keys, auth.as_deref(), assertion, &finish)
     })
     .await;
-    match result {
+    let mut res = match result {
         Ok(Ok(resp)) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"))
             .json(resp),
         Ok(Err(e)) => OAuthError::from(e).response(),
         Err(e) => OAuthError::from(ProtocolError::server_error(e)).response(),
-    }
+    };
+    crate::web::metrics::tag(&mut res, claimed, None);
+    res
 }

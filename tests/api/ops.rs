@@ -539,3 +539,85 @@ async fn clients_and_policies_round_trip_through_export_and_apply() {
         refused.stderr
     );
 }
+
+#[tokio::test]
+async fn json_logs_carry_request_id_route_client_outcome_and_duration() {
+    crate::helpers::install_tls_provider();
+    let db = test_db();
+    let out = crate::helpers::run_cli(
+        &db,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Logged",
+            "--grant-type",
+            "client_credentials",
+            "--json",
+        ],
+        None,
+    )
+    .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let v: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    let (id, secret) = (
+        v["client_id"].as_str().expect("id").to_owned(),
+        v["client_secret"].as_str().expect("secret").to_owned(),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut cmd = crate::helpers::cli_command(&db);
+    cmd.arg("serve")
+        .env("OSTIARY_BIND", format!("127.0.0.1:{port}"))
+        .env("OSTIARY_ISSUER", format!("http://127.0.0.1:{port}"))
+        .env("OSTIARY_LOG", "info")
+        .env("OSTIARY_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let http = reqwest::Client::new();
+    let ok = http
+        .post(format!("{base}/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(ok.status(), 200);
+    let refused = http
+        .post(format!("{base}/token"))
+        .basic_auth(&id, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(refused.status(), 401);
+    child.start_kill().expect("stop");
+    let output = child.wait_with_output().await.expect("output");
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &Value| v["target"] == "ostiary::access" && v["route"] == "/token")
+        .collect();
+    assert_eq!(lines.len(), 2, "one access line per request: {lines:?}");
+    for (line, outcome) in lines.iter().zip(["ok", "invalid_client"]) {
+        assert_eq!(line["client_id"], id.as_str(), "{line}");
+        assert_eq!(line["outcome"], outcome, "{line}");
+        assert!(line["duration_ms"].as_f64().is_some(), "{line}");
+        assert!(
+            line["span"]["request_id"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty()),
+            "{line}"
+        );
+        assert!(!line.to_string().contains(&secret), "no secret in logs");
+    }
+}

@@ -126,6 +126,7 @@ async fn form_post(
 
 #[tokio::test]
 async fn two_replicas_on_one_database_behave_as_one_server() {
+    crate::helpers::install_tls_provider();
     let db = test_db();
     add_user(&db, "rea", "rea's password", true).await;
     let out = run_cli(
