@@ -186,8 +186,12 @@ impl PasswordPool {
             crate::metrics::METRICS
                 .hash_wait
                 .observe(queued.elapsed().as_secs_f64());
-            let _release = Release(admitted);
-            let _ = tx.send(job());
+            let release = Release(admitted);
+            let out = job();
+            // The slot is free before anyone hears the answer, so a caller that got its result
+            // is never refused by its own finished job.
+            drop(release);
+            let _ = tx.send(out);
         });
         if self.queue.send(boxed).is_err() {
             self.admitted.fetch_sub(1, Ordering::AcqRel);
