@@ -309,6 +309,10 @@ pub struct SettingsArgs {
         value_name = "BOOL"
     )]
     pub require_verified_email: Option<bool>,
+    /// Export request spans as OpenTelemetry traces to this OTLP/HTTP URL
+    /// (e.g. http://collector:4318/v1/traces)
+    #[arg(long, env = "OSTIARY_OTLP_ENDPOINT", global = true, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Seconds a request waits for a database connection before it is answered 503
     #[arg(
         long,
@@ -473,6 +477,8 @@ pub struct Settings {
     pub require_par: bool,
     /// How long a request waits for a database connection.
     pub db_timeout: u64,
+    /// Where request spans are exported (OTLP/HTTP), if anywhere.
+    pub otlp_endpoint: Option<String>,
     /// Who may read /metrics, and an extra address to serve it on.
     pub metrics_allow: Vec<ipnet::IpNet>,
     pub metrics_bind: Option<String>,
@@ -724,6 +730,7 @@ impl SettingsArgs {
             second_factor,
             admin_second_factor,
             require_par,
+            otlp_endpoint,
             db_timeout,
             metrics_allow,
             metrics_bind,
@@ -992,6 +999,7 @@ impl Settings {
             outbound_allow: parse_cidrs(a.outbound_allow.as_deref().unwrap_or(""))
                 .map_err(|r| bad("outbound_allow", r))?,
             require_par: a.require_par.unwrap_or(false),
+            otlp_endpoint: a.otlp_endpoint.clone().filter(|u| !u.trim().is_empty()),
             db_timeout: match a.db_timeout.unwrap_or(5) {
                 t if (1..=60).contains(&t) => t,
                 t => return Err(bad("db_timeout", format!("{t}: use 1 to 60 seconds"))),

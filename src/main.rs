@@ -12,7 +12,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    ostiary::telemetry::init(&settings.log, settings.log_format);
+    let _traces = ostiary::telemetry::init(
+        &settings.log,
+        settings.log_format,
+        settings.otlp_endpoint.as_deref(),
+    );
     let result = match args.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Migrate { dry_run } => cli::migrate(&settings, dry_run),

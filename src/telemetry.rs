@@ -1,17 +1,68 @@
-//! Tracing set-up: human-readable lines by default, JSON lines for log shippers.
+//! Tracing set-up: human-readable lines by default, JSON lines for log shippers, and optionally
+//! OpenTelemetry spans exported over OTLP/HTTP (`otlp_endpoint`): one span per request, carrying
+//! its route, status, client and outcome.
 
-use tracing_subscriber::EnvFilter;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
 
+/// Flushes exported spans when dropped (at the end of `serve`).
+pub struct Guard(Option<SdkTracerProvider>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            if let Err(e) = p.shutdown() {
+                eprintln!("ostiary: flushing traces failed: {e}");
+            }
+        }
+    }
+}
+
+fn otlp(endpoint: &str) -> Option<SdkTracerProvider> {
+    // The exporter's HTTP client uses rustls with the process's default crypto provider: the
+    // same aws-lc-rs the rest of the binary uses.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(endpoint)
+        .build()
+        .map_err(|e| eprintln!("ostiary: OTLP export is off: {e}"))
+        .ok()?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("ostiary")
+        .build();
+    Some(
+        SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build(),
+    )
+}
+
 /// Installs the global subscriber once; later calls (tests spawning many apps) are no-ops.
-pub fn init(filter: &str, format: LogFormat) {
+pub fn init(filter: &str, format: LogFormat, otlp_endpoint: Option<&str>) -> Guard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Human => fmt.boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
     };
+    let provider = otlp_endpoint.and_then(otlp);
+    let traces = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("ostiary"))
+            // Only request spans and what happens inside them; log filtering stays on the fmt layer.
+            .with_filter(EnvFilter::new("info"))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(traces)
+        .try_init();
+    Guard(provider)
 }

@@ -30,6 +30,8 @@ impl RootSpanBuilder for RootSpan {
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
             request_id = %request_id,
+            client_id = tracing::field::Empty,
+            outcome = tracing::field::Empty,
             exception.message = tracing::field::Empty,
             exception.details = tracing::field::Empty,
         )

@@ -62,6 +62,12 @@ pub async fn record(
         (None, 400..=499) => "refused",
         (None, _) => "error",
     };
+    // The request's span (exported as a trace when OTLP is on) carries them too.
+    let span = tracing::Span::current();
+    if let Some(c) = outcome.client_id.as_deref() {
+        span.record("client_id", c);
+    }
+    span.record("outcome", result);
     tracing::info!(
         target: "ostiary::access",
         route = %route,

@@ -621,3 +621,126 @@ async fn json_logs_carry_request_id_route_client_outcome_and_duration() {
         assert!(!line.to_string().contains(&secret), "no secret in logs");
     }
 }
+
+/// Accepts HTTP requests on loopback and keeps their bodies (an OTLP/HTTP collector stand-in).
+async fn collector() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let bodies: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Default::default();
+    let keep = bodies.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + len {
+                        continue;
+                    }
+                    keep.lock()
+                        .expect("lock")
+                        .push(buf[end + 4..end + 4 + len].to_vec());
+                    buf.drain(..end + 4 + len);
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                }
+            });
+        }
+    });
+    (port, bodies)
+}
+
+#[tokio::test]
+async fn request_spans_are_exported_over_otlp_with_client_and_outcome() {
+    crate::helpers::install_tls_provider();
+    let (collector_port, bodies) = collector().await;
+    let db = test_db();
+    let out = crate::helpers::run_cli(
+        &db,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Traced",
+            "--grant-type",
+            "client_credentials",
+            "--json",
+        ],
+        None,
+    )
+    .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let v: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    let (id, secret) = (
+        v["client_id"].as_str().expect("id").to_owned(),
+        v["client_secret"].as_str().expect("secret").to_owned(),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut cmd = crate::helpers::cli_command(&db);
+    cmd.arg("serve")
+        .env("OSTIARY_BIND", format!("127.0.0.1:{port}"))
+        .env("OSTIARY_ISSUER", format!("http://127.0.0.1:{port}"))
+        .env(
+            "OSTIARY_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{collector_port}/v1/traces"),
+        )
+        // Export within a fraction of a second instead of the default five.
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _child = cmd.spawn().expect("serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let res = reqwest::Client::new()
+        .post(format!("{base}/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(res.status(), 200);
+    // The span arrives as protobuf; its string attributes are plain bytes inside.
+    let contains = |b: &[u8], s: &str| b.windows(s.len()).any(|w| w == s.as_bytes());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let got = bodies.lock().expect("lock").clone();
+        if got
+            .iter()
+            .any(|b| contains(b, &id) && contains(b, "/token") && contains(b, "client_id"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no span for the token request reached the collector ({} exports)",
+            got.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
