@@ -86,8 +86,10 @@ pub fn prepare_username(raw: &str) -> Result<String, String> {
 /// prepared (and so cannot exist) a bounded lower-cased form, so it is throttled all the same.
 pub fn login_key(raw: &str) -> String {
     prepare_username(raw).unwrap_or_else(|_| {
+        // Control characters never make a username, and PostgreSQL refuses NUL in text.
         raw.trim()
             .chars()
+            .filter(|c| !c.is_control())
             .take(128)
             .collect::<String>()
             .to_lowercase()

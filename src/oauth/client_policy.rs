@@ -228,6 +228,8 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
         errors.push(err("name", "a name is required"));
     } else if name.chars().count() > 200 {
         errors.push(err("name", "at most 200 characters"));
+    } else if name.chars().any(char::is_control) {
+        errors.push(err("name", "control characters are not allowed"));
     }
 
     let auth_method = spec

@@ -150,6 +150,12 @@ impl Ctx {
                 return Some(c.clone());
             }
         }
+        // No client id has control characters; PostgreSQL refuses a NUL byte in text outright
+        // (a 500 from a malformed request): such an id is simply unknown.
+        if client_id.is_empty() || client_id.len() > 2048 || client_id.chars().any(char::is_control)
+        {
+            return None;
+        }
         let loaded = {
             let mut conn = self.conn();
             // A disabled client is unknown to every protocol endpoint.

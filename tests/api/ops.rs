@@ -542,47 +542,13 @@ async fn clients_and_policies_round_trip_through_export_and_apply() {
 
 #[tokio::test]
 async fn json_logs_carry_request_id_route_client_outcome_and_duration() {
-    crate::helpers::install_tls_provider();
     let db = test_db();
-    let out = crate::helpers::run_cli(
-        &db,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Logged",
-            "--grant-type",
-            "client_credentials",
-            "--json",
-        ],
-        None,
-    )
-    .await;
-    assert!(out.ok(), "{}", out.stderr);
-    let v: Value = serde_json::from_str(out.stdout.trim()).expect("json");
-    let (id, secret) = (
-        v["client_id"].as_str().expect("id").to_owned(),
-        v["client_secret"].as_str().expect("secret").to_owned(),
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut cmd = crate::helpers::cli_command(&db);
-    cmd.arg("serve")
-        .env("OSTIARY_BIND", format!("127.0.0.1:{port}"))
-        .env("OSTIARY_ISSUER", format!("http://127.0.0.1:{port}"))
-        .env("OSTIARY_LOG", "info")
-        .env("OSTIARY_LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("serve");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let (id, secret) = service_client(&db, "Logged").await;
+    let env = [
+        ("OSTIARY_LOG", "info".to_owned()),
+        ("OSTIARY_LOG_FORMAT", "json".to_owned()),
+    ];
+    let (base, mut child) = serve(&db, &env).await;
     let http = reqwest::Client::new();
     let ok = http
         .post(format!("{base}/token"))
@@ -671,52 +637,18 @@ async fn collector() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
 
 #[tokio::test]
 async fn request_spans_are_exported_over_otlp_with_client_and_outcome() {
-    crate::helpers::install_tls_provider();
     let (collector_port, bodies) = collector().await;
     let db = test_db();
-    let out = crate::helpers::run_cli(
-        &db,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Traced",
-            "--grant-type",
-            "client_credentials",
-            "--json",
-        ],
-        None,
-    )
-    .await;
-    assert!(out.ok(), "{}", out.stderr);
-    let v: Value = serde_json::from_str(out.stdout.trim()).expect("json");
-    let (id, secret) = (
-        v["client_id"].as_str().expect("id").to_owned(),
-        v["client_secret"].as_str().expect("secret").to_owned(),
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut cmd = crate::helpers::cli_command(&db);
-    cmd.arg("serve")
-        .env("OSTIARY_BIND", format!("127.0.0.1:{port}"))
-        .env("OSTIARY_ISSUER", format!("http://127.0.0.1:{port}"))
-        .env(
+    let (id, secret) = service_client(&db, "Traced").await;
+    let env = [
+        (
             "OSTIARY_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{collector_port}/v1/traces"),
-        )
+        ),
         // Export within a fraction of a second instead of the default five.
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let _child = cmd.spawn().expect("serve");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+    ];
+    let (base, _child) = serve(&db, &env).await;
     let res = reqwest::Client::new()
         .post(format!("{base}/token"))
         .basic_auth(&id, Some(&secret))
@@ -743,4 +675,84 @@ async fn request_spans_are_exported_over_otlp_with_client_and_outcome() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// A `client_credentials` client made with the CLI: (id, secret).
+async fn service_client(db: &crate::helpers::TestDb, name: &str) -> (String, String) {
+    let out = crate::helpers::run_cli(
+        db,
+        &[
+            "client",
+            "add",
+            "--name",
+            name,
+            "--grant-type",
+            "client_credentials",
+            "--json",
+        ],
+        None,
+    )
+    .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let v: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    (
+        v["client_id"].as_str().expect("id").to_owned(),
+        v["client_secret"].as_str().expect("secret").to_owned(),
+    )
+}
+
+/// `ostiary serve` over `db` on a free port with `env` (stderr piped), once it answers.
+async fn serve(
+    db: &crate::helpers::TestDb,
+    env: &[(&str, String)],
+) -> (String, tokio::process::Child) {
+    crate::helpers::install_tls_provider();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut cmd = crate::helpers::cli_command(db);
+    cmd.arg("serve")
+        .env("OSTIARY_BIND", format!("127.0.0.1:{port}"))
+        .env("OSTIARY_ISSUER", &base)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (base, child)
+}
+
+/// PostgreSQL refuses a NUL byte in text: identifiers carrying one are unknown, not a 500.
+#[tokio::test]
+async fn nul_bytes_in_identifiers_are_refused_cleanly() {
+    let app = spawn_app_on(test_db(), |_| {}).await;
+    let res = app
+        .get("/authorize?response_type=code&client_id=%00&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb")
+        .await;
+    assert_eq!(res.status(), 400);
+    let res = app.login_with(&browser(), "ann\u{0}", "a password").await;
+    assert_eq!(res.status(), 200, "a failed login, not an error");
+    let res = reqwest::Client::new()
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "x\u{0}y"),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(res.status(), 401);
+    let res = reqwest::Client::new()
+        .post(app.url("/device_authorization"))
+        .form(&[("client_id", "\u{0}")])
+        .send()
+        .await
+        .expect("device");
+    assert_eq!(res.status(), 401);
 }
