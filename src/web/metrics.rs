@@ -68,16 +68,27 @@ pub async fn record(
         span.record("client_id", c);
     }
     span.record("outcome", result);
-    tracing::info!(
-        target: "ostiary::access",
-        route = %route,
-        method = %method,
-        status,
-        client_id = outcome.client_id.as_deref().unwrap_or(""),
-        outcome = result,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "request"
+    // Protocol requests are logged at info; documents (discovery, keys, static files, health,
+    // metrics) only at debug — a line per request costs a third of a discovery request's time.
+    let protocol = !matches!(
+        route.as_str(),
+        "/.well-known/openid-configuration"
+            | "/.well-known/oauth-authorization-server"
+            | "/jwks.json"
+            | "/static/{name}"
+            | "/healthz"
+            | "/readyz"
+            | "/metrics"
     );
+    let client_id = outcome.client_id.as_deref().unwrap_or("");
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    if protocol {
+        tracing::info!(target: "ostiary::access", route = %route, method = %method, status,
+            client_id, outcome = result, duration_ms, "request");
+    } else {
+        tracing::debug!(target: "ostiary::access", route = %route, method = %method, status,
+            client_id, outcome = result, duration_ms, "request");
+    }
     Ok(res)
 }
 
