@@ -163,13 +163,14 @@ pub async fn may_change_factors(
     }
 }
 
-async fn recent(
+/// Audits a change of the signed-in user's own sign-in security.
+async fn audit_own(
     state: &web::Data<AppState>,
     req: &HttpRequest,
     who: &SignedIn,
-    form: &FormData,
+    action: &'static str,
 ) -> Result<(), AppError> {
-    may_change_factors(state, req, who, Some(form)).await
+    auth::audit(state, req, who, action, who.user.username.clone()).await
 }
 
 fn form_return_to(form: &FormData) -> String {
@@ -186,7 +187,7 @@ pub async fn totp_start(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = user_post(&req, &state, &body).await?;
-    recent(&state, &req, &who, &form).await?;
+    may_change_factors(&state, &req, &who, Some(&form)).await?;
     let return_to = form_return_to(&form);
     let at = SetupAt::Account(who.session.csrf_token.clone());
     second_factor::totp_setup(&state, &who.user, at, &return_to, None).await
@@ -213,14 +214,7 @@ pub async fn totp_confirm(
         return second_factor::totp_setup(&state, &who.user, at, &return_to, Some(retry)).await;
     };
     gained(&state, &who, &[Method::Otp]).await?;
-    auth::audit(
-        &state,
-        &req,
-        &who,
-        "second_factor.totp_enrolled",
-        who.user.username.clone(),
-    )
-    .await?;
+    audit_own(&state, &req, &who, "second_factor.totp_enrolled").await?;
     let next = if return_to == BACK {
         "/account/security?notice=totp-on".to_owned()
     } else {
@@ -251,17 +245,10 @@ pub async fn totp_remove(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = user_post(&req, &state, &body).await?;
-    recent(&state, &req, &who, &form).await?;
+    may_change_factors(&state, &req, &who, Some(&form)).await?;
     let uid = who.user.id.clone();
     db(&state, move |conn| Ok(factors::delete_totp(conn, &uid)?)).await?;
-    auth::audit(
-        &state,
-        &req,
-        &who,
-        "second_factor.totp_removed",
-        who.user.username.clone(),
-    )
-    .await?;
+    audit_own(&state, &req, &who, "second_factor.totp_removed").await?;
     Ok(see_other(BACK, Vec::new()))
 }
 
@@ -272,20 +259,13 @@ pub async fn recovery_new(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = user_post(&req, &state, &body).await?;
-    recent(&state, &req, &who, &form).await?;
+    may_change_factors(&state, &req, &who, Some(&form)).await?;
     let uid = who.user.id.clone();
     let codes = db(&state, move |conn| {
         Ok(recovery::generate(conn, &uid, crate::db::now())?)
     })
     .await?;
-    auth::audit(
-        &state,
-        &req,
-        &who,
-        "second_factor.recovery_codes",
-        who.user.username.clone(),
-    )
-    .await?;
+    audit_own(&state, &req, &who, "second_factor.recovery_codes").await?;
     recovery_codes_page(codes, &form_return_to(&form), Vec::new())
 }
 
@@ -312,21 +292,14 @@ pub async fn passkey_delete(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = user_post(&req, &state, &body).await?;
-    recent(&state, &req, &who, &form).await?;
+    may_change_factors(&state, &req, &who, Some(&form)).await?;
     let (uid, cred) = (who.user.id.clone(), form.text("credential"));
     let n = db(&state, move |conn| {
         Ok(factors::delete_passkey(conn, &uid, &cred)?)
     })
     .await?;
     if n == 1 {
-        auth::audit(
-            &state,
-            &req,
-            &who,
-            "second_factor.passkey_removed",
-            who.user.username.clone(),
-        )
-        .await?;
+        audit_own(&state, &req, &who, "second_factor.passkey_removed").await?;
     }
     Ok(see_other(BACK, Vec::new()))
 }
