@@ -183,6 +183,16 @@ pub struct SettingsArgs {
         value_name = "SECONDS"
     )]
     pub key_cache_ttl: Option<u64>,
+    /// Milliseconds between a process's checks of what it caches (clients, user status, the
+    /// access-token deny-list) against the database; a change made elsewhere is seen within
+    /// twice this. 0 turns the caches off (every request reads the database)
+    #[arg(
+        long,
+        env = "OSTIARY_CACHE_SYNC_MS",
+        global = true,
+        value_name = "MILLISECONDS"
+    )]
+    pub cache_sync_ms: Option<u64>,
     /// Directory whose files override the embedded static assets (css, logo)
     #[arg(long, env = "OSTIARY_STATIC_DIR", global = true, value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
@@ -459,6 +469,9 @@ pub struct Settings {
     pub password_hash_concurrency: usize,
     pub password_hash_queue: usize,
     pub key_cache_ttl: u64,
+    /// `crate::cache`: how often cached clients, user status and the deny-list are checked; 0: no
+    /// caches.
+    pub cache_sync_ms: u64,
     pub key_rotation_interval: Option<i64>,
     pub maintenance_interval: u64,
     pub static_dir: Option<PathBuf>,
@@ -708,6 +721,7 @@ impl SettingsArgs {
             password_hash_concurrency,
             password_hash_queue,
             key_cache_ttl,
+            cache_sync_ms,
             key_rotation_interval,
             maintenance_interval,
             static_dir,
@@ -908,6 +922,12 @@ impl Settings {
                 .max(1),
             password_hash_queue: a.password_hash_queue.unwrap_or(64),
             key_cache_ttl: a.key_cache_ttl.unwrap_or(30),
+            cache_sync_ms: match a.cache_sync_ms.unwrap_or(500) {
+                n if n > 60_000 => {
+                    return Err(bad("cache_sync_ms", "must be at most 60000 (one minute)"))
+                }
+                n => n,
+            },
             key_rotation_interval: match a.key_rotation_interval {
                 Some(n) if n < 60 => {
                     return Err(bad("key_rotation_interval", "must be at least 60 seconds"))

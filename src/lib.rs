@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod authn;
 pub mod backchannel;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -12,7 +12,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let _traces = ostiary::telemetry::init(
+    let telemetry = ostiary::telemetry::init(
         &settings.log,
         settings.log_format,
         settings.otlp_endpoint.as_deref(),
@@ -28,6 +28,8 @@ fn main() {
         Command::Keys(c) => cli::keys::run(&settings, c),
         Command::Registration(c) => cli::registration::run(&settings, c),
     };
+    // Flushes buffered log lines and spans before the process ends (exit skips destructors).
+    drop(telemetry);
     if let Err(e) = result {
         eprintln!("ostiary: {}", e.message);
         std::process::exit(e.code);

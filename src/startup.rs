@@ -50,6 +50,8 @@ impl Application {
             state.clone().into_inner(),
             std::time::Duration::from_secs(state.settings.maintenance_interval),
         );
+        // Checks what this process caches against the database (`crate::cache`).
+        crate::cache::sync::spawn(state.clone().into_inner());
         // Delivers queued mail (only when SMTP is configured).
         crate::outbox::spawn(state.clone().into_inner());
         // /metrics on an address of its own, for a scraper on another network.

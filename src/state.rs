@@ -29,6 +29,8 @@ pub struct AppState {
     pub webauthn: Option<webauthn_rs::prelude::Webauthn>,
     /// Clients' fetched `jwks_uri` documents (private_key_jwt), per process.
     pub client_keys: crate::oauth::client_assertion::KeyCache,
+    /// Clients, user status, the deny-list and verified tokens held in memory (`crate::cache`).
+    pub caches: Arc<crate::cache::Caches>,
 }
 
 pub struct Admission {
@@ -108,6 +110,7 @@ impl AppState {
             outbox: crate::outbox::Waker::default(),
             webauthn: crate::authn::passkey::relying_party(&settings.issuer),
             client_keys: Default::default(),
+            caches: Arc::new(crate::cache::Caches::new(settings.cache_sync_ms)),
             settings: Arc::new(settings),
             pool,
             passwords,

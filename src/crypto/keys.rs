@@ -457,6 +457,13 @@ impl KeyRing {
         &self.kek
     }
 
+    /// The current key set when it is fresh, without touching the database.
+    pub fn cached(&self) -> Option<Arc<KeySet>> {
+        let guard = self.cached.read().ok()?;
+        let (at, set) = guard.as_ref()?;
+        (at.elapsed() < self.ttl).then(|| set.clone())
+    }
+
     /// The current key set, reloading when stale.
     pub fn current(&self, conn: &mut DbConn) -> Result<Arc<KeySet>, KeyError> {
         if let Ok(guard) = self.cached.read() {

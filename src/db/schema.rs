@@ -376,3 +376,12 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
     }
 }
+
+// --- Counters bumped by triggers when cached tables change (migration 2026-12-05-000003) ---
+
+diesel::table! {
+    cache_generations (name) {
+        name -> Text,
+        generation -> BigInt,
+    }
+}

@@ -311,7 +311,7 @@ pub fn run(
     let minimum = client.row.minimum_acr.as_deref().and_then(Acr::parse);
     let acr_values = params.get("acr_values");
     if minimum.is_some() || acr_values.is_some() {
-        let enrolled = match Factors::load(&mut ctx.conn(), &user.id) {
+        let enrolled = match ctx.conn().and_then(|mut c| Factors::load(&mut c, &user.id)) {
             Ok(f) => f,
             Err(e) => return AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e)),
         };
@@ -356,23 +356,23 @@ pub fn run(
             }
         }
         Some(Decision::Allow) => {
-            let mut conn = ctx.conn();
-            if let Err(e) = consents::grant(
-                &mut conn,
-                &user.id,
-                &client.row.client_id,
-                &scope_refs,
-                ctx.now,
-            ) {
+            if let Err(e) = ctx.conn().and_then(|mut conn| {
+                consents::grant(
+                    &mut conn,
+                    &user.id,
+                    &client.row.client_id,
+                    &scope_refs,
+                    ctx.now,
+                )
+            }) {
                 return AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e));
             }
             true
         }
         None => {
-            let existing = {
-                let mut conn = ctx.conn();
-                consents::get(&mut conn, &user.id, &client.row.client_id)
-            };
+            let existing = ctx
+                .conn()
+                .and_then(|mut conn| consents::get(&mut conn, &user.id, &client.row.client_id));
             match existing {
                 Ok(Some(c)) => {
                     let granted: Vec<&str> = c.scope.split_ascii_whitespace().collect();

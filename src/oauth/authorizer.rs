@@ -79,7 +79,9 @@ impl Authorizer for DbAuthorizer<'_> {
             access_jti: None,
             amr: extra.amr,
         };
-        let mut conn = ctx.conn();
+        let mut conn = ctx.conn().map_err(|e| {
+            tracing::error!(error = %e, "no connection to store an authorization code");
+        })?;
         codes::insert(&mut conn, &row).map_err(|e| {
             tracing::error!(error = %e, "storing authorization code failed");
         })?;
@@ -89,10 +91,9 @@ impl Authorizer for DbAuthorizer<'_> {
     fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
         let ctx = self.0;
         let hash = random::sha256_hex(code);
-        let outcome = {
-            let mut conn = ctx.conn();
-            codes::redeem(&mut conn, &hash, ctx.now)
-        };
+        let outcome = ctx
+            .conn()
+            .and_then(|mut conn| codes::redeem(&mut conn, &hash, ctx.now));
         match outcome {
             Ok(Redeem::Fresh(row)) => {
                 match ctx.user(&row.user_id) {
@@ -120,12 +121,14 @@ impl Authorizer for DbAuthorizer<'_> {
             }
             Ok(Redeem::Replayed(row)) => {
                 tracing::warn!(client_id = %row.client_id, "authorization code replayed; revoking what it issued");
-                let mut conn = ctx.conn();
-                if let Some(family) = &row.family_id {
-                    let _ = refresh::revoke_family(&mut conn, family, ctx.now);
-                }
-                if let Some(jti) = &row.access_jti {
-                    let _ = denylist::add(&mut conn, jti, ctx.now + ctx.settings.access_token_ttl);
+                if let Ok(mut conn) = ctx.conn() {
+                    if let Some(family) = &row.family_id {
+                        let _ = refresh::revoke_family(&mut conn, family, ctx.now);
+                    }
+                    if let Some(jti) = &row.access_jti {
+                        let _ =
+                            denylist::add(&mut conn, jti, ctx.now + ctx.settings.access_token_ttl);
+                    }
                 }
                 ctx.note(Noted::BadCode);
                 Ok(None)

@@ -160,7 +160,7 @@ fn with_assertion(ctx: &Ctx, id: &str, assertion: &str) -> Result<Client, Protoc
         )));
     }
     let keys = ctx.assertion_keys.as_ref().ok_or_else(failed)?;
-    let mut conn = ctx.conn();
+    let mut conn = ctx.conn()?;
     client_assertion::verify(
         &mut conn,
         &client,

@@ -2,7 +2,7 @@
 //! signing keys, and a record of what happened that the protocol layer turns into precise
 //! errors (oxide-auth's own errors are coarser than RFC 6749 wants).
 
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::sync::Arc;
 
 use crate::config::Settings;
@@ -14,6 +14,24 @@ use crate::db::PooledConn;
 use crate::oauth::errors::{ErrorCode, ProtocolError};
 use crate::oauth::tokens::Issued;
 use crate::state::AppState;
+
+/// A context without a database connection, for serving from the caches on an async worker:
+/// `None` when the caches or the signing keys are not fresh. Whatever needs the database then
+/// fails and marks the context (`needed_database`); the caller runs the request again on the
+/// blocking pool with `open`. Only for requests that change nothing before they first read.
+pub fn inline(state: &AppState) -> Option<Ctx> {
+    if !state.caches.fresh() {
+        return None;
+    }
+    let keys = state.keys.cached()?;
+    Some(Ctx::new(state, keys, None, crate::db::now()))
+}
+
+/// A context with a pooled connection, or "temporarily unavailable".
+pub fn pooled(state: &AppState) -> Result<Ctx, ProtocolError> {
+    let (conn, keys) = open(state)?;
+    Ok(Ctx::new(state, keys, Some(conn), crate::db::now()))
+}
 
 /// A pooled connection and the current signing keys, or "temporarily unavailable".
 pub fn open(state: &AppState) -> Result<(PooledConn, Arc<KeySet>), ProtocolError> {
@@ -60,7 +78,11 @@ pub enum Noted {
 pub struct Ctx {
     pub settings: Arc<Settings>,
     pub keys: Arc<KeySet>,
-    conn: RefCell<PooledConn>,
+    /// `None` on the inline path (`inline`).
+    conn: RefCell<Option<PooledConn>>,
+    /// Set when something needed the database on the inline path.
+    needed_database: Cell<bool>,
+    caches: Arc<crate::cache::Caches>,
     pub now: i64,
     /// The client this request is about, loaded once.
     pub client: RefCell<Option<Client>>,
@@ -98,11 +120,13 @@ pub struct CodeContext {
 }
 
 impl Ctx {
-    pub fn new(settings: Arc<Settings>, keys: Arc<KeySet>, conn: PooledConn, now: i64) -> Self {
+    pub fn new(state: &AppState, keys: Arc<KeySet>, conn: Option<PooledConn>, now: i64) -> Self {
         Ctx {
-            settings,
+            settings: state.settings_arc(),
             keys,
             conn: RefCell::new(conn),
+            needed_database: Cell::new(false),
+            caches: state.caches.clone(),
             now,
             client: RefCell::new(None),
             authenticated_client: None,
@@ -115,8 +139,38 @@ impl Ctx {
         }
     }
 
-    pub fn conn(&self) -> RefMut<'_, PooledConn> {
-        self.conn.borrow_mut()
+    /// The request's connection; on the inline path an error (and the context remembers that
+    /// the request must go to the blocking pool).
+    pub fn conn(&self) -> diesel::QueryResult<RefMut<'_, PooledConn>> {
+        RefMut::filter_map(self.conn.borrow_mut(), Option::as_mut).map_err(|_| {
+            self.needed_database.set(true);
+            crate::cache::needs_database()
+        })
+    }
+
+    /// The connection when there is one (none on the inline path), for readers that try the
+    /// caches first; pass what they return through `checked`.
+    pub fn conn_if_any(&self) -> Option<RefMut<'_, PooledConn>> {
+        RefMut::filter_map(self.conn.borrow_mut(), Option::as_mut).ok()
+    }
+
+    /// Passes a result through, remembering when it failed for want of a connection.
+    pub fn checked<T>(&self, r: diesel::QueryResult<T>) -> diesel::QueryResult<T> {
+        if let Err(e) = &r {
+            if crate::cache::is_needs_database(e) {
+                self.needed_database.set(true);
+            }
+        }
+        r
+    }
+
+    pub fn caches(&self) -> &crate::cache::Caches {
+        &self.caches
+    }
+
+    /// Whether this (inline) context met something only the database could answer.
+    pub fn needed_database(&self) -> bool {
+        self.needed_database.get()
     }
 
     pub fn note(&self, n: Noted) {
@@ -136,7 +190,7 @@ impl Ctx {
             }
         }
         let loaded = {
-            let mut conn = self.conn();
+            let mut conn = self.conn()?;
             crate::db::models::users::by_id(&mut conn, user_id)?
         };
         self.user.borrow_mut().clone_from(&loaded);
@@ -156,12 +210,22 @@ impl Ctx {
         {
             return None;
         }
-        let loaded = {
-            let mut conn = self.conn();
+        if let Some(c) = self.caches.client(client_id) {
+            *self.client.borrow_mut() = Some(c.clone());
+            return Some(c);
+        }
+        let ticket = self.caches.clients.ticket();
+        let loaded = self.conn().and_then(|mut conn| {
             // A disabled client is unknown to every protocol endpoint.
             crate::db::models::clients::by_id(&mut conn, client_id)
                 .map(|c| c.filter(|c| !c.row.disabled))
-        };
+        });
+        if let Ok(Some(c)) = &loaded {
+            self.caches.clients.put(ticket, client_id, c.clone());
+        }
+        if self.needed_database() {
+            return None;
+        }
         match loaded {
             Ok(found) => {
                 *self.client.borrow_mut() = found.clone();

@@ -138,7 +138,7 @@ pub fn issue_for_login(ctx: &Ctx, login: Login) -> Result<Issued, ProtocolError>
             rotated_at: None,
             successor_hash: None,
         };
-        let mut conn = ctx.conn();
+        let mut conn = ctx.conn().map_err(storage)?;
         refresh::create_family(&mut conn, &family, &first).map_err(storage)?;
         family_id = Some(family.id);
         refresh_token = Some(t);
@@ -206,7 +206,7 @@ impl Issuer for JwtIssuer<'_> {
                 // The cause is logged and noted; oxide-auth only learns that it failed.
                 let issued = issue_for_login(ctx, login).map_err(|_| ())?;
                 {
-                    let mut conn = ctx.conn();
+                    let mut conn = self.storage(ctx.conn())?;
                     self.storage(codes::record_issued(
                         &mut conn,
                         &code.code_hash,
@@ -232,7 +232,7 @@ impl Issuer for JwtIssuer<'_> {
         let ctx = self.ctx;
         let hash = random::sha256_hex(presented);
         let found = {
-            let mut conn = ctx.conn();
+            let mut conn = self.storage(ctx.conn())?;
             self.storage(refresh::find(&mut conn, &hash))?
         };
         let Some((row, family)) = found else {
@@ -251,7 +251,7 @@ impl Issuer for JwtIssuer<'_> {
             successor_hash: None,
         };
         let rotation = {
-            let mut conn = ctx.conn();
+            let mut conn = self.storage(ctx.conn())?;
             self.storage(refresh::rotate(
                 &mut conn,
                 &hash,
@@ -318,7 +318,7 @@ impl Issuer for JwtIssuer<'_> {
         let ctx = self.ctx;
         let hash = random::sha256_hex(presented);
         let found = {
-            let mut conn = ctx.conn();
+            let mut conn = self.storage(ctx.conn())?;
             self.storage(refresh::find(&mut conn, &hash))?
         };
         let Some((row, family)) = found else {
@@ -326,7 +326,7 @@ impl Issuer for JwtIssuer<'_> {
             return Ok(None);
         };
         let liveness = {
-            let mut conn = ctx.conn();
+            let mut conn = self.storage(ctx.conn())?;
             self.storage(refresh::liveness(
                 &mut conn,
                 &row,
@@ -344,7 +344,7 @@ impl Issuer for JwtIssuer<'_> {
             Liveness::Rotated => {
                 crate::metrics::METRICS.refresh_reuse.inc();
                 tracing::warn!(client_id = %family.client_id, family = %family.id, "refresh token reused after rotation; family revoked");
-                let mut conn = ctx.conn();
+                let mut conn = self.storage(ctx.conn())?;
                 self.storage(refresh::revoke_family(&mut conn, &family.id, ctx.now))?;
                 ctx.note(Noted::BadRefreshToken);
                 return Ok(None);

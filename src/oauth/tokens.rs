@@ -22,7 +22,7 @@ pub fn canonical_scope(scope: &oxide_auth::primitives::scope::Scope) -> String {
 }
 
 /// RFC 9068 §2.2 claims.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
     pub sub: String,

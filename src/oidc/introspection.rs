@@ -4,27 +4,32 @@
 
 use serde_json::{json, Value};
 
-use super::access_token::{self, AccessTokenCheck};
+use super::access_token::{self, db, AccessTokenCheck};
+use crate::cache::Caches;
 use crate::crypto::keys::KeyRing;
 use crate::crypto::random;
 use crate::db::models::{refresh, users};
-use crate::db::{self, DbConn};
+use crate::db::DbConn;
 use crate::oauth::tokens::REFRESH_PREFIX;
 
 pub fn inactive() -> Value {
     json!({ "active": false })
 }
 
+/// Reads the caches first; without a connection (`conn` is `None`) it answers from them or fails
+/// with `cache::needs_database()`.
 pub fn introspect(
-    conn: &mut DbConn,
+    mut conn: Option<&mut DbConn>,
+    caches: &Caches,
     ring: &KeyRing,
     issuer: &str,
     grace: i64,
     caller: &str,
     token: &str,
 ) -> Result<Value, diesel::result::Error> {
-    let now = db::now();
+    let now = crate::db::now();
     if token.starts_with(REFRESH_PREFIX) {
+        let conn = db(&mut conn)?;
         let Some((row, family)) = refresh::find(conn, &random::sha256_hex(token))? else {
             return Ok(inactive());
         };
@@ -49,11 +54,11 @@ pub fn introspect(
             "iss": issuer,
         }));
     }
-    let (check, claims) = access_token::verify(conn, ring, issuer, token)?;
+    let (check, claims) = access_token::verify(conn.as_deref_mut(), caches, ring, issuer, token)?;
     let (AccessTokenCheck::Valid, Some(c)) = (check, claims) else {
         return Ok(inactive());
     };
-    let user = users::by_id(conn, &c.sub)?;
+    let user = access_token::user_status(conn, caches, &c.sub)?;
     if user.as_ref().is_some_and(|u| u.disabled) {
         return Ok(inactive());
     }

@@ -11,6 +11,7 @@ use crate::oauth::tokens::REFRESH_PREFIX;
 
 pub fn revoke(
     conn: &mut DbConn,
+    caches: &crate::cache::Caches,
     ring: &KeyRing,
     issuer: &str,
     client_id: &str,
@@ -27,7 +28,7 @@ pub fn revoke(
             return Ok(());
         }
     }
-    let (_, claims) = access_token::verify(conn, ring, issuer, token)?;
+    let (_, claims) = access_token::verify(Some(&mut *conn), caches, ring, issuer, token)?;
     if let Some(c) = claims {
         if c.client_id == client_id && c.exp > now {
             denylist::add(conn, &c.jti, c.exp)?;

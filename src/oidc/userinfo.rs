@@ -19,11 +19,12 @@ pub enum Userinfo {
 
 pub fn userinfo(
     conn: &mut DbConn,
+    caches: &crate::cache::Caches,
     ring: &KeyRing,
     issuer: &str,
     token: &str,
 ) -> Result<Userinfo, diesel::result::Error> {
-    let (check, claims) = access_token::verify(conn, ring, issuer, token)?;
+    let (check, claims) = access_token::verify(Some(&mut *conn), caches, ring, issuer, token)?;
     let claims = match (check, claims) {
         (AccessTokenCheck::Valid, Some(c)) => c,
         (AccessTokenCheck::Revoked, _) => {

@@ -13,7 +13,7 @@ use crate::db::models::interactions::InteractionRow;
 use crate::db::models::users;
 use crate::error::{error_page, AppError};
 use crate::oauth::authorize::{self, AuthorizeInput, AuthorizeOutcome, Decision};
-use crate::oauth::context::{self, Ctx};
+use crate::oauth::context;
 use crate::oauth::errors::ErrorCode;
 use crate::oauth::metadata_document;
 use crate::oauth::params::{self, Params};
@@ -245,10 +245,9 @@ async fn process(
     let q = query_string.clone();
     let fresh = pending.as_ref().map(|(_, row)| row.clone());
     let outcome = web::block(move || {
-        let (conn, keys) = context::open(&st).map_err(|e| AppError::Internal(e.to_string()))?;
-        let ctx = Ctx::new(st.settings_arc(), keys, conn, crate::db::now());
+        let ctx = context::pooled(&st).map_err(|e| AppError::Internal(e.to_string()))?;
         let user = match sess.as_ref().and_then(|s| s.user_id.clone()) {
-            Some(uid) => users::by_id(&mut ctx.conn(), &uid)?,
+            Some(uid) => users::by_id(&mut *ctx.conn()?, &uid)?,
             None => None,
         };
         let username = user.as_ref().map(|u| u.username.clone());

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::auth::FormData;
 use super::authorize::describe_scope;
 use super::templates::render;
-use super::token::client_endpoint;
+use super::token::{client_endpoint, Serve};
 use super::{client_addr, db, session};
 use crate::authn::acr::Acr;
 use crate::authn::second_factor::Factors;
@@ -37,6 +37,7 @@ pub async fn authorize_device(
         state,
         &body,
         "/device_authorization",
+        Serve::Pooled,
         move |ctx, client, params| {
             if !client.allows_grant(GRANT_DEVICE_CODE) {
                 return Err(ProtocolError::new(
@@ -58,9 +59,8 @@ pub async fn authorize_device(
             }
             scope.sort_unstable();
             scope.dedup();
-            let mut conn = ctx.conn();
             device::start(
-                &mut conn,
+                &mut *ctx.conn()?,
                 &client,
                 &scope.join(" "),
                 &settings.issuer,

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::token::client_endpoint;
+use super::token::{client_endpoint, Serve};
 use crate::oauth::par;
 use crate::state::AppState;
 
@@ -14,12 +14,15 @@ pub async fn push(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
     let raw: Vec<(String, String)> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let (claimed, pushed) =
-        client_endpoint(&req, state, &body, "/par", move |ctx, client, params| {
-            let mut conn = ctx.conn();
-            par::push(&mut conn, &client, params, &raw, ctx.now)
-        })
-        .await;
+    let (claimed, pushed) = client_endpoint(
+        &req,
+        state,
+        &body,
+        "/par",
+        Serve::Pooled,
+        move |ctx, client, params| par::push(&mut *ctx.conn()?, &client, params, &raw, ctx.now),
+    )
+    .await;
     let mut res = match pushed {
         Ok(p) => HttpResponse::Created()
             .insert_header((header::CACHE_CONTROL, "no-store"))

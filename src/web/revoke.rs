@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::token::client_endpoint;
+use super::token::{client_endpoint, Serve};
 use crate::oauth::errors::ProtocolError;
 use crate::oidc::{introspection, revocation};
 use crate::state::AppState;
@@ -24,18 +24,28 @@ async fn handle(
         Kind::Introspect => "/introspect",
     };
     let st = state.clone().into_inner();
-    let (claimed, answered) =
-        client_endpoint(&req, state, &body, endpoint, move |ctx, client, params| {
+    // Introspection reads only, so it is served from the caches when they hold the answer.
+    let serve = match kind {
+        Kind::Revoke => Serve::Pooled,
+        Kind::Introspect => Serve::TryInline,
+    };
+    let (claimed, answered) = client_endpoint(
+        &req,
+        state,
+        &body,
+        endpoint,
+        serve,
+        move |ctx, client, params| {
             let token = params
                 .get("token")
                 .map(|t| t.into_owned())
                 .ok_or_else(|| ProtocolError::invalid_request("token is missing"))?;
             let hint = params.get("token_type_hint").map(|h| h.into_owned());
-            let mut conn = ctx.conn();
             match kind {
                 Kind::Revoke => {
                     revocation::revoke(
-                        &mut conn,
+                        &mut *ctx.conn()?,
+                        ctx.caches(),
                         &st.keys,
                         &st.settings.issuer,
                         &client.row.client_id,
@@ -50,18 +60,21 @@ async fn handle(
                             "introspection is for confidential clients (resource servers)",
                         ));
                     }
-                    Ok(Some(introspection::introspect(
-                        &mut conn,
+                    let mut conn = ctx.conn_if_any();
+                    Ok(Some(ctx.checked(introspection::introspect(
+                        conn.as_deref_mut().map(|c| &mut **c),
+                        ctx.caches(),
                         &st.keys,
                         &st.settings.issuer,
                         st.settings.refresh_grace,
                         &client.row.client_id,
                         &token,
-                    )?))
+                    ))?))
                 }
             }
-        })
-        .await;
+        },
+    )
+    .await;
     let mut res = match answered {
         Ok(None) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -146,35 +146,61 @@ pub async fn assertion_keys(
     })
 }
 
+/// Whether a client-authenticated endpoint may be served from the caches (`client_endpoint`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Serve {
+    /// Always on the blocking pool, with a connection (endpoints that write).
+    Pooled,
+    /// From the caches on the async worker when they hold everything, else as `Pooled`.
+    TryInline,
+}
+
 /// A client-authenticated form endpoint other than /token (PAR, device authorization,
 /// revocation, introspection): the form parsed and checked, the client authenticated (with
 /// whatever method it registered, private_key_jwt included), then `f` on the blocking pool with
 /// the context, the client and the parameters. Errors are RFC 6749 §5.2 JSON.
+///
+/// With `Serve::TryInline`, `f` is first tried from the caches on this worker
+/// (`context::inline`); it must then change nothing before its first database read, because
+/// it runs again on the blocking pool when it needed one.
 pub async fn client_endpoint<T: Send + 'static>(
     req: &HttpRequest,
     state: web::Data<AppState>,
     body: &[u8],
     endpoint: &'static str,
-    f: impl FnOnce(&Ctx, Client, &Params<'_>) -> Result<T, ProtocolError> + Send + 'static,
+    serve: Serve,
+    f: impl Fn(&Ctx, Client, &Params<'_>) -> Result<T, ProtocolError> + Send + 'static,
 ) -> (Option<String>, Result<T, OAuthError>) {
     let ClientForm { form, keys, auth } = match client_form(req, body) {
         Ok(f) => f,
         Err(e) => return (None, Err(e)),
     };
     let claimed = claimed_client(auth.as_deref(), &form);
+    // Client assertions are checked against the database (`jti` replay): never inline.
+    let with_assertion = crate::oauth::params::form_value(&form, "client_assertion").is_some();
     let assertion = assertion_keys(&state, &form, endpoint).await;
     let st = state.into_inner();
-    let result = web::block(move || -> Result<T, ProtocolError> {
+    let run = move |ctx: &Ctx, keys: Vec<String>| -> Result<T, ProtocolError> {
         let params = Params::new(&form, keys);
         if !params.well_formed() {
             return Err(ProtocolError::invalid_request("a parameter was repeated"));
         }
-        let (conn, keys) = crate::oauth::context::open(&st)?;
-        let mut ctx = Ctx::new(st.settings_arc(), keys, conn, crate::db::now());
-        ctx.assertion_keys = assertion;
         let client =
-            crate::oauth::client_auth::authenticate_request(&ctx, auth.as_deref(), &params)?;
-        f(&ctx, client, &params)
+            crate::oauth::client_auth::authenticate_request(ctx, auth.as_deref(), &params)?;
+        f(ctx, client, &params)
+    };
+    if matches!(serve, Serve::TryInline) && !with_assertion {
+        if let Some(ctx) = crate::oauth::context::inline(&st) {
+            let result = run(&ctx, keys.clone());
+            if !ctx.needed_database() {
+                return (claimed, result.map_err(OAuthError::from));
+            }
+        }
+    }
+    let result = web::block(move || -> Result<T, ProtocolError> {
+        let mut ctx = crate::oauth::context::pooled(&st)?;
+        ctx.assertion_keys = assertion;
+        run(&ctx, keys)
     })
     .await;
     let answer = match result {
@@ -190,24 +216,40 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         Err(e) => return e.response(),
     };
     let claimed = claimed_client(auth.as_deref(), &form);
-    let assertion = assertion_keys(&state, &form, "/token").await;
-    let st = state.into_inner();
-    let result = web::block(move || {
-        let finish = |ctx: &Ctx, issued: &Issued, client: &Client| {
-            id_token::for_token_response(
-                |id| ctx.user(id),
-                &ctx.keys,
-                &ctx.settings,
-                issued,
-                &client.row.client_id,
-                &client.row.id_token_alg,
-                ctx.now,
-            )
-            .map_err(ProtocolError::server_error)
-        };
-        token::handle(&st, &form, keys, auth.as_deref(), assertion, &finish)
-    })
-    .await;
+    let st = state.clone().into_inner();
+    let finish = |ctx: &Ctx, issued: &Issued, client: &Client| {
+        id_token::for_token_response(
+            |id| ctx.user(id),
+            &ctx.keys,
+            &ctx.settings,
+            issued,
+            &client.row.client_id,
+            &client.row.id_token_alg,
+            ctx.now,
+        )
+        .map_err(ProtocolError::server_error)
+    };
+    // From the caches, on this worker, when the grant allows and nothing needs the database.
+    let inline = token::may_try_inline(&form)
+        .then(|| crate::oauth::context::inline(&st))
+        .flatten()
+        .and_then(|mut ctx| {
+            let result =
+                token::handle(&mut ctx, &st, &form, keys.clone(), auth.as_deref(), &finish);
+            (!ctx.needed_database()).then_some(result)
+        });
+    let result = match inline {
+        Some(r) => Ok(r),
+        None => {
+            let assertion = assertion_keys(&state, &form, "/token").await;
+            web::block(move || {
+                let mut ctx = crate::oauth::context::pooled(&st)?;
+                ctx.assertion_keys = assertion;
+                token::handle(&mut ctx, &st, &form, keys, auth.as_deref(), &finish)
+            })
+            .await
+        }
+    };
     let mut res = match result {
         Ok(Ok(resp)) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -28,6 +28,7 @@ pub async fn userinfo(
         let mut conn = st.pool.get()?;
         Ok::<_, AppError>(userinfo::userinfo(
             &mut conn,
+            &st.caches,
             &st.keys,
             &st.settings.issuer,
             &token,

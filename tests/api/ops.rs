@@ -548,7 +548,7 @@ async fn json_logs_carry_request_id_route_client_outcome_and_duration() {
         ("OSTIARY_LOG", "info".to_owned()),
         ("OSTIARY_LOG_FORMAT", "json".to_owned()),
     ];
-    let (base, mut child) = serve(&db, &env).await;
+    let (base, child) = serve(&db, &env).await;
     let http = reqwest::Client::new();
     let ok = http
         .post(format!("{base}/token"))
@@ -566,8 +566,18 @@ async fn json_logs_carry_request_id_route_client_outcome_and_duration() {
         .await
         .expect("token");
     assert_eq!(refused.status(), 401);
-    child.start_kill().expect("stop");
-    let output = child.wait_with_output().await.expect("output");
+    // A graceful stop (SIGTERM, as an orchestrator sends) flushes the buffered log lines.
+    let pid = child.id().expect("pid").to_string();
+    let term = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(term.success());
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("stopped within 30 s")
+        .expect("output");
     let lines: Vec<Value> = String::from_utf8_lossy(&output.stderr)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())

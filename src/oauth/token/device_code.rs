@@ -15,7 +15,7 @@ pub fn exchange(ctx: &Ctx, client: &Client, params: &Params<'_>) -> Result<Issue
         .ok_or_else(|| ProtocolError::invalid_request("device_code is missing"))?;
     let now_ms = chrono::Utc::now().timestamp_millis();
     let approved = {
-        let mut conn = ctx.conn();
+        let mut conn = ctx.conn()?;
         device::poll(&mut conn, client, &code, ctx.now, now_ms)?
     };
     // The user may have been disabled between approving and this poll.

@@ -109,13 +109,23 @@ pub fn flow_error(ctx: &Ctx, fallback: Option<&AccessTokenError>) -> ProtocolErr
 /// Adds what OIDC puts beside the tokens (the id_token), given what was issued.
 pub type Finisher<'f> = &'f dyn Fn(&Ctx, &Issued, &Client) -> Result<Option<String>, ProtocolError>;
 
-/// Handles one token request. Blocking: runs inside `web::block`.
+/// Whether a token request may first be tried from the caches on an async worker
+/// (`context::inline`): a client_credentials grant writes nothing, and with its client cached it
+/// reads nothing either. Client assertions are checked against the database (`jti` replay).
+pub fn may_try_inline(form: &NormalizedParameter) -> bool {
+    use oxide_auth::endpoint::QueryParameter;
+    form.unique_value("grant_type").as_deref() == Some(GRANT_CLIENT_CREDENTIALS)
+        && form.unique_value("client_assertion").is_none()
+}
+
+/// Handles one token request in `ctx` (pooled, inside `web::block`; or inline, see
+/// `may_try_inline`).
 pub fn handle(
+    ctx: &mut Ctx,
     state: &Arc<AppState>,
     form: &NormalizedParameter,
     raw_keys: Vec<String>,
     auth_header: Option<&str>,
-    assertion: Option<super::context::AssertionKeys>,
     finish: Finisher<'_>,
 ) -> Result<TokenResponse, ProtocolError> {
     let mut params = Params::new(form, raw_keys);
@@ -132,11 +142,8 @@ pub fn handle(
             format!("grant_type {grant_type:?} is not supported"),
         ));
     }
-    let (conn, keys) = super::context::open(state)?;
-    let mut ctx = Ctx::new(state.settings_arc(), keys, conn, crate::db::now());
-    ctx.assertion_keys = assertion;
     let presented = client_auth::presented(auth_header, &params)?;
-    let client = client_auth::authenticate(&ctx, &presented)?;
+    let client = client_auth::authenticate(ctx, &presented)?;
     if !client.allows_grant(&grant_type) {
         return Err(ProtocolError::new(
             ErrorCode::UnauthorizedClient,
@@ -155,17 +162,17 @@ pub fn handle(
     params.authenticated = Some((client.row.client_id.clone(), secret));
     let issued = match grant_type.as_str() {
         GRANT_AUTHORIZATION_CODE => {
-            authorization_code::exchange(&ctx, &params, &state.successor_key)?
+            authorization_code::exchange(ctx, &params, &state.successor_key)?
         }
-        GRANT_REFRESH_TOKEN => refresh_token::exchange(&ctx, &params, &state.successor_key)?,
+        GRANT_REFRESH_TOKEN => refresh_token::exchange(ctx, &params, &state.successor_key)?,
         GRANT_CLIENT_CREDENTIALS => {
-            client_credentials::exchange(&ctx, &params, &state.successor_key)?
+            client_credentials::exchange(ctx, &params, &state.successor_key)?
         }
-        GRANT_DEVICE_CODE => device_code::exchange(&ctx, &client, &params)?,
+        GRANT_DEVICE_CODE => device_code::exchange(ctx, &client, &params)?,
         GRANT_TOKEN_EXCHANGE => {
             // An exchanged token is an access token only: no id_token, no refresh token.
             let mut response: TokenResponse =
-                token_exchange::exchange(&ctx, &client, &params, &state.keys)?.into();
+                token_exchange::exchange(ctx, &client, &params, &state.keys)?.into();
             response.issued_token_type = Some(token_exchange::ACCESS_TOKEN_TYPE);
             crate::metrics::token_issued(&grant_type);
             return Ok(response);
@@ -178,7 +185,7 @@ pub fn handle(
         }
     };
     crate::metrics::token_issued(&grant_type);
-    let id_token = finish(&ctx, &issued, &client)?;
+    let id_token = finish(ctx, &issued, &client)?;
     let mut response: TokenResponse = issued.into();
     response.id_token = id_token;
     Ok(response)

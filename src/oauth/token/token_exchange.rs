@@ -37,9 +37,15 @@ fn verified(
             )))
         }
     }
-    let mut conn = ctx.conn();
-    let (check, claims) = access_token::verify(&mut conn, ring, &ctx.settings.issuer, token)
-        .map_err(ProtocolError::server_error)?;
+    let mut conn = ctx.conn().map_err(ProtocolError::server_error)?;
+    let (check, claims) = access_token::verify(
+        Some(&mut *conn),
+        ctx.caches(),
+        ring,
+        &ctx.settings.issuer,
+        token,
+    )
+    .map_err(ProtocolError::server_error)?;
     match (check, claims) {
         (AccessTokenCheck::Valid, Some(c)) => Ok(c),
         _ => Err(ProtocolError::invalid_grant(format!(

@@ -1,0 +1,10 @@
+DROP TRIGGER denylist_generation_insert;
+DROP TRIGGER users_generation_delete;
+DROP TRIGGER users_generation_update;
+DROP TRIGGER users_generation_insert;
+DROP TRIGGER client_uris_generation_delete;
+DROP TRIGGER client_uris_generation_insert;
+DROP TRIGGER clients_generation_delete;
+DROP TRIGGER clients_generation_update;
+DROP TRIGGER clients_generation_insert;
+DROP TABLE cache_generations;
