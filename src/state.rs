@@ -29,6 +29,8 @@ pub struct AppState {
     pub webauthn: Option<webauthn_rs::prelude::Webauthn>,
     /// Clients' fetched `jwks_uri` documents (private_key_jwt), per process.
     pub client_keys: crate::oauth::client_assertion::KeyCache,
+    /// The discovery document, rendered once (it depends on the settings only).
+    pub discovery: actix_web::web::Bytes,
     /// Clients, user status, the deny-list and verified tokens held in memory (`crate::cache`).
     pub caches: Arc<crate::cache::Caches>,
 }
@@ -111,6 +113,9 @@ impl AppState {
             webauthn: crate::authn::passkey::relying_party(&settings.issuer),
             client_keys: Default::default(),
             caches: Arc::new(crate::cache::Caches::new(settings.cache_sync_ms)),
+            discovery: crate::oidc::discovery::metadata(&settings.issuer, &settings)
+                .to_string()
+                .into(),
             settings: Arc::new(settings),
             pool,
             passwords,

@@ -63,7 +63,11 @@ pub fn init(filter: &str, format: LogFormat, otlp_endpoint: Option<&str>) -> Gua
             64 * 1024,
             std::io::stderr(),
         ));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
+    // Colour codes only for a terminal: in a file or a log shipper they are noise, and cost.
+    use std::io::IsTerminal;
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(writer);
     let fmt = match format {
         LogFormat::Human => fmt.boxed(),
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),

@@ -397,6 +397,8 @@ fn load(row: &SigningKeyRow, kek: &Kek) -> Result<LoadedKey, KeyError> {
 pub struct KeySet {
     pub keys: Vec<LoadedKey>,
     by_kid: BTreeMap<String, usize>,
+    /// `jwks_text` of the last second it was asked for.
+    rendered: std::sync::Mutex<Option<(i64, String)>>,
 }
 
 impl KeySet {
@@ -411,7 +413,11 @@ impl KeySet {
             .enumerate()
             .map(|(i, k)| (k.kid.clone(), i))
             .collect();
-        Ok(KeySet { keys, by_kid })
+        Ok(KeySet {
+            keys,
+            by_kid,
+            rendered: Default::default(),
+        })
     }
 
     pub fn signer(&self, alg: SigningAlg, now: i64) -> Result<&LoadedKey, KeyError> {
@@ -433,6 +439,22 @@ impl KeySet {
             .map(|k| &k.jwk)
             .collect();
         json!({ "keys": keys })
+    }
+
+    /// `jwks(now)` as text, rendered at most once a second.
+    pub fn jwks_text(&self, now: i64) -> String {
+        if let Ok(mut memo) = self.rendered.lock() {
+            match memo.as_ref() {
+                Some((at, text)) if *at == now => text.clone(),
+                _ => {
+                    let text = self.jwks(now).to_string();
+                    *memo = Some((now, text.clone()));
+                    text
+                }
+            }
+        } else {
+            self.jwks(now).to_string()
+        }
     }
 }
 
