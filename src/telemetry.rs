@@ -11,6 +11,14 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
 
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether spans are exported (OTLP): fields that only a trace needs are recorded only then, as
+/// each record costs the log formatter a re-format of the span's fields.
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Flushes exported spans and buffered log lines when dropped (at the end of `serve`).
 pub struct Guard(
     Option<SdkTracerProvider>,
@@ -79,6 +87,9 @@ pub fn init(filter: &str, format: LogFormat, otlp_endpoint: Option<&str>) -> Gua
             // Only request spans and what happens inside them; log filtering stays on the fmt layer.
             .with_filter(EnvFilter::new("info"))
     });
+    if provider.is_some() {
+        EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let installed = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
         .with(traces)

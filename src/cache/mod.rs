@@ -21,6 +21,7 @@ pub mod table;
 pub mod verified;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::db::models::clients::Client;
@@ -75,7 +76,7 @@ pub struct Caches {
     base: Instant,
     /// When the last successful check began, in ms after `base`, plus one (0: never).
     synced_at: AtomicU64,
-    pub clients: Table<Client>,
+    pub clients: Table<Arc<Client>>,
     /// `None` values remember ids that are no user (a client_credentials token's subject).
     pub users: Table<Option<UserStatus>>,
     pub denied: denylist::DenyView,
@@ -125,7 +126,7 @@ impl Caches {
     }
 
     /// The client, when cached and fresh.
-    pub fn client(&self, client_id: &str) -> Option<Client> {
+    pub fn client(&self, client_id: &str) -> Option<Arc<Client>> {
         if !self.fresh() {
             return None;
         }

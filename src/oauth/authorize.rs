@@ -303,7 +303,7 @@ pub fn run(
             return fail("login_required", "the user is not logged in");
         }
         return AuthorizeOutcome::NeedLogin {
-            client: Box::new(client),
+            client: Box::new(Client::clone(&client)),
         };
     };
     // The class the session reached against what the client requires and the request prefers
@@ -328,7 +328,7 @@ pub fn run(
                     "a stronger authentication than the session's is needed",
                 );
             }
-            let client = Box::new(client);
+            let client = Box::new(Client::clone(&client));
             return if enrolled.reachable(needed) {
                 AuthorizeOutcome::NeedStepUp {
                     client,
@@ -392,7 +392,7 @@ pub fn run(
             );
         }
         return AuthorizeOutcome::NeedConsent {
-            client: Box::new(client),
+            client: Box::new(Client::clone(&client)),
             scopes,
         };
     }

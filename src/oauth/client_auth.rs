@@ -4,6 +4,8 @@
 //! allows both, and the secret is the same 256-bit value either way. Public clients (`none`)
 //! stay strict: a secret presented for them is refused.
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -115,7 +117,7 @@ pub fn presented(
 
 /// Authenticates the client with the method it registered; the same answer for unknown clients
 /// and wrong secrets.
-pub fn authenticate(ctx: &Ctx, presented: &Presented) -> Result<Client, ProtocolError> {
+pub fn authenticate(ctx: &Ctx, presented: &Presented) -> Result<Arc<Client>, ProtocolError> {
     let (id, secret, method) = match presented {
         Presented::Basic { id, secret } => (id, Some(secret), AUTH_BASIC),
         Presented::Post { id, secret } => (id, Some(secret), AUTH_POST),
@@ -147,7 +149,7 @@ pub fn authenticate(ctx: &Ctx, presented: &Presented) -> Result<Client, Protocol
     }
 }
 
-fn with_assertion(ctx: &Ctx, id: &str, assertion: &str) -> Result<Client, ProtocolError> {
+fn with_assertion(ctx: &Ctx, id: &str, assertion: &str) -> Result<Arc<Client>, ProtocolError> {
     let failed = || ProtocolError::invalid_client("client authentication failed");
     if id.is_empty() || id.len() > 256 {
         return Err(failed());
@@ -177,7 +179,7 @@ pub fn authenticate_request(
     ctx: &Ctx,
     auth_header: Option<&str>,
     params: &Params<'_>,
-) -> Result<Client, ProtocolError> {
+) -> Result<Arc<Client>, ProtocolError> {
     let p = presented(auth_header, params)?;
     authenticate(ctx, &p)
 }

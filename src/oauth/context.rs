@@ -85,7 +85,7 @@ pub struct Ctx {
     caches: Arc<crate::cache::Caches>,
     pub now: i64,
     /// The client this request is about, loaded once.
-    pub client: RefCell<Option<Client>>,
+    pub client: RefCell<Option<Arc<Client>>>,
     /// The client authenticated at the token endpoint (by `client_auth`), if any.
     pub authenticated_client: Option<String>,
     /// For a `private_key_jwt` request: the client's keys and the audiences its assertion may
@@ -198,7 +198,7 @@ impl Ctx {
     }
 
     /// The client with this id, loaded once per request.
-    pub fn client(&self, client_id: &str) -> Option<Client> {
+    pub fn client(&self, client_id: &str) -> Option<Arc<Client>> {
         if let Some(c) = self.client.borrow().as_ref() {
             if c.row.client_id == client_id {
                 return Some(c.clone());
@@ -218,7 +218,7 @@ impl Ctx {
         let loaded = self.conn().and_then(|mut conn| {
             // A disabled client is unknown to every protocol endpoint.
             crate::db::models::clients::by_id(&mut conn, client_id)
-                .map(|c| c.filter(|c| !c.row.disabled))
+                .map(|c| c.filter(|c| !c.row.disabled).map(Arc::new))
         });
         if let Ok(Some(c)) = &loaded {
             self.caches.clients.put(ticket, client_id, c.clone());

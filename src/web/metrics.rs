@@ -62,12 +62,15 @@ pub async fn record(
         (None, 400..=499) => "refused",
         (None, _) => "error",
     };
-    // The request's span (exported as a trace when OTLP is on) carries them too.
-    let span = tracing::Span::current();
-    if let Some(c) = outcome.client_id.as_deref() {
-        span.record("client_id", c);
+    // The request's span carries them too when it is exported as a trace (OTLP); the access
+    // line below has them for the log.
+    if crate::telemetry::exporting() {
+        let span = tracing::Span::current();
+        if let Some(c) = outcome.client_id.as_deref() {
+            span.record("client_id", c);
+        }
+        span.record("outcome", result);
     }
-    span.record("outcome", result);
     // Protocol requests are logged at info; documents (discovery, keys, static files, health,
     // metrics) only at debug — a line per request costs a third of a discovery request's time.
     let protocol = !matches!(

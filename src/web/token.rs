@@ -1,6 +1,8 @@
 //! POST /token: parses the form itself (so it can tell header from body credentials and
 //! refuse repeated parameters), then hands over to `oauth::token`.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -169,7 +171,7 @@ pub async fn client_endpoint<T: Send + 'static>(
     body: &[u8],
     endpoint: &'static str,
     serve: Serve,
-    f: impl Fn(&Ctx, Client, &Params<'_>) -> Result<T, ProtocolError> + Send + 'static,
+    f: impl Fn(&Ctx, Arc<Client>, &Params<'_>) -> Result<T, ProtocolError> + Send + 'static,
 ) -> (Option<String>, Result<T, OAuthError>) {
     let ClientForm { form, keys, auth } = match client_form(req, body) {
         Ok(f) => f,
