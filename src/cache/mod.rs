@@ -133,6 +133,24 @@ impl Caches {
         self.clients.get(client_id)
     }
 
+    /// The client, enabled or not: from the cache when it holds it (it holds enabled clients
+    /// only), else from the database (and kept, when enabled).
+    pub fn load_client(
+        &self,
+        conn: &mut crate::db::DbConn,
+        client_id: &str,
+    ) -> diesel::QueryResult<Option<Arc<Client>>> {
+        if let Some(c) = self.client(client_id) {
+            return Ok(Some(c));
+        }
+        let ticket = self.clients.ticket();
+        let found = crate::db::models::clients::by_id(conn, client_id)?.map(Arc::new);
+        if let Some(c) = found.as_ref().filter(|c| !c.row.disabled) {
+            self.clients.put(ticket, client_id, c.clone());
+        }
+        Ok(found)
+    }
+
     /// What is known of the user with this id (`Some(None)`: there is no such user), when
     /// cached and fresh.
     pub fn user(&self, user_id: &str) -> Option<Option<UserStatus>> {

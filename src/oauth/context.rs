@@ -214,15 +214,12 @@ impl Ctx {
             *self.client.borrow_mut() = Some(c.clone());
             return Some(c);
         }
-        let ticket = self.caches.clients.ticket();
         let loaded = self.conn().and_then(|mut conn| {
             // A disabled client is unknown to every protocol endpoint.
-            crate::db::models::clients::by_id(&mut conn, client_id)
-                .map(|c| c.filter(|c| !c.row.disabled).map(Arc::new))
+            self.caches
+                .load_client(&mut conn, client_id)
+                .map(|c| c.filter(|c| !c.row.disabled))
         });
-        if let Ok(Some(c)) = &loaded {
-            self.caches.clients.put(ticket, client_id, c.clone());
-        }
         if self.needed_database() {
             return None;
         }

@@ -12,7 +12,7 @@ use super::session;
 use super::templates::{render, LoginPage, SignedInPage};
 use crate::authn::interaction;
 use crate::authn::login::{self, Passed, Step};
-use crate::db::models::{clients, users};
+use crate::db::models::users;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -64,10 +64,12 @@ pub(super) async fn pending_request(
         let row = interaction::find(&mut conn, &id, crate::db::now())
             .ok()
             .flatten()?;
-        let name = clients::by_id(&mut conn, &row.client_id)
+        let name = st
+            .caches
+            .load_client(&mut conn, &row.client_id)
             .ok()
             .flatten()
-            .map(|c| c.row.name)?;
+            .map(|c| c.row.name.clone())?;
         Some((name, row.request))
     })
     .await
