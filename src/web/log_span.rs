@@ -38,6 +38,10 @@ impl RootSpanBuilder for RootSpan {
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        // Status and error fields serve the exported trace only: no log line follows the end of
+        // the request, and each record costs the log formatter a re-format of the span's fields.
+        if crate::telemetry::exporting() {
+            DefaultRootSpanBuilder::on_request_end(span, outcome);
+        }
     }
 }
