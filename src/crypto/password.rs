@@ -118,6 +118,29 @@ impl Drop for Release {
     }
 }
 
+/// The niceness of the hashing threads: they take what CPU the request workers leave. Against a
+/// busy worker (niceness 0) a thread at 10 gets about a tenth of a core, so a login flood that
+/// keeps every hashing thread busy slows logins, not token issuance or introspection; on an
+/// otherwise idle machine hashing still has every core.
+pub const HASHING_NICENESS: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to `HASHING_NICENESS` (Linux keeps a
+/// niceness per thread). Failing leaves it as it was: hashing is then only less polite.
+fn yield_to_requests() {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    // thread-priority maps 0..=99 linearly onto niceness 19..=-20 for normal scheduling.
+    let value = ((19 - HASHING_NICENESS) * 99 / 39) as u8;
+    let set = ThreadPriorityValue::try_from(value)
+        .map_err(|e| e.to_string())
+        .and_then(|v| {
+            thread_priority::set_current_thread_priority(ThreadPriority::Crossplatform(v))
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = set {
+        tracing::debug!(error = %e, "could not lower the hashing thread's priority");
+    }
+}
+
 /// The bounded hashing pool shared by the server's workers: `concurrency` dedicated threads fed
 /// by a bounded queue. Dedicated threads (not the general blocking pool) keep argon2's large
 /// working memory in a few reused allocations instead of one per transient thread.
@@ -145,18 +168,21 @@ impl PasswordPool {
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || loop {
-                    let job = match rx.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        // A panicking job must not take the worker with it.
-                        Ok(job) => {
-                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                .spawn(move || {
+                    yield_to_requests();
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            // A panicking job must not take the worker with it.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
+                            // The pool was dropped: the thread ends with it.
+                            Err(_) => return,
                         }
-                        // The pool was dropped: the thread ends with it.
-                        Err(_) => return,
                     }
                 })
                 .map_err(|e| PasswordError::Hash(e.to_string()))?;
@@ -246,6 +272,25 @@ mod tests {
         assert!(verify_blocking("correct horse", &h));
         assert!(!verify_blocking("wrong", &h));
         assert!(!verify_blocking("correct horse", "not a hash"));
+    }
+
+    /// Hashing threads yield to request workers (Linux: niceness 10, read back from /proc).
+    #[tokio::test]
+    async fn hashing_threads_run_at_a_lower_priority() {
+        let pool = PasswordPool::new(fast(), 1, 1).expect("pool");
+        let stat = pool
+            .run(|| std::fs::read_to_string("/proc/thread-self/stat"))
+            .await
+            .expect("run")
+            .expect("stat");
+        // Field 19 is the niceness; the command name (field 2) has no spaces here.
+        let nice: i32 = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(16))
+            .and_then(|n| n.parse().ok())
+            .expect("niceness");
+        assert_eq!(nice, HASHING_NICENESS, "{stat}");
     }
 
     #[tokio::test]
