@@ -926,6 +926,9 @@ impl Settings {
                 n if n > 60_000 => {
                     return Err(bad("cache_sync_ms", "must be at most 60000 (one minute)"))
                 }
+                n if (1..50).contains(&n) => {
+                    return Err(bad("cache_sync_ms", "must be 0 (off) or at least 50"))
+                }
                 n => n,
             },
             key_rotation_interval: match a.key_rotation_interval {

@@ -71,6 +71,9 @@ pub fn create(
 ) -> Result<Result<User, Refusal>, diesel::result::Error> {
     use diesel::Connection;
     let policy = settings.signup.policy;
+    // The user cache remembers ids that are no user: once this transaction committed, this
+    // process's forgets them (`cache::Written`).
+    let _written = crate::cache::Written::users();
     conn.transaction(|c| {
         let problems = taken(c, &account)?;
         if !problems.is_empty() {

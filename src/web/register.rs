@@ -148,6 +148,8 @@ pub async fn register(
             clients::insert(c, &client)?;
             Ok(true)
         })?;
+        // Committed now: this process's client cache follows (`cache::Written`).
+        crate::cache::note_client_write();
         if outcome {
             record(
                 conn,
@@ -291,6 +293,8 @@ pub async fn replace(
             )?;
             Ok(())
         })?;
+        // Committed now: this process's client cache follows (`cache::Written`).
+        crate::cache::note_client_write();
         record(
             conn,
             "client.register_update",

@@ -232,7 +232,9 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         .map_err(ProtocolError::server_error)
     };
     // From the caches, on this worker, when the grant allows and nothing needs the database.
-    let inline = token::may_try_inline(&form)
+    // An RSA signature (a millisecond or more) is not for the async workers.
+    let cheap_signature = st.settings.access_token_alg != crate::crypto::keys::SigningAlg::Rs256;
+    let inline = (cheap_signature && token::may_try_inline(&form))
         .then(|| crate::oauth::context::inline(&st))
         .flatten()
         .and_then(|mut ctx| {

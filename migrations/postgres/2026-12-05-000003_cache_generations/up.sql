@@ -16,11 +16,13 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER clients_generation AFTER INSERT OR UPDATE OR DELETE ON clients
+CREATE TRIGGER clients_generation AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON clients
     FOR EACH STATEMENT EXECUTE FUNCTION ostiary_bump_generation('clients');
-CREATE TRIGGER client_uris_generation AFTER INSERT OR DELETE ON client_redirect_uris
+CREATE TRIGGER client_uris_generation
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON client_redirect_uris
     FOR EACH STATEMENT EXECUTE FUNCTION ostiary_bump_generation('clients');
-CREATE TRIGGER users_generation AFTER INSERT OR DELETE OR UPDATE OF username, disabled ON users
+CREATE TRIGGER users_generation
+    AFTER INSERT OR DELETE OR TRUNCATE OR UPDATE OF username, disabled ON users
     FOR EACH STATEMENT EXECUTE FUNCTION ostiary_bump_generation('users');
 CREATE TRIGGER denylist_generation AFTER INSERT ON access_token_denylist
     FOR EACH STATEMENT EXECUTE FUNCTION ostiary_bump_generation('access_token_denylist');

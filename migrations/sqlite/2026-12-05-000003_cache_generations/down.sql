@@ -3,6 +3,7 @@ DROP TRIGGER users_generation_delete;
 DROP TRIGGER users_generation_update;
 DROP TRIGGER users_generation_insert;
 DROP TRIGGER client_uris_generation_delete;
+DROP TRIGGER client_uris_generation_update;
 DROP TRIGGER client_uris_generation_insert;
 DROP TRIGGER clients_generation_delete;
 DROP TRIGGER clients_generation_update;

@@ -17,6 +17,8 @@ CREATE TRIGGER clients_generation_delete AFTER DELETE ON clients
 BEGIN UPDATE cache_generations SET generation = generation + 1 WHERE name = 'clients'; END;
 CREATE TRIGGER client_uris_generation_insert AFTER INSERT ON client_redirect_uris
 BEGIN UPDATE cache_generations SET generation = generation + 1 WHERE name = 'clients'; END;
+CREATE TRIGGER client_uris_generation_update AFTER UPDATE ON client_redirect_uris
+BEGIN UPDATE cache_generations SET generation = generation + 1 WHERE name = 'clients'; END;
 CREATE TRIGGER client_uris_generation_delete AFTER DELETE ON client_redirect_uris
 BEGIN UPDATE cache_generations SET generation = generation + 1 WHERE name = 'clients'; END;
 

@@ -24,7 +24,7 @@ pub struct User {
 }
 
 pub fn insert(conn: &mut DbConn, user: &User) -> QueryResult<()> {
-    crate::cache::note_user_write();
+    let _written = crate::cache::Written::users();
     diesel::insert_into(users::table)
         .values(user)
         .execute(conn)
@@ -77,7 +77,7 @@ pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
 /// Disables or enables a user; disabling also ends their browser sessions, whichever path
 /// (CLI or admin console) does it.
 pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: i64) -> QueryResult<usize> {
-    crate::cache::note_user_write();
+    let _written = crate::cache::Written::users();
     conn.transaction(|c| {
         let n = diesel::update(users::table.find(id))
             .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
