@@ -28,6 +28,7 @@ pub struct Metrics {
     pub db_pool: IntGaugeVec,
     pub db_pool_wait: Histogram,
     pub outbox_backlog: IntGaugeVec,
+    pub cached_requests: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -93,6 +94,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
             ),
             &["kind"],
         )?,
+        cached_requests: IntCounterVec::new(
+            Opts::new(
+                "cached_requests_total",
+                "Requests the caches may answer (client_credentials tokens, introspection), by \
+                 where they were answered: memory, or the database (caches stale or missing it)",
+            ),
+            &["endpoint", "answered"],
+        )?,
         registry,
     };
     m.registry.register(Box::new(m.http_requests.clone()))?;
@@ -105,6 +114,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     m.registry.register(Box::new(m.db_pool.clone()))?;
     m.registry.register(Box::new(m.db_pool_wait.clone()))?;
     m.registry.register(Box::new(m.outbox_backlog.clone()))?;
+    m.registry.register(Box::new(m.cached_requests.clone()))?;
     // Families with labels appear once a label is used: start the known ones at zero so a
     // dashboard (and an alert on absence) sees them from the first scrape.
     for outcome in [
@@ -121,6 +131,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
     }
     for kind in ["mail", "backchannel_logout"] {
         m.outbox_backlog.with_label_values(&[kind]);
+    }
+    for endpoint in ["token", "introspect"] {
+        for answered in ["memory", "database"] {
+            m.cached_requests.with_label_values(&[endpoint, answered]);
+        }
     }
     Ok(m)
 }
@@ -154,6 +169,15 @@ pub fn login(outcome: LoginOutcome) {
 pub fn token_issued(grant_type: &str) {
     let short = grant_type.rsplit(':').next().unwrap_or(grant_type);
     METRICS.tokens.with_label_values(&[short]).inc();
+}
+
+/// A request the caches may answer, answered from memory (`true`) or the database.
+pub fn cached_request(endpoint: &str, from_memory: bool) {
+    let answered = if from_memory { "memory" } else { "database" };
+    METRICS
+        .cached_requests
+        .with_label_values(&[endpoint, answered])
+        .inc();
 }
 
 pub fn db_wait(d: Duration) {

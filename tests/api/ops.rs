@@ -201,6 +201,58 @@ async fn metrics_are_valid_prometheus_text_and_count_what_happens() {
     }
 }
 
+/// client_credentials tokens and introspection are answered from memory once the caches are
+/// warm, and /metrics says so (`ostiary_cached_requests_total`).
+#[tokio::test]
+async fn cached_answers_are_counted() {
+    let app = spawn_app_on(test_db(), |_| {}).await;
+    let cc = app.client(&["--grant-type", "client_credentials"]).await;
+    let key = |endpoint: &str, answered: &str| {
+        format!("ostiary_cached_requests_total{{answered={answered},endpoint={endpoint}}}")
+    };
+    let before = scrape(&app).await;
+    let memory_before = |e: &str| sample(&before, "ostiary_cached_requests", &key(e, "memory"));
+    let http = reqwest::Client::new();
+    // The first requests may find the caches cold (or not yet checked): poll, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let token: Value = http
+            .post(app.url("/token"))
+            .basic_auth(&cc.id, cc.secret.as_deref())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("json");
+        let at = token["access_token"].as_str().expect("at").to_owned();
+        let intro: Value = http
+            .post(app.url("/introspect"))
+            .basic_auth(&cc.id, cc.secret.as_deref())
+            .form(&[("token", at.as_str())])
+            .send()
+            .await
+            .expect("introspect")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(intro["active"], true);
+        let m = scrape(&app).await;
+        let grew =
+            |e: &str| sample(&m, "ostiary_cached_requests", &key(e, "memory")) > memory_before(e);
+        if grew("token") && grew("introspect") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never answered from memory: {}",
+            m["ostiary_cached_requests"]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn metrics_are_refused_outside_the_allowed_addresses() {
     let app = spawn_app_on(test_db(), |a| a.metrics_allow = Some("127.0.0.1/32".into())).await;
