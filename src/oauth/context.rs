@@ -27,6 +27,18 @@ pub fn inline(state: &AppState) -> Option<Ctx> {
     Some(Ctx::new(state, keys, None, crate::db::now()))
 }
 
+/// Runs `f` in an `inline` context: its result when the caches held everything it read,
+/// `None` when the request must run again on the blocking pool (caches not fresh, or `f` needed
+/// the database). Counted per `endpoint` in `ostiary_cached_requests_total`.
+pub fn try_inline<T>(state: &AppState, endpoint: &str, f: impl FnOnce(&mut Ctx) -> T) -> Option<T> {
+    let served = inline(state).and_then(|mut ctx| {
+        let result = f(&mut ctx);
+        (!ctx.needed_database()).then_some(result)
+    });
+    crate::metrics::cached_request(endpoint, served.is_some());
+    served
+}
+
 /// A context with a pooled connection, or "temporarily unavailable".
 pub fn pooled(state: &AppState) -> Result<Ctx, ProtocolError> {
     let (conn, keys) = open(state)?;

@@ -192,14 +192,12 @@ pub async fn client_endpoint<T: Send + 'static>(
         f(ctx, client, &params)
     };
     if matches!(serve, Serve::TryInline) && !with_assertion {
-        if let Some(ctx) = crate::oauth::context::inline(&st) {
-            let result = run(&ctx, keys.clone());
-            if !ctx.needed_database() {
-                crate::metrics::cached_request(endpoint.trim_start_matches('/'), true);
-                return (claimed, result.map_err(OAuthError::from));
-            }
+        let label = endpoint.trim_start_matches('/');
+        if let Some(result) =
+            crate::oauth::context::try_inline(&st, label, |ctx| run(ctx, keys.clone()))
+        {
+            return (claimed, result.map_err(OAuthError::from));
         }
-        crate::metrics::cached_request(endpoint.trim_start_matches('/'), false);
     }
     let result = web::block(move || -> Result<T, ProtocolError> {
         let mut ctx = crate::oauth::context::pooled(&st)?;
@@ -236,18 +234,13 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     // From the caches, on this worker, when the grant allows and nothing needs the database.
     // An RSA signature (a millisecond or more) is not for the async workers.
     let cheap_signature = st.settings.access_token_alg != crate::crypto::keys::SigningAlg::Rs256;
-    let eligible = cheap_signature && token::may_try_inline(&form);
-    let inline = eligible
-        .then(|| crate::oauth::context::inline(&st))
-        .flatten()
-        .and_then(|mut ctx| {
-            let result =
-                token::handle(&mut ctx, &st, &form, keys.clone(), auth.as_deref(), &finish);
-            (!ctx.needed_database()).then_some(result)
-        });
-    if eligible {
-        crate::metrics::cached_request("token", inline.is_some());
-    }
+    let inline = (cheap_signature && token::may_try_inline(&form))
+        .then(|| {
+            crate::oauth::context::try_inline(&st, "token", |ctx| {
+                token::handle(ctx, &st, &form, keys.clone(), auth.as_deref(), &finish)
+            })
+        })
+        .flatten();
     let result = match inline {
         Some(r) => Ok(r),
         None => {

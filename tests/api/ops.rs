@@ -740,7 +740,8 @@ async fn request_spans_are_exported_over_otlp_with_client_and_outcome() {
 }
 
 /// A `client_credentials` client made with the CLI: (id, secret).
-async fn service_client(db: &crate::helpers::TestDb, name: &str) -> (String, String) {
+/// A confidential client_credentials client made by the CLI: (id, secret).
+pub(crate) async fn service_client(db: &crate::helpers::TestDb, name: &str) -> (String, String) {
     let out = crate::helpers::run_cli(
         db,
         &[

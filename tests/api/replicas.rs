@@ -12,6 +12,7 @@ use crate::helpers::{
     add_user, cli_command, location, pkce_pair, query_param, run_cli, test_db, TestApp, TestDb,
     REDIRECT,
 };
+use crate::ops::service_client;
 
 /// `OSTIARY_CACHE_SYNC_MS` for these replicas, and the bound it gives (twice that): a change
 /// committed on one replica is seen by every request that starts that long after on another.
@@ -120,6 +121,19 @@ async fn login(
         .expect("login")
 }
 
+/// The CSRF token of a page the browser (signed in) gets from `r`.
+async fn page_csrf(r: &Replica, b: &reqwest::Client, path: &str) -> String {
+    let page = b
+        .get(r.url(path))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    TestApp::csrf_of(&page)
+}
+
 async fn form_post(
     r: &Replica,
     client: &(String, String),
@@ -162,26 +176,7 @@ async fn two_replicas_on_one_database_behave_as_one_server() {
         v["client_id"].as_str().expect("id").to_owned(),
         v["client_secret"].as_str().expect("secret").to_owned(),
     );
-    let out = run_cli(
-        &db,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Service",
-            "--grant-type",
-            "client_credentials",
-            "--json",
-        ],
-        None,
-    )
-    .await;
-    assert!(out.ok(), "{}", out.stderr);
-    let v: Value = serde_json::from_str(out.stdout.trim()).expect("json");
-    let cc = (
-        v["client_id"].as_str().expect("id").to_owned(),
-        v["client_secret"].as_str().expect("secret").to_owned(),
-    );
+    let cc = service_client(&db, "Service").await;
     let (pa, pb) = (free_port(), free_port());
     let issuer = format!("http://127.0.0.1:{pa}");
     let a = replica(&db, pa, &issuer).await;
@@ -282,15 +277,7 @@ async fn two_replicas_on_one_database_behave_as_one_server() {
             .status(),
         303
     );
-    let page = admin
-        .get(a.url("/admin/keys"))
-        .send()
-        .await
-        .expect("keys")
-        .text()
-        .await
-        .expect("html");
-    let csrf = TestApp::csrf_of(&page);
+    let csrf = page_csrf(&a, &admin, "/admin/keys").await;
     let res = admin
         .post(a.url("/admin/keys/rotate"))
         .form(&[("csrf_token", csrf.as_str())])
@@ -359,29 +346,6 @@ async fn two_replicas_on_one_database_behave_as_one_server() {
     assert_eq!(status, 400);
 }
 
-async fn service_client(db: &TestDb, name: &str) -> (String, String) {
-    let out = run_cli(
-        db,
-        &[
-            "client",
-            "add",
-            "--name",
-            name,
-            "--grant-type",
-            "client_credentials",
-            "--json",
-        ],
-        None,
-    )
-    .await;
-    assert!(out.ok(), "{}", out.stderr);
-    let v: Value = serde_json::from_str(out.stdout.trim()).expect("json");
-    (
-        v["client_id"].as_str().expect("id").to_owned(),
-        v["client_secret"].as_str().expect("secret").to_owned(),
-    )
-}
-
 /// B answers token and introspection requests from its caches (issue 14); a token revoked, a
 /// secret rotated and a client deleted on A are refused by B once the bound has passed.
 #[tokio::test]
@@ -424,15 +388,7 @@ async fn changes_on_one_replica_reach_the_others_caches_within_the_bound() {
     let admin = cookie_browser();
     let res = login(&a, &admin, "/login", "rib", "rib's password").await;
     assert_eq!(res.status(), 303);
-    let page = admin
-        .get(a.url("/admin/clients"))
-        .send()
-        .await
-        .expect("clients")
-        .text()
-        .await
-        .expect("html");
-    let csrf = TestApp::csrf_of(&page);
+    let csrf = page_csrf(&a, &admin, "/admin/clients").await;
     let res = admin
         .post(a.url(&format!("/admin/clients/{}/rotate-secret", service.0)))
         .form(&[("csrf_token", csrf.as_str())])
