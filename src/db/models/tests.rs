@@ -203,3 +203,77 @@ fn an_email_address_belongs_to_one_account_by_constraint() {
         users::insert(&mut conn, &legacy2).expect("legacy 2");
     }
 }
+
+/// Two first consents of one user to one client, racing on PostgreSQL: the second insert waits on
+/// the first's uncommitted key and then fails with a unique violation, which `grant` must absorb
+/// by merging into the winner's row (a 500 at /authorize/resume before). SQLite has no such race:
+/// the first UPDATE takes its write lock.
+#[test]
+fn racing_first_consents_merge_on_postgres() {
+    use super::consents;
+    use diesel::pg::PgConnection;
+    use diesel::{Connection, RunQueryDsl};
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let pg = PgTestDatabase::create(&admin, None).expect("PostgreSQL must be reachable");
+    let url = DbUrl::Postgres(pg.url.clone());
+    let mut a = db::establish(&url).expect("postgres");
+    db::run_migrations(&mut a).expect("migrate");
+    let ann = user("ann");
+    users::insert(&mut a, &ann).expect("user");
+    let (client, _) = build_client(
+        &ClientSpec {
+            name: "Racing".into(),
+            redirect_uris: vec!["https://a.example/cb".into()],
+            ..Default::default()
+        },
+        5,
+    )
+    .expect("valid");
+    clients::insert(&mut a, &client).expect("client");
+    let cid = client.row.client_id.clone();
+
+    // Commit only once the second transaction waits on the first's key, so the race is real.
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let second = a
+        .transaction(|a| {
+            consents::grant(a, &ann.id, &cid, &["openid"], 10)?;
+            let (uid, cid2, url2) = (ann.id.clone(), cid.clone(), url.clone());
+            let second = std::thread::spawn(move || {
+                let mut b = db::establish(&url2).expect("postgres");
+                consents::grant(&mut b, &uid, &cid2, &["email"], 11)
+            });
+            let mut watcher = PgConnection::establish(&pg.url).expect("watcher");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                let w: Waiting = diesel::sql_query(
+                    "SELECT count(*) AS n FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .get_result(&mut watcher)?;
+                if w.n > 0 {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "second grant never waited"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            diesel::QueryResult::Ok(second)
+        })
+        .expect("first grant");
+    second
+        .join()
+        .expect("thread")
+        .expect("the losing insert merges instead of failing");
+    let row = consents::get(&mut a, &ann.id, &cid)
+        .expect("q")
+        .expect("row");
+    assert_eq!(row.scope, "email openid");
+}
