@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${OSTIARY_REAL_BIN:-$ROOT/target/release/ostiary}"
 PG_ADMIN="${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/test}"
-export OSTIARY_DATABASE_URL="${PG_ADMIN%/*}/ostiary_compare"
+export OSTIARY_DATABASE_URL="${PG_ADMIN%/*}/ostiary_compare${PG_OPTIONS:-}"
 if [ "${1:-}" = user ] && [ "${2:-}" = add ]; then
   psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS ostiary_compare WITH (FORCE)" \
     -c "CREATE DATABASE ostiary_compare" >/dev/null

@@ -238,8 +238,8 @@ pub fn run(
     let pending = match authorization_code(&mut flow, params) {
         Ok(p) => p,
         Err(Error::Ignore) => {
-            if ctx.noted() == Noted::Storage {
-                return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("client lookup"));
+            if let Some(failure) = ctx.storage_failure() {
+                return AuthorizeOutcome::ErrorPage(failure);
             }
             return AuthorizeOutcome::ErrorPage(ProtocolError::invalid_request(
                 "The application sent an invalid sign-in request: its client_id is unknown or \

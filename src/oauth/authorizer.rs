@@ -104,7 +104,7 @@ impl Authorizer for DbAuthorizer<'_> {
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "loading the code's user failed");
-                        ctx.note(Noted::Storage);
+                        ctx.note_storage(&e);
                         return Err(());
                     }
                 }
@@ -139,7 +139,7 @@ impl Authorizer for DbAuthorizer<'_> {
             }
             Err(e) => {
                 tracing::error!(error = %e, "redeeming authorization code failed");
-                ctx.note(Noted::Storage);
+                ctx.note_storage(&e);
                 Err(())
             }
         }

@@ -128,7 +128,9 @@ pub fn authenticate(ctx: &Ctx, presented: &Presented) -> Result<Arc<Client>, Pro
     if id.is_empty() || id.len() > 256 {
         return Err(failed());
     }
-    let client = ctx.client(id).ok_or_else(failed)?;
+    let client = ctx
+        .client(id)
+        .ok_or_else(|| ctx.storage_failure().unwrap_or_else(failed))?;
     let holds_secret = |m: &str| m == AUTH_BASIC || m == AUTH_POST;
     let acceptable = client.row.auth_method == method
         || (holds_secret(&client.row.auth_method) && holds_secret(method));
@@ -154,7 +156,9 @@ fn with_assertion(ctx: &Ctx, id: &str, assertion: &str) -> Result<Arc<Client>, P
     if id.is_empty() || id.len() > 256 {
         return Err(failed());
     }
-    let client = ctx.client(id).ok_or_else(failed)?;
+    let client = ctx
+        .client(id)
+        .ok_or_else(|| ctx.storage_failure().unwrap_or_else(failed))?;
     if client.row.auth_method != AUTH_PRIVATE_KEY_JWT {
         return Err(ProtocolError::invalid_client(format!(
             "this client must authenticate with {}",

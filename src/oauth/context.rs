@@ -85,6 +85,8 @@ pub enum Noted {
     ResponseTypeMissing,
     /// The database failed.
     Storage,
+    /// The database could not be reached (answered 503, like a pool timeout).
+    Unavailable,
 }
 
 pub struct Ctx {
@@ -193,6 +195,28 @@ impl Ctx {
         *self.noted.borrow()
     }
 
+    /// Notes a failed statement: the database away, or another storage failure.
+    pub fn note_storage(&self, e: &diesel::result::Error) {
+        self.note(if crate::db::is_unavailable(e) {
+            Noted::Unavailable
+        } else {
+            Noted::Storage
+        });
+    }
+
+    /// The answer for a storage failure noted during this request, if there was one: 503 when
+    /// the database was away, else 500.
+    pub fn storage_failure(&self) -> Option<ProtocolError> {
+        match self.noted() {
+            Noted::Storage => Some(ProtocolError::server_error("storage failure")),
+            Noted::Unavailable => Some(ProtocolError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the server is busy; retry shortly",
+            )),
+            _ => None,
+        }
+    }
+
     /// The user with this id, loaded once per request (the grant checks it is enabled, the
     /// id_token reads its claims).
     pub fn user(&self, user_id: &str) -> diesel::QueryResult<Option<User>> {
@@ -242,7 +266,7 @@ impl Ctx {
             }
             Err(e) => {
                 tracing::error!(error = %e, "loading client failed");
-                self.note(Noted::Storage);
+                self.note_storage(&e);
                 None
             }
         }

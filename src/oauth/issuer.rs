@@ -64,7 +64,7 @@ impl JwtIssuer<'_> {
     fn storage<T>(&self, r: diesel::QueryResult<T>) -> Result<T, ()> {
         r.map_err(|e| {
             tracing::error!(error = %e, "token storage failed");
-            self.ctx.note(Noted::Storage);
+            self.ctx.note_storage(&e);
         })
     }
 }
@@ -86,8 +86,8 @@ pub struct Login {
 /// family; what was issued goes back to the caller (and, for the code grant, to oxide-auth).
 pub fn issue_for_login(ctx: &Ctx, login: Login) -> Result<Issued, ProtocolError> {
     let storage = |e: diesel::result::Error| {
-        ctx.note(Noted::Storage);
-        ProtocolError::server_error(format!("token storage: {e}"))
+        ctx.note_storage(&e);
+        ProtocolError::from(e)
     };
     let (token, jti, exp) = mint_access_token(
         &ctx.keys,

@@ -79,7 +79,9 @@ pub fn flow_error(ctx: &Ctx, fallback: Option<&AccessTokenError>) -> ProtocolErr
             ErrorCode::InvalidScope,
             "the requested scope is not allowed",
         ),
-        Noted::Storage => ProtocolError::server_error("storage failure during a token flow"),
+        Noted::Storage | Noted::Unavailable => ctx
+            .storage_failure()
+            .unwrap_or_else(|| ProtocolError::server_error("storage failure")),
         Noted::Nothing | Noted::ResponseTypeMissing => {
             let code = fallback
                 .and_then(|e| {
