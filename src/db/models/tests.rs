@@ -277,3 +277,41 @@ fn racing_first_consents_merge_on_postgres() {
         .expect("row");
     assert_eq!(row.scope, "email openid");
 }
+
+/// The pool checks a connection that has rested past the window before handing it out: one the
+/// server ended meanwhile is replaced without the caller seeing an error.
+#[test]
+fn a_rested_connection_the_server_ended_is_replaced_on_checkout() {
+    use diesel::pg::PgConnection;
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let pg = PgTestDatabase::create(&admin, None).expect("PostgreSQL must be reachable");
+    let pool = db::build_pool_with(
+        &DbUrl::Postgres(pg.url.clone()),
+        1,
+        std::time::Duration::from_secs(5),
+    )
+    .expect("pool");
+    let pid = |pool: &db::Pool| -> i32 {
+        let mut conn = pool.get().expect("connection");
+        diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result::<Pid>(&mut *conn)
+            .expect("pid")
+            .pid
+    };
+    let first = pid(&pool);
+    let mut other = PgConnection::establish(&pg.url).expect("admin");
+    diesel::sql_query(format!("SELECT pg_terminate_backend({first})"))
+        .execute(&mut other)
+        .expect("terminate");
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let second = pid(&pool);
+    assert_ne!(first, second, "a new connection replaced the ended one");
+}
