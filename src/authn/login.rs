@@ -83,16 +83,26 @@ pub async fn with_password(
     if state.settings.require_verified_email && !user.email_verified {
         return Ok(Step::EmailNotVerified);
     }
+    // The factors decide whether the login is complete; when it is (the common case), it is
+    // recorded on its interaction in the same trip to the database.
+    let auth_time = db::now();
+    let must_enrol = second_factor::required(state, &user);
+    let amr = Methods::password().to_string();
     let st = state.clone();
     let uid = user.id.clone();
+    let (pending, recorded_amr) = (interaction.clone(), amr.clone());
     let enrolled = tokio::task::spawn_blocking(move || {
         let mut conn = st.pool.get()?;
-        Ok::<_, CheckError>(Factors::load(&mut conn, &uid)?)
+        let enrolled = Factors::load(&mut conn, &uid)?;
+        if let (false, false, Some(id)) = (enrolled.any(), must_enrol, pending) {
+            interaction::record_login(&mut conn, &id, &uid, auth_time, &recorded_amr)?;
+        }
+        Ok::<_, CheckError>(enrolled)
     })
     .await
     .map_err(|_| CheckError::Join)??;
     let passed = Passed {
-        auth_time: db::now(),
+        auth_time,
         methods: Methods::password(),
         user,
     };
@@ -100,14 +110,16 @@ pub async fn with_password(
         metrics::login(LoginOutcome::MfaRequired);
         return Ok(Step::SecondFactor(passed));
     }
-    if second_factor::required(state, &passed.user) {
+    if must_enrol {
         metrics::login(LoginOutcome::MfaRequired);
         return Ok(Step::Enrol(passed));
     }
     metrics::login(LoginOutcome::Ok);
-    complete(state, passed, interaction)
-        .await
-        .map(Step::Completed)
+    Ok(Step::Completed(Completed {
+        amr,
+        auth_time,
+        user: passed.user,
+    }))
 }
 
 /// The last step succeeded: the login is complete, and recorded on its interaction (when one

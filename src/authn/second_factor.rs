@@ -25,12 +25,10 @@ pub struct Factors {
 
 impl Factors {
     pub fn load(conn: &mut DbConn, user_id: &str) -> diesel::QueryResult<Factors> {
-        let totp = factors::totp(conn, user_id)?.is_some_and(|t| t.confirmed_at.is_some());
-        let passkeys = factors::passkeys_of(conn, user_id)?.len();
-        let recovery_left = factors::recovery_codes_left(conn, user_id)?;
+        let (totp, passkeys, recovery_left) = factors::summary(conn, user_id)?;
         Ok(Factors {
             totp,
-            passkeys,
+            passkeys: usize::try_from(passkeys).unwrap_or(0),
             recovery_left,
         })
     }

@@ -178,6 +178,40 @@ impl Ctx {
         r
     }
 
+    /// Runs `f` as one transaction on PostgreSQL, where every commit waits for a WAL flush: a
+    /// code exchange makes three (consume, issue, link) where one will do, and atomically, so a
+    /// replay can no longer see the code consumed but not yet linked to what it issued. On SQLite
+    /// (no flush per commit in WAL mode) statements commit one by one as before: a deferred
+    /// transaction that read first could not take the write lock later. A protocol refusal
+    /// keeps what it wrote (a consumed code stays consumed); a storage failure rolls back.
+    pub fn one_commit<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, ProtocolError>,
+    ) -> Result<T, ProtocolError> {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        let began = match self.conn_if_any().as_deref_mut().map(|c| &mut **c) {
+            Some(crate::db::DbConn::Pg(pg)) => {
+                AnsiTransactionManager::begin_transaction(pg)?;
+                true
+            }
+            _ => false,
+        };
+        if !began {
+            return f();
+        }
+        let result = f();
+        let failed = matches!(self.noted(), Noted::Storage | Noted::Unavailable);
+        let mut conn = self.conn()?;
+        if let crate::db::DbConn::Pg(pg) = &mut **conn {
+            if failed {
+                AnsiTransactionManager::rollback_transaction(pg)?;
+            } else {
+                AnsiTransactionManager::commit_transaction(pg)?;
+            }
+        }
+        result
+    }
+
     pub fn caches(&self) -> &crate::cache::Caches {
         &self.caches
     }

@@ -244,7 +244,8 @@ async fn process(
     let sess = session.clone();
     let q = query_string.clone();
     let fresh = pending.as_ref().map(|(_, row)| row.clone());
-    let outcome = web::block(move || {
+    let pending_id = pending.as_ref().map(|(id, _)| id.clone());
+    let (outcome, username, completed) = web::block(move || {
         let ctx = context::pooled(&st).map_err(|e| AppError::Internal(e.to_string()))?;
         let user = match sess.as_ref().and_then(|s| s.user_id.clone()) {
             Some(uid) => users::by_id(&mut *ctx.conn()?, &uid)?,
@@ -267,7 +268,17 @@ async fn process(
             pushed,
         };
         let outcome = authorize::run(&ctx, &params, input, &st.successor_key);
-        Ok::<_, AppError>((outcome, username))
+        // Once answered, the interaction is spent (a replayed resume gets a page): marked on
+        // the same connection.
+        let completed = match (&outcome, pending_id) {
+            (AuthorizeOutcome::Redirect(_), Some(id)) => Some(interaction::complete(
+                &mut *ctx.conn()?,
+                &id,
+                crate::db::now(),
+            )?),
+            _ => None,
+        };
+        Ok::<_, AppError>((outcome, username, completed))
     })
     .await??;
 
@@ -297,15 +308,10 @@ async fn process(
             }
         }
     };
-    match outcome {
+    match (outcome, username) {
         (AuthorizeOutcome::ErrorPage(e), _) => Ok(refuse_page(&e)),
         (AuthorizeOutcome::Redirect(location), _) => {
-            if let Some((id, _)) = pending {
-                // Once answered, the interaction is spent: a replayed resume gets a page.
-                let done = db(state, move |conn| {
-                    Ok(interaction::complete(conn, &id, crate::db::now())?)
-                })
-                .await?;
+            if let Some(done) = completed {
                 // A request that reached its client gives its admission back: the limit is for
                 // interactions left hanging, not for people signing in.
                 if done {

@@ -193,6 +193,30 @@ pub fn use_recovery_code(
     Ok(n == 1)
 }
 
+/// What a user has enrolled, in one statement (it is read on every password login): a
+/// confirmed TOTP factor, the number of passkeys, the recovery codes left.
+pub fn summary(conn: &mut DbConn, user_id: &str) -> QueryResult<(bool, i64, i64)> {
+    use diesel::dsl::exists;
+    let (totp, passkeys, recovery): (bool, Option<i64>, Option<i64>) = diesel::select((
+        exists(
+            totp_factors::table
+                .filter(totp_factors::user_id.eq(user_id))
+                .filter(totp_factors::confirmed_at.is_not_null()),
+        ),
+        passkeys::table
+            .filter(passkeys::user_id.eq(user_id))
+            .count()
+            .single_value(),
+        recovery_codes::table
+            .filter(recovery_codes::user_id.eq(user_id))
+            .filter(recovery_codes::used_at.is_null())
+            .count()
+            .single_value(),
+    ))
+    .get_result(conn)?;
+    Ok((totp, passkeys.unwrap_or(0), recovery.unwrap_or(0)))
+}
+
 pub fn recovery_codes_left(conn: &mut DbConn, user_id: &str) -> QueryResult<i64> {
     recovery_codes::table
         .filter(recovery_codes::user_id.eq(user_id))

@@ -164,7 +164,7 @@ pub fn handle(
     params.authenticated = Some((client.row.client_id.clone(), secret));
     let issued = match grant_type.as_str() {
         GRANT_AUTHORIZATION_CODE => {
-            authorization_code::exchange(ctx, &params, &state.successor_key)?
+            ctx.one_commit(|| authorization_code::exchange(ctx, &params, &state.successor_key))?
         }
         GRANT_REFRESH_TOKEN => refresh_token::exchange(ctx, &params, &state.successor_key)?,
         GRANT_CLIENT_CREDENTIALS => {
