@@ -17,6 +17,9 @@ use crate::state::AppState;
 
 /// How long used or expired codes are kept, so a late replay is still recognised and revokes.
 const CODE_RETENTION: i64 = 24 * 3600;
+/// `login_attempts` is no longer written (`audit_events` records every password check with the
+/// same name, address and time); the table stays, as migrations are additive, and rows from
+/// earlier releases still age out.
 const LOGIN_ATTEMPT_RETENTION: i64 = 30 * 86400;
 
 pub fn spawn(state: Arc<AppState>, every: Duration) {

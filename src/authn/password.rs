@@ -1,13 +1,13 @@
 //! The one password check, used by the login page, `/admin/reauth`, destructive admin actions
 //! and the password change on `/account`: admission per address and per account, the shared
-//! lockout, argon2 on the bounded pool, then the records (attempt, audit, failure counters).
+//! lockout, argon2 on the bounded pool, then the records (audit event, failure counters).
 //! Unknown, disabled and wrong all give one answer after the same work.
 
 use std::net::IpAddr;
 
 use crate::account_policy::login_key;
 use crate::crypto::password::PasswordError;
-use crate::db::models::{audit, login_attempts, users, users::User};
+use crate::db::models::{audit, users, users::User};
 use crate::db::{self};
 use crate::state::AppState;
 
@@ -145,7 +145,6 @@ pub async fn check(
         let now = db::now();
         let ip = address.map(|a| a.to_string());
         let accepted = uid.is_some();
-        login_attempts::record(&mut conn, &key, ip.as_deref(), accepted, now)?;
         fn event<'a>(
             now: i64,
             actor: Option<&'a str>,

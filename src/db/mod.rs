@@ -2,6 +2,7 @@
 //!
 //! This module knows nothing of actix; callers on the async side run it inside `web::block`.
 
+pub mod cached;
 pub mod janitor;
 pub mod models;
 pub mod schema;
@@ -242,6 +243,25 @@ pub fn pending_migrations(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
             .map(|m| m.name().to_string())
             .collect(),
     })
+}
+
+/// Runs `f` atomically: in a transaction of its own, or inside the caller's when one is open
+/// (without a savepoint, which would cost two more round trips: a failure then fails the
+/// caller's transaction, which is rolled back whole).
+pub fn atomically<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> diesel::QueryResult<T>,
+) -> diesel::QueryResult<T> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let status = match conn {
+        DbConn::Pg(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+        DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+    };
+    if matches!(status.transaction_depth(), Ok(Some(_))) {
+        f(conn)
+    } else {
+        conn.transaction(f)
+    }
 }
 
 /// Runs `f` in a transaction that, on PostgreSQL, holds an advisory lock for its duration:

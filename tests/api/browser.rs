@@ -312,12 +312,7 @@ async fn revoking_consent_on_the_account_page_kills_the_refresh_token() {
     assert!(c.source().await.expect("source").contains("Test App"));
     screenshot(c, "account").await;
     click(c, "button.danger").await;
-    c.wait()
-        .for_element(Locator::Css("h1"))
-        .await
-        .expect("account again");
-    let page = c.source().await.expect("source");
-    assert!(page.contains("No app has access"), "consent gone");
+    wait_for_source(c, "the consent gone", |p| p.contains("No app has access")).await;
 
     let res = app
         .token(
@@ -399,15 +394,10 @@ async fn the_account_lists_devices_and_apps_at_desktop_and_phone_width() {
 
     // Signing the phone out from the browser ends only the phone's session.
     click(c, "li.device:not(.this-device):not(.app) button").await;
-    c.wait()
-        .for_element(Locator::Css("li.this-device"))
-        .await
-        .expect("account again");
-    assert!(!c
-        .source()
-        .await
-        .expect("source")
-        .contains("Chrome on Android"));
+    wait_for_source(c, "the account without the phone", |p| {
+        p.contains("this-device") && !p.contains("Chrome on Android")
+    })
+    .await;
     let res = phone.get(app.url("/account")).send().await.expect("phone");
     assert_eq!(res.status(), 303, "the phone must sign in again");
 
@@ -593,6 +583,20 @@ async fn authenticator_credentials(c: &Client, id: &str) -> Vec<Value> {
 }
 
 /// Waits until the browser's path (with query) is `want`.
+/// Polls the page until `ok` holds for its source (after a click that reloads a page whose
+/// elements the old page had too), and returns that source.
+async fn wait_for_source(c: &Client, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let mut page = String::new();
+    for _ in 0..200 {
+        page = c.source().await.expect("source");
+        if ok(&page) {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the page never showed {what}: {page}");
+}
+
 async fn wait_for_path(c: &Client, want: &str) {
     for _ in 0..100 {
         let url = c.current_url().await.expect("url");

@@ -27,10 +27,13 @@ pub struct NewAuditEvent<'a> {
 }
 
 pub fn record(conn: &mut DbConn, event: &NewAuditEvent<'_>) -> QueryResult<()> {
-    diesel::insert_into(audit_events::table)
-        .values(event)
-        .execute(conn)
-        .map(|_| ())
+    crate::execute_prepared!(
+        conn,
+        diesel::insert_into(audit_events::table).values(event),
+        audit_events::id,
+        i64
+    )
+    .map(|_| ())
 }
 
 pub fn recent(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<AuditEvent>> {

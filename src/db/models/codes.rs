@@ -1,5 +1,7 @@
 use diesel::prelude::*;
 
+use crate::db::cached::Cached;
+
 use crate::db::schema::authorization_codes as codes;
 use crate::db::DbConn;
 
@@ -30,10 +32,13 @@ pub struct CodeRow {
 }
 
 pub fn insert(conn: &mut DbConn, row: &CodeRow) -> QueryResult<()> {
-    diesel::insert_into(codes::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+    crate::execute_prepared!(
+        conn,
+        diesel::insert_into(codes::table).values(row),
+        codes::code_hash,
+        String
+    )
+    .map(|_| ())
 }
 
 /// What redeeming a code found.
@@ -48,16 +53,25 @@ pub enum Redeem {
 }
 
 /// Marks the code used with one conditional UPDATE, so of two concurrent redemptions exactly
-/// one sees `Fresh`.
+/// one sees `Fresh`. On PostgreSQL the winner gets the row back from the UPDATE itself.
 pub fn redeem(conn: &mut DbConn, code_hash: &str, now: i64) -> QueryResult<Redeem> {
-    let won = diesel::update(
-        codes::table
-            .find(code_hash)
-            .filter(codes::consumed_at.is_null())
-            .filter(codes::expires_at.gt(now)),
-    )
-    .set(codes::consumed_at.eq(Some(now)))
-    .execute(conn)?;
+    let unspent = codes::table
+        .find(code_hash)
+        .filter(codes::consumed_at.is_null())
+        .filter(codes::expires_at.gt(now));
+    let consume = diesel::update(unspent).set(codes::consumed_at.eq(Some(now)));
+    let won = match conn {
+        DbConn::Pg(pg) => {
+            if let Some(row) = Cached(consume.returning(CodeRow::as_returning()))
+                .get_result(pg)
+                .optional()?
+            {
+                return Ok(Redeem::Fresh(row));
+            }
+            0
+        }
+        _ => consume.execute(conn)?,
+    };
     let row = codes::table
         .find(code_hash)
         .select(CodeRow::as_select())
@@ -77,10 +91,13 @@ pub fn record_issued(
     family_id: Option<&str>,
     access_jti: &str,
 ) -> QueryResult<usize> {
-    diesel::update(codes::table.find(code_hash))
-        .set((
+    crate::execute_prepared!(
+        conn,
+        diesel::update(codes::table.find(code_hash)).set((
             codes::family_id.eq(family_id),
             codes::access_jti.eq(Some(access_jti)),
-        ))
-        .execute(conn)
+        )),
+        codes::code_hash,
+        String
+    )
 }

@@ -20,10 +20,13 @@ pub struct InteractionRow {
 }
 
 pub fn insert(conn: &mut DbConn, row: &InteractionRow) -> QueryResult<()> {
-    diesel::insert_into(ix::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+    crate::execute_prepared!(
+        conn,
+        diesel::insert_into(ix::table).values(row),
+        ix::id_hash,
+        String
+    )
+    .map(|_| ())
 }
 
 /// The interaction if it is still pending (not expired, not completed).
@@ -45,24 +48,32 @@ pub fn authenticated(
     auth_time: i64,
     amr: &str,
 ) -> QueryResult<usize> {
-    diesel::update(
-        ix::table
-            .find(id_hash)
-            .filter(ix::completed_at.is_null())
-            .filter(ix::user_id.is_null().or(ix::user_id.eq(user_id))),
+    crate::execute_prepared!(
+        conn,
+        diesel::update(
+            ix::table
+                .find(id_hash)
+                .filter(ix::completed_at.is_null())
+                .filter(ix::user_id.is_null().or(ix::user_id.eq(user_id))),
+        )
+        .set((
+            ix::user_id.eq(Some(user_id)),
+            ix::auth_time.eq(Some(auth_time)),
+            ix::amr.eq(Some(amr)),
+        )),
+        ix::id_hash,
+        String
     )
-    .set((
-        ix::user_id.eq(Some(user_id)),
-        ix::auth_time.eq(Some(auth_time)),
-        ix::amr.eq(Some(amr)),
-    ))
-    .execute(conn)
 }
 
 /// Marks the interaction done: one conditional UPDATE, so it completes once.
 pub fn complete(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<bool> {
-    let n = diesel::update(ix::table.find(id_hash).filter(ix::completed_at.is_null()))
-        .set(ix::completed_at.eq(Some(now)))
-        .execute(conn)?;
+    let n = crate::execute_prepared!(
+        conn,
+        diesel::update(ix::table.find(id_hash).filter(ix::completed_at.is_null()))
+            .set(ix::completed_at.eq(Some(now))),
+        ix::id_hash,
+        String
+    )?;
     Ok(n == 1)
 }

@@ -14,7 +14,6 @@ pub mod device_codes;
 pub mod factors;
 pub mod initial_access_tokens;
 pub mod interactions;
-pub mod login_attempts;
 pub mod login_throttle;
 pub mod outbox;
 pub mod pushed_requests;

@@ -40,9 +40,19 @@ pub struct TokenRow {
 }
 
 pub fn create_family(conn: &mut DbConn, family: &FamilyRow, first: &TokenRow) -> QueryResult<()> {
-    conn.transaction(|c| {
-        diesel::insert_into(fam::table).values(family).execute(c)?;
-        diesel::insert_into(tok::table).values(first).execute(c)?;
+    crate::db::atomically(conn, |c| {
+        crate::execute_prepared!(
+            c,
+            diesel::insert_into(fam::table).values(family),
+            fam::id,
+            String
+        )?;
+        crate::execute_prepared!(
+            c,
+            diesel::insert_into(tok::table).values(first),
+            tok::token_hash,
+            String
+        )?;
         Ok(())
     })
 }

@@ -31,10 +31,13 @@ impl SessionRow {
 }
 
 pub fn insert(conn: &mut DbConn, row: &SessionRow) -> QueryResult<()> {
-    diesel::insert_into(sessions::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+    crate::execute_prepared!(
+        conn,
+        diesel::insert_into(sessions::table).values(row),
+        sessions::id_hash,
+        String
+    )
+    .map(|_| ())
 }
 
 /// The live session with this id hash, if any.
