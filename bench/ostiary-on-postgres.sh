@@ -7,7 +7,8 @@
 #
 # puts Ostiary on PostgreSQL beside node-oidc-provider. `user add` (the adapter's first command
 # on every start) recreates the database, so each start is fresh, as the adapter's SQLite file
-# is. PG_ADMIN (default postgres://postgres@127.0.0.1:5432/test) names the cluster.
+# is. PG_ADMIN (default postgres://postgres@127.0.0.1:5432/test) names the cluster; PG_OPTIONS
+# is appended to the database URL (e.g. '?host=/var/run/postgresql' for the Unix socket).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${OSTIARY_REAL_BIN:-$ROOT/target/release/ostiary}"
