@@ -82,6 +82,8 @@ impl From<crate::authn::password::CheckError> for AppError {
     fn from(e: crate::authn::password::CheckError) -> Self {
         match e {
             crate::authn::password::CheckError::Password(p) => p.into(),
+            crate::authn::password::CheckError::Db(e) => e.into(),
+            crate::authn::password::CheckError::Pool(e) => e.into(),
             other => AppError::Internal(other.to_string()),
         }
     }

@@ -69,12 +69,15 @@ pub fn once(
 }
 
 /// Runs `once` every `cache_sync_ms` for as long as the server runs (nothing when caching is
-/// off).
+/// off), on a connection of its own: on the request pool the check would queue behind the very
+/// requests that fall back to the database while the caches are untrusted, and keep them so
+/// (seen with two replicas on one machine: a stale replica's fallbacks were its slowest 1 %).
 pub fn spawn(state: Arc<AppState>) {
     let Some(every) = state.caches.every() else {
         return;
     };
     tokio::spawn(async move {
+        let own: Arc<std::sync::Mutex<Option<DbConn>>> = Arc::default();
         let mut seen = None;
         let mut failing = false;
         let mut tick = tokio::time::interval(every);
@@ -82,9 +85,21 @@ pub fn spawn(state: Arc<AppState>) {
         loop {
             tick.tick().await;
             let st = state.clone();
+            let own = own.clone();
             let result = tokio::task::spawn_blocking(move || {
-                let mut conn = st.pool.get().map_err(|e| e.to_string())?;
-                once(&st.caches, &mut conn, seen, crate::db::now()).map_err(|e| e.to_string())
+                let mut slot = own
+                    .lock()
+                    .map_err(|_| "cache check lock poisoned".to_owned())?;
+                if slot.is_none() {
+                    *slot = Some(crate::db::establish(&st.settings.db).map_err(|e| e.to_string())?);
+                }
+                let conn = slot.as_mut().ok_or("no connection")?;
+                let result = once(&st.caches, conn, seen, crate::db::now());
+                if result.is_err() {
+                    // Opened again on the next tick: the error may have been the connection's.
+                    *slot = None;
+                }
+                result.map_err(|e| e.to_string())
             })
             .await
             .map_err(|e| e.to_string())

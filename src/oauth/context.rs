@@ -200,15 +200,31 @@ impl Ctx {
             return f();
         }
         let result = f();
-        let failed = matches!(self.noted(), Noted::Storage | Noted::Unavailable);
         let mut conn = self.conn()?;
-        if let crate::db::DbConn::Pg(pg) = &mut **conn {
-            if failed {
-                AnsiTransactionManager::rollback_transaction(pg)?;
-            } else {
-                AnsiTransactionManager::commit_transaction(pg)?;
-            }
+        let crate::db::DbConn::Pg(pg) = &mut **conn else {
+            return result;
+        };
+        // A statement that failed unnoticed (a swallowed error) aborted the transaction, and
+        // PostgreSQL would turn the COMMIT into a ROLLBACK without an error: diesel tracks
+        // libpq's transaction status after every statement.
+        use diesel::connection::TransactionManagerStatus;
+        let aborted = match AnsiTransactionManager::transaction_manager_status_mut(pg) {
+            TransactionManagerStatus::InError => true,
+            TransactionManagerStatus::Valid(v) => v
+                .in_transaction
+                .as_ref()
+                .is_none_or(|t| t.requires_rollback_maybe_up_to_top_level),
+        };
+        if aborted || matches!(self.noted(), Noted::Storage | Noted::Unavailable) {
+            AnsiTransactionManager::rollback_transaction(pg)?;
+            // Nothing of what `f` wrote stays, so nothing it issued may go out.
+            return Err(self
+                .storage_failure()
+                .unwrap_or_else(|| ProtocolError::server_error("a statement failed")));
         }
+        AnsiTransactionManager::commit_transaction(pg)?;
+        // What a model function inside noted as written is committed only now (see `cache`).
+        crate::cache::note_deny_write();
         result
     }
 

@@ -582,7 +582,6 @@ async fn authenticator_credentials(c: &Client, id: &str) -> Vec<Value> {
     .unwrap_or_default()
 }
 
-/// Waits until the browser's path (with query) is `want`.
 /// Polls the page until `ok` holds for its source (after a click that reloads a page whose
 /// elements the old page had too), and returns that source.
 async fn wait_for_source(c: &Client, what: &str, ok: impl Fn(&str) -> bool) -> String {
@@ -597,6 +596,7 @@ async fn wait_for_source(c: &Client, what: &str, ok: impl Fn(&str) -> bool) -> S
     panic!("the page never showed {what}: {page}");
 }
 
+/// Waits until the browser's path (with query) is `want`.
 async fn wait_for_path(c: &Client, want: &str) {
     for _ in 0..100 {
         let url = c.current_url().await.expect("url");

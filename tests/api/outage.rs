@@ -131,6 +131,24 @@ async fn a_database_outage_is_answered_503_fast_and_recovered_from_by_itself() {
     );
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
+    // A sign-in request gets a page saying so (never a redirect), 503 with Retry-After.
+    let mut authorize = url::Url::parse(&app.url("/authorize")).expect("url");
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.id)
+        .append_pair("redirect_uri", &client.redirect_uri)
+        .append_pair("scope", "openid");
+    let page = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(authorize)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(page.status(), 503);
+    assert!(page.headers().contains_key("retry-after"));
     let page = app.get("/login").await;
     assert!(
         page.status() == 200 || page.status() == 503,
