@@ -69,6 +69,18 @@ impl From<r2d2_err::PoolError> for AppError {
     }
 }
 
+/// A protocol failure met by a page: the database away is the busy page, anything else internal.
+impl From<crate::oauth::errors::ProtocolError> for AppError {
+    fn from(e: crate::oauth::errors::ProtocolError) -> Self {
+        match e.code {
+            crate::oauth::errors::ErrorCode::TemporarilyUnavailable => AppError::Busy {
+                retry_after: UNAVAILABLE_RETRY_AFTER,
+            },
+            _ => AppError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::crypto::password::PasswordError> for AppError {
     fn from(e: crate::crypto::password::PasswordError) -> Self {
         match e {

@@ -193,19 +193,9 @@ fn refuse_page(e: &crate::oauth::errors::ProtocolError) -> HttpResponse {
             tracing::error!(error = %e, "authorization request failed");
             StatusCode::INTERNAL_SERVER_ERROR
         }
-        // The database is away: a page saying so, and when to come back (never a redirect).
+        // The database is away: the busy page with Retry-After (never a redirect).
         ErrorCode::TemporarilyUnavailable => {
-            let mut res = error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Signing in is not possible right now",
-                "The service is busy or briefly unavailable. Try again in a few seconds.",
-                Some(e.code.as_str()),
-            );
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER),
-            );
-            return res;
+            return actix_web::ResponseError::error_response(&AppError::from(e.clone()))
         }
         _ => StatusCode::BAD_REQUEST,
     };
@@ -261,15 +251,7 @@ async fn process(
     let fresh = pending.as_ref().map(|(_, row)| row.clone());
     let pending_id = pending.as_ref().map(|(id, _)| id.clone());
     let (outcome, username, completed) = web::block(move || {
-        let ctx = match context::pooled(&st) {
-            Ok(ctx) => ctx,
-            Err(e) if e.code == ErrorCode::TemporarilyUnavailable => {
-                return Err(AppError::Busy {
-                    retry_after: crate::error::UNAVAILABLE_RETRY_AFTER,
-                })
-            }
-            Err(e) => return Err(AppError::Internal(e.to_string())),
-        };
+        let ctx = context::pooled(&st)?;
         let user = match sess.as_ref().and_then(|s| s.user_id.clone()) {
             Some(uid) => users::by_id(&mut *ctx.conn()?, &uid)?,
             None => None,

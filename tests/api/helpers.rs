@@ -551,6 +551,20 @@ impl TestApp {
         }
         req.form(&form).send().await.expect("token request")
     }
+
+    /// What /introspect answers the client (Basic auth) about `token`.
+    pub async fn introspect(&self, client: &TestClient, token: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(self.url("/introspect"))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspect")
+            .json()
+            .await
+            .expect("json")
+    }
 }
 
 pub fn location(res: &reqwest::Response) -> String {

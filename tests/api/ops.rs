@@ -212,32 +212,17 @@ async fn cached_answers_are_counted() {
     };
     let before = scrape(&app).await;
     let memory_before = |e: &str| sample(&before, "ostiary_cached_requests", &key(e, "memory"));
-    let http = reqwest::Client::new();
     // The first requests may find the caches cold (or not yet checked): poll, bounded.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let token: Value = http
-            .post(app.url("/token"))
-            .basic_auth(&cc.id, cc.secret.as_deref())
-            .form(&[("grant_type", "client_credentials")])
-            .send()
+        let token: Value = app
+            .token(&cc, &[("grant_type", "client_credentials")])
             .await
-            .expect("token")
             .json()
             .await
             .expect("json");
-        let at = token["access_token"].as_str().expect("at").to_owned();
-        let intro: Value = http
-            .post(app.url("/introspect"))
-            .basic_auth(&cc.id, cc.secret.as_deref())
-            .form(&[("token", at.as_str())])
-            .send()
-            .await
-            .expect("introspect")
-            .json()
-            .await
-            .expect("json");
-        assert_eq!(intro["active"], true);
+        let at = token["access_token"].as_str().expect("at");
+        assert_eq!(app.introspect(&cc, at).await["active"], true);
         let m = scrape(&app).await;
         let grew =
             |e: &str| sample(&m, "ostiary_cached_requests", &key(e, "memory")) > memory_before(e);
