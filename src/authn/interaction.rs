@@ -2,6 +2,12 @@
 //! unguessable id, so the login, sign-up and consent pages carry that id instead of the raw
 //! query string. Each step records what it satisfied (a login: who, when, how); the
 //! authorization endpoint resumes the request from the row and completes it once.
+//!
+//! An interaction answers only to the browser that started it: the row keeps the hash of a
+//! random binding cookie set then, and finding, logging in within and completing an
+//! interaction all compare it. Its id alone (a leaked resume link, a verification mail opened
+//! elsewhere) lets nobody else finish it — otherwise a person signed in as someone else could
+//! complete a victim's pending request and hand the victim's app a code for the wrong account.
 
 use crate::crypto::random;
 use crate::db::models::interactions::{self, InteractionRow};
@@ -28,11 +34,72 @@ pub fn id_in_path(path: &str) -> Option<String> {
         })
 }
 
-/// Starts an interaction for a validated authorization request; returns its id.
+/// A browser, as its binding cookie's value names it (random, 256 bits; only its hash is stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Browser(String);
+
+impl Browser {
+    /// A new binding for a browser that has none.
+    pub fn new() -> Self {
+        Browser(random::token::<32>())
+    }
+
+    /// The value a browser presented, if it has the shape of one we set.
+    pub fn parse(value: &str) -> Option<Self> {
+        (value.len() == 43
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| Browser(value.to_owned()))
+    }
+
+    pub fn value(&self) -> &str {
+        &self.0
+    }
+
+    fn hash(&self) -> String {
+        random::sha256_hex(&self.0)
+    }
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An interaction as a request refers to it: the id it names and the browser it came from.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    pub id: String,
+    pub browser: Option<Browser>,
+}
+
+impl Handle {
+    fn browser_hash(&self) -> Option<String> {
+        self.browser.as_ref().map(Browser::hash)
+    }
+}
+
+/// What a handle finds.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Pending, and this is the browser that started it.
+    Pending(Box<InteractionRow>),
+    /// Pending, but started in another browser: this one may not continue it (it may start a
+    /// request of its own).
+    OtherBrowser { client_id: String },
+    /// Unknown, expired or completed.
+    Ended,
+}
+
+/// Starts an interaction for a validated authorization request, bound to `browser`; returns
+/// its id.
 pub fn start(
     conn: &mut DbConn,
     client_id: &str,
     request: &str,
+    browser: &Browser,
     now: i64,
 ) -> diesel::QueryResult<String> {
     let id = random::token::<32>();
@@ -48,30 +115,55 @@ pub fn start(
             auth_time: None,
             amr: None,
             completed_at: None,
+            browser_hash: browser.hash(),
         },
     )?;
     Ok(id)
 }
 
-/// The pending interaction with this id.
-pub fn find(conn: &mut DbConn, id: &str, now: i64) -> diesel::QueryResult<Option<InteractionRow>> {
-    interactions::pending(conn, &random::sha256_hex(id), now)
+/// The interaction a handle names, as far as its browser may see it.
+pub fn find(conn: &mut DbConn, handle: &Handle, now: i64) -> diesel::QueryResult<Lookup> {
+    if handle.id.len() > 64 {
+        return Ok(Lookup::Ended);
+    }
+    let Some(row) = interactions::pending(conn, &random::sha256_hex(&handle.id), now)? else {
+        return Ok(Lookup::Ended);
+    };
+    let ours = handle
+        .browser
+        .as_ref()
+        .is_some_and(|b| random::verify_sha256_hex(&b.0, &row.browser_hash));
+    Ok(match ours {
+        true => Lookup::Pending(Box::new(row)),
+        false => Lookup::OtherBrowser {
+            client_id: row.client_id,
+        },
+    })
 }
 
-/// A login happened within the interaction.
+/// A login happened within the interaction: recorded only when it happened in the browser that
+/// started it (a login elsewhere is that browser's own, and leaves the interaction as it was).
 pub fn record_login(
     conn: &mut DbConn,
-    id: &str,
+    handle: &Handle,
     user_id: &str,
     auth_time: i64,
     amr: &str,
 ) -> diesel::QueryResult<()> {
-    interactions::authenticated(conn, &random::sha256_hex(id), user_id, auth_time, amr).map(|_| ())
+    let Some(browser) = handle.browser_hash() else {
+        return Ok(());
+    };
+    let id_hash = random::sha256_hex(&handle.id);
+    interactions::authenticated(conn, &id_hash, &browser, user_id, auth_time, amr).map(|_| ())
 }
 
-/// Completes the interaction (the client got its answer); false when it already was.
-pub fn complete(conn: &mut DbConn, id: &str, now: i64) -> diesel::QueryResult<bool> {
-    interactions::complete(conn, &random::sha256_hex(id), now)
+/// Completes the interaction (the client got its answer); false when it already was, or when
+/// this is not the browser that started it.
+pub fn complete(conn: &mut DbConn, handle: &Handle, now: i64) -> diesel::QueryResult<bool> {
+    let Some(browser) = handle.browser_hash() else {
+        return Ok(false);
+    };
+    interactions::complete(conn, &random::sha256_hex(&handle.id), &browser, now)
 }
 
 /// Whether `user_id` logged in during this interaction: what `prompt=login` and `max_age`

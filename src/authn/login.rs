@@ -54,7 +54,7 @@ pub async fn with_password(
     username: String,
     password: String,
     address: Option<IpAddr>,
-    interaction: Option<String>,
+    interaction: Option<interaction::Handle>,
 ) -> Result<Step, CheckError> {
     let verdict = password::check(
         state,
@@ -94,8 +94,8 @@ pub async fn with_password(
     let enrolled = tokio::task::spawn_blocking(move || {
         let mut conn = st.pool.get()?;
         let enrolled = Factors::load(&mut conn, &uid)?;
-        if let (false, false, Some(id)) = (enrolled.any(), must_enrol, pending) {
-            interaction::record_login(&mut conn, &id, &uid, auth_time, &recorded_amr)?;
+        if let (false, false, Some(handle)) = (enrolled.any(), must_enrol, pending) {
+            interaction::record_login(&mut conn, &handle, &uid, auth_time, &recorded_amr)?;
         }
         Ok::<_, CheckError>(enrolled)
     })
@@ -127,19 +127,19 @@ pub async fn with_password(
 pub async fn complete(
     state: &Arc<AppState>,
     passed: Passed,
-    interaction: Option<String>,
+    interaction: Option<interaction::Handle>,
 ) -> Result<Completed, CheckError> {
     let done = Completed {
         amr: passed.methods.to_string(),
         auth_time: passed.auth_time,
         user: passed.user,
     };
-    if let Some(id) = interaction {
+    if let Some(handle) = interaction {
         let st = state.clone();
         let (uid, at, amr) = (done.user.id.clone(), done.auth_time, done.amr.clone());
         tokio::task::spawn_blocking(move || {
             let mut conn = st.pool.get()?;
-            interaction::record_login(&mut conn, &id, &uid, at, &amr)?;
+            interaction::record_login(&mut conn, &handle, &uid, at, &amr)?;
             Ok::<_, CheckError>(())
         })
         .await

@@ -327,6 +327,7 @@ diesel::table! {
         auth_time -> Nullable<BigInt>,
         amr -> Nullable<Text>,
         completed_at -> Nullable<BigInt>,
+        browser_hash -> Text,
     }
 }
 

@@ -6,9 +6,9 @@
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::templates::{client_host, render, ConsentPage};
+use super::templates::{client_host, render, ConsentPage, OtherBrowserPage};
 use super::{db, session};
-use crate::authn::interaction;
+use crate::authn::interaction::{self, Lookup};
 use crate::db::models::interactions::InteractionRow;
 use crate::db::models::users;
 use crate::error::{error_page, AppError};
@@ -166,25 +166,46 @@ pub async fn resume(
     } else {
         None
     };
-    let lookup = id.clone();
-    let row = db(&state, move |conn| {
-        if lookup.len() > 64 {
-            return Ok(None);
-        }
-        Ok(interaction::find(conn, &lookup, crate::db::now())?)
+    let handle = interaction::Handle {
+        id,
+        browser: super::browser::of(&req, &state),
+    };
+    let lookup = handle.clone();
+    let st = state.clone();
+    let found = db(&state, move |conn| {
+        Ok(match interaction::find(conn, &lookup, crate::db::now())? {
+            Lookup::OtherBrowser { client_id } => {
+                let client = st.caches.load_client(conn, &client_id)?;
+                Err(client.map(|c| (c.row.name.clone(), c.row.homepage_uri.clone())))
+            }
+            found => Ok(found),
+        })
     })
     .await?;
-    let Some(row) = row else {
-        return Ok(error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in request has ended",
-            "It was completed already, or it expired. Go back to the application and sign in again.",
-            Some(ErrorCode::InvalidRequest.as_str()),
-        ));
+    let row = match found {
+        Ok(Lookup::Pending(row)) => row,
+        Ok(_) | Err(None) => {
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "This sign-in request has ended",
+                "It was completed already, or it expired. Go back to the application and sign in again.",
+                Some(ErrorCode::InvalidRequest.as_str()),
+            ))
+        }
+        Err(Some((client_name, homepage_uri))) => {
+            return render(
+                HttpResponse::Forbidden(),
+                &OtherBrowserPage {
+                    client_name: &client_name,
+                    homepage_uri: homepage_uri.as_deref(),
+                },
+                None,
+            )
+        }
     };
     let query = row.request.clone();
     // An interaction exists only for a request that passed every check, PAR's included.
-    process(&req, &state, query, Some((id, row)), decision, true).await
+    process(&req, &state, query, Some((handle, *row)), decision, true).await
 }
 
 fn refuse_page(e: &crate::oauth::errors::ProtocolError) -> HttpResponse {
@@ -214,7 +235,7 @@ async fn process(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     query_string: String,
-    pending: Option<(String, InteractionRow)>,
+    pending: Option<(interaction::Handle, InteractionRow)>,
     decision: Option<Decision>,
     pushed: bool,
 ) -> Result<HttpResponse, AppError> {
@@ -276,9 +297,9 @@ async fn process(
         // Once answered, the interaction is spent (a replayed resume gets a page): marked on
         // the same connection.
         let completed = match (&outcome, pending_id) {
-            (AuthorizeOutcome::Redirect(_), Some(id)) => Some(interaction::complete(
+            (AuthorizeOutcome::Redirect(_), Some(handle)) => Some(interaction::complete(
                 &mut *ctx.conn()?,
-                &id,
+                &handle,
                 crate::db::now(),
             )?),
             _ => None,
@@ -292,26 +313,44 @@ async fn process(
     let address = super::client_addr::of(req)
         .map(crate::authn::throttle::address_subject)
         .unwrap_or_else(|| "unknown".into());
+    // New ones are bound to this browser: its binding cookie goes out with the page that follows.
     let interaction_id = |client_id: String| {
-        let existing = pending.as_ref().map(|(id, _)| id.clone());
+        let existing = pending.as_ref().map(|(handle, _)| handle.id.clone());
         let q = query_string.clone();
         let address = address.clone();
         async move {
             match existing {
-                Some(id) => Ok(id),
+                Some(id) => Ok((id, None)),
                 None => {
                     if let Err(wait) = state.admission.interactions.take(&address) {
                         return Err(AppError::Throttled {
                             retry_after: wait.as_secs().max(1),
                         });
                     }
-                    db(state, move |conn| {
-                        Ok(interaction::start(conn, &client_id, &q, crate::db::now())?)
+                    let (browser, cookie) = super::browser::bind(req, state);
+                    let id = db(state, move |conn| {
+                        Ok(interaction::start(
+                            conn,
+                            &client_id,
+                            &q,
+                            &browser,
+                            crate::db::now(),
+                        )?)
                     })
-                    .await
+                    .await?;
+                    Ok((id, Some(cookie)))
                 }
             }
         }
+    };
+    let redirect = |target: String, cookie: Option<actix_web::cookie::Cookie<'static>>| {
+        let mut res = HttpResponse::Found();
+        if let Some(c) = cookie {
+            res.cookie(c);
+        }
+        res.insert_header((header::LOCATION, target))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish()
     };
     match (outcome, username) {
         (AuthorizeOutcome::ErrorPage(e), _) => Ok(refuse_page(&e)),
@@ -337,20 +376,17 @@ async fn process(
                 .finish())
         }
         (AuthorizeOutcome::NeedLogin { client }, _) => {
-            let id = interaction_id(client.row.client_id.clone()).await?;
+            let (id, cookie) = interaction_id(client.row.client_id.clone()).await?;
             let target = format!(
                 "/login?{}",
                 url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("return_to", &interaction::resume_path(&id))
                     .finish()
             );
-            Ok(HttpResponse::Found()
-                .insert_header((header::LOCATION, target))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish())
+            Ok(redirect(target, cookie))
         }
         (AuthorizeOutcome::NeedStepUp { client, acr }, _) => {
-            let id = interaction_id(client.row.client_id.clone()).await?;
+            let (id, cookie) = interaction_id(client.row.client_id.clone()).await?;
             let target = format!(
                 "/login/second-factor?{}",
                 url::form_urlencoded::Serializer::new(String::new())
@@ -358,13 +394,10 @@ async fn process(
                     .append_pair("acr", acr.as_str())
                     .finish()
             );
-            Ok(HttpResponse::Found()
-                .insert_header((header::LOCATION, target))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish())
+            Ok(redirect(target, cookie))
         }
         (AuthorizeOutcome::NeedEnrolment { client, acr }, _) => {
-            let id = interaction_id(client.row.client_id.clone()).await?;
+            let (id, cookie) = interaction_id(client.row.client_id.clone()).await?;
             let needed = match acr {
                 crate::authn::acr::Acr::PhishingResistant => "passkey",
                 _ => "factor",
@@ -376,16 +409,13 @@ async fn process(
                     .append_pair("needed", needed)
                     .finish()
             );
-            Ok(HttpResponse::Found()
-                .insert_header((header::LOCATION, target))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish())
+            Ok(redirect(target, cookie))
         }
         (AuthorizeOutcome::NeedConsent { client, scopes }, username) => {
             let Some(s) = session.as_ref() else {
                 return Err(AppError::Csrf);
             };
-            let id = interaction_id(client.row.client_id.clone()).await?;
+            let (id, cookie) = interaction_id(client.row.client_id.clone()).await?;
             let action = interaction::resume_path(&id);
             render(
                 HttpResponse::Ok(),
@@ -400,7 +430,7 @@ async fn process(
                     unverified: !client.row.verified,
                     client_host: client_host(&client),
                 },
-                None,
+                cookie,
             )
         }
     }

@@ -51,19 +51,22 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
     }
 }
 
-/// The pending authorization request a return path continues: its client's name (for the
-/// login page) and its query string (for `login_hint`).
+/// The pending authorization request a return path continues, when this browser started it:
+/// its client's name (for the login page) and its query string (for `login_hint`).
 pub(super) async fn pending_request(
+    req: &HttpRequest,
     state: &web::Data<AppState>,
     return_to: &str,
 ) -> Option<(String, String)> {
-    let id = interaction::id_in_path(return_to)?;
+    let handle = super::browser::interaction_in(req, state, return_to)?;
     let st = state.clone();
     web::block(move || {
         let mut conn = st.pool.get().ok()?;
-        let row = interaction::find(&mut conn, &id, crate::db::now())
-            .ok()
-            .flatten()?;
+        let interaction::Lookup::Pending(row) =
+            interaction::find(&mut conn, &handle, crate::db::now()).ok()?
+        else {
+            return None;
+        };
         let name = st
             .caches
             .load_client(&mut conn, &row.client_id)
@@ -84,7 +87,7 @@ pub async fn page(
 ) -> Result<HttpResponse, AppError> {
     let return_to = safe_return_to(query.return_to.as_deref());
     let (form_token, _) = session::form_token(&req, &state).await?;
-    let pending = pending_request(&state, &return_to).await;
+    let pending = pending_request(&req, &state, &return_to).await;
     let client_name = pending.as_ref().map(|(name, _)| name.clone());
     // OIDC login_hint pre-fills the username (only as a hint: nothing is trusted from it).
     let hint: String = pending
@@ -124,7 +127,7 @@ pub async fn submit(
         form.username.clone(),
         form.password,
         client_addr::of(&req),
-        interaction::id_in_path(&return_to),
+        super::browser::interaction_in(&req, &state, &return_to),
     )
     .await?;
     // A re-rendered form is not an HTTP authentication challenge (RFC 9110 §15.5.2): 200 for a
@@ -215,7 +218,7 @@ async fn again(
         },
         None => session::anonymous_form_token(req, state),
     };
-    let client_name = pending_request(state, return_to).await.map(|(n, _)| n);
+    let client_name = pending_request(req, state, return_to).await.map(|(n, _)| n);
     let shown: String = username.chars().take(256).collect();
     let (mut status, message) = match why {
         Refusal::WrongPassword => (HttpResponse::Ok(), FAILED_LOGIN.to_owned()),

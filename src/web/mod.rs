@@ -5,6 +5,7 @@ pub mod assets;
 pub mod auth;
 pub mod authorize;
 pub mod bearer;
+pub mod browser;
 pub mod client_addr;
 pub mod device;
 pub mod devices;

@@ -397,7 +397,7 @@ pub async fn authenticate_finish(
                     auth_time: now,
                     methods: Methods::from_step(&methods),
                 },
-                crate::authn::interaction::id_in_path(&return_to),
+                super::browser::interaction_in(&req, &state, &return_to),
             )
             .await?;
             let cookie = session::sign_in(&req, &state, &done, current.map(|s| s.id_hash)).await?;

@@ -17,7 +17,7 @@ use super::{client_addr, db, session};
 use crate::authn::acr::{Acr, Method, Methods};
 use crate::authn::login::{self, Passed};
 use crate::authn::second_factor::{self, CodeVerdict, Factors};
-use crate::authn::{interaction, recovery, totp};
+use crate::authn::{recovery, totp};
 use crate::db::models::sessions::{self, SessionRow};
 use crate::db::models::users::{self, User};
 use crate::error::AppError;
@@ -103,7 +103,7 @@ pub async fn finish(
                     auth_time: crate::db::now(),
                     methods,
                 },
-                interaction::id_in_path(return_to),
+                super::browser::interaction_in(req, state, return_to),
             )
             .await?;
             let current = session::current(req, state).await?;
@@ -180,7 +180,7 @@ async fn show(
         },
         Claim::Pending(..) => session::anonymous_form_token(req, state),
     };
-    let client_name = pending_request(state, shown.return_to)
+    let client_name = pending_request(req, state, shown.return_to)
         .await
         .map(|(n, _)| n);
     let codes = !shown.phishing_resistant;

@@ -66,7 +66,7 @@ async fn form(
     errors: Vec<String>,
 ) -> Result<HttpResponse, AppError> {
     let (token, _) = session::form_token(req, state).await?;
-    let name = super::login::pending_request(state, return_to)
+    let name = super::login::pending_request(req, state, return_to)
         .await
         .map(|(name, _)| name);
     render(
@@ -249,8 +249,8 @@ pub async fn submit(
             &return_to,
         ));
     }
-    let interaction_id = interaction::id_in_path(&return_to);
-    let done = login::complete(&state.clone().into_inner(), passed, interaction_id).await?;
+    let interaction = super::browser::interaction_in(&req, &state, &return_to);
+    let done = login::complete(&state.clone().into_inner(), passed, interaction).await?;
     let cookie = session::sign_in(&req, &state, &done, current.map(|s| s.id_hash)).await?;
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)

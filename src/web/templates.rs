@@ -38,6 +38,16 @@ pub struct ConsentPage<'a> {
     pub client_host: Option<String>,
 }
 
+/// A pending authorization request reached from a browser that did not start it: it cannot be
+/// continued here; a new one can be started from the app.
+#[derive(Template)]
+#[template(path = "other_browser.html")]
+pub struct OtherBrowserPage<'a> {
+    pub client_name: &'a str,
+    /// Where the app says a person starts using it (its `client_uri`), if it said.
+    pub homepage_uri: Option<&'a str>,
+}
+
 /// The host shown beside an unverified client's name: where it really is, never what it says
 /// about itself (`client_uri` is the client's own claim). A metadata-document client is at its
 /// `client_id` URL's host; a self-registered one sends codes to its redirect URI's host.

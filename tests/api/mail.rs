@@ -1192,20 +1192,27 @@ async fn a_sign_up_from_an_app_goes_mail_then_verification_link_then_back_to_the
         to_login.starts_with("/login?return_to=%2Fauthorize%2Fresume"),
         "{to_login}"
     );
-    let login = app
-        .login(&to_login, "newcomer", "newcomer's password")
-        .await;
-    // app.login uses the app's own browser; continue in it.
+    // The sign-in continues in the browser that started it (an interaction answers to no other).
+    let page = app.html(&b, &to_login).await;
+    let login = b
+        .post(app.url("/login"))
+        .form(&[
+            ("username", "newcomer"),
+            ("password", "newcomer's password"),
+            ("csrf_token", TestApp::csrf_of(&page).as_str()),
+            ("return_to", resume.as_str()),
+        ])
+        .send()
+        .await
+        .expect("login");
     assert_eq!(login.status(), 303);
-    let consent = app
-        .client
+    let consent = b
         .get(app.url(&crate::helpers::location(&login)))
         .send()
         .await
         .expect("resume");
     let html = consent.text().await.expect("consent html");
-    let res = app
-        .client
+    let res = b
         .post(app.url(&crate::helpers::consent_action(&html)))
         .form(&[
             ("csrf_token", TestApp::csrf_of(&html).as_str()),

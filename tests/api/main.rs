@@ -11,6 +11,7 @@ mod factors;
 mod hardening;
 mod health;
 mod helpers;
+mod interactions;
 mod jws;
 mod login;
 mod mail;

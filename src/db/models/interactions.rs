@@ -17,6 +17,8 @@ pub struct InteractionRow {
     pub auth_time: Option<i64>,
     pub amr: Option<String>,
     pub completed_at: Option<i64>,
+    /// SHA-256 of the binding cookie of the browser that started the interaction.
+    pub browser_hash: String,
 }
 
 pub fn insert(conn: &mut DbConn, row: &InteractionRow) -> QueryResult<()> {
@@ -40,10 +42,12 @@ pub fn pending(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<Option
         .optional()
 }
 
-/// Records a login within the interaction; never replaces another user's login on it.
+/// Records a login within the interaction, made in the browser that started it; never replaces
+/// another user's login on it.
 pub fn authenticated(
     conn: &mut DbConn,
     id_hash: &str,
+    browser_hash: &str,
     user_id: &str,
     auth_time: i64,
     amr: &str,
@@ -53,6 +57,7 @@ pub fn authenticated(
         diesel::update(
             ix::table
                 .find(id_hash)
+                .filter(ix::browser_hash.eq(browser_hash))
                 .filter(ix::completed_at.is_null())
                 .filter(ix::user_id.is_null().or(ix::user_id.eq(user_id))),
         )
@@ -66,12 +71,23 @@ pub fn authenticated(
     )
 }
 
-/// Marks the interaction done: one conditional UPDATE, so it completes once.
-pub fn complete(conn: &mut DbConn, id_hash: &str, now: i64) -> QueryResult<bool> {
+/// Marks the interaction done: one conditional UPDATE, so it completes once, and only from the
+/// browser that started it.
+pub fn complete(
+    conn: &mut DbConn,
+    id_hash: &str,
+    browser_hash: &str,
+    now: i64,
+) -> QueryResult<bool> {
     let n = crate::execute_prepared!(
         conn,
-        diesel::update(ix::table.find(id_hash).filter(ix::completed_at.is_null()))
-            .set(ix::completed_at.eq(Some(now))),
+        diesel::update(
+            ix::table
+                .find(id_hash)
+                .filter(ix::browser_hash.eq(browser_hash))
+                .filter(ix::completed_at.is_null()),
+        )
+        .set(ix::completed_at.eq(Some(now))),
         ix::id_hash,
         String
     )?;
