@@ -147,3 +147,15 @@ pub async fn complete(
     }
     Ok(done)
 }
+
+/// A signed-in session proved `step` (stepping up, or setting a factor up): it counts for the
+/// session's methods, and so for the class its next authorizations reach.
+pub fn step_up(
+    conn: &mut crate::db::DbConn,
+    session_id_hash: &str,
+    amr: Option<&str>,
+    step: &[super::acr::Method],
+) -> diesel::QueryResult<()> {
+    let merged = super::requirement::methods_of(amr).with(step);
+    crate::db::models::sessions::set_amr(conn, session_id_hash, &merged.to_string()).map(|_| ())
+}

@@ -10,6 +10,7 @@ pub mod login;
 pub mod passkey;
 pub mod password;
 pub mod recovery;
+pub mod requirement;
 pub mod second_factor;
 pub mod signup;
 pub mod throttle;

@@ -13,7 +13,8 @@ use super::issuer::GrantKind;
 use super::params::Params;
 use super::registrar::redirect_matches;
 use super::tokens::SuccessorKey;
-use crate::authn::acr::{self, Acr};
+use crate::authn::acr::Acr;
+use crate::authn::requirement::{requirement, Demand, Requirement, Signin};
 use crate::authn::second_factor::Factors;
 use crate::db::models::clients::Client;
 use crate::db::models::consents;
@@ -282,66 +283,59 @@ pub fn run(
         Some(Ok(m)) if m >= 0 => Some(m),
         Some(_) => return fail("invalid_request", "max_age must be a non-negative integer"),
     };
-    // A fresh login is needed for prompt=login and when the last login is older than max_age,
-    // unless the user logged in within this request's interaction.
-    let fresh = input.fresh_login_at;
-    let too_old = match (max_age, fresh, input.auth_time) {
-        (None, ..) => false,
-        // max_age=0 asks for a login every time, like prompt=login (OIDC Core §3.1.2.1): the one
-        // in this interaction is it.
-        (Some(0), Some(_), _) => false,
-        (Some(0), None, _) => true,
-        (Some(m), Some(t), _) | (Some(m), None, Some(t)) => ctx.now - t > m,
-        (Some(_), None, None) => true,
-    };
-    let user = input
-        .user
-        .filter(|u| !u.disabled)
-        .filter(|_| !too_old && (!prompt.login || fresh.is_some()));
-    let Some(user) = user else {
-        if prompt.none {
-            return fail("login_required", "the user is not logged in");
-        }
-        return AuthorizeOutcome::NeedLogin {
-            client: Box::new(Client::clone(&client)),
-        };
-    };
-    // The class the session reached against what the client requires and the request prefers
-    // (acr_values, voluntary: only values the user can reach count).
-    let minimum = client.row.minimum_acr.as_deref().and_then(Acr::parse);
+    let user = input.user.filter(|u| !u.disabled);
     let acr_values = params.get("acr_values");
-    if minimum.is_some() || acr_values.is_some() {
-        let enrolled = match ctx.conn().and_then(|mut c| Factors::load(&mut c, &user.id)) {
-            Ok(f) => f,
-            Err(e) => return AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e)),
-        };
-        let current = Acr::of_amr(input.amr.as_deref().unwrap_or("pwd"));
-        let requested = acr::requested(acr_values.as_deref(), |a| enrolled.reachable(a));
-        let needed = minimum.max(requested).filter(|n| *n > current);
-        // Without interaction only the client's minimum is a must; acr_values is voluntary (the
-        // id_token then says the class the session has).
-        let must_interact = needed.is_some() && (!prompt.none || minimum > Some(current));
-        if let Some(needed) = needed.filter(|_| must_interact) {
-            if prompt.none {
-                return fail(
-                    "interaction_required",
-                    "a stronger authentication than the session's is needed",
-                );
+    let signin = Signin {
+        user: user.is_some(),
+        auth_time: input.auth_time,
+        fresh_login_at: input.fresh_login_at,
+        amr: input.amr.as_deref(),
+    };
+    let demand = Demand {
+        minimum: client.row.minimum_acr.as_deref().and_then(Acr::parse),
+        acr_values: acr_values.as_deref(),
+        max_age,
+        prompt_login: prompt.login,
+        passive: prompt.none,
+    };
+    let uid = user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
+    let needed = requirement(ctx.now, &signin, &demand, || {
+        ctx.conn().and_then(|mut c| Factors::load(&mut c, &uid))
+    });
+    let client_box = || Box::new(Client::clone(&client));
+    match needed {
+        Err(e) => return AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e)),
+        Ok(Requirement::Satisfied) => {}
+        Ok(Requirement::Login) if prompt.none => {
+            return fail("login_required", "the user is not logged in")
+        }
+        Ok(Requirement::StepUp(_) | Requirement::Enrol(_)) if prompt.none => {
+            return fail(
+                "interaction_required",
+                "a stronger authentication than the session's is needed",
+            )
+        }
+        Ok(Requirement::Login) => {
+            return AuthorizeOutcome::NeedLogin {
+                client: client_box(),
             }
-            let client = Box::new(Client::clone(&client));
-            return if enrolled.reachable(needed) {
-                AuthorizeOutcome::NeedStepUp {
-                    client,
-                    acr: needed,
-                }
-            } else {
-                AuthorizeOutcome::NeedEnrolment {
-                    client,
-                    acr: needed,
-                }
-            };
+        }
+        Ok(Requirement::StepUp(acr)) => {
+            return AuthorizeOutcome::NeedStepUp {
+                client: client_box(),
+                acr,
+            }
+        }
+        Ok(Requirement::Enrol(acr)) => {
+            return AuthorizeOutcome::NeedEnrolment {
+                client: client_box(),
+                acr,
+            }
         }
     }
+    let Some(user) = user else {
+        return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("no user after login"));
+    };
     let mut scopes: Vec<String> = pre.scope.iter().map(str::to_owned).collect();
     scopes.sort();
     let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();

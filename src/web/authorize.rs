@@ -6,9 +6,11 @@
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::next_step::page_for;
 use super::templates::{client_host, render, ConsentPage, OtherBrowserPage};
 use super::{db, session};
 use crate::authn::interaction::{self, Lookup};
+use crate::authn::requirement::Requirement;
 use crate::db::models::interactions::InteractionRow;
 use crate::db::models::users;
 use crate::error::{error_page, AppError};
@@ -377,39 +379,18 @@ async fn process(
         }
         (AuthorizeOutcome::NeedLogin { client }, _) => {
             let (id, cookie) = interaction_id(client.row.client_id.clone()).await?;
-            let target = format!(
-                "/login?{}",
-                url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("return_to", &interaction::resume_path(&id))
-                    .finish()
-            );
-            Ok(redirect(target, cookie))
+            let target = page_for(Requirement::Login, &interaction::resume_path(&id));
+            Ok(redirect(target.unwrap_or_default(), cookie))
         }
         (AuthorizeOutcome::NeedStepUp { client, acr }, _) => {
             let (id, cookie) = interaction_id(client.row.client_id.clone()).await?;
-            let target = format!(
-                "/login/second-factor?{}",
-                url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("return_to", &interaction::resume_path(&id))
-                    .append_pair("acr", acr.as_str())
-                    .finish()
-            );
-            Ok(redirect(target, cookie))
+            let target = page_for(Requirement::StepUp(acr), &interaction::resume_path(&id));
+            Ok(redirect(target.unwrap_or_default(), cookie))
         }
         (AuthorizeOutcome::NeedEnrolment { client, acr }, _) => {
             let (id, cookie) = interaction_id(client.row.client_id.clone()).await?;
-            let needed = match acr {
-                crate::authn::acr::Acr::PhishingResistant => "passkey",
-                _ => "factor",
-            };
-            let target = format!(
-                "/account/security?{}",
-                url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("return_to", &interaction::resume_path(&id))
-                    .append_pair("needed", needed)
-                    .finish()
-            );
-            Ok(redirect(target, cookie))
+            let target = page_for(Requirement::Enrol(acr), &interaction::resume_path(&id));
+            Ok(redirect(target.unwrap_or_default(), cookie))
         }
         (AuthorizeOutcome::NeedConsent { client, scopes }, username) => {
             let Some(s) = session.as_ref() else {

@@ -12,10 +12,12 @@ use serde::Deserialize;
 
 use super::auth::FormData;
 use super::authorize::describe_scope;
+use super::next_step::page_for;
 use super::templates::render;
 use super::token::{client_endpoint, Serve};
 use super::{client_addr, db, session};
 use crate::authn::acr::Acr;
+use crate::authn::requirement::{requirement, Demand, Requirement, Signin};
 use crate::authn::second_factor::Factors;
 use crate::db::models::device_codes::{self, DeviceCodeRow};
 use crate::db::models::{clients, users};
@@ -134,6 +136,29 @@ fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
+/// What the client's minimum class asks of this session: approving a device is signing in to
+/// its client (there is no prompt, max_age or acr_values here).
+fn strength(
+    s: &crate::db::models::sessions::SessionRow,
+    client: &clients::Client,
+    enrolled: Factors,
+) -> Requirement {
+    let signin = Signin {
+        user: true,
+        auth_time: s.auth_time,
+        fresh_login_at: None,
+        amr: s.amr.as_deref(),
+    };
+    let demand = Demand {
+        minimum: client.row.minimum_acr.as_deref().and_then(Acr::parse),
+        ..Demand::default()
+    };
+    requirement(crate::db::now(), &signin, &demand, || {
+        Ok::<_, std::convert::Infallible>(enrolled)
+    })
+    .unwrap_or_else(|never| match never {})
+}
+
 fn with_return_to(path: &str, return_to: &str, extra: &[(&str, &str)]) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("return_to", return_to);
@@ -225,14 +250,8 @@ pub async fn page(
         return Ok(redirect(&with_return_to("/login", &here, &[])));
     };
     // A client's minimum sign-in strength holds here as at /authorize: the missing factor first.
-    if let Some(min) = client.row.minimum_acr.as_deref().and_then(Acr::parse) {
-        if Acr::of_amr(s.amr.as_deref().unwrap_or("pwd")) < min {
-            return Ok(redirect(&if enrolled.reachable(min) {
-                with_return_to("/login/second-factor", &here, &[("acr", min.as_str())])
-            } else {
-                with_return_to("/account/security", &here, &[("needed", "factor")])
-            }));
-        }
+    if let Some(target) = page_for(strength(&s, &client, enrolled), &here) {
+        return Ok(redirect(&target));
     }
     render(
         HttpResponse::Ok(),
@@ -277,12 +296,12 @@ pub async fn confirm(
         Err(page) => return Ok(page),
     };
     if allow {
-        if let Some(min) = client.row.minimum_acr.as_deref().and_then(Acr::parse) {
-            if Acr::of_amr(s.amr.as_deref().unwrap_or("pwd")) < min {
-                return Err(AppError::BadRequest(
-                    "This application needs a stronger sign-in: open the code again.".into(),
-                ));
-            }
+        let lookup = uid.clone();
+        let enrolled = db(&state, move |conn| Ok(Factors::load(conn, &lookup)?)).await?;
+        if strength(&s, &client, enrolled) != Requirement::Satisfied {
+            return Err(AppError::BadRequest(
+                "This application needs a stronger sign-in: open the code again.".into(),
+            ));
         }
     }
     let (auth_time, amr) = (s.auth_time, s.amr.clone());

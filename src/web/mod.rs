@@ -16,6 +16,7 @@ pub mod log_span;
 pub mod login;
 pub mod logout;
 pub mod metrics;
+pub mod next_step;
 pub mod par;
 pub mod passkeys;
 pub mod pending_login;

@@ -14,11 +14,11 @@ use super::login::{pending_request, safe_return_to, too_many_attempts};
 use super::pending_login::{self, PendingLogin, Stage};
 use super::templates::render;
 use super::{client_addr, db, session};
-use crate::authn::acr::{Acr, Method, Methods};
+use crate::authn::acr::{Acr, Method};
 use crate::authn::login::{self, Passed};
 use crate::authn::second_factor::{self, CodeVerdict, Factors};
 use crate::authn::{recovery, totp};
-use crate::db::models::sessions::{self, SessionRow};
+use crate::db::models::sessions::SessionRow;
 use crate::db::models::users::{self, User};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -111,11 +111,9 @@ pub async fn finish(
             Ok(vec![cookie, pending_login::clearing(state)])
         }
         Claim::StepUp(s, _) => {
-            let merged = Methods::parse(s.amr.as_deref().unwrap_or("pwd")).with(step);
-            let id = s.id_hash.clone();
+            let (id, amr, step) = (s.id_hash.clone(), s.amr.clone(), step.to_vec());
             db(state, move |conn| {
-                sessions::set_amr(conn, &id, &merged.to_string())?;
-                Ok(())
+                Ok(login::step_up(conn, &id, amr.as_deref(), &step)?)
             })
             .await?;
             Ok(Vec::new())

@@ -14,12 +14,14 @@ use super::login::safe_return_to;
 use super::second_factor::{self, recovery_codes_page, see_other, SetupAt};
 use super::templates::render;
 use crate::admin::utc as admin_time;
-use crate::authn::acr::{Acr, Method, Methods};
+use crate::authn::acr::{Acr, Method};
 use crate::authn::recovery;
+use crate::authn::requirement::{requirement, Demand, Requirement, Signin};
 use crate::authn::second_factor::Factors;
-use crate::db::models::{factors, sessions};
+use crate::db::models::factors;
 use crate::error::AppError;
 use crate::state::AppState;
+use std::convert::Infallible;
 
 pub struct PasskeyView {
     pub id: String,
@@ -144,8 +146,22 @@ pub async fn may_change_factors(
         .auth_time
         .is_some_and(|t| crate::db::now() - t <= auth::RECENT_AUTH_SECONDS);
     if enrolled.any() {
-        let strong = Acr::of_amr(who.session.amr.as_deref().unwrap_or("pwd")) >= Acr::TwoFactor;
-        if fresh && strong {
+        // A recent login that reached two factors: what a client with that minimum and a
+        // max_age of five minutes would ask.
+        let signin = Signin {
+            user: true,
+            auth_time: who.session.auth_time,
+            fresh_login_at: None,
+            amr: who.session.amr.as_deref(),
+        };
+        let demand = Demand {
+            minimum: Some(Acr::TwoFactor),
+            max_age: Some(auth::RECENT_AUTH_SECONDS),
+            ..Demand::default()
+        };
+        let now = crate::db::now();
+        let needed = requirement(now, &signin, &demand, || Ok::<_, Infallible>(enrolled));
+        if needed == Ok(Requirement::Satisfied) {
             return Ok(());
         }
         return Err(AppError::BadRequest(
@@ -229,11 +245,18 @@ pub async fn gained(
     who: &SignedIn,
     step: &[Method],
 ) -> Result<(), AppError> {
-    let merged = Methods::parse(who.session.amr.as_deref().unwrap_or("pwd")).with(step);
-    let id = who.session.id_hash.clone();
+    let (id, amr, step) = (
+        who.session.id_hash.clone(),
+        who.session.amr.clone(),
+        step.to_vec(),
+    );
     db(state, move |conn| {
-        sessions::set_amr(conn, &id, &merged.to_string())?;
-        Ok(())
+        Ok(crate::authn::login::step_up(
+            conn,
+            &id,
+            amr.as_deref(),
+            &step,
+        )?)
     })
     .await
 }
