@@ -3,9 +3,9 @@
 //! query string. Each step records what it satisfied (a login: who, when, how); the
 //! authorization endpoint resumes the request from the row and completes it once.
 
-use crate::crypto::random;
 use crate::db::models::interactions::{self, InteractionRow};
 use crate::db::DbConn;
+use crate::random;
 
 /// How long a person has to log in (or sign up) and consent.
 pub const TTL: i64 = 1800;
