@@ -1,6 +1,7 @@
 //! Rules for usernames, email addresses and passwords, shared by the CLI and the web forms.
 
 use crate::db::models::users::{self, User};
+use crate::domain::email::{check_email, email_key};
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -18,37 +19,6 @@ pub fn check_password(pw: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// A plausible address, returned in its stored form: one @, something on each side, no spaces,
-/// and the domain as IDNA ASCII in lower case (`Bob@Bücher.Example` → `Bob@xn--bcher-kva.example`),
-/// so that addresses can be compared by `email_key`.
-pub fn check_email(email: &str) -> Result<String, String> {
-    let refuse = || format!("{email:?} is not an email address");
-    let email = email.trim();
-    let (local, domain) = email.split_once('@').ok_or_else(refuse)?;
-    if local.is_empty()
-        || domain.is_empty()
-        || domain.contains('@')
-        || email.chars().any(|c| c.is_whitespace() || c.is_control())
-        || email.len() > 320
-    {
-        return Err(refuse());
-    }
-    let domain = match url::Host::parse(domain) {
-        Ok(url::Host::Domain(d)) => d,
-        _ => return Err(refuse()),
-    };
-    Ok(format!("{local}@{domain}"))
-}
-
-/// What two addresses must share to be the same mailbox for us: the whole address
-/// case-insensitively (local parts are case-insensitive at every provider that matters) with
-/// the domain in IDNA form.
-pub fn email_key(email: &str) -> String {
-    check_email(email)
-        .unwrap_or_else(|_| email.trim().to_owned())
-        .to_lowercase()
 }
 
 /// Prepares a username as RFC 8265's UsernameCaseMapped profile says (width mapping — fullwidth
@@ -156,7 +126,7 @@ pub fn new_user(
     let now = crate::db::now();
     let key = email_key(&email);
     User {
-        id: crate::crypto::random::token::<16>(),
+        id: crate::random::token::<16>(),
         username,
         email,
         email_verified,

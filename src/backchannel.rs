@@ -6,9 +6,9 @@
 use serde_json::json;
 
 use crate::crypto::jwt;
-use crate::crypto::keys::SigningAlg;
 use crate::db::models::backchannel::Notice;
 use crate::db::models::clients;
+use crate::domain::signing::SigningAlg;
 use crate::mail::SendError;
 use crate::outbound::{FetchError, Limits, Outbound};
 use crate::state::AppState;

@@ -9,10 +9,63 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use url::Url;
 
-use crate::crypto::keys::SigningAlg;
-use crate::crypto::password::Argon2Settings;
-use crate::db::DbUrl;
-use crate::oauth::client_policy::is_loopback_host;
+use crate::domain::net::is_loopback_host;
+use crate::domain::signing::SigningAlg;
+
+#[derive(Debug, thiserror::Error)]
+#[error("database URL must start with sqlite:// or postgres:// (got {0:?})")]
+pub struct UnsupportedDbUrl(pub String);
+
+/// Which backend a URL names, with what to open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbUrl {
+    /// A file path (created when missing).
+    Sqlite(String),
+    /// A libpq connection URL, passed through unchanged.
+    Postgres(String),
+}
+
+impl DbUrl {
+    pub fn parse(url: &str) -> Result<Self, UnsupportedDbUrl> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(UnsupportedDbUrl(url.to_owned()));
+            }
+            Ok(DbUrl::Sqlite(path.to_owned()))
+        } else if let Some(path) = url.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err(UnsupportedDbUrl(url.to_owned()));
+            }
+            Ok(DbUrl::Sqlite(path.to_owned()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DbUrl::Postgres(url.to_owned()))
+        } else {
+            Err(UnsupportedDbUrl(url.to_owned()))
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DbUrl::Sqlite(_))
+    }
+}
+
+/// argon2id cost parameters for user passwords (`crypto::password` hashes with them).
+#[derive(Clone, Copy, Debug)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Settings {
+    fn default() -> Self {
+        Argon2Settings {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -980,9 +1033,10 @@ impl Settings {
                             .as_deref()
                             .unwrap_or("authorization_code refresh_token"),
                     );
-                    if let Some(x) = g.iter().find(|g| {
-                        !crate::oauth::client_policy::SUPPORTED_GRANTS.contains(&g.as_str())
-                    }) {
+                    if let Some(x) = g
+                        .iter()
+                        .find(|g| !crate::domain::grants::SUPPORTED_GRANTS.contains(&g.as_str()))
+                    {
                         return Err(bad(
                             "registration_grant_types",
                             format!("{x}: unknown grant type"),

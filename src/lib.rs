@@ -2,7 +2,6 @@
 
 pub mod account_policy;
 pub mod accounts;
-pub mod admin;
 pub mod authn;
 pub mod backchannel;
 pub mod cache;
@@ -10,7 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
-pub mod error;
+pub mod domain;
 pub mod mail;
 pub mod maintenance;
 pub mod metrics;
@@ -18,6 +17,8 @@ pub mod oauth;
 pub mod oidc;
 pub mod outbound;
 pub mod outbox;
+pub mod outbox_sender;
+pub mod random;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -51,9 +51,9 @@ impl Application {
             std::time::Duration::from_secs(state.settings.maintenance_interval),
         );
         // Checks what this process caches against the database (`crate::cache`).
-        crate::cache::sync::spawn(state.clone().into_inner());
+        crate::cache::sync::spawn(state.caches.clone(), state.settings.db.clone());
         // Delivers queued mail (only when SMTP is configured).
-        crate::outbox::spawn(state.clone().into_inner());
+        crate::outbox_sender::spawn(state.clone().into_inner());
         // /metrics on an address of its own, for a scraper on another network.
         if let Some(bind) = state.settings.metrics_bind.clone() {
             let st = state.clone();

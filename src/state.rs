@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::authn::admission::Buckets;
+use crate::authn::admission::{Admission, Buckets};
 use crate::config::Settings;
 use crate::crypto::kek::Kek;
 use crate::crypto::keys::{self, KeyRing};
 use crate::crypto::password::PasswordPool;
-use crate::crypto::random::MacKey;
 use crate::db::{self, Pool};
 use crate::oauth::tokens::SuccessorKey;
+use crate::random::MacKey;
 
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -35,23 +35,6 @@ pub struct AppState {
     pub caches: Arc<crate::cache::Caches>,
 }
 
-pub struct Admission {
-    pub addresses: Buckets,
-    pub accounts: Buckets,
-    /// Open dynamic registration, per client address.
-    pub registrations: Buckets,
-    /// Password-reset requests, per client address (per hour).
-    pub resets: Buckets,
-    /// Self-service sign-ups, per client address.
-    pub signups: Buckets,
-    /// Authorization requests that need a login or consent (each stores an interaction).
-    pub interactions: Buckets,
-    /// Client ID Metadata Document fetches a client address can cause.
-    pub documents: Buckets,
-    /// Unknown device user codes typed from one client address (RFC 8628 §5.1).
-    pub user_codes: Buckets,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("{0}")]
@@ -67,6 +50,17 @@ pub enum StartError {
 impl AppState {
     pub fn settings_arc(&self) -> Arc<Settings> {
         self.settings.clone()
+    }
+
+    /// The parts of the state a protocol request uses (`oauth::context`).
+    pub fn protocol(&self) -> crate::oauth::context::Server<'_> {
+        crate::oauth::context::Server {
+            settings: &self.settings,
+            pool: &self.pool,
+            keys: &self.keys,
+            caches: &self.caches,
+            successor_key: &self.successor_key,
+        }
     }
 
     /// Opens the database, applies migrations, loads the key-encryption key and makes sure
@@ -120,5 +114,32 @@ impl AppState {
             pool,
             passwords,
         })
+    }
+}
+
+/// What the login services (`authn`) use of the state.
+impl crate::authn::Server for AppState {
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    fn passwords(&self) -> &PasswordPool {
+        &self.passwords
+    }
+
+    fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    fn kek(&self) -> &Kek {
+        self.keys.kek()
+    }
+
+    fn outbox(&self) -> &crate::outbox::Waker {
+        &self.outbox
     }
 }

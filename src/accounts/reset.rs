@@ -6,15 +6,17 @@
 
 use diesel::{Connection, QueryResult};
 
-use super::{render_error, tokens};
-use crate::account_policy::{email_key, login_key};
+use super::tokens;
+use crate::account_policy::login_key;
 use crate::authn::throttle;
 use crate::config::Settings;
 use crate::db::models::account_tokens::{self, Kind};
 use crate::db::models::user_email;
 use crate::db::models::users::{self, User};
 use crate::db::DbConn;
+use crate::domain::email::email_key;
 use crate::mail::messages;
+use crate::mail::render_error;
 use crate::outbox;
 
 /// Where the link points.

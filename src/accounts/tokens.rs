@@ -3,9 +3,9 @@
 use diesel::QueryResult;
 
 use crate::config::Settings;
-use crate::crypto::random;
 use crate::db::models::account_tokens::{self, AccountToken, Kind};
 use crate::db::DbConn;
+use crate::random;
 
 /// Longer than any token we hand out; such input is refused without hashing or a query.
 const MAX_TOKEN_CHARS: usize = 128;

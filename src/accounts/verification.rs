@@ -4,14 +4,15 @@
 
 use diesel::{Connection, QueryResult};
 
-use super::{render_error, tokens};
-use crate::account_policy::email_key;
+use super::tokens;
 use crate::config::Settings;
 use crate::db::models::account_tokens::Kind;
 use crate::db::models::user_email;
 use crate::db::models::users::{self, User};
 use crate::db::DbConn;
+use crate::domain::email::email_key;
 use crate::mail::messages;
+use crate::mail::render_error;
 use crate::outbox;
 
 /// Where the link points.

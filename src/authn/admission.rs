@@ -16,6 +16,24 @@ struct Bucket {
     at: Instant,
 }
 
+/// The buckets this process keeps (one set per replica, held by `AppState`).
+pub struct Admission {
+    pub addresses: Buckets,
+    pub accounts: Buckets,
+    /// Open dynamic registration, per client address.
+    pub registrations: Buckets,
+    /// Password-reset requests, per client address (per hour).
+    pub resets: Buckets,
+    /// Self-service sign-ups, per client address.
+    pub signups: Buckets,
+    /// Authorization requests that need a login or consent (each stores an interaction).
+    pub interactions: Buckets,
+    /// Client ID Metadata Document fetches a client address can cause.
+    pub documents: Buckets,
+    /// Unknown device user codes typed from one client address (RFC 8628 §5.1).
+    pub user_codes: Buckets,
+}
+
 pub struct Buckets {
     per_second: f64,
     burst: f64,

@@ -9,9 +9,9 @@
 //! elsewhere) lets nobody else finish it — otherwise a person signed in as someone else could
 //! complete a victim's pending request and hand the victim's app a code for the wrong account.
 
-use crate::crypto::random;
 use crate::db::models::interactions::{self, InteractionRow};
 use crate::db::DbConn;
+use crate::random;
 
 /// How long a person has to log in (or sign up) and consent.
 pub const TTL: i64 = 1800;

@@ -9,10 +9,10 @@ use super::acr::Methods;
 use super::interaction;
 use super::password::{self, CheckError, Claimant, Purpose, Verdict};
 use super::second_factor::{self, Factors};
+use super::Server;
 use crate::db::models::users::User;
 use crate::db::{self};
 use crate::metrics::{self, LoginOutcome};
-use crate::state::AppState;
 
 /// A login that completed.
 #[derive(Debug)]
@@ -49,8 +49,8 @@ pub enum Step {
 }
 
 /// A username and password, within `interaction` (its id) when one is pending.
-pub async fn with_password(
-    state: &Arc<AppState>,
+pub async fn with_password<S: Server>(
+    state: &Arc<S>,
     username: String,
     password: String,
     address: Option<IpAddr>,
@@ -80,19 +80,19 @@ pub async fn with_password(
             return Ok(Step::Throttled { retry_after });
         }
     };
-    if state.settings.require_verified_email && !user.email_verified {
+    if state.settings().require_verified_email && !user.email_verified {
         return Ok(Step::EmailNotVerified);
     }
     // The factors decide whether the login is complete; when it is (the common case), it is
     // recorded on its interaction in the same trip to the database.
     let auth_time = db::now();
-    let must_enrol = second_factor::required(state, &user);
+    let must_enrol = second_factor::required(state.settings(), &user);
     let amr = Methods::password().to_string();
     let st = state.clone();
     let uid = user.id.clone();
     let (pending, recorded_amr) = (interaction.clone(), amr.clone());
     let enrolled = tokio::task::spawn_blocking(move || {
-        let mut conn = st.pool.get()?;
+        let mut conn = st.pool().get()?;
         let enrolled = Factors::load(&mut conn, &uid)?;
         if let (false, false, Some(handle)) = (enrolled.any(), must_enrol, pending) {
             interaction::record_login(&mut conn, &handle, &uid, auth_time, &recorded_amr)?;
@@ -124,8 +124,8 @@ pub async fn with_password(
 
 /// The last step succeeded: the login is complete, and recorded on its interaction (when one
 /// is pending) so the authorization request does not ask for it again.
-pub async fn complete(
-    state: &Arc<AppState>,
+pub async fn complete<S: Server>(
+    state: &Arc<S>,
     passed: Passed,
     interaction: Option<interaction::Handle>,
 ) -> Result<Completed, CheckError> {
@@ -138,7 +138,7 @@ pub async fn complete(
         let st = state.clone();
         let (uid, at, amr) = (done.user.id.clone(), done.auth_time, done.amr.clone());
         tokio::task::spawn_blocking(move || {
-            let mut conn = st.pool.get()?;
+            let mut conn = st.pool().get()?;
             interaction::record_login(&mut conn, &handle, &uid, at, &amr)?;
             Ok::<_, CheckError>(())
         })

@@ -13,10 +13,10 @@ use webauthn_rs::prelude::{
 use webauthn_rs_proto::ResidentKeyRequirement;
 
 use super::acr::{Method, Methods};
-use crate::crypto::random;
 use crate::db::models::factors::{self, CeremonyRow, PasskeyRow};
 use crate::db::models::users::User;
 use crate::db::DbConn;
+use crate::random;
 
 /// Time for the browser's prompt (webauthn-rs asks browsers for five minutes).
 pub const CEREMONY_TTL: i64 = 300;

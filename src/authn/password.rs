@@ -5,11 +5,11 @@
 
 use std::net::IpAddr;
 
+use super::Server;
 use crate::account_policy::login_key;
 use crate::crypto::password::PasswordError;
 use crate::db::models::{audit, users, users::User};
 use crate::db::{self};
-use crate::state::AppState;
 
 use super::throttle;
 
@@ -87,8 +87,8 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| CheckError::Join)?
 }
 
-pub async fn check(
-    state: &std::sync::Arc<AppState>,
+pub async fn check<S: Server>(
+    state: &std::sync::Arc<S>,
     claimant: Claimant,
     password: String,
     address: Option<IpAddr>,
@@ -102,8 +102,8 @@ pub async fn check(
     let address_subject = address
         .map(throttle::address_subject)
         .unwrap_or_else(|| "unknown".into());
-    let admitted = state.admission.addresses.take(&address_subject);
-    let admitted = admitted.and_then(|()| state.admission.accounts.take(&key));
+    let admitted = state.admission().addresses.take(&address_subject);
+    let admitted = admitted.and_then(|()| state.admission().accounts.take(&key));
     if let Err(wait) = admitted {
         return Ok(Verdict::Throttled {
             retry_after: wait.as_secs().max(1),
@@ -113,8 +113,8 @@ pub async fn check(
     let st = state.clone();
     let k = key.clone();
     let (standing, user) = blocking(move || {
-        let mut conn = st.pool.get()?;
-        let standing = throttle::check(&mut conn, &st.settings.throttle, &k, address, db::now())?;
+        let mut conn = st.pool().get()?;
+        let standing = throttle::check(&mut conn, &st.settings().throttle, &k, address, db::now())?;
         let user = match (standing.wait, known) {
             (Some(_), _) => None,
             (None, Some(u)) => Some(*u),
@@ -132,7 +132,7 @@ pub async fn check(
         false
     } else {
         state
-            .passwords
+            .passwords()
             .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
             .await?
     };
@@ -141,7 +141,7 @@ pub async fn check(
     let st = state.clone();
     let uid = user.as_ref().map(|u| u.id.clone());
     blocking(move || {
-        let mut conn = st.pool.get()?;
+        let mut conn = st.pool().get()?;
         let now = db::now();
         let ip = address.map(|a| a.to_string());
         let accepted = uid.is_some();
@@ -169,7 +169,7 @@ pub async fn check(
                 throttle::record_success(&mut conn, &key)?;
             }
         } else {
-            let t = throttle::record_failure(&mut conn, &st.settings.throttle, &key, address, now)?;
+            let t = throttle::record_failure(&mut conn, &st.settings().throttle, &key, address, now)?;
             if t.account_locked {
                 tracing::warn!(account = %key, "account locked after repeated failed password checks");
                 audit::record(&mut conn, &event(now, actor, "lockout.account", &key, ipr))?;
@@ -185,8 +185,8 @@ pub async fn check(
     .await?;
     Ok(match user {
         Some(u) => {
-            state.admission.addresses.refund(&address_subject);
-            state.admission.accounts.refund(&u.username);
+            state.admission().addresses.refund(&address_subject);
+            state.admission().accounts.refund(&u.username);
             Verdict::Accepted(Box::new(u))
         }
         None => Verdict::Rejected,

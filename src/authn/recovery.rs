@@ -1,9 +1,9 @@
 //! Recovery codes: ten single-use codes, shown once, stored as SHA-256 (80 random bits each,
 //! too many to search). Typed case-insensitively, with or without the dashes.
 
-use crate::crypto::random;
 use crate::db::models::factors;
 use crate::db::DbConn;
+use crate::random;
 
 pub const COUNT: usize = 10;
 /// Crockford-style base32 without I, L, O and U: nothing to misread.

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use super::acr::{Acr, Method};
 use super::password::CheckError;
+use super::Server;
 use super::{recovery, throttle, totp};
-use crate::config::SecondFactorPolicy;
+use crate::config::{SecondFactorPolicy, Settings};
 use crate::db::models::users::User;
 use crate::db::models::{audit, factors};
 use crate::db::{self, DbConn};
-use crate::state::AppState;
 
 /// What a user has enrolled.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,8 +49,8 @@ impl Factors {
 }
 
 /// Whether this user must have a second factor before a login completes.
-pub fn required(state: &AppState, user: &User) -> bool {
-    state.settings.second_factor.for_user(user.is_admin) == SecondFactorPolicy::Required
+pub fn required(settings: &Settings, user: &User) -> bool {
+    settings.second_factor.for_user(user.is_admin) == SecondFactorPolicy::Required
 }
 
 /// The throttle subject for a user's codes. Usernames cannot contain spaces (RFC 8265), so this
@@ -83,8 +83,8 @@ impl CodeVerdict {
 }
 
 /// Checks a typed code for `user`: a TOTP code from the app, or a recovery code.
-pub async fn check_code(
-    state: &Arc<AppState>,
+pub async fn check_code<S: Server>(
+    state: &Arc<S>,
     user: &User,
     code: String,
     address: Option<IpAddr>,
@@ -93,8 +93,8 @@ pub async fn check_code(
     let address_subject = address
         .map(throttle::address_subject)
         .unwrap_or_else(|| "unknown".into());
-    let admitted = state.admission.addresses.take(&address_subject);
-    if let Err(wait) = admitted.and_then(|()| state.admission.accounts.take(&subject)) {
+    let admitted = state.admission().addresses.take(&address_subject);
+    if let Err(wait) = admitted.and_then(|()| state.admission().accounts.take(&subject)) {
         return Ok(CodeVerdict::Throttled {
             retry_after: wait.as_secs().max(1),
         });
@@ -103,9 +103,9 @@ pub async fn check_code(
     let username = user.username.clone();
     let user = user.clone();
     let verdict = tokio::task::spawn_blocking(move || {
-        let mut conn = st.pool.get()?;
+        let mut conn = st.pool().get()?;
         let now = db::now();
-        let standing = throttle::check(&mut conn, &st.settings.throttle, &subject, address, now)?;
+        let standing = throttle::check(&mut conn, &st.settings().throttle, &subject, address, now)?;
         if let Some(w) = standing.wait {
             return Ok::<_, CheckError>(CodeVerdict::Throttled {
                 retry_after: w.unsigned_abs(),
@@ -119,7 +119,7 @@ pub async fn check_code(
             }
         } else {
             let expect = totp::Expect::Confirmed;
-            match totp::check(&mut conn, st.keys.kek(), &user.id, &code, now, expect) {
+            match totp::check(&mut conn, st.kek(), &user.id, &code, now, expect) {
                 Ok(totp::CodeCheck::Accepted) => CodeVerdict::Accepted { recovery: false },
                 Ok(totp::CodeCheck::Reused) => CodeVerdict::Reused,
                 Ok(totp::CodeCheck::Wrong | totp::CodeCheck::NotEnrolled) => CodeVerdict::Rejected,
@@ -154,13 +154,13 @@ pub async fn check_code(
                     throttle::record_success(&mut conn, &subject)?;
                 }
                 if *recovery {
-                    notify_recovery_used(&mut conn, &st, &user)?;
+                    notify_recovery_used(&mut conn, st.settings(), &user)?;
                 }
             }
             _ => {
                 let t = throttle::record_failure(
                     &mut conn,
-                    &st.settings.throttle,
+                    &st.settings().throttle,
                     &subject,
                     address,
                     now,
@@ -186,12 +186,12 @@ pub async fn check_code(
     .await
     .map_err(|_| CheckError::Join)??;
     if matches!(verdict, CodeVerdict::Accepted { recovery: true }) {
-        state.outbox.wake();
+        state.outbox().wake();
     }
     if matches!(verdict, CodeVerdict::Accepted { .. }) {
-        state.admission.addresses.refund(&address_subject);
+        state.admission().addresses.refund(&address_subject);
         state
-            .admission
+            .admission()
             .accounts
             .refund(&throttle_subject(&username));
     }
@@ -201,19 +201,15 @@ pub async fn check_code(
 /// Tells the account's address that a recovery code was used, when mail is on.
 fn notify_recovery_used(
     conn: &mut DbConn,
-    state: &AppState,
+    settings: &Settings,
     user: &User,
 ) -> diesel::QueryResult<()> {
-    if !state.settings.mail_enabled() || user.email.is_empty() {
+    if !settings.mail_enabled() || user.email.is_empty() {
         return Ok(());
     }
     let left = factors::recovery_codes_left(conn, &user.id)?;
-    let mail = crate::mail::messages::recovery_code_used(
-        &state.settings,
-        &user.username,
-        &user.email,
-        left,
-    )
-    .map_err(crate::accounts::render_error)?;
+    let mail =
+        crate::mail::messages::recovery_code_used(settings, &user.username, &user.email, left)
+            .map_err(crate::mail::render_error)?;
     crate::outbox::enqueue_mail(conn, &mail)
 }

@@ -7,9 +7,9 @@ use qrcode::QrCode;
 use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::crypto::kek::Kek;
-use crate::crypto::random;
 use crate::db::models::factors::{self, TotpRow};
 use crate::db::DbConn;
+use crate::random;
 
 pub const PERIOD: i64 = 30;
 pub const DIGITS: usize = 6;

@@ -12,8 +12,8 @@
 //! the caches and go to the database (and get its 503) instead of serving stale data.
 //!
 //! Within one process, changes take effect at once: the model functions that write these
-//! tables bump a process-wide counter once they are done (`Written`), which empties the matching
-//! cache before its next use.
+//! tables bump a process-wide counter once they are done (`db::writes::Written`), which empties
+//! the matching cache before its next use.
 
 pub mod denylist;
 pub mod sync;
@@ -25,57 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::db::models::clients::Client;
+use crate::db::writes::{CLIENT_WRITES, DENY_WRITES, USER_WRITES};
 
 pub use table::Table;
-
-/// Process-wide counts of writes to cached tables (see the module comment).
-static CLIENT_WRITES: AtomicU64 = AtomicU64::new(0);
-static USER_WRITES: AtomicU64 = AtomicU64::new(0);
-static DENY_WRITES: AtomicU64 = AtomicU64::new(0);
-
-/// Bumps this process's write counter for a cached table when dropped: at the end of the model
-/// function that wrote it, so after its statement (and its own transaction) committed. A reader
-/// that read the old row before that commit cannot then keep what it read (`Table::put`), and
-/// the deny-list is not marked current by a read that missed an uncommitted revocation. Callers
-/// that wrap such a function in a transaction of their own call the matching `note_*` again
-/// once theirs committed.
-pub struct Written(&'static AtomicU64);
-
-impl Written {
-    pub fn clients() -> Self {
-        Written(&CLIENT_WRITES)
-    }
-
-    pub fn users() -> Self {
-        Written(&USER_WRITES)
-    }
-
-    pub fn denylist() -> Self {
-        Written(&DENY_WRITES)
-    }
-}
-
-impl Drop for Written {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::AcqRel);
-    }
-}
-
-/// For callers that wrote `clients` or `client_redirect_uris` inside a transaction of their own:
-/// call once it committed (see `Written`).
-pub fn note_client_write() {
-    CLIENT_WRITES.fetch_add(1, Ordering::AcqRel);
-}
-
-/// As `note_client_write`, for `users`.
-pub fn note_user_write() {
-    USER_WRITES.fetch_add(1, Ordering::AcqRel);
-}
-
-/// As `note_client_write`, for the access-token deny-list.
-pub fn note_deny_write() {
-    DENY_WRITES.fetch_add(1, Ordering::AcqRel);
-}
 
 const NEEDS_DATABASE: &str = "no database connection on the inline path";
 

@@ -9,9 +9,9 @@ use std::time::Instant;
 use diesel::prelude::*;
 
 use super::Caches;
+use crate::config::DbUrl;
 use crate::db::schema::{access_token_denylist, cache_generations};
 use crate::db::DbConn;
-use crate::state::AppState;
 
 /// The counters last seen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,8 +72,8 @@ pub fn once(
 /// off), on a connection of its own: on the request pool the check would queue behind the very
 /// requests that fall back to the database while the caches are untrusted, and keep them so
 /// (seen with two replicas on one machine: a stale replica's fallbacks were its slowest 1 %).
-pub fn spawn(state: Arc<AppState>) {
-    let Some(every) = state.caches.every() else {
+pub fn spawn(caches: Arc<Caches>, db_url: DbUrl) {
+    let Some(every) = caches.every() else {
         return;
     };
     tokio::spawn(async move {
@@ -84,17 +84,18 @@ pub fn spawn(state: Arc<AppState>) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let st = state.clone();
+            let caches = caches.clone();
+            let db_url = db_url.clone();
             let own = own.clone();
             let result = tokio::task::spawn_blocking(move || {
                 let mut slot = own
                     .lock()
                     .map_err(|_| "cache check lock poisoned".to_owned())?;
                 if slot.is_none() {
-                    *slot = Some(crate::db::establish(&st.settings.db).map_err(|e| e.to_string())?);
+                    *slot = Some(crate::db::establish(&db_url).map_err(|e| e.to_string())?);
                 }
                 let conn = slot.as_mut().ok_or("no connection")?;
-                let result = once(&st.caches, conn, seen, crate::db::now());
+                let result = once(&caches, conn, seen, crate::db::now());
                 if result.is_err() {
                     // Opened again on the next tick: the error may have been the connection's.
                     *slot = None;

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::digest;
 
-use crate::oauth::tokens::AccessClaims;
+use crate::domain::claims::AccessClaims;
 
 #[derive(Clone)]
 pub struct Entry {

@@ -4,10 +4,10 @@ use serde_json::json;
 use super::user::audit;
 use super::{connect, print_table, CliError, CliResult};
 use crate::config::Settings;
-use crate::crypto::random;
 use crate::db::models::clients::{self, Client};
 use crate::db::{self, DbConn};
 use crate::oauth::client_policy::{build_client, ClientSpec};
+use crate::random;
 
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {

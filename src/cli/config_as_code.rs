@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{connect, CliError, CliResult};
 use crate::config::{RegistrationPolicy, Settings};
-use crate::crypto::random;
 use crate::db::models::clients::{self, Client, ORIGIN_ADMIN};
 use crate::db::models::server_settings;
 use crate::db::{self, DbConn};
 use crate::oauth::client_policy::{uses_secret, validate, ClientSpec};
 use crate::oauth::registration::current_policy;
+use crate::random;
 
 /// The whole file.
 #[derive(Debug, Default, Serialize, Deserialize)]

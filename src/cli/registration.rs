@@ -103,7 +103,8 @@ pub fn run(settings: &Settings, cmd: RegistrationCommand) -> CliResult {
                         token_id(r).to_owned(),
                         state.to_owned(),
                         r.uses_left.map_or("any".into(), |u| u.to_string()),
-                        r.expires_at.map_or("never".into(), crate::admin::utc),
+                        r.expires_at
+                            .map_or("never".into(), crate::domain::time::utc),
                         r.note.clone().unwrap_or_default(),
                     ]
                 })

@@ -4,13 +4,14 @@ use clap::Subcommand;
 
 use super::{connect, is_unique_violation, print_table, CliError, CliResult};
 use crate::account_policy::{
-    check_email, check_password, check_username, login_key, new_user, taken, NewAccount,
+    check_password, check_username, login_key, new_user, taken, NewAccount,
 };
 use crate::authn::throttle;
 use crate::config::Settings;
 use crate::crypto::password;
 use crate::db::models::users::{self, User};
 use crate::db::{self, DbConn};
+use crate::domain::email::check_email;
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -171,9 +172,10 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
                 ));
             }
             let mut conn = connect(settings)?;
-            let token = crate::authn::signup::create_invite(&mut conn, expires, note, db::now())?;
+            let token =
+                crate::accounts::signup::create_invite(&mut conn, expires, note, db::now())?;
             audit(&mut conn, "signup.invite", "cli");
-            let link = crate::authn::signup::invite_link(&settings.issuer, &token);
+            let link = crate::accounts::signup::invite_link(&settings.issuer, &token);
             if json {
                 println!("{}", serde_json::json!({ "link": link }));
             } else {

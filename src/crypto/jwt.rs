@@ -6,7 +6,8 @@ use jsonwebtoken::{Header, Validation};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::keys::{KeyError, KeySet, SigningAlg};
+use super::keys::{KeyError, KeySet};
+use crate::domain::signing::SigningAlg;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JwtError {

@@ -8,7 +8,7 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LE
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 
-use super::random;
+use crate::random;
 
 pub const KEK_FILE_NAME: &str = "kek";
 

@@ -25,47 +25,19 @@ use serde_json::{json, Value};
 use super::kek::{Kek, KekError};
 use crate::db::models::signing_keys::{self as rows, SigningKeyRow};
 use crate::db::{self, DbConn, DbError};
+use crate::domain::signing::SigningAlg;
 
 /// The algorithms we sign with, in the order keys are created.
 pub const ALGORITHMS: [SigningAlg; 3] = [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SigningAlg {
-    Rs256,
-    Es256,
-    EdDsa,
-}
-
+/// jsonwebtoken's name for the algorithm (the enum itself is a plain `domain` type).
 impl SigningAlg {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SigningAlg::Rs256 => "RS256",
-            SigningAlg::Es256 => "ES256",
-            SigningAlg::EdDsa => "EdDSA",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "RS256" => Some(SigningAlg::Rs256),
-            "ES256" => Some(SigningAlg::Es256),
-            "EdDSA" => Some(SigningAlg::EdDsa),
-            _ => None,
-        }
-    }
-
     pub fn jwt(self) -> Algorithm {
         match self {
             SigningAlg::Rs256 => Algorithm::RS256,
             SigningAlg::Es256 => Algorithm::ES256,
             SigningAlg::EdDsa => Algorithm::EdDSA,
         }
-    }
-}
-
-impl std::fmt::Display for SigningAlg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -5,4 +5,3 @@ pub mod jwt;
 pub mod kek;
 pub mod keys;
 pub mod password;
-pub mod random;

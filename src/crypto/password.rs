@@ -9,22 +9,7 @@ use std::sync::Arc;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-#[derive(Clone, Copy, Debug)]
-pub struct Argon2Settings {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
-
-impl Default for Argon2Settings {
-    fn default() -> Self {
-        Argon2Settings {
-            memory_kib: 19456,
-            iterations: 2,
-            parallelism: 1,
-        }
-    }
-}
+use crate::config::Argon2Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -49,7 +34,7 @@ fn argon2(settings: Argon2Settings) -> Result<Argon2<'static>, PasswordError> {
 
 /// Hashes synchronously (CLI and the pool's worker threads).
 pub fn hash_blocking(settings: Argon2Settings, password: &str) -> Result<String, PasswordError> {
-    let salt_bytes = super::random::bytes::<16>();
+    let salt_bytes = crate::random::bytes::<16>();
     let salt =
         SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
     argon2(settings)?
@@ -161,7 +146,7 @@ impl PasswordPool {
         concurrency: usize,
         max_waiting: usize,
     ) -> Result<Self, PasswordError> {
-        let dummy_hash = hash_blocking(settings, &super::random::token::<16>())?;
+        let dummy_hash = hash_blocking(settings, &crate::random::token::<16>())?;
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let rx = Arc::new(std::sync::Mutex::new(rx));
         for i in 0..concurrency.max(1) {

@@ -7,6 +7,7 @@ pub mod janitor;
 pub mod models;
 pub mod schema;
 pub mod testing;
+pub mod writes;
 
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ use diesel::r2d2::{self, ManageConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::DbUrl;
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -71,8 +74,6 @@ impl Pool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("database URL must start with sqlite:// or postgres:// (got {0:?})")]
-    UnsupportedUrl(String),
     #[error("cannot open the database: {0}")]
     Connect(String),
     #[error("cannot create the connection pool: {0}")]
@@ -81,39 +82,6 @@ pub enum DbError {
     Migration(String),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
-}
-
-/// Which backend a URL names, with what to open.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DbUrl {
-    /// A file path (created when missing).
-    Sqlite(String),
-    /// A libpq connection URL, passed through unchanged.
-    Postgres(String),
-}
-
-impl DbUrl {
-    pub fn parse(url: &str) -> Result<Self, DbError> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                return Err(DbError::UnsupportedUrl(url.to_owned()));
-            }
-            Ok(DbUrl::Sqlite(path.to_owned()))
-        } else if let Some(path) = url.strip_prefix("sqlite:") {
-            if path.is_empty() {
-                return Err(DbError::UnsupportedUrl(url.to_owned()));
-            }
-            Ok(DbUrl::Sqlite(path.to_owned()))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(DbUrl::Postgres(url.to_owned()))
-        } else {
-            Err(DbError::UnsupportedUrl(url.to_owned()))
-        }
-    }
-
-    pub fn is_sqlite(&self) -> bool {
-        matches!(self, DbUrl::Sqlite(_))
-    }
 }
 
 /// An r2d2 manager that opens the backend named by the URL and applies per-connection settings.
@@ -303,7 +271,7 @@ pub fn now() -> i64 {
 
 /// A short random lower-case suffix for names of throw-away objects.
 pub fn random_suffix() -> String {
-    crate::crypto::random::hex(&crate::crypto::random::bytes::<6>())
+    crate::random::hex(&crate::random::bytes::<6>())
 }
 
 #[cfg(test)]

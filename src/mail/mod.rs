@@ -160,3 +160,9 @@ fn hello_name(issuer: &str) -> ClientId {
         None => ClientId::Domain("localhost".into()),
     }
 }
+
+/// A mail that could not be rendered, as the database error type the services return (the
+/// transaction that would have stored it is rolled back).
+pub fn render_error(e: askama::Error) -> diesel::result::Error {
+    diesel::result::Error::SerializationError(Box::new(e))
+}

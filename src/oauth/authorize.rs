@@ -5,7 +5,6 @@ use oxide_auth::code_grant::authorization::{authorization_code, Error, ErrorUrl}
 use oxide_auth::code_grant::error::AuthorizationErrorType;
 use url::Url;
 
-use super::client_policy::GRANT_AUTHORIZATION_CODE;
 use super::context::{CodeContext, Ctx, Noted};
 use super::errors::{ErrorCode, ProtocolError};
 use super::flow::Flow;
@@ -19,6 +18,7 @@ use crate::authn::second_factor::Factors;
 use crate::db::models::clients::Client;
 use crate::db::models::consents;
 use crate::db::models::users::User;
+use crate::domain::grants::GRANT_AUTHORIZATION_CODE;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {

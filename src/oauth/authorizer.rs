@@ -8,9 +8,9 @@ use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use serde::{Deserialize, Serialize};
 
 use super::context::{Ctx, Noted};
-use crate::crypto::random;
 use crate::db::models::codes::{self, CodeRow, Redeem};
 use crate::db::models::{denylist, refresh};
+use crate::random;
 
 pub struct DbAuthorizer<'a>(pub &'a Ctx);
 

@@ -14,8 +14,8 @@ use super::client_policy::{AUTH_BASIC, AUTH_NONE, AUTH_POST, AUTH_PRIVATE_KEY_JW
 use super::context::Ctx;
 use super::errors::ProtocolError;
 use super::params::Params;
-use crate::crypto::random;
 use crate::db::models::clients::Client;
+use crate::random;
 
 /// How the request presented the client.
 #[derive(Debug, PartialEq, Eq)]

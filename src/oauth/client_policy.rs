@@ -1,26 +1,16 @@
 //! The rules a client registration must satisfy, shared by the CLI, the admin console and (later)
 //! dynamic registration, so every path into the `clients` table enforces the same policy.
 
-use url::{Host, Url};
+use url::Url;
 
-use crate::crypto::keys::SigningAlg;
-use crate::crypto::random;
 use crate::db::models::clients::{Client, ClientRow, ORIGIN_ADMIN};
-
-pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
-pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
-pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
-/// RFC 8628 §3.4.
-pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
-/// RFC 8693 §2.1.
-pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-pub const SUPPORTED_GRANTS: [&str; 5] = [
-    GRANT_AUTHORIZATION_CODE,
-    GRANT_REFRESH_TOKEN,
-    GRANT_CLIENT_CREDENTIALS,
-    GRANT_DEVICE_CODE,
-    GRANT_TOKEN_EXCHANGE,
-];
+use crate::domain::grants::{
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN,
+    GRANT_TOKEN_EXCHANGE, SUPPORTED_GRANTS,
+};
+use crate::domain::net::is_loopback_host;
+use crate::domain::signing::SigningAlg;
+use crate::random;
 
 pub const AUTH_BASIC: &str = "client_secret_basic";
 pub const AUTH_POST: &str = "client_secret_post";
@@ -92,15 +82,6 @@ fn err(field: &'static str, message: impl Into<String>) -> FieldError {
     FieldError {
         field,
         message: message.into(),
-    }
-}
-
-pub fn is_loopback_host(host: Option<Host<&str>>) -> bool {
-    match host {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 

@@ -5,21 +5,32 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::sync::Arc;
 
+use crate::cache::Caches;
 use crate::config::Settings;
-use crate::crypto::keys::KeySet;
+use crate::crypto::keys::{KeyRing, KeySet};
 use crate::db::models::clients::Client;
 use crate::db::models::codes::CodeRow;
 use crate::db::models::users::User;
-use crate::db::PooledConn;
+use crate::db::{Pool, PooledConn};
 use crate::oauth::errors::{ErrorCode, ProtocolError};
-use crate::oauth::tokens::Issued;
-use crate::state::AppState;
+use crate::oauth::tokens::{Issued, SuccessorKey};
+
+/// What a protocol request borrows from the server's shared state: the composition root
+/// (`AppState::protocol`) lends it, so the protocol layer never sees the whole state.
+#[derive(Clone, Copy)]
+pub struct Server<'a> {
+    pub settings: &'a Arc<Settings>,
+    pub pool: &'a Pool,
+    pub keys: &'a KeyRing,
+    pub caches: &'a Arc<Caches>,
+    pub successor_key: &'a SuccessorKey,
+}
 
 /// A context without a database connection, for serving from the caches on an async worker:
 /// `None` when the caches or the signing keys are not fresh. Whatever needs the database then
 /// fails and marks the context (`needed_database`); the caller runs the request again on the
 /// blocking pool with `open`. Only for requests that change nothing before they first read.
-pub fn inline(state: &AppState) -> Option<Ctx> {
+pub fn inline(state: Server<'_>) -> Option<Ctx> {
     if !state.caches.fresh() {
         return None;
     }
@@ -30,7 +41,11 @@ pub fn inline(state: &AppState) -> Option<Ctx> {
 /// Runs `f` in an `inline` context: its result when the caches held everything it read,
 /// `None` when the request must run again on the blocking pool (caches not fresh, or `f` needed
 /// the database). Counted per `endpoint` in `ostiary_cached_requests_total`.
-pub fn try_inline<T>(state: &AppState, endpoint: &str, f: impl FnOnce(&mut Ctx) -> T) -> Option<T> {
+pub fn try_inline<T>(
+    state: Server<'_>,
+    endpoint: &str,
+    f: impl FnOnce(&mut Ctx) -> T,
+) -> Option<T> {
     let served = inline(state).and_then(|mut ctx| {
         let result = f(&mut ctx);
         (!ctx.needed_database()).then_some(result)
@@ -40,13 +55,13 @@ pub fn try_inline<T>(state: &AppState, endpoint: &str, f: impl FnOnce(&mut Ctx) 
 }
 
 /// A context with a pooled connection, or "temporarily unavailable".
-pub fn pooled(state: &AppState) -> Result<Ctx, ProtocolError> {
+pub fn pooled(state: Server<'_>) -> Result<Ctx, ProtocolError> {
     let (conn, keys) = open(state)?;
     Ok(Ctx::new(state, keys, Some(conn), crate::db::now()))
 }
 
 /// A pooled connection and the current signing keys, or "temporarily unavailable".
-pub fn open(state: &AppState) -> Result<(PooledConn, Arc<KeySet>), ProtocolError> {
+pub fn open(state: Server<'_>) -> Result<(PooledConn, Arc<KeySet>), ProtocolError> {
     let busy = || {
         ProtocolError::new(
             ErrorCode::TemporarilyUnavailable,
@@ -96,7 +111,7 @@ pub struct Ctx {
     conn: RefCell<Option<PooledConn>>,
     /// Set when something needed the database on the inline path.
     needed_database: Cell<bool>,
-    caches: Arc<crate::cache::Caches>,
+    caches: Arc<Caches>,
     pub now: i64,
     /// The client this request is about, loaded once.
     pub client: RefCell<Option<Arc<Client>>>,
@@ -134,9 +149,9 @@ pub struct CodeContext {
 }
 
 impl Ctx {
-    pub fn new(state: &AppState, keys: Arc<KeySet>, conn: Option<PooledConn>, now: i64) -> Self {
+    pub fn new(state: Server<'_>, keys: Arc<KeySet>, conn: Option<PooledConn>, now: i64) -> Self {
         Ctx {
-            settings: state.settings_arc(),
+            settings: state.settings.clone(),
             keys,
             conn: RefCell::new(conn),
             needed_database: Cell::new(false),
@@ -224,7 +239,7 @@ impl Ctx {
         }
         AnsiTransactionManager::commit_transaction(pg)?;
         // What a model function inside noted as written is committed only now (see `cache`).
-        crate::cache::note_deny_write();
+        crate::db::writes::note_deny_write();
         result
     }
 

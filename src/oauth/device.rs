@@ -5,10 +5,10 @@
 use diesel::result::{DatabaseErrorKind, Error as DbError};
 
 use super::errors::{ErrorCode, ProtocolError};
-use crate::crypto::random;
 use crate::db::models::clients::Client;
 use crate::db::models::device_codes::{self, DeviceCodeRow};
 use crate::db::DbConn;
+use crate::random;
 
 /// RFC 8628 §6.1: 20 consonants — no vowels (no words), no 0/O/1/I — typed case-insensitively.
 pub const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";

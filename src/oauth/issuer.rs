@@ -5,15 +5,15 @@ use oxide_auth::primitives::grant::{Extensions, Grant};
 use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenType};
 
 use super::authorizer::to_time;
-use super::client_policy::GRANT_REFRESH_TOKEN;
 use super::context::{Ctx, Noted};
 use super::errors::ProtocolError;
 use super::tokens::{
     mint_access_token, new_refresh_token, AccessTokenRequest, Issued, SuccessorKey,
 };
-use crate::crypto::random;
 use crate::db::models::codes;
 use crate::db::models::refresh::{self, FamilyRow, Liveness, Rotation, TokenRow};
+use crate::domain::grants::GRANT_REFRESH_TOKEN;
+use crate::random;
 
 /// Which grant the issuer serves in this request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

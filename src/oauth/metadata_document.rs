@@ -36,12 +36,14 @@ use reqwest::header::{HeaderMap, AGE, CACHE_CONTROL, DATE, EXPIRES};
 use serde_json::Value;
 use url::Url;
 
-use super::client_policy::{self, AUTH_NONE, GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
+use super::client_policy::{self, AUTH_NONE};
 use super::registration::spec_from_metadata;
+use crate::authn::admission::Buckets;
 use crate::db::models::clients::{self, Client, ORIGIN_DOCUMENT};
 use crate::db::DbConn;
+use crate::db::Pool;
+use crate::domain::grants::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 use crate::outbound::{FetchError, Limits, Outbound};
-use crate::state::AppState;
 
 /// Cache lifetime bounds and default, in seconds.
 pub const MIN_LIFETIME: i64 = 60;
@@ -386,15 +388,17 @@ pub enum Resolution {
 /// Makes the client row for a URL `client_id` current, fetching its document when there is
 /// none or it has expired. Call only when the setting is on and [`is_url_client_id`] holds.
 pub async fn resolve(
-    state: &AppState,
+    pool: &Pool,
+    admission: &Buckets,
+    outbound_allow: &[ipnet::IpNet],
     client_id: &str,
     address: Option<std::net::IpAddr>,
 ) -> Result<Resolution, DocumentError> {
-    let pool = state.pool.clone();
+    let first = pool.clone();
     let id = client_id.to_owned();
     let now = crate::db::now();
     let found = blocking(move || {
-        let mut conn = pool
+        let mut conn = first
             .get()
             .map_err(|e| DocumentError::Storage(Box::new(e)))?;
         Ok(stored(&mut conn, &id, now)?)
@@ -407,12 +411,12 @@ pub async fn resolve(
     let subject = address
         .map(crate::authn::throttle::address_subject)
         .unwrap_or_else(|| "unknown".into());
-    if let Err(wait) = state.admission.documents.take(&subject) {
+    if let Err(wait) = admission.take(&subject) {
         return Err(DocumentError::TooMany {
             retry_after: wait.as_secs().max(1),
         });
     }
-    let outbound = Outbound::new(&state.settings.outbound_allow);
+    let outbound = Outbound::new(outbound_allow);
     let client = match fetch(&outbound, client_id, now).await {
         Ok(c) => c,
         Err(e) => {
@@ -420,7 +424,7 @@ pub async fn resolve(
             return Err(e);
         }
     };
-    let pool = state.pool.clone();
+    let pool = pool.clone();
     blocking(move || {
         let mut conn = pool
             .get()

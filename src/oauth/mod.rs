@@ -2,6 +2,7 @@
 //! (registrar, authorizer, issuer, PKCE) plugged into its code-grant state machines, and domain
 //! results the web layer turns into HTTP.
 
+pub mod access_token;
 pub mod authorize;
 pub mod authorizer;
 pub mod client_assertion;

@@ -2,14 +2,14 @@
 //! parameters (authenticated, as at the token endpoint) and gets a `request_uri` that stands
 //! for them at `/authorize` — once, within `TTL`, and only with the same `client_id`.
 
-use super::client_policy::GRANT_AUTHORIZATION_CODE;
 use super::errors::{ErrorCode, ProtocolError};
 use super::params::Params;
 use super::registrar::redirect_matches;
-use crate::crypto::random;
 use crate::db::models::clients::Client;
 use crate::db::models::pushed_requests;
 use crate::db::DbConn;
+use crate::domain::grants::GRANT_AUTHORIZATION_CODE;
+use crate::random;
 
 pub const URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// RFC 9126 §2.2 suggests a short life; 60 s covers a redirect and a slow page.

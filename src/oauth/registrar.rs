@@ -10,9 +10,9 @@ use oxide_auth::primitives::registrar::{
 use oxide_auth::primitives::scope::Scope;
 use url::Url;
 
-use super::client_policy::is_loopback_host;
 use super::context::{Ctx, Noted};
 use super::issuer::GrantKind;
+use crate::domain::net::is_loopback_host;
 
 /// The registrar for one request, knowing which grant it serves.
 pub struct DbRegistrar<'a>(pub &'a Ctx, pub GrantKind);

@@ -8,9 +8,9 @@ use url::Url;
 
 use super::client_policy::{self, ClientSpec, FieldError, AUTH_BASIC, AUTH_NONE};
 use crate::config::{RegistrationPolicy, RegistrationSettings};
-use crate::crypto::random;
 use crate::db::models::clients::{Client, ORIGIN_DYNAMIC};
 use crate::db::models::initial_access_tokens::{self, InitialAccessToken};
+use crate::random;
 
 /// RFC 7591 §3.2.2 errors.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,12 +123,12 @@ pub fn spec_from_metadata(body: &Value) -> Result<ClientSpec, RegistrationError>
     // RFC 7591 §2: grant_types defaults to authorization_code.
     let mut grant_types = strings(m, "grant_types")?;
     if grant_types.is_empty() {
-        grant_types.push(client_policy::GRANT_AUTHORIZATION_CODE.to_owned());
+        grant_types.push(crate::domain::grants::GRANT_AUTHORIZATION_CODE.to_owned());
     }
     if !response_types.is_empty()
         && !grant_types
             .iter()
-            .any(|g| g == client_policy::GRANT_AUTHORIZATION_CODE)
+            .any(|g| g == crate::domain::grants::GRANT_AUTHORIZATION_CODE)
     {
         return Err(metadata_error(
             "response_types code needs the authorization_code grant type",
@@ -374,7 +374,7 @@ pub fn information(
         "client_name": r.name,
         "redirect_uris": client.redirect_uris,
         "grant_types": r.grant_types.split_ascii_whitespace().collect::<Vec<_>>(),
-        "response_types": if client.allows_grant(client_policy::GRANT_AUTHORIZATION_CODE) { vec!["code"] } else { vec![] },
+        "response_types": if client.allows_grant(crate::domain::grants::GRANT_AUTHORIZATION_CODE) { vec!["code"] } else { vec![] },
         "token_endpoint_auth_method": r.auth_method,
         "scope": r.scopes,
         "id_token_signed_response_alg": r.id_token_alg,

@@ -5,11 +5,11 @@
 use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 
 use crate::crypto::jwt::{self, JwtError};
 use crate::crypto::keys::KeySet;
-use crate::crypto::random;
+use crate::domain::claims::AccessClaims;
+use crate::random;
 
 pub const REFRESH_PREFIX: &str = "ostr_";
 
@@ -19,29 +19,6 @@ pub fn canonical_scope(scope: &oxide_auth::primitives::scope::Scope) -> String {
     parts.sort_unstable();
     parts.dedup();
     parts.join(" ")
-}
-
-/// RFC 9068 §2.2 claims.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
-    pub client_id: String,
-    pub scope: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub jti: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub auth_time: Option<i64>,
-    /// RFC 9068 §2.2.3.1: how the user authenticated, for resource servers that demand more.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub acr: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub amr: Option<Vec<String>>,
-    /// RFC 8693 §4.1: who acts on the subject's behalf (token exchange).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub act: Option<serde_json::Value>,
 }
 
 /// What a token request produced, for the response and for later revocation.
@@ -82,7 +59,7 @@ pub struct AccessTokenRequest<'a> {
 /// Signs an access token; returns it with its `jti` and expiry.
 pub fn mint_access_token(
     keys: &KeySet,
-    alg: crate::crypto::keys::SigningAlg,
+    alg: crate::domain::signing::SigningAlg,
     req: &AccessTokenRequest<'_>,
 ) -> Result<(String, String, i64), JwtError> {
     let jti = random::token::<16>();

@@ -4,7 +4,8 @@ use serde_json::{json, Value};
 
 use crate::config::Settings;
 use crate::crypto::keys::ALGORITHMS;
-use crate::oauth::client_policy::{SUPPORTED_AUTH_METHODS, SUPPORTED_GRANTS};
+use crate::domain::grants::SUPPORTED_GRANTS;
+use crate::oauth::client_policy::SUPPORTED_AUTH_METHODS;
 
 pub const SCOPES: [&str; 3] = ["openid", "profile", "email"];
 

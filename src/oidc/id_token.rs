@@ -7,8 +7,9 @@ use serde_json::{Map, Value};
 
 use super::claims;
 use crate::crypto::jwt::{self, JwtError};
-use crate::crypto::keys::{KeySet, SigningAlg};
+use crate::crypto::keys::KeySet;
 use crate::db::models::users::User;
+use crate::domain::signing::SigningAlg;
 
 /// `at_hash`: the left half of the hash of the access token, the hash being the one of the
 /// signing algorithm (SHA-256 for RS256/ES256, SHA-512 for EdDSA with Ed25519).

@@ -4,13 +4,13 @@
 
 use serde_json::{json, Value};
 
-use super::access_token::{self, db, AccessTokenCheck};
 use crate::cache::Caches;
 use crate::crypto::keys::KeyRing;
-use crate::crypto::random;
 use crate::db::models::{refresh, users};
 use crate::db::DbConn;
+use crate::oauth::access_token::{self, db, AccessTokenCheck};
 use crate::oauth::tokens::REFRESH_PREFIX;
+use crate::random;
 
 pub fn inactive() -> Value {
     json!({ "active": false })

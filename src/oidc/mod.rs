@@ -1,7 +1,6 @@
 //! OpenID Connect on top of the OAuth 2.0 core: discovery, id_tokens, claims, userinfo, token
 //! revocation and introspection, RP-initiated logout. Written by us: oxide-auth has no OIDC.
 
-pub mod access_token;
 pub mod claims;
 pub mod discovery;
 pub mod id_token;

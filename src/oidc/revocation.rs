@@ -2,12 +2,12 @@
 //! goes on the deny-list until it would have expired. Tokens of other clients, unknown tokens and
 //! garbage are ignored: the answer is the same 200 either way (§2.2).
 
-use super::access_token;
 use crate::crypto::keys::KeyRing;
-use crate::crypto::random;
 use crate::db::models::{denylist, refresh};
 use crate::db::{self, DbConn};
+use crate::oauth::access_token;
 use crate::oauth::tokens::REFRESH_PREFIX;
+use crate::random;
 
 pub fn revoke(
     conn: &mut DbConn,

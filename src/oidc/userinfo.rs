@@ -2,11 +2,11 @@
 
 use serde_json::{Map, Value};
 
-use super::access_token::{self, AccessTokenCheck};
 use super::claims;
 use crate::crypto::keys::KeyRing;
 use crate::db::models::users;
 use crate::db::DbConn;
+use crate::oauth::access_token::{self, AccessTokenCheck};
 
 #[derive(Debug)]
 pub enum Userinfo {

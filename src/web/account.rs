@@ -15,8 +15,8 @@ use crate::account_policy::check_password;
 use crate::authn::password::Purpose;
 use crate::db::models::{clients, consents, refresh, sessions, users};
 use crate::db::{self, DbConn};
-use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 /// An app with access to the account: a consent, live refresh tokens, or both.
 pub struct AppView {

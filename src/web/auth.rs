@@ -10,8 +10,8 @@ use crate::authn::password::{self, Claimant, Purpose, Verdict};
 use crate::db::models::sessions::SessionRow;
 use crate::db::models::users::{self, User};
 use crate::db::{self};
-use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 /// How old a login may be before destructive actions ask for the password again.
 pub const RECENT_AUTH_SECONDS: i64 = 300;

@@ -13,13 +13,13 @@ use crate::authn::interaction::{self, Lookup};
 use crate::authn::requirement::Requirement;
 use crate::db::models::interactions::InteractionRow;
 use crate::db::models::users;
-use crate::error::{error_page, AppError};
 use crate::oauth::authorize::{self, AuthorizeInput, AuthorizeOutcome, Decision};
 use crate::oauth::context;
 use crate::oauth::errors::ErrorCode;
 use crate::oauth::metadata_document;
 use crate::oauth::params::{self, Params};
 use crate::state::AppState;
+use crate::web::error::{error_page, AppError};
 
 /// Scopes in words a person understands.
 pub fn describe_scope(scope: &str) -> String {
@@ -53,9 +53,15 @@ async fn metadata_document_refusal(
     if !metadata_document::is_url_client_id(&client_id) {
         return None;
     }
-    let e = metadata_document::resolve(state, &client_id, address)
-        .await
-        .err()?;
+    let e = metadata_document::resolve(
+        &state.pool,
+        &state.admission.documents,
+        &state.settings.outbound_allow,
+        &client_id,
+        address,
+    )
+    .await
+    .err()?;
     if let metadata_document::DocumentError::TooMany { retry_after } = e {
         let mut res = error_page(
             StatusCode::TOO_MANY_REQUESTS,
@@ -274,7 +280,7 @@ async fn process(
     let fresh = pending.as_ref().map(|(_, row)| row.clone());
     let pending_id = pending.as_ref().map(|(id, _)| id.clone());
     let (outcome, username, completed) = web::block(move || {
-        let ctx = context::pooled(&st)?;
+        let ctx = context::pooled(st.protocol())?;
         let user = match sess.as_ref().and_then(|s| s.user_id.clone()) {
             Some(uid) => users::by_id(&mut *ctx.conn()?, &uid)?,
             None => None,

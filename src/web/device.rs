@@ -21,11 +21,11 @@ use crate::authn::requirement::{requirement, Demand, Requirement, Signin};
 use crate::authn::second_factor::Factors;
 use crate::db::models::device_codes::{self, DeviceCodeRow};
 use crate::db::models::{clients, users};
-use crate::error::AppError;
-use crate::oauth::client_policy::GRANT_DEVICE_CODE;
+use crate::domain::grants::GRANT_DEVICE_CODE;
 use crate::oauth::device;
 use crate::oauth::errors::{ErrorCode, ProtocolError};
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 /// POST /device_authorization (RFC 8628 §3.1).
 pub async fn authorize_device(

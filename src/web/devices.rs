@@ -11,11 +11,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::auth::{self, FormData};
 use super::db;
 use super::session;
-use crate::crypto::random;
 use crate::db::models::sessions::{self, SessionRow};
 use crate::db::{self};
-use crate::error::AppError;
+use crate::random;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 /// One browser session, ready for a template.
 pub struct DeviceView {

@@ -3,8 +3,8 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
-use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()

@@ -10,12 +10,12 @@ use super::auth::{self, FormData, SignedIn};
 use super::db;
 use super::reset::{invalid_link, link_form, link_page, on_link, TokenQuery};
 use super::templates::render;
-use crate::account_policy::check_email;
 use crate::accounts::email_change::{self, Confirmed, Requested};
 use crate::authn::password::Purpose;
 use crate::db::{self as store};
-use crate::error::AppError;
+use crate::domain::email::check_email;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 #[derive(Template)]
 #[template(path = "email_change.html")]

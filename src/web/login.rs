@@ -13,8 +13,8 @@ use super::templates::{render, LoginPage, SignedInPage};
 use crate::authn::interaction;
 use crate::authn::login::{self, Passed, Step};
 use crate::db::models::users;
-use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 #[derive(Deserialize)]
 pub struct LoginQuery {

@@ -7,9 +7,9 @@ use askama::Template;
 
 use super::session;
 use super::templates::render;
-use crate::error::{error_page, AppError};
 use crate::oidc::logout::{self, LogoutPlan, LogoutRequest};
 use crate::state::AppState;
+use crate::web::error::{error_page, AppError};
 
 #[derive(Template)]
 #[template(path = "logout.html")]

@@ -1,6 +1,7 @@
 //! Thin actix handlers, one file per endpoint or page.
 
 pub mod account;
+pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod authorize;
@@ -11,6 +12,7 @@ pub mod device;
 pub mod devices;
 pub mod discovery;
 pub mod email_change;
+pub mod error;
 pub mod health;
 pub mod log_span;
 pub mod login;
@@ -39,8 +41,8 @@ pub use actix_web::web::Data;
 use actix_web::web::{self, get, post, ServiceConfig};
 
 use crate::db::DbConn;
-use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.app_data(
@@ -107,7 +109,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     )
     .configure(mail_routes)
     .configure(factor_routes)
-    .configure(crate::admin::routes);
+    .configure(crate::web::admin::routes);
 }
 
 /// Second factors: the login's second step, enrolment, the account's security page, and the

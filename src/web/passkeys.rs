@@ -23,8 +23,8 @@ use crate::authn::acr::Methods;
 use crate::authn::login::{self, Passed};
 use crate::authn::passkey::{self, Begun, PasskeyError};
 use crate::db::models::{audit, users};
-use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 #[derive(Deserialize)]
 pub struct Request {

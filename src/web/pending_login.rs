@@ -47,7 +47,7 @@ pub struct PendingLogin {
 
 /// What `PendingLogin::password` holds for a user's current password hash.
 pub fn password_fingerprint(password_hash: &str) -> String {
-    crate::crypto::random::sha256_hex(&format!("pending-login:{password_hash}"))[..16].to_owned()
+    crate::random::sha256_hex(&format!("pending-login:{password_hash}"))[..16].to_owned()
 }
 
 impl PendingLogin {

@@ -9,11 +9,11 @@ use serde_json::{json, Value};
 
 use super::{bearer, client_addr, db};
 use crate::config::RegistrationPolicy;
-use crate::crypto::random;
 use crate::db::models::clients::{self, Client, ORIGIN_DYNAMIC};
 use crate::db::models::{audit, initial_access_tokens};
 use crate::db::{self};
 use crate::oauth::registration::{self, RegistrationError};
+use crate::random;
 use crate::state::AppState;
 
 fn json_error(status: StatusCode, code: &str, description: &str) -> HttpResponse {
@@ -148,8 +148,8 @@ pub async fn register(
             clients::insert(c, &client)?;
             Ok(true)
         })?;
-        // Committed now: this process's client cache follows (`cache::Written`).
-        crate::cache::note_client_write();
+        // Committed now: this process's client cache follows (`db::writes::Written`).
+        crate::db::writes::note_client_write();
         if outcome {
             record(
                 conn,
@@ -293,8 +293,8 @@ pub async fn replace(
             )?;
             Ok(())
         })?;
-        // Committed now: this process's client cache follows (`cache::Written`).
-        crate::cache::note_client_write();
+        // Committed now: this process's client cache follows (`db::writes::Written`).
+        crate::db::writes::note_client_write();
         record(
             conn,
             "client.register_update",

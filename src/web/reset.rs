@@ -16,9 +16,9 @@ use crate::authn::throttle::address_subject;
 use crate::db::models::audit;
 use crate::db::models::sessions::SessionRow;
 use crate::db::{self as store, DbConn};
-use crate::error::{error_page, AppError};
 use crate::mail::messages::lifetime;
 use crate::state::AppState;
+use crate::web::error::{error_page, AppError};
 
 #[derive(Template)]
 #[template(path = "reset_request.html")]

@@ -20,8 +20,8 @@ use crate::authn::second_factor::{self, CodeVerdict, Factors};
 use crate::authn::{recovery, totp};
 use crate::db::models::sessions::SessionRow;
 use crate::db::models::users::{self, User};
-use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 /// Who is taking the second step.
 pub enum Claim {

@@ -13,14 +13,14 @@ use super::db;
 use super::login::safe_return_to;
 use super::second_factor::{self, recovery_codes_page, see_other, SetupAt};
 use super::templates::render;
-use crate::admin::utc as admin_time;
 use crate::authn::acr::{Acr, Method};
 use crate::authn::recovery;
 use crate::authn::requirement::{requirement, Demand, Requirement, Signin};
 use crate::authn::second_factor::Factors;
 use crate::db::models::factors;
-use crate::error::AppError;
+use crate::domain::time::utc as admin_time;
 use crate::state::AppState;
+use crate::web::error::AppError;
 use std::convert::Infallible;
 
 pub struct PasskeyView {

@@ -8,11 +8,11 @@
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest};
 
-use crate::crypto::random;
 use crate::db::models::sessions::{self, SessionRow};
 use crate::db::{self};
-use crate::error::AppError;
+use crate::random;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 const COOKIE: &str = "ostiary_session";
 const HOST_COOKIE: &str = "__Host-ostiary_session";

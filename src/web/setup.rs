@@ -13,11 +13,11 @@ use super::auth::FormData;
 use super::session;
 use super::templates::render;
 use crate::account_policy::{check_new_account, new_user};
-use crate::crypto::random;
 use crate::db::models::setup::{self, Redeem};
 use crate::db::{self};
-use crate::error::AppError;
+use crate::random;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 #[derive(Template)]
 #[template(path = "setup.html")]
@@ -126,7 +126,7 @@ pub async fn submit(
         methods: Methods::password(),
     };
     // Where administrators must have a second factor, the first one sets it up before anything.
-    if crate::authn::second_factor::required(&state, &passed.user) {
+    if crate::authn::second_factor::required(&state.settings, &passed.user) {
         return Ok(super::login::second_step(
             &state,
             passed,

@@ -1,4 +1,4 @@
-//! /signup: a person creates an account, when the policy allows (see `authn::signup`). From an
+//! /signup: a person creates an account, when the policy allows (see `accounts::signup`). From an
 //! authorization request (`return_to` is its interaction), the new user is logged in within it
 //! and the request continues.
 
@@ -10,12 +10,13 @@ use serde::Deserialize;
 use super::login::safe_return_to;
 use super::templates::render;
 use super::{client_addr, db, session};
+use crate::accounts::signup;
 use crate::authn::acr::Methods;
+use crate::authn::interaction;
 use crate::authn::login::{self, Passed};
-use crate::authn::{interaction, signup};
 use crate::config::SignupPolicy;
-use crate::error::{error_page, AppError};
 use crate::state::AppState;
+use crate::web::error::{error_page, AppError};
 
 #[derive(Template)]
 #[template(path = "signup.html")]
@@ -241,7 +242,7 @@ pub async fn submit(
         auth_time: crate::db::now(),
         methods: Methods::password(),
     };
-    if crate::authn::second_factor::required(&state, &passed.user) {
+    if crate::authn::second_factor::required(&state.settings, &passed.user) {
         return Ok(super::login::second_step(
             &state,
             passed,

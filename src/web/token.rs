@@ -7,7 +7,6 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::db::models::clients::Client;
-use crate::error::OAuthError;
 use crate::oauth::client_assertion;
 use crate::oauth::context::{AssertionKeys, Ctx};
 use crate::oauth::errors::ProtocolError;
@@ -16,6 +15,7 @@ use crate::oauth::tokens::Issued;
 use crate::oauth::{token, NormalizedParameter};
 use crate::oidc::id_token;
 use crate::state::AppState;
+use crate::web::error::OAuthError;
 
 /// Parses an urlencoded form into oxide-auth's parameter map (repeats poisoned) and the list of
 /// keys that were present.
@@ -194,13 +194,13 @@ pub async fn client_endpoint<T: Send + 'static>(
     if matches!(serve, Serve::TryInline) && !with_assertion {
         let label = endpoint.trim_start_matches('/');
         if let Some(result) =
-            crate::oauth::context::try_inline(&st, label, |ctx| run(ctx, keys.clone()))
+            crate::oauth::context::try_inline(st.protocol(), label, |ctx| run(ctx, keys.clone()))
         {
             return (claimed, result.map_err(OAuthError::from));
         }
     }
     let result = web::block(move || -> Result<T, ProtocolError> {
-        let mut ctx = crate::oauth::context::pooled(&st)?;
+        let mut ctx = crate::oauth::context::pooled(st.protocol())?;
         ctx.assertion_keys = assertion;
         run(&ctx, keys)
     })
@@ -233,11 +233,18 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     };
     // From the caches, on this worker, when the grant allows and nothing needs the database.
     // An RSA signature (a millisecond or more) is not for the async workers.
-    let cheap_signature = st.settings.access_token_alg != crate::crypto::keys::SigningAlg::Rs256;
+    let cheap_signature = st.settings.access_token_alg != crate::domain::signing::SigningAlg::Rs256;
     let inline = (cheap_signature && token::may_try_inline(&form))
         .then(|| {
-            crate::oauth::context::try_inline(&st, "token", |ctx| {
-                token::handle(ctx, &st, &form, keys.clone(), auth.as_deref(), &finish)
+            crate::oauth::context::try_inline(st.protocol(), "token", |ctx| {
+                token::handle(
+                    ctx,
+                    st.protocol(),
+                    &form,
+                    keys.clone(),
+                    auth.as_deref(),
+                    &finish,
+                )
             })
         })
         .flatten();
@@ -246,9 +253,16 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         None => {
             let assertion = assertion_keys(&state, &form, "/token").await;
             web::block(move || {
-                let mut ctx = crate::oauth::context::pooled(&st)?;
+                let mut ctx = crate::oauth::context::pooled(st.protocol())?;
                 ctx.assertion_keys = assertion;
-                token::handle(&mut ctx, &st, &form, keys, auth.as_deref(), &finish)
+                token::handle(
+                    &mut ctx,
+                    st.protocol(),
+                    &form,
+                    keys,
+                    auth.as_deref(),
+                    &finish,
+                )
             })
             .await
         }

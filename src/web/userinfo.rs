@@ -4,9 +4,9 @@ use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::bearer::{self, BearerError};
-use crate::error::AppError;
 use crate::oidc::userinfo::{self, Userinfo};
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 pub async fn userinfo(
     req: HttpRequest,

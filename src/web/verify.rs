@@ -12,8 +12,8 @@ use super::email_change::{page as account_email_page, View};
 use super::reset::{invalid_link, link_form, link_page, on_link};
 use crate::accounts::verification::{self, Confirmed, Requested};
 use crate::db::{self as store};
-use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 #[derive(Template)]
 #[template(path = "verify_email.html")]

@@ -1452,7 +1452,7 @@ async fn prepare(fx: &Fx, setup: Setup) -> (Option<Who>, Vars) {
             let url = url::Url::parse(&location(&res)).expect("code redirect");
             let code = query_param(&url, "code").expect("code");
             if matches!(setup, Setup::ExpiredCode(_)) {
-                let hash = ostiary::crypto::random::sha256_hex(&code);
+                let hash = ostiary::random::sha256_hex(&code);
                 exec_sql(
                     &fx.app,
                     &format!(
@@ -1483,7 +1483,7 @@ async fn prepare(fx: &Fx, setup: Setup) -> (Option<Who>, Vars) {
                 ));
             }
             if let Setup::ExpiredRefresh(_) = setup {
-                let hash = ostiary::crypto::random::sha256_hex(&refresh);
+                let hash = ostiary::random::sha256_hex(&refresh);
                 exec_sql(
                     &fx.app,
                     &format!(
@@ -2115,7 +2115,7 @@ impl Forger {
         }
     }
 
-    fn key(&self, alg: ostiary::crypto::keys::SigningAlg) -> &ostiary::crypto::keys::LoadedKey {
+    fn key(&self, alg: ostiary::domain::signing::SigningAlg) -> &ostiary::crypto::keys::LoadedKey {
         self.keys
             .keys
             .iter()
@@ -2125,12 +2125,12 @@ impl Forger {
 
     /// Signed by our real ES256 key, with this header and these claims.
     fn ours(&self, header: Value, claims: Value) -> String {
-        let key = self.key(ostiary::crypto::keys::SigningAlg::Es256);
+        let key = self.key(ostiary::domain::signing::SigningAlg::Es256);
         jws(&header, &claims, |m| key.pair.sign(m).expect("sign"))
     }
 
     fn es_header(&self, typ: Option<&str>) -> Value {
-        let key = self.key(ostiary::crypto::keys::SigningAlg::Es256);
+        let key = self.key(ostiary::domain::signing::SigningAlg::Es256);
         let mut h = json!({"alg": "ES256", "kid": key.kid});
         if let Some(t) = typ {
             h["typ"] = json!(t);
@@ -2196,7 +2196,7 @@ struct Tokens {
 }
 
 fn forge(f: &Forger, t: &Tokens, kind: Forge) -> String {
-    use ostiary::crypto::keys::SigningAlg;
+    use ostiary::domain::signing::SigningAlg;
     let now = ostiary::db::now();
     let claims = f.claims.clone();
     match kind {

@@ -330,7 +330,7 @@ async fn rotate_secret_replaces_the_hash_and_remove_deletes_everything() {
         .select(clients::secret_hash)
         .first(&mut conn)
         .expect("row");
-    assert_eq!(stored, Some(ostiary::crypto::random::sha256_hex(second)));
+    assert_eq!(stored, Some(ostiary::random::sha256_hex(second)));
 
     assert!(run_cli(&db, &["client", "remove", &id], None).await.ok());
     let n: i64 = client_redirect_uris::table

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
+use ostiary::config::DbUrl;
 use ostiary::config::{Settings, SettingsArgs};
 use ostiary::crypto::kek::Kek;
 use ostiary::db::testing::{self, PgTestDatabase};
-use ostiary::db::{self, DbConn, DbUrl};
+use ostiary::db::{self, DbConn};
 use ostiary::startup::Application;
 use ostiary::state::AppState;
 use tempfile::TempDir;
@@ -47,7 +48,7 @@ fn schema_fingerprint() -> String {
         all.push_str(&std::fs::read_to_string(d.join("up.sql")).unwrap_or_default());
     }
     all.push_str(TEST_KEK);
-    ostiary::crypto::random::sha256_hex(&all)[..12].to_owned()
+    ostiary::random::sha256_hex(&all)[..12].to_owned()
 }
 
 fn prepare_template(conn: &mut DbConn) {
@@ -598,7 +599,7 @@ pub fn query_param(url: &url::Url, key: &str) -> Option<String> {
 /// A PKCE verifier and its S256 challenge.
 pub fn pkce_pair() -> (String, String) {
     use base64::Engine;
-    let verifier = ostiary::crypto::random::token::<32>();
+    let verifier = ostiary::random::token::<32>();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
     (verifier, challenge)

@@ -149,7 +149,7 @@ async fn a_login_flood_beyond_the_queue_answers_503_with_retry_after() {
     app.user("gus", "gus's password").await;
     // Slow hashes for this user, so concurrent logins overlap.
     let slow = ostiary::crypto::password::hash_blocking(
-        ostiary::crypto::password::Argon2Settings {
+        ostiary::config::Argon2Settings {
             memory_kib: 65536,
             iterations: 4,
             parallelism: 1,

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
-use ostiary::db::{self, DbUrl};
+use ostiary::config::DbUrl;
+use ostiary::db;
 
 use crate::helpers::{pg_db, spawn_app_on, LOCAL_POSTGRES};
 

@@ -451,7 +451,7 @@ fn assertion_claims(client_id: &str, aud: &str, exp_in: i64) -> Value {
     json!({
         "iss": client_id, "sub": client_id, "aud": aud,
         "iat": now, "exp": now + exp_in,
-        "jti": ostiary::crypto::random::token::<16>(),
+        "jti": ostiary::random::token::<16>(),
     })
 }
 

@@ -81,7 +81,7 @@ async fn an_initial_access_token_registers_one_client_and_stores_only_hashes() {
     );
     let secret = body["client_secret"].as_str().expect("secret");
     let rat = body["registration_access_token"].as_str().expect("rat");
-    let sha = ostiary::crypto::random::sha256_hex;
+    let sha = ostiary::random::sha256_hex;
     assert_eq!(app.count(&format!("clients WHERE client_id = '{id}' AND secret_hash = '{}' AND registration_token_hash = '{}' AND origin = 'dynamic'", sha(secret), sha(rat))), 1);
     assert_eq!(
         app.count(&format!(

@@ -70,7 +70,7 @@ async fn client_secret_is_stored_only_as_its_sha256() {
     let stored = stored.expect("confidential clients have a hash");
     assert!(!public);
     assert_ne!(stored, secret, "never the secret itself");
-    assert_eq!(stored, ostiary::crypto::random::sha256_hex(secret));
+    assert_eq!(stored, ostiary::random::sha256_hex(secret));
     // No column anywhere in the row holds the secret.
     let row = ostiary::db::models::clients::by_id(&mut conn, id)
         .expect("q")

@@ -6,10 +6,10 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::random;
 use crate::db::models::outbox;
 use crate::db::schema::{authorization_codes, clients, refresh_families};
 use crate::db::DbConn;
+use crate::random;
 
 /// The outbox kind of a logout token delivery.
 pub const KIND: &str = "backchannel_logout";

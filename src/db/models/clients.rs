@@ -108,7 +108,7 @@ impl Client {
 
 /// Inserts the client and its URIs in one transaction, so a failure leaves nothing behind.
 pub fn insert(conn: &mut DbConn, client: &Client) -> QueryResult<()> {
-    let _written = crate::cache::Written::clients();
+    let _written = crate::db::writes::Written::clients();
     conn.transaction(|c| {
         diesel::insert_into(clients::table)
             .values(&client.row)
@@ -157,7 +157,7 @@ pub fn set_token_exchange_audiences(
     client_id: &str,
     audiences: Option<&str>,
 ) -> QueryResult<usize> {
-    let _written = crate::cache::Written::clients();
+    let _written = crate::db::writes::Written::clients();
     diesel::update(clients::table.find(client_id))
         .set(clients::token_exchange_audiences.eq(audiences))
         .execute(conn)
@@ -168,14 +168,14 @@ pub fn set_minimum_acr(
     client_id: &str,
     minimum_acr: Option<&str>,
 ) -> QueryResult<usize> {
-    let _written = crate::cache::Written::clients();
+    let _written = crate::db::writes::Written::clients();
     diesel::update(clients::table.find(client_id))
         .set(clients::minimum_acr.eq(minimum_acr))
         .execute(conn)
 }
 
 pub fn update(conn: &mut DbConn, client: &Client) -> QueryResult<usize> {
-    let _written = crate::cache::Written::clients();
+    let _written = crate::db::writes::Written::clients();
     conn.transaction(|c| {
         let r = &client.row;
         let n = diesel::update(clients::table.find(&r.client_id))
@@ -256,7 +256,7 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ClientRow>> {
 
 /// Deletes the client; codes, tokens, consents and URIs go with it (ON DELETE CASCADE).
 pub fn remove(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
-    let _written = crate::cache::Written::clients();
+    let _written = crate::db::writes::Written::clients();
     diesel::delete(clients::table.find(client_id)).execute(conn)
 }
 
@@ -267,7 +267,7 @@ pub fn set_verified(
     verified: bool,
     now: i64,
 ) -> QueryResult<usize> {
-    let _written = crate::cache::Written::clients();
+    let _written = crate::db::writes::Written::clients();
     diesel::update(clients::table.find(client_id))
         .set((clients::verified.eq(verified), clients::updated_at.eq(now)))
         .execute(conn)
@@ -280,7 +280,7 @@ pub fn set_disabled(
     disabled: bool,
     now: i64,
 ) -> QueryResult<usize> {
-    let _written = crate::cache::Written::clients();
+    let _written = crate::db::writes::Written::clients();
     diesel::update(clients::table.find(client_id))
         .set((clients::disabled.eq(disabled), clients::updated_at.eq(now)))
         .execute(conn)
@@ -292,7 +292,7 @@ pub fn set_registration_token_hash(
     client_id: &str,
     hash: &str,
 ) -> QueryResult<usize> {
-    let _written = crate::cache::Written::clients();
+    let _written = crate::db::writes::Written::clients();
     diesel::update(clients::table.find(client_id))
         .set(clients::registration_token_hash.eq(Some(hash)))
         .execute(conn)
@@ -300,7 +300,7 @@ pub fn set_registration_token_hash(
 
 /// Removes the secret (a client that became public).
 pub fn clear_secret_hash(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
-    let _written = crate::cache::Written::clients();
+    let _written = crate::db::writes::Written::clients();
     diesel::update(clients::table.find(client_id))
         .set(clients::secret_hash.eq(None::<String>))
         .execute(conn)
@@ -312,7 +312,7 @@ pub fn set_secret_hash(
     secret_hash: &str,
     now: i64,
 ) -> QueryResult<usize> {
-    let _written = crate::cache::Written::clients();
+    let _written = crate::db::writes::Written::clients();
     diesel::update(
         clients::table
             .find(client_id)

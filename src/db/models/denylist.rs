@@ -6,7 +6,7 @@ use crate::db::DbConn;
 /// Puts an access token's `jti` on the deny-list until the token would have expired anyway.
 /// Idempotent, also when two requests race to add the same `jti`.
 pub fn add(conn: &mut DbConn, jti: &str, expires_at: i64) -> QueryResult<()> {
-    let _written = crate::cache::Written::denylist();
+    let _written = crate::db::writes::Written::denylist();
     // A savepoint of its own (write first, so SQLite takes the write lock at once), so a lost
     // race ends in a unique violation that does not abort the caller's transaction.
     let result = conn.transaction(|c| {

@@ -42,7 +42,7 @@ pub fn queue(
     insert(
         conn,
         &OutboxRow {
-            id: crate::crypto::random::token::<16>(),
+            id: crate::random::token::<16>(),
             kind: kind.to_owned(),
             recipient: recipient.to_owned(),
             payload,

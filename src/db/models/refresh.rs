@@ -114,7 +114,14 @@ pub fn liveness(
         return Ok(by_rows);
     }
     if let Some(uid) = &family.user_id {
-        let holder_ok = crate::db::models::users::by_id(conn, uid)?.is_some_and(|u| !u.disabled);
+        // The holder still exists and is not disabled (read here, not through `users`, which
+        // calls into this file when a password change revokes every family).
+        let disabled: Option<bool> = crate::db::schema::users::table
+            .find(uid)
+            .select(crate::db::schema::users::disabled)
+            .first(conn)
+            .optional()?;
+        let holder_ok = disabled == Some(false);
         if !holder_ok {
             return Ok(Liveness::Dead);
         }

@@ -2,12 +2,14 @@
 //! OSTIARY_TEST_DATABASE_URL is set (failing, not skipping, when it cannot be reached).
 
 use super::{clients, signing_keys, users};
+use crate::config::DbUrl;
 use crate::crypto::kek::Kek;
-use crate::crypto::keys::{self, KeySet, KeyState, SigningAlg};
-use crate::crypto::random;
+use crate::crypto::keys::{self, KeySet, KeyState};
 use crate::db::testing::{postgres_admin_url, PgTestDatabase};
-use crate::db::{self, DbConn, DbUrl};
+use crate::db::{self, DbConn};
+use crate::domain::signing::SigningAlg;
 use crate::oauth::client_policy::{build_client, ClientSpec};
+use crate::random;
 
 /// A migrated connection per backend, with whatever keeps its database alive.
 fn backends() -> Vec<(DbConn, Box<dyn std::any::Any>)> {

@@ -1,5 +1,5 @@
 //! A user's email address: finding accounts by address, marking an address verified, changing
-//! it. Addresses compare by `account_policy::email_key` (lower-cased, IDNA domain); they are
+//! it. Addresses compare by `domain::email::email_key` (lower-cased, IDNA domain); they are
 //! unique by rule (`in_use` before every write, for a friendly message) and by a
 //! unique index on `users.email_key` (for the race between two writes).
 
@@ -21,7 +21,7 @@ pub fn users_with_email(conn: &mut DbConn, key: &str) -> QueryResult<Vec<User>> 
         .load(conn)
 }
 
-/// Whether an account uses the address `key` (`account_policy::email_key`).
+/// Whether an account uses the address `key` (`domain::email::email_key`).
 pub fn in_use(conn: &mut DbConn, key: &str) -> QueryResult<bool> {
     users_with_email(conn, key).map(|u| !u.is_empty())
 }
@@ -54,7 +54,7 @@ pub fn set_verified_email(
     diesel::update(users::table.find(user_id))
         .set((
             users::email.eq(email),
-            users::email_key.eq(Some(crate::account_policy::email_key(email))),
+            users::email_key.eq(Some(crate::domain::email::email_key(email))),
             users::email_verified.eq(true),
             users::updated_at.eq(now),
         ))

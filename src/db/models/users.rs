@@ -19,12 +19,12 @@ pub struct User {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
-    /// `account_policy::email_key(email)`, unique (a database constraint).
+    /// `domain::email::email_key(email)`, unique (a database constraint).
     pub email_key: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, user: &User) -> QueryResult<()> {
-    let _written = crate::cache::Written::users();
+    let _written = crate::db::writes::Written::users();
     diesel::insert_into(users::table)
         .values(user)
         .execute(conn)
@@ -77,7 +77,7 @@ pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
 /// Disables or enables a user; disabling also ends their browser sessions, whichever path
 /// (CLI or admin console) does it.
 pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: i64) -> QueryResult<usize> {
-    let _written = crate::cache::Written::users();
+    let _written = crate::db::writes::Written::users();
     conn.transaction(|c| {
         let n = diesel::update(users::table.find(id))
             .set((users::disabled.eq(disabled), users::updated_at.eq(now)))

@@ -7,23 +7,20 @@ pub mod device_code;
 pub mod refresh_token;
 pub mod token_exchange;
 
-use std::sync::Arc;
-
 use oxide_auth::code_grant::error::AccessTokenError;
 use oxide_auth::endpoint::NormalizedParameter;
 use serde::Serialize;
 
 use super::client_auth;
-use super::client_policy::{
-    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN,
-    GRANT_TOKEN_EXCHANGE, SUPPORTED_GRANTS,
-};
-use super::context::{Ctx, Noted};
+use super::context::{Ctx, Noted, Server};
 use super::errors::{ErrorCode, ProtocolError};
 use super::params::Params;
 use super::tokens::Issued;
 use crate::db::models::clients::Client;
-use crate::state::AppState;
+use crate::domain::grants::{
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN,
+    GRANT_TOKEN_EXCHANGE, SUPPORTED_GRANTS,
+};
 
 /// The successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
@@ -124,7 +121,7 @@ pub fn may_try_inline(form: &NormalizedParameter) -> bool {
 /// `may_try_inline`).
 pub fn handle(
     ctx: &mut Ctx,
-    state: &Arc<AppState>,
+    state: Server<'_>,
     form: &NormalizedParameter,
     raw_keys: Vec<String>,
     auth_header: Option<&str>,
@@ -164,17 +161,17 @@ pub fn handle(
     params.authenticated = Some((client.row.client_id.clone(), secret));
     let issued = match grant_type.as_str() {
         GRANT_AUTHORIZATION_CODE => {
-            ctx.one_commit(|| authorization_code::exchange(ctx, &params, &state.successor_key))?
+            ctx.one_commit(|| authorization_code::exchange(ctx, &params, state.successor_key))?
         }
-        GRANT_REFRESH_TOKEN => refresh_token::exchange(ctx, &params, &state.successor_key)?,
+        GRANT_REFRESH_TOKEN => refresh_token::exchange(ctx, &params, state.successor_key)?,
         GRANT_CLIENT_CREDENTIALS => {
-            client_credentials::exchange(ctx, &params, &state.successor_key)?
+            client_credentials::exchange(ctx, &params, state.successor_key)?
         }
         GRANT_DEVICE_CODE => device_code::exchange(ctx, &client, &params)?,
         GRANT_TOKEN_EXCHANGE => {
             // An exchanged token is an access token only: no id_token, no refresh token.
             let mut response: TokenResponse =
-                token_exchange::exchange(ctx, &client, &params, &state.keys)?.into();
+                token_exchange::exchange(ctx, &client, &params, state.keys)?.into();
             response.issued_token_type = Some(token_exchange::ACCESS_TOKEN_TYPE);
             crate::metrics::token_issued(&grant_type);
             return Ok(response);

@@ -9,11 +9,12 @@ use serde_json::{json, Value};
 
 use crate::crypto::keys::KeyRing;
 use crate::db::models::clients::Client;
+use crate::domain::claims::AccessClaims;
+use crate::oauth::access_token::{self, AccessTokenCheck};
 use crate::oauth::context::Ctx;
 use crate::oauth::errors::{ErrorCode, ProtocolError};
 use crate::oauth::params::Params;
-use crate::oauth::tokens::{mint_access_token, AccessClaims, AccessTokenRequest, Issued};
-use crate::oidc::access_token::{self, AccessTokenCheck};
+use crate::oauth::tokens::{mint_access_token, AccessTokenRequest, Issued};
 
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 

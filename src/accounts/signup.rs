@@ -6,10 +6,10 @@
 
 use crate::account_policy::{check_new_account, new_user, taken, NewAccount};
 use crate::config::{SignupPolicy, SignupSettings};
-use crate::crypto::random;
 use crate::db::models::signup_invites::{self, Invite};
 use crate::db::models::users::{self, User};
 use crate::db::DbConn;
+use crate::random;
 
 /// Why a sign-up was refused; `Fields` are shown beside the form.
 #[derive(Debug, PartialEq, Eq)]
@@ -72,8 +72,8 @@ pub fn create(
     use diesel::Connection;
     let policy = settings.signup.policy;
     // The user cache remembers ids that are no user: once this transaction committed, this
-    // process's forgets them (`cache::Written`).
-    let _written = crate::cache::Written::users();
+    // process's forgets them (`db::writes::Written`).
+    let _written = crate::db::writes::Written::users();
     conn.transaction(|c| {
         let problems = taken(c, &account)?;
         if !problems.is_empty() {
@@ -98,7 +98,7 @@ pub fn create(
                 return Err(diesel::result::Error::RollbackTransaction);
             }
         }
-        crate::accounts::verification::send_continuing(c, settings, &user, now, continue_to)?;
+        super::verification::send_continuing(c, settings, &user, now, continue_to)?;
         Ok(Ok(user))
     })
     .or_else(|e| match e {

@@ -4,13 +4,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::utc;
-use crate::authn::signup;
+use crate::accounts::signup;
 use crate::db::models::{signup_invites, users};
-use crate::error::AppError;
+use crate::domain::time::utc;
 use crate::state::AppState;
 use crate::web::auth;
 use crate::web::db;
+use crate::web::error::AppError;
 use crate::web::templates::render;
 
 pub struct InviteView {

@@ -4,15 +4,16 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{see_other, utc};
+use super::see_other;
 use crate::config::RegistrationPolicy;
 use crate::db::models::{initial_access_tokens, server_settings};
 use crate::db::{self};
-use crate::error::AppError;
+use crate::domain::time::utc;
 use crate::oauth::registration::{create_initial_token, current_policy, token_id};
 use crate::state::AppState;
 use crate::web::auth;
 use crate::web::db;
+use crate::web::error::AppError;
 use crate::web::templates::render;
 
 pub struct TokenView {

@@ -16,10 +16,10 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::db::models::{clients as client_rows, users as user_rows};
-use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::auth;
 use crate::web::db;
+use crate::web::error::AppError;
 use crate::web::templates::render;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -129,11 +129,4 @@ pub fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, to.to_owned()))
         .finish()
-}
-
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
-pub fn utc(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|| ts.to_string())
 }

@@ -6,16 +6,17 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::see_other;
-use crate::crypto::random;
 use crate::db::models::clients::{self, Client, ClientRow};
 use crate::db::{self};
-use crate::error::AppError;
+use crate::domain::grants::SUPPORTED_GRANTS;
 use crate::oauth::client_policy::{
-    build_client, validate, ClientSpec, AUTH_NONE, SUPPORTED_AUTH_METHODS, SUPPORTED_GRANTS,
+    build_client, validate, ClientSpec, AUTH_NONE, SUPPORTED_AUTH_METHODS,
 };
+use crate::random;
 use crate::state::AppState;
 use crate::web::auth::{self, FormData, SignedIn};
 use crate::web::db;
+use crate::web::error::AppError;
 use crate::web::templates::render;
 
 /// What the form shows: exactly what the admin typed, or the stored client.

@@ -1,14 +1,15 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{see_other, utc};
+use super::see_other;
 use crate::crypto::keys;
 use crate::db::models::signing_keys;
 use crate::db::{self};
-use crate::error::AppError;
+use crate::domain::time::utc;
 use crate::state::AppState;
 use crate::web::auth;
 use crate::web::db;
+use crate::web::error::AppError;
 use crate::web::templates::render;
 
 pub struct KeyView {

@@ -12,7 +12,7 @@ use crate::crypto::jwt;
 use crate::crypto::keys::{KeyRing, KeySet};
 use crate::db::models::{clients, denylist};
 use crate::db::DbConn;
-use crate::oauth::tokens::AccessClaims;
+use crate::domain::claims::AccessClaims;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum AccessTokenCheck {

@@ -9,11 +9,11 @@ use super::users::{apply, destructive_post, load};
 use crate::db::models::sessions;
 use crate::db::models::users::User;
 use crate::db::{self, DbConn};
-use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::auth;
 use crate::web::db;
 use crate::web::devices::{self, DeviceView};
+use crate::web::error::AppError;
 use crate::web::templates::render;
 
 #[derive(Template)]

@@ -1,12 +1,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::utc;
 use crate::db::models::audit;
-use crate::error::AppError;
+use crate::domain::time::utc;
 use crate::state::AppState;
 use crate::web::auth;
 use crate::web::db;
+use crate::web::error::AppError;
 use crate::web::templates::render;
 
 pub struct EventView {

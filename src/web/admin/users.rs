@@ -10,10 +10,10 @@ use crate::account_policy::{check_new_account, check_password, new_user, taken};
 use crate::authn::throttle;
 use crate::db::models::users::{self, User};
 use crate::db::{self, DbConn};
-use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::auth::{self, FormData, SignedIn};
 use crate::web::db;
+use crate::web::error::AppError;
 use crate::web::templates::render;
 
 const PAGE_SIZE: i64 = 25;
