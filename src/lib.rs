@@ -2,6 +2,7 @@
 
 pub mod account_policy;
 pub mod accounts;
+pub mod audit;
 pub mod authn;
 pub mod backchannel;
 pub mod cache;

@@ -4,6 +4,7 @@
 //! account creation with its first verification mail).
 //! Mails are put in the outbox in the same transaction as the token they carry. No actix types.
 
+pub mod create;
 pub mod email_change;
 pub mod reset;
 pub mod signup;

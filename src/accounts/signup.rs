@@ -4,10 +4,11 @@
 //! an authorization request logs the new user in within that interaction, so the request
 //! continues afterwards.
 
-use crate::account_policy::{check_new_account, new_user, taken, NewAccount};
+use super::create::{NewUser, Origin};
+use crate::account_policy::{check_new_account, NewAccount};
 use crate::config::{SignupPolicy, SignupSettings};
 use crate::db::models::signup_invites::{self, Invite};
-use crate::db::models::users::{self, User};
+use crate::db::models::users::User;
 use crate::db::DbConn;
 use crate::random;
 
@@ -67,6 +68,7 @@ pub fn create(
     password_hash: String,
     invite: Option<&str>,
     continue_to: Option<&str>,
+    ip: Option<&str>,
     now: i64,
 ) -> Result<Result<User, Refusal>, diesel::result::Error> {
     use diesel::Connection;
@@ -74,20 +76,18 @@ pub fn create(
     // The user cache remembers ids that are no user: once this transaction committed, this
     // process's forgets them (`db::writes::Written`).
     let _written = crate::db::writes::Written::users();
+    let new = NewUser {
+        account,
+        name: None,
+        password_hash,
+        is_admin: false,
+        email_verified: false,
+    };
     conn.transaction(|c| {
-        let problems = taken(c, &account)?;
-        if !problems.is_empty() {
-            return Ok(Err(Refusal::Fields(problems)));
-        }
-        let user = new_user(
-            account.username,
-            account.email,
-            None,
-            password_hash,
-            false,
-            false,
-        );
-        users::insert(c, &user)?;
+        let user = match super::create::create(c, new, &Origin::Signup, ip)? {
+            Ok(user) => user,
+            Err(problems) => return Ok(Err(Refusal::Fields(problems))),
+        };
         if policy == SignupPolicy::Invite {
             let used = match invite {
                 Some(t) => signup_invites::consume(c, &random::sha256_hex(t), &user.id, now)?,
@@ -103,14 +103,6 @@ pub fn create(
     })
     .or_else(|e| match e {
         diesel::result::Error::RollbackTransaction => Ok(Err(Refusal::BadInvite)),
-        // Another sign-up took the name or address between the check and the insert: the
-        // unique indexes decide, and the loser gets the same message as the check gives.
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => Ok(Err(Refusal::Fields(vec![
-            "that username or email address is already in use".into(),
-        ]))),
         other => Err(other),
     })
 }

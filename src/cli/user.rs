@@ -2,10 +2,9 @@ use std::io::{BufRead, IsTerminal};
 
 use clap::Subcommand;
 
-use super::{connect, is_unique_violation, print_table, CliError, CliResult};
-use crate::account_policy::{
-    check_password, check_username, login_key, new_user, taken, NewAccount,
-};
+use super::{connect, print_table, CliError, CliResult};
+use crate::account_policy::{check_password, check_username, login_key, taken, NewAccount};
+use crate::accounts::create::{create, NewUser, Origin};
 use crate::authn::throttle;
 use crate::config::Settings;
 use crate::crypto::password;
@@ -110,18 +109,18 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
             if let Some(problem) = taken(&mut conn, &account)?.into_iter().next() {
                 return Err(CliError::new(problem));
             }
-            let NewAccount { username, email } = account;
             let pw = read_password(password_stdin)?;
             let hash = password::hash_blocking(settings.argon2, &pw)?;
-            let user = new_user(username.clone(), email, name, hash, admin, email_verified);
-            match users::insert(&mut conn, &user) {
-                Ok(()) => {}
-                Err(e) if is_unique_violation(&e) => {
-                    return Err(CliError::new(format!("the username {username:?} is taken")))
-                }
-                Err(e) => return Err(e.into()),
-            }
-            audit(&mut conn, "user.add", &user.id);
+            let new = NewUser {
+                account,
+                name,
+                password_hash: hash,
+                is_admin: admin,
+                email_verified,
+            };
+            let user = create(&mut conn, new, &Origin::Cli, None)?.map_err(|problems| {
+                CliError::new(problems.into_iter().next().unwrap_or_default())
+            })?;
             println!("user {} added (id {})", user.username, user.id);
             Ok(())
         }

@@ -12,8 +12,9 @@ use serde::Deserialize;
 use super::auth::FormData;
 use super::session;
 use super::templates::render;
-use crate::account_policy::{check_new_account, new_user};
-use crate::db::models::setup::{self, Redeem};
+use crate::account_policy::check_new_account;
+use crate::accounts::create::{first_admin, FirstAdmin, NewUser};
+use crate::db::models::setup;
 use crate::db::{self};
 use crate::random;
 use crate::state::AppState;
@@ -107,18 +108,35 @@ pub async fn submit(
         }
     };
     let hash = state.passwords.hash(password).await?;
-    let admin = new_user(account.username, account.email, None, hash, true, false);
-    let st = state.clone();
+    let new = NewUser {
+        account,
+        name: None,
+        password_hash: hash,
+        is_admin: true,
+        email_verified: false,
+    };
     let token_hash = random::sha256_hex(&token);
-    let user = admin.clone();
-    let outcome = web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(setup::redeem(&mut conn, &token_hash, &user)?)
+    let ip = super::client_addr::of(&req).map(|a| a.to_string());
+    let outcome = super::db(&state, move |conn| {
+        Ok(first_admin(conn, &token_hash, new, ip.as_deref())?)
     })
-    .await??;
-    if outcome != Redeem::Created {
-        return Err(AppError::NotFound);
-    }
+    .await?;
+    let admin = match outcome {
+        FirstAdmin::Created(user) => *user,
+        FirstAdmin::Invalid => return Err(AppError::NotFound),
+        FirstAdmin::Fields(errors) => {
+            return render(
+                HttpResponse::BadRequest(),
+                &SetupPage {
+                    token: &token,
+                    username: &username_raw,
+                    email: &email,
+                    errors,
+                },
+                None,
+            )
+        }
+    };
     tracing::info!(username = %admin.username, "first administrator created; setup link retired");
     let passed = Passed {
         user: Box::new(admin),

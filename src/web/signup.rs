@@ -195,29 +195,16 @@ pub async fn submit(
     let ip = client_addr::of(&req).map(|a| a.to_string());
     let created = db(&state, move |conn| {
         let now = crate::db::now();
-        let r = signup::create(
+        Ok(signup::create(
             conn,
             &st.settings,
             account,
             hash,
             invite_owned.as_deref(),
             continue_to.as_deref(),
+            ip.as_deref(),
             now,
-        )?;
-        if let Ok(user) = &r {
-            let _ = crate::db::models::audit::record(
-                conn,
-                &crate::db::models::audit::NewAuditEvent {
-                    at: now,
-                    actor: Some(&user.id),
-                    action: "user.signup",
-                    target: Some(&user.username),
-                    ip: ip.as_deref(),
-                    detail: None,
-                },
-            );
-        }
-        Ok(r)
+        )?)
     })
     .await?;
     let user = match created {

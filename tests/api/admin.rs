@@ -405,3 +405,65 @@ async fn account_password_change() {
         .expect("login");
     assert_eq!(res.status(), 303);
 }
+
+/// Two administrators create the same username at the same moment (each form passes the
+/// "is it taken" check before either account exists): one account, and the other gets the
+/// form back with a clear refusal — never a 500 from the unique index. Three rounds, each with
+/// both requests in flight together.
+#[tokio::test]
+async fn racing_console_creates_of_one_username_make_one_account_and_one_clear_refusal() {
+    let app = spawn_app().await;
+    add_user(&app.db, "root", "root password", true).await;
+    let csrf = login_as(&app, "root", "root password").await;
+    for round in 0..3 {
+        let name = format!("racer{round}");
+        let send = |email: String| {
+            let (client, url, csrf, name) = (
+                app.client.clone(),
+                app.url("/admin/users/new"),
+                csrf.clone(),
+                name.clone(),
+            );
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .form(&[
+                        ("csrf_token", csrf.as_str()),
+                        ("username", name.as_str()),
+                        ("email", email.as_str()),
+                        ("name", "Racer"),
+                        ("new_password", "a long password"),
+                    ])
+                    .send()
+                    .await
+                    .expect("post");
+                let status = res.status().as_u16();
+                (status, res.text().await.expect("body"))
+            })
+        };
+        let a = send(format!("{name}-a@example.test"));
+        let b = send(format!("{name}-b@example.test"));
+        let mut outcomes = vec![a.await.expect("a"), b.await.expect("b")];
+        outcomes.sort_by_key(|(status, _)| *status);
+        assert_eq!(outcomes[0].0, 303, "one create wins");
+        assert_eq!(
+            outcomes[1].0, 400,
+            "the other is refused: {}",
+            outcomes[1].1
+        );
+        assert!(
+            outcomes[1].1.contains("is taken") || outcomes[1].1.contains("already in use"),
+            "{}",
+            outcomes[1].1
+        );
+        assert_eq!(app.count(&format!("users WHERE username = '{name}'")), 1);
+        assert_eq!(
+            app.count(&format!(
+                "audit_events WHERE action = 'user.add' AND actor LIKE 'admin:%' AND target IN \
+                 (SELECT id FROM users WHERE username = '{name}')"
+            )),
+            1,
+            "the create is audited once, in its transaction, as the admin"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use crate::db::models::users::{self, User};
+use crate::db::models::users;
 use crate::db::schema::setup_tokens;
 use crate::db::DbConn;
 
@@ -32,24 +32,9 @@ pub fn is_valid(conn: &mut DbConn, token_hash: &str) -> QueryResult<bool> {
             .is_some())
 }
 
-#[derive(Debug, PartialEq, Eq)]
-pub enum Redeem {
-    Created,
-    /// Unknown or used token, or users exist already.
-    Invalid,
-}
-
-/// Consumes the token and creates the first administrator in one transaction.
-pub fn redeem(conn: &mut DbConn, token_hash: &str, admin: &User) -> QueryResult<Redeem> {
-    conn.transaction(|c| {
-        let taken = diesel::delete(setup_tokens::table.find(token_hash)).execute(c)?;
-        if taken != 1 || users::count(c)? != 0 {
-            return Ok(Redeem::Invalid);
-        }
-        users::insert(c, admin)?;
-        diesel::delete(setup_tokens::table).execute(c)?;
-        Ok(Redeem::Created)
-    })
+/// Uses up the token: true when it was there (one conditional DELETE, so it works once).
+pub fn consume(conn: &mut DbConn, token_hash: &str) -> QueryResult<bool> {
+    Ok(diesel::delete(setup_tokens::table.find(token_hash)).execute(conn)? == 1)
 }
 
 pub fn clear(conn: &mut DbConn) -> QueryResult<usize> {

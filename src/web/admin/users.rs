@@ -6,10 +6,12 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::see_other;
-use crate::account_policy::{check_new_account, check_password, new_user, taken};
+use crate::account_policy::{check_new_account, check_password};
+use crate::accounts::create::{self as accounts_create, NewUser, Origin};
 use crate::authn::throttle;
 use crate::db::models::users::{self, User};
 use crate::db::{self, DbConn};
+use crate::domain::ids::UserId;
 use crate::state::AppState;
 use crate::web::auth::{self, FormData, SignedIn};
 use crate::web::db;
@@ -158,55 +160,44 @@ pub async fn create(
     let (username_raw, email, name) =
         (form.text("username"), form.text("email"), form.text("name"));
     let password = form.get("new_password").unwrap_or("").to_owned();
-    let checked = match check_new_account(&username_raw, &email, &password) {
-        Ok(account) => {
-            let st = state.clone();
-            web::block(move || {
-                let mut conn = st.pool.get()?;
-                let problems = taken(&mut conn, &account)?;
-                Ok::<_, AppError>(if problems.is_empty() {
-                    Ok(account)
-                } else {
-                    Err(problems)
-                })
-            })
-            .await??
-        }
-        Err(errors) => Err(errors),
+    let form_again = |errors: Vec<String>| {
+        render(
+            HttpResponse::BadRequest(),
+            &UserForm {
+                heading: "Create a user",
+                action: "/admin/users/new",
+                submit_label: "Create user",
+                csrf_token: &who.session.csrf_token,
+                creating: true,
+                username: &username_raw,
+                email: &email,
+                name: &name,
+                errors,
+            },
+            None,
+        )
     };
-    let account = match checked {
+    let account = match check_new_account(&username_raw, &email, &password) {
         Ok(account) => account,
-        Err(errors) => {
-            return render(
-                HttpResponse::BadRequest(),
-                &UserForm {
-                    heading: "Create a user",
-                    action: "/admin/users/new",
-                    submit_label: "Create user",
-                    csrf_token: &who.session.csrf_token,
-                    creating: true,
-                    username: &username_raw,
-                    email: &email,
-                    name: &name,
-                    errors,
-                },
-                None,
-            )
-        }
+        Err(errors) => return form_again(errors),
     };
-    let hash = state.passwords.hash(password).await?;
-    let is_admin = form.get("is_admin") == Some("yes");
-    let user = new_user(
-        account.username,
-        account.email,
-        Some(name),
-        hash,
-        is_admin,
-        false,
-    );
-    let id = user.id.clone();
-    let change = move |conn: &mut DbConn, _: &str| Ok(users::insert(conn, &user)?);
-    apply(&req, &state, &who, &id, "user.add", "/admin/users", change).await
+    let new = NewUser {
+        account,
+        name: Some(name.clone()),
+        password_hash: state.passwords.hash(password).await?,
+        is_admin: form.get("is_admin") == Some("yes"),
+        email_verified: false,
+    };
+    let origin = Origin::Console(UserId::from_stored(who.user.id.clone()));
+    let ip = crate::web::session::client_ip(&req);
+    let created = db(&state, move |conn| {
+        Ok(accounts_create::create(conn, new, &origin, ip.as_deref())?)
+    })
+    .await?;
+    match created {
+        Ok(_) => Ok(see_other("/admin/users")),
+        Err(errors) => form_again(errors),
+    }
 }
 
 pub(super) async fn load(state: &web::Data<AppState>, id: String) -> Result<User, AppError> {
