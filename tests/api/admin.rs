@@ -443,7 +443,7 @@ async fn racing_console_creates_of_one_username_make_one_account_and_one_clear_r
         };
         let a = send(format!("{name}-a@example.test"));
         let b = send(format!("{name}-b@example.test"));
-        let mut outcomes = vec![a.await.expect("a"), b.await.expect("b")];
+        let mut outcomes = [a.await.expect("a"), b.await.expect("b")];
         outcomes.sort_by_key(|(status, _)| *status);
         assert_eq!(outcomes[0].0, 303, "one create wins");
         assert_eq!(
