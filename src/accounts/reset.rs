@@ -4,6 +4,8 @@
 //! but for the insert of the token and its mail. Setting the new password goes through
 //! `users::set_password_hash`, which ends every session and revokes every refresh-token family.
 
+use crate::audit::{self, Actor, Entry, Event};
+use crate::domain::ids::UserId;
 use diesel::{Connection, QueryResult};
 
 use super::tokens;
@@ -106,11 +108,13 @@ pub enum Completed {
 /// Spends the link and sets the new password (`new_hash`, already argon2), in one transaction:
 /// every session of the user ends and every refresh-token family is revoked; the user's other
 /// reset links die; the account's failed-login counter is cleared (its owner just proved who
-/// they are); and the address the link went to counts as verified if the account still has it.
+/// they are); the address the link went to counts as verified if the account still has it; and
+/// the reset is audited.
 pub fn complete(
     conn: &mut DbConn,
     presented: &str,
     new_hash: &str,
+    ip: Option<&str>,
     now: i64,
 ) -> QueryResult<Completed> {
     #[derive(Debug)]
@@ -132,6 +136,13 @@ pub fn complete(
         account_tokens::retire_for_user(c, &user.id, Kind::ResetPassword, now)?;
         throttle::record_success(c, &user.username)?;
         user_email::mark_verified(c, &user.id, &email_key(&t.email), now)?;
+        let actor = Actor::User(UserId::from_stored(user.id.clone()));
+        audit::record(
+            c,
+            &Entry::new(&actor, Event::AccountPasswordReset)
+                .target(&user.id)
+                .ip(ip),
+        )?;
         Ok(user.username)
     });
     match r {

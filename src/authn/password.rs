@@ -7,9 +7,11 @@ use std::net::IpAddr;
 
 use super::Server;
 use crate::account_policy::login_key;
+use crate::audit::{self, Actor, Entry, Event};
 use crate::crypto::password::PasswordError;
-use crate::db::models::{audit, users, users::User};
+use crate::db::models::{users, users::User};
 use crate::db::{self};
+use crate::domain::ids::UserId;
 
 use super::throttle;
 
@@ -29,14 +31,14 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn audit_action(self, ok: bool) -> &'static str {
+    fn audit_event(self, ok: bool) -> Event {
         match (self, ok) {
-            (Purpose::Login, true) => "login.success",
-            (Purpose::Login, false) => "login.failure",
-            (Purpose::Reauth, true) => "reauth.success",
-            (Purpose::Reauth, false) => "reauth.failure",
-            (Purpose::PasswordChange, true) => "password_change.verified",
-            (Purpose::PasswordChange, false) => "password_change.failure",
+            (Purpose::Login, true) => Event::LoginSuccess,
+            (Purpose::Login, false) => Event::LoginFailure,
+            (Purpose::Reauth, true) => Event::ReauthSuccess,
+            (Purpose::Reauth, false) => Event::ReauthFailure,
+            (Purpose::PasswordChange, true) => Event::PasswordChangeVerified,
+            (Purpose::PasswordChange, false) => Event::PasswordChangeFailure,
         }
     }
 }
@@ -145,25 +147,17 @@ pub async fn check<S: Server>(
         let now = db::now();
         let ip = address.map(|a| a.to_string());
         let accepted = uid.is_some();
-        fn event<'a>(
-            now: i64,
-            actor: Option<&'a str>,
-            action: &'static str,
-            target: &'a str,
-            ip: Option<&'a str>,
-        ) -> audit::NewAuditEvent<'a> {
-            audit::NewAuditEvent {
-                at: now,
-                actor,
-                action,
-                target: Some(target),
-                ip,
-                detail: None,
-            }
-        }
-        let (actor, ipr) = (uid.as_deref(), ip.as_deref());
-        let action = purpose.audit_action(accepted);
-        audit::record(&mut conn, &event(now, actor, action, &key, ipr))?;
+        // Who: the account once the password proved it; before that, nobody known (the name
+        // tried is the target).
+        let actor = match &uid {
+            Some(id) => Actor::User(UserId::from_stored(id.clone())),
+            None => Actor::Anonymous,
+        };
+        let ipr = ip.as_deref();
+        let entry = |conn: &mut db::DbConn, event: Event, target: &'_ str| {
+            audit::record(conn, &Entry::new(&actor, event).target(target).ip(ipr))
+        };
+        entry(&mut conn, purpose.audit_event(accepted), &key)?;
         if accepted {
             if standing.account_has_failures {
                 throttle::record_success(&mut conn, &key)?;
@@ -172,12 +166,12 @@ pub async fn check<S: Server>(
             let t = throttle::record_failure(&mut conn, &st.settings().throttle, &key, address, now)?;
             if t.account_locked {
                 tracing::warn!(account = %key, "account locked after repeated failed password checks");
-                audit::record(&mut conn, &event(now, actor, "lockout.account", &key, ipr))?;
+                entry(&mut conn, Event::LockoutAccount, &key)?;
             }
             if t.address_locked {
                 let subject = address.map(throttle::address_subject).unwrap_or_default();
                 tracing::warn!(address = %subject, "address locked after repeated failed password checks");
-                audit::record(&mut conn, &event(now, actor, "lockout.address", &subject, ipr))?;
+                entry(&mut conn, Event::LockoutAddress, &subject)?;
             }
         }
         Ok(())

@@ -10,10 +10,12 @@ use super::acr::{Acr, Method};
 use super::password::CheckError;
 use super::Server;
 use super::{recovery, throttle, totp};
+use crate::audit::{self, Actor, Entry, Event};
 use crate::config::{SecondFactorPolicy, Settings};
+use crate::db::models::factors;
 use crate::db::models::users::User;
-use crate::db::models::{audit, factors};
 use crate::db::{self, DbConn};
+use crate::domain::ids::UserId;
 
 /// What a user has enrolled.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -131,23 +133,16 @@ pub async fn check_code<S: Server>(
             }
         };
         let ip = address.map(|a| a.to_string());
-        let action = match &verdict {
-            CodeVerdict::Accepted { recovery: true } => "second_factor.recovery_code",
-            CodeVerdict::Accepted { recovery: false } => "second_factor.totp",
-            CodeVerdict::Reused => "second_factor.reused_code",
-            _ => "second_factor.failure",
+        let event = match &verdict {
+            CodeVerdict::Accepted { recovery: true } => Event::SecondFactorRecoveryCode,
+            CodeVerdict::Accepted { recovery: false } => Event::SecondFactorTotp,
+            CodeVerdict::Reused => Event::SecondFactorReusedCode,
+            _ => Event::SecondFactorFailure,
         };
-        audit::record(
-            &mut conn,
-            &audit::NewAuditEvent {
-                at: now,
-                actor: Some(&user.id),
-                action,
-                target: Some(&user.username),
-                ip: ip.as_deref(),
-                detail: None,
-            },
-        )?;
+        // The password step proved who this is; the code is what is being checked.
+        let actor = Actor::User(UserId::from_stored(user.id.clone()));
+        let entry = |event| Entry::new(&actor, event).target(&user.id).ip(ip.as_deref());
+        audit::record(&mut conn, &entry(event))?;
         match &verdict {
             CodeVerdict::Accepted { recovery } => {
                 if standing.account_has_failures {
@@ -167,17 +162,7 @@ pub async fn check_code<S: Server>(
                 )?;
                 if t.account_locked {
                     tracing::warn!(account = %user.username, "second factor locked after repeated wrong codes");
-                    audit::record(
-                        &mut conn,
-                        &audit::NewAuditEvent {
-                            at: now,
-                            actor: Some(&user.id),
-                            action: "lockout.second_factor",
-                            target: Some(&user.username),
-                            ip: ip.as_deref(),
-                            detail: None,
-                        },
-                    )?;
+                    audit::record(&mut conn, &entry(Event::LockoutSecondFactor))?;
                 }
             }
         }

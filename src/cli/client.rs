@@ -1,3 +1,4 @@
+use crate::audit::Event;
 use clap::Subcommand;
 use serde_json::json;
 
@@ -183,7 +184,7 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
             })?;
             let mut conn = connect(settings)?;
             clients::insert(&mut conn, &client)?;
-            audit(&mut conn, "client.add", &client.row.client_id);
+            audit(&mut conn, Event::ClientAdd, &client.row.client_id)?;
             if json {
                 println!(
                     "{}",
@@ -215,7 +216,7 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
             let mut conn = connect(settings)?;
             find(&mut conn, &client_id)?;
             clients::set_minimum_acr(&mut conn, &client_id, value.as_deref())?;
-            audit(&mut conn, "client.minimum_acr", &client_id);
+            audit(&mut conn, Event::ClientMinimumAcr, &client_id)?;
             println!(
                 "client {client_id} now accepts {}",
                 value.as_deref().unwrap_or("any sign-in")
@@ -280,7 +281,7 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
             if clients::remove(&mut conn, &client_id)? == 0 {
                 return Err(CliError::new(format!("no client with id {client_id:?}")));
             }
-            audit(&mut conn, "client.remove", &client_id);
+            audit(&mut conn, Event::ClientRemove, &client_id)?;
             println!("client {client_id} removed");
             Ok(())
         }
@@ -299,7 +300,7 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
                 &random::sha256_hex(&secret),
                 db::now(),
             )?;
-            audit(&mut conn, "client.rotate_secret", &client_id);
+            audit(&mut conn, Event::ClientRotateSecret, &client_id)?;
             if json {
                 println!(
                     "{}",

@@ -5,6 +5,7 @@
 //! Only clients an administrator registered (console, CLI, apply) are managed; self-registered
 //! and metadata-document clients belong to their owners and are left alone.
 
+use crate::audit::Event;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -441,7 +442,7 @@ pub fn apply(settings: &Settings, path: &str, dry_run: bool) -> CliResult {
                     client.row.secret_hash = secret.as_deref().map(random::sha256_hex);
                     client.row.disabled = disabled;
                     clients::insert(conn, &client)?;
-                    super::user::audit(conn, "client.apply_create", &client.row.client_id);
+                    super::user::audit(conn, Event::ClientApplyCreate, &client.row.client_id)?;
                 }
                 Change::Update(client, secret, _, disabled) => {
                     let r = &client.row;
@@ -467,11 +468,11 @@ pub fn apply(settings: &Settings, path: &str, dry_run: bool) -> CliResult {
                         }
                         (None, true) => {}
                     }
-                    super::user::audit(conn, "client.apply_update", &r.client_id);
+                    super::user::audit(conn, Event::ClientApplyUpdate, &r.client_id)?;
                 }
                 Change::Delete(id) => {
                     clients::remove(conn, &id)?;
-                    super::user::audit(conn, "client.apply_delete", &id);
+                    super::user::audit(conn, Event::ClientApplyDelete, &id)?;
                 }
                 Change::Policy(p) => {
                     server_settings::set(
@@ -480,7 +481,7 @@ pub fn apply(settings: &Settings, path: &str, dry_run: bool) -> CliResult {
                         p.as_str(),
                         now,
                     )?;
-                    super::user::audit(conn, "registration.policy", p.as_str());
+                    super::user::audit(conn, Event::RegistrationPolicy, p.as_str())?;
                 }
             }
         }

@@ -2,6 +2,7 @@ use clap::Subcommand;
 
 use super::user::audit;
 use super::{connect, print_table, CliResult};
+use crate::audit::Event;
 use crate::config::Settings;
 use crate::crypto::kek::Kek;
 use crate::crypto::keys;
@@ -65,7 +66,7 @@ pub fn run(settings: &Settings, cmd: KeysCommand) -> CliResult {
             let delay = activate_in.unwrap_or(settings.key_activation_delay).max(0);
             let created = keys::rotate(&mut conn, &kek, delay, settings.max_token_ttl())?;
             for k in &created {
-                audit(&mut conn, "keys.rotate", &k.kid);
+                audit(&mut conn, Event::KeysRotate, &k.kid)?;
                 println!("{} {} published now, signs in {delay}s", k.alg, k.kid);
             }
             Ok(())

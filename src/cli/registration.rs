@@ -1,5 +1,6 @@
 //! `ostiary registration …`: the dynamic-registration policy and initial access tokens.
 
+use crate::audit::Event;
 use clap::Subcommand;
 use serde_json::json;
 
@@ -60,7 +61,7 @@ pub fn run(settings: &Settings, cmd: RegistrationCommand) -> CliResult {
                 parsed.as_str(),
                 now,
             )?;
-            audit(&mut conn, "registration.policy", parsed.as_str());
+            audit(&mut conn, Event::RegistrationPolicy, parsed.as_str())?;
             println!("registration policy: {}", parsed.as_str());
         }
         RegistrationCommand::Token(TokenCommand::Create {
@@ -78,7 +79,7 @@ pub fn run(settings: &Settings, cmd: RegistrationCommand) -> CliResult {
                 ));
             }
             let (token, row) = create_initial_token(&mut conn, uses, expires, note, now)?;
-            audit(&mut conn, "registration.token_create", token_id(&row));
+            audit(&mut conn, Event::RegistrationTokenCreate, token_id(&row))?;
             if json {
                 println!("{}", json!({"token": token, "id": token_id(&row)}));
             } else {
@@ -119,7 +120,7 @@ pub fn run(settings: &Settings, cmd: RegistrationCommand) -> CliResult {
             if n == 0 {
                 return Err(CliError::new(format!("no active token with id {id:?}")));
             }
-            audit(&mut conn, "registration.token_revoke", &id);
+            audit(&mut conn, Event::RegistrationTokenRevoke, &id)?;
             println!("token {id} revoked");
         }
     }

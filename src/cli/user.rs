@@ -1,5 +1,6 @@
 use std::io::{BufRead, IsTerminal};
 
+use crate::audit::{Actor, Entry, Event};
 use clap::Subcommand;
 
 use super::{connect, print_table, CliError, CliResult};
@@ -153,7 +154,7 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
             let pw = read_password(password_stdin)?;
             let hash = password::hash_blocking(settings.argon2, &pw)?;
             users::set_password_hash(&mut conn, &user.id, &hash, db::now(), None)?;
-            audit(&mut conn, "user.set_password", &user.id);
+            audit(&mut conn, Event::UserSetPassword, &user.id)?;
             println!(
                 "password of {} changed; their sessions ended and refresh tokens revoked",
                 user.username
@@ -173,7 +174,7 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
             let mut conn = connect(settings)?;
             let token =
                 crate::accounts::signup::create_invite(&mut conn, expires, note, db::now())?;
-            audit(&mut conn, "signup.invite", "cli");
+            audit(&mut conn, Event::SignupInvite, "cli")?;
             let link = crate::accounts::signup::invite_link(&settings.issuer, &token);
             if json {
                 println!("{}", serde_json::json!({ "link": link }));
@@ -187,7 +188,7 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
             // Locks are kept by name, existing or not, so no user has to exist.
             let key = login_key(&username);
             let n = throttle::unlock(&mut conn, throttle::ACCOUNT, &key)?;
-            audit(&mut conn, "lockout.unlock_account", &key);
+            audit(&mut conn, Event::LockoutUnlockAccount, &key)?;
             println!(
                 "{key}: {}",
                 if n > 0 { "unlocked" } else { "was not locked" }
@@ -198,7 +199,7 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
             let mut conn = connect(settings)?;
             let subject = throttle::address_subject(address);
             let n = throttle::unlock(&mut conn, throttle::ADDRESS, &subject)?;
-            audit(&mut conn, "lockout.unlock_address", &subject);
+            audit(&mut conn, Event::LockoutUnlockAddress, &subject)?;
             println!(
                 "{subject}: {}",
                 if n > 0 { "unlocked" } else { "was not locked" }
@@ -212,12 +213,12 @@ fn set_disabled(settings: &Settings, username: &str, disabled: bool) -> CliResul
     let mut conn = connect(settings)?;
     let user = find(&mut conn, username)?;
     users::set_disabled(&mut conn, &user.id, disabled, db::now())?;
-    let action = if disabled {
-        "user.disable"
+    let event = if disabled {
+        Event::UserDisable
     } else {
-        "user.enable"
+        Event::UserEnable
     };
-    audit(&mut conn, action, &user.id);
+    audit(&mut conn, event, &user.id)?;
     println!(
         "user {} {}",
         user.username,
@@ -226,21 +227,12 @@ fn set_disabled(settings: &Settings, username: &str, disabled: bool) -> CliResul
     Ok(())
 }
 
-/// Records a CLI action in the audit log; failing to audit does not undo the action.
-pub fn audit(conn: &mut DbConn, action: &str, target: &str) {
-    use crate::db::models::audit::{record, NewAuditEvent};
-    let actor = format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    );
-    let _ = record(
+/// Records what the operator at this terminal did. Called after the change (the CLI's changes
+/// are single statements or transactions of their own); a failure to record is reported.
+pub fn audit(conn: &mut DbConn, event: Event, target: &str) -> Result<(), CliError> {
+    let actor = Actor::cli();
+    Ok(crate::audit::record(
         conn,
-        &NewAuditEvent {
-            at: db::now(),
-            actor: Some(&actor),
-            action,
-            target: Some(target),
-            ..Default::default()
-        },
-    );
+        &Entry::new(&actor, event).target(target),
+    )?)
 }

@@ -3,6 +3,7 @@
 //! to the account (a consent or live refresh tokens), each with a "revoke access" button that
 //! deletes the consent and revokes that app's refresh tokens (`refresh::revoke_app`).
 
+use crate::audit::Event;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -120,7 +121,14 @@ pub async fn change_password(
         Ok(())
     })
     .await?;
-    auth::audit(&state, &req, &who, "account.password", who.user.id.clone()).await?;
+    auth::audit(
+        &state,
+        &req,
+        who.as_user(),
+        Event::AccountPassword,
+        who.user.id.clone(),
+    )
+    .await?;
     page(
         &state,
         &who,
@@ -190,7 +198,14 @@ pub async fn revoke_app(
         Ok(())
     })
     .await?;
-    auth::audit(&state, &req, &who, "account.revoke_app", client_id).await?;
+    auth::audit(
+        &state,
+        &req,
+        who.as_user(),
+        Event::AccountRevokeApp,
+        client_id,
+    )
+    .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/account"))
         .finish())

@@ -2,6 +2,8 @@
 //! signed-in user, admin checks, recent-authentication checks, and form bodies with repeated
 //! fields.
 
+use crate::audit::{Actor, Entry, Event};
+use crate::domain::ids::UserId;
 use actix_web::{web, HttpRequest};
 
 use super::db;
@@ -191,30 +193,35 @@ pub async fn verify_own_password(
     }
 }
 
-/// Records an action of a signed-in user in the audit log.
+/// Records an action of a signed-in person in the audit log: `actor` is
+/// `who.as_user()` on their own account pages, `who.as_admin()` in the console.
 pub async fn audit(
     state: &web::Data<AppState>,
     req: &HttpRequest,
-    who: &SignedIn,
-    action: &'static str,
+    actor: Actor,
+    event: Event,
     target: String,
 ) -> Result<(), AppError> {
-    let actor = who.user.username.clone();
     let ip = session::client_ip(req);
     db(state, move |conn| {
-        crate::db::models::audit::record(
+        crate::audit::record(
             conn,
-            &crate::db::models::audit::NewAuditEvent {
-                at: db::now(),
-                actor: Some(&actor),
-                action,
-                target: Some(&target),
-                ip: ip.as_deref(),
-                detail: None,
-            },
+            &Entry::new(&actor, event).target(&target).ip(ip.as_deref()),
         )?;
         Ok(())
     })
     .await?;
     Ok(())
+}
+
+impl SignedIn {
+    /// This person, acting on their own account.
+    pub fn as_user(&self) -> Actor {
+        Actor::User(UserId::from_stored(self.user.id.clone()))
+    }
+
+    /// This person, acting as an administrator.
+    pub fn as_admin(&self) -> Actor {
+        Actor::Admin(UserId::from_stored(self.user.id.clone()))
+    }
 }

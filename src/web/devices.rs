@@ -5,6 +5,7 @@
 //! itself, and a handle is only looked up among the sessions of the user acting (or of the user
 //! an admin is looking at): naming somebody else's session finds nothing.
 
+use crate::audit::Event;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -168,8 +169,8 @@ pub async fn sign_out(
     auth::audit(
         &state,
         &req,
-        &who,
-        "account.end_session",
+        who.as_user(),
+        Event::AccountEndSession,
         who.user.id.clone(),
     )
     .await?;
@@ -201,8 +202,8 @@ pub async fn sign_out_others(
     auth::audit(
         &state,
         &req,
-        &who,
-        "account.end_other_sessions",
+        who.as_user(),
+        Event::AccountEndOtherSessions,
         who.user.id.clone(),
     )
     .await?;

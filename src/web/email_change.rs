@@ -2,6 +2,7 @@
 //! `/email-change/confirm?token=…`, opened from the mail sent to the new address. Thin: the
 //! rules are in `accounts::email_change`.
 
+use crate::audit::Event;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -142,8 +143,8 @@ pub async fn request(
             auth::audit(
                 &state,
                 &req,
-                &who,
-                "account.email_change_requested",
+                who.as_user(),
+                Event::AccountEmailChangeRequested,
                 new_email.clone(),
             )
             .await?;

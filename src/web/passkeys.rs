@@ -19,10 +19,12 @@ use super::pending_login::Stage;
 use super::second_factor::{claim, finish, Claim};
 use super::security::{gained, passkey_name};
 use super::{client_addr, db, session};
+use crate::audit::{self, Actor, Entry, Event};
 use crate::authn::acr::Methods;
 use crate::authn::login::{self, Passed};
 use crate::authn::passkey::{self, Begun, PasskeyError};
-use crate::db::models::{audit, users};
+use crate::db::models::users;
+use crate::domain::ids::UserId;
 use crate::state::AppState;
 use crate::web::error::AppError;
 
@@ -219,8 +221,8 @@ pub async fn register_finish(
         &state,
         &req,
         &row.user_id,
-        "second_factor.passkey_added",
-        &row.name,
+        Event::PasskeyAdded,
+        Some(&row.name),
     )
     .await?;
     let return_to = safe_return_to(body.return_to.as_deref());
@@ -355,15 +357,15 @@ pub async fn authenticate_finish(
                         &state,
                         &req,
                         &c.user().id.clone(),
-                        "second_factor.passkey_failure",
-                        "",
+                        Event::SecondFactorPasskeyFailure,
+                        None,
                     )
                     .await?;
                     return Ok(refused(&e));
                 }
             };
             let uid = c.user().id.clone();
-            record(&state, &req, &uid, "second_factor.passkey", "").await?;
+            record(&state, &req, &uid, Event::SecondFactorPasskey, None).await?;
             let cookies = finish(&req, &state, c, &methods, &return_to).await?;
             Ok(go(&return_to, cookies))
         }
@@ -389,7 +391,7 @@ pub async fn authenticate_finish(
                     "Confirm your email address first: open the link we sent you.",
                 ));
             }
-            record(&state, &req, &uid, "login.passkey", &user.username).await?;
+            record(&state, &req, &uid, Event::LoginPasskey, None).await?;
             let done = login::complete(
                 &state.clone().into_inner(),
                 Passed {
@@ -415,25 +417,22 @@ async fn record(
     state: &web::Data<AppState>,
     req: &HttpRequest,
     user_id: &str,
-    action: &'static str,
-    target: &str,
+    event: Event,
+    detail: Option<&str>,
 ) -> Result<(), AppError> {
-    let (uid, target, ip) = (
+    let detail = detail.map(str::to_owned);
+    let (actor, target, ip) = (
+        Actor::User(UserId::from_stored(user_id)),
         user_id.to_owned(),
-        target.to_owned(),
         session::client_ip(req),
     );
     db(state, move |conn| {
         audit::record(
             conn,
-            &audit::NewAuditEvent {
-                at: crate::db::now(),
-                actor: Some(&uid),
-                action,
-                target: Some(&target),
-                ip: ip.as_deref(),
-                detail: None,
-            },
+            &Entry::new(&actor, event)
+                .target(&target)
+                .ip(ip.as_deref())
+                .detail(detail.as_deref()),
         )?;
         Ok(())
     })

@@ -3,6 +3,8 @@
 //! token they were given. Errors are RFC 7591 §3.2.2 JSON; a missing or wrong token is 401 with
 //! a Bearer challenge (RFC 6750).
 
+use crate::audit::{Actor, Entry, Event};
+use crate::domain::ids::ClientId;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
@@ -10,7 +12,7 @@ use serde_json::{json, Value};
 use super::{bearer, client_addr, db};
 use crate::config::RegistrationPolicy;
 use crate::db::models::clients::{self, Client, ORIGIN_DYNAMIC};
-use crate::db::models::{audit, initial_access_tokens};
+use crate::db::models::initial_access_tokens;
 use crate::db::{self};
 use crate::oauth::registration::{self, RegistrationError};
 use crate::random;
@@ -63,18 +65,15 @@ fn metadata_body(req: &HttpRequest, body: &[u8]) -> Result<Value, HttpResponse> 
     })
 }
 
-fn record(conn: &mut crate::db::DbConn, action: &'static str, client_id: &str, ip: Option<&str>) {
-    let _ = audit::record(
-        conn,
-        &audit::NewAuditEvent {
-            at: db::now(),
-            actor: Some("registration"),
-            action,
-            target: Some(client_id),
-            ip,
-            detail: None,
-        },
-    );
+/// Audits what a client did to its own registration (RFC 7591/7592): the client is the actor.
+fn record(
+    conn: &mut crate::db::DbConn,
+    event: Event,
+    client_id: &str,
+    ip: Option<&str>,
+) -> diesel::QueryResult<()> {
+    let actor = Actor::Client(ClientId::from_stored(client_id));
+    crate::audit::record(conn, &Entry::new(&actor, event).target(client_id).ip(ip))
 }
 
 pub async fn register(
@@ -146,18 +145,16 @@ pub async fn register(
                 }
             }
             clients::insert(c, &client)?;
+            record(
+                c,
+                Event::ClientRegister,
+                &client.row.client_id,
+                ip.as_deref(),
+            )?;
             Ok(true)
         })?;
         // Committed now: this process's client cache follows (`db::writes::Written`).
         crate::db::writes::note_client_write();
-        if outcome {
-            record(
-                conn,
-                "client.register",
-                &client.row.client_id,
-                ip.as_deref(),
-            );
-        }
         Ok(outcome)
     })
     .await;
@@ -291,16 +288,15 @@ pub async fn replace(
                     .as_deref()
                     .unwrap_or_default(),
             )?;
-            Ok(())
+            record(
+                c,
+                Event::ClientRegisterUpdate,
+                &stored.row.client_id,
+                ip.as_deref(),
+            )
         })?;
         // Committed now: this process's client cache follows (`db::writes::Written`).
         crate::db::writes::note_client_write();
-        record(
-            conn,
-            "client.register_update",
-            &stored.row.client_id,
-            ip.as_deref(),
-        );
         Ok(())
     })
     .await;
@@ -331,8 +327,12 @@ pub async fn delete(
     // Codes, refresh tokens and consents go with the row (ON DELETE CASCADE); its access tokens
     // stop verifying because their client no longer exists.
     let result = db(&state, move |conn| {
-        clients::remove(conn, &id)?;
-        record(conn, "client.register_delete", &id, ip.as_deref());
+        use diesel::Connection;
+        conn.transaction(|c| {
+            clients::remove(c, &id)?;
+            record(c, Event::ClientRegisterDelete, &id, ip.as_deref())
+        })?;
+        crate::db::writes::note_client_write();
         Ok(())
     })
     .await;

@@ -13,7 +13,6 @@ use super::templates::render;
 use crate::account_policy::check_password;
 use crate::accounts::reset::{self, Completed};
 use crate::authn::throttle::address_subject;
-use crate::db::models::audit;
 use crate::db::models::sessions::SessionRow;
 use crate::db::{self as store, DbConn};
 use crate::mail::messages::lifetime;
@@ -254,21 +253,7 @@ pub async fn reset_submit(
     let ip = session::client_ip(&req);
     let outcome = db(&state, move |conn| {
         let now = store::now();
-        let outcome = reset::complete(conn, &token, &hash, now)?;
-        if let Completed::Reset { username } = &outcome {
-            audit::record(
-                conn,
-                &audit::NewAuditEvent {
-                    at: now,
-                    actor: Some(username),
-                    action: "account.password_reset",
-                    target: Some(username),
-                    ip: ip.as_deref(),
-                    detail: None,
-                },
-            )?;
-        }
-        Ok(outcome)
+        Ok(reset::complete(conn, &token, &hash, ip.as_deref(), now)?)
     })
     .await?;
     match outcome {

@@ -4,6 +4,7 @@
 //! password); proving a factor while setting it up counts for the session (`amr`), which is
 //! how a user sent here by an app's demand for a stronger sign-in continues to it.
 
+use crate::audit::Event;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
@@ -184,9 +185,9 @@ async fn audit_own(
     state: &web::Data<AppState>,
     req: &HttpRequest,
     who: &SignedIn,
-    action: &'static str,
+    action: Event,
 ) -> Result<(), AppError> {
-    auth::audit(state, req, who, action, who.user.username.clone()).await
+    auth::audit(state, req, who.as_user(), action, who.user.username.clone()).await
 }
 
 fn form_return_to(form: &FormData) -> String {
@@ -230,7 +231,7 @@ pub async fn totp_confirm(
         return second_factor::totp_setup(&state, &who.user, at, &return_to, Some(retry)).await;
     };
     gained(&state, &who, &[Method::Otp]).await?;
-    audit_own(&state, &req, &who, "second_factor.totp_enrolled").await?;
+    audit_own(&state, &req, &who, Event::TotpEnrolled).await?;
     let next = if return_to == BACK {
         "/account/security?notice=totp-on".to_owned()
     } else {
@@ -271,7 +272,7 @@ pub async fn totp_remove(
     may_change_factors(&state, &req, &who, Some(&form)).await?;
     let uid = who.user.id.clone();
     db(&state, move |conn| Ok(factors::delete_totp(conn, &uid)?)).await?;
-    audit_own(&state, &req, &who, "second_factor.totp_removed").await?;
+    audit_own(&state, &req, &who, Event::TotpRemoved).await?;
     Ok(see_other(BACK, Vec::new()))
 }
 
@@ -288,7 +289,7 @@ pub async fn recovery_new(
         Ok(recovery::generate(conn, &uid, crate::db::now())?)
     })
     .await?;
-    audit_own(&state, &req, &who, "second_factor.recovery_codes").await?;
+    audit_own(&state, &req, &who, Event::RecoveryCodesIssued).await?;
     recovery_codes_page(codes, &form_return_to(&form), Vec::new())
 }
 
@@ -322,7 +323,7 @@ pub async fn passkey_delete(
     })
     .await?;
     if n == 1 {
-        audit_own(&state, &req, &who, "second_factor.passkey_removed").await?;
+        audit_own(&state, &req, &who, Event::PasskeyRemoved).await?;
     }
     Ok(see_other(BACK, Vec::new()))
 }

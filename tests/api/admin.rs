@@ -467,3 +467,64 @@ async fn racing_console_creates_of_one_username_make_one_account_and_one_clear_r
         );
     }
 }
+
+/// Every writer records its actor the same way, and the audit page shows each kind alike: a
+/// person by username, linked to their account; the command line by its user.
+#[tokio::test]
+async fn the_audit_page_shows_every_actor_by_name_whoever_wrote_the_entry() {
+    let app = spawn_app().await;
+    add_user(&app.db, "root", "root password", true).await;
+    let csrf = login_as(&app, "root", "root password").await;
+    let res = app
+        .client
+        .post(app.url("/admin/users/new"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("username", "newcomer"),
+            ("email", "newcomer@example.test"),
+            ("name", ""),
+            ("new_password", "a long password"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 303);
+    let root_id = ostiary::db::models::users::by_username(&mut app.db.conn(), "root")
+        .expect("q")
+        .expect("root")
+        .id;
+    // Stored typed: the admin by id, the CLI by its user, the login by the account it proved.
+    assert_eq!(
+        app.count(&format!(
+            "audit_events WHERE action = 'user.add' AND actor = 'admin:{root_id}'"
+        )),
+        1
+    );
+    assert_eq!(
+        app.count("audit_events WHERE action = 'user.add' AND actor LIKE 'cli:%'"),
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "audit_events WHERE action = 'login.success' AND actor = 'user:{root_id}'"
+        )),
+        1
+    );
+    assert_eq!(
+        app.count(
+            "audit_events WHERE actor NOT LIKE '%:%' AND actor NOT IN ('anonymous', 'system')"
+        ),
+        0,
+        "no bare usernames or ids"
+    );
+    let html = app.get("/admin/audit").await.text().await.expect("html");
+    assert!(
+        html.contains("<a href=\"/admin/users?q=root\">root (admin)</a>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<a href=\"/admin/users?q=root\">root</a>"),
+        "the login"
+    );
+    assert!(html.contains("(command line)"));
+}

@@ -1,5 +1,6 @@
 //! Admin pages for clients: list, register (secret shown once), edit, rotate secret, delete.
 
+use crate::audit::Event;
 use std::collections::HashMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -300,10 +301,10 @@ pub async fn set_state(
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
     let (id, action) = path.into_inner();
     let audit_action = match action.as_str() {
-        "verify" => "client.verify",
-        "unverify" => "client.unverify",
-        "disable" => "client.disable",
-        "enable" => "client.enable",
+        "verify" => Event::ClientVerify,
+        "unverify" => Event::ClientUnverify,
+        "disable" => Event::ClientDisable,
+        "enable" => Event::ClientEnable,
         _ => return Err(AppError::NotFound),
     };
     if action == "disable" {
@@ -322,7 +323,14 @@ pub async fn set_state(
         Ok(n)
     })
     .await?;
-    auth::audit(&state, &req, &who, audit_action, client.row.client_id).await?;
+    auth::audit(
+        &state,
+        &req,
+        who.as_admin(),
+        audit_action,
+        client.row.client_id,
+    )
+    .await?;
     Ok(see_other("/admin/clients"))
 }
 
@@ -364,8 +372,8 @@ pub async fn create(
     auth::audit(
         &state,
         &req,
-        &who,
-        "client.add",
+        who.as_admin(),
+        Event::ClientAdd,
         client.row.client_id.clone(),
     )
     .await?;
@@ -454,7 +462,14 @@ pub async fn update(
         Ok(n)
     })
     .await?;
-    auth::audit(&state, &req, &who, "client.update", id.clone()).await?;
+    auth::audit(
+        &state,
+        &req,
+        who.as_admin(),
+        Event::ClientUpdate,
+        id.clone(),
+    )
+    .await?;
     Ok(see_other(&format!("/admin/clients/{id}")))
 }
 
@@ -481,8 +496,8 @@ pub async fn rotate_secret(
     auth::audit(
         &state,
         &req,
-        &who,
-        "client.rotate_secret",
+        who.as_admin(),
+        Event::ClientRotateSecret,
         client.row.client_id.clone(),
     )
     .await?;
@@ -529,6 +544,6 @@ pub async fn delete(
     if removed == 0 {
         return Err(AppError::NotFound);
     }
-    auth::audit(&state, &req, &who, "client.remove", id).await?;
+    auth::audit(&state, &req, who.as_admin(), Event::ClientRemove, id).await?;
     Ok(see_other("/admin/clients"))
 }

@@ -1,3 +1,4 @@
+use crate::audit::Event;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
@@ -76,7 +77,7 @@ pub async fn rotate(
     })
     .await??;
     for k in created {
-        auth::audit(&state, &req, &who, "keys.rotate", k.kid).await?;
+        auth::audit(&state, &req, who.as_admin(), Event::KeysRotate, k.kid).await?;
     }
     Ok(see_other("/admin/keys"))
 }

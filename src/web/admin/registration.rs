@@ -1,6 +1,7 @@
 //! /admin/registration: who may register clients by themselves (the policy, shared by every
 //! replica through the database), and the initial access tokens of the `token` policy.
 
+use crate::audit::Event;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
@@ -121,8 +122,8 @@ pub async fn set_policy(
     auth::audit(
         &state,
         &req,
-        &who,
-        "registration.policy",
+        who.as_admin(),
+        Event::RegistrationPolicy,
         policy.as_str().into(),
     )
     .await?;
@@ -164,8 +165,8 @@ pub async fn create_token(
     auth::audit(
         &state,
         &req,
-        &who,
-        "registration.token_create",
+        who.as_admin(),
+        Event::RegistrationTokenCreate,
         token_id(&row).to_owned(),
     )
     .await?;
@@ -188,6 +189,13 @@ pub async fn revoke_token(
     if n == 0 {
         return Err(AppError::NotFound);
     }
-    auth::audit(&state, &req, &who, "registration.token_revoke", id).await?;
+    auth::audit(
+        &state,
+        &req,
+        who.as_admin(),
+        Event::RegistrationTokenRevoke,
+        id,
+    )
+    .await?;
     Ok(see_other("/admin/registration"))
 }

@@ -2,6 +2,7 @@
 //! end one, end all. Ending sessions is destructive: it needs a recent login or the admin's
 //! password, and it is audited.
 
+use crate::audit::Event;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
@@ -87,7 +88,7 @@ pub async fn end(
         &state,
         &who,
         &user.id,
-        "user.end_session",
+        Event::UserEndSession,
         &back,
         change,
     )
@@ -109,7 +110,7 @@ pub async fn end_all(
         &state,
         &who,
         &user.id,
-        "user.end_sessions",
+        Event::UserEndSessions,
         &back,
         change,
     )

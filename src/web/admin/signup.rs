@@ -1,6 +1,7 @@
 //! /admin/signup: the sign-up policy in force (set by configuration), invitation links for the
 //! `invite` policy, and re-sending a user's verification mail.
 
+use crate::audit::Event;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
@@ -108,7 +109,14 @@ pub async fn invite(
         )?)
     })
     .await?;
-    auth::audit(&state, &req, &who, "signup.invite", "console".into()).await?;
+    auth::audit(
+        &state,
+        &req,
+        who.as_admin(),
+        Event::SignupInvite,
+        "console".into(),
+    )
+    .await?;
     let link = signup::invite_link(&state.settings.issuer, &token);
     show(&state, &who, Some(&link), None).await
 }
@@ -150,7 +158,14 @@ pub async fn resend_verification(
         .await;
     }
     state.outbox.wake();
-    auth::audit(&state, &req, &who, "user.resend_verification", user.id).await?;
+    auth::audit(
+        &state,
+        &req,
+        who.as_admin(),
+        Event::UserResendVerification,
+        user.id,
+    )
+    .await?;
     show(
         &state,
         &who,

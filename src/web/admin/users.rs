@@ -1,6 +1,7 @@
 //! Admin pages for users: search and paging, create, disable/enable, reset password,
 //! grant/revoke admin.
 
+use crate::audit::Event;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
@@ -125,7 +126,14 @@ pub async fn unlock_address(
         Ok(())
     })
     .await?;
-    auth::audit(&state, &req, &who, "lockout.unlock_address", subject).await?;
+    auth::audit(
+        &state,
+        &req,
+        who.as_admin(),
+        Event::LockoutUnlockAddress,
+        subject,
+    )
+    .await?;
     Ok(see_other("/admin/users"))
 }
 
@@ -227,13 +235,13 @@ pub(super) async fn apply<T: Send + 'static>(
     state: &web::Data<AppState>,
     who: &SignedIn,
     user_id: &str,
-    action: &'static str,
+    action: Event,
     back: &str,
     change: impl FnOnce(&mut DbConn, &str) -> Result<T, AppError> + Send + 'static,
 ) -> Result<HttpResponse, AppError> {
     let uid = user_id.to_owned();
     db(state, move |conn| change(conn, &uid)).await?;
-    auth::audit(state, req, who, action, user_id.to_owned()).await?;
+    auth::audit(state, req, who.as_admin(), action, user_id.to_owned()).await?;
     Ok(see_other(back))
 }
 
@@ -277,7 +285,7 @@ pub async fn set_password(
     let change = move |conn: &mut DbConn, id: &str| {
         Ok(users::set_password_hash(conn, id, &hash, db::now(), None)?)
     };
-    let action = "user.reset_password";
+    let action = Event::UserResetPassword;
     apply(&req, &state, &who, &user.id, action, "/admin/users", change).await
 }
 
@@ -289,15 +297,15 @@ pub async fn act(
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
     let (id, action) = path.into_inner();
-    let (audit_action, destructive): (&'static str, bool) = match action.as_str() {
-        "disable" => ("user.disable", true),
-        "enable" => ("user.enable", false),
-        "grant-admin" => ("user.grant_admin", false),
-        "revoke-admin" => ("user.revoke_admin", true),
-        "unlock" => ("lockout.unlock_account", false),
+    let (audit_action, destructive): (Event, bool) = match action.as_str() {
+        "disable" => (Event::UserDisable, true),
+        "enable" => (Event::UserEnable, false),
+        "grant-admin" => (Event::UserGrantAdmin, false),
+        "revoke-admin" => (Event::UserRevokeAdmin, true),
+        "unlock" => (Event::LockoutUnlockAccount, false),
         // A user who lost their phone or key: every second factor and recovery code goes; they
         // set up new ones at their next login (or are asked to, when the policy requires one).
-        "reset-factors" => ("user.reset_factors", true),
+        "reset-factors" => (Event::UserResetFactors, true),
         _ => return Err(AppError::NotFound),
     };
     if destructive {
