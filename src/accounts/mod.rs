@@ -6,6 +6,7 @@
 
 pub mod create;
 pub mod email_change;
+pub mod manage;
 pub mod reset;
 pub mod signup;
 pub mod tokens;

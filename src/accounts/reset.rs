@@ -4,7 +4,8 @@
 //! but for the insert of the token and its mail. Setting the new password goes through
 //! `users::set_password_hash`, which ends every session and revokes every refresh-token family.
 
-use crate::audit::{self, Actor, Entry, Event};
+use super::manage::Change;
+use crate::audit::Actor;
 use crate::domain::ids::UserId;
 use diesel::{Connection, QueryResult};
 
@@ -132,17 +133,14 @@ pub fn complete(
         let user = users::by_id(c, &t.user_id)?
             .filter(|u| !u.disabled)
             .ok_or(Abort::Invalid)?;
-        users::set_password_hash(c, &user.id, new_hash, now, None)?;
         account_tokens::retire_for_user(c, &user.id, Kind::ResetPassword, now)?;
         throttle::record_success(c, &user.username)?;
         user_email::mark_verified(c, &user.id, &email_key(&t.email), now)?;
         let actor = Actor::User(UserId::from_stored(user.id.clone()));
-        audit::record(
-            c,
-            &Entry::new(&actor, Event::AccountPasswordReset)
-                .target(&user.id)
-                .ip(ip),
-        )?;
+        let change = Change::PasswordByLink {
+            hash: new_hash.to_owned(),
+        };
+        super::manage::apply(c, &user, change, &actor, ip, now)?;
         Ok(user.username)
     });
     match r {

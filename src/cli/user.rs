@@ -6,6 +6,7 @@ use clap::Subcommand;
 use super::{connect, print_table, CliError, CliResult};
 use crate::account_policy::{check_password, check_username, login_key, taken, NewAccount};
 use crate::accounts::create::{create, NewUser, Origin};
+use crate::accounts::manage::{self, Change};
 use crate::authn::throttle;
 use crate::config::Settings;
 use crate::crypto::password;
@@ -153,8 +154,11 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
             let user = find(&mut conn, &username)?;
             let pw = read_password(password_stdin)?;
             let hash = password::hash_blocking(settings.argon2, &pw)?;
-            users::set_password_hash(&mut conn, &user.id, &hash, db::now(), None)?;
-            audit(&mut conn, Event::UserSetPassword, &user.id)?;
+            let new = Change::Password {
+                hash,
+                keep_session: None,
+            };
+            manage::apply(&mut conn, &user, new, &Actor::cli(), None, db::now())?;
             println!(
                 "password of {} changed; their sessions ended and refresh tokens revoked",
                 user.username
@@ -187,7 +191,7 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
             let mut conn = connect(settings)?;
             // Locks are kept by name, existing or not, so no user has to exist.
             let key = login_key(&username);
-            let n = throttle::unlock(&mut conn, throttle::ACCOUNT, &key)?;
+            let n = manage::unlock(&mut conn, &key)?;
             audit(&mut conn, Event::LockoutUnlockAccount, &key)?;
             println!(
                 "{key}: {}",
@@ -212,13 +216,12 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
 fn set_disabled(settings: &Settings, username: &str, disabled: bool) -> CliResult {
     let mut conn = connect(settings)?;
     let user = find(&mut conn, username)?;
-    users::set_disabled(&mut conn, &user.id, disabled, db::now())?;
-    let event = if disabled {
-        Event::UserDisable
+    let change = if disabled {
+        Change::Disable
     } else {
-        Event::UserEnable
+        Change::Enable
     };
-    audit(&mut conn, event, &user.id)?;
+    manage::apply(&mut conn, &user, change, &Actor::cli(), None, db::now())?;
     println!(
         "user {} {}",
         user.username,

@@ -3,6 +3,7 @@
 //! to the account (a consent or live refresh tokens), each with a "revoke access" button that
 //! deletes the consent and revokes that app's refresh tokens (`refresh::revoke_app`).
 
+use crate::accounts::manage::{self, Change};
 use crate::audit::Event;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -14,7 +15,7 @@ use super::devices::{self, DeviceView};
 use super::templates::render;
 use crate::account_policy::check_password;
 use crate::authn::password::Purpose;
-use crate::db::models::{clients, consents, refresh, sessions, users};
+use crate::db::models::{clients, consents, refresh, sessions};
 use crate::db::{self, DbConn};
 use crate::state::AppState;
 use crate::web::error::AppError;
@@ -114,20 +115,22 @@ pub async fn change_password(
         .await;
     }
     let hash = state.passwords.hash(new).await?;
-    let uid = who.user.id.clone();
-    let keep = who.session.id_hash.clone();
+    let (user, keep, actor) = (who.user.clone(), who.session.id_hash.clone(), who.as_user());
+    let ip = super::session::client_ip(&req);
     db(&state, move |conn| {
-        users::set_password_hash(conn, &uid, &hash, db::now(), Some(&keep))?;
-        Ok(())
+        let change = Change::Password {
+            hash,
+            keep_session: Some(keep),
+        };
+        Ok(manage::apply(
+            conn,
+            &user,
+            change,
+            &actor,
+            ip.as_deref(),
+            db::now(),
+        )?)
     })
-    .await?;
-    auth::audit(
-        &state,
-        &req,
-        who.as_user(),
-        Event::AccountPassword,
-        who.user.id.clone(),
-    )
     .await?;
     page(
         &state,

@@ -76,17 +76,12 @@ pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
 
 /// Disables or enables a user; disabling also ends their browser sessions, whichever path
 /// (CLI or admin console) does it.
+/// Marks the account disabled or enabled (what that ends is `accounts::manage`'s).
 pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: i64) -> QueryResult<usize> {
     let _written = crate::db::writes::Written::users();
-    conn.transaction(|c| {
-        let n = diesel::update(users::table.find(id))
-            .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
-            .execute(c)?;
-        if disabled {
-            crate::db::models::sessions::delete_for_user(c, id)?;
-        }
-        Ok(n)
-    })
+    diesel::update(users::table.find(id))
+        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+        .execute(conn)
 }
 
 pub fn set_admin(conn: &mut DbConn, id: &str, is_admin: bool, now: i64) -> QueryResult<usize> {
@@ -95,30 +90,9 @@ pub fn set_admin(conn: &mut DbConn, id: &str, is_admin: bool, now: i64) -> Query
         .execute(conn)
 }
 
-/// Sets a new password and, in the same transaction, ends every browser session of the user
-/// but `keep` (the one that changed it, if any), revokes every refresh-token family and retires
-/// pending reset links: whoever held the old password is out, whichever path (account page,
-/// console, CLI, reset) changed it.
-pub fn set_password_hash(
-    conn: &mut DbConn,
-    id: &str,
-    hash: &str,
-    now: i64,
-    keep: Option<&str>,
-) -> QueryResult<usize> {
-    conn.transaction(|c| {
-        let n = diesel::update(users::table.find(id))
-            .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
-            .execute(c)?;
-        crate::db::models::sessions::delete_for_user_except(c, id, keep)?;
-        crate::db::models::refresh::revoke_for_user(c, id, now)?;
-        // A reset link mailed earlier would undo the change: it dies with the old password.
-        crate::db::models::account_tokens::retire_for_user(
-            c,
-            id,
-            crate::db::models::account_tokens::Kind::ResetPassword,
-            now,
-        )?;
-        Ok(n)
-    })
+/// Stores a new password hash (what that ends is `accounts::manage`'s).
+pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+        .execute(conn)
 }

@@ -1,6 +1,8 @@
 //! Admin pages for users: search and paging, create, disable/enable, reset password,
 //! grant/revoke admin.
 
+use crate::accounts::manage::{self, Change};
+use crate::audit::Entry;
 use crate::audit::Event;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -229,7 +231,7 @@ pub(super) async fn destructive_post(
 }
 
 /// How every change an admin makes to a user ends: `change` (given the user id) in the
-/// database, and only when it succeeded the audit record, then back to `back`.
+/// database with its audit entry, in one transaction, then back to `back`.
 pub(super) async fn apply<T: Send + 'static>(
     req: &HttpRequest,
     state: &web::Data<AppState>,
@@ -239,9 +241,20 @@ pub(super) async fn apply<T: Send + 'static>(
     back: &str,
     change: impl FnOnce(&mut DbConn, &str) -> Result<T, AppError> + Send + 'static,
 ) -> Result<HttpResponse, AppError> {
-    let uid = user_id.to_owned();
-    db(state, move |conn| change(conn, &uid)).await?;
-    auth::audit(state, req, who.as_admin(), action, user_id.to_owned()).await?;
+    let (uid, actor, ip) = (
+        user_id.to_owned(),
+        who.as_admin(),
+        crate::web::session::client_ip(req),
+    );
+    db(state, move |conn| {
+        use diesel::Connection;
+        conn.transaction(|c| {
+            change(c, &uid)?;
+            let entry = Entry::new(&actor, action).target(&uid).ip(ip.as_deref());
+            Ok::<_, AppError>(crate::audit::record(c, &entry)?)
+        })
+    })
+    .await?;
     Ok(see_other(back))
 }
 
@@ -280,13 +293,35 @@ pub async fn set_password(
     let password = form.get("new_password").unwrap_or("").to_owned();
     check_password(&password).map_err(AppError::BadRequest)?;
     let hash = state.passwords.hash(password).await?;
-    // Whoever was signed in with the old password is signed out, and their apps' refresh
-    // tokens stop working.
-    let change = move |conn: &mut DbConn, id: &str| {
-        Ok(users::set_password_hash(conn, id, &hash, db::now(), None)?)
+    let new = Change::Password {
+        hash,
+        keep_session: None,
     };
-    let action = Event::UserResetPassword;
-    apply(&req, &state, &who, &user.id, action, "/admin/users", change).await
+    change(&req, &state, &who, user, new).await
+}
+
+/// An admin's change to an account (`accounts::manage`: what it ends, and its audit entry,
+/// in one transaction), then back to the list.
+async fn change(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    who: &SignedIn,
+    user: User,
+    change: Change,
+) -> Result<HttpResponse, AppError> {
+    let (actor, ip) = (who.as_admin(), crate::web::session::client_ip(req));
+    db(state, move |conn| {
+        Ok(manage::apply(
+            conn,
+            &user,
+            change,
+            &actor,
+            ip.as_deref(),
+            db::now(),
+        )?)
+    })
+    .await?;
+    Ok(see_other("/admin/users"))
 }
 
 pub async fn act(
@@ -297,15 +332,15 @@ pub async fn act(
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
     let (id, action) = path.into_inner();
-    let (audit_action, destructive): (Event, bool) = match action.as_str() {
-        "disable" => (Event::UserDisable, true),
-        "enable" => (Event::UserEnable, false),
-        "grant-admin" => (Event::UserGrantAdmin, false),
-        "revoke-admin" => (Event::UserRevokeAdmin, true),
-        "unlock" => (Event::LockoutUnlockAccount, false),
+    let (what, destructive) = match action.as_str() {
+        "disable" => (Change::Disable, true),
+        "enable" => (Change::Enable, false),
+        "grant-admin" => (Change::GrantAdmin, false),
+        "revoke-admin" => (Change::RevokeAdmin, true),
+        "unlock" => (Change::Unlock, false),
         // A user who lost their phone or key: every second factor and recovery code goes; they
         // set up new ones at their next login (or are asked to, when the policy requires one).
-        "reset-factors" => (Event::UserResetFactors, true),
+        "reset-factors" => (Change::ResetFactors, true),
         _ => return Err(AppError::NotFound),
     };
     if destructive {
@@ -319,45 +354,5 @@ pub async fn act(
         }
     }
     let user = load(&state, id).await?;
-    let uname = user.username.clone();
-    let change = move |conn: &mut DbConn, uid: &str| {
-        let now = db::now();
-        match action.as_str() {
-            "disable" => {
-                users::set_disabled(conn, uid, true, now)?;
-            }
-            "enable" => {
-                users::set_disabled(conn, uid, false, now)?;
-            }
-            "grant-admin" => {
-                users::set_admin(conn, uid, true, now)?;
-            }
-            "unlock" => {
-                throttle::unlock(conn, throttle::ACCOUNT, &uname)?;
-                let codes = crate::authn::second_factor::throttle_subject(&uname);
-                throttle::unlock(conn, throttle::ACCOUNT, &codes)?;
-            }
-            "reset-factors" => {
-                // Whoever holds the lost phone or key may hold sessions too: they end, and the
-                // refresh tokens issued in them stop working.
-                crate::db::models::factors::delete_all(conn, uid)?;
-                crate::db::models::sessions::delete_for_user(conn, uid)?;
-                crate::db::models::refresh::revoke_for_user(conn, uid, now)?;
-            }
-            _ => {
-                users::set_admin(conn, uid, false, now)?;
-            }
-        }
-        Ok(())
-    };
-    apply(
-        &req,
-        &state,
-        &who,
-        &user.id,
-        audit_action,
-        "/admin/users",
-        change,
-    )
-    .await
+    change(&req, &state, &who, user, what).await
 }
