@@ -3,11 +3,13 @@
 //! (RFC 8176 `amr`, whose class `acr::Acr::of_amr` reads).
 //!
 //! ```text
-//!            password ───────────┬──► SecondFactor ── factor ──────┐
-//!   Start ───────────────────────┼──► Enrol ───────── enrolled ────┼──► Completed
-//!     │      account created ────┴────────────────────────────────►┤
-//!     └───── passkey (passwordless) ──────────────────────────────►┘
-//!   StepUp (a signed-in session) ── factor | enrolled ──► SteppedUp (methods merged)
+//!    Start ──┬─ Password, the user has a factor ─────────► SecondFactor ── Factor ───┐
+//!            ├─ Password, no factor, one required ───┐                               │
+//!            ├─ AccountCreated, a factor required ───┴─► Enrol ──────── Enrolled ────┤
+//!            ├─ Password / AccountCreated, none required ────────────────────────────┤
+//!            └─ Passkey alone (username-less) ───────────────────────────────────────┴─► Completed
+//!                                                                                    (a new session)
+//!    StepUp(the session's methods) ── Factor | Enrolled ──► SteppedUp (methods merged)
 //! ```
 //!
 //! Kanidm's `idm/authsession` is the model: the state is a value, each step is checked against
