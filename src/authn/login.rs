@@ -1,44 +1,26 @@
-//! The login service: a step that proves who someone is, and what it decides — the user, the
-//! authentication time, the methods used (RFC 8176 `amr`) and whether the login is complete.
-//! Handlers stay thin: they show forms and set the session cookie from what this decides.
+//! The login service: the I/O around the journey's steps (`journey` decides) — the password step
+//! (the check, the user's factors, the interaction recorded in one trip), a completed login
+//! recorded on its interaction, a step-up saved on its session. Handlers stay thin: they show
+//! forms and set cookies from what these return.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::acr::Methods;
 use super::interaction;
+use super::journey::{self, Completed, Next, Pending, Proof, Refused, Rules, State};
 use super::password::{self, CheckError, Claimant, Purpose, Verdict};
-use super::second_factor::{self, Factors};
+use super::second_factor::Factors;
 use super::Server;
-use crate::db::models::users::User;
 use crate::db::{self};
 use crate::metrics::{self, LoginOutcome};
-
-/// A login that completed.
-#[derive(Debug)]
-pub struct Completed {
-    pub user: Box<User>,
-    pub auth_time: i64,
-    /// RFC 8176 methods, space-separated.
-    pub amr: String,
-}
-
-/// A first step that succeeded: who, when, and the methods so far.
-#[derive(Debug)]
-pub struct Passed {
-    pub user: Box<User>,
-    pub auth_time: i64,
-    pub methods: Methods,
-}
 
 #[derive(Debug)]
 pub enum Step {
     Completed(Completed),
-    /// The password was right; the user has a second factor, which must follow.
-    SecondFactor(Passed),
-    /// The password was right, a second factor is required and the user has none yet: they
-    /// enrol one before the login completes.
-    Enrol(Passed),
+    /// The password was right; a second step follows (the factor the user has, or enrolling
+    /// one where the policy requires it): the browser carries this to its page.
+    Continue(Pending),
     /// Wrong password, unknown or disabled account: one answer.
     Rejected,
     Throttled {
@@ -80,82 +62,79 @@ pub async fn with_password<S: Server>(
             return Ok(Step::Throttled { retry_after });
         }
     };
-    if state.settings().require_verified_email && !user.email_verified {
-        return Ok(Step::EmailNotVerified);
-    }
-    // The factors decide whether the login is complete; when it is (the common case), it is
-    // recorded on its interaction in the same trip to the database.
-    let auth_time = db::now();
-    let must_enrol = second_factor::required(state.settings(), &user);
-    let amr = Methods::password().to_string();
+    // The journey decides what follows the password; when the login is complete (the common
+    // case), it is recorded on its interaction in the same trip to the database.
+    let rules = Rules::of(state.settings());
     let st = state.clone();
-    let uid = user.id.clone();
-    let (pending, recorded_amr) = (interaction.clone(), amr.clone());
-    let enrolled = tokio::task::spawn_blocking(move || {
+    let next = tokio::task::spawn_blocking(move || {
         let mut conn = st.pool().get()?;
-        let enrolled = Factors::load(&mut conn, &uid)?;
-        if let (false, false, Some(handle)) = (enrolled.any(), must_enrol, pending) {
-            interaction::record_login(&mut conn, &handle, &uid, auth_time, &recorded_amr)?;
+        let enrolled = Factors::load(&mut conn, &user.id)?;
+        let next = journey::advance(
+            State::Start,
+            user,
+            Proof::Password {
+                enrolled: &enrolled,
+            },
+            &rules,
+            db::now(),
+        );
+        if let (Ok(Next::Completed(done)), Some(handle)) = (&next, interaction) {
+            interaction::record_login(
+                &mut conn,
+                &handle,
+                &done.user.id,
+                done.auth_time,
+                &done.amr,
+            )?;
         }
-        Ok::<_, CheckError>(enrolled)
+        Ok::<_, CheckError>(next)
     })
     .await
     .map_err(|_| CheckError::Join)??;
-    let passed = Passed {
-        auth_time,
-        methods: Methods::password(),
-        user,
-    };
-    if enrolled.any() {
-        metrics::login(LoginOutcome::MfaRequired);
-        return Ok(Step::SecondFactor(passed));
-    }
-    if must_enrol {
-        metrics::login(LoginOutcome::MfaRequired);
-        return Ok(Step::Enrol(passed));
-    }
-    metrics::login(LoginOutcome::Ok);
-    Ok(Step::Completed(Completed {
-        amr,
-        auth_time,
-        user: passed.user,
-    }))
+    Ok(match next {
+        Ok(Next::Completed(done)) => {
+            metrics::login(LoginOutcome::Ok);
+            Step::Completed(done)
+        }
+        Ok(Next::Continue(pending)) => {
+            metrics::login(LoginOutcome::MfaRequired);
+            Step::Continue(pending)
+        }
+        Err(Refused::EmailNotVerified) => Step::EmailNotVerified,
+        // Not reached from `Start` with a password the check accepted (it refuses disabled
+        // accounts); were it, the one answer of a refusal.
+        Ok(Next::SteppedUp(_)) | Err(_) => Step::Rejected,
+    })
 }
 
-/// The last step succeeded: the login is complete, and recorded on its interaction (when one
-/// is pending) so the authorization request does not ask for it again.
-pub async fn complete<S: Server>(
+/// A login completed by a later step (a second factor, an enrolment, a passkey alone, an account
+/// just created): recorded on its interaction, when one is pending, so the authorization request
+/// does not ask for it again.
+pub async fn record<S: Server>(
     state: &Arc<S>,
-    passed: Passed,
+    done: &Completed,
     interaction: Option<interaction::Handle>,
-) -> Result<Completed, CheckError> {
-    let done = Completed {
-        amr: passed.methods.to_string(),
-        auth_time: passed.auth_time,
-        user: passed.user,
+) -> Result<(), CheckError> {
+    let Some(handle) = interaction else {
+        return Ok(());
     };
-    if let Some(handle) = interaction {
-        let st = state.clone();
-        let (uid, at, amr) = (done.user.id.clone(), done.auth_time, done.amr.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut conn = st.pool().get()?;
-            interaction::record_login(&mut conn, &handle, &uid, at, &amr)?;
-            Ok::<_, CheckError>(())
-        })
-        .await
-        .map_err(|_| CheckError::Join)??;
-    }
-    Ok(done)
+    let st = state.clone();
+    let (uid, at, amr) = (done.user.id.clone(), done.auth_time, done.amr.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut conn = st.pool().get()?;
+        interaction::record_login(&mut conn, &handle, &uid, at, &amr)?;
+        Ok::<_, CheckError>(())
+    })
+    .await
+    .map_err(|_| CheckError::Join)?
 }
 
-/// A signed-in session proved `step` (stepping up, or setting a factor up): it counts for the
-/// session's methods, and so for the class its next authorizations reach.
-pub fn step_up(
+/// A signed-in session stepped up (`journey::Next::SteppedUp`): its methods, and so the class
+/// its next authorizations reach, are now `methods`.
+pub fn save_step_up(
     conn: &mut crate::db::DbConn,
     session_id_hash: &str,
-    amr: Option<&str>,
-    step: &[super::acr::Method],
+    methods: &Methods,
 ) -> diesel::QueryResult<()> {
-    let merged = super::requirement::methods_of(amr).with(step);
-    crate::db::models::sessions::set_amr(conn, session_id_hash, &merged.to_string()).map(|_| ())
+    crate::db::models::sessions::set_amr(conn, session_id_hash, &methods.to_string()).map(|_| ())
 }

@@ -8,6 +8,7 @@
 pub mod acr;
 pub mod admission;
 pub mod interaction;
+pub mod journey;
 pub mod login;
 pub mod passkey;
 pub mod password;

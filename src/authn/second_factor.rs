@@ -1,7 +1,8 @@
 //! Second factors as the login sees them: which ones a user has, what they can reach (`acr`),
-//! whether the policy makes one mandatory, and the one check of a typed code (TOTP or recovery
-//! code) — admitted, throttled by the same counters as passwords (under a subject of its own, so
-//! a right password does not reset the count of wrong codes), recorded and audited.
+//! and the one check of a typed code (TOTP or recovery code) — admitted, throttled by the same
+//! counters as passwords (under a subject of its own, so a right password does not reset the
+//! count of wrong codes), recorded and audited. Whether the policy makes one mandatory is the
+//! journey's rule (`journey::Rules`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use super::password::CheckError;
 use super::Server;
 use super::{recovery, throttle, totp};
 use crate::audit::{self, Actor, Entry, Event};
-use crate::config::{SecondFactorPolicy, Settings};
+use crate::config::Settings;
 use crate::db::models::factors;
 use crate::db::models::users::User;
 use crate::db::{self, DbConn};
@@ -48,11 +49,6 @@ impl Factors {
             Acr::PhishingResistant => self.passkeys > 0,
         }
     }
-}
-
-/// Whether this user must have a second factor before a login completes.
-pub fn required(settings: &Settings, user: &User) -> bool {
-    settings.second_factor.for_user(user.is_admin) == SecondFactorPolicy::Required
 }
 
 /// The throttle subject for a user's codes. Usernames cannot contain spaces (RFC 8265), so this

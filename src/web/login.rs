@@ -6,15 +6,20 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use actix_web::cookie::Cookie;
+use actix_web::http::StatusCode;
+
 use super::client_addr;
-use super::pending_login::{self, PendingLogin, Stage};
+use super::pending_login;
 use super::session;
 use super::templates::{render, LoginPage, SignedInPage};
 use crate::authn::interaction;
-use crate::authn::login::{self, Passed, Step};
-use crate::db::models::users;
+use crate::authn::journey::{self, Completed, Creation, Next, Pending, Proof, Refused, Rules};
+use crate::authn::journey::{Stage, State};
+use crate::authn::login::{self, Step};
+use crate::db::models::users::{self, User};
 use crate::state::AppState;
-use crate::web::error::AppError;
+use crate::web::error::{error_page, AppError};
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -134,12 +139,7 @@ pub async fn submit(
     // wrong password, like Keycloak; 429 when throttled; 403 when unverified.
     let why = match step {
         Step::Completed(done) => Ok(done),
-        Step::SecondFactor(passed) => {
-            return Ok(second_step(&state, passed, Stage::Verify, &return_to));
-        }
-        Step::Enrol(passed) => {
-            return Ok(second_step(&state, passed, Stage::Enrol, &return_to));
-        }
+        Step::Continue(pending) => return Ok(next_step(&state, &pending, &return_to)),
         Step::Rejected => Err(Refusal::WrongPassword),
         Step::Throttled { retry_after } => Err(Refusal::Throttled(retry_after)),
         Step::EmailNotVerified => Err(Refusal::Unverified),
@@ -160,23 +160,10 @@ pub async fn submit(
         .finish())
 }
 
-/// The password passed and a second step follows: the pending login goes in its cookie and the
+/// A first step passed and another follows: the pending login goes in its cookie and the
 /// browser to the step's page.
-pub(super) fn second_step(
-    state: &AppState,
-    passed: Passed,
-    stage: Stage,
-    return_to: &str,
-) -> HttpResponse {
-    let pending = PendingLogin {
-        user_id: passed.user.id.clone(),
-        auth_time: passed.auth_time,
-        amr: passed.methods.to_string(),
-        stage,
-        expires_at: crate::db::now() + pending_login::TTL,
-        password: pending_login::password_fingerprint(&passed.user.password_hash),
-    };
-    let path = match stage {
+pub(super) fn next_step(state: &AppState, pending: &Pending, return_to: &str) -> HttpResponse {
+    let path = match pending.stage {
         Stage::Verify => "/login/second-factor",
         Stage::Enrol => "/login/enrol",
     };
@@ -187,10 +174,63 @@ pub(super) fn second_step(
             .finish()
     );
     HttpResponse::SeeOther()
-        .cookie(pending_login::cookie(state, &pending))
+        .cookie(pending_login::cookie(state, pending))
         .insert_header((header::LOCATION, target))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish()
+}
+
+/// A login completed by a later step: recorded on the interaction `return_to` continues (when
+/// this browser started it), a new session replacing `replaces` (the browser's session before
+/// the login), the pending login cleared. Returns the cookies to set.
+pub(super) async fn completed(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    done: &Completed,
+    return_to: &str,
+    replaces: Option<String>,
+) -> Result<Vec<Cookie<'static>>, AppError> {
+    let interaction = super::browser::interaction_in(req, state, return_to);
+    login::record(&state.clone().into_inner(), done, interaction).await?;
+    let cookie = session::sign_in(req, state, done, replaces).await?;
+    Ok(vec![cookie, pending_login::clearing(state)])
+}
+
+/// An account was created a moment ago (sign-up, first-run setup): the journey decides whether
+/// its login completes at once (then on to `return_to`) or a factor is set up first.
+pub(super) async fn account_created(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    user: User,
+    by: Creation,
+    return_to: &str,
+    replaces: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let proof = Proof::AccountCreated(by);
+    let rules = Rules::of(&state.settings);
+    let now = crate::db::now();
+    match journey::advance(State::Start, Box::new(user), proof, &rules, now) {
+        Ok(Next::Continue(pending)) => Ok(next_step(state, &pending, return_to)),
+        Ok(Next::Completed(done)) => {
+            let mut res = HttpResponse::SeeOther();
+            for c in completed(req, state, &done, return_to, replaces).await? {
+                res.cookie(c);
+            }
+            Ok(res
+                .insert_header((header::LOCATION, return_to.to_owned()))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish())
+        }
+        Err(Refused::EmailNotVerified) => Ok(error_page(
+            StatusCode::OK,
+            "Confirm your email address",
+            "Your account was created. Open the link we sent to your email address, then sign in.",
+            None,
+        )),
+        Ok(Next::SteppedUp(_)) | Err(_) => Err(AppError::internal(
+            "a new account's login took an impossible step",
+        )),
+    }
 }
 
 /// Why the login form is shown again.

@@ -15,13 +15,11 @@ use serde_json::{json, Value};
 
 use super::auth::{self, SignedIn};
 use super::login::safe_return_to;
-use super::pending_login::Stage;
 use super::second_factor::{claim, finish, Claim};
 use super::security::{gained, passkey_name};
 use super::{client_addr, db, session};
 use crate::audit::{self, Actor, Entry, Event};
-use crate::authn::acr::Methods;
-use crate::authn::login::{self, Passed};
+use crate::authn::journey::{self, Next, Proof, Refused, Rules, Stage, State};
 use crate::authn::passkey::{self, Begun, PasskeyError};
 use crate::db::models::users;
 use crate::domain::ids::UserId;
@@ -237,7 +235,8 @@ pub async fn register_finish(
             Ok(go(&next, Vec::new()))
         }
         Registrant::Enrolling(claim) => {
-            let cookies = finish(&req, &state, claim, &methods, &return_to).await?;
+            let proof = Proof::Enrolled(&methods);
+            let cookies = finish(&req, &state, claim, proof, &return_to).await?;
             Ok(go(&return_to, cookies))
         }
     }
@@ -366,7 +365,7 @@ pub async fn authenticate_finish(
             };
             let uid = c.user().id.clone();
             record(&state, &req, &uid, Event::SecondFactorPasskey, None).await?;
-            let cookies = finish(&req, &state, c, &methods, &return_to).await?;
+            let cookies = finish(&req, &state, c, Proof::Factor(&methods), &return_to).await?;
             Ok(go(&return_to, cookies))
         }
         "passwordless" => {
@@ -381,29 +380,28 @@ pub async fn authenticate_finish(
             };
             let lookup = uid.clone();
             let user = db(&state, move |conn| Ok(users::by_id(conn, &lookup)?)).await?;
-            let Some(user) = user.filter(|u| !u.disabled) else {
+            let Some(user) = user else {
                 return Ok(refused(&PasskeyError::Unknown));
             };
-            if state.settings.require_verified_email && !user.email_verified {
-                return Ok(refusal(
-                    StatusCode::FORBIDDEN,
-                    "access_denied",
-                    "Confirm your email address first: open the link we sent you.",
-                ));
-            }
+            let rules = Rules::of(&state.settings);
+            let proof = Proof::Passkey(&methods);
+            let done = match journey::advance(State::Start, Box::new(user), proof, &rules, now) {
+                Ok(Next::Completed(done)) => done,
+                Err(Refused::EmailNotVerified) => {
+                    return Ok(refusal(
+                        StatusCode::FORBIDDEN,
+                        "access_denied",
+                        "Confirm your email address first: open the link we sent you.",
+                    ))
+                }
+                // A disabled account (or, never, another step).
+                Ok(_) | Err(_) => return Ok(refused(&PasskeyError::Unknown)),
+            };
             record(&state, &req, &uid, Event::LoginPasskey, None).await?;
-            let done = login::complete(
-                &state.clone().into_inner(),
-                Passed {
-                    user: Box::new(user),
-                    auth_time: now,
-                    methods: Methods::from_step(&methods),
-                },
-                super::browser::interaction_in(&req, &state, &return_to),
-            )
-            .await?;
-            let cookie = session::sign_in(&req, &state, &done, current.map(|s| s.id_hash)).await?;
-            Ok(go(&return_to, vec![cookie]))
+            let replaces = current.map(|s| s.id_hash);
+            let cookies =
+                super::login::completed(&req, &state, &done, &return_to, replaces).await?;
+            Ok(go(&return_to, cookies))
         }
         _ => Ok(refusal(
             StatusCode::BAD_REQUEST,

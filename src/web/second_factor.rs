@@ -11,11 +11,13 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::login::{pending_request, safe_return_to, too_many_attempts};
-use super::pending_login::{self, PendingLogin, Stage};
+use super::pending_login;
 use super::templates::render;
 use super::{client_addr, db, session};
 use crate::authn::acr::{Acr, Method};
-use crate::authn::login::{self, Passed};
+use crate::authn::journey::{self, Next, Proof, Rules, Stage, State};
+use crate::authn::login;
+use crate::authn::requirement::methods_of;
 use crate::authn::second_factor::{self, CodeVerdict, Factors};
 use crate::authn::{recovery, totp};
 use crate::db::models::sessions::SessionRow;
@@ -23,27 +25,24 @@ use crate::db::models::users::{self, User};
 use crate::state::AppState;
 use crate::web::error::AppError;
 
-/// Who is taking the second step.
-pub enum Claim {
-    /// A login whose password passed a moment ago in this browser.
-    Pending(PendingLogin, Box<User>),
-    /// A signed-in session stepping up.
-    StepUp(Box<SessionRow>, Box<User>),
+/// Who is taking the second step, and where their journey stands.
+pub struct Claim {
+    /// `SecondFactor` or `Enrol` (a login whose password passed a moment ago in this browser), or
+    /// `StepUp` (a signed-in session).
+    at: State,
+    user: Box<User>,
+    /// The session stepping up (its CSRF token is the form's).
+    session: Option<Box<SessionRow>>,
 }
 
 impl Claim {
     pub fn user(&self) -> &User {
-        match self {
-            Claim::Pending(_, u) | Claim::StepUp(_, u) => u,
-        }
+        &self.user
     }
 
-    /// The session stepping up (its CSRF token is the form's), if that is what this is.
+    /// The session stepping up, if that is what this is.
     pub fn session(&self) -> Option<&SessionRow> {
-        match self {
-            Claim::StepUp(s, _) => Some(s),
-            Claim::Pending(..) => None,
-        }
+        self.session.as_deref()
     }
 }
 
@@ -52,31 +51,39 @@ async fn live_user(state: &web::Data<AppState>, id: String) -> Result<Option<Use
     Ok(user.filter(|u| !u.disabled))
 }
 
-/// The login in progress in this browser at `stage`, else the signed-in session (for `Verify`).
+/// The login in progress in this browser at `stage`, if the journey lets it continue (else it
+/// is as good as absent), or else the signed-in session stepping up (for `Verify`).
 pub async fn claim(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     stage: Stage,
 ) -> Result<Option<Claim>, AppError> {
-    if let Some(p) = pending_login::read(req, state, crate::db::now()) {
-        if p.stage == stage {
-            if let Some(u) = live_user(state, p.user_id.clone()).await? {
-                let same_password =
-                    pending_login::password_fingerprint(&u.password_hash) == p.password;
-                // Enrolment is for users without a factor: once one exists, its login must
-                // use it (a left-over enrolment cookie cannot add another factor).
-                let may_enrol = stage == Stage::Verify || !factors_of(state, &u.id).await?.any();
-                if same_password && may_enrol {
-                    return Ok(Some(Claim::Pending(p, Box::new(u))));
-                }
-            }
+    let now = crate::db::now();
+    if let Some(p) = pending_login::read(req, state, now) {
+        let resumed = db(state, move |conn| {
+            let user = users::by_id(conn, &p.user_id)?;
+            let uid = p.user_id.clone();
+            let at = journey::resume(p, stage, user.as_ref(), now, || Factors::load(conn, &uid))?;
+            Ok(at.ok().zip(user))
+        })
+        .await?;
+        if let Some((at, user)) = resumed {
+            return Ok(Some(Claim {
+                at,
+                user: Box::new(user),
+                session: None,
+            }));
         }
     }
     if stage == Stage::Verify {
         if let Some(s) = session::current(req, state).await? {
             if let Some(uid) = s.user_id.clone() {
                 if let Some(u) = live_user(state, uid).await? {
-                    return Ok(Some(Claim::StepUp(Box::new(s), Box::new(u))));
+                    return Ok(Some(Claim {
+                        at: State::StepUp(methods_of(s.amr.as_deref())),
+                        user: Box::new(u),
+                        session: Some(Box::new(s)),
+                    }));
                 }
             }
         }
@@ -84,40 +91,38 @@ pub async fn claim(
     Ok(None)
 }
 
-/// The step proved `step`: a pending login completes (new session, recorded on its
+/// The step proved `proof`: a pending login completes (new session, recorded on its
 /// interaction); a stepping-up session gains the methods. Returns the cookies to set.
 pub async fn finish(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     claim: Claim,
-    step: &[Method],
+    proof: Proof<'_>,
     return_to: &str,
 ) -> Result<Vec<Cookie<'static>>, AppError> {
-    match claim {
-        Claim::Pending(p, user) => {
-            let methods = p.methods().with(step);
-            let done = login::complete(
-                &state.clone().into_inner(),
-                Passed {
-                    user,
-                    auth_time: crate::db::now(),
-                    methods,
-                },
-                super::browser::interaction_in(req, state, return_to),
-            )
-            .await?;
+    let Claim { at, user, session } = claim;
+    let rules = Rules::of(&state.settings);
+    match (
+        journey::advance(at, user, proof, &rules, crate::db::now()),
+        session,
+    ) {
+        (Ok(Next::Completed(done)), _) => {
             let current = session::current(req, state).await?;
-            let cookie = session::sign_in(req, state, &done, current.map(|s| s.id_hash)).await?;
-            Ok(vec![cookie, pending_login::clearing(state)])
+            let replaces = current.map(|s| s.id_hash);
+            super::login::completed(req, state, &done, return_to, replaces).await
         }
-        Claim::StepUp(s, _) => {
-            let (id, amr, step) = (s.id_hash.clone(), s.amr.clone(), step.to_vec());
+        (Ok(Next::SteppedUp(methods)), Some(s)) => {
+            let id = s.id_hash.clone();
             db(state, move |conn| {
-                Ok(login::step_up(conn, &id, amr.as_deref(), &step)?)
+                Ok(login::save_step_up(conn, &id, &methods)?)
             })
             .await?;
             Ok(Vec::new())
         }
+        // Not reached: each page presents the proof its claim's state takes.
+        (Ok(_) | Err(_), _) => Err(AppError::BadRequest(
+            "This sign-in expired. Sign in again.".to_owned(),
+        )),
     }
 }
 
@@ -172,11 +177,13 @@ async fn show(
 ) -> Result<HttpResponse, AppError> {
     let f = factors_of(state, &claim.user().id).await?;
     let token = match claim {
-        Claim::StepUp(s, _) => session::FormToken {
+        Claim {
+            session: Some(s), ..
+        } => session::FormToken {
             token: s.csrf_token.clone(),
             cookie: None,
         },
-        Claim::Pending(..) => session::anonymous_form_token(req, state),
+        Claim { session: None, .. } => session::anonymous_form_token(req, state),
     };
     let client_name = pending_request(req, state, shown.return_to)
         .await
@@ -193,7 +200,7 @@ async fn show(
             totp: codes && f.totp,
             passkey: f.passkeys > 0,
             recovery: codes && f.recovery_left > 0,
-            step_up: matches!(claim, Claim::StepUp(..)),
+            step_up: matches!(claim.at, State::StepUp(_)),
         },
         token.cookie,
     )
@@ -264,7 +271,8 @@ pub async fn submit(
     };
     match verdict {
         CodeVerdict::Accepted { .. } => {
-            let cookies = finish(&req, &state, claim, CodeVerdict::methods(), &return_to).await?;
+            let proof = Proof::Factor(CodeVerdict::methods());
+            let cookies = finish(&req, &state, claim, proof, &return_to).await?;
             Ok(see_other(&return_to, cookies))
         }
         CodeVerdict::Rejected => {
@@ -470,7 +478,8 @@ pub async fn enrol_submit(
         };
         return totp_setup(&state, claim.user(), at, &return_to, Some(retry)).await;
     };
-    let cookies = finish(&req, &state, claim, &[Method::Otp], &return_to).await?;
+    let proof = Proof::Enrolled(&[Method::Otp]);
+    let cookies = finish(&req, &state, claim, proof, &return_to).await?;
     recovery_codes_page(codes, &return_to, cookies)
 }
 

@@ -15,8 +15,9 @@ use super::login::safe_return_to;
 use super::second_factor::{self, recovery_codes_page, see_other, SetupAt};
 use super::templates::render;
 use crate::authn::acr::{Acr, Method};
+use crate::authn::journey::{self, Next, Proof, Rules, State};
 use crate::authn::recovery;
-use crate::authn::requirement::{requirement, Demand, Requirement, Signin};
+use crate::authn::requirement::{methods_of, requirement, Demand, Requirement, Signin};
 use crate::authn::second_factor::Factors;
 use crate::db::models::factors;
 use crate::domain::time::utc as admin_time;
@@ -246,18 +247,18 @@ pub async fn gained(
     who: &SignedIn,
     step: &[Method],
 ) -> Result<(), AppError> {
-    let (id, amr, step) = (
-        who.session.id_hash.clone(),
-        who.session.amr.clone(),
-        step.to_vec(),
-    );
+    let at = State::StepUp(methods_of(who.session.amr.as_deref()));
+    let rules = Rules::of(&state.settings);
+    let user = Box::new(who.user.clone());
+    let proof = Proof::Enrolled(step);
+    let Ok(Next::SteppedUp(methods)) = journey::advance(at, user, proof, &rules, crate::db::now())
+    else {
+        // A disabled account has no signed-in session to step up.
+        return Ok(());
+    };
+    let id = who.session.id_hash.clone();
     db(state, move |conn| {
-        Ok(crate::authn::login::step_up(
-            conn,
-            &id,
-            amr.as_deref(),
-            &step,
-        )?)
+        Ok(crate::authn::login::save_step_up(conn, &id, &methods)?)
     })
     .await
 }

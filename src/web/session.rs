@@ -239,7 +239,7 @@ pub async fn create(
 pub async fn sign_in(
     req: &HttpRequest,
     state: &web::Data<AppState>,
-    done: &crate::authn::login::Completed,
+    done: &crate::authn::journey::Completed,
     replaces: Option<String>,
 ) -> Result<Cookie<'static>, AppError> {
     let sign_in = SignIn {

@@ -2,15 +2,12 @@
 //! administrator is created. The token in the link is the only credential (a fresh server has
 //! nobody to log in as), so it is random, stored hashed, and dies with its first use.
 
-use crate::authn::acr::Methods;
-use crate::authn::login::{self, Passed};
-use actix_web::http::header;
+use crate::authn::journey::Creation;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
 use super::auth::FormData;
-use super::session;
 use super::templates::render;
 use crate::account_policy::check_new_account;
 use crate::accounts::create::{first_admin, FirstAdmin, NewUser};
@@ -138,24 +135,7 @@ pub async fn submit(
         }
     };
     tracing::info!(username = %admin.username, "first administrator created; setup link retired");
-    let passed = Passed {
-        user: Box::new(admin),
-        auth_time: crate::db::now(),
-        methods: Methods::password(),
-    };
-    // Where administrators must have a second factor, the first one sets it up before anything.
-    if crate::authn::second_factor::required(&state.settings, &passed.user) {
-        return Ok(super::login::second_step(
-            &state,
-            passed,
-            super::pending_login::Stage::Enrol,
-            "/admin",
-        ));
-    }
-    let done = login::complete(&state.clone().into_inner(), passed, None).await?;
-    let cookie = session::sign_in(&req, &state, &done, None).await?;
-    Ok(HttpResponse::SeeOther()
-        .cookie(cookie)
-        .insert_header((header::LOCATION, "/admin"))
-        .finish())
+    // Signed in at once, or (where administrators must have a second factor) the first one
+    // sets it up before anything: the journey decides.
+    super::login::account_created(&req, &state, admin, Creation::Setup, "/admin", None).await
 }

@@ -11,9 +11,8 @@ use super::login::safe_return_to;
 use super::templates::render;
 use super::{client_addr, db, session};
 use crate::accounts::signup;
-use crate::authn::acr::Methods;
 use crate::authn::interaction;
-use crate::authn::login::{self, Passed};
+use crate::authn::journey::Creation;
 use crate::config::SignupPolicy;
 use crate::state::AppState;
 use crate::web::error::{error_page, AppError};
@@ -214,35 +213,8 @@ pub async fn submit(
         Err(signup::Refusal::Closed) => return Ok(closed()),
     };
     state.outbox.wake();
-    if state.settings.require_verified_email {
-        return Ok(error_page(
-            StatusCode::OK,
-            "Confirm your email address",
-            "Your account was created. Open the link we sent to your email address, then sign in.",
-            None,
-        ));
-    }
-    // Logged in at once, within the authorization request's interaction if there is one; where
-    // a second factor is required, setting one up comes first.
-    let passed = Passed {
-        user: Box::new(user),
-        auth_time: crate::db::now(),
-        methods: Methods::password(),
-    };
-    if crate::authn::second_factor::required(&state.settings, &passed.user) {
-        return Ok(super::login::second_step(
-            &state,
-            passed,
-            super::pending_login::Stage::Enrol,
-            &return_to,
-        ));
-    }
-    let interaction = super::browser::interaction_in(&req, &state, &return_to);
-    let done = login::complete(&state.clone().into_inner(), passed, interaction).await?;
-    let cookie = session::sign_in(&req, &state, &done, current.map(|s| s.id_hash)).await?;
-    Ok(HttpResponse::SeeOther()
-        .cookie(cookie)
-        .insert_header((header::LOCATION, return_to))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish())
+    // Logged in at once (within the authorization request's interaction if there is one), a
+    // factor set up first, or the address verified first: the journey decides.
+    let replaces = current.map(|s| s.id_hash);
+    super::login::account_created(&req, &state, user, Creation::SignUp, &return_to, replaces).await
 }
