@@ -292,3 +292,6 @@ fn found(n: usize) -> Result<(), StoreError> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
