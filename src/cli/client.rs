@@ -151,14 +151,7 @@ fn refused(client_id: &str, e: StoreError) -> CliError {
         StoreError::Public => {
             CliError::new(format!("{client_id} is a public client and has no secret"))
         }
-        StoreError::Invalid(errors) => CliError::new(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-        StoreError::Storage(e) => e.into(),
+        other => other.into(),
     }
 }
 

@@ -35,7 +35,7 @@ use crate::random;
 /// Why a write was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the client is not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldError>),
     #[error("no such client")]
     NotFound,

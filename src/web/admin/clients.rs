@@ -273,13 +273,7 @@ fn store_error(e: StoreError) -> AppError {
     match e {
         StoreError::NotFound => AppError::NotFound,
         StoreError::Public => AppError::BadRequest("A public client has no secret.".into()),
-        StoreError::Invalid(errors) => AppError::BadRequest(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
+        StoreError::Invalid(_) => AppError::BadRequest(e.to_string()),
         StoreError::Storage(e) => e.into(),
     }
 }
