@@ -7,6 +7,7 @@ pub mod authn;
 pub mod backchannel;
 pub mod cache;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod crypto;
 pub mod db;

@@ -11,9 +11,10 @@
 //! everywhere within [`Caches::bound`]; when the database cannot be read, requests stop trusting
 //! the caches and go to the database (and get its 503) instead of serving stale data.
 //!
-//! Within one process, changes take effect at once: the model functions that write these
-//! tables bump a process-wide counter once they are done (`db::writes::Written`), which empties
-//! the matching cache before its next use.
+//! Within one process, changes take effect at once: the client store (`clients::write`, after
+//! its transaction) and the model functions that write users and the deny-list
+//! (`db::writes::Written`) bump a process-wide counter, which empties the matching cache before
+//! its next use.
 
 pub mod denylist;
 pub mod sync;

@@ -1,14 +1,12 @@
-use crate::audit::Event;
+use crate::audit::{Actor, Event};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::user::audit;
 use super::{connect, print_table, CliError, CliResult};
+use crate::clients::{self, Client, NewClient, StoreError};
 use crate::config::Settings;
-use crate::db::models::clients::{self, Client};
 use crate::db::{self, DbConn};
-use crate::oauth::client_policy::{build_client, ClientSpec};
-use crate::random;
+use crate::oauth::client_policy::ClientSpec;
 
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
@@ -141,9 +139,20 @@ impl AddClient {
     }
 }
 
-fn find(conn: &mut DbConn, client_id: &str) -> Result<Client, CliError> {
-    clients::by_id(conn, client_id)?
+fn find(conn: &mut DbConn, client_id: &str) -> Result<std::sync::Arc<Client>, CliError> {
+    clients::get(None, conn, client_id)?
         .ok_or_else(|| CliError::new(format!("no client with id {client_id:?}")))
+}
+
+/// A store refusal as the CLI says it.
+fn refused(client_id: &str, e: StoreError) -> CliError {
+    match e {
+        StoreError::NotFound => CliError::new(format!("no client with id {client_id:?}")),
+        StoreError::Public => {
+            CliError::new(format!("{client_id} is a public client and has no secret"))
+        }
+        other => other.into(),
+    }
 }
 
 fn describe(c: &Client) -> serde_json::Value {
@@ -172,19 +181,19 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
     match cmd {
         ClientCommand::Add(args) => {
             let json = args.json;
-            let spec = args.into_spec()?;
-            let (client, secret) = build_client(&spec, db::now()).map_err(|errors| {
-                CliError::new(
-                    errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )
-            })?;
+            let new = NewClient {
+                spec: args.into_spec()?,
+                ..Default::default()
+            };
             let mut conn = connect(settings)?;
-            clients::insert(&mut conn, &client)?;
-            audit(&mut conn, Event::ClientAdd, &client.row.client_id)?;
+            let created = clients::write(&mut conn, |tx| {
+                let created = tx.create(&new, db::now())?;
+                let id = &created.client.row.client_id;
+                tx.audit(&Actor::cli(), Event::ClientAdd, id, None)?;
+                Ok::<_, StoreError>(created)
+            })
+            .map_err(|e| refused("", e))?;
+            let (client, secret) = (created.client, created.secret);
             if json {
                 println!(
                     "{}",
@@ -214,9 +223,12 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
                 }
             };
             let mut conn = connect(settings)?;
-            find(&mut conn, &client_id)?;
-            clients::set_minimum_acr(&mut conn, &client_id, value.as_deref())?;
-            audit(&mut conn, Event::ClientMinimumAcr, &client_id)?;
+            clients::write(&mut conn, |tx| {
+                tx.set_minimum_acr(&client_id, value.as_deref(), db::now())?;
+                let event = Event::ClientMinimumAcr;
+                Ok::<_, StoreError>(tx.audit(&Actor::cli(), event, &client_id, None)?)
+            })
+            .map_err(|e| refused(&client_id, e))?;
             println!(
                 "client {client_id} now accepts {}",
                 value.as_deref().unwrap_or("any sign-in")
@@ -278,29 +290,24 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
         }
         ClientCommand::Remove { client_id } => {
             let mut conn = connect(settings)?;
-            if clients::remove(&mut conn, &client_id)? == 0 {
-                return Err(CliError::new(format!("no client with id {client_id:?}")));
-            }
-            audit(&mut conn, Event::ClientRemove, &client_id)?;
+            clients::write(&mut conn, |tx| {
+                tx.remove(&client_id)?;
+                let event = Event::ClientRemove;
+                Ok::<_, StoreError>(tx.audit(&Actor::cli(), event, &client_id, None)?)
+            })
+            .map_err(|e| refused(&client_id, e))?;
             println!("client {client_id} removed");
             Ok(())
         }
         ClientCommand::RotateSecret { client_id, json } => {
             let mut conn = connect(settings)?;
-            let c = find(&mut conn, &client_id)?;
-            if c.row.is_public {
-                return Err(CliError::new(format!(
-                    "{client_id} is a public client and has no secret"
-                )));
-            }
-            let secret = random::client_secret();
-            clients::set_secret_hash(
-                &mut conn,
-                &client_id,
-                &random::sha256_hex(&secret),
-                db::now(),
-            )?;
-            audit(&mut conn, Event::ClientRotateSecret, &client_id)?;
+            let secret = clients::write(&mut conn, |tx| {
+                let secret = tx.rotate_secret(&client_id, db::now())?;
+                let event = Event::ClientRotateSecret;
+                tx.audit(&Actor::cli(), event, &client_id, None)?;
+                Ok::<_, StoreError>(secret)
+            })
+            .map_err(|e| refused(&client_id, e))?;
             if json {
                 println!(
                     "{}",

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{connect, CliError, CliResult};
+use crate::clients::{self, edited_by_admin, new_by_admin, Client, NewClient, ORIGIN_ADMIN};
 use crate::config::{RegistrationPolicy, Settings};
-use crate::db::models::clients::{self, Client, ORIGIN_ADMIN};
 use crate::db::models::server_settings;
 use crate::db::{self, DbConn};
-use crate::oauth::client_policy::{uses_secret, validate, ClientSpec};
+use crate::oauth::client_policy::{uses_secret, ClientSpec, FieldError};
 use crate::oauth::registration::current_policy;
 use crate::random;
 
@@ -143,8 +143,8 @@ fn managed(conn: &mut DbConn) -> Result<Vec<Client>, CliError> {
         if row.origin != ORIGIN_ADMIN {
             continue;
         }
-        if let Some(c) = clients::by_id(conn, &row.client_id)? {
-            out.push(c);
+        if let Some(c) = clients::get(None, conn, &row.client_id)? {
+            out.push(Client::clone(&c));
         }
     }
     out.sort_by(|a, b| a.row.client_id.cmp(&b.row.client_id));
@@ -220,13 +220,32 @@ fn spec_of(d: &ClientDoc) -> Result<ClientSpec, CliError> {
     })
 }
 
-/// One planned change.
+/// One planned change: what the store is asked for (`apply` makes the store check it again).
 #[derive(Debug)]
 enum Change {
-    Create(Box<Client>, Option<String>, bool),
-    Update(Box<Client>, Option<String>, Vec<&'static str>, bool),
+    /// The spec, its id, its secret (read from where the file says), disabled.
+    Create(Box<ClientSpec>, String, Option<String>, bool),
+    /// The spec, its id, a new secret, the fields that change, disabled.
+    Update(
+        Box<ClientSpec>,
+        String,
+        Option<String>,
+        Vec<&'static str>,
+        bool,
+    ),
     Delete(String),
     Policy(RegistrationPolicy),
+}
+
+fn invalid(client_id: &str, errors: Vec<FieldError>) -> CliError {
+    CliError::new(format!(
+        "{client_id}: {}",
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    ))
 }
 
 /// The fields of two documents that differ, by name.
@@ -304,18 +323,24 @@ fn plan(
                 d.client_id
             )));
         }
-        let mut client = validate(&spec_of(d)?, &d.client_id, now).map_err(|errors| {
-            CliError::new(format!(
-                "{}: {}",
-                d.client_id,
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ))
-        })?;
-        client.row.disabled = d.disabled;
+        let spec = spec_of(d)?;
+        // What the store will make of the spec (`clients::new_by_admin` / `edited_by_admin`),
+        // so the plan compares exactly what would be stored.
+        let creating = NewClient {
+            spec: spec.clone(),
+            client_id: Some(&d.client_id),
+            secret: Some(""),
+            disabled: d.disabled,
+        };
+        let current = existing.get(&d.client_id);
+        let client = match current {
+            None => new_by_admin(&creating, now).map(|c| c.client),
+            Some(current) => edited_by_admin(current, &spec, now).map(|mut c| {
+                c.row.disabled = d.disabled;
+                c
+            }),
+        }
+        .map_err(|errors| invalid(&d.client_id, errors))?;
         let secret = match &d.secret {
             Some(r) if uses_secret(&client.row.auth_method) => Some(read_secret(r)?),
             Some(_) => {
@@ -326,7 +351,7 @@ fn plan(
             }
             None => None,
         };
-        match existing.get(&d.client_id) {
+        match current {
             None => {
                 if uses_secret(&client.row.auth_method) && secret.is_none() {
                     return Err(CliError::new(format!(
@@ -334,7 +359,12 @@ fn plan(
                         d.client_id
                     )));
                 }
-                changes.push(Change::Create(Box::new(client), secret, d.disabled));
+                changes.push(Change::Create(
+                    Box::new(spec),
+                    d.client_id.clone(),
+                    secret,
+                    d.disabled,
+                ));
             }
             Some(current) => {
                 // Compared as stored: defaults the file leaves out count as what they become.
@@ -350,15 +380,9 @@ fn plan(
                     fields.push("secret");
                 }
                 if !fields.is_empty() {
-                    client.row.created_at = current.row.created_at;
-                    client.row.secret_hash = current
-                        .row
-                        .secret_hash
-                        .clone()
-                        .filter(|_| uses_secret(&client.row.auth_method));
-                    client.row.metadata = current.row.metadata.clone();
                     changes.push(Change::Update(
-                        Box::new(client),
+                        Box::new(spec),
+                        d.client_id.clone(),
                         new_secret,
                         fields,
                         d.disabled,
@@ -414,17 +438,10 @@ pub fn apply(settings: &Settings, path: &str, dry_run: bool) -> CliResult {
     }
     for c in &changes {
         match c {
-            Change::Create(client, _, _) => {
-                println!(
-                    "create client {} ({})",
-                    client.row.client_id, client.row.name
-                )
+            Change::Create(spec, id, _, _) => println!("create client {id} ({})", spec.name),
+            Change::Update(_, id, _, fields, _) => {
+                println!("update client {id}: {}", fields.join(", "))
             }
-            Change::Update(client, _, fields, _) => println!(
-                "update client {}: {}",
-                client.row.client_id,
-                fields.join(", ")
-            ),
             Change::Delete(id) => println!("delete client {id}"),
             Change::Policy(p) => println!("set registration policy {}", p.as_str()),
         }
@@ -434,54 +451,43 @@ pub fn apply(settings: &Settings, path: &str, dry_run: bool) -> CliResult {
         return Ok(());
     }
     let now = db::now();
-    use diesel::Connection;
-    conn.transaction(|conn| -> Result<(), CliError> {
+    // One transaction of the store: all of it or nothing, and the caches told after the commit.
+    clients::write(&mut conn, |tx| -> Result<(), CliError> {
         for c in changes {
             match c {
-                Change::Create(mut client, secret, disabled) => {
-                    client.row.secret_hash = secret.as_deref().map(random::sha256_hex);
-                    client.row.disabled = disabled;
-                    clients::insert(conn, &client)?;
-                    super::user::audit(conn, Event::ClientApplyCreate, &client.row.client_id)?;
+                Change::Create(spec, id, secret, disabled) => {
+                    let new = NewClient {
+                        spec: *spec,
+                        client_id: Some(&id),
+                        secret: secret.as_deref(),
+                        disabled,
+                    };
+                    tx.create(&new, now)
+                        .map_err(|e| CliError::new(format!("{id}: {e}")))?;
+                    super::user::audit(tx.conn(), Event::ClientApplyCreate, &id)?;
                 }
-                Change::Update(client, secret, _, disabled) => {
-                    let r = &client.row;
-                    clients::update(conn, &client)?;
-                    clients::set_minimum_acr(conn, &r.client_id, r.minimum_acr.as_deref())?;
-                    clients::set_token_exchange_audiences(
-                        conn,
-                        &r.client_id,
-                        r.token_exchange_audiences.as_deref(),
-                    )?;
-                    clients::set_disabled(conn, &r.client_id, disabled, now)?;
-                    match (secret, r.secret_hash.is_some()) {
-                        (Some(s), _) => {
-                            clients::set_secret_hash(
-                                conn,
-                                &r.client_id,
-                                &random::sha256_hex(&s),
-                                now,
-                            )?;
-                        }
-                        (None, false) => {
-                            clients::clear_secret_hash(conn, &r.client_id)?;
-                        }
-                        (None, true) => {}
+                Change::Update(spec, id, secret, _, disabled) => {
+                    let refused = |e| CliError::new(format!("{id}: {e}"));
+                    tx.update(&id, &spec, now).map_err(refused)?;
+                    tx.set_disabled(&id, disabled, now).map_err(refused)?;
+                    if let Some(s) = secret {
+                        tx.set_secret(&id, &s, now).map_err(refused)?;
                     }
-                    super::user::audit(conn, Event::ClientApplyUpdate, &r.client_id)?;
+                    super::user::audit(tx.conn(), Event::ClientApplyUpdate, &id)?;
                 }
                 Change::Delete(id) => {
-                    clients::remove(conn, &id)?;
-                    super::user::audit(conn, Event::ClientApplyDelete, &id)?;
+                    tx.remove(&id)
+                        .map_err(|e| CliError::new(format!("{id}: {e}")))?;
+                    super::user::audit(tx.conn(), Event::ClientApplyDelete, &id)?;
                 }
                 Change::Policy(p) => {
                     server_settings::set(
-                        conn,
+                        tx.conn(),
                         server_settings::REGISTRATION_POLICY,
                         p.as_str(),
                         now,
                     )?;
-                    super::user::audit(conn, Event::RegistrationPolicy, p.as_str())?;
+                    super::user::audit(tx.conn(), Event::RegistrationPolicy, p.as_str())?;
                 }
             }
         }

@@ -6,10 +6,13 @@ use serde_json::json;
 
 use super::user::audit;
 use super::{connect, print_table, CliError, CliResult};
+use crate::clients::registration::{
+    create_initial_token, initial_tokens, revoke_initial_token, token_id,
+};
 use crate::config::{RegistrationPolicy, Settings};
-use crate::db::models::{initial_access_tokens, server_settings};
+use crate::db::models::server_settings;
 use crate::db::{self};
-use crate::oauth::registration::{create_initial_token, current_policy, token_id};
+use crate::oauth::registration::current_policy;
 
 #[derive(Subcommand, Debug)]
 pub enum RegistrationCommand {
@@ -88,25 +91,16 @@ pub fn run(settings: &Settings, cmd: RegistrationCommand) -> CliResult {
             }
         }
         RegistrationCommand::Token(TokenCommand::List) => {
-            let rows: Vec<Vec<String>> = initial_access_tokens::list(&mut conn)?
-                .iter()
-                .map(|r| {
-                    let state = if r.revoked_at.is_some() {
-                        "revoked"
-                    } else if r.expires_at.is_some_and(|e| e <= now) {
-                        "expired"
-                    } else if r.uses_left == Some(0) {
-                        "used up"
-                    } else {
-                        "active"
-                    };
+            let rows: Vec<Vec<String>> = initial_tokens(&mut conn, now)?
+                .into_iter()
+                .map(|t| {
                     vec![
-                        token_id(r).to_owned(),
-                        state.to_owned(),
-                        r.uses_left.map_or("any".into(), |u| u.to_string()),
-                        r.expires_at
+                        t.id,
+                        t.state.to_owned(),
+                        t.uses_left,
+                        t.expires_at
                             .map_or("never".into(), crate::domain::time::utc),
-                        r.note.clone().unwrap_or_default(),
+                        t.note,
                     ]
                 })
                 .collect();
@@ -116,7 +110,7 @@ pub fn run(settings: &Settings, cmd: RegistrationCommand) -> CliResult {
             );
         }
         RegistrationCommand::Token(TokenCommand::Revoke { id }) => {
-            let n = initial_access_tokens::revoke(&mut conn, &id, now)?;
+            let n = revoke_initial_token(&mut conn, &id, now)?;
             if n == 0 {
                 return Err(CliError::new(format!("no active token with id {id:?}")));
             }

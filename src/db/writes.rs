@@ -1,6 +1,7 @@
 //! Process-wide write generations of the tables `cache` mirrors (clients, users, the access-token
-//! deny-list): the model functions that write them bump a counter once they are done, and the
-//! caches compare it with the generation they filled at (`cache::Table`). A storage primitive
+//! deny-list): the client store (`crate::clients::write`) bumps the clients' counter after its
+//! transaction, the model functions that write users and the deny-list bump theirs once they are
+//! done, and the caches compare it with the generation they filled at (`cache::Table`). A storage primitive
 //! that the cache layer reads; `db` knows nothing of the caches themselves.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,10 +20,6 @@ pub static DENY_WRITES: AtomicU64 = AtomicU64::new(0);
 pub struct Written(&'static AtomicU64);
 
 impl Written {
-    pub fn clients() -> Self {
-        Written(&CLIENT_WRITES)
-    }
-
     pub fn users() -> Self {
         Written(&USER_WRITES)
     }
@@ -38,8 +35,7 @@ impl Drop for Written {
     }
 }
 
-/// For callers that wrote `clients` or `client_redirect_uris` inside a transaction of their own:
-/// call once it committed (see `Written`).
+/// Called by the client store once its transaction ended (see `Written` for why after).
 pub fn note_client_write() {
     CLIENT_WRITES.fetch_add(1, Ordering::AcqRel);
 }

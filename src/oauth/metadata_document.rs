@@ -2,9 +2,9 @@
 //! `client_id` is an https URL, whose registration is the JSON document at that URL.
 //!
 //! At `/authorize` (only when `client_id_metadata_documents` is on), before the synchronous
-//! flow runs, [`resolve`] makes sure the client row for such a `client_id` is current: if there is
+//! flow runs, `clients::document::resolve` makes sure the client row for such a `client_id` is current: if there is
 //! none, or its document has expired, the document is fetched through [`crate::outbound`],
-//! validated, and stored as a client row (`origin = metadata_document`, unverified, public).
+//! validated here, and stored as a client row by the client store (`origin = metadata_document`, unverified, public).
 //! The rest of the flow — consent, the code, the token exchange with PKCE — then sees an ordinary
 //! public client; the token endpoint never fetches.
 //!
@@ -38,10 +38,8 @@ use url::Url;
 
 use super::client_policy::{self, AUTH_NONE};
 use super::registration::spec_from_metadata;
-use crate::authn::admission::Buckets;
 use crate::db::models::clients::{self, Client, ORIGIN_DOCUMENT};
 use crate::db::DbConn;
-use crate::db::Pool;
 use crate::domain::grants::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 use crate::outbound::{FetchError, Limits, Outbound};
 
@@ -348,100 +346,6 @@ pub fn lifetime(headers: &HeaderMap, now: i64) -> i64 {
     freshness
         .map_or(DEFAULT_LIFETIME, |f| f.saturating_sub(age))
         .clamp(MIN_LIFETIME, MAX_LIFETIME)
-}
-
-/// Stores a freshly validated document client: a new row, or the refreshed one (its
-/// verification, disabling and creation time kept). A concurrent request (or replica) may have
-/// stored it first; then this one updates.
-pub fn store(conn: &mut DbConn, client: &Client) -> Result<(), DocumentError> {
-    use diesel::result::{DatabaseErrorKind, Error};
-    match clients::by_id(conn, &client.row.client_id)? {
-        Some(existing) if existing.row.origin != ORIGIN_DOCUMENT => Err(DocumentError::Taken),
-        Some(existing) => {
-            clients::update(conn, client)?;
-            // A verification covered the document as it was; a changed face loses it.
-            if existing.row.verified && existing.presentation_differs(client) {
-                clients::set_verified(conn, &client.row.client_id, false, client.row.updated_at)?;
-            }
-            Ok(())
-        }
-        None => match clients::insert(conn, client) {
-            Ok(()) => Ok(()),
-            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                clients::update(conn, client)?;
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        },
-    }
-}
-
-/// What [`resolve`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resolution {
-    /// The stored row is current (or not a document client): nothing fetched.
-    Cached,
-    /// The document was fetched and stored.
-    Fetched,
-}
-
-/// Makes the client row for a URL `client_id` current, fetching its document when there is
-/// none or it has expired. Call only when the setting is on and [`is_url_client_id`] holds.
-pub async fn resolve(
-    pool: &Pool,
-    admission: &Buckets,
-    outbound_allow: &[ipnet::IpNet],
-    client_id: &str,
-    address: Option<std::net::IpAddr>,
-) -> Result<Resolution, DocumentError> {
-    let first = pool.clone();
-    let id = client_id.to_owned();
-    let now = crate::db::now();
-    let found = blocking(move || {
-        let mut conn = first
-            .get()
-            .map_err(|e| DocumentError::Storage(Box::new(e)))?;
-        Ok(stored(&mut conn, &id, now)?)
-    })
-    .await?;
-    if found == Stored::Current {
-        return Ok(Resolution::Cached);
-    }
-    // Each fetch makes us reach out on someone's behalf: admitted per client address.
-    let subject = address
-        .map(crate::authn::throttle::address_subject)
-        .unwrap_or_else(|| "unknown".into());
-    if let Err(wait) = admission.take(&subject) {
-        return Err(DocumentError::TooMany {
-            retry_after: wait.as_secs().max(1),
-        });
-    }
-    let outbound = Outbound::new(outbound_allow);
-    let client = match fetch(&outbound, client_id, now).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::info!(client_id, error = %e, refetch = (found == Stored::Expired), "client metadata document refused");
-            return Err(e);
-        }
-    };
-    let pool = pool.clone();
-    blocking(move || {
-        let mut conn = pool
-            .get()
-            .map_err(|e| DocumentError::Storage(Box::new(e)))?;
-        store(&mut conn, &client)
-    })
-    .await?;
-    tracing::info!(client_id, "client metadata document fetched");
-    Ok(Resolution::Fetched)
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, DocumentError> + Send + 'static,
-) -> Result<T, DocumentError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| DocumentError::Storage(Box::new(e)))?
 }
 
 #[cfg(test)]

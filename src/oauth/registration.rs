@@ -1,7 +1,8 @@
 //! Dynamic Client Registration (RFC 7591, OpenID Connect Dynamic Client Registration 1.0) and
 //! its management protocol (RFC 7592): client metadata in, a validated client out, through the
 //! same `client_policy::validate` the console and the CLI use, plus what the deployment allows
-//! self-registered clients to be. The web layer does HTTP, authentication and storage.
+//! self-registered clients to be. The web layer does HTTP and authentication; the client store
+//! (`crate::clients::registration`) stores.
 
 use serde_json::{json, Map, Value};
 use url::Url;
@@ -9,7 +10,6 @@ use url::Url;
 use super::client_policy::{self, ClientSpec, FieldError, AUTH_BASIC, AUTH_NONE};
 use crate::config::{RegistrationPolicy, RegistrationSettings};
 use crate::db::models::clients::{Client, ORIGIN_DYNAMIC};
-use crate::db::models::initial_access_tokens::{self, InitialAccessToken};
 use crate::random;
 
 /// RFC 7591 §3.2.2 errors.
@@ -297,13 +297,9 @@ pub fn replace(
     apply_policy(&mut spec, policy)?;
     let mut client =
         client_policy::validate(&spec, &existing.row.client_id, now).map_err(from_field_errors)?;
+    // What an administrator set (verification, disabling, the least acr…) is kept by the
+    // store (`clients::keep_admin_fields`), which also issues the new registration access token.
     let r = &existing.row;
-    client.row.created_at = r.created_at;
-    client.row.origin = r.origin.clone();
-    // An administrator verified what the client looked like then, not what it changes to.
-    client.row.verified = r.verified && !client.presentation_differs(existing);
-    client.row.disabled = r.disabled;
-    client.row.registration_token_hash = r.registration_token_hash.clone();
     let mut new_secret = None;
     if client.row.is_public {
         client.row.secret_hash = None;
@@ -329,34 +325,6 @@ pub fn current_policy(
             .and_then(|v| RegistrationPolicy::parse(&v))
             .unwrap_or(configured),
     )
-}
-
-/// Creates an initial access token (RFC 7591 §3): `uses` registrations (None: any number),
-/// valid `expires_in` seconds (None: until revoked). Returns the token, shown once; only its
-/// hash is stored. The console and the CLI both create them here.
-pub fn create_initial_token(
-    conn: &mut crate::db::DbConn,
-    uses: Option<i64>,
-    expires_in: Option<i64>,
-    note: Option<String>,
-    now: i64,
-) -> diesel::QueryResult<(String, InitialAccessToken)> {
-    let token = random::initial_access_token();
-    let row = InitialAccessToken {
-        token_hash: random::sha256_hex(&token),
-        uses_left: uses,
-        expires_at: expires_in.map(|s| now + s),
-        created_at: now,
-        revoked_at: None,
-        note: note.filter(|n| !n.trim().is_empty()),
-    };
-    initial_access_tokens::insert(conn, &row)?;
-    Ok((token, row))
-}
-
-/// What the console and the CLI show as an initial access token's id (never the token).
-pub fn token_id(row: &InitialAccessToken) -> &str {
-    &row.token_hash[..12]
 }
 
 /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3): the metadata as stored,

@@ -53,7 +53,7 @@ async fn metadata_document_refusal(
     if !metadata_document::is_url_client_id(&client_id) {
         return None;
     }
-    let e = metadata_document::resolve(
+    let e = crate::clients::document::resolve(
         &state.pool,
         &state.admission.documents,
         &state.settings.outbound_allow,

@@ -10,12 +10,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{bearer, client_addr, db};
+use crate::clients::registration::{self as store, RegisterError};
+use crate::clients::Client;
 use crate::config::RegistrationPolicy;
-use crate::db::models::clients::{self, Client, ORIGIN_DYNAMIC};
-use crate::db::models::initial_access_tokens;
 use crate::db::{self};
 use crate::oauth::registration::{self, RegistrationError};
-use crate::random;
 use crate::state::AppState;
 
 fn json_error(status: StatusCode, code: &str, description: &str) -> HttpResponse {
@@ -127,39 +126,24 @@ pub async fn register(
         Ok(v) => v,
         Err(res) => return res,
     };
-    let now = db::now();
-    let registered = match registration::register(&metadata, &state.settings.registration, now) {
-        Ok(r) => r,
-        Err(e) => return metadata_error(&e),
-    };
-    let client = registered.client.clone();
     let ip = address.map(|a| a.to_string());
-    // The initial access token is used up in the same transaction that stores the client, so a
-    // refused registration keeps its use and a used-up token stores nothing.
+    let st = state.clone();
     let stored = db(&state, move |conn| {
-        use diesel::Connection;
-        let outcome = conn.transaction::<_, diesel::result::Error, _>(|c| {
-            if let Some(t) = &initial_token {
-                if !initial_access_tokens::consume(c, &random::sha256_hex(t), now)? {
-                    return Ok(false);
-                }
-            }
-            clients::insert(c, &client)?;
+        let policy = &st.settings.registration;
+        let outcome = store::register(conn, &metadata, policy, initial_token.as_deref(), db::now());
+        if let Ok(r) = &outcome {
             record(
-                c,
+                conn,
                 Event::ClientRegister,
-                &client.row.client_id,
+                &r.client.row.client_id,
                 ip.as_deref(),
             )?;
-            Ok(true)
-        })?;
-        // Committed now: this process's client cache follows (`db::writes::Written`).
-        crate::db::writes::note_client_write();
+        }
         Ok(outcome)
     })
     .await;
     match stored {
-        Ok(true) => HttpResponse::Created()
+        Ok(Ok(registered)) => HttpResponse::Created()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"))
             .json(registration::information(
@@ -168,9 +152,11 @@ pub async fn register(
                 registered.secret.as_deref(),
                 Some(&registered.registration_token),
             )),
-        Ok(false) => {
+        Ok(Err(RegisterError::Invalid(e))) => metadata_error(&e),
+        Ok(Err(RegisterError::Unauthorized)) => {
             invalid_token("the initial access token is unknown, expired, revoked or used up")
         }
+        Ok(Err(RegisterError::Storage(e))) => server_error(e),
         Err(e) => server_error(e),
     }
 }
@@ -181,7 +167,7 @@ async fn authorized(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     client_id: String,
-) -> Result<Client, HttpResponse> {
+) -> Result<(Client, String), HttpResponse> {
     let token = match bearer::token(req, None) {
         Ok(t) => t,
         Err(bearer::BearerError::Missing) => {
@@ -194,24 +180,12 @@ async fn authorized(
             "the registration access token is not valid for this client",
         ));
     }
-    let found = db(state, move |conn| Ok(clients::by_id(conn, &client_id)?))
-        .await
-        .map_err(server_error)?;
-    match found {
-        Some(c)
-            if c.row.origin == ORIGIN_DYNAMIC
-                && !c.row.disabled
-                && c.row
-                    .registration_token_hash
-                    .as_deref()
-                    .is_some_and(|h| random::verify_sha256_hex(&token, h)) =>
-        {
-            Ok(c)
-        }
-        _ => Err(invalid_token(
-            "the registration access token is not valid for this client",
-        )),
-    }
+    let found = db(state, move |conn| {
+        Ok(store::authorized(conn, &client_id, &token)?.map(|c| (c, token)))
+    })
+    .await
+    .map_err(server_error)?;
+    found.ok_or_else(|| invalid_token("the registration access token is not valid for this client"))
 }
 
 pub async fn read(
@@ -220,7 +194,7 @@ pub async fn read(
     path: web::Path<String>,
 ) -> HttpResponse {
     match authorized(&req, &state, path.into_inner()).await {
-        Ok(c) => HttpResponse::Ok()
+        Ok((c, _)) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(registration::information(
                 &c,
@@ -238,77 +212,41 @@ pub async fn replace(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let existing = match authorized(&req, &state, path.into_inner()).await {
-        Ok(c) => c,
+    let (existing, token) = match authorized(&req, &state, path.into_inner()).await {
+        Ok(found) => found,
         Err(res) => return res,
     };
     let metadata = match metadata_body(&req, &body) {
         Ok(v) => v,
         Err(res) => return res,
     };
-    let (mut client, new_secret) = match registration::replace(
-        &existing,
-        &metadata,
-        &state.settings.registration,
-        db::now(),
-    ) {
-        Ok(r) => r,
-        Err(e) => return metadata_error(&e),
-    };
-    // RFC 7592 §2.2: a new registration access token with every update.
-    let token = random::registration_token();
-    client.row.registration_token_hash = Some(random::sha256_hex(&token));
-    let stored = client.clone();
     let ip = client_addr::of(&req).map(|a| a.to_string());
+    let st = state.clone();
+    let id = existing.row.client_id.clone();
+    // RFC 7592 §2.2: stored with a new registration access token.
     let result = db(&state, move |conn| {
-        use diesel::Connection;
-        conn.transaction::<_, diesel::result::Error, _>(|c| {
-            clients::update(c, &stored)?;
-            match &stored.row.secret_hash {
-                Some(h) => {
-                    clients::set_secret_hash(c, &stored.row.client_id, h, stored.row.updated_at)?;
-                }
-                // Now public: the old secret must not keep working.
-                None => {
-                    clients::clear_secret_hash(c, &stored.row.client_id)?;
-                }
-            }
-            clients::set_verified(
-                c,
-                &stored.row.client_id,
-                stored.row.verified,
-                stored.row.updated_at,
-            )?;
-            clients::set_registration_token_hash(
-                c,
-                &stored.row.client_id,
-                stored
-                    .row
-                    .registration_token_hash
-                    .as_deref()
-                    .unwrap_or_default(),
-            )?;
-            record(
-                c,
-                Event::ClientRegisterUpdate,
-                &stored.row.client_id,
-                ip.as_deref(),
-            )
-        })?;
-        // Committed now: this process's client cache follows (`db::writes::Written`).
-        crate::db::writes::note_client_write();
-        Ok(())
+        let policy = &st.settings.registration;
+        let outcome = store::replace(conn, &id, &token, &metadata, policy, db::now());
+        if outcome.is_ok() {
+            record(conn, Event::ClientRegisterUpdate, &id, ip.as_deref())?;
+        }
+        Ok(outcome)
     })
     .await;
     match result {
-        Ok(()) => HttpResponse::Ok()
+        Ok(Ok(r)) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(registration::information(
-                &client,
+                &r.client,
                 &state.settings.issuer,
-                new_secret.as_deref(),
-                Some(&token),
+                r.secret.as_deref(),
+                Some(&r.registration_token),
             )),
+        Ok(Err(RegisterError::Invalid(e))) => metadata_error(&e),
+        Ok(Err(RegisterError::Unauthorized)) => {
+            invalid_token("the registration access token is not valid for this client")
+        }
+        Ok(Err(RegisterError::Storage(e))) => server_error(e),
         Err(e) => server_error(e),
     }
 }
@@ -318,8 +256,8 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let client = match authorized(&req, &state, path.into_inner()).await {
-        Ok(c) => c,
+    let (client, token) = match authorized(&req, &state, path.into_inner()).await {
+        Ok(found) => found,
         Err(res) => return res,
     };
     let id = client.row.client_id.clone();
@@ -327,19 +265,21 @@ pub async fn delete(
     // Codes, refresh tokens and consents go with the row (ON DELETE CASCADE); its access tokens
     // stop verifying because their client no longer exists.
     let result = db(&state, move |conn| {
-        use diesel::Connection;
-        conn.transaction(|c| {
-            clients::remove(c, &id)?;
-            record(c, Event::ClientRegisterDelete, &id, ip.as_deref())
-        })?;
-        crate::db::writes::note_client_write();
-        Ok(())
+        let outcome = store::remove(conn, &id, &token);
+        if outcome.is_ok() {
+            record(conn, Event::ClientRegisterDelete, &id, ip.as_deref())?;
+        }
+        Ok(outcome)
     })
     .await;
     match result {
-        Ok(()) => HttpResponse::NoContent()
+        Ok(Ok(())) => HttpResponse::NoContent()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish(),
+        Ok(Err(RegisterError::Unauthorized | RegisterError::Invalid(_))) => {
+            invalid_token("the registration access token is not valid for this client")
+        }
+        Ok(Err(RegisterError::Storage(e))) => server_error(e),
         Err(e) => server_error(e),
     }
 }

@@ -41,7 +41,7 @@ const POST_ROUTES: [&str; 22] = [
     "/admin/users/UID/password",
 ];
 
-async fn login_as(app: &TestApp, user: &str, pw: &str) -> String {
+pub async fn login_as(app: &TestApp, user: &str, pw: &str) -> String {
     let res = app.login("/login", user, pw).await;
     assert_eq!(res.status(), 303);
     let html = app.get("/account").await.text().await.expect("account");

@@ -4,6 +4,7 @@ mod admin;
 mod adversarial;
 mod browser;
 mod cli;
+mod clients;
 mod config;
 mod devices;
 mod durability;

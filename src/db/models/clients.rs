@@ -106,25 +106,35 @@ impl Client {
     }
 }
 
-/// Inserts the client and its URIs in one transaction, so a failure leaves nothing behind.
-pub fn insert(conn: &mut DbConn, client: &Client) -> QueryResult<()> {
-    let _written = crate::db::writes::Written::clients();
-    conn.transaction(|c| {
-        diesel::insert_into(clients::table)
-            .values(&client.row)
-            .execute(c)?;
-        insert_uris(c, client)
-    })
+// Writes: one statement each (the URIs, one per row), run inside the transaction of
+// `crate::clients`, the store, which is the only caller and which tells the caches after the
+// commit. Nothing here knows the caches or the rules of who may set what.
+
+/// Inserts the client's row (its URIs are `insert_uris`).
+pub fn insert_row(conn: &mut DbConn, row: &ClientRow) -> QueryResult<()> {
+    diesel::insert_into(clients::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
 }
 
-/// One INSERT per URI: the multi-backend connection has no batch insert.
-fn insert_uris(conn: &mut DbConn, client: &Client) -> QueryResult<()> {
+/// Inserts the client's URIs, one INSERT per URI: the multi-backend connection has no batch
+/// insert.
+pub fn insert_uris(conn: &mut DbConn, client: &Client) -> QueryResult<()> {
     for row in uri_rows(client) {
         diesel::insert_into(client_redirect_uris::table)
             .values(&row)
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// Deletes the client's URIs (before `insert_uris` writes the new list).
+pub fn delete_uris(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(client_id)),
+    )
+    .execute(conn)
 }
 
 fn uri_rows(client: &Client) -> Vec<RedirectUriRow> {
@@ -147,40 +157,22 @@ fn uri_rows(client: &Client) -> Vec<RedirectUriRow> {
     uris
 }
 
-/// Replaces the client's settings and URIs (not its secret) in one transaction.
-/// Sets the least `acr` the client accepts (an administrator's setting, kept apart from the
-/// metadata a self-registered client may replace).
-/// Sets the audiences the client may exchange tokens for (RFC 8693; an administrator's
-/// setting, like `set_minimum_acr`).
-pub fn set_token_exchange_audiences(
-    conn: &mut DbConn,
-    client_id: &str,
-    audiences: Option<&str>,
-) -> QueryResult<usize> {
-    let _written = crate::db::writes::Written::clients();
+/// Sets `updated_at` and nothing else: the first statement of a transaction that reads the row
+/// and then writes it, so SQLite takes its write lock up front (see `refresh::rotate`). 0: no
+/// such client.
+pub fn touch(conn: &mut DbConn, client_id: &str, now: i64) -> QueryResult<usize> {
     diesel::update(clients::table.find(client_id))
-        .set(clients::token_exchange_audiences.eq(audiences))
+        .set(clients::updated_at.eq(now))
         .execute(conn)
 }
 
-pub fn set_minimum_acr(
-    conn: &mut DbConn,
-    client_id: &str,
-    minimum_acr: Option<&str>,
-) -> QueryResult<usize> {
-    let _written = crate::db::writes::Written::clients();
-    diesel::update(clients::table.find(client_id))
-        .set(clients::minimum_acr.eq(minimum_acr))
-        .execute(conn)
-}
-
-pub fn update(conn: &mut DbConn, client: &Client) -> QueryResult<usize> {
-    let _written = crate::db::writes::Written::clients();
-    conn.transaction(|c| {
-        let r = &client.row;
-        let n = diesel::update(clients::table.find(&r.client_id))
-            .set((
+/// Replaces every column of the row but its id, origin and creation time.
+pub fn update_row(conn: &mut DbConn, r: &ClientRow) -> QueryResult<usize> {
+    diesel::update(clients::table.find(&r.client_id))
+        .set((
+            (
                 clients::name.eq(&r.name),
+                clients::secret_hash.eq(&r.secret_hash),
                 clients::is_public.eq(r.is_public),
                 clients::auth_method.eq(&r.auth_method),
                 clients::grant_types.eq(&r.grant_types),
@@ -189,25 +181,23 @@ pub fn update(conn: &mut DbConn, client: &Client) -> QueryResult<usize> {
                 clients::logo_uri.eq(&r.logo_uri),
                 clients::homepage_uri.eq(&r.homepage_uri),
                 clients::updated_at.eq(r.updated_at),
+                clients::verified.eq(r.verified),
+                clients::disabled.eq(r.disabled),
+            ),
+            (
                 clients::application_type.eq(&r.application_type),
                 clients::metadata.eq(&r.metadata),
+                clients::registration_token_hash.eq(&r.registration_token_hash),
                 clients::metadata_expires_at.eq(r.metadata_expires_at),
+                clients::minimum_acr.eq(&r.minimum_acr),
                 clients::require_par.eq(r.require_par),
                 clients::backchannel_logout_uri.eq(&r.backchannel_logout_uri),
                 clients::backchannel_logout_session_required
                     .eq(r.backchannel_logout_session_required),
-            ))
-            .execute(c)?;
-        if n == 1 {
-            diesel::delete(
-                client_redirect_uris::table
-                    .filter(client_redirect_uris::client_id.eq(&r.client_id)),
-            )
-            .execute(c)?;
-            insert_uris(c, client)?;
-        }
-        Ok(n)
-    })
+                clients::token_exchange_audiences.eq(&r.token_exchange_audiences),
+            ),
+        ))
+        .execute(conn)
 }
 
 pub fn by_id(conn: &mut DbConn, client_id: &str) -> QueryResult<Option<Client>> {
@@ -256,7 +246,6 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ClientRow>> {
 
 /// Deletes the client; codes, tokens, consents and URIs go with it (ON DELETE CASCADE).
 pub fn remove(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
-    let _written = crate::db::writes::Written::clients();
     diesel::delete(clients::table.find(client_id)).execute(conn)
 }
 
@@ -267,7 +256,6 @@ pub fn set_verified(
     verified: bool,
     now: i64,
 ) -> QueryResult<usize> {
-    let _written = crate::db::writes::Written::clients();
     diesel::update(clients::table.find(client_id))
         .set((clients::verified.eq(verified), clients::updated_at.eq(now)))
         .execute(conn)
@@ -280,29 +268,8 @@ pub fn set_disabled(
     disabled: bool,
     now: i64,
 ) -> QueryResult<usize> {
-    let _written = crate::db::writes::Written::clients();
     diesel::update(clients::table.find(client_id))
         .set((clients::disabled.eq(disabled), clients::updated_at.eq(now)))
-        .execute(conn)
-}
-
-/// Replaces the registration access token's hash (RFC 7592 rotates it on every update).
-pub fn set_registration_token_hash(
-    conn: &mut DbConn,
-    client_id: &str,
-    hash: &str,
-) -> QueryResult<usize> {
-    let _written = crate::db::writes::Written::clients();
-    diesel::update(clients::table.find(client_id))
-        .set(clients::registration_token_hash.eq(Some(hash)))
-        .execute(conn)
-}
-
-/// Removes the secret (a client that became public).
-pub fn clear_secret_hash(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
-    let _written = crate::db::writes::Written::clients();
-    diesel::update(clients::table.find(client_id))
-        .set(clients::secret_hash.eq(None::<String>))
         .execute(conn)
 }
 
@@ -312,7 +279,6 @@ pub fn set_secret_hash(
     secret_hash: &str,
     now: i64,
 ) -> QueryResult<usize> {
-    let _written = crate::db::writes::Written::clients();
     diesel::update(
         clients::table
             .find(client_id)

@@ -83,7 +83,8 @@ fn clients_round_trip_with_uris_and_cascade_on_remove() {
             ..Default::default()
         };
         let (client, secret) = build_client(&spec, 5).expect("valid");
-        clients::insert(&mut conn, &client).expect("insert");
+        clients::insert_row(&mut conn, &client.row).expect("insert");
+        clients::insert_uris(&mut conn, &client).expect("uris");
         let loaded = clients::by_id(&mut conn, &client.row.client_id)
             .expect("q")
             .expect("found");
@@ -100,7 +101,12 @@ fn clients_round_trip_with_uris_and_cascade_on_remove() {
         let mut edited = loaded.clone();
         edited.redirect_uris = vec!["https://c.example/cb".into()];
         edited.row.name = "Edited".into();
-        assert_eq!(clients::update(&mut conn, &edited).expect("update"), 1);
+        assert_eq!(
+            clients::update_row(&mut conn, &edited.row).expect("update"),
+            1
+        );
+        clients::delete_uris(&mut conn, &edited.row.client_id).expect("uris");
+        clients::insert_uris(&mut conn, &edited).expect("uris");
         let reloaded = clients::by_id(&mut conn, &client.row.client_id)
             .expect("q")
             .expect("found");
@@ -233,7 +239,7 @@ fn racing_first_consents_merge_on_postgres() {
         5,
     )
     .expect("valid");
-    clients::insert(&mut a, &client).expect("client");
+    clients::insert_row(&mut a, &client.row).expect("client");
     let cid = client.row.client_id.clone();
 
     // Commit only once the second transaction waits on the first's key, so the race is real.

@@ -7,17 +7,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::see_other;
-use crate::db::models::clients::{self, Client, ClientRow};
+use crate::clients::{self, Client, ClientRow, NewClient, StoreError};
 use crate::db::{self};
 use crate::domain::grants::SUPPORTED_GRANTS;
-use crate::oauth::client_policy::{
-    build_client, validate, ClientSpec, AUTH_NONE, SUPPORTED_AUTH_METHODS,
-};
-use crate::random;
+use crate::oauth::client_policy::{ClientSpec, AUTH_NONE, SUPPORTED_AUTH_METHODS};
 use crate::state::AppState;
 use crate::web::auth::{self, FormData, SignedIn};
 use crate::web::db;
 use crate::web::error::AppError;
+use crate::web::session;
 use crate::web::templates::render;
 
 /// What the form shows: exactly what the admin typed, or the stored client.
@@ -263,24 +261,28 @@ fn error_map(
     map
 }
 
-async fn load(state: &web::Data<AppState>, id: String) -> Result<Client, AppError> {
+async fn load(state: &web::Data<AppState>, id: String) -> Result<std::sync::Arc<Client>, AppError> {
     let st = state.clone();
-    web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(clients::by_id(&mut conn, &id)?)
+    db(state, move |conn| {
+        Ok(clients::get(Some(&st.caches), conn, &id)?)
     })
-    .await??
+    .await?
     .ok_or(AppError::NotFound)
+}
+
+/// A store refusal as the console shows it (a refused spec is the form again, handled apart).
+fn store_error(e: StoreError) -> AppError {
+    match e {
+        StoreError::NotFound => AppError::NotFound,
+        StoreError::Public => AppError::BadRequest("A public client has no secret.".into()),
+        StoreError::Invalid(_) => AppError::BadRequest(e.to_string()),
+        StoreError::Storage(e) => e.into(),
+    }
 }
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let who = auth::require_admin(&req, &state).await?;
-    let st = state.clone();
-    let clients = web::block(move || {
-        let mut conn = st.pool.get()?;
-        Ok::<_, AppError>(clients::list(&mut conn)?)
-    })
-    .await??;
+    let clients = db(&state, move |conn| Ok(clients::list(conn)?)).await?;
     render(
         HttpResponse::Ok(),
         &ListPage {
@@ -310,27 +312,21 @@ pub async fn set_state(
     if action == "disable" {
         auth::require_recent_auth(&state, &req, &who, &form).await?;
     }
-    let client = load(&state, id).await?;
-    let cid = client.row.client_id.clone();
+    let (actor, ip) = (who.as_admin(), session::client_ip(&req));
     db(&state, move |conn| {
         let now = db::now();
-        let n = match action.as_str() {
-            "verify" => clients::set_verified(conn, &cid, true, now)?,
-            "unverify" => clients::set_verified(conn, &cid, false, now)?,
-            "disable" => clients::set_disabled(conn, &cid, true, now)?,
-            _ => clients::set_disabled(conn, &cid, false, now)?,
-        };
-        Ok(n)
+        Ok(clients::write(conn, |tx| {
+            match action.as_str() {
+                "verify" => tx.set_verified(&id, true, now),
+                "unverify" => tx.set_verified(&id, false, now),
+                "disable" => tx.set_disabled(&id, true, now),
+                _ => tx.set_disabled(&id, false, now),
+            }?;
+            Ok::<_, StoreError>(tx.audit(&actor, audit_action, &id, ip.as_deref())?)
+        }))
     })
-    .await?;
-    auth::audit(
-        &state,
-        &req,
-        who.as_admin(),
-        audit_action,
-        client.row.client_id,
-    )
-    .await?;
+    .await?
+    .map_err(store_error)?;
     Ok(see_other("/admin/clients"))
 }
 
@@ -355,9 +351,23 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
     let view = ClientFormView::from_form(&form, form.get("client_type") == Some("public"));
-    let (client, secret) = match build_client(&view.spec(), db::now()) {
-        Ok(built) => built,
-        Err(errors) => {
+    let new = NewClient {
+        spec: view.spec(),
+        ..Default::default()
+    };
+    let (actor, ip) = (who.as_admin(), session::client_ip(&req));
+    let created = db(&state, move |conn| {
+        Ok(clients::write(conn, |tx| {
+            let created = tx.create(&new, db::now())?;
+            let id = &created.client.row.client_id;
+            tx.audit(&actor, Event::ClientAdd, id, ip.as_deref())?;
+            Ok::<_, StoreError>(created)
+        }))
+    })
+    .await?;
+    let (client, secret) = match created {
+        Ok(c) => (c.client, c.secret),
+        Err(StoreError::Invalid(errors)) => {
             return form_page(
                 HttpResponse::BadRequest(),
                 &who,
@@ -366,17 +376,8 @@ pub async fn create(
                 error_map(errors),
             )
         }
+        Err(e) => return Err(store_error(e)),
     };
-    let insert = client.clone();
-    db(&state, move |conn| Ok(clients::insert(conn, &insert)?)).await?;
-    auth::audit(
-        &state,
-        &req,
-        who.as_admin(),
-        Event::ClientAdd,
-        client.row.client_id.clone(),
-    )
-    .await?;
     render(
         HttpResponse::Ok(),
         &SecretPage {
@@ -417,12 +418,21 @@ pub async fn update(
     // The type is fixed at registration: it decides whether a secret exists at all.
     let view = ClientFormView::from_form(&form, existing.row.is_public);
     // What the form does not show (the application type, a self-registered client's extra
-    // metadata) is kept as it is.
-    let mut spec = view.spec();
-    spec.application_type = Some(existing.row.application_type.clone());
-    let mut client = match validate(&spec, &id, db::now()) {
-        Ok(c) => c,
-        Err(errors) => {
+    // metadata) is kept by the store (`clients::edited_by_admin`).
+    let spec = view.spec();
+    let target = id.clone();
+    let (actor, ip) = (who.as_admin(), session::client_ip(&req));
+    let updated = db(&state, move |conn| {
+        Ok(clients::write(conn, |tx| {
+            let updated = tx.update(&target, &spec, db::now())?;
+            tx.audit(&actor, Event::ClientUpdate, &target, ip.as_deref())?;
+            Ok::<_, StoreError>(updated)
+        }))
+    })
+    .await?;
+    match updated {
+        Ok(_) => {}
+        Err(StoreError::Invalid(errors)) => {
             return form_page(
                 HttpResponse::BadRequest(),
                 &who,
@@ -431,45 +441,8 @@ pub async fn update(
                 error_map(errors),
             )
         }
-    };
-    // A secret stays only while the client authenticates with one (switching to keys retires it).
-    client.row.secret_hash = existing
-        .row
-        .secret_hash
-        .clone()
-        .filter(|_| crate::oauth::client_policy::uses_secret(&client.row.auth_method));
-    client.row.created_at = existing.row.created_at;
-    // The stored metadata stays, with the keys as the form has them now.
-    let mut metadata = existing.metadata();
-    let edited = client.metadata();
-    for key in ["jwks", "jwks_uri"] {
-        match edited.get(key) {
-            Some(v) => metadata.insert(key.to_owned(), v.clone()),
-            None => metadata.remove(key),
-        };
+        Err(e) => return Err(store_error(e)),
     }
-    client.row.metadata =
-        (!metadata.is_empty()).then(|| serde_json::Value::Object(metadata).to_string());
-    db(&state, move |conn| {
-        let n = clients::update(conn, &client)?;
-        let r = &client.row;
-        clients::set_minimum_acr(conn, &r.client_id, r.minimum_acr.as_deref())?;
-        clients::set_token_exchange_audiences(
-            conn,
-            &r.client_id,
-            r.token_exchange_audiences.as_deref(),
-        )?;
-        Ok(n)
-    })
-    .await?;
-    auth::audit(
-        &state,
-        &req,
-        who.as_admin(),
-        Event::ClientUpdate,
-        id.clone(),
-    )
-    .await?;
     Ok(see_other(&format!("/admin/clients/{id}")))
 }
 
@@ -482,25 +455,17 @@ pub async fn rotate_secret(
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
     auth::require_recent_auth(&state, &req, &who, &form).await?;
     let client = load(&state, path.into_inner()).await?;
-    if client.row.is_public {
-        return Err(AppError::BadRequest(
-            "A public client has no secret.".into(),
-        ));
-    }
-    let secret = random::client_secret();
-    let (id, hash) = (client.row.client_id.clone(), random::sha256_hex(&secret));
-    db(&state, move |conn| {
-        Ok(clients::set_secret_hash(conn, &id, &hash, db::now())?)
+    let id = client.row.client_id.clone();
+    let (actor, ip) = (who.as_admin(), session::client_ip(&req));
+    let secret = db(&state, move |conn| {
+        Ok(clients::write(conn, |tx| {
+            let secret = tx.rotate_secret(&id, db::now())?;
+            tx.audit(&actor, Event::ClientRotateSecret, &id, ip.as_deref())?;
+            Ok::<_, StoreError>(secret)
+        }))
     })
-    .await?;
-    auth::audit(
-        &state,
-        &req,
-        who.as_admin(),
-        Event::ClientRotateSecret,
-        client.row.client_id.clone(),
-    )
-    .await?;
+    .await?
+    .map_err(store_error)?;
     render(
         HttpResponse::Ok(),
         &SecretPage {
@@ -539,11 +504,14 @@ pub async fn delete(
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
     auth::require_recent_auth(&state, &req, &who, &form).await?;
     let id = path.into_inner();
-    let target = id.clone();
-    let removed = db(&state, move |conn| Ok(clients::remove(conn, &target)?)).await?;
-    if removed == 0 {
-        return Err(AppError::NotFound);
-    }
-    auth::audit(&state, &req, who.as_admin(), Event::ClientRemove, id).await?;
+    let (actor, ip) = (who.as_admin(), session::client_ip(&req));
+    db(&state, move |conn| {
+        Ok(clients::write(conn, |tx| {
+            tx.remove(&id)?;
+            Ok::<_, StoreError>(tx.audit(&actor, Event::ClientRemove, &id, ip.as_deref())?)
+        }))
+    })
+    .await?
+    .map_err(store_error)?;
     Ok(see_other("/admin/clients"))
 }

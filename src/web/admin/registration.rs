@@ -6,11 +6,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::see_other;
+use crate::clients::registration::{
+    create_initial_token, initial_tokens, revoke_initial_token, token_id,
+};
 use crate::config::RegistrationPolicy;
-use crate::db::models::{initial_access_tokens, server_settings};
+use crate::db::models::server_settings;
 use crate::db::{self};
 use crate::domain::time::utc;
-use crate::oauth::registration::{create_initial_token, current_policy, token_id};
+use crate::oauth::registration::current_policy;
 use crate::state::AppState;
 use crate::web::auth;
 use crate::web::db;
@@ -48,27 +51,18 @@ async fn show(
     let (policy, rows) = db(state, move |conn| {
         Ok((
             current_policy(conn, configured)?,
-            initial_access_tokens::list(conn)?,
+            initial_tokens(conn, db::now())?,
         ))
     })
     .await?;
-    let now = db::now();
     let tokens = rows
-        .iter()
-        .map(|r| TokenView {
-            id: token_id(r).to_owned(),
-            state: if r.revoked_at.is_some() {
-                "revoked"
-            } else if r.expires_at.is_some_and(|e| e <= now) {
-                "expired"
-            } else if r.uses_left == Some(0) {
-                "used up"
-            } else {
-                "active"
-            },
-            uses_left: r.uses_left.map_or("any".into(), |u| u.to_string()),
-            expires: r.expires_at.map_or("never".into(), utc),
-            note: r.note.clone().unwrap_or_default(),
+        .into_iter()
+        .map(|t| TokenView {
+            id: t.id,
+            state: t.state,
+            uses_left: t.uses_left,
+            expires: t.expires_at.map_or("never".into(), utc),
+            note: t.note,
         })
         .collect();
     let reg = &state.settings.registration;
@@ -183,7 +177,7 @@ pub async fn revoke_token(
     let id = path.into_inner();
     let target = id.clone();
     let n = db(&state, move |conn| {
-        Ok(initial_access_tokens::revoke(conn, &target, db::now())?)
+        Ok(revoke_initial_token(conn, &target, db::now())?)
     })
     .await?;
     if n == 0 {

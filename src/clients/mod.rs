@@ -1,0 +1,311 @@
+//! The client store: every way a client comes to exist or change goes through here — the
+//! console, the CLI, `ostiary apply`, `/register` and RFC 7592 (`registration`), and Client ID
+//! Metadata Documents (`document`).
+//!
+//! - **Reads** go through the in-process cache (`cache::Caches::load_client`) where the caller
+//!   has one (the server); the CLI reads the database.
+//! - **Writes** are functions of [`Tx`], which only [`write`] hands out: one transaction, and
+//!   once it has ended this process's client write counter (`db::writes`) is bumped, so a read
+//!   of this process that raced the commit is not kept by the cache (`cache::Table::put`) and
+//!   what was cached before is dropped. Other processes see the change through the
+//!   `cache_generations` triggers. `db::models::clients` holds the rows and one-statement
+//!   primitives and knows nothing of caches or rules.
+//! - **One policy.** Every client is validated by `oauth::client_policy::validate`. What only an
+//!   administrator sets is spelled out in one place, [`keep_admin_fields`]: the least `acr`, the
+//!   token-exchange audiences, disabling and verifying. A client replacing its own registration
+//!   (RFC 7592) or a metadata document keeps what an administrator set.
+//!
+//! Never call [`write`] inside a transaction of your own (the counter would move before that
+//! outer commit): do the other writes on [`Tx::conn`] instead.
+
+pub mod document;
+pub mod registration;
+
+use std::sync::Arc;
+
+use diesel::{Connection, QueryResult};
+
+use crate::cache::Caches;
+use crate::db::models::clients as rows;
+pub use crate::db::models::clients::{Client, ClientRow, ORIGIN_ADMIN};
+use crate::db::DbConn;
+use crate::oauth::client_policy::{self, ClientSpec, FieldError};
+use crate::random;
+
+/// Why a write was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    #[error("no such client")]
+    NotFound,
+    #[error("a public client has no secret")]
+    Public,
+    #[error(transparent)]
+    Storage(#[from] diesel::result::Error),
+}
+
+/// The client, enabled or not: through the cache when there is one.
+pub fn get(
+    caches: Option<&Caches>,
+    conn: &mut DbConn,
+    client_id: &str,
+) -> QueryResult<Option<Arc<Client>>> {
+    match caches {
+        Some(c) => c.load_client(conn, client_id),
+        None => Ok(rows::by_id(conn, client_id)?.map(Arc::new)),
+    }
+}
+
+/// Every client's row, by name.
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ClientRow>> {
+    rows::list(conn)
+}
+
+/// A transaction of the store (see the module comment); made only by [`write`].
+pub struct Tx<'c> {
+    conn: &'c mut DbConn,
+}
+
+/// Runs `f` in one transaction; afterwards (committed or rolled back) this process's caches of
+/// clients forget what they hold and any read that raced the commit.
+pub fn write<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    let result = conn.transaction(|c| f(&mut Tx { conn: c }));
+    crate::db::writes::note_client_write();
+    result
+}
+
+/// A client an administrator registers (console, CLI, `ostiary apply`).
+#[derive(Debug, Default)]
+pub struct NewClient<'a> {
+    pub spec: ClientSpec,
+    /// `None`: a fresh random id.
+    pub client_id: Option<&'a str>,
+    /// The secret of a client that authenticates with one; `None`: a fresh random one.
+    pub secret: Option<&'a str>,
+    pub disabled: bool,
+}
+
+/// A client just stored, with its secret when the store made one (shown once).
+#[derive(Debug)]
+pub struct Created {
+    pub client: Client,
+    pub secret: Option<String>,
+}
+
+/// What an administrator's registration stores (the plan of `ostiary apply` shows the same).
+pub fn new_by_admin(new: &NewClient<'_>, now: i64) -> Result<Created, Vec<FieldError>> {
+    let id = new
+        .client_id
+        .map(str::to_owned)
+        .unwrap_or_else(random::client_id);
+    let mut client = client_policy::validate(&new.spec, &id, now)?;
+    let secret = match new.secret {
+        Some(s) => Some(s.to_owned()),
+        None => Some(random::client_secret()),
+    }
+    .filter(|_| client_policy::uses_secret(&client.row.auth_method));
+    client.row.secret_hash = secret.as_deref().map(random::sha256_hex);
+    client.row.disabled = new.disabled;
+    let generated = secret.filter(|_| new.secret.is_none());
+    Ok(Created {
+        client,
+        secret: generated,
+    })
+}
+
+/// What an administrator's edit of `existing` stores: every field of the spec (an application
+/// type it leaves out stays as it was); the secret stays only while the client authenticates
+/// with one (switching to keys or to public retires it); the stored extra metadata stays, with
+/// the keys (`jwks`, `jwks_uri`) as the spec has them; origin, creation, verification,
+/// disabling and the registration access token stay as they are.
+pub fn edited_by_admin(
+    existing: &Client,
+    spec: &ClientSpec,
+    now: i64,
+) -> Result<Client, Vec<FieldError>> {
+    let mut spec = spec.clone();
+    if spec.application_type.is_none() {
+        spec.application_type = Some(existing.row.application_type.clone());
+    }
+    let mut client = client_policy::validate(&spec, &existing.row.client_id, now)?;
+    let r = &existing.row;
+    client.row.secret_hash = r
+        .secret_hash
+        .clone()
+        .filter(|_| client_policy::uses_secret(&client.row.auth_method));
+    client.row.created_at = r.created_at;
+    client.row.origin = r.origin.clone();
+    client.row.verified = r.verified;
+    client.row.disabled = r.disabled;
+    client.row.registration_token_hash = r.registration_token_hash.clone();
+    let mut metadata = existing.metadata();
+    let edited = client.metadata();
+    for key in ["jwks", "jwks_uri"] {
+        match edited.get(key) {
+            Some(v) => metadata.insert(key.to_owned(), v.clone()),
+            None => metadata.remove(key),
+        };
+    }
+    client.row.metadata =
+        (!metadata.is_empty()).then(|| serde_json::Value::Object(metadata).to_string());
+    Ok(client)
+}
+
+/// The administrator's exceptions, in one place: when anyone but an administrator replaces a
+/// client's registration (the client itself by RFC 7592, its metadata document), what an
+/// administrator decided stays — the least `acr`, the token-exchange audiences, disabling, the
+/// origin and creation time — and a verification stays only while what users see of the client
+/// (name, logo, site, redirect URIs) is unchanged.
+pub fn keep_admin_fields(existing: &Client, client: &mut Client) {
+    let r = &existing.row;
+    client.row.minimum_acr = r.minimum_acr.clone();
+    client.row.token_exchange_audiences = r.token_exchange_audiences.clone();
+    client.row.disabled = r.disabled;
+    client.row.origin = r.origin.clone();
+    client.row.created_at = r.created_at;
+    client.row.verified = r.verified && !client.presentation_differs(existing);
+}
+
+impl Tx<'_> {
+    /// The connection, for writes to other tables in the same transaction (an audit row, the
+    /// registration policy, an initial access token's use).
+    pub fn conn(&mut self) -> &mut DbConn {
+        self.conn
+    }
+
+    /// Audits what this transaction did to `client_id`, in it.
+    pub fn audit(
+        &mut self,
+        actor: &crate::audit::Actor,
+        event: crate::audit::Event,
+        client_id: &str,
+        ip: Option<&str>,
+    ) -> diesel::QueryResult<()> {
+        let entry = crate::audit::Entry::new(actor, event)
+            .target(client_id)
+            .ip(ip);
+        crate::audit::record(self.conn, &entry)
+    }
+
+    /// The stored client, read after taking the write lock (SQLite) so nothing changes it
+    /// before this transaction writes.
+    fn locked(&mut self, client_id: &str, now: i64) -> Result<Client, StoreError> {
+        if rows::touch(self.conn, client_id, now)? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        rows::by_id(self.conn, client_id)?.ok_or(StoreError::NotFound)
+    }
+
+    /// Inserts a client validated by the caller's rule (`new_by_admin`, `registration`,
+    /// `document`), with its URIs.
+    fn insert(&mut self, client: &Client) -> QueryResult<()> {
+        rows::insert_row(self.conn, &client.row)?;
+        rows::insert_uris(self.conn, client)
+    }
+
+    /// Replaces the whole stored client (row and URIs) with `client`.
+    fn replace(&mut self, client: &Client) -> QueryResult<()> {
+        rows::update_row(self.conn, &client.row)?;
+        rows::delete_uris(self.conn, &client.row.client_id)?;
+        rows::insert_uris(self.conn, client)
+    }
+
+    /// An administrator registers a client (see [`new_by_admin`]).
+    pub fn create(&mut self, new: &NewClient<'_>, now: i64) -> Result<Created, StoreError> {
+        let created = new_by_admin(new, now).map_err(StoreError::Invalid)?;
+        self.insert(&created.client)?;
+        Ok(created)
+    }
+
+    /// An administrator edits a client (see [`edited_by_admin`]): settings, redirect URIs,
+    /// least `acr` and token-exchange audiences together.
+    pub fn update(
+        &mut self,
+        client_id: &str,
+        spec: &ClientSpec,
+        now: i64,
+    ) -> Result<Client, StoreError> {
+        let existing = self.locked(client_id, now)?;
+        let client = edited_by_admin(&existing, spec, now).map_err(StoreError::Invalid)?;
+        self.replace(&client)?;
+        Ok(client)
+    }
+
+    /// An administrator vouches for a client (or withdraws that).
+    pub fn set_verified(
+        &mut self,
+        client_id: &str,
+        verified: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        found(rows::set_verified(self.conn, client_id, verified, now)?)
+    }
+
+    /// Disables a client (every endpoint then treats it as unknown), or enables it again.
+    pub fn set_disabled(
+        &mut self,
+        client_id: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        found(rows::set_disabled(self.conn, client_id, disabled, now)?)
+    }
+
+    /// The least `acr` the client accepts (`None`: any), checked by the caller
+    /// (`authn::acr::Acr::parse`, as `client_policy::validate` does).
+    pub fn set_minimum_acr(
+        &mut self,
+        client_id: &str,
+        minimum_acr: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut client = self.locked(client_id, now)?;
+        client.row.minimum_acr = minimum_acr.map(str::to_owned);
+        client.row.updated_at = now;
+        rows::update_row(self.conn, &client.row)?;
+        Ok(())
+    }
+
+    /// A new random secret for a confidential client; the old one stops working at once.
+    pub fn rotate_secret(&mut self, client_id: &str, now: i64) -> Result<String, StoreError> {
+        let secret = random::client_secret();
+        self.set_secret(client_id, &secret, now)?;
+        Ok(secret)
+    }
+
+    /// Sets a confidential client's secret (`ostiary apply` reads it from a file or variable).
+    pub fn set_secret(
+        &mut self,
+        client_id: &str,
+        secret: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let client = self.locked(client_id, now)?;
+        if client.row.is_public {
+            return Err(StoreError::Public);
+        }
+        rows::set_secret_hash(self.conn, client_id, &random::sha256_hex(secret), now)?;
+        Ok(())
+    }
+
+    /// Deletes the client; codes, tokens, consents and URIs go with it (ON DELETE CASCADE), and
+    /// its access tokens stop verifying.
+    pub fn remove(&mut self, client_id: &str) -> Result<(), StoreError> {
+        found(rows::remove(self.conn, client_id)?)
+    }
+}
+
+fn found(n: usize) -> Result<(), StoreError> {
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
