@@ -221,11 +221,6 @@ mod tests {
         let url = DbUrl::Postgres(pg.url.clone());
         let mut a = crate::db::establish(&url).expect("postgres");
         crate::db::run_migrations(&mut a).expect("migrate");
-        #[derive(diesel::QueryableByName)]
-        struct Waiting {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
         let second = a
             .transaction(|a| {
                 let won = create(a, new_user("zed", "zed@example.test"), &Origin::Cli, None)?;
@@ -240,23 +235,8 @@ mod tests {
                         None,
                     )
                 });
-                let mut watcher = diesel::pg::PgConnection::establish(&pg.url).expect("watcher");
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-                loop {
-                    let w: Waiting = diesel::sql_query(
-                        "SELECT count(*) AS n FROM pg_stat_activity \
-                         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                    )
-                    .get_result(&mut watcher)?;
-                    if w.n > 0 {
-                        break;
-                    }
-                    assert!(
-                        std::time::Instant::now() < deadline,
-                        "the second create never waited"
-                    );
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
+                crate::db::testing::wait_until_a_session_waits_on_a_lock(&pg.url)
+                    .expect("the second create never waited");
                 diesel::QueryResult::Ok(second)
             })
             .expect("first create");

@@ -100,3 +100,33 @@ pub fn database_exists(admin_url: &str, name: &str) -> Result<bool, DbError> {
         .get_result(&mut admin)?;
     Ok(c.n > 0)
 }
+
+/// Returns once some session of the database behind `url` waits on a lock (polling every
+/// 10 ms, at most 20 s): how a test knows a second transaction really queued behind the first
+/// before the first commits, so the race it stages is real.
+pub fn wait_until_a_session_waits_on_a_lock(url: &str) -> Result<(), DbError> {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut watcher = PgConnection::establish(url).map_err(|e| DbError::Connect(e.to_string()))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let w: Waiting = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result(&mut watcher)?;
+        if w.n > 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(DbError::Connect(
+                "no session waited on a lock within 20 s".into(),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

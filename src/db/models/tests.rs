@@ -219,8 +219,7 @@ fn an_email_address_belongs_to_one_account_by_constraint() {
 #[test]
 fn racing_first_consents_merge_on_postgres() {
     use super::consents;
-    use diesel::pg::PgConnection;
-    use diesel::{Connection, RunQueryDsl};
+    use diesel::Connection;
     let Some(admin) = postgres_admin_url() else {
         return;
     };
@@ -243,11 +242,6 @@ fn racing_first_consents_merge_on_postgres() {
     let cid = client.row.client_id.clone();
 
     // Commit only once the second transaction waits on the first's key, so the race is real.
-    #[derive(diesel::QueryableByName)]
-    struct Waiting {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
     let second = a
         .transaction(|a| {
             consents::grant(a, &ann.id, &cid, &["openid"], 10)?;
@@ -256,23 +250,8 @@ fn racing_first_consents_merge_on_postgres() {
                 let mut b = db::establish(&url2).expect("postgres");
                 consents::grant(&mut b, &uid, &cid2, &["email"], 11)
             });
-            let mut watcher = PgConnection::establish(&pg.url).expect("watcher");
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-            loop {
-                let w: Waiting = diesel::sql_query(
-                    "SELECT count(*) AS n FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                )
-                .get_result(&mut watcher)?;
-                if w.n > 0 {
-                    break;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "second grant never waited"
-                );
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
+            crate::db::testing::wait_until_a_session_waits_on_a_lock(&pg.url)
+                .expect("second grant never waited");
             diesel::QueryResult::Ok(second)
         })
         .expect("first grant");
