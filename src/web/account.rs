@@ -3,7 +3,7 @@
 //! to the account (a consent or live refresh tokens), each with a "revoke access" button that
 //! deletes the consent and revokes that app's refresh tokens (`refresh::revoke_app`).
 
-use crate::accounts::manage::{self, Change};
+use crate::accounts::manage::Change;
 use crate::audit::Event;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -115,23 +115,11 @@ pub async fn change_password(
         .await;
     }
     let hash = state.passwords.hash(new).await?;
-    let (user, keep, actor) = (who.user.clone(), who.session.id_hash.clone(), who.as_user());
-    let ip = super::session::client_ip(&req);
-    db(&state, move |conn| {
-        let change = Change::Password {
-            hash,
-            keep_session: Some(keep),
-        };
-        Ok(manage::apply(
-            conn,
-            &user,
-            change,
-            &actor,
-            ip.as_deref(),
-            db::now(),
-        )?)
-    })
-    .await?;
+    let change = Change::Password {
+        hash,
+        keep_session: Some(who.session.id_hash.clone()),
+    };
+    auth::change_account(&state, &req, who.user.clone(), change, who.as_user()).await?;
     page(
         &state,
         &who,

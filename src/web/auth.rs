@@ -2,6 +2,7 @@
 //! signed-in user, admin checks, recent-authentication checks, and form bodies with repeated
 //! fields.
 
+use crate::accounts::manage::{self, Change};
 use crate::audit::{Actor, Entry, Event};
 use crate::domain::ids::UserId;
 use actix_web::{web, HttpRequest};
@@ -212,6 +213,30 @@ pub async fn audit(
     })
     .await?;
     Ok(())
+}
+
+/// Applies a change to `user`'s account (`accounts::manage`: what it ends and its audit entry,
+/// in one transaction) on behalf of `actor`.
+pub async fn change_account(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    user: User,
+    change: Change,
+    actor: Actor,
+) -> Result<(), AppError> {
+    let ip = session::client_ip(req);
+    db(state, move |conn| {
+        let now = db::now();
+        Ok(manage::apply(
+            conn,
+            &user,
+            change,
+            &actor,
+            ip.as_deref(),
+            now,
+        )?)
+    })
+    .await
 }
 
 impl SignedIn {

@@ -1,7 +1,7 @@
 //! Admin pages for users: search and paging, create, disable/enable, reset password,
 //! grant/revoke admin.
 
-use crate::accounts::manage::{self, Change};
+use crate::accounts::manage::Change;
 use crate::audit::Entry;
 use crate::audit::Event;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -309,18 +309,7 @@ async fn change(
     user: User,
     change: Change,
 ) -> Result<HttpResponse, AppError> {
-    let (actor, ip) = (who.as_admin(), crate::web::session::client_ip(req));
-    db(state, move |conn| {
-        Ok(manage::apply(
-            conn,
-            &user,
-            change,
-            &actor,
-            ip.as_deref(),
-            db::now(),
-        )?)
-    })
-    .await?;
+    auth::change_account(state, req, user, change, who.as_admin()).await?;
     Ok(see_other("/admin/users"))
 }
 
