@@ -1,7 +1,8 @@
 //! Rules for usernames, email addresses and passwords, shared by the CLI and the web forms.
 
 use crate::db::models::users::{self, User};
-use crate::domain::email::{check_email, email_key};
+use crate::domain::email::Email;
+use crate::domain::username::Username;
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -21,35 +22,9 @@ pub fn check_password(pw: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Prepares a username as RFC 8265's UsernameCaseMapped profile says (width mapping — fullwidth
-/// `ｅｖｅ` is `eve` —, case mapping, NFC — `josé` composed or not is one name —, the
-/// IdentifierClass, the bidi rule), and refuses names that mix scripts (UTS #39), such as `dаve`
-/// with a Cyrillic `а`. Every way in (login, CLI, console, setup) prepares names with this.
+/// Prepares a username (`domain::username::Username::parse`), as a string.
 pub fn prepare_username(raw: &str) -> Result<String, String> {
-    use precis_core::profile::Profile;
-    use unicode_security::MixedScript;
-    let raw = raw.trim();
-    if raw.is_empty() || raw.chars().count() > 64 {
-        return Err("the username must have 1 to 64 characters".into());
-    }
-    let prepared = precis_profiles::UsernameCaseMapped::new()
-        .enforce(raw)
-        .map_err(|_| {
-            "the username may contain letters, digits and symbols, but no spaces, control or \
-             formatting characters"
-                .to_owned()
-        })?
-        .into_owned();
-    if prepared.chars().count() > 64 {
-        return Err("the username must have 1 to 64 characters".into());
-    }
-    if !prepared.as_str().is_single_script() {
-        return Err(
-            "the username mixes letters of different scripts (for example Latin and Cyrillic)"
-                .into(),
-        );
-    }
-    Ok(prepared)
+    Username::parse(raw).map(Username::into_string)
 }
 
 /// The name a login attempt is about: the prepared username, or for a name that cannot be
@@ -66,14 +41,10 @@ pub fn login_key(raw: &str) -> String {
     })
 }
 
-pub fn check_username(username: &str) -> Result<String, String> {
-    prepare_username(username)
-}
-
 /// A new account's fields once every rule held: the prepared username and the stored email.
 pub struct NewAccount {
-    pub username: String,
-    pub email: String,
+    pub username: Username,
+    pub email: Email,
 }
 
 /// Every rule for a new account at once: the prepared fields, or each problem found (so a form
@@ -84,8 +55,8 @@ pub fn check_new_account(
     password: &str,
 ) -> Result<NewAccount, Vec<String>> {
     let mut errors = Vec::new();
-    let username = prepare_username(username).map_err(|e| errors.push(e)).ok();
-    let email = check_email(email).map_err(|e| errors.push(e)).ok();
+    let username = Username::parse(username).map_err(|e| errors.push(e)).ok();
+    let email = Email::parse(email).map_err(|e| errors.push(e)).ok();
     if let Err(e) = check_password(password) {
         errors.push(e);
     }
@@ -101,13 +72,16 @@ pub fn taken(
     account: &NewAccount,
 ) -> diesel::QueryResult<Vec<String>> {
     let mut errors = Vec::new();
-    if users::by_username(conn, &account.username)?.is_some() {
-        errors.push(format!("the username {:?} is taken", account.username));
+    if users::by_username(conn, account.username.as_str())?.is_some() {
+        errors.push(format!(
+            "the username {:?} is taken",
+            account.username.as_str()
+        ));
     }
-    if crate::db::models::user_email::in_use(conn, &email_key(&account.email))? {
+    if crate::db::models::user_email::in_use(conn, &account.email.key())? {
         errors.push(format!(
             "the email address {:?} is already in use",
-            account.email
+            account.email.as_str()
         ));
     }
     Ok(errors)
@@ -116,19 +90,19 @@ pub fn taken(
 /// A new, enabled user with a fresh stable id (the OIDC `sub`); `username` must already be
 /// checked and normalised.
 pub fn new_user(
-    username: String,
-    email: String,
+    username: Username,
+    email: Email,
     name: Option<String>,
     password_hash: String,
     is_admin: bool,
     email_verified: bool,
 ) -> User {
     let now = crate::db::now();
-    let key = email_key(&email);
+    let key = email.key();
     User {
         id: crate::random::token::<16>(),
-        username,
-        email,
+        username: username.into_string(),
+        email: email.into_string(),
         email_verified,
         name: name.filter(|n| !n.trim().is_empty()),
         given_name: None,
@@ -145,6 +119,7 @@ pub fn new_user(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::email::{check_email, email_key};
 
     #[test]
     fn password_rules() {
@@ -158,9 +133,9 @@ mod tests {
         assert_eq!(check_email("a@b.example").as_deref(), Ok("a@b.example"));
         assert!(check_email("nope").is_err());
         assert!(check_email("a b@c").is_err());
-        assert_eq!(check_username(" Alice ").as_deref(), Ok("alice"));
-        assert!(check_username("two words").is_err());
-        assert!(check_username("").is_err());
+        assert_eq!(prepare_username(" Alice ").as_deref(), Ok("alice"));
+        assert!(prepare_username("two words").is_err());
+        assert!(prepare_username("").is_err());
     }
 
     #[test]

@@ -32,16 +32,12 @@ pub fn check(
     if settings.policy == SignupPolicy::Closed {
         return Err(Refusal::Closed);
     }
-    let mut account = check_new_account(username, email, password).map_err(Refusal::Fields)?;
+    let account = check_new_account(username, email, password).map_err(Refusal::Fields)?;
     if password != confirm {
         return Err(Refusal::Fields(vec!["the two passwords differ".into()]));
     }
     if settings.policy == SignupPolicy::Open && !settings.email_domains.is_empty() {
-        let domain = account
-            .email
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_ascii_lowercase())
-            .unwrap_or_default();
+        let domain = account.email.domain().to_ascii_lowercase();
         if !settings.email_domains.contains(&domain) {
             return Err(Refusal::Fields(vec![format!(
                 "accounts can be created here only with an address at {}",
@@ -49,7 +45,6 @@ pub fn check(
             )]));
         }
     }
-    account.username = account.username.trim().to_owned();
     Ok(account)
 }
 

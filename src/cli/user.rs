@@ -4,7 +4,7 @@ use crate::audit::{Actor, Entry, Event};
 use clap::Subcommand;
 
 use super::{connect, print_table, CliError, CliResult};
-use crate::account_policy::{check_password, check_username, login_key, taken, NewAccount};
+use crate::account_policy::{check_password, login_key, taken, NewAccount};
 use crate::accounts::create::{create, NewUser, Origin};
 use crate::accounts::manage::{self, Change};
 use crate::authn::throttle;
@@ -12,7 +12,8 @@ use crate::config::Settings;
 use crate::crypto::password;
 use crate::db::models::users::{self, User};
 use crate::db::{self, DbConn};
-use crate::domain::email::check_email;
+use crate::domain::email::Email;
+use crate::domain::username::Username;
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -104,8 +105,8 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
             password_stdin,
         } => {
             let account = NewAccount {
-                username: check_username(&username).map_err(CliError::new)?,
-                email: check_email(&email).map_err(CliError::new)?,
+                username: Username::parse(&username).map_err(CliError::new)?,
+                email: Email::parse(&email).map_err(CliError::new)?,
             };
             let mut conn = connect(settings)?;
             if let Some(problem) = taken(&mut conn, &account)?.into_iter().next() {

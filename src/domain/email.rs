@@ -31,3 +31,31 @@ pub fn email_key(email: &str) -> String {
         .unwrap_or_else(|_| email.trim().to_owned())
         .to_lowercase()
 }
+
+/// An address in its stored form (`check_email`), with the key it is compared by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Email, String> {
+        check_email(raw).map(Email)
+    }
+
+    /// What two addresses share when they are the same mailbox (`email_key`).
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+
+    /// The domain, lower case (IDNA form).
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}

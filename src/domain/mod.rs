@@ -9,3 +9,4 @@ pub mod ids;
 pub mod net;
 pub mod signing;
 pub mod time;
+pub mod username;
