@@ -256,3 +256,23 @@ pub fn complete(conn: &mut DbConn, handle: &Handle, now: i64) -> diesel::QueryRe
 pub fn logged_in_here(row: &InteractionRow, user_id: Option<&str>) -> bool {
     row.auth_time.is_some() && row.user_id.is_some() && row.user_id.as_deref() == user_id
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_paths_of_both_kinds_name_their_interaction() {
+        let id = random::token::<32>();
+        for kind in Kind::ALL {
+            assert_eq!(id_in_path(&kind.resume_path(&id)), Some(id.clone()));
+        }
+        assert_eq!(id_in_path(&resume_path(&id)), Some(id.clone()));
+        assert_eq!(id_in_path(&format!("/device?user_code={id}")), None);
+        assert_eq!(
+            id_in_path(&format!("/device/resumeX?interaction={id}")),
+            None
+        );
+        assert_eq!(id_in_path("/device/resume?interaction=short"), None);
+    }
+}

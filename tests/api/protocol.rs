@@ -252,6 +252,11 @@ async fn another_browser_holding_a_device_approval_link_cannot_approve_it() {
     let csrf = TestApp::csrf_of(&app.html(&mallory, "/login").await);
     let res = post_decision(&app, &mallory, &resume, &csrf, "allow").await;
     assert_eq!(res.status(), 403);
+    assert!(res
+        .text()
+        .await
+        .expect("html")
+        .contains("started in another browser"));
     assert_eq!(app.count("device_codes WHERE status = 'pending'"), 1);
     assert_eq!(app.count("interactions WHERE completed_at IS NOT NULL"), 0);
     let (_, body) = poll(&app, &client, &device_code).await;
@@ -284,6 +289,49 @@ async fn another_browser_holding_a_device_approval_link_cannot_approve_it() {
         )),
         1
     );
+}
+
+/// A client's minimum class is asked through the same rule within the approval: a user
+/// without a factor is sent to set one up, returning to the interaction (not to the code).
+#[tokio::test]
+async fn a_device_approval_for_a_two_factor_client_sends_the_user_to_enrol_and_back() {
+    let app = device_app().await;
+    app.user("tv", "tv's password").await;
+    let client = app
+        .client(&[
+            "--public",
+            "--grant-type",
+            DEVICE_GRANT,
+            "--minimum-acr",
+            "urn:ostiary:acr:2fa",
+        ])
+        .await;
+    let d = start_device(&app, &client).await;
+    let typed = d["user_code"].as_str().expect("uc").to_owned();
+    let b = browser();
+    assert_eq!(
+        app.login_with(&b, "tv", "tv's password").await.status(),
+        303
+    );
+    let resume = open_code(&app, &b, &typed).await;
+    let res = b.get(app.url(&resume)).send().await.expect("resume");
+    assert_eq!(res.status(), 302);
+    let to = location(&res);
+    assert!(to.starts_with("/account/security?"), "{to}");
+    assert!(to.contains("needed=factor"), "{to}");
+    let return_to = url::Url::parse(&app.url(&to))
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .expect("return_to");
+    assert_eq!(return_to, resume);
+    // Allowing without it is refused; the device stays pending.
+    let csrf = TestApp::csrf_of(&app.html(&b, "/login").await);
+    let res = post_decision(&app, &b, &resume, &csrf, "allow").await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.expect("html").contains("stronger sign-in"));
+    assert_eq!(app.count("device_codes WHERE status = 'pending'"), 1);
 }
 
 /// An approval completes once: the decision replayed, or a second approval of the same code
