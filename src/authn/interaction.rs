@@ -1,7 +1,9 @@
-//! Interactions: a pending authorization request kept server-side and referenced by an
-//! unguessable id, so the login, sign-up and consent pages carry that id instead of the raw
-//! query string. Each step records what it satisfied (a login: who, when, how); the
-//! authorization endpoint resumes the request from the row and completes it once.
+//! Interactions: a pending request kept server-side and referenced by an unguessable id, so the
+//! login, sign-up, consent and confirmation pages carry that id instead of the raw query string
+//! or the typed user code. Two kinds (`Kind`): an authorization request (`/authorize`, resumed at
+//! `/authorize/resume`) and a device approval (RFC 8628, `/device`, resumed at `/device/resume`).
+//! Each step records what it satisfied (a login: who, when, how); the endpoint resumes the
+//! request from the row and completes it once.
 //!
 //! An interaction answers only to the browser that started it: the row keeps the hash of a
 //! random binding cookie set then, and finding, logging in within and completing an
@@ -16,14 +18,55 @@ use crate::random;
 /// How long a person has to log in (or sign up) and consent.
 pub const TTL: i64 = 1800;
 
-/// Where the browser resumes an interaction.
+/// What an interaction is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An authorization request (`request` holds its query string).
+    Authorize,
+    /// A person's approval of a device request (`device_code_hash` names it).
+    Device,
+}
+
+impl Kind {
+    const ALL: [Kind; 2] = [Kind::Authorize, Kind::Device];
+
+    /// The name stored in `interactions.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Authorize => "authorize",
+            Kind::Device => "device",
+        }
+    }
+
+    fn resume_base(self) -> &'static str {
+        match self {
+            Kind::Authorize => "/authorize/resume",
+            Kind::Device => "/device/resume",
+        }
+    }
+
+    /// Where the browser resumes an interaction of this kind.
+    pub fn resume_path(self, id: &str) -> String {
+        format!("{}?interaction={id}", self.resume_base())
+    }
+
+    /// Whether `row` is an interaction of this kind.
+    pub fn of(self, row: &InteractionRow) -> bool {
+        row.kind == self.as_str()
+    }
+}
+
+/// Where the browser resumes an authorization request's interaction.
 pub fn resume_path(id: &str) -> String {
-    format!("/authorize/resume?interaction={id}")
+    Kind::Authorize.resume_path(id)
 }
 
 /// The interaction id in a local resume path (a login's `return_to`), if it is one.
 pub fn id_in_path(path: &str) -> Option<String> {
-    let query = path.strip_prefix("/authorize/resume?")?;
+    let query = Kind::ALL.iter().find_map(|k| {
+        path.strip_prefix(k.resume_base())
+            .and_then(|rest| rest.strip_prefix('?'))
+    })?;
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "interaction")
         .map(|(_, v)| v.into_owned())
@@ -102,6 +145,46 @@ pub fn start(
     browser: &Browser,
     now: i64,
 ) -> diesel::QueryResult<String> {
+    insert_new(
+        conn,
+        Kind::Authorize,
+        client_id,
+        request,
+        None,
+        browser,
+        now,
+    )
+}
+
+/// Starts the approval of a pending device request (its device code's hash), bound to
+/// `browser`; returns its id. The typed user code goes no further than this.
+pub fn start_device(
+    conn: &mut DbConn,
+    client_id: &str,
+    device_code_hash: &str,
+    browser: &Browser,
+    now: i64,
+) -> diesel::QueryResult<String> {
+    insert_new(
+        conn,
+        Kind::Device,
+        client_id,
+        "",
+        Some(device_code_hash),
+        browser,
+        now,
+    )
+}
+
+fn insert_new(
+    conn: &mut DbConn,
+    kind: Kind,
+    client_id: &str,
+    request: &str,
+    device_code_hash: Option<&str>,
+    browser: &Browser,
+    now: i64,
+) -> diesel::QueryResult<String> {
     let id = random::token::<32>();
     interactions::insert(
         conn,
@@ -116,6 +199,8 @@ pub fn start(
             amr: None,
             completed_at: None,
             browser_hash: browser.hash(),
+            kind: kind.as_str().to_owned(),
+            device_code_hash: device_code_hash.map(str::to_owned),
         },
     )?;
     Ok(id)
@@ -170,4 +255,24 @@ pub fn complete(conn: &mut DbConn, handle: &Handle, now: i64) -> diesel::QueryRe
 /// asked for has happened, and must not be asked again on resuming.
 pub fn logged_in_here(row: &InteractionRow, user_id: Option<&str>) -> bool {
     row.auth_time.is_some() && row.user_id.is_some() && row.user_id.as_deref() == user_id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_paths_of_both_kinds_name_their_interaction() {
+        let id = random::token::<32>();
+        for kind in Kind::ALL {
+            assert_eq!(id_in_path(&kind.resume_path(&id)), Some(id.clone()));
+        }
+        assert_eq!(id_in_path(&resume_path(&id)), Some(id.clone()));
+        assert_eq!(id_in_path(&format!("/device?user_code={id}")), None);
+        assert_eq!(
+            id_in_path(&format!("/device/resumeX?interaction={id}")),
+            None
+        );
+        assert_eq!(id_in_path("/device/resume?interaction=short"), None);
+    }
 }

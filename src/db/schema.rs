@@ -328,6 +328,8 @@ diesel::table! {
         amr -> Nullable<Text>,
         completed_at -> Nullable<BigInt>,
         browser_hash -> Text,
+        kind -> Text,
+        device_code_hash -> Nullable<Text>,
     }
 }
 

@@ -108,7 +108,7 @@ pub fn start(
 /// their consent for its scopes (it shows on their account page like any app's), together.
 pub fn approve(
     conn: &mut DbConn,
-    user_code: &str,
+    device_code_hash: &str,
     client_id: &str,
     scope: &str,
     decision: &device_codes::Decision<'_>,
@@ -116,7 +116,7 @@ pub fn approve(
 ) -> diesel::QueryResult<bool> {
     use diesel::Connection;
     conn.transaction(|conn| {
-        if !device_codes::approve(conn, user_code, decision, now)? {
+        if !device_codes::approve(conn, device_code_hash, decision, now)? {
             return Ok(false);
         }
         let scopes: Vec<&str> = scope.split_ascii_whitespace().collect();

@@ -191,7 +191,8 @@ pub async fn resume(
     })
     .await?;
     let row = match found {
-        Ok(Lookup::Pending(row)) => row,
+        // A device approval's id is no authorization request: it resumes at /device/resume.
+        Ok(Lookup::Pending(row)) if interaction::Kind::Authorize.of(&row) => row,
         Ok(_) | Err(None) => {
             return Ok(error_page(
                 StatusCode::BAD_REQUEST,

@@ -4,22 +4,29 @@
 //! - `/device`: a person types the user code (any case, with or without the dash), signs in
 //!   (with whatever factors their login asks for), sees the application's name and what it
 //!   asks, and allows or denies. Unknown codes are admitted per address (guessing is slow).
+//!   A code that names a pending request starts an interaction (`authn::interaction`, kind
+//!   `Device`) bound to this browser; from there on the browser carries its id
+//!   (`/device/resume?interaction=ID`) through login, step-up or enrolment to the
+//!   confirmation, which posts back to the same address and completes the interaction once.
 
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
+use diesel::Connection;
 use serde::Deserialize;
 
 use super::auth::FormData;
 use super::authorize::describe_scope;
 use super::next_step::page_for;
-use super::templates::render;
+use super::templates::{render, OtherBrowserPage};
 use super::token::{client_endpoint, Serve};
 use super::{client_addr, db, session};
 use crate::authn::acr::Acr;
+use crate::authn::interaction::{self, Kind, Lookup};
 use crate::authn::requirement::{requirement, Demand, Requirement, Signin};
 use crate::authn::second_factor::Factors;
 use crate::db::models::device_codes::{self, DeviceCodeRow};
+use crate::db::models::interactions::InteractionRow;
 use crate::db::models::{clients, users};
 use crate::domain::grants::GRANT_DEVICE_CODE;
 use crate::oauth::device;
@@ -99,6 +106,8 @@ struct ConfirmPage<'a> {
     user_code: &'a str,
     scopes: Vec<String>,
     csrf_token: &'a str,
+    /// The approval's resume path, where the decision is posted.
+    action: &'a str,
 }
 
 #[derive(Template)]
@@ -134,38 +143,6 @@ fn redirect(to: &str) -> HttpResponse {
         .insert_header((header::LOCATION, to.to_owned()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish()
-}
-
-/// What the client's minimum class asks of this session: approving a device is signing in to
-/// its client (there is no prompt, max_age or acr_values here).
-fn strength(
-    s: &crate::db::models::sessions::SessionRow,
-    client: &clients::Client,
-    enrolled: Factors,
-) -> Requirement {
-    let signin = Signin {
-        user: true,
-        auth_time: s.auth_time,
-        fresh_login_at: None,
-        amr: s.amr.as_deref(),
-    };
-    let demand = Demand {
-        minimum: client.row.minimum_acr.as_deref().and_then(Acr::parse),
-        ..Demand::default()
-    };
-    requirement(crate::db::now(), &signin, &demand, || {
-        Ok::<_, std::convert::Infallible>(enrolled)
-    })
-    .unwrap_or_else(|never| match never {})
-}
-
-fn with_return_to(path: &str, return_to: &str, extra: &[(&str, &str)]) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("return_to", return_to);
-    for (k, v) in extra {
-        q.append_pair(k, v);
-    }
-    format!("{path}?{}", q.finish())
 }
 
 /// A pending request for this typed code, or the page that says why not. Unknown codes cost
@@ -215,7 +192,9 @@ async fn pending(
     }
 }
 
-/// GET /device: the code form; with `user_code`, the confirmation (after signing in).
+/// GET /device: the code form; with `user_code` (typed into the form, or from
+/// `verification_uri_complete`), the pending request it names becomes an interaction bound to
+/// this browser, and the browser continues at its resume path: the typed code goes no further.
 pub async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -225,112 +204,231 @@ pub async fn page(
     if typed.trim().is_empty() {
         return entry(HttpResponse::Ok(), "", None);
     }
-    let here = format!(
-        "/device?{}",
-        url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("user_code", &typed)
-            .finish()
-    );
-    let Some(s) = session::current(&req, &state).await? else {
-        return Ok(redirect(&with_return_to("/login", &here, &[])));
-    };
-    let Some(uid) = s.user_id.clone() else {
-        return Ok(redirect(&with_return_to("/login", &here, &[])));
-    };
-    let (code, row, client) = match pending(&req, &state, &typed).await? {
+    let (_, row, client) = match pending(&req, &state, &typed).await? {
         Ok(f) => f,
         Err(page) => return Ok(page),
     };
-    let lookup = uid.clone();
-    let (user, enrolled) = db(&state, move |conn| {
-        Ok((users::by_id(conn, &lookup)?, Factors::load(conn, &lookup)?))
-    })
-    .await?;
-    let Some(user) = user.filter(|u| !u.disabled) else {
-        return Ok(redirect(&with_return_to("/login", &here, &[])));
-    };
-    // A client's minimum sign-in strength holds here as at /authorize: the missing factor first.
-    if let Some(target) = page_for(strength(&s, &client, enrolled), &here) {
-        return Ok(redirect(&target));
+    // A new interaction is a row a stranger can make us write: admitted per address, as at
+    // /authorize (given back when the approval completes).
+    let address = address_of(&req);
+    if let Err(wait) = state.admission.interactions.take(&address) {
+        return Err(AppError::Throttled {
+            retry_after: wait.as_secs().max(1),
+        });
     }
-    render(
-        HttpResponse::Ok(),
-        &ConfirmPage {
-            client_name: &client.row.name,
-            unverified: !client.row.verified,
-            username: &user.username,
-            user_code: &device::display(&code),
-            scopes: row
-                .scope
-                .split_ascii_whitespace()
-                .map(describe_scope)
-                .collect(),
-            csrf_token: &s.csrf_token,
-        },
-        None,
-    )
-}
-
-/// POST /device/confirm: the user's decision.
-pub async fn confirm(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, AppError> {
-    let form = FormData::parse(&body);
-    let Some(s) = session::current(&req, &state).await? else {
-        return Ok(redirect("/login?return_to=/device"));
-    };
-    session::check_csrf(Some(&s), form.get("csrf_token"))?;
-    let Some(uid) = s.user_id.clone() else {
-        return Ok(redirect("/login?return_to=/device"));
-    };
-    let allow = match form.get("decision") {
-        Some("allow") => true,
-        Some("deny") => false,
-        _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
-    };
-    let typed = form.text("code");
-    let (code, row, client) = match pending(&req, &state, &typed).await? {
-        Ok(f) => f,
-        Err(page) => return Ok(page),
-    };
-    if allow {
-        let lookup = uid.clone();
-        let enrolled = db(&state, move |conn| Ok(Factors::load(conn, &lookup)?)).await?;
-        if strength(&s, &client, enrolled) != Requirement::Satisfied {
-            return Err(AppError::BadRequest(
-                "This application needs a stronger sign-in: open the code again.".into(),
-            ));
-        }
-    }
-    let (auth_time, amr) = (s.auth_time, s.amr.clone());
+    let (browser, cookie) = super::browser::bind(&req, &state);
     let client_id = client.row.client_id.clone();
-    let decided = db(&state, move |conn| {
-        let now = crate::db::now();
-        if !allow {
-            return Ok(device_codes::deny(conn, &code, now)?);
-        }
-        let decision = device_codes::Decision {
-            user_id: &uid,
-            auth_time: auth_time.unwrap_or(now),
-            amr: amr.as_deref(),
-            // The device gets its own standing: signing out of the browser that approved it
-            // does not sign the TV out.
-            session_id: None,
-        };
-        Ok(device::approve(
-            conn, &code, &client_id, &row.scope, &decision, now,
+    let hash = row.device_code_hash.clone();
+    let id = db(&state, move |conn| {
+        Ok(interaction::start_device(
+            conn,
+            &client_id,
+            &hash,
+            &browser,
+            crate::db::now(),
         )?)
     })
     .await?;
-    if !decided {
-        return entry(
-            HttpResponse::BadRequest(),
-            &typed,
-            Some("That code was used already or has expired."),
+    Ok(HttpResponse::Found()
+        .cookie(cookie)
+        .insert_header((header::LOCATION, Kind::Device.resume_path(&id)))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+fn address_of(req: &HttpRequest) -> String {
+    client_addr::of(req)
+        .map(crate::authn::throttle::address_subject)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[derive(Deserialize)]
+pub struct ResumeQuery {
+    interaction: String,
+}
+
+/// What an approval's id finds for this browser.
+enum Found {
+    /// Pending, this browser's, its device request still pending and its client enabled.
+    Pending(Box<(InteractionRow, DeviceCodeRow, clients::Client)>),
+    /// Started in another browser: the client's name and home page, if it still exists.
+    OtherBrowser(Option<(String, Option<String>)>),
+    /// Unknown, expired, completed, or its device request is no longer pending.
+    Ended,
+}
+
+fn ended() -> Result<HttpResponse, AppError> {
+    entry(
+        HttpResponse::BadRequest(),
+        "",
+        Some("That code was used already or has expired."),
+    )
+}
+
+/// GET/POST /device/resume?interaction=ID: the approval after a login, step-up or enrolment
+/// (GET: the confirmation page, or the page for what is still missing) or with the decision
+/// (POST, CSRF-checked); in the browser that started it only, and completed once.
+pub async fn resume(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<ResumeQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let id = query.into_inner().interaction;
+    let session = session::current(&req, &state).await?;
+    let allow = if req.method() == Method::POST {
+        let form = FormData::parse(&body);
+        session::check_csrf(session.as_ref(), form.get("csrf_token"))?;
+        match form.get("decision") {
+            Some("allow") => Some(true),
+            Some("deny") => Some(false),
+            _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
+        }
+    } else {
+        None
+    };
+    let handle = interaction::Handle {
+        id,
+        browser: super::browser::of(&req, &state),
+    };
+    let lookup = handle.clone();
+    let st = state.clone();
+    let found = db(&state, move |conn| {
+        let now = crate::db::now();
+        Ok(match interaction::find(conn, &lookup, now)? {
+            Lookup::Pending(row) if Kind::Device.of(&row) => {
+                let code = match row.device_code_hash.as_deref() {
+                    Some(hash) => device_codes::pending_by_hash(conn, hash, now)?,
+                    None => None,
+                };
+                let client = match &code {
+                    Some(c) => clients::by_id(conn, &c.client_id)?.filter(|c| !c.row.disabled),
+                    None => None,
+                };
+                match (code, client) {
+                    (Some(code), Some(client)) => Found::Pending(Box::new((*row, code, client))),
+                    _ => Found::Ended,
+                }
+            }
+            Lookup::OtherBrowser { client_id } => Found::OtherBrowser(
+                st.caches
+                    .load_client(conn, &client_id)?
+                    .map(|c| (c.row.name.clone(), c.row.homepage_uri.clone())),
+            ),
+            Lookup::Pending(_) | Lookup::Ended => Found::Ended,
+        })
+    })
+    .await?;
+    let (row, code, client) = match found {
+        Found::Pending(found) => *found,
+        Found::Ended | Found::OtherBrowser(None) => return ended(),
+        Found::OtherBrowser(Some((client_name, homepage_uri))) => {
+            return render(
+                HttpResponse::Forbidden(),
+                &OtherBrowserPage {
+                    client_name: &client_name,
+                    homepage_uri: homepage_uri.as_deref(),
+                },
+                None,
+            )
+        }
+    };
+    let here = Kind::Device.resume_path(&handle.id);
+
+    // Who is signed in, and whether that is enough for the client: the one rule, with the login
+    // made within this approval counting as fresh, as at /authorize.
+    let uid = session.as_ref().and_then(|s| s.user_id.clone());
+    let lookup = uid.clone();
+    let (user, enrolled) = db(&state, move |conn| {
+        Ok(match lookup {
+            Some(uid) => (users::by_id(conn, &uid)?, Factors::load(conn, &uid)?),
+            None => (None, Factors::default()),
+        })
+    })
+    .await?;
+    let user = user.filter(|u| !u.disabled);
+    let signin = Signin {
+        user: user.is_some(),
+        auth_time: session.as_ref().and_then(|s| s.auth_time),
+        fresh_login_at: interaction::logged_in_here(&row, uid.as_deref())
+            .then_some(row.auth_time)
+            .flatten(),
+        amr: session.as_ref().and_then(|s| s.amr.as_deref()),
+    };
+    let demand = Demand {
+        minimum: client.row.minimum_acr.as_deref().and_then(Acr::parse),
+        ..Demand::default()
+    };
+    let needed = requirement(crate::db::now(), &signin, &demand, || {
+        Ok::<_, std::convert::Infallible>(enrolled)
+    })
+    .unwrap_or_else(|never| match never {});
+    let (Some(user), Some(s)) = (user, session.as_ref()) else {
+        return Ok(redirect(
+            &page_for(Requirement::Login, &here).unwrap_or_default(),
+        ));
+    };
+
+    let Some(allow) = allow else {
+        // A client's minimum sign-in strength holds here as at /authorize: the missing factor
+        // first.
+        if let Some(target) = page_for(needed, &here) {
+            return Ok(redirect(&target));
+        }
+        return render(
+            HttpResponse::Ok(),
+            &ConfirmPage {
+                client_name: &client.row.name,
+                unverified: !client.row.verified,
+                username: &user.username,
+                user_code: &device::display(&code.user_code),
+                scopes: code
+                    .scope
+                    .split_ascii_whitespace()
+                    .map(describe_scope)
+                    .collect(),
+                csrf_token: &s.csrf_token,
+                action: &here,
+            },
+            None,
         );
+    };
+    // Denying needs only someone signed in; allowing, the sign-in the client asks for.
+    if allow && needed != Requirement::Satisfied {
+        return Err(AppError::BadRequest(
+            "This application needs a stronger sign-in: open the code again.".into(),
+        ));
     }
+    let (auth_time, amr) = (s.auth_time, s.amr.clone());
+    let client_id = client.row.client_id.clone();
+    let (uid, hash, scope) = (user.id.clone(), code.device_code_hash.clone(), code.scope);
+    let decided = db(&state, move |conn| {
+        let now = crate::db::now();
+        Ok(conn.transaction(|conn| {
+            // The approval answers once: the interaction is completed first (one conditional
+            // UPDATE, this browser's only), then the device request decided.
+            if !interaction::complete(conn, &handle, now)? {
+                return Ok(false);
+            }
+            if !allow {
+                return device_codes::deny(conn, &hash, now);
+            }
+            let decision = device_codes::Decision {
+                user_id: &uid,
+                auth_time: auth_time.unwrap_or(now),
+                amr: amr.as_deref(),
+                // The device gets its own standing: signing out of the browser that approved it
+                // does not sign the TV out.
+                session_id: None,
+            };
+            device::approve(conn, &hash, &client_id, &scope, &decision, now)
+        })?)
+    })
+    .await?;
+    if !decided {
+        return ended();
+    }
+    state.admission.interactions.refund(&address_of(&req));
     render(
         HttpResponse::Ok(),
         &DonePage {

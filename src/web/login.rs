@@ -43,7 +43,7 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
             if (p.starts_with("/authorize?")
                 || p.starts_with("/authorize/resume?")
                 || p == "/device"
-                || p.starts_with("/device?")
+                || p.starts_with("/device/resume?")
                 || p == "/"
                 || p.starts_with("/account")
                 || p.starts_with("/admin"))

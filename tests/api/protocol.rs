@@ -69,41 +69,316 @@ async fn poll(app: &TestApp, client: &TestClient, device_code: &str) -> (u16, Va
     .await
 }
 
-/// Signs `who` in with a fresh browser and decides on the device request `user_code` (as typed).
-async fn decide(app: &TestApp, who: (&str, &str), typed: &str, decision: &str) -> u16 {
-    let b = browser();
-    let res = app.login_with(&b, who.0, who.1).await;
-    assert_eq!(res.status(), 303);
-    let page = b
+/// The form that decides a device approval: its action (the approval's resume path) and CSRF.
+fn device_form(html: &str) -> (String, String) {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse("form[method=post]").expect("sel");
+    let action = doc
+        .select(&sel)
+        .find_map(|f| {
+            f.value()
+                .attr("action")
+                .filter(|a| a.starts_with("/device/resume?interaction="))
+        })
+        .expect("confirmation form")
+        .to_owned();
+    (action, TestApp::csrf_of(html))
+}
+
+/// GET /device?user_code=…: the code becomes an interaction, the browser sent on to its resume
+/// path (which no longer carries the code).
+async fn open_code(app: &TestApp, b: &reqwest::Client, typed: &str) -> String {
+    let res = b
         .get(app.url("/device"))
         .query(&[("user_code", typed)])
         .send()
         .await
         .expect("device page");
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.expect("html");
-    assert!(html.contains("Test App"), "the client's name is shown");
-    let csrf = TestApp::csrf_of(&html);
-    let code = {
-        let doc = scraper::Html::parse_document(&html);
-        let sel = scraper::Selector::parse("input[name=code]").expect("sel");
-        doc.select(&sel)
-            .next()
-            .and_then(|e| e.value().attr("value"))
-            .expect("code")
-            .to_owned()
-    };
-    b.post(app.url("/device/confirm"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("code", code.as_str()),
-            ("decision", decision),
-        ])
+    assert_eq!(res.status(), 302);
+    let resume = location(&res);
+    assert!(
+        resume.starts_with("/device/resume?interaction="),
+        "{resume}"
+    );
+    let bare = typed.replace('-', "").to_uppercase();
+    assert!(
+        !resume.to_uppercase().contains(&bare),
+        "no user code in {resume}"
+    );
+    resume
+}
+
+async fn post_decision(
+    app: &TestApp,
+    b: &reqwest::Client,
+    action: &str,
+    csrf: &str,
+    decision: &str,
+) -> reqwest::Response {
+    b.post(app.url(action))
+        .form(&[("csrf_token", csrf), ("decision", decision)])
         .send()
         .await
         .expect("decide")
+}
+
+/// Signs `who` in with a fresh browser and decides on the device request `user_code` (as typed).
+async fn decide(app: &TestApp, who: (&str, &str), typed: &str, decision: &str) -> u16 {
+    let b = browser();
+    let res = app.login_with(&b, who.0, who.1).await;
+    assert_eq!(res.status(), 303);
+    let resume = open_code(app, &b, typed).await;
+    let page = b.get(app.url(&resume)).send().await.expect("confirmation");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("Test App"), "the client's name is shown");
+    let (action, csrf) = device_form(&html);
+    assert_eq!(action, resume, "the decision posts against the interaction");
+    post_decision(app, &b, &action, &csrf, decision)
+        .await
         .status()
         .as_u16()
+}
+
+/// POSTs a login with `return_to` from `b`'s login page.
+async fn login_towards(
+    app: &TestApp,
+    b: &reqwest::Client,
+    user: (&str, &str),
+    return_to: &str,
+) -> reqwest::Response {
+    let html = app.html(b, "/login").await;
+    let csrf = TestApp::csrf_of(&html);
+    b.post(app.url("/login"))
+        .form(&[
+            ("username", user.0),
+            ("password", user.1),
+            ("csrf_token", csrf.as_str()),
+            ("return_to", return_to),
+        ])
+        .send()
+        .await
+        .expect("login")
+}
+
+/// A person not signed in types the code: the approval is an interaction, the login within it
+/// is recorded on it, the browser comes back to it, allows, and the device gets its tokens.
+#[tokio::test]
+async fn a_device_approval_through_login_resumes_its_interaction_and_the_device_gets_tokens() {
+    let app = device_app().await;
+    app.user("tv", "tv's password").await;
+    let client = app
+        .client(&["--public", "--grant-type", DEVICE_GRANT])
+        .await;
+    let d = start_device(&app, &client).await;
+    let device_code = d["device_code"].as_str().expect("dc").to_owned();
+    let typed = d["user_code"].as_str().expect("uc").to_owned();
+
+    let b = browser();
+    let resume = open_code(&app, &b, &typed).await;
+    assert_eq!(
+        app.count("interactions WHERE kind = 'device' AND device_code_hash IS NOT NULL"),
+        1
+    );
+    let res = b.get(app.url(&resume)).send().await.expect("resume");
+    assert_eq!(res.status(), 302);
+    let login_at = location(&res);
+    assert!(login_at.starts_with("/login?"), "{login_at}");
+    let return_to = url::Url::parse(&app.url(&login_at))
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .expect("return_to");
+    assert_eq!(return_to, resume, "login returns to the interaction");
+
+    let login = login_towards(&app, &b, ("tv", "tv's password"), &return_to).await;
+    assert_eq!(login.status(), 303);
+    assert_eq!(location(&login), resume);
+    assert_eq!(
+        app.count("interactions WHERE kind = 'device' AND user_id IS NOT NULL"),
+        1,
+        "the login is recorded on the approval"
+    );
+    let page = b.get(app.url(&resume)).send().await.expect("confirmation");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("Test App"));
+    assert!(html.contains(&typed), "the page shows the code to compare");
+    let (action, csrf) = device_form(&html);
+    let res = post_decision(&app, &b, &action, &csrf, "allow").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        app.count("interactions WHERE kind = 'device' AND completed_at IS NOT NULL"),
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, tokens) = poll(&app, &client, &device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["access_token"].is_string());
+}
+
+/// The approval answers only to the browser that typed the code: another browser holding its
+/// link — signed in as someone else, or as the same person — gets the "started in another
+/// browser" page, and the device stays pending; the first browser still approves it.
+#[tokio::test]
+async fn another_browser_holding_a_device_approval_link_cannot_approve_it() {
+    let app = device_app().await;
+    app.user("alice", "alice's password").await;
+    app.user("mallory", "mallory's password").await;
+    let client = app
+        .client(&["--public", "--grant-type", DEVICE_GRANT])
+        .await;
+    let d = start_device(&app, &client).await;
+    let device_code = d["device_code"].as_str().expect("dc").to_owned();
+    let typed = d["user_code"].as_str().expect("uc").to_owned();
+
+    let victim = browser();
+    let resume = open_code(&app, &victim, &typed).await;
+
+    let mallory = browser();
+    let login = login_towards(&app, &mallory, ("mallory", "mallory's password"), &resume).await;
+    assert_eq!(login.status(), 303);
+    assert_eq!(
+        app.count("interactions WHERE user_id IS NOT NULL"),
+        0,
+        "mallory's login is not recorded on the victim's approval"
+    );
+    let res = mallory.get(app.url(&resume)).send().await.expect("resume");
+    assert_eq!(res.status(), 403);
+    let html = res.text().await.expect("html");
+    assert!(html.contains("started in another browser"), "{html}");
+    assert!(!html.contains(&typed), "nothing of the request is shown");
+    let csrf = TestApp::csrf_of(&app.html(&mallory, "/login").await);
+    let res = post_decision(&app, &mallory, &resume, &csrf, "allow").await;
+    assert_eq!(res.status(), 403);
+    assert!(res
+        .text()
+        .await
+        .expect("html")
+        .contains("started in another browser"));
+    assert_eq!(app.count("device_codes WHERE status = 'pending'"), 1);
+    assert_eq!(app.count("interactions WHERE completed_at IS NOT NULL"), 0);
+    let (_, body) = poll(&app, &client, &device_code).await;
+    assert_eq!(body["error"], "authorization_pending");
+
+    // The victim's own approval is untouched, and it is the victim's.
+    let login = login_towards(&app, &victim, ("alice", "alice's password"), &resume).await;
+    assert_eq!(login.status(), 303);
+    let html = app.html(&victim, &resume).await;
+    assert!(html.contains("alice"), "{html}");
+    let (action, csrf) = device_form(&html);
+    let res = post_decision(&app, &victim, &action, &csrf, "allow").await;
+    assert_eq!(res.status(), 200);
+    let alice = {
+        use diesel::prelude::*;
+        #[derive(diesel::QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            id: String,
+        }
+        let mut conn = app.db.conn();
+        diesel::sql_query("SELECT id FROM users WHERE username = 'alice'")
+            .get_result::<Id>(&mut conn)
+            .expect("alice")
+            .id
+    };
+    assert_eq!(
+        app.count(&format!(
+            "device_codes WHERE status = 'approved' AND user_id = '{alice}'"
+        )),
+        1
+    );
+}
+
+/// A client's minimum class is asked through the same rule within the approval: a user
+/// without a factor is sent to set one up, returning to the interaction (not to the code).
+#[tokio::test]
+async fn a_device_approval_for_a_two_factor_client_sends_the_user_to_enrol_and_back() {
+    let app = device_app().await;
+    app.user("tv", "tv's password").await;
+    let client = app
+        .client(&[
+            "--public",
+            "--grant-type",
+            DEVICE_GRANT,
+            "--minimum-acr",
+            "urn:ostiary:acr:2fa",
+        ])
+        .await;
+    let d = start_device(&app, &client).await;
+    let typed = d["user_code"].as_str().expect("uc").to_owned();
+    let b = browser();
+    assert_eq!(
+        app.login_with(&b, "tv", "tv's password").await.status(),
+        303
+    );
+    let resume = open_code(&app, &b, &typed).await;
+    let res = b.get(app.url(&resume)).send().await.expect("resume");
+    assert_eq!(res.status(), 302);
+    let to = location(&res);
+    assert!(to.starts_with("/account/security?"), "{to}");
+    assert!(to.contains("needed=factor"), "{to}");
+    let return_to = url::Url::parse(&app.url(&to))
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .expect("return_to");
+    assert_eq!(return_to, resume);
+    // Allowing without it is refused; the device stays pending.
+    let csrf = TestApp::csrf_of(&app.html(&b, "/login").await);
+    let res = post_decision(&app, &b, &resume, &csrf, "allow").await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.expect("html").contains("stronger sign-in"));
+    assert_eq!(app.count("device_codes WHERE status = 'pending'"), 1);
+}
+
+/// An approval completes once: the decision replayed, or a second approval of the same code
+/// (typed twice, in two tabs) answered after the first, changes nothing.
+#[tokio::test]
+async fn a_device_approval_completes_once() {
+    let app = device_app().await;
+    app.user("tv", "tv's password").await;
+    let client = app
+        .client(&["--public", "--grant-type", DEVICE_GRANT])
+        .await;
+    let d = start_device(&app, &client).await;
+    let device_code = d["device_code"].as_str().expect("dc").to_owned();
+    let typed = d["user_code"].as_str().expect("uc").to_owned();
+
+    let b = browser();
+    assert_eq!(
+        app.login_with(&b, "tv", "tv's password").await.status(),
+        303
+    );
+    let first = open_code(&app, &b, &typed).await;
+    let second = open_code(&app, &b, &typed).await;
+    assert_ne!(first, second);
+    let (action, csrf) = device_form(&app.html(&b, &first).await);
+    let (other_action, _) = device_form(&app.html(&b, &second).await);
+
+    let res = post_decision(&app, &b, &action, &csrf, "allow").await;
+    assert_eq!(res.status(), 200);
+    // Replayed: ended.
+    let res = post_decision(&app, &b, &action, &csrf, "allow").await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.expect("html").contains("used already"));
+    // The other tab cannot turn it into a denial.
+    let res = post_decision(&app, &b, &other_action, &csrf, "deny").await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(app.count("device_codes WHERE status = 'approved'"), 1);
+    // Nor can the code be opened again.
+    let res = b
+        .get(app.url("/device"))
+        .query(&[("user_code", typed.as_str())])
+        .send()
+        .await
+        .expect("device page");
+    assert_eq!(res.status(), 400);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, tokens) = poll(&app, &client, &device_code).await;
+    assert_eq!(status, 200, "{tokens}");
 }
 
 #[tokio::test]

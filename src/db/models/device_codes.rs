@@ -96,15 +96,12 @@ pub struct Decision<'a> {
     pub session_id: Option<&'a str>,
 }
 
-pub fn approve(
-    conn: &mut DbConn,
-    user_code: &str,
-    d: &Decision<'_>,
-    now: i64,
-) -> QueryResult<bool> {
+/// Pending → approved for the user, once (the request is named by its device code's hash,
+/// as the approval's interaction keeps it).
+pub fn approve(conn: &mut DbConn, hash: &str, d: &Decision<'_>, now: i64) -> QueryResult<bool> {
     let n = diesel::update(
         t::table
-            .filter(t::user_code.eq(user_code))
+            .find(hash)
             .filter(t::status.eq(PENDING))
             .filter(t::expires_at.gt(now)),
     )
@@ -119,10 +116,11 @@ pub fn approve(
     Ok(n == 1)
 }
 
-pub fn deny(conn: &mut DbConn, user_code: &str, now: i64) -> QueryResult<bool> {
+/// Pending → denied, once.
+pub fn deny(conn: &mut DbConn, hash: &str, now: i64) -> QueryResult<bool> {
     let n = diesel::update(
         t::table
-            .filter(t::user_code.eq(user_code))
+            .find(hash)
             .filter(t::status.eq(PENDING))
             .filter(t::expires_at.gt(now)),
     )
@@ -137,4 +135,20 @@ pub fn consume(conn: &mut DbConn, hash: &str) -> QueryResult<bool> {
         .set(t::status.eq(CONSUMED))
         .execute(conn)?;
     Ok(n == 1)
+}
+
+/// The pending, unexpired request with this device code hash (an approval's interaction names
+/// its request so).
+pub fn pending_by_hash(
+    conn: &mut DbConn,
+    hash: &str,
+    now: i64,
+) -> QueryResult<Option<DeviceCodeRow>> {
+    t::table
+        .find(hash)
+        .filter(t::status.eq(PENDING))
+        .filter(t::expires_at.gt(now))
+        .select(DeviceCodeRow::as_select())
+        .first(conn)
+        .optional()
 }

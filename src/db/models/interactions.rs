@@ -19,6 +19,10 @@ pub struct InteractionRow {
     pub completed_at: Option<i64>,
     /// SHA-256 of the binding cookie of the browser that started the interaction.
     pub browser_hash: String,
+    /// What the interaction is for: `authn::interaction::Kind`'s stored name.
+    pub kind: String,
+    /// For a device approval: the device request's key (`device_codes.device_code_hash`).
+    pub device_code_hash: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &InteractionRow) -> QueryResult<()> {
