@@ -17,7 +17,7 @@ use crate::oauth::authorize::{self, AuthorizeInput, AuthorizeOutcome, Decision};
 use crate::oauth::context;
 use crate::oauth::errors::ErrorCode;
 use crate::oauth::metadata_document;
-use crate::oauth::params::{self, Params};
+use crate::oauth::params;
 use crate::state::AppState;
 use crate::web::error::{error_page, AppError};
 
@@ -286,8 +286,8 @@ async fn process(
             None => None,
         };
         let username = user.as_ref().map(|u| u.username.clone());
-        let (query, raw_keys) = super::token::parse_form(q.as_bytes());
-        let params = Params::new(&query, raw_keys);
+        let query = params::Form::parse(q.as_bytes());
+        let params = query.params();
         let fresh_login_at = fresh
             .as_ref()
             .filter(|row| interaction::logged_in_here(row, user.as_ref().map(|u| u.id.as_str())))
