@@ -877,8 +877,206 @@ fn positive(name: &str, v: Option<i64>, default: i64) -> Result<i64, ConfigError
     }
 }
 
+/// The access tokens' signing algorithm (default ES256: cheap to sign on every token request).
+fn access_token_alg(a: &SettingsArgs) -> Result<SigningAlg, ConfigError> {
+    match a.access_token_alg.as_deref() {
+        None => Ok(SigningAlg::Es256),
+        Some(s) => SigningAlg::parse(s).ok_or_else(|| {
+            bad(
+                "access_token_alg",
+                format!("{s}: use RS256, ES256 or EdDSA"),
+            )
+        }),
+    }
+}
+
+/// Outgoing mail (`MailSettings::resolve`): SMTP, sender, account-link lifetimes, the outbox.
+fn mail_settings(a: &SettingsArgs, issuer: &str) -> Result<MailSettings, ConfigError> {
+    MailSettings::resolve(
+        MailArgs {
+            smtp_url: a.smtp_url.as_deref(),
+            smtp_password_file: a.smtp_password_file.as_deref(),
+            mail_from: a.mail_from.as_deref(),
+            reset_token_ttl: a.reset_token_ttl,
+            verification_token_ttl: a.verification_token_ttl,
+            outbox_interval: a.outbox_interval,
+            reset_requests_per_address: a.reset_requests_per_address,
+        },
+        issuer,
+    )
+}
+
+/// The listening address: `ADDRESS:PORT`.
+fn bind_address(a: &SettingsArgs) -> Result<SocketAddr, ConfigError> {
+    let bind_raw = a.bind.as_deref().unwrap_or("127.0.0.1:8080");
+    bind_raw.parse().map_err(|_| {
+        bad(
+            "bind",
+            format!("{bind_raw}: expected ADDRESS:PORT, e.g. 0.0.0.0:8080"),
+        )
+    })
+}
+
+/// The log filter, checked now so a typo fails at start rather than logging nothing.
+fn log_filter(a: &SettingsArgs) -> Result<String, ConfigError> {
+    let log = a.log.clone().unwrap_or_else(|| "info".to_owned());
+    tracing_subscriber::EnvFilter::try_new(&log).map_err(|e| bad("log", format!("{log}: {e}")))?;
+    Ok(log)
+}
+
+/// argon2id parameters (default m=19456 KiB, t=2, p=1, OWASP's), checked by the argon2 crate
+/// itself so a hash never fails at login time.
+fn argon2_settings(a: &SettingsArgs) -> Result<Argon2Settings, ConfigError> {
+    let argon2 = Argon2Settings {
+        memory_kib: a.argon2_memory_kib.unwrap_or(19456),
+        iterations: a.argon2_iterations.unwrap_or(2),
+        parallelism: a.argon2_parallelism.unwrap_or(1),
+    };
+    argon2::Params::new(
+        argon2.memory_kib,
+        argon2.iterations,
+        argon2.parallelism,
+        None,
+    )
+    .map_err(|e| {
+        bad(
+            "argon2_memory_kib",
+            format!("argon2 parameters rejected: {e}"),
+        )
+    })?;
+    Ok(argon2)
+}
+
+/// How often the caches look for writes of other replicas: 0 (off), or between 50 ms (less
+/// would poll the database for nothing) and a minute (more would serve stale clients too long).
+fn cache_sync_ms(v: Option<u64>) -> Result<u64, ConfigError> {
+    match v.unwrap_or(500) {
+        n if n > 60_000 => Err(bad("cache_sync_ms", "must be at most 60000 (one minute)")),
+        n if (1..50).contains(&n) => Err(bad("cache_sync_ms", "must be 0 (off) or at least 50")),
+        n => Ok(n),
+    }
+}
+
+/// A number of seconds within `range`.
+fn seconds_within<T: PartialOrd + std::fmt::Display + Copy>(
+    name: &str,
+    v: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError> {
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(bad(
+            name,
+            format!("{v}: use {} to {} seconds", range.start(), range.end()),
+        ))
+    }
+}
+
+/// Password lockout and admission: thresholds of 0 turn a lockout off; a lockout lasts a
+/// positive time.
+fn throttle_settings(a: &SettingsArgs) -> Result<ThrottleSettings, ConfigError> {
+    let d = ThrottleSettings::default();
+    Ok(ThrottleSettings {
+        account_threshold: not_negative(
+            "account_lockout_threshold",
+            a.account_lockout_threshold,
+            d.account_threshold,
+        )?,
+        address_threshold: not_negative(
+            "address_lockout_threshold",
+            a.address_lockout_threshold,
+            d.address_threshold,
+        )?,
+        lockout_duration: positive("lockout_duration", a.lockout_duration, d.lockout_duration)?,
+        checks_per_address: a
+            .password_checks_per_address
+            .unwrap_or(d.checks_per_address),
+        checks_per_account: a
+            .password_checks_per_account
+            .unwrap_or(d.checks_per_account),
+    })
+}
+
+/// Dynamic client registration (RFC 7591): who may register (default: holders of an initial
+/// access token), and the grants, scopes and redirect hosts a registered client may have; the
+/// grants must be ones we implement.
+fn registration_settings(a: &SettingsArgs) -> Result<RegistrationSettings, ConfigError> {
+    let policy = match a.registration.as_deref() {
+        None => RegistrationPolicy::Token,
+        Some(p) => RegistrationPolicy::parse(p)
+            .ok_or_else(|| bad("registration", format!("{p}: use closed, token or open")))?,
+    };
+    let grant_types = words(
+        a.registration_grant_types
+            .as_deref()
+            .unwrap_or("authorization_code refresh_token"),
+    );
+    if let Some(x) = grant_types
+        .iter()
+        .find(|g| !crate::domain::grants::SUPPORTED_GRANTS.contains(&g.as_str()))
+    {
+        return Err(bad(
+            "registration_grant_types",
+            format!("{x}: unknown grant type"),
+        ));
+    }
+    Ok(RegistrationSettings {
+        policy,
+        grant_types,
+        scopes: words(
+            a.registration_scopes
+                .as_deref()
+                .unwrap_or("openid profile email"),
+        ),
+        redirect_hosts: words(a.registration_redirect_hosts.as_deref().unwrap_or(""))
+            .into_iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        per_address_per_hour: a.registrations_per_address.unwrap_or(20),
+    })
+}
+
+/// Self-service sign-up (default closed), the address domains it accepts (compared without
+/// `@` and case) and how many sign-ups one address may make per hour.
+fn signup_settings(a: &SettingsArgs) -> Result<SignupSettings, ConfigError> {
+    let policy = match a.signup.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
+        None => SignupPolicy::Closed,
+        Some(p) if p == "closed" => SignupPolicy::Closed,
+        Some(p) if p == "invite" => SignupPolicy::Invite,
+        Some(p) if p == "open" => SignupPolicy::Open,
+        Some(p) => return Err(bad("signup", format!("{p}: use closed, invite or open"))),
+    };
+    Ok(SignupSettings {
+        policy,
+        email_domains: words(a.signup_email_domains.as_deref().unwrap_or(""))
+            .into_iter()
+            .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
+            .collect(),
+        per_address_per_hour: a.signups_per_address.unwrap_or(10),
+    })
+}
+
+/// Second factors: the policy for users (default optional), and for administrators (default:
+/// the users' policy).
+fn second_factor_settings(a: &SettingsArgs) -> Result<SecondFactorSettings, ConfigError> {
+    let users = match a.second_factor.as_deref() {
+        Some(p) => SecondFactorPolicy::parse("second_factor", p)?,
+        None => SecondFactorPolicy::Optional,
+    };
+    let admins = match a.admin_second_factor.as_deref() {
+        Some(p) => SecondFactorPolicy::parse("admin_second_factor", p)?,
+        None => users,
+    };
+    Ok(SecondFactorSettings { users, admins })
+}
+
 impl Settings {
     /// Resolves flags/env, the optional file and defaults into checked settings.
+    ///
+    /// Each settings group is checked by its own function below; the first refusal is the
+    /// answer (the operator fixes one setting at a time, named in the error), so the order of
+    /// the checks is the order of the fields.
     pub fn resolve(args: SettingsArgs, config_file: Option<&Path>) -> Result<Self, ConfigError> {
         let a = match config_file {
             Some(p) => args.or(read_file(p)?),
@@ -886,46 +1084,15 @@ impl Settings {
         };
         let database_url = a
             .database_url
+            .clone()
             .unwrap_or_else(|| "sqlite://ostiary.db".to_owned());
         let db = DbUrl::parse(&database_url).map_err(|e| bad("database_url", e.to_string()))?;
         let issuer = normalize_issuer(a.issuer.as_deref().unwrap_or("http://127.0.0.1:8080"))
             .map_err(|r| bad("issuer", r))?;
-        let bind_raw = a.bind.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let bind: SocketAddr = bind_raw.parse().map_err(|_| {
-            bad(
-                "bind",
-                format!("{bind_raw}: expected ADDRESS:PORT, e.g. 0.0.0.0:8080"),
-            )
-        })?;
-        let log = a.log.unwrap_or_else(|| "info".to_owned());
-        tracing_subscriber::EnvFilter::try_new(&log)
-            .map_err(|e| bad("log", format!("{log}: {e}")))?;
-        let access_token_alg = match a.access_token_alg.as_deref() {
-            None => SigningAlg::Es256,
-            Some(s) => SigningAlg::parse(s).ok_or_else(|| {
-                bad(
-                    "access_token_alg",
-                    format!("{s}: use RS256, ES256 or EdDSA"),
-                )
-            })?,
-        };
-        let argon2 = Argon2Settings {
-            memory_kib: a.argon2_memory_kib.unwrap_or(19456),
-            iterations: a.argon2_iterations.unwrap_or(2),
-            parallelism: a.argon2_parallelism.unwrap_or(1),
-        };
-        argon2::Params::new(
-            argon2.memory_kib,
-            argon2.iterations,
-            argon2.parallelism,
-            None,
-        )
-        .map_err(|e| {
-            bad(
-                "argon2_memory_kib",
-                format!("argon2 parameters rejected: {e}"),
-            )
-        })?;
+        let bind = bind_address(&a)?;
+        let log = log_filter(&a)?;
+        let access_token_alg = access_token_alg(&a)?;
+        let argon2 = argon2_settings(&a)?;
         let key_activation_delay = match a.key_activation_delay {
             Some(n) if n < 0 => return Err(bad("key_activation_delay", "must not be negative")),
             Some(n) => n,
@@ -937,25 +1104,12 @@ impl Settings {
             // Strict rotation by default (RFC 9700 §4.14.2): a grace window is an opt-in.
             None => 0,
         };
-        let mail = MailSettings::resolve(
-            MailArgs {
-                smtp_url: a.smtp_url.as_deref(),
-                smtp_password_file: a.smtp_password_file.as_deref(),
-                mail_from: a.mail_from.as_deref(),
-                reset_token_ttl: a.reset_token_ttl,
-                verification_token_ttl: a.verification_token_ttl,
-                outbox_interval: a.outbox_interval,
-                reset_requests_per_address: a.reset_requests_per_address,
-            },
-            &issuer,
-        )?;
+        let mail = mail_settings(&a, &issuer)?;
         Ok(Settings {
             database_url,
             db,
             issuer,
             bind,
-            keys_dir: a.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
-            key_encryption_key: a.key_encryption_key,
             log,
             log_format: a.log_format.unwrap_or_default(),
             db_pool_size: a.db_pool_size.unwrap_or(16).max(1),
@@ -975,15 +1129,7 @@ impl Settings {
                 .max(1),
             password_hash_queue: a.password_hash_queue.unwrap_or(64),
             key_cache_ttl: a.key_cache_ttl.unwrap_or(30),
-            cache_sync_ms: match a.cache_sync_ms.unwrap_or(500) {
-                n if n > 60_000 => {
-                    return Err(bad("cache_sync_ms", "must be at most 60000 (one minute)"))
-                }
-                n if (1..50).contains(&n) => {
-                    return Err(bad("cache_sync_ms", "must be 0 (off) or at least 50"))
-                }
-                n => n,
-            },
+            cache_sync_ms: cache_sync_ms(a.cache_sync_ms)?,
             key_rotation_interval: match a.key_rotation_interval {
                 Some(n) if n < 60 => {
                     return Err(bad("key_rotation_interval", "must be at least 60 seconds"))
@@ -991,129 +1137,37 @@ impl Settings {
                 other => other,
             },
             maintenance_interval: a.maintenance_interval.unwrap_or(60).max(1),
-            static_dir: a.static_dir,
             trusted_proxies: parse_cidrs(a.trusted_proxies.as_deref().unwrap_or(""))
                 .map_err(|r| bad("trusted_proxies", r))?,
-            throttle: {
-                let d = ThrottleSettings::default();
-                ThrottleSettings {
-                    account_threshold: not_negative(
-                        "account_lockout_threshold",
-                        a.account_lockout_threshold,
-                        d.account_threshold,
-                    )?,
-                    address_threshold: not_negative(
-                        "address_lockout_threshold",
-                        a.address_lockout_threshold,
-                        d.address_threshold,
-                    )?,
-                    lockout_duration: positive(
-                        "lockout_duration",
-                        a.lockout_duration,
-                        d.lockout_duration,
-                    )?,
-                    checks_per_address: a
-                        .password_checks_per_address
-                        .unwrap_or(d.checks_per_address),
-                    checks_per_account: a
-                        .password_checks_per_account
-                        .unwrap_or(d.checks_per_account),
-                }
-            },
-            registration: RegistrationSettings {
-                policy: match a.registration.as_deref() {
-                    None => RegistrationPolicy::Token,
-                    Some(p) => RegistrationPolicy::parse(p).ok_or_else(|| {
-                        bad("registration", format!("{p}: use closed, token or open"))
-                    })?,
-                },
-                grant_types: {
-                    let g = words(
-                        a.registration_grant_types
-                            .as_deref()
-                            .unwrap_or("authorization_code refresh_token"),
-                    );
-                    if let Some(x) = g
-                        .iter()
-                        .find(|g| !crate::domain::grants::SUPPORTED_GRANTS.contains(&g.as_str()))
-                    {
-                        return Err(bad(
-                            "registration_grant_types",
-                            format!("{x}: unknown grant type"),
-                        ));
-                    }
-                    g
-                },
-                scopes: words(
-                    a.registration_scopes
-                        .as_deref()
-                        .unwrap_or("openid profile email"),
-                ),
-                redirect_hosts: words(a.registration_redirect_hosts.as_deref().unwrap_or(""))
-                    .into_iter()
-                    .map(|h| h.to_ascii_lowercase())
-                    .collect(),
-                per_address_per_hour: a.registrations_per_address.unwrap_or(20),
-            },
+            throttle: throttle_settings(&a)?,
+            registration: registration_settings(&a)?,
             client_id_metadata_documents: a.client_id_metadata_documents.unwrap_or(false),
             require_verified_email: a.require_verified_email.unwrap_or(false),
-            signup: SignupSettings {
-                policy: match a.signup.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
-                    None => SignupPolicy::Closed,
-                    Some(p) if p == "closed" => SignupPolicy::Closed,
-                    Some(p) if p == "invite" => SignupPolicy::Invite,
-                    Some(p) if p == "open" => SignupPolicy::Open,
-                    Some(p) => {
-                        return Err(bad("signup", format!("{p}: use closed, invite or open")))
-                    }
-                },
-                email_domains: words(a.signup_email_domains.as_deref().unwrap_or(""))
-                    .into_iter()
-                    .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
-                    .collect(),
-                per_address_per_hour: a.signups_per_address.unwrap_or(10),
-            },
+            signup: signup_settings(&a)?,
             outbound_allow: parse_cidrs(a.outbound_allow.as_deref().unwrap_or(""))
                 .map_err(|r| bad("outbound_allow", r))?,
             require_par: a.require_par.unwrap_or(false),
             otlp_endpoint: a.otlp_endpoint.clone().filter(|u| !u.trim().is_empty()),
-            db_timeout: match a.db_timeout.unwrap_or(5) {
-                t if (1..=60).contains(&t) => t,
-                t => return Err(bad("db_timeout", format!("{t}: use 1 to 60 seconds"))),
-            },
+            db_timeout: seconds_within("db_timeout", a.db_timeout.unwrap_or(5), 1..=60)?,
             metrics_allow: parse_cidrs(a.metrics_allow.as_deref().unwrap_or("127.0.0.0/8,::1/128"))
                 .map_err(|r| bad("metrics_allow", r))?,
             metrics_bind: a.metrics_bind.clone().filter(|b| !b.trim().is_empty()),
-            device_code_ttl: match a.device_code_ttl.unwrap_or(600) {
-                t if (60..=3600).contains(&t) => t,
-                t => {
-                    return Err(bad(
-                        "device_code_ttl",
-                        format!("{t}: use 60 to 3600 seconds"),
-                    ))
-                }
-            },
-            device_poll_interval: match a.device_poll_interval.unwrap_or(5) {
-                t if (1..=60).contains(&t) => t,
-                t => {
-                    return Err(bad(
-                        "device_poll_interval",
-                        format!("{t}: use 1 to 60 seconds"),
-                    ))
-                }
-            },
-            second_factor: {
-                let users = match a.second_factor.as_deref() {
-                    Some(p) => SecondFactorPolicy::parse("second_factor", p)?,
-                    None => SecondFactorPolicy::Optional,
-                };
-                let admins = match a.admin_second_factor.as_deref() {
-                    Some(p) => SecondFactorPolicy::parse("admin_second_factor", p)?,
-                    None => users,
-                };
-                SecondFactorSettings { users, admins }
-            },
+            device_code_ttl: seconds_within(
+                "device_code_ttl",
+                a.device_code_ttl.unwrap_or(600),
+                60..=3600,
+            )?,
+            device_poll_interval: seconds_within(
+                "device_poll_interval",
+                a.device_poll_interval.unwrap_or(5),
+                1..=60,
+            )?,
+            second_factor: second_factor_settings(&a)?,
             mail,
+            // Moved out last: the groups above borrow the whole of `a`.
+            keys_dir: a.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
+            key_encryption_key: a.key_encryption_key,
+            static_dir: a.static_dir,
         })
     }
 

@@ -104,6 +104,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
         )?,
         registry,
     };
+    register(&m)?;
+    start_known_labels(&m);
+    Ok(m)
+}
+
+/// Every family into the registry the scrape endpoint gathers.
+fn register(m: &Metrics) -> Result<(), prometheus::Error> {
     m.registry.register(Box::new(m.http_requests.clone()))?;
     m.registry.register(Box::new(m.http_duration.clone()))?;
     m.registry.register(Box::new(m.logins.clone()))?;
@@ -115,8 +122,12 @@ fn build() -> Result<Metrics, prometheus::Error> {
     m.registry.register(Box::new(m.db_pool_wait.clone()))?;
     m.registry.register(Box::new(m.outbox_backlog.clone()))?;
     m.registry.register(Box::new(m.cached_requests.clone()))?;
-    // Families with labels appear once a label is used: start the known ones at zero so a
-    // dashboard (and an alert on absence) sees them from the first scrape.
+    Ok(())
+}
+
+/// Families with labels appear once a label is used: the known ones start at zero so a
+/// dashboard (and an alert on absence) sees them from the first scrape.
+fn start_known_labels(m: &Metrics) {
     for outcome in [
         "ok",
         "bad_credentials",
@@ -137,7 +148,6 @@ fn build() -> Result<Metrics, prometheus::Error> {
             m.cached_requests.with_label_values(&[endpoint, answered]);
         }
     }
-    Ok(m)
 }
 
 #[allow(clippy::expect_used)]

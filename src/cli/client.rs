@@ -179,145 +179,165 @@ fn describe(c: &Client) -> serde_json::Value {
 
 pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
     match cmd {
-        ClientCommand::Add(args) => {
-            let json = args.json;
-            let new = NewClient {
-                spec: args.into_spec()?,
-                ..Default::default()
-            };
-            let mut conn = connect(settings)?;
-            let created = clients::write(&mut conn, |tx| {
-                let created = tx.create(&new, db::now())?;
-                let id = &created.client.row.client_id;
-                tx.audit(&Actor::cli(), Event::ClientAdd, id, None)?;
-                Ok::<_, StoreError>(created)
-            })
-            .map_err(|e| refused("", e))?;
-            let (client, secret) = (created.client, created.secret);
-            if json {
+        ClientCommand::Add(args) => add(settings, *args),
+        ClientCommand::MinimumAcr { client_id, acr } => set_minimum_acr(settings, client_id, acr),
+        ClientCommand::List { json } => list(settings, json),
+        ClientCommand::Show { client_id, json } => show(settings, client_id, json),
+        ClientCommand::Remove { client_id } => remove(settings, client_id),
+        ClientCommand::RotateSecret { client_id, json } => rotate_secret(settings, client_id, json),
+    }
+}
+
+/// `client add`: registers a client through the store (the one policy) and shows its secret once.
+fn add(settings: &Settings, args: AddClient) -> CliResult {
+    let json = args.json;
+    let new = NewClient {
+        spec: args.into_spec()?,
+        ..Default::default()
+    };
+    let mut conn = connect(settings)?;
+    let created = clients::write(&mut conn, |tx| {
+        let created = tx.create(&new, db::now())?;
+        let id = &created.client.row.client_id;
+        tx.audit(&Actor::cli(), Event::ClientAdd, id, None)?;
+        Ok::<_, StoreError>(created)
+    })
+    .map_err(|e| refused("", e))?;
+    let (client, secret) = (created.client, created.secret);
+    if json {
+        println!(
+            "{}",
+            json!({ "client_id": client.row.client_id, "client_secret": secret })
+        );
+    } else {
+        println!("client_id:     {}", client.row.client_id);
+        match secret {
+            Some(s) => {
+                println!("client_secret: {s}");
                 println!(
-                    "{}",
-                    json!({ "client_id": client.row.client_id, "client_secret": secret })
+                    "Store the secret now: it is kept only as a hash and cannot be shown again."
                 );
-            } else {
-                println!("client_id:     {}", client.row.client_id);
-                match secret {
-                    Some(s) => {
-                        println!("client_secret: {s}");
-                        println!("Store the secret now: it is kept only as a hash and cannot be shown again.");
-                    }
-                    None => println!("(public client: no secret; it must use PKCE)"),
-                }
             }
-            Ok(())
-        }
-        ClientCommand::MinimumAcr { client_id, acr } => {
-            let value = match acr.trim() {
-                "any" | "" => None,
-                a if crate::authn::acr::Acr::parse(a).is_some() => Some(a.to_owned()),
-                a => {
-                    return Err(CliError::new(format!(
-                        "{a}: use any, {}",
-                        crate::authn::acr::SUPPORTED.join(", ")
-                    )))
-                }
-            };
-            let mut conn = connect(settings)?;
-            clients::write(&mut conn, |tx| {
-                tx.set_minimum_acr(&client_id, value.as_deref(), db::now())?;
-                let event = Event::ClientMinimumAcr;
-                Ok::<_, StoreError>(tx.audit(&Actor::cli(), event, &client_id, None)?)
-            })
-            .map_err(|e| refused(&client_id, e))?;
-            println!(
-                "client {client_id} now accepts {}",
-                value.as_deref().unwrap_or("any sign-in")
-            );
-            Ok(())
-        }
-        ClientCommand::List { json } => {
-            let mut conn = connect(settings)?;
-            let all = clients::list(&mut conn)?;
-            if json {
-                let list: Vec<_> = all
-                    .iter()
-                    .map(|c| json!({"client_id": c.client_id, "client_name": c.name}))
-                    .collect();
-                println!("{}", serde_json::Value::Array(list));
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = all
-                .into_iter()
-                .map(|c| {
-                    vec![
-                        c.client_id,
-                        c.name,
-                        if c.is_public {
-                            "public"
-                        } else {
-                            "confidential"
-                        }
-                        .into(),
-                        c.grant_types,
-                    ]
-                })
-                .collect();
-            print_table(&["CLIENT_ID", "NAME", "TYPE", "GRANTS"], &rows);
-            Ok(())
-        }
-        ClientCommand::Show { client_id, json } => {
-            let mut conn = connect(settings)?;
-            let c = find(&mut conn, &client_id)?;
-            let d = describe(&c);
-            if json {
-                println!("{d}");
-            } else if let Some(obj) = d.as_object() {
-                for (k, v) in obj {
-                    let shown = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        serde_json::Value::Null => "-".into(),
-                        serde_json::Value::Array(a) => a
-                            .iter()
-                            .filter_map(|x| x.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                        other => other.to_string(),
-                    };
-                    println!("{k:<30} {shown}");
-                }
-            }
-            Ok(())
-        }
-        ClientCommand::Remove { client_id } => {
-            let mut conn = connect(settings)?;
-            clients::write(&mut conn, |tx| {
-                tx.remove(&client_id)?;
-                let event = Event::ClientRemove;
-                Ok::<_, StoreError>(tx.audit(&Actor::cli(), event, &client_id, None)?)
-            })
-            .map_err(|e| refused(&client_id, e))?;
-            println!("client {client_id} removed");
-            Ok(())
-        }
-        ClientCommand::RotateSecret { client_id, json } => {
-            let mut conn = connect(settings)?;
-            let secret = clients::write(&mut conn, |tx| {
-                let secret = tx.rotate_secret(&client_id, db::now())?;
-                let event = Event::ClientRotateSecret;
-                tx.audit(&Actor::cli(), event, &client_id, None)?;
-                Ok::<_, StoreError>(secret)
-            })
-            .map_err(|e| refused(&client_id, e))?;
-            if json {
-                println!(
-                    "{}",
-                    json!({ "client_id": client_id, "client_secret": secret })
-                );
-            } else {
-                println!("client_secret: {secret}");
-                println!("The previous secret no longer works. This one is not shown again.");
-            }
-            Ok(())
+            None => println!("(public client: no secret; it must use PKCE)"),
         }
     }
+    Ok(())
+}
+
+/// `client minimum-acr`: the least sign-in class the client accepts (`any` clears it).
+fn set_minimum_acr(settings: &Settings, client_id: String, acr: String) -> CliResult {
+    let value = match acr.trim() {
+        "any" | "" => None,
+        a if crate::authn::acr::Acr::parse(a).is_some() => Some(a.to_owned()),
+        a => {
+            return Err(CliError::new(format!(
+                "{a}: use any, {}",
+                crate::authn::acr::SUPPORTED.join(", ")
+            )))
+        }
+    };
+    let mut conn = connect(settings)?;
+    clients::write(&mut conn, |tx| {
+        tx.set_minimum_acr(&client_id, value.as_deref(), db::now())?;
+        let event = Event::ClientMinimumAcr;
+        Ok::<_, StoreError>(tx.audit(&Actor::cli(), event, &client_id, None)?)
+    })
+    .map_err(|e| refused(&client_id, e))?;
+    println!(
+        "client {client_id} now accepts {}",
+        value.as_deref().unwrap_or("any sign-in")
+    );
+    Ok(())
+}
+
+/// `client list`: every client, as a table or JSON.
+fn list(settings: &Settings, json: bool) -> CliResult {
+    let mut conn = connect(settings)?;
+    let all = clients::list(&mut conn)?;
+    if json {
+        let list: Vec<_> = all
+            .iter()
+            .map(|c| json!({"client_id": c.client_id, "client_name": c.name}))
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = all
+        .into_iter()
+        .map(|c| {
+            vec![
+                c.client_id,
+                c.name,
+                if c.is_public {
+                    "public"
+                } else {
+                    "confidential"
+                }
+                .into(),
+                c.grant_types,
+            ]
+        })
+        .collect();
+    print_table(&["CLIENT_ID", "NAME", "TYPE", "GRANTS"], &rows);
+    Ok(())
+}
+
+/// `client show`: one client's registration, as aligned lines or JSON.
+fn show(settings: &Settings, client_id: String, json: bool) -> CliResult {
+    let mut conn = connect(settings)?;
+    let c = find(&mut conn, &client_id)?;
+    let d = describe(&c);
+    if json {
+        println!("{d}");
+    } else if let Some(obj) = d.as_object() {
+        for (k, v) in obj {
+            let shown = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".into(),
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => other.to_string(),
+            };
+            println!("{k:<30} {shown}");
+        }
+    }
+    Ok(())
+}
+
+/// `client remove`: deletes the client (and what hangs off it) through the store.
+fn remove(settings: &Settings, client_id: String) -> CliResult {
+    let mut conn = connect(settings)?;
+    clients::write(&mut conn, |tx| {
+        tx.remove(&client_id)?;
+        let event = Event::ClientRemove;
+        Ok::<_, StoreError>(tx.audit(&Actor::cli(), event, &client_id, None)?)
+    })
+    .map_err(|e| refused(&client_id, e))?;
+    println!("client {client_id} removed");
+    Ok(())
+}
+
+/// `client rotate-secret`: a new secret, shown once; the old one stops working at once.
+fn rotate_secret(settings: &Settings, client_id: String, json: bool) -> CliResult {
+    let mut conn = connect(settings)?;
+    let secret = clients::write(&mut conn, |tx| {
+        let secret = tx.rotate_secret(&client_id, db::now())?;
+        let event = Event::ClientRotateSecret;
+        tx.audit(&Actor::cli(), event, &client_id, None)?;
+        Ok::<_, StoreError>(secret)
+    })
+    .map_err(|e| refused(&client_id, e))?;
+    if json {
+        println!(
+            "{}",
+            json!({ "client_id": client_id, "client_secret": secret })
+        );
+    } else {
+        println!("client_secret: {secret}");
+        println!("The previous secret no longer works. This one is not shown again.");
+    }
+    Ok(())
 }

@@ -304,6 +304,9 @@ fn differences(a: &ClientDoc, b: &ClientDoc) -> Vec<&'static str> {
     out
 }
 
+/// What `apply` would change: each client of the file created or updated (or left alone when
+/// nothing differs), every managed client the file no longer lists deleted, and the
+/// registration policy. Nothing is written here.
 fn plan(
     conn: &mut DbConn,
     settings: &Settings,
@@ -323,94 +326,115 @@ fn plan(
                 d.client_id
             )));
         }
-        let spec = spec_of(d)?;
-        // What the store will make of the spec (`clients::new_by_admin` / `edited_by_admin`),
-        // so the plan compares exactly what would be stored.
-        let creating = NewClient {
-            spec: spec.clone(),
-            client_id: Some(&d.client_id),
-            secret: Some(""),
-            disabled: d.disabled,
-        };
-        let current = existing.get(&d.client_id);
-        let client = match current {
-            None => new_by_admin(&creating, now).map(|c| c.client),
-            Some(current) => edited_by_admin(current, &spec, now).map(|mut c| {
-                c.row.disabled = d.disabled;
-                c
-            }),
-        }
-        .map_err(|errors| invalid(&d.client_id, errors))?;
-        let secret = match &d.secret {
-            Some(r) if uses_secret(&client.row.auth_method) => Some(read_secret(r)?),
-            Some(_) => {
-                return Err(CliError::new(format!(
-                    "{}: a secret is only for client_secret_basic or client_secret_post",
-                    d.client_id
-                )))
-            }
-            None => None,
-        };
-        match current {
-            None => {
-                if uses_secret(&client.row.auth_method) && secret.is_none() {
-                    return Err(CliError::new(format!(
-                        "{}: a new confidential client needs `secret = {{ env = \"VAR\" }}` or `{{ file = \"PATH\" }}`",
-                        d.client_id
-                    )));
-                }
-                changes.push(Change::Create(
-                    Box::new(spec),
-                    d.client_id.clone(),
-                    secret,
-                    d.disabled,
-                ));
-            }
-            Some(current) => {
-                // Compared as stored: defaults the file leaves out count as what they become.
-                let mut fields = differences(&doc_of(current), &doc_of(&client));
-                let new_secret = secret.filter(|s| {
-                    !current
-                        .row
-                        .secret_hash
-                        .as_deref()
-                        .is_some_and(|h| random::verify_sha256_hex(s, h))
-                });
-                if new_secret.is_some() {
-                    fields.push("secret");
-                }
-                if !fields.is_empty() {
-                    changes.push(Change::Update(
-                        Box::new(spec),
-                        d.client_id.clone(),
-                        new_secret,
-                        fields,
-                        d.disabled,
-                    ));
-                }
-            }
-        }
+        changes.extend(client_change(d, existing.get(&d.client_id), now)?);
     }
     for id in existing.keys() {
         if !seen.contains(id) {
             changes.push(Change::Delete(id.clone()));
         }
     }
-    if let Some(p) = desired
+    changes.extend(policy_change(conn, settings, desired)?);
+    Ok(changes)
+}
+
+/// The change one client of the file asks for against `current` (the stored one, if any):
+/// a creation, an update naming the fields that differ, or nothing.
+fn client_change(
+    d: &ClientDoc,
+    current: Option<&Client>,
+    now: i64,
+) -> Result<Option<Change>, CliError> {
+    let spec = spec_of(d)?;
+    // What the store will make of the spec (`clients::new_by_admin` / `edited_by_admin`),
+    // so the plan compares exactly what would be stored.
+    let creating = NewClient {
+        spec: spec.clone(),
+        client_id: Some(&d.client_id),
+        secret: Some(""),
+        disabled: d.disabled,
+    };
+    let client = match current {
+        None => new_by_admin(&creating, now).map(|c| c.client),
+        Some(current) => edited_by_admin(current, &spec, now).map(|mut c| {
+            c.row.disabled = d.disabled;
+            c
+        }),
+    }
+    .map_err(|errors| invalid(&d.client_id, errors))?;
+    let secret = desired_secret(d, &client)?;
+    let Some(current) = current else {
+        if uses_secret(&client.row.auth_method) && secret.is_none() {
+            return Err(CliError::new(format!(
+                "{}: a new confidential client needs `secret = {{ env = \"VAR\" }}` or `{{ file = \"PATH\" }}`",
+                d.client_id
+            )));
+        }
+        return Ok(Some(Change::Create(
+            Box::new(spec),
+            d.client_id.clone(),
+            secret,
+            d.disabled,
+        )));
+    };
+    // Compared as stored: defaults the file leaves out count as what they become.
+    let mut fields = differences(&doc_of(current), &doc_of(&client));
+    // A secret counts as a change only when it is not the one stored already.
+    let new_secret = secret.filter(|s| {
+        !current
+            .row
+            .secret_hash
+            .as_deref()
+            .is_some_and(|h| random::verify_sha256_hex(s, h))
+    });
+    if new_secret.is_some() {
+        fields.push("secret");
+    }
+    Ok((!fields.is_empty()).then(|| {
+        Change::Update(
+            Box::new(spec),
+            d.client_id.clone(),
+            new_secret,
+            fields,
+            d.disabled,
+        )
+    }))
+}
+
+/// The secret the file gives a client (read from its environment variable or file), refused
+/// for a client whose method holds none.
+fn desired_secret(d: &ClientDoc, client: &Client) -> Result<Option<String>, CliError> {
+    match &d.secret {
+        Some(r) if uses_secret(&client.row.auth_method) => Ok(Some(read_secret(r)?)),
+        Some(_) => Err(CliError::new(format!(
+            "{}: a secret is only for client_secret_basic or client_secret_post",
+            d.client_id
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// The registration policy the file asks for, when it differs from the one in force.
+fn policy_change(
+    conn: &mut DbConn,
+    settings: &Settings,
+    desired: &Desired,
+) -> Result<Option<Change>, CliError> {
+    let Some(p) = desired
         .policies
         .as_ref()
         .and_then(|p| p.registration.as_deref())
-    {
-        let wanted = RegistrationPolicy::parse(p).ok_or_else(|| {
-            CliError::new(format!(
-                "policies.registration {p}: use closed, token or open"
-            ))
-        })?;
-        if current_policy(conn, settings.registration.policy)? != wanted {
-            changes.push(Change::Policy(wanted));
-        }
-    }
-    Ok(changes)
+    else {
+        return Ok(None);
+    };
+    let wanted = RegistrationPolicy::parse(p).ok_or_else(|| {
+        CliError::new(format!(
+            "policies.registration {p}: use closed, token or open"
+        ))
+    })?;
+    Ok(
+        (current_policy(conn, settings.registration.policy)? != wanted)
+            .then_some(Change::Policy(wanted)),
+    )
 }
 
 /// `ostiary apply FILE [--dry-run]`.

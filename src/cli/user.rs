@@ -103,115 +103,147 @@ pub fn run(settings: &Settings, cmd: UserCommand) -> CliResult {
             admin,
             email_verified,
             password_stdin,
-        } => {
-            let account = NewAccount {
-                username: Username::parse(&username).map_err(CliError::new)?,
-                email: Email::parse(&email).map_err(CliError::new)?,
-            };
-            let mut conn = connect(settings)?;
-            if let Some(problem) = taken(&mut conn, &account)?.into_iter().next() {
-                return Err(CliError::new(problem));
-            }
-            let pw = read_password(password_stdin)?;
-            let hash = password::hash_blocking(settings.argon2, &pw)?;
-            let new = NewUser {
-                account,
-                name,
-                password_hash: hash,
-                is_admin: admin,
-                email_verified,
-            };
-            let user = create(&mut conn, new, &Origin::Cli, None)?.map_err(|problems| {
-                CliError::new(problems.into_iter().next().unwrap_or_default())
-            })?;
-            println!("user {} added (id {})", user.username, user.id);
-            Ok(())
-        }
-        UserCommand::List => {
-            let mut conn = connect(settings)?;
-            let all = users::list(&mut conn, None, i64::MAX, 0)?;
-            let rows: Vec<Vec<String>> = all
-                .into_iter()
-                .map(|u| {
-                    vec![
-                        u.username,
-                        u.email,
-                        if u.is_admin { "admin" } else { "" }.into(),
-                        if u.disabled { "disabled" } else { "active" }.into(),
-                        u.id,
-                    ]
-                })
-                .collect();
-            print_table(&["USERNAME", "EMAIL", "ROLE", "STATE", "ID"], &rows);
-            Ok(())
-        }
+        } => add(
+            settings,
+            username,
+            email,
+            name,
+            admin,
+            email_verified,
+            password_stdin,
+        ),
+        UserCommand::List => list(settings),
         UserCommand::Disable { username } => set_disabled(settings, &username, true),
         UserCommand::Enable { username } => set_disabled(settings, &username, false),
         UserCommand::SetPassword {
             username,
             password_stdin,
-        } => {
-            let mut conn = connect(settings)?;
-            let user = find(&mut conn, &username)?;
-            let pw = read_password(password_stdin)?;
-            let hash = password::hash_blocking(settings.argon2, &pw)?;
-            let new = Change::Password {
-                hash,
-                keep_session: None,
-            };
-            manage::apply(&mut conn, &user, new, &Actor::cli(), None, db::now())?;
-            println!(
-                "password of {} changed; their sessions ended and refresh tokens revoked",
-                user.username
-            );
-            Ok(())
-        }
+        } => set_password(settings, username, password_stdin),
         UserCommand::Invite {
             expires,
             note,
             json,
-        } => {
-            if expires < 1 {
-                return Err(CliError::new(
-                    "--expires must be a positive number of seconds",
-                ));
-            }
-            let mut conn = connect(settings)?;
-            let token =
-                crate::accounts::signup::create_invite(&mut conn, expires, note, db::now())?;
-            audit(&mut conn, Event::SignupInvite, "cli")?;
-            let link = crate::accounts::signup::invite_link(&settings.issuer, &token);
-            if json {
-                println!("{}", serde_json::json!({ "link": link }));
-            } else {
-                println!("sign-up link (single use, shown only now): {link}");
-            }
-            Ok(())
-        }
-        UserCommand::Unlock { username } => {
-            let mut conn = connect(settings)?;
-            // Locks are kept by name, existing or not, so no user has to exist.
-            let key = login_key(&username);
-            let n = manage::unlock(&mut conn, &key)?;
-            audit(&mut conn, Event::LockoutUnlockAccount, &key)?;
-            println!(
-                "{key}: {}",
-                if n > 0 { "unlocked" } else { "was not locked" }
-            );
-            Ok(())
-        }
-        UserCommand::UnlockAddress { address } => {
-            let mut conn = connect(settings)?;
-            let subject = throttle::address_subject(address);
-            let n = throttle::unlock(&mut conn, throttle::ADDRESS, &subject)?;
-            audit(&mut conn, Event::LockoutUnlockAddress, &subject)?;
-            println!(
-                "{subject}: {}",
-                if n > 0 { "unlocked" } else { "was not locked" }
-            );
-            Ok(())
-        }
+        } => invite(settings, expires, note, json),
+        UserCommand::Unlock { username } => unlock(settings, username),
+        UserCommand::UnlockAddress { address } => unlock_address(settings, address),
     }
+}
+
+/// `user add`: a new account through `accounts::create` (the one path with its rules and audit), the password read from the terminal or stdin.
+fn add(
+    settings: &Settings,
+    username: String,
+    email: String,
+    name: Option<String>,
+    admin: bool,
+    email_verified: bool,
+    password_stdin: bool,
+) -> CliResult {
+    let account = NewAccount {
+        username: Username::parse(&username).map_err(CliError::new)?,
+        email: Email::parse(&email).map_err(CliError::new)?,
+    };
+    let mut conn = connect(settings)?;
+    if let Some(problem) = taken(&mut conn, &account)?.into_iter().next() {
+        return Err(CliError::new(problem));
+    }
+    let pw = read_password(password_stdin)?;
+    let hash = password::hash_blocking(settings.argon2, &pw)?;
+    let new = NewUser {
+        account,
+        name,
+        password_hash: hash,
+        is_admin: admin,
+        email_verified,
+    };
+    let user = create(&mut conn, new, &Origin::Cli, None)?
+        .map_err(|problems| CliError::new(problems.into_iter().next().unwrap_or_default()))?;
+    println!("user {} added (id {})", user.username, user.id);
+    Ok(())
+}
+
+/// `user list`: every account as a table.
+fn list(settings: &Settings) -> CliResult {
+    let mut conn = connect(settings)?;
+    let all = users::list(&mut conn, None, i64::MAX, 0)?;
+    let rows: Vec<Vec<String>> = all
+        .into_iter()
+        .map(|u| {
+            vec![
+                u.username,
+                u.email,
+                if u.is_admin { "admin" } else { "" }.into(),
+                if u.disabled { "disabled" } else { "active" }.into(),
+                u.id,
+            ]
+        })
+        .collect();
+    print_table(&["USERNAME", "EMAIL", "ROLE", "STATE", "ID"], &rows);
+    Ok(())
+}
+
+/// `user set-password`: through `accounts::manage`, which ends the user's sessions and revokes their refresh tokens.
+fn set_password(settings: &Settings, username: String, password_stdin: bool) -> CliResult {
+    let mut conn = connect(settings)?;
+    let user = find(&mut conn, &username)?;
+    let pw = read_password(password_stdin)?;
+    let hash = password::hash_blocking(settings.argon2, &pw)?;
+    let new = Change::Password {
+        hash,
+        keep_session: None,
+    };
+    manage::apply(&mut conn, &user, new, &Actor::cli(), None, db::now())?;
+    println!(
+        "password of {} changed; their sessions ended and refresh tokens revoked",
+        user.username
+    );
+    Ok(())
+}
+
+/// `user invite`: a single-use sign-up link, shown only now.
+fn invite(settings: &Settings, expires: i64, note: Option<String>, json: bool) -> CliResult {
+    if expires < 1 {
+        return Err(CliError::new(
+            "--expires must be a positive number of seconds",
+        ));
+    }
+    let mut conn = connect(settings)?;
+    let token = crate::accounts::signup::create_invite(&mut conn, expires, note, db::now())?;
+    audit(&mut conn, Event::SignupInvite, "cli")?;
+    let link = crate::accounts::signup::invite_link(&settings.issuer, &token);
+    if json {
+        println!("{}", serde_json::json!({ "link": link }));
+    } else {
+        println!("sign-up link (single use, shown only now): {link}");
+    }
+    Ok(())
+}
+
+/// `user unlock`: lifts the sign-in lockouts of a name (`accounts::manage::unlock`).
+fn unlock(settings: &Settings, username: String) -> CliResult {
+    let mut conn = connect(settings)?;
+    // Locks are kept by name, existing or not, so no user has to exist.
+    let key = login_key(&username);
+    let n = manage::unlock(&mut conn, &key)?;
+    audit(&mut conn, Event::LockoutUnlockAccount, &key)?;
+    println!(
+        "{key}: {}",
+        if n > 0 { "unlocked" } else { "was not locked" }
+    );
+    Ok(())
+}
+
+/// `user unlock-address`: clears an address's password lockout.
+fn unlock_address(settings: &Settings, address: std::net::IpAddr) -> CliResult {
+    let mut conn = connect(settings)?;
+    let subject = throttle::address_subject(address);
+    let n = throttle::unlock(&mut conn, throttle::ADDRESS, &subject)?;
+    audit(&mut conn, Event::LockoutUnlockAddress, &subject)?;
+    println!(
+        "{subject}: {}",
+        if n > 0 { "unlocked" } else { "was not locked" }
+    );
+    Ok(())
 }
 
 fn set_disabled(settings: &Settings, username: &str, disabled: bool) -> CliResult {

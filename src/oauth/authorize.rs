@@ -207,22 +207,23 @@ fn refuse_unauthorized_client(
     })
 }
 
-pub fn run(
+/// Refusals decided before the flow reads anything: a repeated parameter, a client not
+/// allowed the grant, a request that had to be pushed first (RFC 9126 §5). `None`: carry on.
+fn refuse_before_flow(
     ctx: &Ctx,
     params: &Params<'_>,
-    input: AuthorizeInput,
-    key: &SuccessorKey,
-) -> AuthorizeOutcome {
+    pushed: bool,
+    issuer: &str,
+) -> Option<AuthorizeOutcome> {
     if !params.well_formed() {
-        return AuthorizeOutcome::ErrorPage(ProtocolError::invalid_request(
+        return Some(AuthorizeOutcome::ErrorPage(ProtocolError::invalid_request(
             "a parameter was repeated",
-        ));
+        )));
     }
-    let issuer = ctx.settings.issuer.clone();
-    if let Some(refusal) = refuse_unauthorized_client(ctx, params, &issuer) {
-        return refusal;
+    if let Some(refusal) = refuse_unauthorized_client(ctx, params, issuer) {
+        return Some(refusal);
     }
-    if !input.pushed {
+    if !pushed {
         let required = ctx.settings.require_par
             || params
                 .get("client_id")
@@ -230,60 +231,92 @@ pub fn run(
                 .is_some_and(|c| c.row.require_par);
         if required {
             // RFC 9126 §5: nothing from this request is trusted, so no redirect.
-            return AuthorizeOutcome::ErrorPage(ProtocolError::invalid_request(
+            return Some(AuthorizeOutcome::ErrorPage(ProtocolError::invalid_request(
                 "this application must push its authorization requests first (PAR, RFC 9126)",
-            ));
+            )));
         }
     }
-    let mut flow = Flow::new(ctx, GrantKind::AuthorizationCode, key);
-    let pending = match authorization_code(&mut flow, params) {
-        Ok(p) => p,
-        Err(Error::Ignore) => {
+    None
+}
+
+/// oxide-auth refused the request. `Ignore` means the client or redirect URI is not to be
+/// trusted (or the store failed): a page, never a redirect; `Redirect` is an error the client
+/// may be told at its validated redirect URI.
+fn refused_by_flow(ctx: &Ctx, params: &Params<'_>, e: Error, issuer: &str) -> AuthorizeOutcome {
+    match e {
+        Error::Ignore => {
             if let Some(failure) = ctx.storage_failure() {
                 return AuthorizeOutcome::ErrorPage(failure);
             }
-            return AuthorizeOutcome::ErrorPage(ProtocolError::invalid_request(
+            AuthorizeOutcome::ErrorPage(ProtocolError::invalid_request(
                 "The application sent an invalid sign-in request: its client_id is unknown or \
                  its redirect_uri is not registered.",
-            ));
+            ))
         }
-        Err(Error::Redirect(e)) => {
+        Error::Redirect(e) => {
             let noted = if params.get("response_type").is_none() {
                 Noted::ResponseTypeMissing
             } else {
                 ctx.noted()
             };
-            return AuthorizeOutcome::Redirect(error_redirect(e, noted, &issuer));
+            AuthorizeOutcome::Redirect(error_redirect(e, noted, issuer))
         }
-        Err(Error::PrimitiveError) => {
-            return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("authorization flow"))
+        Error::PrimitiveError => {
+            AuthorizeOutcome::ErrorPage(ProtocolError::server_error("authorization flow"))
         }
-    };
+    }
+}
 
-    let pre = pending.as_solicitation().pre_grant().clone();
-    let state = pending.as_solicitation().state().map(str::to_owned);
-    let fail = |code: &str, description: &str| {
+/// Where errors go once the client and its redirect URI are validated: the redirect URI, with
+/// the request's `state` and our `iss`.
+struct ErrorTarget {
+    redirect_uri: Url,
+    state: Option<String>,
+    issuer: String,
+}
+
+impl ErrorTarget {
+    fn fail(&self, code: &str, description: &str) -> AuthorizeOutcome {
         AuthorizeOutcome::Redirect(plain_error_redirect(
-            pre.redirect_uri.to_url(),
+            self.redirect_uri.clone(),
             code,
             description,
-            state.as_deref(),
-            &issuer,
+            self.state.as_deref(),
+            &self.issuer,
         ))
-    };
-    let Some(client) = ctx.client(&pre.client_id) else {
-        return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("client vanished"));
-    };
-    let prompt = match Prompt::parse(params.get("prompt").as_deref()) {
-        Ok(p) => p,
-        Err(d) => return fail("invalid_request", d),
-    };
+    }
+}
+
+/// The OIDC parameters that shape the login: `prompt` and `max_age` (Core §3.1.2.1), refused
+/// at the redirect URI when malformed.
+fn login_parameters(
+    params: &Params<'_>,
+    target: &ErrorTarget,
+) -> Result<(Prompt, Option<i64>), AuthorizeOutcome> {
+    let prompt = Prompt::parse(params.get("prompt").as_deref())
+        .map_err(|d| target.fail("invalid_request", d))?;
     let max_age = match params.get("max_age").map(|m| m.parse::<i64>()) {
         None => None,
         Some(Ok(m)) if m >= 0 => Some(m),
-        Some(_) => return fail("invalid_request", "max_age must be a non-negative integer"),
+        Some(_) => {
+            return Err(target.fail("invalid_request", "max_age must be a non-negative integer"))
+        }
     };
-    let user = input.user.filter(|u| !u.disabled);
+    Ok((prompt, max_age))
+}
+
+/// Whether the browser's sign-in is enough for this request and this client
+/// (`authn::requirement`): `Ok` to go on, else what to do instead — log in, step up, enrol a
+/// factor, or, with `prompt=none`, the OIDC error saying interaction is needed.
+fn check_signin(
+    ctx: &Ctx,
+    client: &Client,
+    params: &Params<'_>,
+    input: &AuthorizeInput,
+    user: Option<&User>,
+    (prompt, max_age): (&Prompt, Option<i64>),
+    target: &ErrorTarget,
+) -> Result<(), AuthorizeOutcome> {
     let acr_values = params.get("acr_values");
     let signin = Signin {
         user: user.is_some(),
@@ -298,40 +331,106 @@ pub fn run(
         prompt_login: prompt.login,
         passive: prompt.none,
     };
-    let uid = user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
+    let uid = user.map(|u| u.id.clone()).unwrap_or_default();
     let needed = requirement(ctx.now, &signin, &demand, || {
         ctx.conn().and_then(|mut c| Factors::load(&mut c, &uid))
     });
-    let client_box = || Box::new(Client::clone(&client));
-    match needed {
-        Err(e) => return AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e)),
-        Ok(Requirement::Satisfied) => {}
+    let client_box = || Box::new(Client::clone(client));
+    Err(match needed {
+        Err(e) => AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e)),
+        Ok(Requirement::Satisfied) => return Ok(()),
         Ok(Requirement::Login) if prompt.none => {
-            return fail("login_required", "the user is not logged in")
+            target.fail("login_required", "the user is not logged in")
         }
-        Ok(Requirement::StepUp(_) | Requirement::Enrol(_)) if prompt.none => {
-            return fail(
-                "interaction_required",
-                "a stronger authentication than the session's is needed",
-            )
-        }
-        Ok(Requirement::Login) => {
-            return AuthorizeOutcome::NeedLogin {
-                client: client_box(),
-            }
-        }
-        Ok(Requirement::StepUp(acr)) => {
-            return AuthorizeOutcome::NeedStepUp {
-                client: client_box(),
-                acr,
-            }
-        }
-        Ok(Requirement::Enrol(acr)) => {
-            return AuthorizeOutcome::NeedEnrolment {
-                client: client_box(),
-                acr,
-            }
-        }
+        Ok(Requirement::StepUp(_) | Requirement::Enrol(_)) if prompt.none => target.fail(
+            "interaction_required",
+            "a stronger authentication than the session's is needed",
+        ),
+        Ok(Requirement::Login) => AuthorizeOutcome::NeedLogin {
+            client: client_box(),
+        },
+        Ok(Requirement::StepUp(acr)) => AuthorizeOutcome::NeedStepUp {
+            client: client_box(),
+            acr,
+        },
+        Ok(Requirement::Enrol(acr)) => AuthorizeOutcome::NeedEnrolment {
+            client: client_box(),
+            acr,
+        },
+    })
+}
+
+/// Whether the user has consented to `scopes` for this client: an `Allow` from the consent form
+/// is recorded (and is consent), otherwise a stored consent must cover every scope asked for.
+/// (`Deny` is answered before this.)
+fn consented(
+    ctx: &Ctx,
+    client: &Client,
+    user: &User,
+    scopes: &[&str],
+    decision: Option<Decision>,
+) -> Result<bool, ProtocolError> {
+    if decision == Some(Decision::Allow) {
+        ctx.conn()
+            .and_then(|mut conn| {
+                consents::grant(&mut conn, &user.id, &client.row.client_id, scopes, ctx.now)
+            })
+            .map_err(ProtocolError::server_error)?;
+        return Ok(true);
+    }
+    let existing = ctx
+        .conn()
+        .and_then(|mut conn| consents::get(&mut conn, &user.id, &client.row.client_id))
+        .map_err(ProtocolError::server_error)?;
+    Ok(existing.is_some_and(|c| {
+        let granted: Vec<&str> = c.scope.split_ascii_whitespace().collect();
+        scopes.iter().all(|s| granted.contains(s))
+    }))
+}
+
+/// Runs one authorization request: the refusals that come before the flow, oxide-auth's
+/// validation of client, redirect URI, scope and PKCE, then the sign-in this request needs,
+/// consent, and the code.
+pub fn run(
+    ctx: &Ctx,
+    params: &Params<'_>,
+    mut input: AuthorizeInput,
+    key: &SuccessorKey,
+) -> AuthorizeOutcome {
+    let issuer = ctx.settings.issuer.clone();
+    if let Some(refusal) = refuse_before_flow(ctx, params, input.pushed, &issuer) {
+        return refusal;
+    }
+    let mut flow = Flow::new(ctx, GrantKind::AuthorizationCode, key);
+    let pending = match authorization_code(&mut flow, params) {
+        Ok(p) => p,
+        Err(e) => return refused_by_flow(ctx, params, e, &issuer),
+    };
+
+    let pre = pending.as_solicitation().pre_grant().clone();
+    let target = ErrorTarget {
+        redirect_uri: pre.redirect_uri.to_url(),
+        state: pending.as_solicitation().state().map(str::to_owned),
+        issuer: issuer.clone(),
+    };
+    let Some(client) = ctx.client(&pre.client_id) else {
+        return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("client vanished"));
+    };
+    let (prompt, max_age) = match login_parameters(params, &target) {
+        Ok(p) => p,
+        Err(refusal) => return refusal,
+    };
+    let user = input.user.take().filter(|u| !u.disabled);
+    if let Err(instead) = check_signin(
+        ctx,
+        &client,
+        params,
+        &input,
+        user.as_ref(),
+        (&prompt, max_age),
+        &target,
+    ) {
+        return instead;
     }
     let Some(user) = user else {
         return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("no user after login"));
@@ -340,47 +439,23 @@ pub fn run(
     scopes.sort();
     let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
 
-    let allowed = match input.decision {
-        Some(Decision::Deny) => {
-            return match pending.deny() {
-                Err(Error::Redirect(e)) => {
-                    AuthorizeOutcome::Redirect(error_redirect(e, Noted::Nothing, &issuer))
-                }
-                _ => AuthorizeOutcome::ErrorPage(ProtocolError::server_error("deny")),
+    if input.decision == Some(Decision::Deny) {
+        return match pending.deny() {
+            Err(Error::Redirect(e)) => {
+                AuthorizeOutcome::Redirect(error_redirect(e, Noted::Nothing, &issuer))
             }
-        }
-        Some(Decision::Allow) => {
-            if let Err(e) = ctx.conn().and_then(|mut conn| {
-                consents::grant(
-                    &mut conn,
-                    &user.id,
-                    &client.row.client_id,
-                    &scope_refs,
-                    ctx.now,
-                )
-            }) {
-                return AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e));
-            }
-            true
-        }
-        None => {
-            let existing = ctx
-                .conn()
-                .and_then(|mut conn| consents::get(&mut conn, &user.id, &client.row.client_id));
-            match existing {
-                Ok(Some(c)) => {
-                    let granted: Vec<&str> = c.scope.split_ascii_whitespace().collect();
-                    scope_refs.iter().all(|s| granted.contains(s))
-                }
-                Ok(None) => false,
-                Err(e) => return AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e)),
-            }
-        }
+            _ => AuthorizeOutcome::ErrorPage(ProtocolError::server_error("deny")),
+        };
+    }
+    let allowed = match consented(ctx, &client, &user, &scope_refs, input.decision) {
+        Ok(a) => a,
+        Err(e) => return AuthorizeOutcome::ErrorPage(e),
     };
+    // prompt=consent asks again even when a stored consent covers the scopes.
     let allowed = allowed && !(prompt.consent && input.decision.is_none());
     if !allowed {
         if prompt.none {
-            return fail(
+            return target.fail(
                 "consent_required",
                 "the user has not consented to this client",
             );

@@ -202,220 +202,33 @@ pub fn build_client(
 }
 
 /// Validates a spec for `client_id` (new or edited). The secret hash is left `None`.
+///
+/// Every rule below pushes its problems onto one list, in the order the fields appear on the
+/// forms, so a form can show them all at once; the row is built only when the list is empty.
 pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let name = spec.name.trim();
-    if name.is_empty() {
-        errors.push(err("name", "a name is required"));
-    } else if name.chars().count() > 200 {
-        errors.push(err("name", "at most 200 characters"));
-    } else if name.chars().any(char::is_control) {
-        errors.push(err("name", "control characters are not allowed"));
-    }
-
-    let auth_method = spec
-        .auth_method
-        .clone()
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| if spec.public { AUTH_NONE } else { AUTH_BASIC }.to_owned());
-    if !SUPPORTED_AUTH_METHODS.contains(&auth_method.as_str()) {
-        errors.push(err(
-            "auth_method",
-            format!(
-                "{auth_method}: use one of {}",
-                SUPPORTED_AUTH_METHODS.join(", ")
-            ),
-        ));
-    } else if spec.public && auth_method != AUTH_NONE {
-        errors.push(err(
-            "auth_method",
-            "public clients have no secret: use none",
-        ));
-    } else if !spec.public && auth_method == AUTH_NONE {
-        errors.push(err(
-            "auth_method",
-            "confidential clients authenticate: use client_secret_basic, client_secret_post or private_key_jwt",
-        ));
-    } else if auth_method == AUTH_PRIVATE_KEY_JWT
-        && spec.jwks.is_none()
-        && spec.jwks_uri.as_deref().is_none_or(|u| u.trim().is_empty())
-    {
-        errors.push(err(
-            "jwks",
-            "private_key_jwt needs the client's public keys: jwks or jwks_uri",
-        ));
-    }
-
-    let mut grants: Vec<String> = if spec.grant_types.is_empty() {
-        vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()]
-    } else {
-        spec.grant_types
-            .iter()
-            .map(|g| g.trim().to_owned())
-            .collect()
-    };
-    grants.dedup();
-    for g in &grants {
-        if !SUPPORTED_GRANTS.contains(&g.as_str()) {
-            errors.push(err(
-                "grant_types",
-                format!("{g}: use one of {}", SUPPORTED_GRANTS.join(", ")),
-            ));
-        }
-    }
-    for confidential_only in [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE] {
-        if spec.public && grants.iter().any(|g| g == confidential_only) {
-            errors.push(err(
-                "grant_types",
-                format!("{confidential_only} needs a confidential client"),
-            ));
-        }
-    }
-    let has_code = grants.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
-    let has_device = grants.iter().any(|g| g == GRANT_DEVICE_CODE);
-    if grants.iter().any(|g| g == GRANT_REFRESH_TOKEN) && !has_code && !has_device {
-        errors.push(err(
-            "grant_types",
-            "refresh_token is issued only with authorization_code or the device grant",
-        ));
-    }
-
-    // Unspecified: a public client with a private-use scheme is a native app, anything else a
-    // web application (OpenID Connect Dynamic Client Registration §2 defaults to web).
-    let private_scheme = |u: &String| Url::parse(u).is_ok_and(|p| p.scheme().contains('.'));
-    let application_type = spec
-        .application_type
-        .clone()
-        .filter(|a| !a.trim().is_empty())
-        .unwrap_or_else(|| {
-            if spec.public && spec.redirect_uris.iter().any(private_scheme) {
-                APP_NATIVE.to_owned()
-            } else {
-                APP_WEB.to_owned()
-            }
-        });
-    if application_type != APP_WEB && application_type != APP_NATIVE {
-        errors.push(err(
-            "application_type",
-            format!("{application_type}: use web or native"),
-        ));
-    }
+    let name = checked_name(spec, &mut errors);
+    let auth_method = checked_auth_method(spec, &mut errors);
+    let grants = checked_grants(spec, &mut errors);
+    let application_type = checked_application_type(spec, &mut errors);
     let native = application_type == APP_NATIVE;
-    let mut redirect_uris = Vec::new();
-    for uri in spec
-        .redirect_uris
-        .iter()
-        .map(|u| u.trim())
-        .filter(|u| !u.is_empty())
-    {
-        match check_redirect_uri(uri, native) {
-            Ok(()) => redirect_uris.push(uri.to_owned()),
-            Err(m) => errors.push(err("redirect_uris", m)),
-        }
-    }
-    if has_code && redirect_uris.is_empty() && !errors.iter().any(|e| e.field == "redirect_uris") {
-        errors.push(err(
-            "redirect_uris",
-            "at least one redirect URI is needed for the authorization_code grant",
-        ));
-    }
-    let mut post_logout = Vec::new();
-    for uri in spec
-        .post_logout_redirect_uris
-        .iter()
-        .map(|u| u.trim())
-        .filter(|u| !u.is_empty())
-    {
-        match check_redirect_uri(uri, native) {
-            Ok(()) => post_logout.push(uri.to_owned()),
-            Err(m) => errors.push(err("post_logout_redirect_uris", m)),
-        }
-    }
-
-    let mut scopes: Vec<String> = if spec.scopes.is_empty() {
-        DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()
-    } else {
-        spec.scopes
-            .iter()
-            .flat_map(|s| s.split_ascii_whitespace())
-            .map(str::to_owned)
-            .collect()
-    };
-    scopes.sort();
-    scopes.dedup();
-    for s in &scopes {
-        if !is_scope_token(s) {
-            errors.push(err("scopes", format!("{s:?} is not a valid scope")));
-        }
-    }
-
-    let id_token_alg = spec
-        .id_token_alg
-        .clone()
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| SigningAlg::Rs256.as_str().to_owned());
-    if SigningAlg::parse(&id_token_alg).is_none() {
-        errors.push(err(
-            "id_token_alg",
-            format!("{id_token_alg}: use RS256, ES256 or EdDSA"),
-        ));
-    }
+    let has_code = grants.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
+    let redirect_uris = checked_redirect_uris(spec, native, has_code, &mut errors);
+    let post_logout = checked_uris(
+        "post_logout_redirect_uris",
+        &spec.post_logout_redirect_uris,
+        native,
+        &mut errors,
+    );
+    let scopes = checked_scopes(spec, &mut errors);
+    let id_token_alg = checked_id_token_alg(spec, &mut errors);
+    // Presentation URIs are shown to people on the consent page: https only.
     check_optional_url("logo_uri", &spec.logo_uri, &mut errors);
     check_optional_url("homepage_uri", &spec.homepage_uri, &mut errors);
     let metadata = extra_metadata(spec, &mut errors);
-    let minimum_acr = spec
-        .minimum_acr
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_owned);
-    if let Some(a) = &minimum_acr {
-        if crate::authn::acr::Acr::parse(a).is_none() {
-            errors.push(err(
-                "minimum_acr",
-                format!(
-                    "{a}: use one of {}",
-                    crate::authn::acr::SUPPORTED.join(", ")
-                ),
-            ));
-        }
-    }
-
-    let backchannel_logout_uri = spec
-        .backchannel_logout_uri
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .map(str::to_owned);
-    if let Some(u) = &backchannel_logout_uri {
-        // OIDC Back-Channel Logout §2.2: absolute, no fragment; https as for redirect URIs
-        // (http only on loopback, for development).
-        if let Err(m) = check_redirect_uri(u, false) {
-            errors.push(err("backchannel_logout_uri", m));
-        }
-    }
-    let audiences: Vec<String> = spec
-        .token_exchange_audiences
-        .iter()
-        .flat_map(|a| a.split_ascii_whitespace())
-        .map(str::to_owned)
-        .collect();
-    if audiences.len() > 20
-        || audiences
-            .iter()
-            .any(|a| a.len() > 200 || a.chars().any(char::is_control))
-    {
-        errors.push(err(
-            "token_exchange_audiences",
-            "at most 20 audiences of at most 200 characters",
-        ));
-    }
-    if !audiences.is_empty() && !grants.iter().any(|g| g == GRANT_TOKEN_EXCHANGE) {
-        errors.push(err(
-            "token_exchange_audiences",
-            "audiences need the token-exchange grant type",
-        ));
-    }
+    let minimum_acr = checked_minimum_acr(spec, &mut errors);
+    let backchannel_logout_uri = checked_backchannel_logout_uri(spec, &mut errors);
+    let audiences = checked_exchange_audiences(spec, &grants, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -451,6 +264,270 @@ pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, 
         redirect_uris,
         post_logout_redirect_uris: post_logout,
     })
+}
+
+/// The display name, trimmed: required, at most 200 characters, no control characters (it is
+/// shown on the consent page and in the console).
+fn checked_name<'s>(spec: &'s ClientSpec, errors: &mut Vec<FieldError>) -> &'s str {
+    let name = spec.name.trim();
+    if name.is_empty() {
+        errors.push(err("name", "a name is required"));
+    } else if name.chars().count() > 200 {
+        errors.push(err("name", "at most 200 characters"));
+    } else if name.chars().any(char::is_control) {
+        errors.push(err("name", "control characters are not allowed"));
+    }
+    name
+}
+
+/// The token endpoint authentication method (default: client_secret_basic for confidential
+/// clients, none for public ones). Public clients hold no secret and confidential ones must
+/// authenticate; private_key_jwt needs keys to check assertions against.
+fn checked_auth_method(spec: &ClientSpec, errors: &mut Vec<FieldError>) -> String {
+    let auth_method = spec
+        .auth_method
+        .clone()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| if spec.public { AUTH_NONE } else { AUTH_BASIC }.to_owned());
+    if !SUPPORTED_AUTH_METHODS.contains(&auth_method.as_str()) {
+        errors.push(err(
+            "auth_method",
+            format!(
+                "{auth_method}: use one of {}",
+                SUPPORTED_AUTH_METHODS.join(", ")
+            ),
+        ));
+    } else if spec.public && auth_method != AUTH_NONE {
+        errors.push(err(
+            "auth_method",
+            "public clients have no secret: use none",
+        ));
+    } else if !spec.public && auth_method == AUTH_NONE {
+        errors.push(err(
+            "auth_method",
+            "confidential clients authenticate: use client_secret_basic, client_secret_post or private_key_jwt",
+        ));
+    } else if auth_method == AUTH_PRIVATE_KEY_JWT
+        && spec.jwks.is_none()
+        && spec.jwks_uri.as_deref().is_none_or(|u| u.trim().is_empty())
+    {
+        errors.push(err(
+            "jwks",
+            "private_key_jwt needs the client's public keys: jwks or jwks_uri",
+        ));
+    }
+    auth_method
+}
+
+/// The grant types (default: authorization_code and refresh_token). Grants that act without a
+/// user (client_credentials, token exchange) need a client that can keep a secret; a refresh
+/// token is only ever issued by a grant that involves a user.
+fn checked_grants(spec: &ClientSpec, errors: &mut Vec<FieldError>) -> Vec<String> {
+    let mut grants: Vec<String> = if spec.grant_types.is_empty() {
+        vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()]
+    } else {
+        spec.grant_types
+            .iter()
+            .map(|g| g.trim().to_owned())
+            .collect()
+    };
+    grants.dedup();
+    for g in &grants {
+        if !SUPPORTED_GRANTS.contains(&g.as_str()) {
+            errors.push(err(
+                "grant_types",
+                format!("{g}: use one of {}", SUPPORTED_GRANTS.join(", ")),
+            ));
+        }
+    }
+    for confidential_only in [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE] {
+        if spec.public && grants.iter().any(|g| g == confidential_only) {
+            errors.push(err(
+                "grant_types",
+                format!("{confidential_only} needs a confidential client"),
+            ));
+        }
+    }
+    let has_code = grants.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
+    let has_device = grants.iter().any(|g| g == GRANT_DEVICE_CODE);
+    if grants.iter().any(|g| g == GRANT_REFRESH_TOKEN) && !has_code && !has_device {
+        errors.push(err(
+            "grant_types",
+            "refresh_token is issued only with authorization_code or the device grant",
+        ));
+    }
+    grants
+}
+
+/// `web` or `native`. Unspecified: a public client with a private-use scheme is a native app,
+/// anything else a web application (OpenID Connect Dynamic Client Registration §2 defaults to
+/// web). Native apps may use private-use redirect schemes (RFC 8252 §7.1).
+fn checked_application_type(spec: &ClientSpec, errors: &mut Vec<FieldError>) -> String {
+    let private_scheme = |u: &String| Url::parse(u).is_ok_and(|p| p.scheme().contains('.'));
+    let application_type = spec
+        .application_type
+        .clone()
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| {
+            if spec.public && spec.redirect_uris.iter().any(private_scheme) {
+                APP_NATIVE.to_owned()
+            } else {
+                APP_WEB.to_owned()
+            }
+        });
+    if application_type != APP_WEB && application_type != APP_NATIVE {
+        errors.push(err(
+            "application_type",
+            format!("{application_type}: use web or native"),
+        ));
+    }
+    application_type
+}
+
+/// The redirect URIs, each by `check_redirect_uri`; the authorization_code grant needs at least
+/// one (said only when no URI was refused already, so the form shows the real problem).
+fn checked_redirect_uris(
+    spec: &ClientSpec,
+    native: bool,
+    has_code: bool,
+    errors: &mut Vec<FieldError>,
+) -> Vec<String> {
+    let redirect_uris = checked_uris("redirect_uris", &spec.redirect_uris, native, errors);
+    if has_code && redirect_uris.is_empty() && !errors.iter().any(|e| e.field == "redirect_uris") {
+        errors.push(err(
+            "redirect_uris",
+            "at least one redirect URI is needed for the authorization_code grant",
+        ));
+    }
+    redirect_uris
+}
+
+/// The non-blank URIs of a list, trimmed, each checked like a redirect URI (`field` names the
+/// list in the errors).
+fn checked_uris(
+    field: &'static str,
+    uris: &[String],
+    native: bool,
+    errors: &mut Vec<FieldError>,
+) -> Vec<String> {
+    let mut kept = Vec::new();
+    for uri in uris.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+        match check_redirect_uri(uri, native) {
+            Ok(()) => kept.push(uri.to_owned()),
+            Err(m) => errors.push(err(field, m)),
+        }
+    }
+    kept
+}
+
+/// The scopes the client may ask for (default: openid, profile, email), split on spaces, sorted
+/// and without repeats; each an RFC 6749 §3.3 scope-token.
+fn checked_scopes(spec: &ClientSpec, errors: &mut Vec<FieldError>) -> Vec<String> {
+    let mut scopes: Vec<String> = if spec.scopes.is_empty() {
+        DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()
+    } else {
+        spec.scopes
+            .iter()
+            .flat_map(|s| s.split_ascii_whitespace())
+            .map(str::to_owned)
+            .collect()
+    };
+    scopes.sort();
+    scopes.dedup();
+    for s in &scopes {
+        if !is_scope_token(s) {
+            errors.push(err("scopes", format!("{s:?} is not a valid scope")));
+        }
+    }
+    scopes
+}
+
+/// The id_token signing algorithm (default RS256, OIDC's mandatory one); one we can sign with.
+fn checked_id_token_alg(spec: &ClientSpec, errors: &mut Vec<FieldError>) -> String {
+    let id_token_alg = spec
+        .id_token_alg
+        .clone()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| SigningAlg::Rs256.as_str().to_owned());
+    if SigningAlg::parse(&id_token_alg).is_none() {
+        errors.push(err(
+            "id_token_alg",
+            format!("{id_token_alg}: use RS256, ES256 or EdDSA"),
+        ));
+    }
+    id_token_alg
+}
+
+/// A value trimmed, `None` when blank.
+fn non_blank(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// The least `acr` the client accepts (blank: any); one of the classes `authn::acr` knows.
+fn checked_minimum_acr(spec: &ClientSpec, errors: &mut Vec<FieldError>) -> Option<String> {
+    let minimum_acr = non_blank(spec.minimum_acr.as_deref());
+    if let Some(a) = &minimum_acr {
+        if crate::authn::acr::Acr::parse(a).is_none() {
+            errors.push(err(
+                "minimum_acr",
+                format!(
+                    "{a}: use one of {}",
+                    crate::authn::acr::SUPPORTED.join(", ")
+                ),
+            ));
+        }
+    }
+    minimum_acr
+}
+
+/// OIDC Back-Channel Logout §2.2: absolute, no fragment; https as for redirect URIs (http only
+/// on loopback, for development). Never a private-use scheme: we post to it.
+fn checked_backchannel_logout_uri(
+    spec: &ClientSpec,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let uri = non_blank(spec.backchannel_logout_uri.as_deref());
+    if let Some(u) = &uri {
+        if let Err(m) = check_redirect_uri(u, false) {
+            errors.push(err("backchannel_logout_uri", m));
+        }
+    }
+    uri
+}
+
+/// RFC 8693 audiences the client may exchange tokens for: a bounded list of short values
+/// (they go into tokens), and only for a client that has the token-exchange grant.
+fn checked_exchange_audiences(
+    spec: &ClientSpec,
+    grants: &[String],
+    errors: &mut Vec<FieldError>,
+) -> Vec<String> {
+    let audiences: Vec<String> = spec
+        .token_exchange_audiences
+        .iter()
+        .flat_map(|a| a.split_ascii_whitespace())
+        .map(str::to_owned)
+        .collect();
+    if audiences.len() > 20
+        || audiences
+            .iter()
+            .any(|a| a.len() > 200 || a.chars().any(char::is_control))
+    {
+        errors.push(err(
+            "token_exchange_audiences",
+            "at most 20 audiences of at most 200 characters",
+        ));
+    }
+    if !audiences.is_empty() && !grants.iter().any(|g| g == GRANT_TOKEN_EXCHANGE) {
+        errors.push(err(
+            "token_exchange_audiences",
+            "audiences need the token-exchange grant type",
+        ));
+    }
+    audiences
 }
 
 #[cfg(test)]

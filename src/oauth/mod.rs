@@ -21,5 +21,3 @@ pub mod registrar;
 pub mod registration;
 pub mod token;
 pub mod tokens;
-
-pub use oxide_auth::endpoint::NormalizedParameter;

@@ -54,8 +54,45 @@ pub fn urlencoded_is_oversized(raw: &[u8]) -> bool {
         || url::form_urlencoded::parse(raw).any(|(k, v)| k.len() > 256 || v.len() > MAX_VALUE_BYTES)
 }
 
+/// A parsed urlencoded form or query string: each name's value (a repeated name is poisoned, so
+/// it reads as absent) and the names that were present at all. The web layer parses bodies and
+/// queries into this and hands it over; it never sees how the flows store parameters.
+pub struct Form {
+    values: NormalizedParameter,
+    keys: Vec<String>,
+}
+
+impl Form {
+    /// Parses an urlencoded string (check `urlencoded_is_utf8` first: decoding replaces invalid
+    /// bytes).
+    pub fn parse(raw: &[u8]) -> Form {
+        let mut values = NormalizedParameter::new();
+        let mut keys = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(raw) {
+            keys.push(k.to_string());
+            values.insert_or_poison(k.into_owned().into(), v.into_owned().into());
+        }
+        Form { values, keys }
+    }
+
+    /// The single value of `key` (`None` when absent or repeated).
+    pub fn value(&self, key: &str) -> Option<String> {
+        self.values.unique_value(key).map(|v| v.into_owned())
+    }
+
+    /// Whether `key` has a single value.
+    pub fn has(&self, key: &str) -> bool {
+        self.values.unique_value(key).is_some()
+    }
+
+    /// The parameters as the flows read them.
+    pub fn params(&self) -> Params<'_> {
+        Params::new(&self.values, self.keys.clone())
+    }
+}
+
 pub struct Params<'a> {
-    pub params: &'a NormalizedParameter,
+    params: &'a NormalizedParameter,
     /// Present in the request at all (even if poisoned by a duplicate).
     raw_keys: Vec<String>,
     /// The client authenticated by `client_auth`, with its presented secret if any.
@@ -63,7 +100,7 @@ pub struct Params<'a> {
 }
 
 impl<'a> Params<'a> {
-    pub fn new(params: &'a NormalizedParameter, raw_keys: Vec<String>) -> Self {
+    fn new(params: &'a NormalizedParameter, raw_keys: Vec<String>) -> Self {
         Params {
             params,
             raw_keys,
@@ -192,11 +229,6 @@ impl client_credentials::Request for Params<'_> {
     fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
         self.ext(key)
     }
-}
-
-/// The single value of `key` in a parsed form (`None` when absent or repeated).
-pub fn form_value(form: &NormalizedParameter, key: &str) -> Option<String> {
-    form.unique_value(key).map(|v| v.into_owned())
 }
 
 #[cfg(test)]

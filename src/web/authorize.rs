@@ -3,6 +3,7 @@
 //! its id, and `/authorize/resume?interaction=ID` continues it (GET after a login, POST with
 //! the consent decision).
 
+use actix_web::cookie::Cookie;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -12,12 +13,13 @@ use super::{db, session};
 use crate::authn::interaction::{self, Lookup};
 use crate::authn::requirement::Requirement;
 use crate::db::models::interactions::InteractionRow;
+use crate::db::models::sessions::SessionRow;
 use crate::db::models::users;
 use crate::oauth::authorize::{self, AuthorizeInput, AuthorizeOutcome, Decision};
 use crate::oauth::context;
 use crate::oauth::errors::ErrorCode;
 use crate::oauth::metadata_document;
-use crate::oauth::params::{self, Params};
+use crate::oauth::params;
 use crate::state::AppState;
 use crate::web::error::{error_page, AppError};
 
@@ -237,6 +239,151 @@ fn refuse_page(e: &crate::oauth::errors::ProtocolError) -> HttpResponse {
     )
 }
 
+/// Why a raw query cannot be an authorization request at all (shown on a page: nothing may be
+/// redirected without trustworthy parameters). `None`: it can be tried.
+fn malformed_query(raw_query: &[u8]) -> Option<&'static str> {
+    if !params::urlencoded_is_utf8(raw_query) {
+        // Echoing `state` with U+FFFD replacements would hand the client a value it never sent;
+        // and without trustworthy parameters nothing may be redirected.
+        Some("The request's parameters are not valid UTF-8.")
+    } else if params::urlencoded_is_oversized(raw_query) {
+        Some("The request's parameters are too long.")
+    } else if raw_query.is_empty() {
+        Some("This address needs the parameters of a sign-in request.")
+    } else {
+        None
+    }
+}
+
+/// What the protocol step answered: the outcome, the signed-in user's name (for the consent
+/// page), and for a continued interaction whether this answer completed it (`Some(false)`: it
+/// was completed already).
+struct Answered {
+    outcome: AuthorizeOutcome,
+    username: Option<String>,
+    completed: Option<bool>,
+}
+
+/// The protocol step, on the blocking pool: `authorize::run` with the session's user, then —
+/// for a continued interaction answered with a redirect — the interaction marked complete on the
+/// same connection, so it answers once.
+fn answer_request(
+    st: &AppState,
+    session: Option<SessionRow>,
+    query_string: &str,
+    pending: Option<(interaction::Handle, InteractionRow)>,
+    decision: Option<Decision>,
+    pushed: bool,
+) -> Result<Answered, AppError> {
+    let ctx = context::pooled(st.protocol())?;
+    let user = match session.as_ref().and_then(|s| s.user_id.clone()) {
+        Some(uid) => users::by_id(&mut *ctx.conn()?, &uid)?,
+        None => None,
+    };
+    let username = user.as_ref().map(|u| u.username.clone());
+    let query = params::Form::parse(query_string.as_bytes());
+    let params = query.params();
+    let fresh_login_at = pending
+        .as_ref()
+        .map(|(_, row)| row)
+        .filter(|row| interaction::logged_in_here(row, user.as_ref().map(|u| u.id.as_str())))
+        .and_then(|row| row.auth_time);
+    let input = AuthorizeInput {
+        user,
+        session_id: session.as_ref().map(|s| s.lineage().to_owned()),
+        auth_time: session.as_ref().and_then(|s| s.auth_time),
+        decision,
+        fresh_login_at,
+        amr: session.as_ref().and_then(|s| s.amr.clone()),
+        pushed,
+    };
+    let outcome = authorize::run(&ctx, &params, input, &st.successor_key);
+    let completed = match (&outcome, pending) {
+        (AuthorizeOutcome::Redirect(_), Some((handle, _))) => Some(interaction::complete(
+            &mut *ctx.conn()?,
+            &handle,
+            crate::db::now(),
+        )?),
+        _ => None,
+    };
+    Ok(Answered {
+        outcome,
+        username,
+        completed,
+    })
+}
+
+/// The interaction the pages that follow reference: the one this request continues, or a new
+/// one. New ones are rows a stranger can make us write, so they are admitted per client
+/// address; and they are bound to this browser, whose binding cookie goes out with the page that
+/// follows.
+async fn interaction_for(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    existing: Option<String>,
+    query_string: &str,
+    address: &str,
+    client_id: String,
+) -> Result<(String, Option<Cookie<'static>>), AppError> {
+    if let Some(id) = existing {
+        return Ok((id, None));
+    }
+    if let Err(wait) = state.admission.interactions.take(address) {
+        return Err(AppError::Throttled {
+            retry_after: wait.as_secs().max(1),
+        });
+    }
+    let (browser, cookie) = super::browser::bind(req, state);
+    let q = query_string.to_owned();
+    let id = db(state, move |conn| {
+        Ok(interaction::start(
+            conn,
+            &client_id,
+            &q,
+            &browser,
+            crate::db::now(),
+        )?)
+    })
+    .await?;
+    Ok((id, Some(cookie)))
+}
+
+/// A 302 to `target` (no-store), with the interaction's browser binding cookie when new.
+fn found(target: String, cookie: Option<Cookie<'static>>) -> HttpResponse {
+    let mut res = HttpResponse::Found();
+    if let Some(c) = cookie {
+        res.cookie(c);
+    }
+    res.insert_header((header::LOCATION, target))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// The redirect to the client, once. A continued interaction that was completed already
+/// (`completed == Some(false)`: a replayed resume) gets a page instead; one that reached its
+/// client gives its admission back, as the limit is for interactions left hanging, not for
+/// people signing in.
+fn redirect_to_client(
+    state: &AppState,
+    completed: Option<bool>,
+    address: &str,
+    location: String,
+) -> HttpResponse {
+    match completed {
+        Some(true) => state.admission.interactions.refund(address),
+        Some(false) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "This sign-in request has ended",
+                "It was completed already. Go back to the application and sign in again.",
+                Some(ErrorCode::InvalidRequest.as_str()),
+            )
+        }
+        None => {}
+    }
+    found(location, None)
+}
+
 /// Runs the authorization request `query` (a new one, or an interaction's), then answers:
 /// an error page, the redirect to the client, the login page, or the consent page — the last
 /// two referencing the request by its interaction id.
@@ -248,19 +395,7 @@ async fn process(
     decision: Option<Decision>,
     pushed: bool,
 ) -> Result<HttpResponse, AppError> {
-    let raw_query = query_string.as_bytes();
-    let malformed = if !params::urlencoded_is_utf8(raw_query) {
-        // Echoing `state` with U+FFFD replacements would hand the client a value it never sent;
-        // and without trustworthy parameters nothing may be redirected.
-        Some("The request's parameters are not valid UTF-8.")
-    } else if params::urlencoded_is_oversized(raw_query) {
-        Some("The request's parameters are too long.")
-    } else if raw_query.is_empty() {
-        Some("This address needs the parameters of a sign-in request.")
-    } else {
-        None
-    };
-    if let Some(message) = malformed {
+    if let Some(message) = malformed_query(query_string.as_bytes()) {
         return Ok(error_page(
             StatusCode::BAD_REQUEST,
             "This sign-in request cannot be completed",
@@ -278,132 +413,54 @@ async fn process(
     let st = state.clone().into_inner();
     let sess = session.clone();
     let q = query_string.clone();
-    let fresh = pending.as_ref().map(|(_, row)| row.clone());
-    let pending_id = pending.as_ref().map(|(id, _)| id.clone());
-    let (outcome, username, completed) = web::block(move || {
-        let ctx = context::pooled(st.protocol())?;
-        let user = match sess.as_ref().and_then(|s| s.user_id.clone()) {
-            Some(uid) => users::by_id(&mut *ctx.conn()?, &uid)?,
-            None => None,
-        };
-        let username = user.as_ref().map(|u| u.username.clone());
-        let (query, raw_keys) = super::token::parse_form(q.as_bytes());
-        let params = Params::new(&query, raw_keys);
-        let fresh_login_at = fresh
-            .as_ref()
-            .filter(|row| interaction::logged_in_here(row, user.as_ref().map(|u| u.id.as_str())))
-            .and_then(|row| row.auth_time);
-        let input = AuthorizeInput {
-            user,
-            session_id: sess.as_ref().map(|s| s.lineage().to_owned()),
-            auth_time: sess.as_ref().and_then(|s| s.auth_time),
-            decision,
-            fresh_login_at,
-            amr: sess.as_ref().and_then(|s| s.amr.clone()),
-            pushed,
-        };
-        let outcome = authorize::run(&ctx, &params, input, &st.successor_key);
-        // Once answered, the interaction is spent (a replayed resume gets a page): marked on
-        // the same connection.
-        let completed = match (&outcome, pending_id) {
-            (AuthorizeOutcome::Redirect(_), Some(handle)) => Some(interaction::complete(
-                &mut *ctx.conn()?,
-                &handle,
-                crate::db::now(),
-            )?),
-            _ => None,
-        };
-        Ok::<_, AppError>((outcome, username, completed))
-    })
-    .await??;
+    let existing = pending.as_ref().map(|(handle, _)| handle.id.clone());
+    let Answered {
+        outcome,
+        username,
+        completed,
+    } = web::block(move || answer_request(&st, sess, &q, pending, decision, pushed)).await??;
 
-    // The interaction this request continues, or a new one for the pages that follow. New ones
-    // are rows a stranger can make us write: admitted per client address.
     let address = super::client_addr::of(req)
         .map(crate::authn::throttle::address_subject)
         .unwrap_or_else(|| "unknown".into());
-    // New ones are bound to this browser: its binding cookie goes out with the page that follows.
-    let interaction_id = |client_id: String| {
-        let existing = pending.as_ref().map(|(handle, _)| handle.id.clone());
-        let q = query_string.clone();
-        let address = address.clone();
+    // The login, step-up and enrolment pages come back to the interaction's resume address.
+    let (existing_ref, q, address_ref) = (&existing, query_string.as_str(), address.as_str());
+    let to_page = move |requirement: Requirement,
+                        client: Box<crate::db::models::clients::Client>| {
+        let existing = existing_ref.clone();
         async move {
-            match existing {
-                Some(id) => Ok((id, None)),
-                None => {
-                    if let Err(wait) = state.admission.interactions.take(&address) {
-                        return Err(AppError::Throttled {
-                            retry_after: wait.as_secs().max(1),
-                        });
-                    }
-                    let (browser, cookie) = super::browser::bind(req, state);
-                    let id = db(state, move |conn| {
-                        Ok(interaction::start(
-                            conn,
-                            &client_id,
-                            &q,
-                            &browser,
-                            crate::db::now(),
-                        )?)
-                    })
-                    .await?;
-                    Ok((id, Some(cookie)))
-                }
-            }
+            let client_id = client.row.client_id.clone();
+            let (id, cookie) =
+                interaction_for(req, state, existing, q, address_ref, client_id).await?;
+            let target = page_for(requirement, &interaction::resume_path(&id));
+            Ok::<_, AppError>(found(target.unwrap_or_default(), cookie))
         }
     };
-    let redirect = |target: String, cookie: Option<actix_web::cookie::Cookie<'static>>| {
-        let mut res = HttpResponse::Found();
-        if let Some(c) = cookie {
-            res.cookie(c);
+    match outcome {
+        AuthorizeOutcome::ErrorPage(e) => Ok(refuse_page(&e)),
+        AuthorizeOutcome::Redirect(location) => {
+            Ok(redirect_to_client(state, completed, &address, location))
         }
-        res.insert_header((header::LOCATION, target))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish()
-    };
-    match (outcome, username) {
-        (AuthorizeOutcome::ErrorPage(e), _) => Ok(refuse_page(&e)),
-        (AuthorizeOutcome::Redirect(location), _) => {
-            if let Some(done) = completed {
-                // A request that reached its client gives its admission back: the limit is for
-                // interactions left hanging, not for people signing in.
-                if done {
-                    state.admission.interactions.refund(&address);
-                }
-                if !done {
-                    return Ok(error_page(
-                        StatusCode::BAD_REQUEST,
-                        "This sign-in request has ended",
-                        "It was completed already. Go back to the application and sign in again.",
-                        Some(ErrorCode::InvalidRequest.as_str()),
-                    ));
-                }
-            }
-            Ok(HttpResponse::Found()
-                .insert_header((header::LOCATION, location))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish())
+        AuthorizeOutcome::NeedLogin { client } => to_page(Requirement::Login, client).await,
+        AuthorizeOutcome::NeedStepUp { client, acr } => {
+            to_page(Requirement::StepUp(acr), client).await
         }
-        (AuthorizeOutcome::NeedLogin { client }, _) => {
-            let (id, cookie) = interaction_id(client.row.client_id.clone()).await?;
-            let target = page_for(Requirement::Login, &interaction::resume_path(&id));
-            Ok(redirect(target.unwrap_or_default(), cookie))
+        AuthorizeOutcome::NeedEnrolment { client, acr } => {
+            to_page(Requirement::Enrol(acr), client).await
         }
-        (AuthorizeOutcome::NeedStepUp { client, acr }, _) => {
-            let (id, cookie) = interaction_id(client.row.client_id.clone()).await?;
-            let target = page_for(Requirement::StepUp(acr), &interaction::resume_path(&id));
-            Ok(redirect(target.unwrap_or_default(), cookie))
-        }
-        (AuthorizeOutcome::NeedEnrolment { client, acr }, _) => {
-            let (id, cookie) = interaction_id(client.row.client_id.clone()).await?;
-            let target = page_for(Requirement::Enrol(acr), &interaction::resume_path(&id));
-            Ok(redirect(target.unwrap_or_default(), cookie))
-        }
-        (AuthorizeOutcome::NeedConsent { client, scopes }, username) => {
+        AuthorizeOutcome::NeedConsent { client, scopes } => {
             let Some(s) = session.as_ref() else {
                 return Err(AppError::Csrf);
             };
-            let (id, cookie) = interaction_id(client.row.client_id.clone()).await?;
+            let (id, cookie) = interaction_for(
+                req,
+                state,
+                existing,
+                &query_string,
+                &address,
+                client.row.client_id.clone(),
+            )
+            .await?;
             let action = interaction::resume_path(&id);
             render(
                 HttpResponse::Ok(),

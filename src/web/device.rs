@@ -84,7 +84,7 @@ pub async fn authorize_device(
         Ok(d) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(d),
-        Err(e) => e.response(),
+        Err(e) => actix_web::ResponseError::error_response(&e),
     };
     crate::web::metrics::tag(&mut res, claimed, None);
     res

@@ -1,5 +1,6 @@
-//! Errors as users and clients see them: HTML pages for browsers, RFC 6749 §5.2 JSON for the
-//! token, revocation and introspection endpoints, RFC 6750 for bearer-protected resources.
+//! Errors as users and clients see them: HTML pages for browsers (`AppError`), RFC 6749 §5.2
+//! JSON for the client-facing protocol endpoints (the HTTP form of `oauth::errors::
+//! ProtocolError`), RFC 6750 for bearer-protected resources (`web::bearer`).
 //! The cause goes to the log; the response says only what the caller can act on.
 
 use actix_web::http::header::{self, HeaderValue};
@@ -7,6 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 use serde_json::json;
+
+use crate::oauth::errors::{ErrorCode, ProtocolError};
 
 /// A page-level failure.
 #[derive(Debug, thiserror::Error)]
@@ -70,10 +73,10 @@ impl From<r2d2_err::PoolError> for AppError {
 }
 
 /// A protocol failure met by a page: the database away is the busy page, anything else internal.
-impl From<crate::oauth::errors::ProtocolError> for AppError {
-    fn from(e: crate::oauth::errors::ProtocolError) -> Self {
+impl From<ProtocolError> for AppError {
+    fn from(e: ProtocolError) -> Self {
         match e.code {
-            crate::oauth::errors::ErrorCode::TemporarilyUnavailable => AppError::Busy {
+            ErrorCode::TemporarilyUnavailable => AppError::Busy {
                 retry_after: UNAVAILABLE_RETRY_AFTER,
             },
             _ => AppError::Internal(e.to_string()),
@@ -206,127 +209,39 @@ impl ResponseError for AppError {
     }
 }
 
-/// An OAuth 2.0 error response (RFC 6749 §5.2): JSON, `Cache-Control: no-store`, and for failed
-/// client authentication 401 with `WWW-Authenticate`.
-#[derive(Debug, Clone)]
-pub struct OAuthError {
-    pub status: StatusCode,
-    pub error: &'static str,
-    pub description: String,
-    pub www_authenticate: Option<String>,
-}
-
-impl OAuthError {
-    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
-        OAuthError {
-            status: StatusCode::BAD_REQUEST,
-            error,
-            description: description.into(),
-            www_authenticate: None,
-        }
-    }
-
-    pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new("invalid_request", d)
-    }
-
-    pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new("invalid_grant", d)
-    }
-
-    pub fn invalid_scope(d: impl Into<String>) -> Self {
-        Self::new("invalid_scope", d)
-    }
-
-    pub fn unauthorized_client(d: impl Into<String>) -> Self {
-        Self::new("unauthorized_client", d)
-    }
-
-    pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
-        Self::new("unsupported_grant_type", d)
-    }
-
-    /// Client authentication failed: 401, with a Basic challenge (RFC 6749 §5.2).
-    pub fn invalid_client(d: impl Into<String>) -> Self {
-        OAuthError {
-            status: StatusCode::UNAUTHORIZED,
-            error: "invalid_client",
-            description: d.into(),
-            www_authenticate: Some("Basic realm=\"ostiary\", charset=\"UTF-8\"".into()),
-        }
-    }
-
-    pub fn server_error(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(%cause, "token endpoint failure");
-        OAuthError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            error: "server_error",
-            description: "the server could not complete the request".into(),
-            www_authenticate: None,
-        }
-    }
-
-    pub fn temporarily_unavailable() -> Self {
-        OAuthError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            error: "temporarily_unavailable",
-            description: "the server is busy; retry shortly".into(),
-            www_authenticate: None,
-        }
-    }
-
-    pub fn response(&self) -> HttpResponse {
-        let mut res = HttpResponse::build(self.status);
-        res.insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"));
-        if let Some(challenge) = &self.www_authenticate {
-            res.insert_header((header::WWW_AUTHENTICATE, challenge.as_str()));
-        }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            res.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER.to_string()));
-        }
-        let mut out =
-            res.json(json!({ "error": self.error, "error_description": self.description }));
-        crate::web::metrics::tag(&mut out, None, Some(self.error));
-        out
-    }
-}
-
-impl std::fmt::Display for OAuthError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.error, self.description)
-    }
-}
-
-impl ResponseError for OAuthError {
+/// The HTTP form of a protocol error (RFC 6749 §5.2), for every client-facing JSON endpoint
+/// (token, revocation, introspection, PAR, device authorization): JSON `error` and
+/// `error_description`, `Cache-Control: no-store` and `Pragma: no-cache`. A failed client
+/// authentication is 401 with a Basic challenge (§5.2 asks for one when the client used the
+/// Authorization header; we always send it), a server failure 500, the database away 503 with
+/// `Retry-After`, anything else 400. The one place this mapping is made.
+impl ResponseError for ProtocolError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        match self.code {
+            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
-        self.response()
-    }
-}
-
-impl From<crate::oauth::errors::ProtocolError> for OAuthError {
-    fn from(e: crate::oauth::errors::ProtocolError) -> Self {
-        use crate::oauth::errors::ErrorCode;
-        let mut out = OAuthError::new(e.code.as_str(), e.description);
-        match e.code {
-            ErrorCode::InvalidClient => {
-                out.status = StatusCode::UNAUTHORIZED;
-                out.www_authenticate = Some("Basic realm=\"ostiary\", charset=\"UTF-8\"".into());
-            }
-            ErrorCode::ServerError => out.status = StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::TemporarilyUnavailable => out.status = StatusCode::SERVICE_UNAVAILABLE,
-            _ => {}
+        let status = self.status_code();
+        let mut res = HttpResponse::build(status);
+        res.insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
+        if self.code == ErrorCode::InvalidClient {
+            res.insert_header((header::WWW_AUTHENTICATE, CLIENT_CHALLENGE));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER.to_string()));
+        }
+        let error = self.code.as_str();
+        let mut out = res.json(json!({ "error": error, "error_description": self.description }));
+        crate::web::metrics::tag(&mut out, None, Some(error));
         out
     }
 }
 
-impl From<diesel::result::Error> for OAuthError {
-    fn from(e: diesel::result::Error) -> Self {
-        OAuthError::server_error(format!("database: {e}"))
-    }
-}
+/// The challenge of a 401 `invalid_client` (RFC 6749 §5.2, RFC 7617).
+const CLIENT_CHALLENGE: &str = "Basic realm=\"ostiary\", charset=\"UTF-8\"";

@@ -27,7 +27,7 @@ pub async fn push(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
         Ok(p) => HttpResponse::Created()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({ "request_uri": p.request_uri, "expires_in": p.expires_in })),
-        Err(e) => e.response(),
+        Err(e) => actix_web::ResponseError::error_response(&e),
     };
     crate::web::metrics::tag(&mut res, claimed, None);
     res

@@ -82,7 +82,7 @@ async fn handle(
         Ok(Some(doc)) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(doc),
-        Err(e) => e.response(),
+        Err(e) => actix_web::ResponseError::error_response(&e),
     };
     crate::web::metrics::tag(&mut res, claimed, None);
     res

@@ -4,40 +4,26 @@
 use std::sync::Arc;
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use crate::db::models::clients::Client;
 use crate::oauth::client_assertion;
 use crate::oauth::context::{AssertionKeys, Ctx};
 use crate::oauth::errors::ProtocolError;
-use crate::oauth::params::Params;
+use crate::oauth::params::{Form, Params};
+use crate::oauth::token;
 use crate::oauth::tokens::Issued;
-use crate::oauth::{token, NormalizedParameter};
 use crate::oidc::id_token;
 use crate::state::AppState;
-use crate::web::error::OAuthError;
-
-/// Parses an urlencoded form into oxide-auth's parameter map (repeats poisoned) and the list of
-/// keys that were present.
-pub fn parse_form(body: &[u8]) -> (NormalizedParameter, Vec<String>) {
-    let mut params = NormalizedParameter::new();
-    let mut keys = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        keys.push(k.to_string());
-        params.insert_or_poison(k.into_owned().into(), v.into_owned().into());
-    }
-    (params, keys)
-}
 
 /// What a client-authenticated form endpoint (token, revocation, introspection) receives.
 pub struct ClientForm {
-    pub form: NormalizedParameter,
-    pub keys: Vec<String>,
+    pub form: Form,
     pub auth: Option<String>,
 }
 
 /// Checks the content type and the Authorization header and parses the form.
-pub fn client_form(req: &HttpRequest, body: &[u8]) -> Result<ClientForm, OAuthError> {
+pub fn client_form(req: &HttpRequest, body: &[u8]) -> Result<ClientForm, ProtocolError> {
     let form_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -51,34 +37,40 @@ pub fn client_form(req: &HttpRequest, body: &[u8]) -> Result<ClientForm, OAuthEr
         })
         .unwrap_or(false);
     if !form_type {
-        return Err(OAuthError::invalid_request(
+        return Err(ProtocolError::invalid_request(
             "the body must be application/x-www-form-urlencoded",
         ));
     }
     let mut auth_headers = req.headers().get_all(header::AUTHORIZATION);
     let auth = auth_headers.next().map(|v| v.to_str().map(str::to_owned));
     if auth_headers.next().is_some() {
-        return Err(OAuthError::invalid_request(
+        return Err(ProtocolError::invalid_request(
             "more than one Authorization header",
         ));
     }
     let auth = match auth {
         None => None,
         Some(Ok(a)) => Some(a),
-        Some(Err(_)) => return Err(OAuthError::invalid_client("malformed Authorization header")),
+        Some(Err(_)) => {
+            return Err(ProtocolError::invalid_client(
+                "malformed Authorization header",
+            ))
+        }
     };
     if !crate::oauth::params::urlencoded_is_utf8(body) {
-        return Err(OAuthError::invalid_request(
+        return Err(ProtocolError::invalid_request(
             "the form is not valid UTF-8 once decoded",
         ));
     }
-    let (form, keys) = parse_form(body);
-    Ok(ClientForm { form, keys, auth })
+    Ok(ClientForm {
+        form: Form::parse(body),
+        auth,
+    })
 }
 
 /// The client a client-authenticated form names (for the access log; not authenticated yet):
 /// the Basic header's id, else `client_id`, else a client assertion's subject.
-pub fn claimed_client(auth: Option<&str>, form: &NormalizedParameter) -> Option<String> {
+pub fn claimed_client(auth: Option<&str>, form: &Form) -> Option<String> {
     use base64::Engine;
     let from_basic = auth
         .and_then(|h| h.trim().split_once(' '))
@@ -96,9 +88,9 @@ pub fn claimed_client(auth: Option<&str>, form: &NormalizedParameter) -> Option<
                 .map(|(_, v)| v.into_owned())
         });
     from_basic
-        .or_else(|| crate::oauth::params::form_value(form, "client_id"))
+        .or_else(|| form.value("client_id"))
         .or_else(|| {
-            crate::oauth::params::form_value(form, "client_assertion")
+            form.value("client_assertion")
                 .and_then(|a| client_assertion::peek(&a).ok())
                 .map(|p| p.client_id)
         })
@@ -111,10 +103,10 @@ pub fn claimed_client(auth: Option<&str>, form: &NormalizedParameter) -> Option<
 /// no such client: authentication then fails in the usual place, with the usual answer.
 pub async fn assertion_keys(
     state: &web::Data<AppState>,
-    form: &NormalizedParameter,
+    form: &Form,
     endpoint: &str,
 ) -> Option<AssertionKeys> {
-    let assertion = crate::oauth::params::form_value(form, "client_assertion")?;
+    let assertion = form.value("client_assertion")?;
     let peeked = client_assertion::peek(&assertion).ok()?;
     let st = state.clone();
     let id = peeked.client_id.clone();
@@ -172,18 +164,18 @@ pub async fn client_endpoint<T: Send + 'static>(
     endpoint: &'static str,
     serve: Serve,
     f: impl Fn(&Ctx, Arc<Client>, &Params<'_>) -> Result<T, ProtocolError> + Send + 'static,
-) -> (Option<String>, Result<T, OAuthError>) {
-    let ClientForm { form, keys, auth } = match client_form(req, body) {
+) -> (Option<String>, Result<T, ProtocolError>) {
+    let ClientForm { form, auth } = match client_form(req, body) {
         Ok(f) => f,
         Err(e) => return (None, Err(e)),
     };
     let claimed = claimed_client(auth.as_deref(), &form);
     // Client assertions are checked against the database (`jti` replay): never inline.
-    let with_assertion = crate::oauth::params::form_value(&form, "client_assertion").is_some();
+    let with_assertion = form.has("client_assertion");
     let assertion = assertion_keys(&state, &form, endpoint).await;
     let st = state.into_inner();
-    let run = move |ctx: &Ctx, keys: Vec<String>| -> Result<T, ProtocolError> {
-        let params = Params::new(&form, keys);
+    let run = move |ctx: &Ctx| -> Result<T, ProtocolError> {
+        let params = form.params();
         if !params.well_formed() {
             return Err(ProtocolError::invalid_request("a parameter was repeated"));
         }
@@ -194,28 +186,25 @@ pub async fn client_endpoint<T: Send + 'static>(
     if matches!(serve, Serve::TryInline) && !with_assertion {
         let label = endpoint.trim_start_matches('/');
         if let Some(result) =
-            crate::oauth::context::try_inline(st.protocol(), label, |ctx| run(ctx, keys.clone()))
+            crate::oauth::context::try_inline(st.protocol(), label, |ctx| run(ctx))
         {
-            return (claimed, result.map_err(OAuthError::from));
+            return (claimed, result);
         }
     }
     let result = web::block(move || -> Result<T, ProtocolError> {
         let mut ctx = crate::oauth::context::pooled(st.protocol())?;
         ctx.assertion_keys = assertion;
-        run(&ctx, keys)
+        run(&ctx)
     })
-    .await;
-    let answer = match result {
-        Ok(r) => r.map_err(OAuthError::from),
-        Err(e) => Err(OAuthError::from(ProtocolError::server_error(e))),
-    };
-    (claimed, answer)
+    .await
+    .unwrap_or_else(|e| Err(ProtocolError::server_error(e)));
+    (claimed, result)
 }
 
 pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let ClientForm { form, keys, auth } = match client_form(&req, &body) {
+    let ClientForm { form, auth } = match client_form(&req, &body) {
         Ok(f) => f,
-        Err(e) => return e.response(),
+        Err(e) => return e.error_response(),
     };
     let claimed = claimed_client(auth.as_deref(), &form);
     let st = state.clone().into_inner();
@@ -237,14 +226,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     let inline = (cheap_signature && token::may_try_inline(&form))
         .then(|| {
             crate::oauth::context::try_inline(st.protocol(), "token", |ctx| {
-                token::handle(
-                    ctx,
-                    st.protocol(),
-                    &form,
-                    keys.clone(),
-                    auth.as_deref(),
-                    &finish,
-                )
+                token::handle(ctx, st.protocol(), &form, auth.as_deref(), &finish)
             })
         })
         .flatten();
@@ -255,14 +237,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
             web::block(move || {
                 let mut ctx = crate::oauth::context::pooled(st.protocol())?;
                 ctx.assertion_keys = assertion;
-                token::handle(
-                    &mut ctx,
-                    st.protocol(),
-                    &form,
-                    keys,
-                    auth.as_deref(),
-                    &finish,
-                )
+                token::handle(&mut ctx, st.protocol(), &form, auth.as_deref(), &finish)
             })
             .await
         }
@@ -272,8 +247,8 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"))
             .json(resp),
-        Ok(Err(e)) => OAuthError::from(e).response(),
-        Err(e) => OAuthError::from(ProtocolError::server_error(e)).response(),
+        Ok(Err(e)) => e.error_response(),
+        Err(e) => ProtocolError::server_error(e).error_response(),
     };
     crate::web::metrics::tag(&mut res, claimed, None);
     res

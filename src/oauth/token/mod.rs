@@ -8,13 +8,12 @@ pub mod refresh_token;
 pub mod token_exchange;
 
 use oxide_auth::code_grant::error::AccessTokenError;
-use oxide_auth::endpoint::NormalizedParameter;
 use serde::Serialize;
 
 use super::client_auth;
 use super::context::{Ctx, Noted, Server};
 use super::errors::{ErrorCode, ProtocolError};
-use super::params::Params;
+use super::params::Form;
 use super::tokens::Issued;
 use crate::db::models::clients::Client;
 use crate::domain::grants::{
@@ -111,10 +110,9 @@ pub type Finisher<'f> = &'f dyn Fn(&Ctx, &Issued, &Client) -> Result<Option<Stri
 /// Whether a token request may first be tried from the caches on an async worker
 /// (`context::inline`): a client_credentials grant writes nothing, and with its client cached it
 /// reads nothing either. Client assertions are checked against the database (`jti` replay).
-pub fn may_try_inline(form: &NormalizedParameter) -> bool {
-    use oxide_auth::endpoint::QueryParameter;
-    form.unique_value("grant_type").as_deref() == Some(GRANT_CLIENT_CREDENTIALS)
-        && form.unique_value("client_assertion").is_none()
+pub fn may_try_inline(form: &Form) -> bool {
+    form.value("grant_type").as_deref() == Some(GRANT_CLIENT_CREDENTIALS)
+        && !form.has("client_assertion")
 }
 
 /// Handles one token request in `ctx` (pooled, inside `web::block`; or inline, see
@@ -122,12 +120,11 @@ pub fn may_try_inline(form: &NormalizedParameter) -> bool {
 pub fn handle(
     ctx: &mut Ctx,
     state: Server<'_>,
-    form: &NormalizedParameter,
-    raw_keys: Vec<String>,
+    form: &Form,
     auth_header: Option<&str>,
     finish: Finisher<'_>,
 ) -> Result<TokenResponse, ProtocolError> {
-    let mut params = Params::new(form, raw_keys);
+    let mut params = form.params();
     if !params.well_formed() {
         return Err(ProtocolError::invalid_request("a parameter was repeated"));
     }

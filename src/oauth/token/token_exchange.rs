@@ -55,25 +55,15 @@ fn verified(
     }
 }
 
-pub fn exchange(
+/// The subject token and, if any, the actor token, each verified (ours, alive). An actor must
+/// be the requesting client's own: a token someone else holds cannot be named as the acting
+/// party.
+fn presented_tokens(
     ctx: &Ctx,
     client: &Client,
     params: &Params<'_>,
     ring: &KeyRing,
-) -> Result<Issued, ProtocolError> {
-    if client.row.is_public {
-        return Err(ProtocolError::new(
-            ErrorCode::UnauthorizedClient,
-            "token exchange is for confidential clients",
-        ));
-    }
-    if let Some(t) = params.get("requested_token_type") {
-        if t != ACCESS_TOKEN_TYPE {
-            return Err(ProtocolError::invalid_request(format!(
-                "only {ACCESS_TOKEN_TYPE} can be requested"
-            )));
-        }
-    }
+) -> Result<(AccessClaims, Option<AccessClaims>), ProtocolError> {
     let subject_token = params
         .get("subject_token")
         .ok_or_else(|| ProtocolError::invalid_request("subject_token is missing"))?;
@@ -99,8 +89,6 @@ pub fn exchange(
         }
         None => None,
     };
-    // The actor is the requesting client's own: a token someone else holds cannot be named as
-    // the acting party.
     if actor
         .as_ref()
         .is_some_and(|a| a.client_id != client.row.client_id)
@@ -109,19 +97,12 @@ pub fn exchange(
             "the actor token was not issued to this client",
         ));
     }
-    // The subject must still be able to sign in.
-    if ctx
-        .user(&subject.sub)
-        .ok()
-        .flatten()
-        .is_some_and(|u| u.disabled)
-    {
-        return Err(ProtocolError::invalid_grant(
-            "the subject's account is disabled",
-        ));
-    }
+    Ok((subject, actor))
+}
 
-    // The audience: `audience`, or a `resource` URI; one of the client's allowed targets.
+/// The audience: `audience`, or a `resource` URI; one of the client's allowed targets
+/// (RFC 8693 `invalid_target` otherwise).
+fn allowed_audience(client: &Client, params: &Params<'_>) -> Result<String, ProtocolError> {
     let target = params
         .get("audience")
         .or_else(|| params.get("resource"))
@@ -139,44 +120,90 @@ pub fn exchange(
             "this client may not obtain tokens for that audience",
         ));
     }
+    Ok(target.into_owned())
+}
 
-    // Narrower or equal scope, never broader.
+/// The scope of the new token: the subject token's, or a narrower one asked for — never
+/// broader than the subject's, nor than the client's own.
+fn narrowed_scope(
+    client: &Client,
+    params: &Params<'_>,
+    subject: &AccessClaims,
+) -> Result<String, ProtocolError> {
     let granted: Vec<&str> = subject.scope.split_ascii_whitespace().collect();
-    let scope = match params.get("scope") {
-        None => subject.scope.clone(),
-        Some(asked) => {
-            let wanted: Vec<&str> = asked.split_ascii_whitespace().collect();
-            let own: Vec<&str> = client.scopes().collect();
-            if wanted.is_empty()
-                || wanted
-                    .iter()
-                    .any(|s| !granted.contains(s) || !own.contains(s))
-            {
-                return Err(ProtocolError::new(
-                    ErrorCode::InvalidScope,
-                    "the requested scope is broader than the subject token's",
-                ));
-            }
-            let mut w: Vec<&str> = wanted;
-            w.sort_unstable();
-            w.dedup();
-            w.join(" ")
-        }
+    let Some(asked) = params.get("scope") else {
+        return Ok(subject.scope.clone());
     };
+    let wanted: Vec<&str> = asked.split_ascii_whitespace().collect();
+    let own: Vec<&str> = client.scopes().collect();
+    if wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|s| !granted.contains(s) || !own.contains(s))
+    {
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidScope,
+            "the requested scope is broader than the subject token's",
+        ));
+    }
+    let mut w: Vec<&str> = wanted;
+    w.sort_unstable();
+    w.dedup();
+    Ok(w.join(" "))
+}
 
-    // Who acts: the actor token's subject, or the client; earlier actors nest inside.
-    let acting = match &actor {
+/// Who acts (RFC 8693 §4.1): the actor token's subject, or the client; an earlier `act` of the
+/// subject token nests inside, so delegation chains stay visible.
+fn act_claim(client: &Client, subject: &AccessClaims, actor: Option<&AccessClaims>) -> Value {
+    let acting = match actor {
         Some(a) => json!({ "sub": a.sub, "client_id": a.client_id }),
         None => json!({ "sub": client.row.client_id, "client_id": client.row.client_id }),
     };
-    let act = match (acting, &subject.act) {
+    match (acting, &subject.act) {
         (Value::Object(mut o), Some(previous)) => {
             o.insert("act".into(), previous.clone());
             Value::Object(o)
         }
         (a, _) => a,
-    };
+    }
+}
+
+pub fn exchange(
+    ctx: &Ctx,
+    client: &Client,
+    params: &Params<'_>,
+    ring: &KeyRing,
+) -> Result<Issued, ProtocolError> {
+    if client.row.is_public {
+        return Err(ProtocolError::new(
+            ErrorCode::UnauthorizedClient,
+            "token exchange is for confidential clients",
+        ));
+    }
+    if let Some(t) = params.get("requested_token_type") {
+        if t != ACCESS_TOKEN_TYPE {
+            return Err(ProtocolError::invalid_request(format!(
+                "only {ACCESS_TOKEN_TYPE} can be requested"
+            )));
+        }
+    }
+    let (subject, actor) = presented_tokens(ctx, client, params, ring)?;
+    // The subject must still be able to sign in.
+    if ctx
+        .user(&subject.sub)
+        .ok()
+        .flatten()
+        .is_some_and(|u| u.disabled)
+    {
+        return Err(ProtocolError::invalid_grant(
+            "the subject's account is disabled",
+        ));
+    }
+    let target = allowed_audience(client, params)?;
+    let scope = narrowed_scope(client, params, &subject)?;
+    let act = act_claim(client, &subject, actor.as_ref());
     let amr = subject.amr.as_ref().map(|m| m.join(" "));
+    // Never outlives the subject token.
     let ttl = ctx
         .settings
         .access_token_ttl
