@@ -4,13 +4,14 @@
 //! the consent decision).
 
 use actix_web::cookie::Cookie;
-use actix_web::http::{header, Method, StatusCode};
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::browser::Resumed;
 use super::next_step::page_for;
-use super::templates::{client_host, render, ConsentPage, OtherBrowserPage};
+use super::templates::{client_host, render, ConsentPage};
 use super::{db, session};
-use crate::authn::interaction::{self, Lookup};
+use crate::authn::interaction::{self, Kind};
 use crate::authn::requirement::Requirement;
 use crate::db::models::interactions::InteractionRow;
 use crate::db::models::sessions::SessionRow;
@@ -164,54 +165,25 @@ pub async fn resume(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = query.into_inner().interaction;
-    let decision = if req.method() == Method::POST {
-        let session = session::current(&req, &state).await?;
-        let form = super::auth::FormData::parse(&body);
-        session::check_csrf(session.as_ref(), form.get("csrf_token"))?;
-        match form.get("decision") {
-            Some("allow") => Some(Decision::Allow),
-            Some("deny") => Some(Decision::Deny),
-            _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
-        }
-    } else {
-        None
-    };
-    let handle = interaction::Handle {
-        id,
-        browser: super::browser::of(&req, &state),
-    };
-    let lookup = handle.clone();
-    let st = state.clone();
-    let found = db(&state, move |conn| {
-        Ok(match interaction::find(conn, &lookup, crate::db::now())? {
-            Lookup::OtherBrowser { client_id } => {
-                let client = st.caches.load_client(conn, &client_id)?;
-                Err(client.map(|c| (c.row.name.clone(), c.row.homepage_uri.clone())))
+    let decision = super::browser::decision(&req, &state, &body)
+        .await?
+        .map(|allow| {
+            if allow {
+                Decision::Allow
+            } else {
+                Decision::Deny
             }
-            found => Ok(found),
-        })
-    })
-    .await?;
-    let row = match found {
-        // A device approval's id is no authorization request: it resumes at /device/resume.
-        Ok(Lookup::Pending(row)) if interaction::Kind::Authorize.of(&row) => row,
-        Ok(_) | Err(None) => {
+        });
+    let (handle, row) = match super::browser::resume(&req, &state, id, Kind::Authorize).await? {
+        Resumed::Pending(handle, row) => (handle, row),
+        Resumed::OtherBrowser(page) => return Ok(page),
+        Resumed::Ended => {
             return Ok(error_page(
                 StatusCode::BAD_REQUEST,
                 "This sign-in request has ended",
                 "It was completed already, or it expired. Go back to the application and sign in again.",
                 Some(ErrorCode::InvalidRequest.as_str()),
             ))
-        }
-        Err(Some((client_name, homepage_uri))) => {
-            return render(
-                HttpResponse::Forbidden(),
-                &OtherBrowserPage {
-                    client_name: &client_name,
-                    homepage_uri: homepage_uri.as_deref(),
-                },
-                None,
-            )
         }
     };
     let query = row.request.clone();

@@ -3,10 +3,14 @@
 //! it comes along on the top-level navigation back from a relying party or a mail link.
 
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::HttpRequest;
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::authn::interaction::{self, Browser, Handle};
+use super::templates::{render, OtherBrowserPage};
+use crate::authn::interaction::{self, Browser, Handle, Kind, Lookup};
+use crate::db::models::interactions::InteractionRow;
 use crate::state::AppState;
+use crate::web::error::AppError;
 
 const COOKIE: &str = "ostiary_browser";
 const HOST_COOKIE: &str = "__Host-ostiary_browser";
@@ -44,5 +48,73 @@ pub fn interaction_in(req: &HttpRequest, state: &AppState, return_to: &str) -> O
     Some(Handle {
         id: interaction::id_in_path(return_to)?,
         browser: of(req, state),
+    })
+}
+
+/// The allow/deny answer a resume POST carries, checked against the session's CSRF token;
+/// `None` for a GET.
+pub async fn decision(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    body: &[u8],
+) -> Result<Option<bool>, AppError> {
+    if req.method() != Method::POST {
+        return Ok(None);
+    }
+    let session = super::session::current(req, state).await?;
+    let form = super::auth::FormData::parse(body);
+    super::session::check_csrf(session.as_ref(), form.get("csrf_token"))?;
+    match form.get("decision") {
+        Some("allow") => Ok(Some(true)),
+        Some("deny") => Ok(Some(false)),
+        _ => Err(AppError::BadRequest("Choose Allow or Deny.".into())),
+    }
+}
+
+/// What resuming an interaction finds, as far as this browser may see it.
+pub enum Resumed {
+    /// Pending, of the kind asked for, and started in this browser.
+    Pending(Handle, Box<InteractionRow>),
+    /// Unknown, expired, completed, or of another kind.
+    Ended,
+    /// Started in another browser: the page that says so (and offers to start again from the
+    /// app), never the request itself.
+    OtherBrowser(HttpResponse),
+}
+
+/// The interaction `id` of `kind`, for this browser: the one lookup behind every resume URL.
+pub async fn resume(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    id: String,
+    kind: Kind,
+) -> Result<Resumed, AppError> {
+    let handle = Handle {
+        id,
+        browser: of(req, state),
+    };
+    let lookup = handle.clone();
+    let st = state.clone();
+    let found = super::db(state, move |conn| {
+        Ok(match interaction::find(conn, &lookup, crate::db::now())? {
+            Lookup::OtherBrowser { client_id } => Err(st
+                .caches
+                .load_client(conn, &client_id)?
+                .map(|c| (c.row.name.clone(), c.row.homepage_uri.clone()))),
+            found => Ok(found),
+        })
+    })
+    .await?;
+    Ok(match found {
+        Ok(Lookup::Pending(row)) if kind.of(&row) => Resumed::Pending(handle, row),
+        Ok(_) | Err(None) => Resumed::Ended,
+        Err(Some((client_name, homepage_uri))) => Resumed::OtherBrowser(render(
+            HttpResponse::Forbidden(),
+            &OtherBrowserPage {
+                client_name: &client_name,
+                homepage_uri: homepage_uri.as_deref(),
+            },
+            None,
+        )?),
     })
 }

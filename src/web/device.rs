@@ -9,24 +9,23 @@
 //!   (`/device/resume?interaction=ID`) through login, step-up or enrolment to the
 //!   confirmation, which posts back to the same address and completes the interaction once.
 
-use actix_web::http::{header, Method};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use diesel::Connection;
 use serde::Deserialize;
 
-use super::auth::FormData;
 use super::authorize::describe_scope;
+use super::browser::Resumed;
 use super::next_step::page_for;
-use super::templates::{render, OtherBrowserPage};
+use super::templates::render;
 use super::token::{client_endpoint, Serve};
 use super::{client_addr, db, session};
 use crate::authn::acr::Acr;
-use crate::authn::interaction::{self, Kind, Lookup};
+use crate::authn::interaction::{self, Kind};
 use crate::authn::requirement::{requirement, Demand, Requirement, Signin};
 use crate::authn::second_factor::Factors;
 use crate::db::models::device_codes::{self, DeviceCodeRow};
-use crate::db::models::interactions::InteractionRow;
 use crate::db::models::{clients, users};
 use crate::domain::grants::GRANT_DEVICE_CODE;
 use crate::oauth::device;
@@ -247,16 +246,6 @@ pub struct ResumeQuery {
     interaction: String,
 }
 
-/// What an approval's id finds for this browser.
-enum Found {
-    /// Pending, this browser's, its device request still pending and its client enabled.
-    Pending(Box<(InteractionRow, DeviceCodeRow, clients::Client)>),
-    /// Started in another browser: the client's name and home page, if it still exists.
-    OtherBrowser(Option<(String, Option<String>)>),
-    /// Unknown, expired, completed, or its device request is no longer pending.
-    Ended,
-}
-
 fn ended() -> Result<HttpResponse, AppError> {
     entry(
         HttpResponse::BadRequest(),
@@ -276,63 +265,31 @@ pub async fn resume(
 ) -> Result<HttpResponse, AppError> {
     let id = query.into_inner().interaction;
     let session = session::current(&req, &state).await?;
-    let allow = if req.method() == Method::POST {
-        let form = FormData::parse(&body);
-        session::check_csrf(session.as_ref(), form.get("csrf_token"))?;
-        match form.get("decision") {
-            Some("allow") => Some(true),
-            Some("deny") => Some(false),
-            _ => return Err(AppError::BadRequest("Choose Allow or Deny.".into())),
-        }
-    } else {
-        None
+    let allow = super::browser::decision(&req, &state, &body).await?;
+    let (handle, row) = match super::browser::resume(&req, &state, id, Kind::Device).await? {
+        Resumed::Pending(handle, row) => (handle, row),
+        Resumed::OtherBrowser(page) => return Ok(page),
+        Resumed::Ended => return ended(),
     };
-    let handle = interaction::Handle {
-        id,
-        browser: super::browser::of(&req, &state),
-    };
-    let lookup = handle.clone();
-    let st = state.clone();
+    // The device request it approves must still be pending, and its client enabled.
+    let device_code_hash = row.device_code_hash.clone();
     let found = db(&state, move |conn| {
         let now = crate::db::now();
-        Ok(match interaction::find(conn, &lookup, now)? {
-            Lookup::Pending(row) if Kind::Device.of(&row) => {
-                let code = match row.device_code_hash.as_deref() {
-                    Some(hash) => device_codes::pending_by_hash(conn, hash, now)?,
-                    None => None,
-                };
-                let client = match &code {
-                    Some(c) => clients::by_id(conn, &c.client_id)?.filter(|c| !c.row.disabled),
-                    None => None,
-                };
-                match (code, client) {
-                    (Some(code), Some(client)) => Found::Pending(Box::new((*row, code, client))),
-                    _ => Found::Ended,
-                }
-            }
-            Lookup::OtherBrowser { client_id } => Found::OtherBrowser(
-                st.caches
-                    .load_client(conn, &client_id)?
-                    .map(|c| (c.row.name.clone(), c.row.homepage_uri.clone())),
-            ),
-            Lookup::Pending(_) | Lookup::Ended => Found::Ended,
-        })
+        let code = match device_code_hash.as_deref() {
+            Some(hash) => device_codes::pending_by_hash(conn, hash, now)?,
+            None => None,
+        };
+        let client = match &code {
+            Some(c) => clients::by_id(conn, &c.client_id)?.filter(|c| !c.row.disabled),
+            None => None,
+        };
+        Ok(code.zip(client))
     })
     .await?;
-    let (row, code, client) = match found {
-        Found::Pending(found) => *found,
-        Found::Ended | Found::OtherBrowser(None) => return ended(),
-        Found::OtherBrowser(Some((client_name, homepage_uri))) => {
-            return render(
-                HttpResponse::Forbidden(),
-                &OtherBrowserPage {
-                    client_name: &client_name,
-                    homepage_uri: homepage_uri.as_deref(),
-                },
-                None,
-            )
-        }
+    let Some((code, client)) = found else {
+        return ended();
     };
+    let row = *row;
     let here = Kind::Device.resume_path(&handle.id);
 
     // Who is signed in, and whether that is enough for the client: the one rule, with the login
