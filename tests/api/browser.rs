@@ -17,6 +17,19 @@ struct Browser {
     _profile: tempfile::TempDir,
 }
 
+impl Drop for Browser {
+    /// Killing chromedriver alone leaves the Chromium it started running (one orphaned browser
+    /// per test run): chromedriver leads a process group of its own, and the whole group ends.
+    fn drop(&mut self) {
+        if let Some(pid) = self._driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -69,6 +82,7 @@ async fn browser() -> Browser {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
+        .process_group(0)
         .spawn()
         .expect("chromedriver must be installed (Debian package chromium-driver)");
     for _ in 0..100 {
