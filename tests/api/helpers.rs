@@ -268,22 +268,25 @@ impl TestApp {
         username: &str,
         password: &str,
     ) -> reqwest::Response {
-        let html = browser
-            .get(self.url("/login"))
-            .send()
-            .await
-            .expect("login page")
-            .text()
-            .await
-            .expect("html");
+        self.login_towards(browser, (username, password), "/").await
+    }
+
+    /// As `login_with`, coming back to `return_to` (an interaction's resume path, say).
+    pub async fn login_towards(
+        &self,
+        browser: &reqwest::Client,
+        user: (&str, &str),
+        return_to: &str,
+    ) -> reqwest::Response {
+        let html = self.html(browser, "/login").await;
         let csrf = Self::csrf_of(&html);
         browser
             .post(self.url("/login"))
             .form(&[
-                ("username", username),
-                ("password", password),
+                ("username", user.0),
+                ("password", user.1),
                 ("csrf_token", csrf.as_str()),
-                ("return_to", "/"),
+                ("return_to", return_to),
             ])
             .send()
             .await

@@ -31,26 +31,6 @@ async fn start(app: &TestApp, b: &reqwest::Client, client_id: &str, challenge: &
     return_to
 }
 
-async fn login_towards(
-    app: &TestApp,
-    b: &reqwest::Client,
-    user: (&str, &str),
-    return_to: &str,
-) -> reqwest::Response {
-    let html = app.html(b, "/login").await;
-    let csrf = TestApp::csrf_of(&html);
-    b.post(app.url("/login"))
-        .form(&[
-            ("username", user.0),
-            ("password", user.1),
-            ("csrf_token", csrf.as_str()),
-            ("return_to", return_to),
-        ])
-        .send()
-        .await
-        .expect("login")
-}
-
 /// The attack of issue 20: mallory, holding the victim's resume link, signs in and finishes the
 /// victim's pending request; the victim's app would get a code (with the victim's state and
 /// PKCE challenge) that signs the victim in as mallory. Every way of finishing it from
@@ -70,7 +50,9 @@ async fn a_pending_request_is_refused_to_another_browser_and_still_completes_in_
     // Mallory signs in with the victim's return path: a login of mallory's own, nothing
     // recorded on the victim's interaction, and the resume refused.
     let mallory = browser();
-    let login = login_towards(&app, &mallory, ("mallory", "mallory's password"), &resume).await;
+    let login = app
+        .login_towards(&mallory, ("mallory", "mallory's password"), &resume)
+        .await;
     assert_eq!(login.status(), 303);
     assert_eq!(location(&login), resume);
     assert_eq!(app.count("interactions WHERE user_id IS NOT NULL"), 0);
@@ -106,7 +88,9 @@ async fn a_pending_request_is_refused_to_another_browser_and_still_completes_in_
     assert_eq!(res.status(), 403);
 
     // The victim's own sign-in is untouched: it completes, for the victim.
-    let login = login_towards(&app, &victim, ("alice", "alice's password"), &resume).await;
+    let login = app
+        .login_towards(&victim, ("alice", "alice's password"), &resume)
+        .await;
     assert_eq!(login.status(), 303);
     let consent = victim.get(app.url(&resume)).send().await.expect("resume");
     assert_eq!(consent.status(), 200);
@@ -159,7 +143,9 @@ async fn the_same_account_in_another_browser_cannot_finish_the_request() {
     let first = browser();
     let resume = start(&app, &first, &client.id, &challenge).await;
     let second = browser();
-    let login = login_towards(&app, &second, ("alice", "alice's password"), &resume).await;
+    let login = app
+        .login_towards(&second, ("alice", "alice's password"), &resume)
+        .await;
     assert_eq!(login.status(), 303);
     let res = second.get(app.url(&resume)).send().await.expect("resume");
     assert_eq!(res.status(), 403);
@@ -170,7 +156,9 @@ async fn the_same_account_in_another_browser_cannot_finish_the_request() {
         "no home page registered: no link"
     );
     // The first browser still finishes it.
-    let login = login_towards(&app, &first, ("alice", "alice's password"), &resume).await;
+    let login = app
+        .login_towards(&first, ("alice", "alice's password"), &resume)
+        .await;
     assert_eq!(login.status(), 303);
     let res = first.get(app.url(&resume)).send().await.expect("resume");
     assert_eq!(res.status(), 200, "the consent page");

@@ -1193,18 +1193,9 @@ async fn a_sign_up_from_an_app_goes_mail_then_verification_link_then_back_to_the
         "{to_login}"
     );
     // The sign-in continues in the browser that started it (an interaction answers to no other).
-    let page = app.html(&b, &to_login).await;
-    let login = b
-        .post(app.url("/login"))
-        .form(&[
-            ("username", "newcomer"),
-            ("password", "newcomer's password"),
-            ("csrf_token", TestApp::csrf_of(&page).as_str()),
-            ("return_to", resume.as_str()),
-        ])
-        .send()
-        .await
-        .expect("login");
+    let login = app
+        .login_towards(&b, ("newcomer", "newcomer's password"), &resume)
+        .await;
     assert_eq!(login.status(), 303);
     let consent = b
         .get(app.url(&crate::helpers::location(&login)))

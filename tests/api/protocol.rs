@@ -140,27 +140,6 @@ async fn decide(app: &TestApp, who: (&str, &str), typed: &str, decision: &str) -
         .as_u16()
 }
 
-/// POSTs a login with `return_to` from `b`'s login page.
-async fn login_towards(
-    app: &TestApp,
-    b: &reqwest::Client,
-    user: (&str, &str),
-    return_to: &str,
-) -> reqwest::Response {
-    let html = app.html(b, "/login").await;
-    let csrf = TestApp::csrf_of(&html);
-    b.post(app.url("/login"))
-        .form(&[
-            ("username", user.0),
-            ("password", user.1),
-            ("csrf_token", csrf.as_str()),
-            ("return_to", return_to),
-        ])
-        .send()
-        .await
-        .expect("login")
-}
-
 /// A person not signed in types the code: the approval is an interaction, the login within it
 /// is recorded on it, the browser comes back to it, allows, and the device gets its tokens.
 #[tokio::test]
@@ -192,7 +171,9 @@ async fn a_device_approval_through_login_resumes_its_interaction_and_the_device_
         .expect("return_to");
     assert_eq!(return_to, resume, "login returns to the interaction");
 
-    let login = login_towards(&app, &b, ("tv", "tv's password"), &return_to).await;
+    let login = app
+        .login_towards(&b, ("tv", "tv's password"), &return_to)
+        .await;
     assert_eq!(login.status(), 303);
     assert_eq!(location(&login), resume);
     assert_eq!(
@@ -237,7 +218,9 @@ async fn another_browser_holding_a_device_approval_link_cannot_approve_it() {
     let resume = open_code(&app, &victim, &typed).await;
 
     let mallory = browser();
-    let login = login_towards(&app, &mallory, ("mallory", "mallory's password"), &resume).await;
+    let login = app
+        .login_towards(&mallory, ("mallory", "mallory's password"), &resume)
+        .await;
     assert_eq!(login.status(), 303);
     assert_eq!(
         app.count("interactions WHERE user_id IS NOT NULL"),
@@ -263,7 +246,9 @@ async fn another_browser_holding_a_device_approval_link_cannot_approve_it() {
     assert_eq!(body["error"], "authorization_pending");
 
     // The victim's own approval is untouched, and it is the victim's.
-    let login = login_towards(&app, &victim, ("alice", "alice's password"), &resume).await;
+    let login = app
+        .login_towards(&victim, ("alice", "alice's password"), &resume)
+        .await;
     assert_eq!(login.status(), 303);
     let html = app.html(&victim, &resume).await;
     assert!(html.contains("alice"), "{html}");
