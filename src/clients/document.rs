@@ -2,7 +2,7 @@
 //! validates; this stores): before `/authorize` runs, [`resolve`] makes sure the row of a URL
 //! `client_id` is current.
 
-use super::{keep_admin_fields, write, Client};
+use super::{write, Client};
 use crate::authn::admission::Buckets;
 use crate::db::models::clients::{self as rows, ORIGIN_DOCUMENT};
 use crate::db::{DbConn, Pool};
@@ -10,7 +10,8 @@ use crate::oauth::metadata_document::{fetch, stored, DocumentError, Stored};
 use crate::outbound::Outbound;
 
 /// Stores a freshly validated document client, in one transaction: a new row, or the refreshed
-/// one (what an administrator set kept, `keep_admin_fields`). A row registered otherwise is
+/// one (`Tx::replace_registration`: what an administrator set kept, consents ended when the
+/// redirect hosts or scopes grew). A row registered otherwise is
 /// never replaced. A concurrent request (or replica) may have stored it first; then this one
 /// updates.
 pub fn save(conn: &mut DbConn, client: &Client) -> Result<(), DocumentError> {
@@ -40,10 +41,9 @@ fn save_once(conn: &mut DbConn, client: &Client) -> Result<(), DocumentError> {
             Some(existing) if existing.row.origin != ORIGIN_DOCUMENT => Err(DocumentError::Taken),
             Some(existing) => {
                 let mut refreshed = client.clone();
-                keep_admin_fields(&existing, &mut refreshed);
                 refreshed.row.secret_hash = None;
                 refreshed.row.registration_token_hash = None;
-                tx.replace(&refreshed)?;
+                tx.replace_registration(&existing, &mut refreshed)?;
                 Ok(())
             }
             None => {
@@ -64,12 +64,13 @@ pub enum Resolution {
 }
 
 /// Makes the client row for a URL `client_id` current, fetching its document when there is
-/// none or it has expired. Call only when the setting is on and
+/// none or it has expired; the document must fit the deployment's registration limits
+/// (`settings.registration`). Call only when the setting is on and
 /// `metadata_document::is_url_client_id` holds.
 pub async fn resolve(
     pool: &Pool,
     admission: &Buckets,
-    outbound_allow: &[ipnet::IpNet],
+    settings: &crate::config::Settings,
     client_id: &str,
     address: Option<std::net::IpAddr>,
 ) -> Result<Resolution, DocumentError> {
@@ -95,8 +96,8 @@ pub async fn resolve(
             retry_after: wait.as_secs().max(1),
         });
     }
-    let outbound = Outbound::new(outbound_allow);
-    let client = match fetch(&outbound, client_id, now).await {
+    let outbound = Outbound::new(&settings.outbound_allow);
+    let client = match fetch(&outbound, client_id, &settings.registration, now).await {
         Ok(c) => c,
         Err(e) => {
             tracing::info!(client_id, error = %e, refetch = (found == Stored::Expired), "client metadata document refused");

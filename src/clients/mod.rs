@@ -10,10 +10,12 @@
 //!   what was cached before is dropped. Other processes see the change through the
 //!   `cache_generations` triggers. `db::models::clients` holds the rows and one-statement
 //!   primitives and knows nothing of caches or rules.
-//! - **One policy.** Every client is validated by `oauth::client_policy::validate`. What only an
-//!   administrator sets is spelled out in one place, [`keep_admin_fields`]: the least `acr`, the
-//!   token-exchange audiences, disabling and verifying. A client replacing its own registration
-//!   (RFC 7592) or a metadata document keeps what an administrator set.
+//! - **One policy.** Every client is admitted by `oauth::client_policy::admit`, which knows who
+//!   registers it (an administrator, the client itself, a metadata document) and what each may
+//!   do. When anyone but an administrator replaces a registration (RFC 7592, a refreshed
+//!   document), [`keep_admin_fields`] keeps what an administrator set (the least `acr`, the
+//!   token-exchange audiences, disabling, verifying) and [`Tx::replace_registration`] ends what
+//!   the change must end (remembered consents when codes could go somewhere new).
 //!
 //! Never call [`write`] inside a transaction of your own (the counter would move before that
 //! outer commit): do the other writes on [`Tx::conn`] instead.
@@ -29,7 +31,7 @@ use crate::cache::Caches;
 use crate::db::models::clients as rows;
 pub use crate::db::models::clients::{Client, ClientRow, ORIGIN_ADMIN};
 use crate::db::DbConn;
-use crate::oauth::client_policy::{self, ClientSpec, FieldError};
+use crate::oauth::client_policy::{self, ClientSpec, FieldError, Registrant};
 use crate::random;
 
 /// Why a write was refused.
@@ -102,7 +104,7 @@ pub fn new_by_admin(new: &NewClient<'_>, now: i64) -> Result<Created, Vec<FieldE
         .client_id
         .map(str::to_owned)
         .unwrap_or_else(random::client_id);
-    let mut client = client_policy::validate(&new.spec, &id, now)?;
+    let mut client = client_policy::admit(&new.spec, &id, Registrant::Admin, now)?;
     let secret = match new.secret {
         Some(s) => Some(s.to_owned()),
         None => Some(random::client_secret()),
@@ -131,7 +133,7 @@ pub fn edited_by_admin(
     if spec.application_type.is_none() {
         spec.application_type = Some(existing.row.application_type.clone());
     }
-    let mut client = client_policy::validate(&spec, &existing.row.client_id, now)?;
+    let mut client = client_policy::admit(&spec, &existing.row.client_id, Registrant::Admin, now)?;
     let r = &existing.row;
     client.row.secret_hash = r
         .secret_hash
@@ -170,6 +172,31 @@ pub fn keep_admin_fields(existing: &Client, client: &mut Client) {
     client.row.verified = r.verified && !client.presentation_differs(existing);
 }
 
+/// Whether users' remembered consents still stand when `existing` becomes `client`: a user
+/// consented to codes going to the hosts of its redirect URIs, for its scopes. A redirect URI on
+/// a host (scheme, host and port) it did not have, or a scope it did not have, and they do not:
+/// else a leaked registration access token (or a taken-over document host) could move the
+/// redirect and silently collect codes from everyone who consented before.
+pub fn consents_survive(existing: &Client, client: &Client) -> bool {
+    fn hosts(c: &Client) -> std::collections::BTreeSet<String> {
+        c.redirect_uris
+            .iter()
+            .map(|u| match url::Url::parse(u) {
+                Ok(p) => format!(
+                    "{}://{}:{}",
+                    p.scheme(),
+                    p.host_str().unwrap_or(""),
+                    p.port_or_known_default().unwrap_or(0)
+                ),
+                // Never stored (every URI is parsed when admitted); compared whole.
+                Err(_) => u.clone(),
+            })
+            .collect()
+    }
+    let scopes_kept = client.scopes().all(|s| existing.scopes().any(|e| e == s));
+    scopes_kept && hosts(client).is_subset(&hosts(existing))
+}
+
 impl Tx<'_> {
     /// The connection, for writes to other tables in the same transaction (an audit row, the
     /// registration policy, an initial access token's use).
@@ -205,6 +232,24 @@ impl Tx<'_> {
     fn insert(&mut self, client: &Client) -> QueryResult<()> {
         rows::insert_row(self.conn, &client.row)?;
         rows::insert_uris(self.conn, client)
+    }
+
+    /// Anyone but an administrator (the client by RFC 7592, its refreshed metadata document)
+    /// replaces `existing`'s registration with `client`: what an administrator set stays
+    /// ([`keep_admin_fields`]) and, unless [`consents_survive`], every remembered consent to the
+    /// client ends, in this transaction. Returns whether consents ended.
+    fn replace_registration(
+        &mut self,
+        existing: &Client,
+        client: &mut Client,
+    ) -> QueryResult<bool> {
+        keep_admin_fields(existing, client);
+        self.replace(client)?;
+        if consents_survive(existing, client) {
+            return Ok(false);
+        }
+        crate::db::models::consents::revoke_all_for_client(self.conn, &client.row.client_id)?;
+        Ok(true)
     }
 
     /// Replaces the whole stored client (row and URIs) with `client`.

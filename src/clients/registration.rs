@@ -5,7 +5,7 @@
 use diesel::QueryResult;
 use serde_json::Value;
 
-use super::{keep_admin_fields, write, Client, StoreError, Tx};
+use super::{write, Client, StoreError, Tx};
 use crate::config::RegistrationSettings;
 use crate::db::models::clients::{self as rows, ORIGIN_DYNAMIC};
 use crate::db::models::initial_access_tokens::{self, InitialAccessToken};
@@ -75,7 +75,8 @@ pub struct Replaced {
 }
 
 /// RFC 7592 §2.2: the client's registration replaced by `metadata`, with a new registration
-/// access token; what an administrator set stays (`keep_admin_fields`). The token is checked
+/// access token; what an administrator set stays and consents end when redirect hosts or scopes
+/// grow (`Tx::replace_registration`). The token is checked
 /// again inside the transaction, so two updates racing with one token cannot both succeed.
 pub fn replace(
     conn: &mut DbConn,
@@ -89,10 +90,9 @@ pub fn replace(
         let existing = owned(tx, client_id, token, now)?;
         let (mut client, secret) =
             rules::replace(&existing, metadata, policy, now).map_err(RegisterError::Invalid)?;
-        keep_admin_fields(&existing, &mut client);
         let registration_token = random::registration_token();
         client.row.registration_token_hash = Some(random::sha256_hex(&registration_token));
-        tx.replace(&client)?;
+        tx.replace_registration(&existing, &mut client)?;
         Ok(Replaced {
             client,
             secret,

@@ -83,7 +83,9 @@ fn a_replacement_by_anyone_but_an_administrator_keeps_the_administrators_fields(
     let mut admin = spec("Before");
     admin.minimum_acr = Some("urn:ostiary:acr:2fa".into());
     let existing = write(&mut conn, |tx| tx.update(&id, &admin, 6)).expect("update");
-    let mut by_client = client_policy::validate(&spec("Renamed"), &id, 7).expect("valid");
+    let mut by_client =
+        client_policy::admit(&spec("Renamed"), &id, client_policy::Registrant::Admin, 7)
+            .expect("valid");
     keep_admin_fields(&existing, &mut by_client);
     assert_eq!(
         by_client.row.minimum_acr.as_deref(),
@@ -93,7 +95,8 @@ fn a_replacement_by_anyone_but_an_administrator_keeps_the_administrators_fields(
         !by_client.row.verified,
         "a changed name loses the verification"
     );
-    let mut same = client_policy::validate(&spec("Before"), &id, 7).expect("valid");
+    let mut same = client_policy::admit(&spec("Before"), &id, client_policy::Registrant::Admin, 7)
+        .expect("valid");
     keep_admin_fields(&existing, &mut same);
     assert!(same.row.verified);
 }

@@ -1,9 +1,14 @@
-//! The rules a client registration must satisfy, shared by the CLI, the admin console and (later)
-//! dynamic registration, so every path into the `clients` table enforces the same policy.
+//! The rules a client registration must satisfy. [`admit`] is the one decision "may this client
+//! exist with these settings", asked by every way a client comes to exist or change: the console,
+//! the CLI, `ostiary apply`, `/register`, RFC 7592 updates and Client ID Metadata Documents. The
+//! administrator's paths are the exceptions spelled out in it, not paths around it.
 
 use url::Url;
 
-use crate::db::models::clients::{Client, ClientRow, ORIGIN_ADMIN};
+use crate::config::RegistrationSettings;
+use crate::db::models::clients::{
+    Client, ClientRow, ORIGIN_ADMIN, ORIGIN_DOCUMENT, ORIGIN_DYNAMIC,
+};
 use crate::domain::grants::{
     GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN,
     GRANT_TOKEN_EXCHANGE, SUPPORTED_GRANTS,
@@ -187,25 +192,187 @@ fn extra_metadata(spec: &ClientSpec, errors: &mut Vec<FieldError>) -> Option<Str
     (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
 }
 
-/// Validates a spec into a client row with a fresh id (and secret, for confidential clients).
-/// Returns every problem at once so a form can show them all.
+/// Who brings a client into being or changes it: what the client may be follows from it.
+#[derive(Clone, Copy, Debug)]
+pub enum Registrant<'a> {
+    /// The console, the CLI and `ostiary apply`. The exception: an administrator may give a
+    /// client any grant, scope and redirect host the server supports, and sets what only an
+    /// administrator sets (the least `acr`, token-exchange audiences); the client is verified.
+    Admin,
+    /// The client itself, by `/register` (RFC 7591) or an RFC 7592 update: within the
+    /// deployment's registration limits (grant types, scopes, redirect hosts); unverified.
+    SelfRegistered(&'a RegistrationSettings),
+    /// A Client ID Metadata Document: the same limits as a self-registered client, and besides a
+    /// public client (no secret can be shared with a document) with only the grants a browser
+    /// sign-in needs (authorization_code, refresh_token); unverified.
+    Document(&'a RegistrationSettings),
+}
+
+/// Grants a client described by a metadata document may have.
+pub const DOCUMENT_GRANTS: [&str; 2] = [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN];
+
+/// The one decision "may this client exist with these settings": `spec` for `client_id`, as
+/// `who` may have it. Every problem at once (a form shows them all). The secret hash is left
+/// `None`; origin and verification follow from `who`.
+pub fn admit(
+    spec: &ClientSpec,
+    client_id: &str,
+    who: Registrant<'_>,
+    now: i64,
+) -> Result<Client, Vec<FieldError>> {
+    let mut spec = spec.clone();
+    let mut errors = Vec::new();
+    let (origin, limits) = match who {
+        Registrant::Admin => (ORIGIN_ADMIN, None),
+        Registrant::SelfRegistered(limits) => (ORIGIN_DYNAMIC, Some(limits)),
+        Registrant::Document(limits) => {
+            document_rules(&spec, &mut errors);
+            (ORIGIN_DOCUMENT, Some(limits))
+        }
+    };
+    if let Some(limits) = limits {
+        // What only an administrator decides is never taken from a client's own metadata.
+        spec.minimum_acr = None;
+        spec.token_exchange_audiences.clear();
+        within_limits(&mut spec, limits, &mut errors);
+    }
+    let validated = validate(&spec, client_id, now);
+    let mut client = match validated {
+        Ok(c) if errors.is_empty() => c,
+        Ok(_) => return Err(errors),
+        Err(more) => {
+            errors.extend(more);
+            return Err(errors);
+        }
+    };
+    client.row.origin = origin.to_owned();
+    client.row.verified = origin == ORIGIN_ADMIN;
+    Ok(client)
+}
+
+/// A metadata document describes a public client that signs users in through a browser.
+fn document_rules(spec: &ClientSpec, errors: &mut Vec<FieldError>) {
+    if !spec.public {
+        errors.push(err(
+            "auth_method",
+            "a client described by a metadata document is public: use none",
+        ));
+    }
+    if let Some(g) = spec
+        .grant_types
+        .iter()
+        .find(|g| !DOCUMENT_GRANTS.contains(&g.trim()))
+    {
+        errors.push(err(
+            "grant_types",
+            format!(
+                "{g} is not available to clients described by a metadata document (use {})",
+                DOCUMENT_GRANTS.join(", ")
+            ),
+        ));
+    }
+}
+
+/// The deployment's limits on clients that are not an administrator's: grant types, scopes (no
+/// scope asked: the allowed ones of the defaults) and the hosts of redirect URIs.
+fn within_limits(
+    spec: &mut ClientSpec,
+    limits: &RegistrationSettings,
+    errors: &mut Vec<FieldError>,
+) {
+    if spec.grant_types.is_empty() {
+        // RFC 7591 §2: no grant_types means authorization_code.
+        spec.grant_types = vec![GRANT_AUTHORIZATION_CODE.to_owned()];
+    }
+    if let Some(g) = spec
+        .grant_types
+        .iter()
+        .find(|g| !limits.grant_types.iter().any(|a| a == g.trim()))
+    {
+        errors.push(err(
+            "grant_types",
+            format!(
+                "grant type {g} is not allowed for self-registered clients here (allowed: {})",
+                limits.grant_types.join(", ")
+            ),
+        ));
+    }
+    let asked: Vec<String> = spec
+        .scopes
+        .iter()
+        .flat_map(|s| s.split_ascii_whitespace())
+        .map(str::to_owned)
+        .collect();
+    spec.scopes = if asked.is_empty() {
+        let defaults: Vec<String> = DEFAULT_SCOPES
+            .iter()
+            .filter(|s| limits.scopes.iter().any(|p| p == *s))
+            .map(|s| s.to_string())
+            .collect();
+        if defaults.is_empty() {
+            limits.scopes.clone()
+        } else {
+            defaults
+        }
+    } else {
+        asked
+    };
+    if let Some(s) = spec.scopes.iter().find(|s| !limits.scopes.contains(s)) {
+        errors.push(err(
+            "scopes",
+            format!(
+                "scope {s} is not allowed for self-registered clients here (allowed: {})",
+                limits.scopes.join(" ")
+            ),
+        ));
+    }
+    if limits.redirect_hosts.is_empty() {
+        return;
+    }
+    for (field, uris) in [
+        ("redirect_uris", &spec.redirect_uris),
+        ("post_logout_redirect_uris", &spec.post_logout_redirect_uris),
+    ] {
+        for uri in uris.iter().filter(|u| !u.trim().is_empty()) {
+            let host = Url::parse(uri.trim())
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+            if !host
+                .as_deref()
+                .is_some_and(|h| limits.redirect_hosts.iter().any(|a| a == h))
+            {
+                errors.push(err(
+                    field,
+                    format!(
+                        "{uri}: redirect URIs of self-registered clients must point at {}",
+                        limits.redirect_hosts.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// An administrator's client (see [`admit`]) with a fresh id and, for confidential clients, a
+/// fresh secret. Returns every problem at once so a form can show them all.
 pub fn build_client(
     spec: &ClientSpec,
     now: i64,
 ) -> Result<(Client, Option<String>), Vec<FieldError>> {
     let client_id = random::client_id();
-    let validated = validate(spec, &client_id, now)?;
+    let validated = admit(spec, &client_id, Registrant::Admin, now)?;
     let secret = uses_secret(&validated.row.auth_method).then(random::client_secret);
     let mut client = validated;
     client.row.secret_hash = secret.as_deref().map(random::sha256_hex);
     Ok((client, secret))
 }
 
-/// Validates a spec for `client_id` (new or edited). The secret hash is left `None`.
+/// The rules every client satisfies, whoever registers it (call [`admit`], which adds what the
+/// registrant may do). The secret hash is left `None`.
 ///
 /// Every rule below pushes its problems onto one list, in the order the fields appear on the
 /// forms, so a form can show them all at once; the row is built only when the list is empty.
-pub fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, Vec<FieldError>> {
+fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, Vec<FieldError>> {
     let mut errors = Vec::new();
     let name = checked_name(spec, &mut errors);
     let auth_method = checked_auth_method(spec, &mut errors);

@@ -16,9 +16,10 @@
 //!   at most 64 KiB, without redirects (the draft forbids following them), within 5 seconds.
 //!   Its `client_id` must equal the URL exactly. It describes a public client:
 //!   `token_endpoint_auth_method` absent or `none`; shared-secret methods and a `client_secret`
-//!   are refused (there is no way to share a secret); grant types only `authorization_code` and
-//!   `refresh_token`. The metadata then goes through `registration::spec_from_metadata` and
-//!   `client_policy::validate`, the one validation every client passes.
+//!   are refused (there is no way to share a secret). The metadata then goes through
+//!   `registration::spec_from_metadata` and `client_policy::admit` as `Registrant::Document`:
+//!   the registration limits of self-registered clients (grant types, scopes, redirect hosts)
+//!   bind it, and its grant types are only `authorization_code` and `refresh_token`.
 //! - **Caching** follows the response's HTTP caching headers (`Cache-Control: s-maxage`/`max-age`,
 //!   `no-store`/`no-cache` as 0, else `Expires` − `Date`, minus `Age`), clamped to
 //!   [60 s, 24 h]; 1 h when the response says nothing. The minimum exists because the row must
@@ -36,11 +37,11 @@ use reqwest::header::{HeaderMap, AGE, CACHE_CONTROL, DATE, EXPIRES};
 use serde_json::Value;
 use url::Url;
 
-use super::client_policy::{self, AUTH_NONE};
+use super::client_policy::{self, Registrant, AUTH_NONE};
 use super::registration::spec_from_metadata;
+use crate::config::RegistrationSettings;
 use crate::db::models::clients::{self, Client, ORIGIN_DOCUMENT};
 use crate::db::DbConn;
-use crate::domain::grants::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 use crate::outbound::{FetchError, Limits, Outbound};
 
 /// Cache lifetime bounds and default, in seconds.
@@ -168,6 +169,7 @@ pub fn stored(conn: &mut DbConn, client_id: &str, now: i64) -> diesel::QueryResu
 pub async fn fetch(
     outbound: &Outbound,
     client_id: &str,
+    limits: &RegistrationSettings,
     now: i64,
 ) -> Result<Client, DocumentError> {
     let url = document_url(client_id)?;
@@ -195,13 +197,14 @@ pub async fn fetch(
     let doc: Value = serde_json::from_slice(&response.body)
         .map_err(|e| DocumentError::NotADocument(format!("it is not valid JSON ({e})")))?;
     let expires_at = now + lifetime(&response.headers, now);
-    client_from_document(client_id, &doc, now, expires_at)
+    client_from_document(client_id, &doc, limits, now, expires_at)
 }
 
 /// The client a document describes (pure: no I/O), validated like every other client.
 pub fn client_from_document(
     client_id: &str,
     doc: &Value,
+    limits: &RegistrationSettings,
     now: i64,
     expires_at: i64,
 ) -> Result<Client, DocumentError> {
@@ -250,18 +253,6 @@ pub fn client_from_document(
             ))
         }
     }
-    if let Some(Value::Array(grants)) = m.get("grant_types") {
-        let allowed = [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN];
-        if let Some(g) = grants
-            .iter()
-            .find(|g| !g.as_str().is_some_and(|g| allowed.contains(&g)))
-        {
-            return Err(DocumentError::Invalid(format!(
-                "grant type {g} is not available to clients described by a metadata document \
-                 (authorization_code and refresh_token are)"
-            )));
-        }
-    }
     let unnamed = |k: &str| {
         m.get(k)
             .and_then(Value::as_str)
@@ -277,19 +268,17 @@ pub fn client_from_document(
     }
     let spec = spec_from_metadata(&Value::Object(m))
         .map_err(|e| DocumentError::Invalid(e.description().to_owned()))?;
-    let mut client = client_policy::validate(&spec, client_id, now).map_err(|errors| {
-        DocumentError::Invalid(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
+    let mut client = client_policy::admit(&spec, client_id, Registrant::Document(limits), now)
+        .map_err(|errors| {
+            DocumentError::Invalid(
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
     let row = &mut client.row;
-    row.origin = ORIGIN_DOCUMENT.to_owned();
-    row.verified = false;
-    row.is_public = true;
     row.secret_hash = None;
     row.registration_token_hash = None;
     row.metadata_expires_at = Some(expires_at);
@@ -356,6 +345,16 @@ mod tests {
 
     const ID: &str = "https://app.example/oauth/client.json";
 
+    fn limits() -> RegistrationSettings {
+        RegistrationSettings {
+            policy: crate::config::RegistrationPolicy::Token,
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            redirect_hosts: vec![],
+            per_address_per_hour: 10,
+        }
+    }
+
     fn doc() -> Value {
         json!({
             "client_id": ID,
@@ -391,7 +390,7 @@ mod tests {
 
     #[test]
     fn a_document_makes_an_unverified_public_client() {
-        let c = client_from_document(ID, &doc(), 10, 3610).expect("valid");
+        let c = client_from_document(ID, &doc(), &limits(), 10, 3610).expect("valid");
         assert_eq!(c.row.client_id, ID);
         assert_eq!(c.row.origin, ORIGIN_DOCUMENT);
         assert!(c.row.is_public && !c.row.verified);
@@ -404,7 +403,7 @@ mod tests {
             .as_object_mut()
             .expect("object")
             .remove("client_name");
-        let c = client_from_document(ID, &unnamed, 10, 3610).expect("valid");
+        let c = client_from_document(ID, &unnamed, &limits(), 10, 3610).expect("valid");
         assert_eq!(c.row.name, "app.example");
     }
 
@@ -413,7 +412,7 @@ mod tests {
         let with = |k: &str, v: Value| {
             let mut d = doc();
             d.as_object_mut().expect("object").insert(k.into(), v);
-            client_from_document(ID, &d, 1, 61)
+            client_from_document(ID, &d, &limits(), 1, 61)
         };
         assert!(matches!(
             with("client_id", json!("https://other.example/c")),
@@ -456,13 +455,30 @@ mod tests {
             Err(DocumentError::Invalid(_))
         ));
         assert!(matches!(
-            client_from_document(ID, &json!([1]), 1, 61),
+            client_from_document(ID, &json!([1]), &limits(), 1, 61),
             Err(DocumentError::NotADocument(_))
+        ));
+        // The deployment's limits on self-registered clients bind documents too.
+        assert!(matches!(
+            with("scope", json!("openid admin payments:write")),
+            Err(DocumentError::Invalid(m)) if m.contains("admin")
+        ));
+        let mut narrow = limits();
+        narrow.redirect_hosts = vec!["other.example".into()];
+        assert!(matches!(
+            client_from_document(ID, &doc(), &narrow, 1, 61),
+            Err(DocumentError::Invalid(_))
+        ));
+        narrow = limits();
+        narrow.grant_types = vec!["authorization_code".into()];
+        assert!(matches!(
+            client_from_document(ID, &doc(), &narrow, 1, 61),
+            Err(DocumentError::Invalid(_))
         ));
         let mut no_id = doc();
         no_id.as_object_mut().expect("object").remove("client_id");
         assert!(matches!(
-            client_from_document(ID, &no_id, 1, 61),
+            client_from_document(ID, &no_id, &limits(), 1, 61),
             Err(DocumentError::ClientIdMismatch { .. })
         ));
     }

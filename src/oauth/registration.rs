@@ -1,15 +1,15 @@
 //! Dynamic Client Registration (RFC 7591, OpenID Connect Dynamic Client Registration 1.0) and
-//! its management protocol (RFC 7592): client metadata in, a validated client out, through the
-//! same `client_policy::validate` the console and the CLI use, plus what the deployment allows
-//! self-registered clients to be. The web layer does HTTP and authentication; the client store
+//! its management protocol (RFC 7592): client metadata in, a client out, admitted by the one
+//! policy every client passes (`client_policy::admit`, which also holds what the deployment allows
+//! self-registered clients to be). The web layer does HTTP and authentication; the client store
 //! (`crate::clients::registration`) stores.
 
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::client_policy::{self, ClientSpec, FieldError, AUTH_BASIC, AUTH_NONE};
+use super::client_policy::{self, ClientSpec, FieldError, Registrant, AUTH_BASIC, AUTH_NONE};
 use crate::config::{RegistrationPolicy, RegistrationSettings};
-use crate::db::models::clients::{Client, ORIGIN_DYNAMIC};
+use crate::db::models::clients::Client;
 use crate::random;
 
 /// RFC 7591 §3.2.2 errors.
@@ -182,61 +182,6 @@ pub fn spec_from_metadata(body: &Value) -> Result<ClientSpec, RegistrationError>
     })
 }
 
-/// What the deployment allows a self-registered client: grant types, scopes (no scope asked:
-/// the allowed defaults), redirect-URI hosts.
-fn apply_policy(
-    spec: &mut ClientSpec,
-    policy: &RegistrationSettings,
-) -> Result<(), RegistrationError> {
-    if let Some(g) = spec
-        .grant_types
-        .iter()
-        .find(|g| !policy.grant_types.contains(g))
-    {
-        return Err(metadata_error(format!(
-            "grant type {g} is not allowed for self-registered clients here (allowed: {})",
-            policy.grant_types.join(", ")
-        )));
-    }
-    if spec.scopes.is_empty() {
-        spec.scopes = client_policy::DEFAULT_SCOPES
-            .iter()
-            .filter(|s| policy.scopes.iter().any(|p| p == *s))
-            .map(|s| s.to_string())
-            .collect();
-        if spec.scopes.is_empty() {
-            spec.scopes = policy.scopes.clone();
-        }
-    }
-    if let Some(s) = spec.scopes.iter().find(|s| !policy.scopes.contains(s)) {
-        return Err(metadata_error(format!(
-            "scope {s} is not allowed for self-registered clients here (allowed: {})",
-            policy.scopes.join(" ")
-        )));
-    }
-    if !policy.redirect_hosts.is_empty() {
-        for uri in spec
-            .redirect_uris
-            .iter()
-            .chain(&spec.post_logout_redirect_uris)
-        {
-            let host = Url::parse(uri)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-            let allowed = host
-                .as_deref()
-                .is_some_and(|h| policy.redirect_hosts.iter().any(|a| a == h));
-            if !allowed {
-                return Err(RegistrationError::InvalidRedirectUri(format!(
-                    "{uri}: redirect URIs of self-registered clients must point at {}",
-                    policy.redirect_hosts.join(", ")
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// A new self-registered client: the client (unverified, origin `dynamic`), its secret when
 /// confidential, and its registration access token. Only hashes of both are in the row.
 pub struct Registered {
@@ -250,13 +195,17 @@ pub fn register(
     policy: &RegistrationSettings,
     now: i64,
 ) -> Result<Registered, RegistrationError> {
-    let mut spec = spec_from_metadata(body)?;
-    apply_policy(&mut spec, policy)?;
-    let (mut client, secret) =
-        client_policy::build_client(&spec, now).map_err(from_field_errors)?;
+    let spec = spec_from_metadata(body)?;
+    let mut client = client_policy::admit(
+        &spec,
+        &random::client_id(),
+        Registrant::SelfRegistered(policy),
+        now,
+    )
+    .map_err(from_field_errors)?;
+    let secret = client_policy::uses_secret(&client.row.auth_method).then(random::client_secret);
+    client.row.secret_hash = secret.as_deref().map(random::sha256_hex);
     let registration_token = random::registration_token();
-    client.row.origin = ORIGIN_DYNAMIC.to_owned();
-    client.row.verified = false;
     client.row.registration_token_hash = Some(random::sha256_hex(&registration_token));
     Ok(Registered {
         client,
@@ -293,10 +242,14 @@ pub fn replace(
             ));
         }
     }
-    let mut spec = spec_from_metadata(body)?;
-    apply_policy(&mut spec, policy)?;
-    let mut client =
-        client_policy::validate(&spec, &existing.row.client_id, now).map_err(from_field_errors)?;
+    let spec = spec_from_metadata(body)?;
+    let mut client = client_policy::admit(
+        &spec,
+        &existing.row.client_id,
+        Registrant::SelfRegistered(policy),
+        now,
+    )
+    .map_err(from_field_errors)?;
     // What an administrator set (verification, disabling, the least acr…) is kept by the
     // store (`clients::keep_admin_fields`), which also issues the new registration access token.
     let r = &existing.row;
@@ -393,6 +346,7 @@ pub fn information(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::models::clients::ORIGIN_DYNAMIC;
 
     fn policy() -> RegistrationSettings {
         RegistrationSettings {

@@ -59,7 +59,7 @@ async fn metadata_document_refusal(
     let e = crate::clients::document::resolve(
         &state.pool,
         &state.admission.documents,
-        &state.settings.outbound_allow,
+        &state.settings,
         &client_id,
         address,
     )

@@ -3363,3 +3363,188 @@ async fn every_page_forbids_framing_and_referrers() {
     }
     report("header", failures);
 }
+
+// ---------------------------------------------------------------------------------------------
+// What a client may make of itself (RFC 7591 §3.2.2, RFC 7592 §2.2): every way a client comes to
+// exist is held to one policy; `/register` and updates here, metadata documents in
+// `metadata_document::a_document_is_held_to_the_registration_limits`, consents ending on a moved
+// redirect in `registration::moving_redirects_to_a_new_host_or_widening_scopes_ends_consents_and_verification`.
+// ---------------------------------------------------------------------------------------------
+
+const REG_CB: &str = "http://127.0.0.1:9/reg-cb";
+
+#[derive(Clone, Copy)]
+enum Via {
+    /// `POST /register` with the body.
+    Register,
+    /// A valid registration first, then `PUT` of the body (with the client's id) by its
+    /// registration access token.
+    Update,
+}
+
+struct RegCase {
+    name: &'static str,
+    rfc: &'static str,
+    via: Via,
+    body: Value,
+    /// Status and `error` (empty: success).
+    expect: (u16, &'static str),
+}
+
+fn reg(
+    name: &'static str,
+    rfc: &'static str,
+    via: Via,
+    body: Value,
+    expect: (u16, &'static str),
+) -> RegCase {
+    RegCase {
+        name,
+        rfc,
+        via,
+        body,
+        expect,
+    }
+}
+
+fn registration_table() -> Vec<RegCase> {
+    let cb = json!([REG_CB]);
+    vec![
+        reg(
+            "scope beyond the registration policy",
+            "RFC 7591 §2 scope; issue 21.1",
+            Via::Register,
+            json!({"redirect_uris": cb, "scope": "openid admin payments:write"}),
+            (400, "invalid_client_metadata"),
+        ),
+        reg(
+            "a grant beyond the policy",
+            "RFC 7591 §2 grant_types",
+            Via::Register,
+            json!({"redirect_uris": cb, "grant_types": ["authorization_code", "client_credentials"]}),
+            (400, "invalid_client_metadata"),
+        ),
+        reg(
+            "token exchange by a client of its own making",
+            "RFC 8693 §5",
+            Via::Register,
+            json!({"redirect_uris": cb, "grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"]}),
+            (400, "invalid_client_metadata"),
+        ),
+        reg(
+            "a redirect URI outside registration_redirect_hosts",
+            "RFC 7591 §2 redirect_uris",
+            Via::Register,
+            json!({"redirect_uris": ["https://collector.example/cb"]}),
+            (400, "invalid_redirect_uri"),
+        ),
+        reg(
+            "a post-logout redirect outside the allowed hosts",
+            "OIDC RP-Initiated Logout §3.1",
+            Via::Register,
+            json!({"redirect_uris": cb, "post_logout_redirect_uris": ["https://collector.example/bye"]}),
+            (400, "invalid_redirect_uri"),
+        ),
+        reg(
+            "administrator's fields in the metadata are ignored",
+            "RFC 7591 §2 (unknown members)",
+            Via::Register,
+            json!({"redirect_uris": cb, "minimum_acr": "urn:ostiary:acr:password", "token_exchange_audiences": ["https://api.example"]}),
+            (201, ""),
+        ),
+        reg(
+            "an update widening the scope beyond the policy",
+            "RFC 7592 §2.2",
+            Via::Update,
+            json!({"redirect_uris": cb, "scope": "openid admin"}),
+            (400, "invalid_client_metadata"),
+        ),
+        reg(
+            "an update adding a grant beyond the policy",
+            "RFC 7592 §2.2",
+            Via::Update,
+            json!({"redirect_uris": cb, "grant_types": ["client_credentials"]}),
+            (400, "invalid_client_metadata"),
+        ),
+        reg(
+            "an update moving the redirect outside the allowed hosts",
+            "RFC 7592 §2.2",
+            Via::Update,
+            json!({"redirect_uris": ["https://collector.example/cb"]}),
+            (400, "invalid_redirect_uri"),
+        ),
+    ]
+}
+
+async fn run_registration_case(app: &TestApp, case: &RegCase) -> Result<(), String> {
+    let http = reqwest::Client::new();
+    let res = match case.via {
+        Via::Register => http.post(app.url("/register")).json(&case.body),
+        Via::Update => {
+            let first: Value = http
+                .post(app.url("/register"))
+                .json(&json!({"redirect_uris": [REG_CB], "scope": "openid"}))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut body = case.body.clone();
+            body["client_id"] = first["client_id"].clone();
+            let uri = first["registration_client_uri"]
+                .as_str()
+                .unwrap_or_default();
+            let rat = first["registration_access_token"]
+                .as_str()
+                .unwrap_or_default();
+            http.put(uri).bearer_auth(rat).json(&body)
+        }
+    };
+    let before = app.count("clients");
+    let res = res.send().await.map_err(|e| e.to_string())?;
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    let error = body["error"].as_str().unwrap_or("");
+    ensure!(
+        (status, error) == case.expect,
+        "got {status} {body}, expected {:?}",
+        case.expect
+    );
+    if status >= 400 {
+        ensure!(
+            app.count("clients") == before,
+            "a refused registration stored a client"
+        );
+        ensure!(
+            app.count(
+                "clients WHERE scopes LIKE '%admin%' OR grant_types LIKE '%client_credentials%'"
+            ) == 0,
+            "a refused update changed the stored client"
+        );
+    } else {
+        let id = body["client_id"].as_str().unwrap_or_default();
+        ensure!(
+            app.count(&format!("clients WHERE client_id = '{id}' AND minimum_acr IS NULL AND token_exchange_audiences IS NULL AND NOT verified")) == 1,
+            "a client set what only an administrator sets: {body}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn clients_cannot_register_beyond_the_registration_policy() {
+    let app = crate::helpers::spawn_app_on(crate::helpers::test_db(), |a| {
+        a.registration = Some("open".into());
+        a.registrations_per_address = Some(1000);
+        a.registration_redirect_hosts = Some("127.0.0.1".into());
+    })
+    .await;
+    let mut failures = Vec::new();
+    for case in registration_table() {
+        if let Err(e) = run_registration_case(&app, &case).await {
+            failures.push(format!("{} [{}]: {e}", case.name, case.rfc));
+        }
+    }
+    report("registration", failures);
+}

@@ -274,6 +274,77 @@ async fn a_document_asking_for_a_client_secret_is_refused() {
     assert_refused(&app, &server.client_id(), "asks for a client secret").await;
 }
 
+/// A document is held to the limits `/register` applies (the one client policy): scopes, grant
+/// types and redirect hosts the deployment allows self-registered clients.
+#[tokio::test]
+async fn a_document_is_held_to_the_registration_limits() {
+    let server = DocServer::start().await;
+    let mut doc = server.document();
+    doc["scope"] = json!("openid admin payments:write");
+    server.serve(Reply::json(&doc));
+    let app = app(true, true).await;
+    assert_refused(&app, &server.client_id(), "scope admin is not allowed").await;
+
+    let narrow = spawn_app_on(test_db(), |a| {
+        a.client_id_metadata_documents = Some(true);
+        a.outbound_allow = Some("127.0.0.0/8".into());
+        a.registration_redirect_hosts = Some("apps.example".into());
+    })
+    .await;
+    server.serve(Reply::json(&server.document()));
+    assert_refused(&narrow, &server.client_id(), "must point at apps.example").await;
+
+    let no_refresh = spawn_app_on(test_db(), |a| {
+        a.client_id_metadata_documents = Some(true);
+        a.outbound_allow = Some("127.0.0.0/8".into());
+        a.registration_grant_types = Some("authorization_code".into());
+    })
+    .await;
+    assert_refused(
+        &no_refresh,
+        &server.client_id(),
+        "grant type refresh_token is not allowed",
+    )
+    .await;
+}
+
+/// A refreshed document that moves the redirect to a new host ends users' consents (the new host
+/// would otherwise collect codes silently); one on the same hosts and scopes keeps them.
+#[tokio::test]
+async fn a_refreshed_document_with_a_new_redirect_host_ends_consents() {
+    let server = DocServer::start().await;
+    server.serve(Reply::json(&server.document()));
+    let app = app(true, true).await;
+    let client = client_of(&server);
+    let (_, challenge) = pkce_pair();
+    app.code_flow(&client, &auth_params(&client.id, &challenge), USER)
+        .await;
+    let consents = || app.count(&format!("consents WHERE client_id = '{}'", client.id));
+    assert_eq!(consents(), 1);
+
+    set_expired(&app, &client.id);
+    let mut renamed = server.document();
+    renamed["client_name"] = json!("Loopback Agent 2");
+    server.serve(Reply::json(&renamed));
+    app.code_flow(&client, &auth_params(&client.id, &challenge), USER)
+        .await;
+    assert_eq!(server.hits(), 2);
+    assert_eq!(consents(), 1, "same hosts and scopes: the consent stands");
+
+    set_expired(&app, &client.id);
+    let elsewhere = "http://127.0.0.2:9/collect";
+    let mut moved = server.document();
+    moved["redirect_uris"] = json!([elsewhere]);
+    server.serve(Reply::json(&moved));
+    let mut params = auth_params(&client.id, &challenge);
+    params.retain(|(k, _)| *k != "redirect_uri");
+    params.push(("redirect_uri", elsewhere));
+    let res = app.authorize(&params).await;
+    assert_eq!(server.hits(), 3);
+    assert_eq!(consents(), 0, "a new redirect host ends every consent");
+    assert_eq!(res.status(), 200, "the user is asked again");
+}
+
 #[tokio::test]
 async fn documents_that_are_not_plain_json_answers_are_refused() {
     let server = DocServer::start().await;

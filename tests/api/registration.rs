@@ -757,3 +757,129 @@ async fn a_changed_registration_loses_its_verification_and_a_disabled_one_cannot
     );
     assert_eq!(app.count(&format!("clients WHERE client_id = '{id}'")), 1);
 }
+
+/// The authorization request of a registered client for `scope`, to `redirect`.
+fn code_request<'a>(
+    id: &'a str,
+    redirect: &'a str,
+    scope: &'a str,
+    challenge: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("response_type", "code"),
+        ("client_id", id),
+        ("redirect_uri", redirect),
+        ("scope", scope),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
+/// RFC 7592 §2.2 with `changes` applied to `base`; the new registration access token.
+async fn put_registration(uri: &str, rat: &str, base: &Value, changes: Value) -> String {
+    let mut body = base.clone();
+    for (k, v) in changes.as_object().expect("object") {
+        body[k] = v.clone();
+    }
+    let res = reqwest::Client::new()
+        .put(uri)
+        .bearer_auth(rat)
+        .json(&body)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.expect("json")["registration_access_token"]
+        .as_str()
+        .expect("rat")
+        .to_owned()
+}
+
+/// A leaked registration access token must not move a client's redirect to a new host (or widen
+/// its scopes) and then collect codes silently from everyone who consented before: such a change
+/// ends the remembered consents and an administrator's verification; a change within the same
+/// hosts and scopes keeps the consents.
+#[tokio::test]
+async fn moving_redirects_to_a_new_host_or_widening_scopes_ends_consents_and_verification() {
+    let app = spawn_app().await;
+    app.user("ana", "ana's password").await;
+    let token = initial_token(&app, &["--uses", "1"]).await;
+    let base = json!({"client_name": "Notes", "redirect_uris": [CB], "scope": "openid", "token_endpoint_auth_method": "none"});
+    let (status, reg, _) = post_register(&app, Some(&token), &base).await;
+    assert_eq!(status, 201, "{reg}");
+    let (uri, mut rat) = management(&app, &reg);
+    let id = reg["client_id"].as_str().expect("id").to_owned();
+    let mut base = base;
+    base["client_id"] = json!(id);
+    let (_, challenge) = pkce_pair();
+    let client = |redirect: &str| TestClient {
+        id: id.clone(),
+        secret: None,
+        redirect_uri: redirect.to_owned(),
+    };
+    app.code_flow(
+        &client(CB),
+        &code_request(&id, CB, "openid", &challenge),
+        ("ana", "ana's password"),
+    )
+    .await;
+    let consents = || app.count(&format!("consents WHERE client_id = '{id}'"));
+    assert_eq!(consents(), 1);
+    let verify = || {
+        use diesel::prelude::*;
+        diesel::sql_query(format!(
+            "UPDATE clients SET verified = TRUE WHERE client_id = '{id}'"
+        ))
+        .execute(&mut app.db.conn())
+        .expect("verify");
+    };
+    let verified = || {
+        app.count(&format!(
+            "clients WHERE client_id = '{id}' AND verified = TRUE"
+        ))
+    };
+
+    // Another path on the same host: the consent stands (codes go where the user agreed they
+    // could).
+    let same_host = "http://127.0.0.1:9/other-callback";
+    rat = put_registration(&uri, &rat, &base, json!({"redirect_uris": [CB, same_host]})).await;
+    assert_eq!(consents(), 1, "same host, same scopes: consents stay");
+    let url = app
+        .code_flow(
+            &client(same_host),
+            &code_request(&id, same_host, "openid", &challenge),
+            ("ana", "ana's password"),
+        )
+        .await;
+    assert!(query_param(&url, "code").is_some());
+
+    // A new host: consents end (and verification), so the user is asked again, seeing the host.
+    verify();
+    let elsewhere = "http://127.0.0.2:9/collect";
+    rat = put_registration(&uri, &rat, &base, json!({"redirect_uris": [elsewhere]})).await;
+    assert_eq!(consents(), 0, "a new redirect host ends every consent");
+    assert_eq!(verified(), 0, "and an administrator's verification");
+    let res = app
+        .authorize(&code_request(&id, elsewhere, "openid", &challenge))
+        .await;
+    assert_eq!(res.status(), 200, "the consent page again, not a code");
+    let html = res.text().await.expect("html");
+    assert!(html.contains("127.0.0.2"), "the notice names the new host");
+
+    // Consent again on the new host, then widen the scopes: consents end again.
+    app.code_flow(
+        &client(elsewhere),
+        &code_request(&id, elsewhere, "openid", &challenge),
+        ("ana", "ana's password"),
+    )
+    .await;
+    assert_eq!(consents(), 1);
+    put_registration(
+        &uri,
+        &rat,
+        &base,
+        json!({"redirect_uris": [elsewhere], "scope": "openid email"}),
+    )
+    .await;
+    assert_eq!(consents(), 0, "a wider scope ends every consent");
+}

@@ -96,3 +96,8 @@ pub fn for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<ConsentRow>
 pub fn revoke(conn: &mut DbConn, user_id: &str, client_id: &str) -> QueryResult<usize> {
     diesel::delete(consents::table.find((user_id, client_id))).execute(conn)
 }
+
+/// Forgets every user's consent to `client_id` (each user is asked again).
+pub fn revoke_all_for_client(conn: &mut DbConn, client_id: &str) -> QueryResult<usize> {
+    diesel::delete(consents::table.filter(consents::client_id.eq(client_id))).execute(conn)
+}
