@@ -83,6 +83,8 @@ fn sweeps(settings: &crate::config::Settings) -> Vec<(Sweep, i64)> {
             s("login_throttle", "subject", "last_failure_at"),
             settings.throttle.lockout_duration,
         ),
+        // Kept longer than `crypto::jwt::LEEWAY`, the skew an assertion's exp is allowed: a
+        // jti forgotten sooner could be replayed while its assertion is still accepted.
         (s("client_assertion_jtis", "jti", "expires_at"), 60),
     ]
 }

@@ -112,11 +112,7 @@ fn security_headers() -> DefaultHeaders {
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "no-referrer"))
-        .add((
-            "Content-Security-Policy",
-            // Client logos on the consent page come from the client's own site (https); forms
-            // may end in a redirect to a client, which Chromium checks against form-action.
-            "default-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; \
-             form-action 'self' http: https:; base-uri 'none'",
-        ))
+        // What pages may load (images from us only; a verified client's logo is the one
+        // exception, set by the page that shows it).
+        .add(("Content-Security-Policy", web::csp::policy(None)))
 }

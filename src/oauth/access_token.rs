@@ -60,7 +60,7 @@ pub fn verify(
     let claims = match caches.tokens.get(token, now) {
         // Checked by a key that is still in the set: no second P-256 verification.
         Some(e) if e.kid == kid && keys.by_kid(&kid).is_some() => e.claims,
-        _ => match jwt::verify::<AccessClaims>(&keys, token, issuer, Some("at+jwt")) {
+        _ => match jwt::verify::<AccessClaims>(&keys, token, issuer, Some("at+jwt"), now) {
             Ok(c) => {
                 let claims = Arc::new(c);
                 caches.tokens.put(

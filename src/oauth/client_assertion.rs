@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 
 use super::errors::ProtocolError;
+use crate::crypto::jwt::{self, Expiry, JwtError, Profile};
 use crate::db::models::clients::Client;
 use crate::db::DbConn;
 use crate::outbound::{Limits, Outbound};
@@ -25,13 +26,10 @@ use crate::outbound::{Limits, Outbound};
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// The longest an assertion may live (exp − now); openid-client and most libraries use 60 s.
 pub const MAX_LIFETIME: i64 = 300;
-/// Clock skew allowed on `exp`, `nbf` and `iat`.
-const LEEWAY: u64 = 30;
 /// How long fetched keys are reused; an unknown `kid` fetches again, at most every
 /// `REFETCH_AFTER`.
 const CACHE_FOR: Duration = Duration::from_secs(300);
 const REFETCH_AFTER: Duration = Duration::from_secs(5);
-const ALGORITHMS: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
 
 fn invalid(description: &str) -> ProtocolError {
     ProtocolError::invalid_client(description)
@@ -156,6 +154,16 @@ fn key_for<'k>(set: &'k JwkSet, kid: Option<&str>) -> Option<&'k Jwk> {
     }
 }
 
+/// What a refused assertion's `error_description` says.
+fn refusal(e: &JwtError) -> &'static str {
+    match e {
+        JwtError::Expired => "the client assertion has expired (exp)",
+        JwtError::NotYetValid => "the client assertion is not valid yet (nbf)",
+        JwtError::IssuedInFuture => "the client assertion was issued in the future (iat)",
+        _ => "the client assertion is invalid (signature, iss, sub, aud or exp)",
+    }
+}
+
 /// Verifies `assertion` for `client` with `keys`, accepting `audiences`, and spends its `jti`.
 pub fn verify(
     conn: &mut DbConn,
@@ -167,7 +175,7 @@ pub fn verify(
 ) -> Result<(), ProtocolError> {
     let header = jsonwebtoken::decode_header(assertion)
         .map_err(|_| invalid("the client assertion is not a JWT"))?;
-    if !ALGORITHMS.contains(&header.alg) {
+    if !jwt::ALGORITHMS.contains(&header.alg) {
         return Err(invalid(
             "the client assertion must be signed with RS256, ES256 or EdDSA",
         ));
@@ -178,18 +186,16 @@ pub fn verify(
         invalid("the client assertion is signed with a key the client did not register")
     })?;
     let key = DecodingKey::from_jwk(jwk).map_err(|_| invalid("the client's key is not usable"))?;
-    let mut v = Validation::new(header.alg);
-    v.leeway = LEEWAY;
-    v.set_audience(audiences);
-    v.set_issuer(&[client.row.client_id.as_str()]);
-    v.sub = Some(client.row.client_id.clone());
-    v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    let claims = jsonwebtoken::decode::<Value>(assertion, &key, &v)
-        .map_err(|e| {
-            tracing::info!(client_id = %client.row.client_id, error = %e, "client assertion refused");
-            invalid("the client assertion is invalid (signature, iss, sub, aud or exp)")
-        })?
-        .claims;
+    let profile = Profile {
+        issuer: &client.row.client_id,
+        audiences: Some(audiences),
+        subject: Some(&client.row.client_id),
+        expiry: Expiry::Skewed,
+    };
+    let claims: Value = jwt::decode(assertion, &key, header.alg, &profile, now).map_err(|e| {
+        tracing::info!(client_id = %client.row.client_id, error = %e, "client assertion refused");
+        invalid(refusal(&e))
+    })?;
     let exp = claims["exp"]
         .as_i64()
         .ok_or_else(|| invalid("the client assertion's exp must be an integer"))?;

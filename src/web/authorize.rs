@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::browser::Resumed;
 use super::next_step::page_for;
-use super::templates::{client_host, render, ConsentPage};
+use super::templates::{client_host, client_initial, client_logo, render, ConsentPage};
 use super::{db, session};
 use crate::authn::interaction::{self, Kind};
 use crate::authn::requirement::Requirement;
@@ -434,11 +434,13 @@ async fn process(
             )
             .await?;
             let action = interaction::resume_path(&id);
-            render(
+            let logo = client_logo(&client);
+            let mut page = render(
                 HttpResponse::Ok(),
                 &ConsentPage {
                     client_name: &client.row.name,
-                    logo_uri: client.row.logo_uri.as_deref(),
+                    logo_uri: logo.as_ref().map(|l| l.uri),
+                    client_initial: client_initial(&client.row.name),
                     homepage_uri: client.row.homepage_uri.as_deref(),
                     username: username.as_deref().unwrap_or(""),
                     scopes: scopes.iter().map(|s| describe_scope(s)).collect(),
@@ -448,7 +450,11 @@ async fn process(
                     client_host: client_host(&client),
                 },
                 cookie,
-            )
+            )?;
+            if let Some(l) = &logo {
+                crate::web::csp::allow_logo(&mut page, &l.origin);
+            }
+            Ok(page)
         }
     }
 }

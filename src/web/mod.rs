@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod browser;
 pub mod client_addr;
+pub mod csp;
 pub mod device;
 pub mod devices;
 pub mod discovery;

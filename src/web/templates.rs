@@ -25,7 +25,9 @@ pub struct LoginPage<'a> {
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
     pub client_name: &'a str,
+    /// Only a verified client's (`client_logo`); otherwise the page shows `client_initial`.
     pub logo_uri: Option<&'a str>,
+    pub client_initial: String,
     pub homepage_uri: Option<&'a str>,
     pub username: &'a str,
     pub scopes: Vec<String>,
@@ -46,6 +48,36 @@ pub struct OtherBrowserPage<'a> {
     pub client_name: &'a str,
     /// Where the app says a person starts using it (its `client_uri`), if it said.
     pub homepage_uri: Option<&'a str>,
+}
+
+/// A logo a page may show, and the origin its Content-Security-Policy must then allow.
+pub struct ClientLogo<'a> {
+    pub uri: &'a str,
+    pub origin: String,
+}
+
+/// The client's logo, if a page may load it: only a verified client's (an administrator created
+/// it or vouched for it). Anyone else's `logo_uri` is the client's own claim on its own host: a
+/// tracking pixel for every consent shown, or a look-alike of a known app's logo.
+pub fn client_logo(client: &crate::db::models::clients::Client) -> Option<ClientLogo<'_>> {
+    if !client.row.verified {
+        return None;
+    }
+    let uri = client.row.logo_uri.as_deref()?;
+    let origin = url::Url::parse(uri).ok()?.origin();
+    // An opaque origin (a `data:` or odd URL) cannot be named in a policy: no logo then.
+    origin.is_tuple().then(|| ClientLogo {
+        uri,
+        origin: origin.ascii_serialization(),
+    })
+}
+
+/// What stands in for a logo: the first letter or digit of the client's name.
+pub fn client_initial(name: &str) -> String {
+    name.chars()
+        .find(|c| c.is_alphanumeric())
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 /// The host shown beside an unverified client's name: where it really is, never what it says

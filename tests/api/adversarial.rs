@@ -928,6 +928,16 @@ fn security_headers(headers: &reqwest::header::HeaderMap) -> Result<(), String> 
         "CSP is {:?}",
         h("content-security-policy")
     );
+    // Images from us (and, on a page showing a verified client's logo, that logo's origin):
+    // never any host at all (a tracking pixel in a client's logo_uri).
+    let img = img_src(&h("content-security-policy"));
+    ensure!(
+        img.starts_with("'self' data:")
+            && !img
+                .split_whitespace()
+                .any(|s| matches!(s, "https:" | "http:" | "*")),
+        "CSP img-src is {img:?}"
+    );
     ensure!(
         h("referrer-policy") == "no-referrer",
         "Referrer-Policy is {:?}",
@@ -1750,6 +1760,12 @@ enum Forge {
     Expired,
     /// Validly signed, no exp.
     NoExp,
+    /// Validly signed, `nbf` 120 s ahead.
+    NotYetValid,
+    /// Validly signed, `nbf` 10 s ago.
+    NbfPast,
+    /// Validly signed, `iat` an hour ahead.
+    IssuedInFuture,
     /// Validly signed, another issuer.
     WrongIss,
     /// Validly signed, issuer with a trailing slash.
@@ -1980,6 +1996,30 @@ fn bearer_table() -> Vec<BearerCase> {
         ),
         c("expired", "RFC 9068 §4", Expired, Header, bad, Some(false)),
         c("no exp", "RFC 9068 §2.2", NoExp, Header, bad, Some(false)),
+        c(
+            "nbf 120 s ahead",
+            "RFC 7519 §4.1.5",
+            NotYetValid,
+            Header,
+            bad,
+            Some(false),
+        ),
+        c(
+            "nbf 10 s ago (control)",
+            "RFC 7519 §4.1.5",
+            NbfPast,
+            Header,
+            Ui::Claims,
+            Some(true),
+        ),
+        c(
+            "issued an hour in the future",
+            "RFC 7519 §4.1.6",
+            IssuedInFuture,
+            Header,
+            bad,
+            Some(false),
+        ),
         c(
             "another issuer",
             "RFC 9068 §4",
@@ -2277,6 +2317,18 @@ fn forge(f: &Forger, t: &Tokens, kind: Forge) -> String {
             f.with(json!({"exp": now - 60, "iat": now - 1000})),
         ),
         Forge::NoExp => f.ours(f.es_header(Some("at+jwt")), f.with(json!({"exp": null}))),
+        Forge::NotYetValid => f.ours(
+            f.es_header(Some("at+jwt")),
+            f.with(json!({"nbf": now + 120})),
+        ),
+        Forge::NbfPast => f.ours(
+            f.es_header(Some("at+jwt")),
+            f.with(json!({"nbf": now - 10})),
+        ),
+        Forge::IssuedInFuture => f.ours(
+            f.es_header(Some("at+jwt")),
+            f.with(json!({"iat": now + 3600})),
+        ),
         Forge::WrongIss => f.ours(
             f.es_header(Some("at+jwt")),
             f.with(json!({"iss": "https://evil.example"})),
@@ -2924,6 +2976,36 @@ fn logout_table() -> Vec<LogoutCase> {
             None,
         ),
         c(
+            "id_token_hint with nbf 10 s ago (control)",
+            "RP-Initiated Logout §2 / RFC 7519 §4.1.5",
+            false,
+            &[
+                ("id_token_hint", "{hint_nbf_past}"),
+                ("post_logout_redirect_uri", PLR),
+            ],
+            Some(PLR),
+        ),
+        c(
+            "id_token_hint with nbf 120 s ahead",
+            "RP-Initiated Logout §2 / RFC 7519 §4.1.5",
+            false,
+            &[
+                ("id_token_hint", "{hint_nbf_ahead}"),
+                ("post_logout_redirect_uri", PLR),
+            ],
+            None,
+        ),
+        c(
+            "id_token_hint issued an hour in the future",
+            "RP-Initiated Logout §2 / RFC 7519 §4.1.6",
+            false,
+            &[
+                ("id_token_hint", "{hint_iat_ahead}"),
+                ("post_logout_redirect_uri", PLR),
+            ],
+            None,
+        ),
+        c(
             "access token as id_token_hint",
             "RP-Initiated Logout §2",
             false,
@@ -2990,8 +3072,16 @@ async fn run_logout_case(fx: &Fx, vars: &Vars, case: &LogoutCase) -> Result<(), 
 async fn logout_never_redirects_to_unregistered_uris() {
     let fx = fixture().await;
     let (_, _, body) = fx.tokens(Who::Conf).await;
+    let id_token = body["id_token"].as_str().expect("id");
+    // The id_token's own claims with one time claim changed, signed by our real key.
+    let f = Forger::new(&fx, id_token);
+    let now = ostiary::db::now();
+    let hint = |changes: Value| f.ours(f.es_header(Some("JWT")), f.with(changes));
     let vars = Vars(vec![
-        ("{hint}", body["id_token"].as_str().expect("id").to_owned()),
+        ("{hint_nbf_past}", hint(json!({"nbf": now - 10}))),
+        ("{hint_nbf_ahead}", hint(json!({"nbf": now + 120}))),
+        ("{hint_iat_ahead}", hint(json!({"iat": now + 3600}))),
+        ("{hint}", id_token.to_owned()),
         (
             "{access}",
             body["access_token"].as_str().expect("at").to_owned(),
@@ -3330,7 +3420,8 @@ async fn csrf_open_redirect_and_login_forms() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Headers on every kind of page (RFC 9700 §4.16 clickjacking, §4.2.4 Referrer-Policy).
+// Headers on every kind of page (RFC 9700 §4.16 clickjacking, §4.2.4 Referrer-Policy; the CSP's
+// img-src names no host at large, RFC 7591 §5).
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -3362,6 +3453,478 @@ async fn every_page_forbids_framing_and_referrers() {
         }
     }
     report("header", failures);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table 7: every JWT from outside meets one validation profile (`crypto::jwt::decode`): `nbf`
+// checked whenever present, `iat` not in the future, 30 s of clock skew and no more. Client
+// assertions (RFC 7523 §3) and token-exchange subject tokens (RFC 8693 §2.1; ours, re-signed
+// here with our real key so only the time claims differ). The same rows for bearer tokens are
+// in table 3 and for id_token_hint in table 5.
+// ---------------------------------------------------------------------------------------------
+
+const EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+#[derive(Debug, Clone, Copy)]
+enum Presented {
+    /// A private_key_jwt assertion at /token (client_credentials), signed by the client's key.
+    Assertion,
+    /// A subject token at /token (token exchange), signed by our ES256 key.
+    SubjectToken,
+}
+
+/// A time claim's value: now plus these seconds, or a string where a NumericDate belongs.
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Now(i64),
+    Text(&'static str),
+}
+
+struct JwtCase {
+    name: &'static str,
+    rfc: &'static str,
+    presented: Presented,
+    /// Claims replaced (the rest: a valid token of its kind, `exp` a minute ahead).
+    times: &'static [(&'static str, At)],
+    expect: Tok,
+}
+
+fn jwt_table() -> Vec<JwtCase> {
+    use At::*;
+    use Presented::*;
+    let c = |name, rfc, presented, times, expect| JwtCase {
+        name,
+        rfc,
+        presented,
+        times,
+        expect,
+    };
+    let client = Tok::Err(401, "invalid_client");
+    let grant = Tok::Err(400, "invalid_grant");
+    vec![
+        c(
+            "assertion (control)",
+            "RFC 7523 §3",
+            Assertion,
+            &[],
+            Tok::Ok,
+        ),
+        c(
+            "assertion with nbf 120 s ahead",
+            "RFC 7523 §3 item 5",
+            Assertion,
+            &[("nbf", Now(120))],
+            client,
+        ),
+        c(
+            "assertion with nbf 240 s ahead",
+            "RFC 7523 §3 item 5",
+            Assertion,
+            &[("nbf", Now(240))],
+            client,
+        ),
+        c(
+            "assertion with nbf 10 s ago",
+            "RFC 7523 §3 item 5",
+            Assertion,
+            &[("nbf", Now(-10))],
+            Tok::Ok,
+        ),
+        c(
+            "assertion with nbf 20 s ahead (within the 30 s leeway)",
+            "RFC 7523 §3 item 5",
+            Assertion,
+            &[("nbf", Now(20))],
+            Tok::Ok,
+        ),
+        c(
+            "assertion with nbf that is not a number",
+            "RFC 7519 §4.1.5",
+            Assertion,
+            &[("nbf", Text("soon"))],
+            client,
+        ),
+        c(
+            "assertion issued an hour in the future",
+            "RFC 7519 §4.1.6 / RFC 7523 §3 item 6",
+            Assertion,
+            &[("iat", Now(3600))],
+            client,
+        ),
+        c(
+            "assertion issued 20 s in the future (within the leeway)",
+            "RFC 7519 §4.1.6",
+            Assertion,
+            &[("iat", Now(20))],
+            Tok::Ok,
+        ),
+        c(
+            "assertion expired 40 s ago (beyond the leeway)",
+            "RFC 7523 §3 item 4",
+            Assertion,
+            &[("exp", Now(-40)), ("iat", Now(-100))],
+            client,
+        ),
+        c(
+            "subject token (control, nbf 10 s ago)",
+            "RFC 8693 §2.1",
+            SubjectToken,
+            &[("nbf", Now(-10))],
+            Tok::Ok,
+        ),
+        c(
+            "subject token with nbf 120 s ahead",
+            "RFC 8693 §2.1 / RFC 7519 §4.1.5",
+            SubjectToken,
+            &[("nbf", Now(120))],
+            grant,
+        ),
+        c(
+            "subject token issued an hour in the future",
+            "RFC 8693 §2.1 / RFC 7519 §4.1.6",
+            SubjectToken,
+            &[("iat", Now(3600))],
+            grant,
+        ),
+    ]
+}
+
+/// The claims a case changes, as a JSON object of absolute values.
+fn case_times(case: &JwtCase, now: i64) -> Value {
+    let mut changes = json!({});
+    for (claim, at) in case.times {
+        changes[*claim] = match at {
+            At::Now(d) => json!(now + d),
+            At::Text(t) => json!(t),
+        };
+    }
+    changes
+}
+
+struct JwtFx {
+    key: aws_lc_rs::signature::EcdsaKeyPair,
+    /// The private_key_jwt client.
+    pk: TestClient,
+    /// A client allowed to exchange tokens for https://api.example.
+    exchanger: TestClient,
+    forger: Forger,
+}
+
+fn assertion_for(fx: &Fx, j: &JwtFx, changes: &Value) -> String {
+    let now = ostiary::db::now();
+    let mut claims = json!({
+        "iss": j.pk.id, "sub": j.pk.id, "aud": fx.app.address,
+        "iat": now, "exp": now + 60, "jti": ostiary::random::token::<16>(),
+    });
+    for (k, v) in changes.as_object().expect("object") {
+        claims[k] = v.clone();
+    }
+    jws(
+        &json!({"alg": "ES256", "typ": "JWT", "kid": "pk-1"}),
+        &claims,
+        |m| attacker_sign(&j.key, m),
+    )
+}
+
+async fn run_jwt_case(fx: &Fx, j: &JwtFx, case: &JwtCase) -> Result<(), String> {
+    let changes = case_times(case, ostiary::db::now());
+    let res = match case.presented {
+        Presented::Assertion => {
+            let assertion = assertion_for(fx, j, &changes);
+            reqwest::Client::new()
+                .post(fx.app.url("/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", ASSERTION_TYPE),
+                    ("client_assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+                .map_err(|e| format!("token: {e}"))?
+        }
+        Presented::SubjectToken => {
+            let f = &j.forger;
+            let subject = f.ours(f.es_header(Some("at+jwt")), f.with(changes));
+            fx.app
+                .token(
+                    &j.exchanger,
+                    &[
+                        ("grant_type", EXCHANGE_GRANT),
+                        ("subject_token", subject.as_str()),
+                        ("subject_token_type", ACCESS_TOKEN_TYPE),
+                        ("audience", "https://api.example"),
+                    ],
+                )
+                .await
+        }
+    };
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    match case.expect {
+        Tok::Ok => ensure!(
+            status == 200 && body["access_token"].is_string(),
+            "expected a token, got {status} {body}"
+        ),
+        Tok::Err(want, error) => {
+            ensure!(
+                status == want && body["error"] == error,
+                "expected {want} {error}, got {status} {body}"
+            );
+            ensure!(body.get("access_token").is_none(), "a token was issued");
+        }
+        Tok::Refused => ensure!((400..500).contains(&status), "got {status}"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn jwts_from_outside_are_refused_before_nbf_and_from_the_future() {
+    let fx = fixture().await;
+    let (key, mut jwk) = attacker_es256();
+    jwk["kid"] = json!("pk-1");
+    jwk["alg"] = json!("ES256");
+    let jwks = json!({ "keys": [jwk] }).to_string();
+    let pk = fx
+        .app
+        .client(&[
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks",
+            &jwks,
+            "--grant-type",
+            "client_credentials",
+        ])
+        .await;
+    let exchanger = fx
+        .app
+        .client(&[
+            "--grant-type",
+            EXCHANGE_GRANT,
+            "--token-exchange-audience",
+            "https://api.example",
+        ])
+        .await;
+    let (_, _, body) = fx.tokens(Who::Conf).await;
+    let forger = Forger::new(&fx, body["access_token"].as_str().expect("at"));
+    let j = JwtFx {
+        key,
+        pk,
+        exchanger,
+        forger,
+    };
+    let mut failures = Vec::new();
+    for case in &jwt_table() {
+        if let Err(e) = run_jwt_case(&fx, &j, case).await {
+            failures.push(format!("{} [{}]: {e}", case.name, case.rfc));
+        }
+    }
+    report("JWT profile", failures);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table 8: pages load no image from a host no administrator vouched for (RFC 7591 §5: a client's
+// URLs shown to users are its own claim). An unverified client's logo_uri is neither shown nor
+// referenced; a verified client's logo is, and the page's Content-Security-Policy lets that
+// logo's origin, and no other, into img-src.
+// ---------------------------------------------------------------------------------------------
+
+const PIXEL: &str = "https://pixel.example/track.png?who=victim";
+const LOGO: &str = "https://logos.example:8443/app.png";
+
+#[derive(Debug, Clone, Copy)]
+enum LogoClient {
+    /// Registered itself (RFC 7591) with `logo_uri` PIXEL.
+    SelfRegistered,
+    /// The same kind of client after an administrator verified it.
+    SelfRegisteredVerified,
+    /// Created by an administrator (verified) with `logo_uri` LOGO.
+    AdminCreated,
+}
+
+struct LogoCase {
+    name: &'static str,
+    rfc: &'static str,
+    client: LogoClient,
+    /// The logo the consent page must show, or None: no reference to the client's logo_uri.
+    shows: Option<&'static str>,
+    /// The consent page's img-src, exactly.
+    img_src: &'static str,
+}
+
+fn logo_table() -> Vec<LogoCase> {
+    use LogoClient::*;
+    let c = |name, rfc, client, shows, img_src| LogoCase {
+        name,
+        rfc,
+        client,
+        shows,
+        img_src,
+    };
+    vec![
+        c(
+            "unverified self-registered client: no logo, no reference",
+            "RFC 7591 §5",
+            SelfRegistered,
+            None,
+            "'self' data:",
+        ),
+        c(
+            "the same client once verified: its logo",
+            "RFC 7591 §5",
+            SelfRegisteredVerified,
+            Some(PIXEL),
+            "'self' data: https://pixel.example",
+        ),
+        c(
+            "administrator-created client: its logo",
+            "RFC 7591 §5",
+            AdminCreated,
+            Some(LOGO),
+            "'self' data: https://logos.example:8443",
+        ),
+    ]
+}
+
+fn img_src(csp: &str) -> String {
+    csp.split(';')
+        .map(str::trim)
+        .find_map(|d| d.strip_prefix("img-src "))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn consent_page(
+    app: &TestApp,
+    b: &reqwest::Client,
+    client_id: &str,
+    redirect: &str,
+) -> (String, String) {
+    let (_, challenge) = pkce_pair();
+    let res = b
+        .get(app.url("/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    let csp = res
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (res.text().await.expect("html"), csp)
+}
+
+/// A client that registers itself with PIXEL as its logo; verified by the admin in `b` if asked.
+async fn self_registered(app: &TestApp, b: &reqwest::Client, verify: bool) -> String {
+    let out = app
+        .cli(
+            &["registration", "token", "create", "--json", "--uses", "1"],
+            None,
+        )
+        .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let token: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    let res = reqwest::Client::new()
+        .post(app.url("/register"))
+        .bearer_auth(token["token"].as_str().expect("token"))
+        .json(&json!({"client_name": "Pixel App", "redirect_uris": [REDIRECT], "logo_uri": PIXEL}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), 201);
+    let reg: Value = res.json().await.expect("json");
+    let id = reg["client_id"].as_str().expect("id").to_owned();
+    if verify {
+        let csrf = TestApp::csrf_of(&app.html(b, "/admin/clients").await);
+        let res = b
+            .post(app.url(&format!("/admin/clients/{id}/state/verify")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .expect("verify");
+        assert_eq!(res.status(), 303);
+    }
+    id
+}
+
+async fn run_logo_case(app: &TestApp, b: &reqwest::Client, case: &LogoCase) -> Result<(), String> {
+    let id = match case.client {
+        LogoClient::SelfRegistered => self_registered(app, b, false).await,
+        LogoClient::SelfRegisteredVerified => self_registered(app, b, true).await,
+        LogoClient::AdminCreated => app.client(&["--logo-uri", LOGO]).await.id,
+    };
+    let (html, csp) = consent_page(app, b, &id, REDIRECT).await;
+    ensure!(
+        html.contains("wants to access your account"),
+        "not the consent page: {html}"
+    );
+    match case.shows {
+        Some(logo) => {
+            let doc = scraper::Html::parse_document(&html);
+            let sel = scraper::Selector::parse("img.client-logo").expect("selector");
+            let src = doc.select(&sel).next().and_then(|e| e.value().attr("src"));
+            ensure!(src == Some(logo), "the logo shown is {src:?}, want {logo}");
+        }
+        None => {
+            ensure!(
+                !html.contains("pixel.example"),
+                "the page references the client's logo_uri"
+            );
+            ensure!(
+                html.contains("client-initial"),
+                "no placeholder for the logo"
+            );
+        }
+    }
+    ensure!(
+        img_src(&csp) == case.img_src,
+        "img-src is {:?}, want {:?}",
+        img_src(&csp),
+        case.img_src
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn unverified_clients_logos_are_never_loaded() {
+    let app = spawn_app().await;
+    crate::helpers::add_user(&app.db, "root", "root's password", true).await;
+    let b = crate::helpers::browser();
+    assert_eq!(
+        app.login_with(&b, "root", "root's password").await.status(),
+        303
+    );
+    let mut failures = Vec::new();
+    for case in &logo_table() {
+        if let Err(e) = run_logo_case(&app, &b, case).await {
+            failures.push(format!("{} [{}]: {e}", case.name, case.rfc));
+        }
+    }
+    // Every other page: images from us only.
+    let res = b.get(app.url("/account")).send().await.expect("account");
+    let csp = res
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if img_src(&csp) != "'self' data:" {
+        failures.push(format!(
+            "account page [CSP]: img-src is {:?}",
+            img_src(&csp)
+        ));
+    }
+    report("client logo", failures);
 }
 
 // ---------------------------------------------------------------------------------------------
