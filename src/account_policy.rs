@@ -71,13 +71,9 @@ pub fn taken(
     conn: &mut crate::db::DbConn,
     account: &NewAccount,
 ) -> diesel::QueryResult<Vec<String>> {
-    let mut errors = Vec::new();
-    if users::by_username(conn, account.username.as_str())?.is_some() {
-        errors.push(format!(
-            "the username {:?} is taken",
-            account.username.as_str()
-        ));
-    }
+    let mut errors: Vec<String> = username_taken(conn, &account.username)?
+        .into_iter()
+        .collect();
     if crate::db::models::user_email::in_use(conn, &account.email.key())? {
         errors.push(format!(
             "the email address {:?} is already in use",
@@ -85,6 +81,17 @@ pub fn taken(
         ));
     }
     Ok(errors)
+}
+
+/// Why `username` cannot be had, in words for the form, when another account has it. A name
+/// is chosen and shown, so saying it is taken tells nothing a person could not see anyway (see
+/// `accounts::signup` for why an address in use is not said).
+pub fn username_taken(
+    conn: &mut crate::db::DbConn,
+    username: &Username,
+) -> diesel::QueryResult<Option<String>> {
+    Ok(users::by_username(conn, username.as_str())?
+        .map(|_| format!("the username {:?} is taken", username.as_str())))
 }
 
 /// A new, enabled user with a fresh stable id (the OIDC `sub`); `username` must already be

@@ -5,13 +5,16 @@
 
 use diesel::{Connection, QueryResult};
 
+use super::manage::{self, Change};
 use super::tokens;
+use crate::audit::Actor;
 use crate::config::Settings;
-use crate::db::models::account_tokens::{self, Kind};
+use crate::db::models::account_tokens::Kind;
 use crate::db::models::user_email;
 use crate::db::models::users::{self, User};
 use crate::db::DbConn;
 use crate::domain::email::email_key;
+use crate::domain::ids::UserId;
 use crate::mail::messages;
 use crate::mail::render_error;
 use crate::outbox;
@@ -107,9 +110,15 @@ pub enum Confirmed {
     InUse,
 }
 
-/// Spends the link and sets the new address, verified, in one transaction; the user's other
-/// change and verification links die.
-pub fn confirm(conn: &mut DbConn, presented: &str, now: i64) -> QueryResult<Confirmed> {
+/// Spends the link and sets the new address, verified, in one transaction, through
+/// `manage::apply` (audited; every other outstanding link of the user dies with the old
+/// address: reset, verification and other change links alike).
+pub fn confirm(
+    conn: &mut DbConn,
+    presented: &str,
+    ip: Option<&str>,
+    now: i64,
+) -> QueryResult<Confirmed> {
     #[derive(Debug)]
     enum Abort {
         Db(diesel::result::Error),
@@ -126,11 +135,12 @@ pub fn confirm(conn: &mut DbConn, presented: &str, now: i64) -> QueryResult<Conf
         if user_email::in_use_by_other(c, &email_key(&t.email), &t.user_id)? {
             return Err(Abort::InUse);
         }
-        if user_email::set_verified_email(c, &t.user_id, &t.email, now)? != 1 {
-            return Err(Abort::Invalid);
-        }
-        account_tokens::retire_for_user(c, &t.user_id, Kind::ChangeEmail, now)?;
-        account_tokens::retire_for_user(c, &t.user_id, Kind::VerifyEmail, now)?;
+        let user = users::by_id(c, &t.user_id)?.ok_or(Abort::Invalid)?;
+        let actor = Actor::User(UserId::from_stored(user.id.clone()));
+        let change = Change::EmailByLink {
+            email: t.email.clone(),
+        };
+        manage::apply(c, &user, change, &actor, ip, now)?;
         Ok(t.email)
     });
     match r {

@@ -2,7 +2,8 @@
 //! enabled account, mails a single-use link (valid `reset_token_ttl`, 30 minutes by default).
 //! The answer is the same whether or not an account exists, and the database work is the same
 //! but for the insert of the token and its mail. Setting the new password goes through
-//! `users::set_password_hash`, which ends every session and revokes every refresh-token family.
+//! `accounts::manage::apply`, which ends every session, revokes every refresh-token family and
+//! retires the account's other links.
 
 use super::manage::Change;
 use crate::audit::Actor;
@@ -13,7 +14,7 @@ use super::tokens;
 use crate::account_policy::login_key;
 use crate::authn::throttle;
 use crate::config::Settings;
-use crate::db::models::account_tokens::{self, Kind};
+use crate::db::models::account_tokens::Kind;
 use crate::db::models::user_email;
 use crate::db::models::users::{self, User};
 use crate::db::DbConn;
@@ -108,7 +109,7 @@ pub enum Completed {
 
 /// Spends the link and sets the new password (`new_hash`, already argon2), in one transaction:
 /// every session of the user ends and every refresh-token family is revoked; the user's other
-/// reset links die; the account's failed-login counter is cleared (its owner just proved who
+/// account links die (`manage::apply`'s credential cascade); the account's failed-login counter is cleared (its owner just proved who
 /// they are); the address the link went to counts as verified if the account still has it; and
 /// the reset is audited.
 pub fn complete(
@@ -133,7 +134,6 @@ pub fn complete(
         let user = users::by_id(c, &t.user_id)?
             .filter(|u| !u.disabled)
             .ok_or(Abort::Invalid)?;
-        account_tokens::retire_for_user(c, &user.id, Kind::ResetPassword, now)?;
         throttle::record_success(c, &user.username)?;
         user_email::mark_verified(c, &user.id, &email_key(&t.email), now)?;
         let actor = Actor::User(UserId::from_stored(user.id.clone()));

@@ -99,6 +99,7 @@ events! {
     AccountPassword => "account.password",
     AccountPasswordReset => "account.password_reset",
     AccountEmailChangeRequested => "account.email_change_requested",
+    AccountEmailChanged => "account.email_changed",
     AccountEndSession => "account.end_session",
     AccountEndOtherSessions => "account.end_other_sessions",
     AccountRevokeApp => "account.revoke_app",

@@ -94,6 +94,11 @@ mail_templates!(
     "mail/recovery_code_used.txt",
     "mail/recovery_code_used.html"
 );
+mail_templates!(
+    signup_attempt_parts,
+    "mail/signup_attempt.txt",
+    "mail/signup_attempt.html"
+);
 
 fn fields<'a>(settings: &'a Settings, username: &'a str) -> Fields<'a> {
     Fields {
@@ -209,6 +214,25 @@ pub fn recovery_code_used(
         ..fields(settings, username)
     };
     compose(to, "A recovery code was used at", &m, recovery_parts)
+}
+
+/// To the address of an existing account when someone tried to sign up with it: sign-up
+/// answers such an attempt as if the address were new (`accounts::signup`), so only the owner
+/// learns of it here. `sign_in` is the login page (continuing the app's request the attempt
+/// came from, if any); the message has no link that acts without the owner signing in.
+pub fn signup_attempt(
+    settings: &Settings,
+    username: &str,
+    to: &str,
+    sign_in: &str,
+) -> Result<Mail, askama::Error> {
+    let m = Fields {
+        link: sign_in,
+        new_email: to,
+        ..fields(settings, username)
+    };
+    let subject = "Someone tried to create an account with your address at";
+    compose(to, subject, &m, signup_attempt_parts)
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::auth::{self, FormData, SignedIn};
-use super::db;
 use super::reset::{invalid_link, link_form, link_page, on_link, TokenQuery};
 use super::templates::render;
+use super::{db, session};
 use crate::accounts::email_change::{self, Confirmed, Requested};
 use crate::authn::password::Purpose;
 use crate::db::{self as store};
@@ -208,7 +208,12 @@ pub async fn confirm_submit(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (_, token, _) = link_form(&req, &state, &body).await?;
-    let outcome = on_link(&state, &token, email_change::confirm).await?;
+    let ip = session::client_ip(&req);
+    let outcome = db(&state, move |conn| {
+        let now = store::now();
+        Ok(email_change::confirm(conn, &token, ip.as_deref(), now)?)
+    })
+    .await?;
     match outcome {
         Confirmed::Changed { email } => {
             let page = |csrf_token| ConfirmPage {

@@ -221,16 +221,23 @@ pub(super) async fn account_created(
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish())
         }
-        Err(Refused::EmailNotVerified) => Ok(error_page(
-            StatusCode::OK,
-            "Confirm your email address",
-            "Your account was created. Open the link we sent to your email address, then sign in.",
-            None,
-        )),
+        Err(Refused::EmailNotVerified) => Ok(confirm_your_address()),
         Ok(Next::SteppedUp(_)) | Err(_) => Err(AppError::internal(
             "a new account's login took an impossible step",
         )),
     }
+}
+
+/// The answer to a sign-up whose address must be verified before its first login — and, alike,
+/// to a sign-up with an address in use (`accounts::signup::SignedUp::OwnerNotified`): no cookie,
+/// and words true for both (the owner of an address in use got a mail too).
+pub(super) fn confirm_your_address() -> HttpResponse {
+    error_page(
+        StatusCode::OK,
+        "Confirm your email address",
+        "We sent a message to the address you gave. Open it to go on, then sign in.",
+        None,
+    )
 }
 
 /// Why the login form is shown again.

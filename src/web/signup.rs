@@ -1,6 +1,7 @@
 //! /signup: a person creates an account, when the policy allows (see `accounts::signup`). From an
 //! authorization request (`return_to` is its interaction), the new user is logged in within it
-//! and the request continues.
+//! and the request continues. Where verification is required, an address in use is answered
+//! exactly like a new one (its owner is mailed instead).
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use super::login::safe_return_to;
 use super::templates::render;
 use super::{client_addr, db, session};
-use crate::accounts::signup;
+use crate::accounts::signup::{self, SignedUp};
 use crate::authn::interaction;
 use crate::authn::journey::Creation;
 use crate::config::SignupPolicy;
@@ -187,6 +188,7 @@ pub async fn submit(
         }
         return Ok(res);
     }
+    // Hashed even when the address turns out to be in use: the time taken does not tell.
     let hash = state.passwords.hash(f.password.clone()).await?;
     let st = state.clone();
     let invite_owned = invite.map(str::to_owned);
@@ -207,7 +209,13 @@ pub async fn submit(
     })
     .await?;
     let user = match created {
-        Ok(u) => u,
+        Ok(SignedUp::Created(u)) => *u,
+        Ok(SignedUp::OwnerNotified) => {
+            // The answer a new account that must verify its address gets, to the byte: no
+            // cookie, no session, the same page (`login::account_created`).
+            state.outbox.wake();
+            return Ok(super::login::confirm_your_address());
+        }
         Err(signup::Refusal::Fields(errors)) => return again(errors).await,
         Err(signup::Refusal::BadInvite) => return Ok(bad_invite()),
         Err(signup::Refusal::Closed) => return Ok(closed()),

@@ -3928,7 +3928,7 @@ async fn unverified_clients_logos_are_never_loaded() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What a client may make of itself (RFC 7591 §3.2.2, RFC 7592 §2.2): every way a client comes to
+// Table 9: what a client may make of itself (RFC 7591 §3.2.2, RFC 7592 §2.2): every way a client comes to
 // exist is held to one policy; `/register` and updates here, metadata documents in
 // `metadata_document::a_document_is_held_to_the_registration_limits`, consents ending on a moved
 // redirect in `registration::moving_redirects_to_a_new_host_or_widening_scopes_ends_consents_and_verification`.
@@ -4110,4 +4110,358 @@ async fn clients_cannot_register_beyond_the_registration_policy() {
         }
     }
     report("registration", failures);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table 10 (issue 21, accounts): links mailed before an email change, used after it; and account
+// enumeration at sign-up (OWASP WSTG-IDNT-04) where verification is required.
+// ---------------------------------------------------------------------------------------------
+
+/// Which link, mailed before the change was confirmed, is used afterwards.
+#[derive(Debug, Clone, Copy)]
+enum OldLink {
+    /// The reset link sent to the old address.
+    Reset,
+    /// The verification link sent to the old address.
+    Verify,
+    /// A second email-change link (to another new address), pending when the first was confirmed.
+    OtherChange,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum LinkUse {
+    /// GET the link (its page).
+    Open,
+    /// POST its token with the form (a new password for a reset).
+    Post,
+}
+
+struct StaleLinkCase {
+    name: &'static str,
+    rfc: &'static str,
+    link: OldLink,
+    request: LinkUse,
+    /// The exact status; the page always says the link cannot be used and nothing changes.
+    status: u16,
+}
+
+fn stale_link_table() -> Vec<StaleLinkCase> {
+    use LinkUse::*;
+    use OldLink::*;
+    let c = |name, rfc, link, request| StaleLinkCase {
+        name,
+        rfc,
+        link,
+        request,
+        status: 400,
+    };
+    vec![
+        c(
+            "old reset link opened",
+            "WSTG-ATHN-09; ASVS 4.0 2.5",
+            Reset,
+            Open,
+        ),
+        c(
+            "old reset link posted with a new password",
+            "WSTG-ATHN-09",
+            Reset,
+            Post,
+        ),
+        c("old verification link opened", "ASVS 4.0 2.5", Verify, Open),
+        c(
+            "old verification link confirmed",
+            "ASVS 4.0 2.5",
+            Verify,
+            Post,
+        ),
+        c(
+            "second pending change link opened",
+            "ASVS 4.0 2.5",
+            OtherChange,
+            Open,
+        ),
+        c(
+            "second pending change link confirmed",
+            "ASVS 4.0 2.5",
+            OtherChange,
+            Post,
+        ),
+    ]
+}
+
+/// A mail app, "vic" signed in (in `app.client`) with a reset link, a verification link and two
+/// email-change links outstanding; the change to vic.new@ is then confirmed. Returns the links.
+async fn stale_link_fixture() -> (crate::mail::SmtpSink, TestApp, [String; 3]) {
+    use crate::mail::{ask_email_change, ask_reset, confirm_link, link_in, SmtpSink, MAIL_WAIT};
+    let sink = SmtpSink::start().await;
+    let app = crate::mail::mail_app(sink.url()).await;
+    app.user("vic", "vic's long password").await;
+    assert_eq!(
+        ask_reset(&app, &crate::helpers::browser(), "vic").await.0,
+        200
+    );
+    let res = app
+        .login_with(&app.client, "vic", "vic's long password")
+        .await;
+    assert_eq!(res.status(), 303);
+    let html = app.html(&app.client, "/account/email").await;
+    let res = app
+        .client
+        .post(app.url("/account/email/verify"))
+        .form(&[("csrf_token", TestApp::csrf_of(&html).as_str())])
+        .send()
+        .await
+        .expect("resend");
+    assert_eq!(res.status(), 200);
+    for to in ["vic.new@example.test", "vic.other@example.test"] {
+        assert_eq!(ask_email_change(&app, "vic's long password", to).await, 200);
+    }
+    // Two from the requests, two change notices: all to the old address.
+    let old = sink.wait_for_mails("vic@example.test", 4, MAIL_WAIT).await;
+    let of = |subject: &str, path: &str| {
+        let m = old
+            .iter()
+            .find(|m| {
+                m["subject"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with(subject))
+            })
+            .unwrap_or_else(|| panic!("no {subject} mail"));
+        link_in(m, path)
+    };
+    let reset = of("Reset your password", "/reset-password");
+    let verify = of("Confirm your email address", "/verify-email");
+    let other = link_in(
+        &sink
+            .wait_for_mail("vic.other@example.test", MAIL_WAIT)
+            .await,
+        "/email-change/confirm",
+    );
+    let first = link_in(
+        &sink.wait_for_mail("vic.new@example.test", MAIL_WAIT).await,
+        "/email-change/confirm",
+    );
+    let (s, body) = confirm_link(
+        &app,
+        &crate::helpers::browser(),
+        &first,
+        "/email-change/confirm",
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    (sink, app, [reset, verify, other])
+}
+
+async fn run_stale_link_case(
+    app: &TestApp,
+    links: &[String; 3],
+    case: &StaleLinkCase,
+) -> Result<(), String> {
+    let (link, path) = match case.link {
+        OldLink::Reset => (&links[0], "/reset-password"),
+        OldLink::Verify => (&links[1], "/verify-email"),
+        OldLink::OtherChange => (&links[2], "/email-change/confirm"),
+    };
+    let before = crate::mail::password_hash(app, "vic");
+    let b = crate::helpers::browser();
+    let status = match case.request {
+        LinkUse::Open => {
+            let res = b.get(link).send().await.map_err(|e| e.to_string())?;
+            let status = res.status().as_u16();
+            let body = res.text().await.map_err(|e| e.to_string())?;
+            ensure!(
+                body.contains("This link cannot be used"),
+                "the page does not say the link cannot be used"
+            );
+            status
+        }
+        LinkUse::Post => {
+            let pw = [
+                ("new_password", "an attacker's choice"),
+                ("confirm_password", "an attacker's choice"),
+            ];
+            let extra: &[(&str, &str)] = match case.link {
+                OldLink::Reset => &pw,
+                _ => &[],
+            };
+            crate::mail::post_token(app, &b, link, path, extra).await
+        }
+    };
+    ensure!(
+        status == case.status,
+        "status {status}, expected {}",
+        case.status
+    );
+    ensure!(
+        crate::mail::password_hash(app, "vic") == before,
+        "the password changed"
+    );
+    let moved = count_sql(
+        app,
+        "SELECT count(*) AS n FROM users WHERE username = 'vic' \
+         AND email = 'vic.new@example.test' AND email_verified = TRUE",
+    );
+    ensure!(moved == 1, "the address is no longer vic.new@example.test");
+    Ok(())
+}
+
+#[tokio::test]
+async fn links_mailed_before_an_email_change_are_dead_after_it() {
+    let (_sink, app, links) = stale_link_fixture().await;
+    let mut failures = Vec::new();
+    for case in stale_link_table() {
+        if let Err(e) = run_stale_link_case(&app, &links, &case).await {
+            failures.push(format!("{} [{}]: {e}", case.name, case.rfc));
+        }
+    }
+    report("stale account link", failures);
+}
+
+/// What a sign-up attempt must get, verification required.
+#[derive(Debug, Clone, Copy)]
+enum SignupExpect {
+    /// Exactly the answer a new address gets (status, Location, cookies, page but CSRF tokens);
+    /// `owner_mailed`: the address is olive's, who gets one notice; no account is created.
+    LikeNew { owner_mailed: bool },
+    /// 400, the page contains the first text and not the second; nothing stored or mailed.
+    Refused(&'static str, &'static str),
+}
+
+struct SignupCase {
+    name: &'static str,
+    rfc: &'static str,
+    username: &'static str,
+    email: &'static str,
+    expect: SignupExpect,
+}
+
+fn signup_table() -> Vec<SignupCase> {
+    use SignupExpect::*;
+    let c = |name, rfc, username, email, expect| SignupCase {
+        name,
+        rfc,
+        username,
+        email,
+        expect,
+    };
+    let notified = LikeNew { owner_mailed: true };
+    let taken = Refused("is taken", "already in use");
+    vec![
+        c(
+            "new address (control)",
+            "WSTG-IDNT-04",
+            "mal-1",
+            "mal-1@example.test",
+            LikeNew {
+                owner_mailed: false,
+            },
+        ),
+        c(
+            "address in use",
+            "WSTG-IDNT-04",
+            "mal-2",
+            "olive@example.test",
+            notified,
+        ),
+        c(
+            "address in use, other case",
+            "WSTG-IDNT-04",
+            "mal-3",
+            "OLIVE@example.TEST",
+            notified,
+        ),
+        c(
+            "address in use, spaces around",
+            "WSTG-IDNT-04",
+            "mal-4",
+            " olive@example.test ",
+            notified,
+        ),
+        c(
+            "username taken, new address",
+            "RFC 8265 (names are shown)",
+            "olive",
+            "mal-5@example.test",
+            taken,
+        ),
+        c(
+            "username taken, address in use",
+            "WSTG-IDNT-04; RFC 8265",
+            "Olive",
+            "olive@example.test",
+            taken,
+        ),
+    ]
+}
+
+async fn run_signup_case(
+    app: &TestApp,
+    like_new: &(u16, String, Vec<String>, String),
+    case: &SignupCase,
+) -> Result<(), String> {
+    use crate::signup::{observable, stranger_signs_up};
+    let mails = |app| {
+        count_sql(
+            app,
+            "SELECT count(*) AS n FROM outbox WHERE recipient = 'olive@example.test'",
+        )
+    };
+    let (users, owner_mails) = (
+        count_sql(app, "SELECT count(*) AS n FROM users"),
+        mails(app),
+    );
+    let res = stranger_signs_up(app, "/signup", case.username, case.email).await;
+    let created = count_sql(app, "SELECT count(*) AS n FROM users") - users;
+    let mailed = mails(app) - owner_mails;
+    match case.expect {
+        SignupExpect::LikeNew { owner_mailed } => {
+            let got = observable(res).await;
+            ensure!(
+                got == *like_new,
+                "answered {:?}, a new address gets {:?}",
+                got,
+                like_new
+            );
+            ensure!(
+                created == i64::from(!owner_mailed),
+                "{created} accounts created"
+            );
+            ensure!(
+                mailed == i64::from(owner_mailed),
+                "{mailed} mails to the owner"
+            );
+        }
+        SignupExpect::Refused(has, lacks) => {
+            let status = res.status().as_u16();
+            let body = res.text().await.map_err(|e| e.to_string())?;
+            ensure!(status == 400, "status {status}");
+            ensure!(
+                body.contains(has) && !body.contains(lacks),
+                "the page: {body}"
+            );
+            ensure!(
+                created == 0 && mailed == 0,
+                "{created} created, {mailed} mailed"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn sign_up_does_not_tell_which_addresses_are_registered() {
+    let (_sink, app) = crate::signup::verifying_app().await;
+    let like_new = crate::signup::observable(
+        crate::signup::stranger_signs_up(&app, "/signup", "baseline", "baseline@example.test")
+            .await,
+    )
+    .await;
+    let mut failures = Vec::new();
+    for case in signup_table() {
+        if let Err(e) = run_signup_case(&app, &like_new, &case).await {
+            failures.push(format!("{} [{}]: {e}", case.name, case.rfc));
+        }
+    }
+    report("sign-up enumeration", failures);
 }

@@ -164,7 +164,7 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-async fn mail_app(smtp_url: String) -> TestApp {
+pub(crate) async fn mail_app(smtp_url: String) -> TestApp {
     spawn_app_on(test_db(), move |a| {
         a.smtp_url = Some(smtp_url);
         a.outbox_interval = Some(1);
@@ -172,7 +172,7 @@ async fn mail_app(smtp_url: String) -> TestApp {
     .await
 }
 
-fn input_value(html: &str, name: &str) -> String {
+pub(crate) fn input_value(html: &str, name: &str) -> String {
     let doc = scraper::Html::parse_document(html);
     let sel = scraper::Selector::parse(&format!("input[name={name}]")).expect("selector");
     doc.select(&sel)
@@ -203,7 +203,7 @@ fn exec(app: &TestApp, sql: &str) -> usize {
     diesel::sql_query(sql).execute(&mut conn).expect("sql")
 }
 
-fn password_hash(app: &TestApp, username: &str) -> String {
+pub(crate) fn password_hash(app: &TestApp, username: &str) -> String {
     single_string(
         app,
         &format!("SELECT password_hash AS s FROM users WHERE username = '{username}'"),
@@ -217,7 +217,7 @@ fn email_verified(app: &TestApp, username: &str) -> bool {
 }
 
 /// GET /forgot-password then POST `login` with `b`; returns status and body.
-async fn ask_reset(app: &TestApp, b: &reqwest::Client, login: &str) -> (u16, String) {
+pub(crate) async fn ask_reset(app: &TestApp, b: &reqwest::Client, login: &str) -> (u16, String) {
     let html = app.html(b, "/forgot-password").await;
     let csrf = TestApp::csrf_of(&html);
     let res = b
@@ -894,6 +894,199 @@ async fn an_email_change_is_confirmed_at_the_new_address_and_notified_at_the_old
     assert_eq!(
         app.count("account_tokens WHERE kind = 'change_email' AND used_at IS NULL"),
         1
+    );
+}
+
+/// Signed in with `app.client`, asks to move the account to `new_email`; returns the status.
+pub(crate) async fn ask_email_change(app: &TestApp, password: &str, new_email: &str) -> u16 {
+    let html = app.html(&app.client, "/account/email").await;
+    app.client
+        .post(app.url("/account/email"))
+        .form(&[
+            ("csrf_token", TestApp::csrf_of(&html).as_str()),
+            ("new_email", new_email),
+            ("current_password", password),
+        ])
+        .send()
+        .await
+        .expect("post")
+        .status()
+        .as_u16()
+}
+
+/// Opens a confirmation link (email change or verification) with `b` and posts its form to
+/// `path`; returns the status and body of the answer.
+pub(crate) async fn confirm_link(
+    app: &TestApp,
+    b: &reqwest::Client,
+    link: &str,
+    path: &str,
+) -> (u16, String) {
+    let html = b
+        .get(link)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let res = b
+        .post(app.url(path))
+        .form(&[
+            ("csrf_token", TestApp::csrf_of(&html).as_str()),
+            ("token", input_value(&html, "token").as_str()),
+        ])
+        .send()
+        .await
+        .expect("confirm");
+    let status = res.status().as_u16();
+    (status, res.text().await.expect("body"))
+}
+
+/// Posts a link's token straight to `path` (no page first: what a holder of an old mail does).
+pub(crate) async fn post_token(
+    app: &TestApp,
+    b: &reqwest::Client,
+    link: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> u16 {
+    let csrf = TestApp::csrf_of(&app.html(b, "/forgot-password").await);
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+    let mut form = vec![("csrf_token", csrf.as_str()), ("token", token.as_str())];
+    form.extend_from_slice(extra);
+    b.post(app.url(path))
+        .form(&form)
+        .send()
+        .await
+        .expect("post")
+        .status()
+        .as_u16()
+}
+
+/// Issue 21 item 2: a reset link and a verification link mailed to the old address die when an
+/// email change is confirmed (the same cascade as a new password: every outstanding link).
+#[tokio::test]
+async fn confirming_an_email_change_retires_the_reset_and_verification_links_of_the_old_address() {
+    let sink = SmtpSink::start().await;
+    let app = mail_app(sink.url()).await;
+    let user = ("rita", "rita's password");
+    app.user(user.0, user.1).await;
+    let old = "rita@example.test";
+
+    // A reset link and a verification link, both to the old address.
+    let b = browser();
+    assert_eq!(ask_reset(&app, &b, user.0).await.0, 200);
+    assert_eq!(
+        app.login_with(&app.client, user.0, user.1).await.status(),
+        303
+    );
+    let html = app.html(&app.client, "/account/email").await;
+    let res = app
+        .client
+        .post(app.url("/account/email/verify"))
+        .form(&[("csrf_token", TestApp::csrf_of(&html).as_str())])
+        .send()
+        .await
+        .expect("resend");
+    assert_eq!(res.status(), 200);
+    let mails = sink.wait_for_mails(old, 2, MAIL_WAIT).await;
+    let of = |subject: &str| {
+        mails
+            .iter()
+            .find(|m| {
+                m["subject"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with(subject))
+            })
+            .unwrap_or_else(|| panic!("no {subject} mail"))
+    };
+    let reset = link_in(of("Reset your password"), "/reset-password");
+    let verify = link_in(of("Confirm your email address"), "/verify-email");
+
+    // The change, confirmed in another browser.
+    assert_eq!(
+        ask_email_change(&app, user.1, "rita.new@example.test").await,
+        200
+    );
+    let confirm = sink.wait_for_mail("rita.new@example.test", MAIL_WAIT).await;
+    let link = link_in(&confirm, "/email-change/confirm");
+    let (s, body) = confirm_link(&app, &browser(), &link, "/email-change/confirm").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("Email address changed"));
+    let before = password_hash(&app, user.0);
+
+    // The old reset link answers like a used one, and sets no password.
+    let page = b.get(&reset).send().await.expect("reset page");
+    assert_eq!(page.status(), 400);
+    assert!(page
+        .text()
+        .await
+        .expect("html")
+        .contains("This link cannot be used"));
+    let new = ("new_password", "an attacker's choice");
+    let again = ("confirm_password", "an attacker's choice");
+    assert_eq!(
+        post_token(&app, &b, &reset, "/reset-password", &[new, again]).await,
+        400
+    );
+    assert_eq!(password_hash(&app, user.0), before);
+    // The pending verification link is dead too.
+    assert_eq!(b.get(&verify).send().await.expect("verify").status(), 400);
+    assert_eq!(
+        post_token(&app, &b, &verify, "/verify-email", &[]).await,
+        400
+    );
+    assert_eq!(app.count("account_tokens WHERE used_at IS NULL"), 0);
+    assert_eq!(
+        app.count("audit_events WHERE action = 'account.email_changed'"),
+        1
+    );
+}
+
+/// The same rule from the other side: a new password retires a pending email-change link (asked
+/// for with the old password, it would move the account away afterwards).
+#[tokio::test]
+async fn a_password_change_retires_a_pending_email_change_link() {
+    let sink = SmtpSink::start().await;
+    let app = mail_app(sink.url()).await;
+    let user = ("paul", "paul's password");
+    app.user(user.0, user.1).await;
+    assert_eq!(
+        app.login_with(&app.client, user.0, user.1).await.status(),
+        303
+    );
+    assert_eq!(
+        ask_email_change(&app, user.1, "thief@example.test").await,
+        200
+    );
+    let link = link_in(
+        &sink.wait_for_mail("thief@example.test", MAIL_WAIT).await,
+        "/email-change/confirm",
+    );
+    let html = app.html(&app.client, "/account").await;
+    let res = app
+        .client
+        .post(app.url("/account/password"))
+        .form(&[
+            ("csrf_token", TestApp::csrf_of(&html).as_str()),
+            ("current_password", user.1),
+            ("new_password", "paul's new password"),
+            ("confirm_password", "paul's new password"),
+        ])
+        .send()
+        .await
+        .expect("password");
+    assert_eq!(res.status(), 200);
+    let b = browser();
+    assert_eq!(b.get(&link).send().await.expect("page").status(), 400);
+    assert_eq!(
+        post_token(&app, &b, &link, "/email-change/confirm", &[]).await,
+        400
+    );
+    assert_eq!(
+        single_string(&app, "SELECT email AS s FROM users WHERE username = 'paul'"),
+        "paul@example.test"
     );
 }
 

@@ -373,3 +373,235 @@ async fn the_admin_console_creates_invitations() {
     assert!(!again.contains(&link), "never shown again");
     assert!(again.contains("used") && again.contains("for zoe"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 21 item 3: sign-up does not tell who is registered (where verification is required).
+
+/// Open sign-up with verification required, mail to a real SMTP sink, and "olive" registered.
+pub(crate) async fn verifying_app() -> (crate::mail::SmtpSink, TestApp) {
+    let sink = crate::mail::SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_on(test_db(), move |a| {
+        a.smtp_url = Some(url);
+        a.outbox_interval = Some(1);
+        a.signup = Some("open".into());
+        a.require_verified_email = Some(true);
+        // Many sign-ups from one test address (the default burst is 3).
+        a.signups_per_address = Some(1000);
+    })
+    .await;
+    app.user("olive", "olive's password").await;
+    let mut conn = app.db.conn();
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE users SET email_verified = TRUE WHERE username = 'olive'"),
+        &mut conn,
+    )
+    .expect("olive's address is verified");
+    (sink, app)
+}
+
+/// What a sign-up answer shows an onlooker: status, Location, the names of the cookies it sets,
+/// and the body with every CSRF token blanked.
+pub(crate) async fn observable(res: reqwest::Response) -> (u16, String, Vec<String>, String) {
+    let status = res.status().as_u16();
+    let to = location(&res);
+    let mut cookies: Vec<String> = res
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|c| c.split('=').next().unwrap_or("").to_owned())
+        .collect();
+    cookies.sort();
+    let body = without_csrf_tokens(&res.text().await.expect("body"));
+    (status, to, cookies, body)
+}
+
+fn without_csrf_tokens(html: &str) -> String {
+    const FIELD: &str = r#"name="csrf_token" value=""#;
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(FIELD) {
+        out.push_str(&rest[..i + FIELD.len()]);
+        rest = &rest[i + FIELD.len()..];
+        rest = &rest[rest.find('"').unwrap_or(rest.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A sign-up from a fresh browser, as a stranger does it.
+pub(crate) async fn stranger_signs_up(
+    app: &TestApp,
+    path: &str,
+    user: &str,
+    email: &str,
+) -> reqwest::Response {
+    let b = browser();
+    let (status, html) = signup_form(&b, app, path).await;
+    assert_eq!(status, 200);
+    let pw = "a stranger's password";
+    submit(&b, app, &html, user, email, pw, pw).await
+}
+
+#[tokio::test]
+async fn with_verification_an_address_in_use_gets_the_answer_a_new_one_gets_and_its_owner_a_mail() {
+    let (sink, app) = verifying_app().await;
+    let fresh = stranger_signs_up(&app, "/signup", "newbie", "newbie@example.test").await;
+    let taken = stranger_signs_up(&app, "/signup", "another", "Olive@Example.test").await;
+    let (fresh, taken) = (observable(fresh).await, observable(taken).await);
+    assert_eq!(fresh.0, 200, "{}", fresh.3);
+    assert!(fresh.3.contains("Confirm your email address"));
+    assert_eq!(
+        taken, fresh,
+        "status, Location, cookies and page are the same"
+    );
+
+    // The owner is told; no second account, nothing else stored for the attempt.
+    let mail = sink
+        .wait_for_mail("olive@example.test", crate::mail::MAIL_WAIT)
+        .await;
+    assert_eq!(
+        mail["subject"],
+        "Someone tried to create an account with your address at 127.0.0.1"
+    );
+    let text = mail["text"].as_str().expect("text");
+    assert!(text.contains("Hello olive"), "{text}");
+    assert!(text.contains(&format!("{}/login", app.address)), "{text}");
+    assert!(text.contains("/forgot-password"), "{text}");
+    assert!(
+        !text.contains("token="),
+        "no link that acts by itself: {text}"
+    );
+    assert!(mail["html"]
+        .as_str()
+        .expect("html")
+        .contains("/forgot-password"));
+    assert_eq!(app.count("users"), 2, "olive and newbie");
+    assert_eq!(app.count("users WHERE username = 'another'"), 0);
+    assert_eq!(
+        app.count("users WHERE lower(email) = 'olive@example.test'"),
+        1
+    );
+    assert_eq!(app.count("account_tokens"), 1, "newbie's verification only");
+    assert_eq!(app.count("audit_events WHERE action = 'user.signup'"), 1);
+    assert_eq!(
+        app.count("outbox"),
+        2,
+        "newbie's verification and olive's notice"
+    );
+    sink.wait_for_mail("newbie@example.test", crate::mail::MAIL_WAIT)
+        .await;
+
+    // A name is chosen and shown: a taken one is still said, without a word on the address.
+    let res = stranger_signs_up(&app, "/signup", "olive", "someone@example.test").await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.expect("html").contains("is taken"));
+    let res = stranger_signs_up(&app, "/signup", "OLIVE", "olive@example.test").await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.expect("html");
+    assert!(html.contains("is taken"), "{html}");
+    assert!(!html.contains("already in use"), "{html}");
+    assert_eq!(app.count("users"), 2);
+    assert_eq!(app.count("outbox"), 2, "no mail for a refused name");
+}
+
+#[tokio::test]
+async fn without_verification_sign_up_still_says_the_address_is_taken() {
+    let app = spawn_app_on(test_db(), |a| a.signup = Some("open".into())).await;
+    app.user("olive", "olive's password").await;
+    let res = stranger_signs_up(&app, "/signup", "another", "olive@example.test").await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.expect("html");
+    assert!(html.contains("already in use"), "{html}");
+    assert_eq!(app.count("users"), 1);
+    assert_eq!(app.count("outbox"), 0);
+    let res = stranger_signs_up(&app, "/signup", "newbie", "newbie@example.test").await;
+    assert_eq!(res.status(), 303, "a new account is signed in at once");
+}
+
+/// Starts an authorization request in `b`; returns the interaction's resume path.
+async fn authorization_request(
+    app: &TestApp,
+    client: &crate::helpers::TestClient,
+    b: &reqwest::Client,
+    state: &str,
+) -> String {
+    let (_, challenge) = pkce_pair();
+    let res = b
+        .get(app.url("/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("scope", "openid"),
+            ("state", state),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    let login_at = location(&res);
+    url::form_urlencoded::parse(login_at.split_once('?').expect("query").1.as_bytes())
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .expect("return_to")
+}
+
+#[tokio::test]
+async fn a_sign_up_from_an_app_with_an_address_in_use_leaves_the_request_to_the_owners_sign_in() {
+    let (sink, app) = verifying_app().await;
+    let signup_path = |resume: &str| {
+        format!(
+            "/signup?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("return_to", resume)
+                .finish()
+        )
+    };
+    // A stranger's request and a new address, for comparison.
+    let client = app.client(&[]).await;
+    let other = browser();
+    let resume = authorization_request(&app, &client, &other, "s1").await;
+    let (_, html) = signup_form(&other, &app, &signup_path(&resume)).await;
+    let pw = "a stranger's password";
+    let fresh = submit(&other, &app, &html, "newbie", "newbie@example.test", pw, pw).await;
+
+    // Olive, in her own browser, starts from an app and signs up again with her address.
+    let b = browser();
+    let resume = authorization_request(&app, &client, &b, "s2").await;
+    let (_, html) = signup_form(&b, &app, &signup_path(&resume)).await;
+    let taken = submit(&b, &app, &html, "olive2", "olive@example.test", pw, pw).await;
+    assert_eq!(observable(taken).await, observable(fresh).await);
+    assert_eq!(app.count("users WHERE username = 'olive2'"), 0);
+    assert_eq!(
+        app.count("interactions WHERE user_id IS NULL"),
+        2,
+        "nobody logged in"
+    );
+
+    // The mail's sign-in link continues her request (in the browser that started it).
+    let mail = sink
+        .wait_for_mail("olive@example.test", crate::mail::MAIL_WAIT)
+        .await;
+    let text = mail["text"].as_str().expect("text");
+    let sign_in = format!(
+        "{}/login?{}",
+        app.address,
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", &resume)
+            .finish()
+    );
+    assert!(text.contains(&sign_in), "{sign_in} in {text}");
+    let page = b.get(&sign_in).send().await.expect("login page");
+    assert_eq!(page.status(), 200);
+    let login = app
+        .login_towards(&b, ("olive", "olive's password"), &resume)
+        .await;
+    assert_eq!(login.status(), 303);
+    assert_eq!(location(&login), resume);
+    let consent = b.get(app.url(&resume)).send().await.expect("resume");
+    assert_eq!(consent.status(), 200);
+    assert!(consent.text().await.expect("html").contains("Test App"));
+}

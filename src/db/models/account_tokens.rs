@@ -108,6 +108,18 @@ pub fn retire_for_user(
     .execute(conn)
 }
 
+/// Spends every unused token the user holds, of every kind: each was mailed under the
+/// account's old address or password (`accounts::manage`'s credential cascade).
+pub fn retire_all_for_user(conn: &mut DbConn, user_id: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(
+        account_tokens::table
+            .filter(account_tokens::user_id.eq(user_id))
+            .filter(account_tokens::used_at.is_null()),
+    )
+    .set(account_tokens::used_at.eq(now))
+    .execute(conn)
+}
+
 /// Tokens of `kind` issued to the user at or after `since` (how many links were mailed lately).
 pub fn issued_since(conn: &mut DbConn, user_id: &str, kind: Kind, since: i64) -> QueryResult<i64> {
     account_tokens::table
