@@ -77,6 +77,13 @@ pub fn taken(
             "the username {:?} is taken",
             account.username.as_str()
         ));
+    } else if users::by_skeleton(conn, &account.username.skeleton())?.is_some() {
+        // UTS #39: `реасе` (Cyrillic) beside `peace` — each script alone, so `Username::parse`
+        // let it through; which account it resembles is not said.
+        errors.push(format!(
+            "the username {:?} is too similar to an existing username",
+            account.username.as_str()
+        ));
     }
     if crate::db::models::user_email::in_use(conn, &account.email.key())? {
         errors.push(format!(
@@ -99,6 +106,7 @@ pub fn new_user(
 ) -> User {
     let now = crate::db::now();
     let key = email.key();
+    let skeleton = username.skeleton();
     User {
         id: crate::random::token::<16>(),
         username: username.into_string(),
@@ -113,6 +121,7 @@ pub fn new_user(
         created_at: now,
         updated_at: now,
         email_key: Some(key),
+        username_skeleton: Some(skeleton),
     }
 }
 
