@@ -83,15 +83,28 @@ pub fn taken(
     Ok(errors)
 }
 
-/// Why `username` cannot be had, in words for the form, when another account has it. A name
+/// Why `username` cannot be had, in words for the form, when another account has it or one that
+/// looks the same (the same UTS #39 skeleton). A name
 /// is chosen and shown, so saying it is taken tells nothing a person could not see anyway (see
 /// `accounts::signup` for why an address in use is not said).
 pub fn username_taken(
     conn: &mut crate::db::DbConn,
     username: &Username,
 ) -> diesel::QueryResult<Option<String>> {
-    Ok(users::by_username(conn, username.as_str())?
-        .map(|_| format!("the username {:?} is taken", username.as_str())))
+    if users::by_username(conn, username.as_str())?.is_some() {
+        return Ok(Some(format!(
+            "the username {:?} is taken",
+            username.as_str()
+        )));
+    }
+    // UTS #39: `реасе` (Cyrillic) beside `peace` — each script alone, so `Username::parse`
+    // let it through; which account it resembles is not said.
+    Ok(users::by_skeleton(conn, &username.skeleton())?.map(|_| {
+        format!(
+            "the username {:?} is too similar to an existing username",
+            username.as_str()
+        )
+    }))
 }
 
 /// A new, enabled user with a fresh stable id (the OIDC `sub`); `username` must already be
@@ -106,6 +119,7 @@ pub fn new_user(
 ) -> User {
     let now = crate::db::now();
     let key = email.key();
+    let skeleton = username.skeleton();
     User {
         id: crate::random::token::<16>(),
         username: username.into_string(),
@@ -120,6 +134,7 @@ pub fn new_user(
         created_at: now,
         updated_at: now,
         email_key: Some(key),
+        username_skeleton: Some(skeleton),
     }
 }
 

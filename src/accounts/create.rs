@@ -57,6 +57,11 @@ pub fn create(
     origin: &Origin,
     ip: Option<&str>,
 ) -> diesel::QueryResult<Result<User, Vec<String>>> {
+    // The display name is shown to others (the console, relying parties' pages through the
+    // `name` claim): only characters shown as themselves.
+    if let Some(Err(why)) = new.name.as_deref().map(crate::domain::text::visible_name) {
+        return Ok(Err(vec![format!("the display name {why}")]));
+    }
     let problems = taken(conn, &new.account)?;
     if !problems.is_empty() {
         return Ok(Err(problems));
@@ -245,5 +250,69 @@ mod tests {
             lost.expect_err("refused"),
             vec!["the username \"zed\" is taken"]
         );
+    }
+
+    /// Two creates of look-alike names racing (`peace`, and `реасе` in Cyrillic): the check
+    /// before the insert cannot see the uncommitted other, the unique skeleton index can; the
+    /// loser gets the same field error as if it had been seen.
+    #[test]
+    fn the_loser_of_a_look_alike_race_gets_the_field_error() {
+        use diesel::Connection;
+        let Some(admin) = postgres_admin_url() else {
+            return;
+        };
+        let pg = PgTestDatabase::create(&admin, None).expect("PostgreSQL must be reachable");
+        let url = DbUrl::Postgres(pg.url.clone());
+        let mut a = crate::db::establish(&url).expect("postgres");
+        crate::db::run_migrations(&mut a).expect("migrate");
+        let second = a
+            .transaction(|a| {
+                let won = create(a, new_user("peace", "p1@example.test"), &Origin::Cli, None)?;
+                assert!(won.is_ok());
+                let url2 = url.clone();
+                let second = std::thread::spawn(move || {
+                    let mut b = crate::db::establish(&url2).expect("postgres");
+                    create(
+                        &mut b,
+                        new_user("\u{440}\u{435}\u{430}\u{441}\u{435}", "p2@example.test"),
+                        &Origin::Signup,
+                        None,
+                    )
+                });
+                crate::db::testing::wait_until_a_session_waits_on_a_lock(&pg.url)
+                    .expect("the second create never waited");
+                diesel::QueryResult::Ok(second)
+            })
+            .expect("first create");
+        let lost = second.join().expect("thread").expect("no database error");
+        assert_eq!(
+            lost.expect_err("refused"),
+            vec!["the username \"\u{440}\u{435}\u{430}\u{441}\u{435}\" is too similar to an existing username"]
+        );
+    }
+
+    #[test]
+    fn a_look_alike_name_or_an_invisible_display_name_is_a_field_error() {
+        let (mut conn, _dir) = sqlite();
+        create(
+            &mut conn,
+            new_user("scope", "s@example.test"),
+            &Origin::Cli,
+            None,
+        )
+        .expect("db")
+        .expect("created");
+        let alike = create(
+            &mut conn,
+            new_user("\u{455}\u{441}\u{43e}\u{440}\u{435}", "t@example.test"),
+            &Origin::Signup,
+            None,
+        )
+        .expect("db");
+        assert!(alike.expect_err("refused")[0].contains("too similar to an existing username"));
+        let mut hidden = new_user("eve", "e@example.test");
+        hidden.name = Some("Eve\u{202e}".into());
+        let refused = create(&mut conn, hidden, &Origin::Cli, None).expect("db");
+        assert!(refused.expect_err("refused")[0].starts_with("the display name must not"));
     }
 }

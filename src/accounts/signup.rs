@@ -207,7 +207,10 @@ pub fn create_invite(
             expires_at: now + ttl,
             used_at: None,
             used_by: None,
-            note: note.filter(|n| !n.trim().is_empty()),
+            // Shown in the console's list: only what is shown as itself (`domain::text`).
+            note: note
+                .map(|n| crate::domain::text::without_invisible(&n))
+                .filter(|n| !n.is_empty()),
         },
     )?;
     Ok(token)

@@ -330,6 +330,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             email_key: None,
+            username_skeleton: None,
         })
     }
 

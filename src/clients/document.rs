@@ -2,7 +2,7 @@
 //! validates; this stores): before `/authorize` runs, [`resolve`] makes sure the row of a URL
 //! `client_id` is current.
 
-use super::{write, Client};
+use super::{write, Client, StoreError};
 use crate::authn::admission::Buckets;
 use crate::db::models::clients::{self as rows, ORIGIN_DOCUMENT};
 use crate::db::{DbConn, Pool};
@@ -34,7 +34,7 @@ fn save_once(conn: &mut DbConn, client: &Client) -> Result<(), DocumentError> {
     write(conn, |tx| {
         // A write first: SQLite's write lock is taken before the row is read.
         if rows::touch(tx.conn(), id, client.row.updated_at)? == 0 {
-            tx.insert(client)?;
+            tx.insert(client).map_err(refused)?;
             return Ok(());
         }
         match rows::by_id(tx.conn(), id)? {
@@ -43,15 +43,36 @@ fn save_once(conn: &mut DbConn, client: &Client) -> Result<(), DocumentError> {
                 let mut refreshed = client.clone();
                 refreshed.row.secret_hash = None;
                 refreshed.row.registration_token_hash = None;
-                tx.replace_registration(&existing, &mut refreshed)?;
+                tx.replace_registration(&existing, &mut refreshed)
+                    .map_err(refused)?;
                 Ok(())
             }
             None => {
-                tx.insert(client)?;
+                tx.insert(client).map_err(refused)?;
                 Ok(())
             }
         }
     })
+}
+
+/// A write the store refused, as the authorization error page says it: a name that would pass
+/// for another client's is an invalid document; a database failure stays one (`save` retries
+/// a lost insert race by its unique violation).
+fn refused(e: StoreError) -> DocumentError {
+    match e {
+        StoreError::Storage(e) => DocumentError::Storage(Box::new(e)),
+        StoreError::Invalid(errors) => DocumentError::Invalid(
+            errors
+                .iter()
+                .map(|e| match e.field {
+                    "name" => format!("client_name: {}", e.message),
+                    other => format!("{other}: {}", e.message),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        other => DocumentError::Invalid(other.to_string()),
+    }
 }
 
 /// What [`resolve`] did.

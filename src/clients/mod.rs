@@ -21,6 +21,7 @@
 //! outer commit): do the other writes on [`Tx::conn`] instead.
 
 pub mod document;
+pub mod names;
 pub mod registration;
 
 use std::sync::Arc;
@@ -228,21 +229,28 @@ impl Tx<'_> {
     }
 
     /// Inserts a client validated by the caller's rule (`new_by_admin`, `registration`,
-    /// `document`), with its URIs.
-    fn insert(&mut self, client: &Client) -> QueryResult<()> {
+    /// `document`), with its URIs; a client not an administrator's must not pass for another
+    /// (`names`, checked after the write: see there why).
+    fn insert(&mut self, client: &Client) -> Result<(), StoreError> {
+        self.insert_unchecked(client)?;
+        names::check_written(self.conn, client)
+    }
+
+    fn insert_unchecked(&mut self, client: &Client) -> QueryResult<()> {
         rows::insert_row(self.conn, &client.row)?;
         rows::insert_uris(self.conn, client)
     }
 
     /// Anyone but an administrator (the client by RFC 7592, its refreshed metadata document)
     /// replaces `existing`'s registration with `client`: what an administrator set stays
-    /// ([`keep_admin_fields`]) and, unless [`consents_survive`], every remembered consent to the
-    /// client ends, in this transaction. Returns whether consents ended.
+    /// ([`keep_admin_fields`]), the name must not pass for another client's (`names`) and,
+    /// unless [`consents_survive`], every remembered consent to the client ends, in this
+    /// transaction. Returns whether consents ended.
     fn replace_registration(
         &mut self,
         existing: &Client,
         client: &mut Client,
-    ) -> QueryResult<bool> {
+    ) -> Result<bool, StoreError> {
         keep_admin_fields(existing, client);
         self.replace(client)?;
         if consents_survive(existing, client) {
@@ -252,8 +260,16 @@ impl Tx<'_> {
         Ok(true)
     }
 
-    /// Replaces the whole stored client (row and URIs) with `client`.
-    fn replace(&mut self, client: &Client) -> QueryResult<()> {
+    /// Replaces the whole stored client (row and URIs) with `client`; a client not an
+    /// administrator's must not pass for another (`names`).
+    fn replace(&mut self, client: &Client) -> Result<(), StoreError> {
+        self.replace_unchecked(client)?;
+        names::check_written(self.conn, client)
+    }
+
+    /// Replaces the stored client without the name check: for the administrator's edit, whose
+    /// names are theirs to choose (of any client).
+    fn replace_unchecked(&mut self, client: &Client) -> QueryResult<()> {
         rows::update_row(self.conn, &client.row)?;
         rows::delete_uris(self.conn, &client.row.client_id)?;
         rows::insert_uris(self.conn, client)
@@ -262,7 +278,7 @@ impl Tx<'_> {
     /// An administrator registers a client (see [`new_by_admin`]).
     pub fn create(&mut self, new: &NewClient<'_>, now: i64) -> Result<Created, StoreError> {
         let created = new_by_admin(new, now).map_err(StoreError::Invalid)?;
-        self.insert(&created.client)?;
+        self.insert_unchecked(&created.client)?;
         Ok(created)
     }
 
@@ -276,7 +292,7 @@ impl Tx<'_> {
     ) -> Result<Client, StoreError> {
         let existing = self.locked(client_id, now)?;
         let client = edited_by_admin(&existing, spec, now).map_err(StoreError::Invalid)?;
-        self.replace(&client)?;
+        self.replace_unchecked(&client)?;
         Ok(client)
     }
 

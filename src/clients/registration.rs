@@ -43,7 +43,7 @@ pub fn register(
                 return Err(RegisterError::Unauthorized);
             }
         }
-        tx.insert(&registered.client)?;
+        tx.insert(&registered.client).map_err(refused)?;
         Ok(registered)
     })
 }
@@ -92,7 +92,8 @@ pub fn replace(
             rules::replace(&existing, metadata, policy, now).map_err(RegisterError::Invalid)?;
         let registration_token = random::registration_token();
         client.row.registration_token_hash = Some(random::sha256_hex(&registration_token));
-        tx.replace_registration(&existing, &mut client)?;
+        tx.replace_registration(&existing, &mut client)
+            .map_err(refused)?;
         Ok(Replaced {
             client,
             secret,
@@ -116,6 +117,24 @@ fn owned(tx: &mut Tx<'_>, client_id: &str, token: &str, now: i64) -> Result<Clie
         Ok(client)
     } else {
         Err(RegisterError::Unauthorized)
+    }
+}
+
+/// A write the store refused (a name that would pass for another client's, `names`) as
+/// RFC 7591 §3.2.2 answers it: `invalid_client_metadata`, fields named as RFC 7591 names them.
+fn refused(e: StoreError) -> RegisterError {
+    match e {
+        StoreError::Invalid(errors) => {
+            let all: Vec<String> = errors
+                .iter()
+                .map(|e| match e.field {
+                    "name" => format!("client_name: {}", e.message),
+                    other => format!("{other}: {}", e.message),
+                })
+                .collect();
+            RegisterError::Invalid(RegistrationError::InvalidClientMetadata(all.join("; ")))
+        }
+        other => unauthorized(other),
     }
 }
 
@@ -144,7 +163,10 @@ pub fn create_initial_token(
         expires_at: expires_in.map(|s| now + s),
         created_at: now,
         revoked_at: None,
-        note: note.filter(|n| !n.trim().is_empty()),
+        // Shown in the console's list: only what is shown as itself (`domain::text`).
+        note: note
+            .map(|n| crate::domain::text::without_invisible(&n))
+            .filter(|n| !n.is_empty()),
     };
     initial_access_tokens::insert(conn, &row)?;
     Ok((token, row))

@@ -192,7 +192,19 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<usize, DbError> {
             result?
         }
     };
+    backfill(conn)?;
     Ok(applied)
+}
+
+/// What a migration cannot write in SQL, written after every migration run (so on every start,
+/// of the server and of each command): usernames' confusable skeletons. Cheap when done: one
+/// query finding nothing missing.
+fn backfill(conn: &mut DbConn) -> Result<(), DbError> {
+    let filled = models::users::fill_skeletons(conn)?;
+    if filled > 0 {
+        tracing::info!(filled, "usernames' confusable skeletons filled in");
+    }
+    Ok(())
 }
 
 /// The migrations that `run_migrations` would apply, by name, without applying them.

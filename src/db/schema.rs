@@ -16,6 +16,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         email_key -> Nullable<Text>,
+        username_skeleton -> Nullable<Text>,
     }
 }
 

@@ -8,5 +8,6 @@ pub mod grants;
 pub mod ids;
 pub mod net;
 pub mod signing;
+pub mod text;
 pub mod time;
 pub mod username;

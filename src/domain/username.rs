@@ -45,6 +45,14 @@ impl Username {
         Username(name.into())
     }
 
+    /// The UTS #39 confusable skeleton of the prepared name: `реасе` (Cyrillic) and `peace`, or
+    /// `ѕсоре` and `scope`, have one skeleton. Each script alone passes `parse`, so look-alikes
+    /// across whole names are caught by comparing skeletons (a unique column of `users`).
+    /// Names are stored prepared (case-mapped), so this is the skeleton of what is stored.
+    pub fn skeleton(&self) -> String {
+        skeleton_of(&self.0)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -57,5 +65,34 @@ impl Username {
 impl fmt::Display for Username {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// The UTS #39 skeleton of a stored (prepared) username.
+pub fn skeleton_of(prepared: &str) -> String {
+    unicode_security::skeleton(prepared).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skeleton(raw: &str) -> String {
+        Username::parse(raw).expect("a valid name").skeleton()
+    }
+
+    #[test]
+    fn whole_script_look_alikes_share_a_skeleton() {
+        // Each is a single-script name that `parse` accepts; only the skeleton tells.
+        assert_eq!(
+            skeleton("\u{440}\u{435}\u{430}\u{441}\u{435}"),
+            skeleton("peace")
+        );
+        assert_eq!(
+            skeleton("\u{455}\u{441}\u{43e}\u{440}\u{435}"),
+            skeleton("scope")
+        );
+        assert_eq!(skeleton("PEACE"), skeleton("peace"));
+        assert_ne!(skeleton("peace"), skeleton("piece"));
     }
 }

@@ -433,16 +433,18 @@ fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, Vec<
     })
 }
 
-/// The display name, trimmed: required, at most 200 characters, no control characters (it is
-/// shown on the consent page and in the console).
+/// The display name, trimmed: required, at most 200 characters, only characters shown as
+/// themselves (`domain::text::visible_name`: it is shown on the consent page and in the
+/// console, and a bidi override would make it read as another name) — for every client,
+/// an administrator's too.
 fn checked_name<'s>(spec: &'s ClientSpec, errors: &mut Vec<FieldError>) -> &'s str {
     let name = spec.name.trim();
     if name.is_empty() {
         errors.push(err("name", "a name is required"));
     } else if name.chars().count() > 200 {
         errors.push(err("name", "at most 200 characters"));
-    } else if name.chars().any(char::is_control) {
-        errors.push(err("name", "control characters are not allowed"));
+    } else if let Err(why) = crate::domain::text::visible_name(name) {
+        errors.push(err("name", why));
     }
     name
 }

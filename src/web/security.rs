@@ -329,13 +329,19 @@ pub async fn passkey_delete(
     Ok(see_other(BACK, Vec::new()))
 }
 
-/// A passkey's name: trimmed, 1 to 64 characters, no control characters.
+/// A passkey's name: trimmed, 1 to 64 characters, each shown as itself
+/// (`domain::text::visible_name`).
 pub fn passkey_name(raw: &str) -> Result<String, AppError> {
-    let name: String = raw.trim().chars().filter(|c| !c.is_control()).collect();
+    let refused = || {
+        AppError::BadRequest(
+            "A passkey's name has 1 to 64 characters, without control, formatting \
+             (bidirectional, zero-width) or line-separator characters."
+                .into(),
+        )
+    };
+    let name = crate::domain::text::visible_name(raw).map_err(|_| refused())?;
     if name.is_empty() || name.chars().count() > 64 {
-        return Err(AppError::BadRequest(
-            "A passkey's name has 1 to 64 characters.".into(),
-        ));
+        return Err(refused());
     }
     Ok(name)
 }

@@ -4465,3 +4465,183 @@ async fn sign_up_does_not_tell_which_addresses_are_registered() {
     }
     report("sign-up enumeration", failures);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Table 11: names that pass for other names (issue 21 items 4 and 5). A self-registered client's
+// name is shown on the consent page: a bidi control reorders it (UAX #9: `Evil\u{202e}elgooG`
+// reads "EvilGoogle"), an invisible character hides in it (Unicode Cf, Zl, Zp), a look-alike
+// (UTS #39 §4 confusable skeleton) passes for an administrator's client. RFC 7591 §3.2.2:
+// refused with `invalid_client_metadata`, nothing stored.
+// ---------------------------------------------------------------------------------------------
+
+struct NameCase {
+    name: &'static str,
+    reference: &'static str,
+    client_name: &'static str,
+    /// Status, `error`, and a part of `error_description`.
+    expect: (u16, Option<&'static str>, &'static str),
+}
+
+fn nm(
+    name: &'static str,
+    reference: &'static str,
+    client_name: &'static str,
+    expect: (u16, Option<&'static str>, &'static str),
+) -> NameCase {
+    NameCase {
+        name,
+        reference,
+        client_name,
+        expect,
+    }
+}
+
+const INVISIBLE: (u16, Option<&str>, &str) = (
+    400,
+    Some("invalid_client_metadata"),
+    "client_name: must not contain control, formatting",
+);
+const LOOK_ALIKE: (u16, Option<&str>, &str) = (
+    400,
+    Some("invalid_client_metadata"),
+    "client_name: too similar to the name of another application",
+);
+
+fn name_table() -> Vec<NameCase> {
+    let bidi = "UAX #9 §2 (Cf)";
+    let invisible = "Unicode Cf";
+    vec![
+        nm(
+            "right-to-left override",
+            bidi,
+            "Evil\u{202e}elgooG",
+            INVISIBLE,
+        ),
+        nm("left-to-right override", bidi, "a\u{202d}b", INVISIBLE),
+        nm("right-to-left embedding", bidi, "a\u{202b}b", INVISIBLE),
+        nm("left-to-right embedding", bidi, "a\u{202a}b", INVISIBLE),
+        nm("pop directional formatting", bidi, "a\u{202c}b", INVISIBLE),
+        nm("right-to-left isolate", bidi, "a\u{2067}b", INVISIBLE),
+        nm("left-to-right isolate", bidi, "a\u{2066}b", INVISIBLE),
+        nm("first strong isolate", bidi, "a\u{2068}b", INVISIBLE),
+        nm("pop directional isolate", bidi, "a\u{2069}b", INVISIBLE),
+        nm("right-to-left mark", bidi, "a\u{200f}b", INVISIBLE),
+        nm("left-to-right mark", bidi, "a\u{200e}b", INVISIBLE),
+        nm("Arabic letter mark", bidi, "a\u{61c}b", INVISIBLE),
+        nm(
+            "zero-width space",
+            invisible,
+            "Exam\u{200b}ple Bank",
+            INVISIBLE,
+        ),
+        nm("zero-width joiner", invisible, "a\u{200d}b", INVISIBLE),
+        nm("zero-width non-joiner", invisible, "a\u{200c}b", INVISIBLE),
+        nm("word joiner", invisible, "a\u{2060}b", INVISIBLE),
+        nm("byte-order mark", invisible, "\u{feff}App", INVISIBLE),
+        nm("soft hyphen", invisible, "Pay\u{ad}Pal", INVISIBLE),
+        nm(
+            "tag characters",
+            invisible,
+            "App\u{e0041}\u{e007f}",
+            INVISIBLE,
+        ),
+        nm("line separator", "Unicode Zl", "a\u{2028}b", INVISIBLE),
+        nm("paragraph separator", "Unicode Zp", "a\u{2029}b", INVISIBLE),
+        nm("C0 control", "Unicode Cc", "a\u{1b}[31mb", INVISIBLE),
+        nm("C1 control", "Unicode Cc", "a\u{9b}b", INVISIBLE),
+        nm(
+            "Hangul filler as a name",
+            "UAX #44 Default_Ignorable",
+            "\u{3164}",
+            INVISIBLE,
+        ),
+        nm(
+            "the admin client's name",
+            "UTS #39 §4",
+            "Example Bank",
+            LOOK_ALIKE,
+        ),
+        nm("another case", "UTS #39 §4", "EXAMPLE BANK", LOOK_ALIKE),
+        nm(
+            "Cyrillic а and е",
+            "UTS #39 §4",
+            "Ex\u{430}mpl\u{435} Bank",
+            LOOK_ALIKE,
+        ),
+        nm("digit one for l", "UTS #39 §4", "Examp1e Bank", LOOK_ALIKE),
+        nm("doubled space", "UTS #39 §4", "Example  Bank", LOOK_ALIKE),
+        nm(
+            "a name of its own",
+            "RFC 7591 §3.2.1",
+            "Examples Bank",
+            (201, None, ""),
+        ),
+    ]
+}
+
+async fn run_name_case(app: &TestApp, token: &str, case: &NameCase) -> Result<(), String> {
+    let before = app.count("clients");
+    let res = reqwest::Client::new()
+        .post(app.url("/register"))
+        .bearer_auth(token)
+        .json(&json!({"client_name": case.client_name, "redirect_uris": [REDIRECT]}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    let (want_status, want_error, want_description) = case.expect;
+    ensure!(
+        status == want_status,
+        "status {status}, want {want_status}: {body}"
+    );
+    if let Some(error) = want_error {
+        ensure!(
+            body["error"] == error,
+            "error {}, want {error}",
+            body["error"]
+        );
+        let description = body["error_description"].as_str().unwrap_or("");
+        ensure!(
+            description.contains(want_description),
+            "error_description {description:?} lacks {want_description:?}"
+        );
+        ensure!(
+            app.count("clients") == before,
+            "a refused client was stored"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn client_names_that_pass_for_others_are_refused_at_registration() {
+    let app = spawn_app().await;
+    let out = app
+        .cli(
+            &[
+                "client",
+                "add",
+                "--name",
+                "Example Bank",
+                "--redirect-uri",
+                REDIRECT,
+            ],
+            None,
+        )
+        .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let out = app
+        .cli(&["registration", "token", "create", "--json"], None)
+        .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let token: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    let token = token["token"].as_str().expect("token").to_owned();
+    let mut failures = Vec::new();
+    for case in name_table() {
+        if let Err(e) = run_name_case(&app, &token, &case).await {
+            failures.push(format!("{} [{}]: {e}", case.name, case.reference));
+        }
+    }
+    report("client name", failures);
+}

@@ -15,6 +15,7 @@ mod helpers;
 mod interactions;
 mod jws;
 mod login;
+mod lookalikes;
 mod mail;
 mod maintenance;
 mod metadata_document;

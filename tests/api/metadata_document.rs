@@ -472,3 +472,42 @@ async fn discovery_advertises_metadata_documents_only_when_on() {
         .expect("json");
     assert!(doc.get("client_id_metadata_document_supported").is_none());
 }
+
+/// A document client is nobody's to vouch for: its name may not pass for an administrator's
+/// client (UTS #39 skeletons) nor carry bidi or invisible characters (issue 21, items 4–5).
+#[tokio::test]
+async fn a_document_whose_name_passes_for_another_client_is_refused() {
+    let server = DocServer::start().await;
+    let app = app(true, true).await;
+    let out = app
+        .cli(
+            &[
+                "client",
+                "add",
+                "--name",
+                "Example Bank",
+                "--redirect-uri",
+                REDIRECT,
+            ],
+            None,
+        )
+        .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let mut doc = server.document();
+    doc["client_name"] = json!("Ex\u{430}mple Bank");
+    server.serve(Reply::json(&doc));
+    assert_refused(
+        &app,
+        &server.client_id(),
+        "client_name: too similar to the name of another application",
+    )
+    .await;
+    doc["client_name"] = json!("Evil\u{202e}elgooG");
+    server.serve(Reply::json(&doc));
+    assert_refused(
+        &app,
+        &server.client_id(),
+        "must not contain control, formatting",
+    )
+    .await;
+}

@@ -43,6 +43,7 @@ fn user(name: &str) -> users::User {
         created_at: 1,
         updated_at: 1,
         email_key: Some(format!("{}@example.test", name.to_lowercase())),
+        username_skeleton: None,
     }
 }
 
@@ -301,4 +302,41 @@ fn a_rested_connection_the_server_ended_is_replaced_on_checkout() {
     std::thread::sleep(std::time::Duration::from_millis(600));
     let second = pid(&pool);
     assert_ne!(first, second, "a new connection replaced the ended one");
+}
+
+/// Rows from before usernames had skeletons get theirs when migrations run (every start): the
+/// older of two look-alikes an earlier version let in keeps the skeleton, the younger none, and
+/// the unique index then refuses any further account with that skeleton.
+#[test]
+fn migrating_fills_in_missing_username_skeletons_oldest_first() {
+    for (mut conn, _guard) in backends() {
+        let mut peace = user("peace");
+        peace.created_at = 1;
+        let mut look_alike = user("\u{440}\u{435}\u{430}\u{441}\u{435}");
+        look_alike.created_at = 2;
+        look_alike.email_key = Some("cyrillic@example.test".into());
+        let bob = user("bob");
+        for u in [&look_alike, &peace, &bob] {
+            users::insert(&mut conn, u).expect("legacy row without a skeleton");
+        }
+        db::run_migrations(&mut conn).expect("migrate again");
+        let skeleton = |c: &mut DbConn, id: &str| {
+            users::by_id(c, id)
+                .expect("q")
+                .expect("row")
+                .username_skeleton
+        };
+        assert_eq!(skeleton(&mut conn, &peace.id).as_deref(), Some("peace"));
+        assert_eq!(skeleton(&mut conn, &bob.id).as_deref(), Some("bob"));
+        assert_eq!(
+            skeleton(&mut conn, &look_alike.id),
+            None,
+            "the younger look-alike"
+        );
+        assert_eq!(users::fill_skeletons(&mut conn).expect("again"), 0);
+        let mut third = user("\u{455}\u{441}\u{43e}\u{440}\u{435}");
+        third.username_skeleton = Some("peace".into());
+        let err = users::insert(&mut conn, &third).expect_err("one skeleton, one account");
+        assert!(crate::cli::is_unique_violation(&err));
+    }
 }

@@ -21,6 +21,9 @@ pub struct User {
     pub updated_at: i64,
     /// `domain::email::email_key(email)`, unique (a database constraint).
     pub email_key: Option<String>,
+    /// `domain::username::Username::skeleton` of `username`, unique (a database constraint);
+    /// `None` only on rows written before it existed, until `fill_skeletons` has run.
+    pub username_skeleton: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, user: &User) -> QueryResult<()> {
@@ -39,6 +42,56 @@ pub fn by_username(conn: &mut DbConn, username: &str) -> QueryResult<Option<User
         .select(User::as_select())
         .first(conn)
         .optional()
+}
+
+/// The user whose name has the confusable skeleton `skeleton`
+/// (`domain::username::Username::skeleton`).
+pub fn by_skeleton(conn: &mut DbConn, skeleton: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::username_skeleton.eq(skeleton))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Gives every row written before usernames had skeletons its skeleton (SQL cannot compute one,
+/// so `db::run_migrations` calls this after migrating, on every start). Oldest first: of two
+/// look-alike names an earlier version let in, the older keeps the skeleton and the younger
+/// stays `None` (still usable, but no third look-alike gets past the one holding it). Each row
+/// is one conditional UPDATE outside any transaction, so a racing replica or a new account that
+/// took the skeleton first only makes this row stay `None`. Returns how many rows were filled.
+pub fn fill_skeletons(conn: &mut DbConn) -> QueryResult<usize> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let missing: Vec<(String, String)> = users::table
+        .filter(users::username_skeleton.is_null())
+        .order((users::created_at.asc(), users::id.asc()))
+        .select((users::id, users::username))
+        .load(conn)?;
+    let mut filled = 0;
+    for (id, username) in missing {
+        let skeleton = crate::domain::username::skeleton_of(&username);
+        let taken = users::table
+            .filter(users::username_skeleton.eq(&skeleton))
+            .count()
+            .get_result::<i64>(conn)?
+            > 0;
+        if taken {
+            continue;
+        }
+        match diesel::update(
+            users::table
+                .find(&id)
+                .filter(users::username_skeleton.is_null()),
+        )
+        .set(users::username_skeleton.eq(&skeleton))
+        .execute(conn)
+        {
+            Ok(n) => filled += n,
+            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 pub fn by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
