@@ -19,5 +19,6 @@ pub mod params;
 pub mod pkce;
 pub mod registrar;
 pub mod registration;
+pub mod scope;
 pub mod token;
 pub mod tokens;

@@ -79,15 +79,18 @@ impl Registrar for DbRegistrar<'_> {
             .0
             .client(&bound.client_id)
             .ok_or(RegistrarError::Unspecified)?;
-        let allowed: Vec<&str> = client.scopes().collect();
         let scope = match scope {
-            Some(s) => {
-                if s.iter().any(|t| !allowed.contains(&t)) {
+            // What the client may have of what it asked (RFC 6749 §3.3: the server may narrow).
+            Some(s) => match super::scope::grantable(&client, s.iter()) {
+                Some(granted) => granted
+                    .join(" ")
+                    .parse()
+                    .map_err(|_| RegistrarError::PrimitiveError)?,
+                None => {
                     self.0.note(Noted::ScopeNotAllowed);
                     return Err(RegistrarError::Unspecified);
                 }
-                s
-            }
+            },
             // No scope asked: the client's registered scopes (RFC 6749 §3.3 default).
             None => client
                 .row

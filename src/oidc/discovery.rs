@@ -7,7 +7,7 @@ use crate::crypto::keys::ALGORITHMS;
 use crate::domain::grants::SUPPORTED_GRANTS;
 use crate::oauth::client_policy::SUPPORTED_AUTH_METHODS;
 
-pub const SCOPES: [&str; 3] = ["openid", "profile", "email"];
+pub const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 pub const CLAIMS: [&str; 19] = [
     "sub",

@@ -53,18 +53,18 @@ pub async fn authorize_device(
                     "this client may not use the device authorization grant",
                 ));
             }
-            // The scope asked for, each one allowed to the client; none asked: all it may have.
-            let allowed: Vec<&str> = client.scopes().collect();
+            // What the client may have of the scope asked for (narrowed, RFC 6749 §3.3); none
+            // asked: all it may have.
             let mut scope: Vec<String> = match params.get("scope") {
-                Some(s) => s.split_ascii_whitespace().map(str::to_owned).collect(),
-                None => allowed.iter().map(|s| s.to_string()).collect(),
+                Some(s) => crate::oauth::scope::grantable(&client, s.split_ascii_whitespace())
+                    .ok_or_else(|| {
+                        ProtocolError::new(
+                            ErrorCode::InvalidScope,
+                            "none of the scopes asked for is allowed for this client",
+                        )
+                    })?,
+                None => client.scopes().map(str::to_owned).collect(),
             };
-            if let Some(bad) = scope.iter().find(|s| !allowed.contains(&s.as_str())) {
-                return Err(ProtocolError::new(
-                    ErrorCode::InvalidScope,
-                    format!("the scope {bad:?} is not allowed for this client"),
-                ));
-            }
             scope.sort_unstable();
             scope.dedup();
             device::start(

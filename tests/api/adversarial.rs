@@ -740,10 +740,17 @@ fn authorize_table() -> Vec<AzCase> {
         ),
         // Scope.
         c(
-            "scope the client may not ask for",
-            "RFC 6749 §4.1.2.1",
+            "scope partly beyond the client's: narrowed to what it may have, not refused",
+            "RFC 6749 §3.3",
             Who::Conf,
             &[Set("scope", "openid admin")],
+            Az::Code,
+        ),
+        c(
+            "scope wholly beyond the client's",
+            "RFC 6749 §4.1.2.1",
+            Who::Conf,
+            &[Set("scope", "admin payments:write")],
             Az::Redirect("invalid_scope"),
         ),
         c(

@@ -256,7 +256,7 @@ async fn unsupported_response_type_and_bad_scope_redirect_with_errors() {
     assert!(query_param(&url, "iss").is_some());
 
     let mut params = auth_params(&client, &challenge, "s");
-    params[3] = ("scope", "openid admin:everything");
+    params[3] = ("scope", "admin:everything");
     let res = app.authorize(&params).await;
     let url = url::Url::parse(&location(&res)).expect("url");
     assert_eq!(query_param(&url, "error").as_deref(), Some("invalid_scope"));
@@ -630,4 +630,49 @@ async fn a_public_native_client_may_vary_only_the_loopback_port() {
         .await;
     assert_eq!(res.status(), 400, "confidential clients get an exact match");
     assert!(res.headers().get("location").is_none());
+}
+
+/// RFC 6749 §3.3: a scope asked beyond what the client may have is narrowed, not refused — many
+/// relying-party libraries ask for `offline_access` by default — and the token response says
+/// what was granted. `offline_access` is consented like any scope for a client with the
+/// refresh-token grant.
+#[tokio::test]
+async fn scopes_beyond_the_clients_are_narrowed_and_offline_access_is_consented() {
+    let app = app_with_user().await;
+    let client = app.client(&[]).await;
+    let (verifier, challenge) = pkce_pair();
+    let mut params = auth_params(&client, &challenge, "st");
+    params[3] = ("scope", "openid profile offline_access admin:everything");
+    let res = app.authorize(&params).await;
+    assert_eq!(res.status(), 302);
+    let login = app.login(&location(&res), USER.0, USER.1).await;
+    let res = app
+        .client
+        .get(app.url(&location(&login)))
+        .send()
+        .await
+        .expect("resume");
+    assert_eq!(res.status(), 200, "the consent page");
+    let html = res.text().await.expect("html");
+    assert!(
+        html.contains("Keep access while you are not using it"),
+        "offline_access is asked of the user"
+    );
+    assert!(
+        !html.contains("admin:everything"),
+        "nothing beyond the client's scopes"
+    );
+    let url = app.code_flow(&client, &params, USER).await;
+    let code = query_param(&url, "code").expect("a code, not invalid_scope");
+    let res = exchange(&app, &client, &code, &verifier).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    let mut granted: Vec<&str> = body["scope"]
+        .as_str()
+        .expect("scope in the token response")
+        .split(' ')
+        .collect();
+    granted.sort_unstable();
+    assert_eq!(granted, ["offline_access", "openid", "profile"]);
+    assert!(body["refresh_token"].is_string());
 }
