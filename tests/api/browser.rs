@@ -762,3 +762,112 @@ async fn a_passkey_registered_on_the_account_page_signs_in_alone_and_as_a_second
     );
     b.client.clone().close().await.ok();
 }
+
+/// What the page says of itself on a phone, for WCAG checks no automatic checker makes: each
+/// table's headers kept for assistive technology (hidden only visually) and each cell labelled
+/// with its column; controls in the page's font; the focus ring's contrast against the page
+/// and a card (1.4.11 asks 3:1).
+const PHONE_TABLE_FACTS: &str = r#"
+const lum = (rgb) => {
+  const [r, g, b] = rgb.match(/\d+/g).slice(0, 3).map(Number).map(v => {
+    v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+const thead = document.querySelector('table thead');
+const heads = [...thead.querySelectorAll('th')].map(th => th.textContent.trim());
+const unlabelled = [];
+document.querySelectorAll('table tbody tr').forEach(r => r.querySelectorAll('td').forEach((td, i) => {
+  const before = getComputedStyle(td, '::before').content;
+  if (td.dataset.label !== heads[i] || !before.includes(heads[i])) unlabelled.push(`${i}: ${td.dataset.label} / ${before}`);
+}));
+const field = document.querySelector('input[type=search], input[type=text], a');
+field.focus();
+const ring = getComputedStyle(field).outlineColor;
+return {
+  thead_display: getComputedStyle(thead).display,
+  thead_in_tree: thead.querySelectorAll('th').length,
+  unlabelled,
+  rows: document.querySelectorAll('table tbody tr').length,
+  button_font: getComputedStyle(document.querySelector('button')).fontFamily,
+  body_font: getComputedStyle(document.body).fontFamily,
+  ring_on_page: ratio(ring, getComputedStyle(document.body).backgroundColor),
+  ring_on_card: ratio(ring, 'rgb(255, 255, 255)'),
+};
+"#;
+
+#[tokio::test]
+async fn admin_tables_keep_labelled_cells_and_a_visible_focus_ring_on_a_phone() {
+    let app = spawn_app().await;
+    add_user(&app.db, "admin", "admin password 1", true).await;
+    add_user(&app.db, "paula", "paula's password", false).await;
+    let b = browser().await;
+    let c = &b.client;
+    c.set_window_size(320, 800).await.expect("phone size");
+    c.goto(&app.url("/admin/users")).await.expect("admin");
+    login(c, "admin", "admin password 1", None).await;
+    c.wait()
+        .for_element(Locator::LinkText("Sessions of paula"))
+        .await
+        .expect("users page");
+    let facts = c.execute(PHONE_TABLE_FACTS, vec![]).await.expect("script");
+    assert_ne!(facts["thead_display"], "none", "{facts}");
+    assert!(facts["thead_in_tree"].as_u64() >= Some(5), "{facts}");
+    assert!(facts["rows"].as_u64() >= Some(2), "{facts}");
+    assert_eq!(facts["unlabelled"], json!([]), "{facts}");
+    assert_eq!(facts["button_font"], facts["body_font"], "{facts}");
+    for key in ["ring_on_page", "ring_on_card"] {
+        assert!(facts[key].as_f64() >= Some(3.0), "{key}: {facts}");
+    }
+    assert!(fits_width(c).await, "/admin/users fits 320 px");
+    b.client.clone().close().await.ok();
+}
+
+/// WCAG 2.5.3 (label in name): a control's accessible name starts with the words it shows.
+#[tokio::test]
+async fn controls_accessible_names_start_with_their_visible_text() {
+    let app = spawn_app().await;
+    add_user(&app.db, "admin", "admin password 1", true).await;
+    add_user(&app.db, "paula", "paula's password", false).await;
+    let paula = crate::helpers::browser();
+    assert_eq!(
+        app.login_with(&paula, "paula", "paula's password")
+            .await
+            .status(),
+        303
+    );
+    let admin = crate::helpers::browser();
+    assert_eq!(
+        app.login_with(&admin, "admin", "admin password 1")
+            .await
+            .status(),
+        303
+    );
+    let users = app.html(&admin, "/admin/users").await;
+    let sessions = scraper::Html::parse_document(&users)
+        .select(&scraper::Selector::parse("a").expect("sel"))
+        .find(|a| a.text().collect::<String>().contains("Sessions of paula"))
+        .and_then(|a| a.value().attr("href").map(str::to_owned))
+        .expect("sessions link");
+    let pages = [
+        ("/account", app.html(&paula, "/account").await),
+        ("sessions of paula", app.html(&admin, &sessions).await),
+    ];
+    let controls = scraper::Selector::parse("button[aria-label], a[aria-label]").expect("sel");
+    let mut checked = 0;
+    for (name, html) in &pages {
+        for e in scraper::Html::parse_document(html).select(&controls) {
+            let shown = e.text().collect::<String>().trim().to_lowercase();
+            let label = e
+                .value()
+                .attr("aria-label")
+                .unwrap_or_default()
+                .to_lowercase();
+            assert!(
+                label.starts_with(&shown),
+                "{name}: {label:?} does not start with {shown:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the pages have labelled controls");
+}
