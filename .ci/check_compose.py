@@ -19,6 +19,10 @@ Beyond the schema, for every Ostiary service (named ostiary*, or built from this
   src/config.rs, plus OSTIARY_CONFIG in src/cli/mod.rs);
 - OSTIARY_KEY_ENCRYPTION_KEY is not a literal key (it must come from ${...}, an env file or a
   secret).
+
+And the command that creates the KEK in `.env` is the same in the compose file's comment and in
+README.md, and never replaces a key already there (a second run would make every signing key
+undecryptable): it appends (`>> .env`) only when `.env` has no OSTIARY_KEY_ENCRYPTION_KEY.
 """
 
 import base64
@@ -166,6 +170,30 @@ def ostiary_problems(doc, compose_path):
     return out
 
 
+KEK_COMMAND = re.compile(r"^[#\s]*(\S.*OSTIARY_KEY_ENCRYPTION_KEY=\$\(openssl.*)$", re.M)
+
+
+def kek_command_problems(compose_path, readme_path):
+    """The KEK-creating command of the compose comment and the README: one, guarded, appending."""
+    found = {}
+    for path in (compose_path, readme_path):
+        try:
+            commands = set(KEK_COMMAND.findall(path.read_text(encoding="utf-8")))
+        except OSError as e:
+            return [f"{path}: {e}"]
+        if len(commands) != 1:
+            return [f"{path}: expected one command creating the KEK, found {sorted(commands)}"]
+        found[path] = commands.pop().strip()
+    out = []
+    for path, command in found.items():
+        guarded = re.match(r"grep -qs \^?OSTIARY_KEY_ENCRYPTION_KEY=? \.env \|\| ", command)
+        if not guarded or not command.endswith(">> .env") or re.search(r"[^>]> \.env", command):
+            out.append(f"{path}: the KEK command must add a key only when .env has none: {command}")
+    if len(set(found.values())) > 1:
+        out.append(f"the KEK commands differ: {found}")
+    return out
+
+
 def main(argv):
     compose_path = Path(argv[1]) if len(argv) > 1 else ROOT / "docker-compose.yml"
     try:
@@ -178,6 +206,7 @@ def main(argv):
         return 1
     problems = schema_errors(doc)
     problems += ostiary_problems(doc, compose_path)
+    problems += kek_command_problems(compose_path, ROOT / "README.md")
     if problems:
         print(f"{compose_path}: {len(problems)} problem(s)", file=sys.stderr)
         for p in problems:

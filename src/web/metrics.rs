@@ -71,28 +71,86 @@ pub async fn record(
         }
         span.record("outcome", result);
     }
-    // Protocol requests are logged at info; documents (discovery, keys, static files, health,
-    // metrics) only at debug — a line per request costs a third of a discovery request's time.
-    let protocol = !matches!(
-        route.as_str(),
-        "/.well-known/openid-configuration"
-            | "/.well-known/oauth-authorization-server"
-            | "/jwks.json"
-            | "/static/{name}"
-            | "/healthz"
-            | "/readyz"
-            | "/metrics"
-    );
-    let client_id = outcome.client_id.as_deref().unwrap_or("");
-    let duration_ms = elapsed.as_secs_f64() * 1000.0;
-    if protocol {
-        tracing::info!(target: "ostiary::access", route = %route, method = %method, status,
-            client_id, outcome = result, duration_ms, "request");
-    } else {
-        tracing::debug!(target: "ostiary::access", route = %route, method = %method, status,
-            client_id, outcome = result, duration_ms, "request");
-    }
+    let error = res.response().error().map(|e| e.to_string());
+    log_access(&Access {
+        route: &route,
+        method: &method,
+        status,
+        client_id: outcome.client_id.as_deref().unwrap_or(""),
+        outcome: result,
+        duration_ms: duration_ms(elapsed),
+        error: error.as_deref(),
+    });
     Ok(res)
+}
+
+/// What one access line says about a request.
+pub struct Access<'a> {
+    pub route: &'a str,
+    pub method: &'a str,
+    pub status: u16,
+    pub client_id: &'a str,
+    pub outcome: &'a str,
+    pub duration_ms: f64,
+    /// The error the response was built from, if any (logged for a 5xx only).
+    pub error: Option<&'a str>,
+}
+
+/// The level of a request's access line. A server failure (5xx) is an ERROR: an operator must
+/// look. A refusal (4xx) is the client's business, at INFO like a success, except a 404, which
+/// scanners send by the thousand: DEBUG. Documents (discovery, keys, static files, health,
+/// metrics) are DEBUG: a line per request costs a third of a discovery request's time. A probe's
+/// 503 is an answer, not a failure (`/readyz` logs its reason itself): DEBUG too.
+pub fn access_level(route: &str, status: u16) -> tracing::Level {
+    let probe = matches!(route, "/healthz" | "/readyz");
+    let document = probe
+        || matches!(
+            route,
+            "/.well-known/openid-configuration"
+                | "/.well-known/oauth-authorization-server"
+                | "/jwks.json"
+                | "/static/{name}"
+                | "/metrics"
+        );
+    match status {
+        _ if probe => tracing::Level::DEBUG,
+        500.. => tracing::Level::ERROR,
+        404 => tracing::Level::DEBUG,
+        _ if document => tracing::Level::DEBUG,
+        _ => tracing::Level::INFO,
+    }
+}
+
+/// Milliseconds rounded to the microsecond: `0.268`, not `0.26739199999999996` (a whole number
+/// of microseconds over 1000 prints with at most three decimals).
+pub fn duration_ms(elapsed: std::time::Duration) -> f64 {
+    let micros = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX);
+    f64::from(micros) / 1000.0
+}
+
+/// Writes a request's access line, inside the request's span, at the level `access_level` gives.
+pub fn log_access(a: &Access) {
+    let (route, method, status, client_id, outcome, duration_ms) = (
+        a.route,
+        a.method,
+        a.status,
+        a.client_id,
+        a.outcome,
+        a.duration_ms,
+    );
+    // tracing's macros take the level as a constant: one arm per level.
+    match access_level(route, status) {
+        tracing::Level::ERROR => {
+            // The error's text may quote a database URL: never its password.
+            let error = crate::db::redact_url(a.error.unwrap_or(""));
+            tracing::error!(target: "ostiary::access", route, method, status, client_id,
+                outcome, duration_ms, error, "request")
+        }
+        tracing::Level::INFO => tracing::info!(target: "ostiary::access", route, method, status,
+            client_id, outcome, duration_ms, "request"),
+        _ => tracing::debug!(target: "ostiary::access", route, method, status, client_id,
+            outcome, duration_ms, "request"),
+    }
 }
 
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {

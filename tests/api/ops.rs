@@ -633,6 +633,91 @@ async fn json_logs_carry_request_id_route_client_outcome_and_duration() {
     }
 }
 
+/// Stops a server the way an orchestrator does (SIGTERM, which flushes the buffered log lines)
+/// and returns its JSON log lines.
+async fn stop_and_read_json_logs(child: tokio::process::Child) -> Vec<Value> {
+    let pid = child.id().expect("pid").to_string();
+    let term = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(term.success());
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("stopped within 30 s")
+        .expect("output");
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// A 404 (an unknown path, or a handler's "not found" error) and a login redirect are the
+/// client's business: no WARN or ERROR line, the access line at DEBUG; a refusal at INFO; and
+/// durations print as milliseconds with at most three decimals.
+#[tokio::test]
+async fn client_errors_log_below_warn_and_durations_have_three_decimals() {
+    let db = test_db();
+    let (id, _) = service_client(&db, "Levels").await;
+    let env = [
+        ("OSTIARY_LOG", "info,ostiary::access=debug".to_owned()),
+        ("OSTIARY_LOG_FORMAT", "json".to_owned()),
+    ];
+    let (base, child) = serve(&db, &env).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    for (path, status) in [
+        ("/no-such-page", 404),
+        ("/setup?token=not-a-token", 404),
+        ("/admin/clients/x", 303),
+    ] {
+        let res = http.get(format!("{base}{path}")).send().await.expect(path);
+        assert_eq!(res.status(), status, "{path}");
+    }
+    let refused = http
+        .post(format!("{base}/token"))
+        .basic_auth(&id, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(refused.status(), 401);
+    let lines = stop_and_read_json_logs(child).await;
+    let in_request = |v: &&Value| v["span"]["request_id"].is_string();
+    for line in lines.iter().filter(in_request) {
+        assert!(
+            !matches!(line["level"].as_str(), Some("WARN" | "ERROR")),
+            "a client error logged at WARN or above: {line}"
+        );
+    }
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["target"] == "ostiary::access")
+        .collect();
+    let level_of = |route: &str, status: u64| {
+        access
+            .iter()
+            .find(|v| v["route"] == route && v["status"] == status)
+            .map(|v| v["level"].as_str().unwrap_or("").to_owned())
+            .unwrap_or_else(|| panic!("no access line for {route} {status}: {access:?}"))
+    };
+    assert_eq!(level_of("unmatched", 404), "DEBUG");
+    assert_eq!(level_of("/setup", 404), "DEBUG");
+    assert_eq!(level_of("/admin/clients/{id}", 303), "INFO");
+    assert_eq!(level_of("/token", 401), "INFO");
+    for line in &access {
+        let printed = line["duration_ms"].to_string();
+        let decimals = printed.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(
+            line["duration_ms"].is_number() && decimals <= 3,
+            "duration_ms {printed}: {line}"
+        );
+    }
+}
+
 /// Accepts HTTP requests on loopback and keeps their bodies (an OTLP/HTTP collector stand-in).
 async fn collector() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
