@@ -17,6 +17,8 @@ pub struct LoginPage<'a> {
     pub client_name: Option<&'a str>,
     /// Anyone may create an account: the page links to /signup.
     pub signup_open: bool,
+    /// Mail is configured, so a reset link can be sent: the page links to /forgot-password.
+    pub password_reset: bool,
     /// Passkeys work here: the page offers a username-less sign-in.
     pub passkeys: bool,
 }
