@@ -321,6 +321,7 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             &SignedInPage {
                 username: &u.username,
                 csrf_token: &s.csrf_token,
+                is_admin: u.is_admin,
             },
             None,
         ),

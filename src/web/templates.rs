@@ -99,6 +99,8 @@ pub fn client_host(client: &crate::db::models::clients::Client) -> Option<String
 pub struct SignedInPage<'a> {
     pub username: &'a str,
     pub csrf_token: &'a str,
+    /// Links the admin console (the console itself still checks on every request).
+    pub is_admin: bool,
 }
 
 /// Renders `page` as an HTML response that is never cached, setting `cookie` when given.
