@@ -13,6 +13,7 @@ COPY src ./src
 COPY migrations ./migrations
 COPY templates ./templates
 COPY static ./static
+COPY data ./data
 RUN cargo build --release --locked
 
 FROM debian:bookworm-slim

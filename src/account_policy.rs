@@ -19,7 +19,24 @@ pub fn check_password(pw: &str) -> Result<(), String> {
             "the password must be at most {MAX_PASSWORD_BYTES} bytes"
         ));
     }
+    if is_common_password(pw) {
+        return Err(
+            "this password is on a list of common passwords that attackers try first: choose another"
+                .to_owned(),
+        );
+    }
     Ok(())
+}
+
+/// The most common passwords of at least `MIN_PASSWORD_CHARS` characters, lower-cased, one a
+/// line: Django's list (Royce Williams's 20,000 from breach corpora; BSD licence), see
+/// `data/README.md`. Shorter ones are refused by length anyway.
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+/// Whether `pw` is on the list, ignoring case ("Password123" is as guessable as "password123").
+fn is_common_password(pw: &str) -> bool {
+    let lower = pw.to_lowercase();
+    COMMON_PASSWORDS.lines().any(|line| line == lower)
 }
 
 /// Prepares a username (`domain::username::Username::parse`), as a string.
@@ -148,6 +165,10 @@ mod tests {
         assert!(check_password("short").is_err());
         assert!(check_password("long enough").is_ok());
         assert!(check_password(&"x".repeat(2000)).is_err());
+        for common in ["password123", "Password123", "qwertyuiop", "iloveyou"] {
+            let e = check_password(common).expect_err(common);
+            assert!(e.contains("common passwords"), "{e}");
+        }
     }
 
     #[test]

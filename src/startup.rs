@@ -75,6 +75,7 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .configure(web::routes)
+                .default_service(actix_web::web::to(web::error::not_found))
                 .wrap(security_headers())
                 .wrap(actix_web::middleware::from_fn(web::metrics::record))
                 .wrap(actix_web::middleware::from_fn(web::request_id::echo))

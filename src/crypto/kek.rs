@@ -28,6 +28,19 @@ pub struct Kek {
     key: [u8; 32],
 }
 
+/// Creates the keys directory (and missing parents) as 0700 whatever the umask: it holds the key
+/// that decrypts every signing key, so no other local user should even list it.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 impl Kek {
     pub fn from_bytes(key: [u8; 32]) -> Self {
         Kek { key }
@@ -66,7 +79,7 @@ impl Kek {
             Ok(text) => Kek::parse(&text)
                 .map_err(|_| file_err("does not hold a 32-byte key (base64 or hex)".to_owned())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(keys_dir).map_err(|e| file_err(e.to_string()))?;
+                create_private_dir(keys_dir).map_err(|e| file_err(e.to_string()))?;
                 let key = random::bytes::<32>();
                 let mut opts = fs::OpenOptions::new();
                 opts.write(true).create_new(true);

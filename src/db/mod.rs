@@ -104,6 +104,7 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode =
 pub fn establish(url: &DbUrl) -> Result<DbConn, DbError> {
     match url {
         DbUrl::Sqlite(path) => {
+            create_private_file(path).map_err(|e| DbError::Connect(format!("{path}: {e}")))?;
             let mut conn = SqliteConnection::establish(path)
                 .map_err(|e| DbError::Connect(format!("{path}: {e}")))?;
             conn.batch_execute(SQLITE_PRAGMAS)
@@ -113,6 +114,28 @@ pub fn establish(url: &DbUrl) -> Result<DbConn, DbError> {
         DbUrl::Postgres(u) => PgConnection::establish(u)
             .map(DbConn::Pg)
             .map_err(|e| DbError::Connect(redact_url(&e.to_string()))),
+    }
+}
+
+/// Creates a missing SQLite file as 0600 before SQLite opens it: the database holds password
+/// hashes and sealed keys, and SQLite would create it 0644 under the usual umask. Its `-wal` and
+/// `-shm` files take the database file's mode. An existing file is left as the operator made it;
+/// `:memory:` and `file:` URIs are SQLite's to interpret.
+fn create_private_file(path: &str) -> std::io::Result<()> {
+    if path == ":memory:" || path.starts_with("file:") {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

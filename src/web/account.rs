@@ -24,7 +24,8 @@ use crate::web::error::AppError;
 pub struct AppView {
     pub client_id: String,
     pub client_name: String,
-    pub scope: String,
+    /// The granted scopes in the words the consent page used to ask for them.
+    pub scopes: Vec<String>,
     /// When access was first given (the consent, or the oldest live refresh family).
     pub since: String,
     /// When the app last got a token, if it holds refresh tokens.
@@ -154,7 +155,10 @@ fn apps_of(conn: &mut DbConn, user_id: &str, now: i64) -> Result<Vec<AppView>, A
         views.push(AppView {
             client_id,
             client_name,
-            scope,
+            scopes: scope
+                .split_whitespace()
+                .map(crate::web::authorize::describe_scope)
+                .collect(),
             since: devices::utc(since),
             last_used: held.map(|h| devices::ago(now, h.last_used)),
         });

@@ -145,6 +145,12 @@ pub fn error_page(
         .body(body)
 }
 
+/// The answer for a path no route serves: the styled page people see for every other error,
+/// rather than actix's empty 404.
+pub async fn not_found() -> HttpResponse {
+    AppError::NotFound.error_response()
+}
+
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {

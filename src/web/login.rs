@@ -112,6 +112,7 @@ pub async fn page(
             error: None,
             client_name: client_name.as_deref(),
             signup_open: state.settings.signup.policy == crate::config::SignupPolicy::Open,
+            password_reset: state.settings.mail_enabled(),
             passkeys: state.webauthn.is_some(),
         },
         form_token.cookie,
@@ -289,6 +290,7 @@ async fn again(
             error: Some(&message),
             client_name: client_name.as_deref(),
             signup_open: state.settings.signup.policy == crate::config::SignupPolicy::Open,
+            password_reset: state.settings.mail_enabled(),
             passkeys: state.webauthn.is_some(),
         },
         token.cookie,
@@ -319,6 +321,7 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             &SignedInPage {
                 username: &u.username,
                 csrf_token: &s.csrf_token,
+                is_admin: u.is_admin,
             },
             None,
         ),

@@ -17,6 +17,8 @@ pub struct LoginPage<'a> {
     pub client_name: Option<&'a str>,
     /// Anyone may create an account: the page links to /signup.
     pub signup_open: bool,
+    /// Mail is configured, so a reset link can be sent: the page links to /forgot-password.
+    pub password_reset: bool,
     /// Passkeys work here: the page offers a username-less sign-in.
     pub passkeys: bool,
 }
@@ -97,6 +99,8 @@ pub fn client_host(client: &crate::db::models::clients::Client) -> Option<String
 pub struct SignedInPage<'a> {
     pub username: &'a str,
     pub csrf_token: &'a str,
+    /// Links the admin console (the console itself still checks on every request).
+    pub is_admin: bool,
 }
 
 /// Renders `page` as an HTML response that is never cached, setting `cookie` when given.

@@ -73,6 +73,24 @@ async fn user_add_refuses_bad_input() {
         "{}",
         short.stderr
     );
+    let common = run_cli(
+        &db,
+        &[
+            "user",
+            "add",
+            "carol",
+            "--email",
+            "carol@example.test",
+            "--password-stdin",
+        ],
+        Some("password123\n"),
+    )
+    .await;
+    assert!(
+        !common.ok() && common.stderr.contains("list of common passwords"),
+        "{}",
+        common.stderr
+    );
     let email = run_cli(
         &db,
         &[

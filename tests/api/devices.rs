@@ -302,7 +302,16 @@ async fn an_app_holding_a_refresh_token_is_listed_and_revoking_it_kills_the_toke
     assert_eq!(status, 200);
     assert!(html.contains("Test App"), "the app is listed");
     assert!(html.contains("Last used"));
-    assert!(html.contains("openid profile"), "what it can do");
+    // What it can do, in the consent page's words (`describe_scope`), not raw scope names.
+    assert!(
+        html.contains("<li>Confirm your identity (your account ID)</li>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<li>See your name and profile details</li>"),
+        "{html}"
+    );
+    assert!(!html.contains("openid profile"), "{html}");
     let csrf = TestApp::csrf_of(&html);
 
     let res = post(

@@ -874,3 +874,33 @@ async fn completed_sign_ins_give_their_admission_back() {
         assert!(query_param(&url, "code").is_some(), "flow {i}");
     }
 }
+
+/// A path no route serves answers the styled error page, with the headers every page carries,
+/// not an empty 404.
+#[tokio::test]
+async fn an_unknown_path_answers_the_styled_not_found_page() {
+    let app = spawn_app().await;
+    let res = app.get("/no-such-page").await;
+    assert_eq!(res.status(), 404);
+    let h = |name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        h("content-type").starts_with("text/html"),
+        "{}",
+        h("content-type")
+    );
+    assert_eq!(h("x-content-type-options"), "nosniff");
+    assert_eq!(h("x-frame-options"), "DENY");
+    assert!(h("content-security-policy").contains("frame-ancestors 'none'"));
+    let body = res.text().await.expect("body");
+    assert!(body.contains("<h1>Not found</h1>"), "{body}");
+    assert!(
+        body.contains(r#"<link rel="stylesheet" href="/static/style.css">"#),
+        "{body}"
+    );
+}

@@ -204,3 +204,27 @@ async fn a_login_flood_beyond_the_queue_answers_503_with_retry_after() {
         "and the admitted one succeeds"
     );
 }
+
+/// The signed-in home page leads somewhere: the account page for everyone, the console for
+/// administrators only.
+#[tokio::test]
+async fn the_home_page_links_the_account_and_for_admins_the_console() {
+    let app = spawn_app().await;
+    crate::helpers::add_user(&app.db, "hanna", "hanna's password", false).await;
+    crate::helpers::add_user(&app.db, "boss", "boss's password", true).await;
+    for (user, pw, admin) in [
+        ("hanna", "hanna's password", false),
+        ("boss", "boss's password", true),
+    ] {
+        let b = crate::helpers::browser();
+        assert_eq!(app.login_with(&b, user, pw).await.status(), 303);
+        let html = app.html(&b, "/").await;
+        assert!(html.contains("You are signed in"), "{html}");
+        assert!(html.contains(r#"<a href="/account">"#), "{html}");
+        assert_eq!(
+            html.contains(r#"<a href="/admin">"#),
+            admin,
+            "{user}: {html}"
+        );
+    }
+}

@@ -1097,6 +1097,10 @@ async fn a_password_change_retires_a_pending_email_change_link() {
 async fn without_smtp_the_mail_pages_say_mail_is_off() {
     let app = spawn_app().await;
     app.user("olga", "olga's password").await;
+    // No link to a reset that cannot be sent (with SMTP the login page links it: see above).
+    let login = app.get("/login").await.text().await.expect("html");
+    assert!(login.contains("action=\"/login\""), "{login}");
+    assert!(!login.contains("/forgot-password"), "{login}");
     let page = app.get("/forgot-password").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");

@@ -605,3 +605,25 @@ async fn a_sign_up_from_an_app_with_an_address_in_use_leaves_the_request_to_the_
     assert_eq!(consent.status(), 200);
     assert!(consent.text().await.expect("html").contains("Test App"));
 }
+
+/// A common password is refused at sign-up with a message that says why; nothing is stored.
+#[tokio::test]
+async fn sign_up_refuses_a_common_password() {
+    let app = spawn_app_on(test_db(), |a| a.signup = Some("open".into())).await;
+    let b = crate::helpers::browser();
+    let (_, html) = signup_form(&b, &app, "/signup").await;
+    let res = submit(
+        &b,
+        &app,
+        &html,
+        "newbie",
+        "newbie@example.test",
+        "Password123",
+        "Password123",
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.expect("html");
+    assert!(html.contains("list of common passwords"), "{html}");
+    assert_eq!(app.count("users"), 0);
+}

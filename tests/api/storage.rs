@@ -97,3 +97,62 @@ async fn signing_keys_are_encrypted_at_rest() {
         assert!(jwk.get("d").is_none(), "no private part in the JWK");
     }
 }
+
+/// A first start in an empty directory leaves the database, its WAL files, the keys directory
+/// and the generated key file readable by the service user alone, whatever the umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_first_start_creates_the_database_and_keys_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db_path = dir.path().join("ostiary.db");
+    let keys = dir.path().join("keys");
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ostiary"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(
+                "OSTIARY_DATABASE_URL",
+                format!("sqlite://{}", db_path.display()),
+            )
+            .env("OSTIARY_KEYS_DIR", &keys)
+            .env("OSTIARY_LOG", "warn")
+            .args(args)
+            .kill_on_drop(true);
+        cmd
+    };
+    let out = run(&["migrate"]).output().await.expect("migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No configured key-encryption key: `keys list` generates keys/kek.
+    let out = run(&["keys", "list"]).output().await.expect("keys list");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&db_path), 0o600, "database file");
+    assert_eq!(mode(&keys), 0o700, "keys directory");
+    assert_eq!(mode(&keys.join("kek")), 0o600, "key file");
+    // The WAL and shared-memory files exist while a connection is open and has written.
+    let url =
+        ostiary::config::DbUrl::parse(&format!("sqlite://{}", db_path.display())).expect("url");
+    use diesel::connection::SimpleConnection;
+    let mut conn = ostiary::db::establish(&url).expect("open");
+    conn.batch_execute("CREATE TABLE mode_probe (x INTEGER); INSERT INTO mode_probe VALUES (1);")
+        .expect("write");
+    for suffix in ["-wal", "-shm"] {
+        let p = dir.path().join(format!("ostiary.db{suffix}"));
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+}
