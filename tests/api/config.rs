@@ -1,6 +1,6 @@
 //! Bad settings stop start-up with one line that names the setting.
 
-use crate::helpers::{cli_command, test_db};
+use crate::helpers::{cli_command, test_db, TestDb};
 
 async fn start_with(env: &[(&str, &str)]) -> (i32, String) {
     let db = test_db();
@@ -131,10 +131,11 @@ fn url_in(line: &str, needle: &str) -> Option<String> {
 }
 
 /// `ostiary serve` over a fresh database with `env`; the log lines up to the setup link, and the
-/// link (logged once the server is prepared; no user exists yet).
+/// link (logged once the server is prepared; no user exists yet). The database is returned so it
+/// outlives the server (a PostgreSQL test database is dropped with it).
 async fn serve_until_setup_link(
     env: &[(&str, String)],
-) -> (tokio::process::Child, Vec<String>, String) {
+) -> (tokio::process::Child, Vec<String>, String, TestDb) {
     use tokio::io::AsyncBufReadExt;
     let db = test_db();
     let mut cmd = cli_command(&db);
@@ -158,7 +159,7 @@ async fn serve_until_setup_link(
     let link = tokio::time::timeout(std::time::Duration::from_secs(60), read)
         .await
         .expect("setup link logged");
-    (child, seen, link)
+    (child, seen, link, db)
 }
 
 fn free_port() -> u16 {
@@ -173,7 +174,7 @@ fn free_port() -> u16 {
 async fn without_an_issuer_a_loopback_bind_is_the_issuer() {
     crate::helpers::install_tls_provider();
     let port = free_port();
-    let (mut child, _, link) =
+    let (mut child, _, link, _db) =
         serve_until_setup_link(&[("OSTIARY_BIND", format!("127.0.0.1:{port}"))]).await;
     let base = format!("http://127.0.0.1:{port}");
     assert!(link.starts_with(&format!("{base}/setup?token=")), "{link}");
@@ -197,7 +198,7 @@ async fn without_an_issuer_a_loopback_bind_is_the_issuer() {
 #[tokio::test]
 async fn an_issuer_other_than_a_loopback_bind_is_warned_about_once() {
     let port = free_port();
-    let (mut child, before, link) = serve_until_setup_link(&[
+    let (mut child, before, link, _db) = serve_until_setup_link(&[
         ("OSTIARY_BIND", format!("127.0.0.1:{port}")),
         ("OSTIARY_ISSUER", "https://id.example.com".to_owned()),
     ])
