@@ -503,6 +503,9 @@ pub struct Settings {
     pub db: DbUrl,
     /// Without a trailing slash, exactly as it appears in `iss`.
     pub issuer: String,
+    /// The issuer was not configured and was derived from a loopback `bind`; its port is
+    /// settled from the bound listener (`settle_issuer`), as `bind` may ask for port 0.
+    pub issuer_from_bind: bool,
     pub bind: SocketAddr,
     pub keys_dir: PathBuf,
     pub key_encryption_key: Option<String>,
@@ -730,7 +733,8 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-fn bad(name: &str, reason: impl Into<String>) -> ConfigError {
+/// The refusal of setting `name` (as in `SettingsArgs`, e.g. `database_url`).
+pub fn bad(name: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         env: format!("OSTIARY_{}", name.to_uppercase()),
         flag: name.replace('_', "-"),
@@ -904,6 +908,38 @@ fn mail_settings(a: &SettingsArgs, issuer: &str) -> Result<MailSettings, ConfigE
         },
         issuer,
     )
+}
+
+/// The issuer, and whether it was derived from `bind`. Unset, it is where a loopback `bind`
+/// listens, so changing only the port keeps the setup link and discovery pointing at this server;
+/// on any other `bind` the address clients reach is unknown, and the default stays loopback 8080.
+fn issuer_or_default(a: &SettingsArgs, bind: SocketAddr) -> Result<(String, bool), ConfigError> {
+    match a.issuer.as_deref() {
+        Some(raw) => Ok((normalize_issuer(raw).map_err(|r| bad("issuer", r))?, false)),
+        None if bind.ip().is_loopback() => Ok((issuer_at(bind), true)),
+        None => Ok(("http://127.0.0.1:8080".to_owned(), false)),
+    }
+}
+
+/// `http://ADDRESS:PORT` for a loopback address (IPv6 bracketed, as `SocketAddr` displays it).
+fn issuer_at(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// Whether `issuer` names `addr`'s host and port (`localhost` stands for any loopback address).
+fn issuer_names(issuer: &str, addr: SocketAddr) -> bool {
+    let Ok(url) = Url::parse(issuer) else {
+        return false;
+    };
+    let host = match url.host() {
+        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip) == addr.ip(),
+        Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip) == addr.ip(),
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") && addr.ip().is_loopback()
+        }
+        None => false,
+    };
+    host && url.port_or_known_default() == Some(addr.port())
 }
 
 /// The listening address: `ADDRESS:PORT`.
@@ -1087,9 +1123,8 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| "sqlite://ostiary.db".to_owned());
         let db = DbUrl::parse(&database_url).map_err(|e| bad("database_url", e.to_string()))?;
-        let issuer = normalize_issuer(a.issuer.as_deref().unwrap_or("http://127.0.0.1:8080"))
-            .map_err(|r| bad("issuer", r))?;
         let bind = bind_address(&a)?;
+        let (issuer, issuer_from_bind) = issuer_or_default(&a, bind)?;
         let log = log_filter(&a)?;
         let access_token_alg = access_token_alg(&a)?;
         let argon2 = argon2_settings(&a)?;
@@ -1109,6 +1144,7 @@ impl Settings {
             database_url,
             db,
             issuer,
+            issuer_from_bind,
             bind,
             log,
             log_format: a.log_format.unwrap_or_default(),
@@ -1169,6 +1205,23 @@ impl Settings {
             key_encryption_key: a.key_encryption_key,
             static_dir: a.static_dir,
         })
+    }
+
+    /// Settles the issuer once the listener is bound at `bound`: a derived issuer takes the port
+    /// actually bound (`bind` may ask for port 0); a configured one that names another address
+    /// than a loopback `bind` is warned about once, not refused, as a reverse proxy in front is
+    /// a legitimate reason.
+    pub fn settle_issuer(&mut self, bound: SocketAddr) {
+        if self.issuer_from_bind {
+            self.issuer = issuer_at(bound);
+        } else if bound.ip().is_loopback() && !issuer_names(&self.issuer, bound) {
+            tracing::warn!(
+                issuer = %self.issuer,
+                bind = %bound,
+                "OSTIARY_ISSUER names another address than the loopback OSTIARY_BIND: links and \
+                 discovery point there (fine behind a reverse proxy, wrong otherwise)"
+            );
+        }
     }
 
     /// The longest any signed token lives: how long a retired key must stay published.
@@ -1399,6 +1452,35 @@ mod tests {
         assert_eq!(s.database_url, "sqlite://ostiary.db");
         assert_eq!(s.keys_dir, PathBuf::from("keys"));
         assert_eq!(s.access_token_alg, SigningAlg::Es256);
+    }
+
+    #[test]
+    fn without_an_issuer_a_loopback_bind_is_the_issuer() {
+        let with_bind = |bind: &str| {
+            let args = SettingsArgs {
+                bind: Some(bind.into()),
+                ..Default::default()
+            };
+            Settings::resolve(args, None).expect("valid")
+        };
+        assert_eq!(
+            with_bind("127.0.0.1:18434").issuer,
+            "http://127.0.0.1:18434"
+        );
+        assert_eq!(with_bind("[::1]:9000").issuer, "http://[::1]:9000");
+        assert_eq!(with_bind("0.0.0.0:9000").issuer, "http://127.0.0.1:8080");
+        // Port 0: the port the listener was given.
+        let mut s = with_bind("127.0.0.1:0");
+        s.settle_issuer("127.0.0.1:41234".parse().expect("addr"));
+        assert_eq!(s.issuer, "http://127.0.0.1:41234");
+        assert!(issuer_names(
+            "http://localhost:8080",
+            "[::1]:8080".parse().expect("addr")
+        ));
+        assert!(!issuer_names(
+            "https://id.example.com",
+            "127.0.0.1:443".parse().expect("addr")
+        ));
     }
 
     #[test]

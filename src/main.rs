@@ -5,7 +5,11 @@ use ostiary::startup::Application;
 
 fn main() {
     let args = Cli::parse();
-    let settings = match args.resolve_settings() {
+    // Every command opens the database: a URL that cannot is refused like any invalid setting.
+    let checked = args
+        .resolve_settings()
+        .and_then(|s| cli::check_database(&s).map(|()| s));
+    let settings = match checked {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ostiary: {e}");
@@ -38,9 +42,10 @@ fn main() {
 
 fn serve(settings: ostiary::config::Settings) -> cli::CliResult {
     actix_web::rt::System::new().block_on(async move {
-        let issuer = settings.issuer.clone();
         let bind = settings.bind;
         let app = Application::build(settings).await?;
+        // Settled by `build` (derived from the bound port when not configured).
+        let issuer = app.state().settings.issuer.clone();
         tracing::info!(%issuer, %bind, "ostiary listening");
         app.run_until_stopped().await?;
         tracing::info!("ostiary stopped");

@@ -27,9 +27,11 @@ impl Application {
 
     /// As `build`, on a listener the caller bound (tests bind port 0 and learn the port first).
     pub async fn build_with_listener(
-        settings: Settings,
+        mut settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
+        // Before anything reads the issuer (the setup link, discovery, tokens).
+        settings.settle_issuer(listener.local_addr()?);
         let state = tokio::task::spawn_blocking(move || AppState::prepare(settings))
             .await
             .map_err(|e| anyhow::anyhow!("start-up task failed: {e}"))?

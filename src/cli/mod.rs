@@ -83,6 +83,17 @@ impl Cli {
     }
 }
 
+/// Opens one connection before anything else, so a wrong database URL is one line naming the
+/// setting (exit 2, as every invalid setting) instead of a pool logging failed attempts for
+/// `db_timeout` seconds. Every command opens the database, so `main` calls this for all.
+pub fn check_database(settings: &Settings) -> Result<(), ConfigError> {
+    db::probe(
+        &settings.db,
+        std::time::Duration::from_secs(settings.db_timeout),
+    )
+    .map_err(|cause| crate::config::bad("database_url", cause))
+}
+
 /// A CLI failure: one line for the user, and the exit code.
 #[derive(Debug)]
 pub struct CliError {

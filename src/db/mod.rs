@@ -139,6 +139,41 @@ fn create_private_file(path: &str) -> std::io::Result<()> {
     }
 }
 
+/// Opens one connection and closes it, within about `timeout` on PostgreSQL (libpq's
+/// `connect_timeout`, unless the URL sets its own). The cause comes back as one line with any
+/// password hidden, for the start-up check (`Settings::check_database`).
+pub fn probe(url: &DbUrl, timeout: Duration) -> Result<(), String> {
+    let one_line = |m: &str| m.split_whitespace().collect::<Vec<_>>().join(" ");
+    match url {
+        DbUrl::Sqlite(_) => match establish(url) {
+            Ok(_) => Ok(()),
+            Err(DbError::Connect(m)) => Err(one_line(&m)),
+            Err(e) => Err(one_line(&e.to_string())),
+        },
+        DbUrl::Postgres(u) => {
+            let bounded = DbUrl::Postgres(with_connect_timeout(u, timeout));
+            match establish(&bounded) {
+                Ok(_) => Ok(()),
+                Err(DbError::Connect(m)) => Err(format!("{}: {}", redact_url(u), one_line(&m))),
+                Err(e) => Err(format!("{}: {}", redact_url(u), one_line(&e.to_string()))),
+            }
+        }
+    }
+}
+
+/// `url` with libpq's `connect_timeout` (whole seconds, at least 1) added when it has none;
+/// left as is when it does not parse as a URL (libpq then reports what is wrong).
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.query_pairs().any(|(k, _)| k == "connect_timeout") => {
+            let secs = timeout.as_secs().max(1).to_string();
+            u.query_pairs_mut().append_pair("connect_timeout", &secs);
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 impl ManageConnection for DbManager {
     type Connection = DbConn;
     type Error = r2d2::Error;
