@@ -682,10 +682,11 @@ async fn a_passkey_registered_on_the_account_page_signs_in_alone_and_as_a_second
     // Signed out, the passkey alone signs pia in: no username, no password.
     c.goto(&site("/account")).await.expect("account");
     click(c, "form[action='/logout'] button").await;
-    c.wait()
-        .for_element(Locator::Css("h1"))
-        .await
-        .expect("signed out");
+    // The account page has an h1 too: wait for the page that says the session ended.
+    wait_for_source(c, "the signed-out page", |p| {
+        p.contains("You are signed out")
+    })
+    .await;
     c.goto(&site("/login")).await.expect("login page");
     c.wait()
         .for_element(Locator::Css("#passkey-login"))
