@@ -62,14 +62,9 @@ fn refused(e: StoreError) -> DocumentError {
     match e {
         StoreError::Storage(e) => DocumentError::Storage(Box::new(e)),
         StoreError::Invalid(errors) => DocumentError::Invalid(
-            errors
-                .iter()
-                .map(|e| match e.field {
-                    "name" => format!("client_name: {}", e.message),
-                    other => format!("{other}: {}", e.message),
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
+            crate::oauth::registration::from_field_errors(errors)
+                .description()
+                .to_owned(),
         ),
         other => DocumentError::Invalid(other.to_string()),
     }

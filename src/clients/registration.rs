@@ -124,16 +124,7 @@ fn owned(tx: &mut Tx<'_>, client_id: &str, token: &str, now: i64) -> Result<Clie
 /// RFC 7591 §3.2.2 answers it: `invalid_client_metadata`, fields named as RFC 7591 names them.
 fn refused(e: StoreError) -> RegisterError {
     match e {
-        StoreError::Invalid(errors) => {
-            let all: Vec<String> = errors
-                .iter()
-                .map(|e| match e.field {
-                    "name" => format!("client_name: {}", e.message),
-                    other => format!("{other}: {}", e.message),
-                })
-                .collect();
-            RegisterError::Invalid(RegistrationError::InvalidClientMetadata(all.join("; ")))
-        }
+        StoreError::Invalid(errors) => RegisterError::Invalid(rules::from_field_errors(errors)),
         other => unauthorized(other),
     }
 }

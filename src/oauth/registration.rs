@@ -40,7 +40,7 @@ fn metadata_error(d: impl Into<String>) -> RegistrationError {
 }
 
 /// The first validation failure, with the RFC 7591 code its field calls for.
-fn from_field_errors(errors: Vec<FieldError>) -> RegistrationError {
+pub fn from_field_errors(errors: Vec<FieldError>) -> RegistrationError {
     let uri_error = errors
         .iter()
         .find(|e| e.field == "redirect_uris" || e.field == "post_logout_redirect_uris");
