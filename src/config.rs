@@ -75,20 +75,71 @@ pub enum LogFormat {
     Json,
 }
 
-/// The settings as flags/env; all optional so the file and defaults can fill the gaps.
-#[derive(Args, Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsArgs {
+/// What a server setting is when it is not given, as `serve --help` shows it (settings whose
+/// default is not one value, such as `workers`, say so in their own help). The unit test
+/// `documented_defaults_are_the_defaults` gives each value explicitly and checks nothing
+/// changes, so this text cannot drift from `Settings::resolve`.
+pub const DOCUMENTED_DEFAULTS: &[(&str, &str)] = &[
+    ("bind", "127.0.0.1:8080"),
+    ("log", "info"),
+    ("log_format", "human"),
+    ("db_pool_size", "16"),
+    ("access_token_ttl", "900"),
+    ("id_token_ttl", "3600"),
+    ("refresh_token_ttl", "2592000"),
+    ("refresh_grace", "0"),
+    ("code_ttl", "60"),
+    ("session_ttl", "43200"),
+    ("access_token_alg", "ES256"),
+    ("key_activation_delay", "300"),
+    ("argon2_memory_kib", "19456"),
+    ("argon2_iterations", "2"),
+    ("argon2_parallelism", "1"),
+    ("password_hash_queue", "64"),
+    ("maintenance_interval", "60"),
+    ("key_cache_ttl", "30"),
+    ("cache_sync_ms", "500"),
+    ("account_lockout_threshold", "10"),
+    ("address_lockout_threshold", "30"),
+    ("lockout_duration", "900"),
+    ("password_checks_per_address", "60"),
+    ("password_checks_per_account", "60"),
+    ("registration", "token"),
+    (
+        "registration_grant_types",
+        "authorization_code refresh_token",
+    ),
+    ("registration_scopes", "openid profile email"),
+    ("registrations_per_address", "20"),
+    ("client_id_metadata_documents", "false"),
+    ("signup", "closed"),
+    ("signups_per_address", "10"),
+    ("require_verified_email", "false"),
+    ("db_timeout", "5"),
+    ("metrics_allow", "127.0.0.0/8,::1/128"),
+    ("require_par", "false"),
+    ("device_code_ttl", "600"),
+    ("device_poll_interval", "5"),
+    ("second_factor", "optional"),
+    ("reset_token_ttl", "1800"),
+    ("verification_token_ttl", "172800"),
+    ("outbox_interval", "5"),
+    ("reset_requests_per_address", "10"),
+];
+
+/// The settings every command uses (opening the database and its signing keys), given before or
+/// after any command; `Cli` copies them into `SettingsArgs` before resolving.
+#[derive(Args, Clone, Debug, Default)]
+pub struct GlobalArgs {
+    /// TOML file with settings (keys as the flag names, with underscores)
+    #[arg(long, env = "OSTIARY_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Database: sqlite://PATH (created when missing) or postgres://USER@HOST/DB
+    /// [default: sqlite://ostiary.db]
     #[arg(long, env = "OSTIARY_DATABASE_URL", global = true, value_name = "URL")]
     pub database_url: Option<String>,
-    /// Public base URL of this server; https unless on a loopback address
-    #[arg(long, env = "OSTIARY_ISSUER", global = true, value_name = "URL")]
-    pub issuer: Option<String>,
-    /// Address to listen on
-    #[arg(long, env = "OSTIARY_BIND", global = true, value_name = "ADDR:PORT")]
-    pub bind: Option<String>,
     /// Directory holding the key-encryption key file when OSTIARY_KEY_ENCRYPTION_KEY is unset
+    /// [default: keys]
     #[arg(long, env = "OSTIARY_KEYS_DIR", global = true, value_name = "DIR")]
     pub keys_dir: Option<PathBuf>,
     /// 32-byte key (base64 or hex) that encrypts signing keys at rest; overrides the key file
@@ -100,192 +151,126 @@ pub struct SettingsArgs {
         hide_env_values = true
     )]
     pub key_encryption_key: Option<String>,
+}
+
+impl GlobalArgs {
+    /// `settings` with these (set here) in place of its own.
+    pub fn over(&self, settings: SettingsArgs) -> SettingsArgs {
+        SettingsArgs {
+            database_url: self.database_url.clone().or(settings.database_url),
+            keys_dir: self.keys_dir.clone().or(settings.keys_dir),
+            key_encryption_key: self
+                .key_encryption_key
+                .clone()
+                .or(settings.key_encryption_key),
+            ..settings
+        }
+    }
+}
+
+/// The server's settings as flags/env (under `ostiary serve`); all optional so the file and
+/// defaults can fill the gaps. The three `GlobalArgs` fields are here for the file only.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsArgs {
+    #[arg(skip)]
+    pub database_url: Option<String>,
+    /// Public base URL of this server; https unless on a loopback address
+    /// [default: http://BIND when BIND is a loopback address]
+    #[arg(long, env = "OSTIARY_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Address to listen on
+    #[arg(long, env = "OSTIARY_BIND", value_name = "ADDR:PORT")]
+    pub bind: Option<String>,
+    #[arg(skip)]
+    pub keys_dir: Option<PathBuf>,
+    #[arg(skip)]
+    pub key_encryption_key: Option<String>,
     /// Log filter, e.g. info or ostiary=debug,actix_web=info
-    #[arg(long, env = "OSTIARY_LOG", global = true, value_name = "FILTER")]
+    #[arg(long, env = "OSTIARY_LOG", value_name = "FILTER")]
     pub log: Option<String>,
     /// Log output format
-    #[arg(long, env = "OSTIARY_LOG_FORMAT", global = true, value_enum)]
+    #[arg(long, env = "OSTIARY_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
     /// Maximum database connections per process
-    #[arg(long, env = "OSTIARY_DB_POOL_SIZE", global = true, value_name = "N")]
+    #[arg(long, env = "OSTIARY_DB_POOL_SIZE", value_name = "N")]
     pub db_pool_size: Option<u32>,
     /// HTTP worker threads (default: number of cores)
-    #[arg(long, env = "OSTIARY_WORKERS", global = true, value_name = "N")]
+    #[arg(long, env = "OSTIARY_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
     /// Access-token lifetime in seconds
-    #[arg(
-        long,
-        env = "OSTIARY_ACCESS_TOKEN_TTL",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_ACCESS_TOKEN_TTL", value_name = "SECONDS")]
     pub access_token_ttl: Option<i64>,
     /// id_token lifetime in seconds
-    #[arg(
-        long,
-        env = "OSTIARY_ID_TOKEN_TTL",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_ID_TOKEN_TTL", value_name = "SECONDS")]
     pub id_token_ttl: Option<i64>,
     /// Refresh-token lifetime in seconds
-    #[arg(
-        long,
-        env = "OSTIARY_REFRESH_TOKEN_TTL",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_REFRESH_TOKEN_TTL", value_name = "SECONDS")]
     pub refresh_token_ttl: Option<i64>,
     /// Seconds during which a retried refresh token gets the same successor (0: strict rotation)
-    #[arg(
-        long,
-        env = "OSTIARY_REFRESH_GRACE",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_REFRESH_GRACE", value_name = "SECONDS")]
     pub refresh_grace: Option<i64>,
     /// Authorization-code lifetime in seconds
-    #[arg(long, env = "OSTIARY_CODE_TTL", global = true, value_name = "SECONDS")]
+    #[arg(long, env = "OSTIARY_CODE_TTL", value_name = "SECONDS")]
     pub code_ttl: Option<i64>,
     /// Browser-session lifetime in seconds
-    #[arg(
-        long,
-        env = "OSTIARY_SESSION_TTL",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_SESSION_TTL", value_name = "SECONDS")]
     pub session_ttl: Option<i64>,
     /// Signing algorithm of JWT access tokens: RS256, ES256 or EdDSA
-    #[arg(
-        long,
-        env = "OSTIARY_ACCESS_TOKEN_ALG",
-        global = true,
-        value_name = "ALG"
-    )]
+    #[arg(long, env = "OSTIARY_ACCESS_TOKEN_ALG", value_name = "ALG")]
     pub access_token_alg: Option<String>,
     /// Seconds a rotated-in key is published before it starts signing
-    #[arg(
-        long,
-        env = "OSTIARY_KEY_ACTIVATION_DELAY",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_KEY_ACTIVATION_DELAY", value_name = "SECONDS")]
     pub key_activation_delay: Option<i64>,
     /// argon2id memory cost in KiB for new password hashes
-    #[arg(
-        long,
-        env = "OSTIARY_ARGON2_MEMORY_KIB",
-        global = true,
-        value_name = "KIB"
-    )]
+    #[arg(long, env = "OSTIARY_ARGON2_MEMORY_KIB", value_name = "KIB")]
     pub argon2_memory_kib: Option<u32>,
     /// argon2id iterations for new password hashes
-    #[arg(
-        long,
-        env = "OSTIARY_ARGON2_ITERATIONS",
-        global = true,
-        value_name = "N"
-    )]
+    #[arg(long, env = "OSTIARY_ARGON2_ITERATIONS", value_name = "N")]
     pub argon2_iterations: Option<u32>,
     /// argon2id parallelism for new password hashes
-    #[arg(
-        long,
-        env = "OSTIARY_ARGON2_PARALLELISM",
-        global = true,
-        value_name = "N"
-    )]
+    #[arg(long, env = "OSTIARY_ARGON2_PARALLELISM", value_name = "N")]
     pub argon2_parallelism: Option<u32>,
     /// Password hashes computed at once (default: number of cores)
-    #[arg(
-        long,
-        env = "OSTIARY_PASSWORD_HASH_CONCURRENCY",
-        global = true,
-        value_name = "N"
-    )]
+    #[arg(long, env = "OSTIARY_PASSWORD_HASH_CONCURRENCY", value_name = "N")]
     pub password_hash_concurrency: Option<usize>,
     /// Password checks allowed to wait; beyond this logins get 503 + Retry-After
-    #[arg(
-        long,
-        env = "OSTIARY_PASSWORD_HASH_QUEUE",
-        global = true,
-        value_name = "N"
-    )]
+    #[arg(long, env = "OSTIARY_PASSWORD_HASH_QUEUE", value_name = "N")]
     pub password_hash_queue: Option<usize>,
     /// Rotate signing keys automatically when the newest is this many seconds old (off when unset)
-    #[arg(
-        long,
-        env = "OSTIARY_KEY_ROTATION_INTERVAL",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_KEY_ROTATION_INTERVAL", value_name = "SECONDS")]
     pub key_rotation_interval: Option<i64>,
     /// Seconds between background clean-ups of expired sessions, codes and tokens
-    #[arg(
-        long,
-        env = "OSTIARY_MAINTENANCE_INTERVAL",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_MAINTENANCE_INTERVAL", value_name = "SECONDS")]
     pub maintenance_interval: Option<u64>,
     /// Seconds a process keeps decrypted signing keys before re-reading them (rotations made by
     /// the CLI or another replica are seen within this time)
-    #[arg(
-        long,
-        env = "OSTIARY_KEY_CACHE_TTL",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_KEY_CACHE_TTL", value_name = "SECONDS")]
     pub key_cache_ttl: Option<u64>,
     /// Milliseconds between a process's checks of what it caches (clients, user status, the
     /// access-token deny-list) against the database; a change made elsewhere is seen within
     /// twice this. 0 turns the caches off (every request reads the database)
-    #[arg(
-        long,
-        env = "OSTIARY_CACHE_SYNC_MS",
-        global = true,
-        value_name = "MILLISECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_CACHE_SYNC_MS", value_name = "MILLISECONDS")]
     pub cache_sync_ms: Option<u64>,
     /// Directory whose files override the embedded static assets (css, logo)
-    #[arg(long, env = "OSTIARY_STATIC_DIR", global = true, value_name = "DIR")]
+    #[arg(long, env = "OSTIARY_STATIC_DIR", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
     /// Proxies (CIDR list, comma-separated) whose X-Forwarded-For is believed; default none
-    #[arg(
-        long,
-        env = "OSTIARY_TRUSTED_PROXIES",
-        global = true,
-        value_name = "CIDRS"
-    )]
+    #[arg(long, env = "OSTIARY_TRUSTED_PROXIES", value_name = "CIDRS")]
     pub trusted_proxies: Option<String>,
     /// Failed password checks per account before it is locked for a while (0: never)
-    #[arg(
-        long,
-        env = "OSTIARY_ACCOUNT_LOCKOUT_THRESHOLD",
-        global = true,
-        value_name = "N"
-    )]
+    #[arg(long, env = "OSTIARY_ACCOUNT_LOCKOUT_THRESHOLD", value_name = "N")]
     pub account_lockout_threshold: Option<i64>,
     /// Failed password checks per client address before it is locked for a while (0: never)
-    #[arg(
-        long,
-        env = "OSTIARY_ADDRESS_LOCKOUT_THRESHOLD",
-        global = true,
-        value_name = "N"
-    )]
+    #[arg(long, env = "OSTIARY_ADDRESS_LOCKOUT_THRESHOLD", value_name = "N")]
     pub address_lockout_threshold: Option<i64>,
     /// Seconds a lockout lasts, and how long failures are remembered
-    #[arg(
-        long,
-        env = "OSTIARY_LOCKOUT_DURATION",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_LOCKOUT_DURATION", value_name = "SECONDS")]
     pub lockout_duration: Option<i64>,
     /// Password checks admitted per minute from one client address (burst: a sixth, at least 5)
     #[arg(
         long,
         env = "OSTIARY_PASSWORD_CHECKS_PER_ADDRESS",
-        global = true,
         value_name = "PER_MINUTE"
     )]
     pub password_checks_per_address: Option<u32>,
@@ -293,39 +278,22 @@ pub struct SettingsArgs {
     #[arg(
         long,
         env = "OSTIARY_PASSWORD_CHECKS_PER_ACCOUNT",
-        global = true,
         value_name = "PER_MINUTE"
     )]
     pub password_checks_per_account: Option<u32>,
     /// Who may register clients at /register: closed, token (an initial access token) or open
-    #[arg(
-        long,
-        env = "OSTIARY_REGISTRATION",
-        global = true,
-        value_name = "POLICY"
-    )]
+    #[arg(long, env = "OSTIARY_REGISTRATION", value_name = "POLICY")]
     pub registration: Option<String>,
     /// Grant types a self-registered client may have (space- or comma-separated)
-    #[arg(
-        long,
-        env = "OSTIARY_REGISTRATION_GRANT_TYPES",
-        global = true,
-        value_name = "GRANTS"
-    )]
+    #[arg(long, env = "OSTIARY_REGISTRATION_GRANT_TYPES", value_name = "GRANTS")]
     pub registration_grant_types: Option<String>,
     /// Scopes a self-registered client may have (space- or comma-separated)
-    #[arg(
-        long,
-        env = "OSTIARY_REGISTRATION_SCOPES",
-        global = true,
-        value_name = "SCOPES"
-    )]
+    #[arg(long, env = "OSTIARY_REGISTRATION_SCOPES", value_name = "SCOPES")]
     pub registration_scopes: Option<String>,
     /// Hosts a self-registered client's redirect URIs may point at (empty: any)
     #[arg(
         long,
         env = "OSTIARY_REGISTRATION_REDIRECT_HOSTS",
-        global = true,
         value_name = "HOSTS"
     )]
     pub registration_redirect_hosts: Option<String>,
@@ -333,7 +301,6 @@ pub struct SettingsArgs {
     #[arg(
         long,
         env = "OSTIARY_REGISTRATIONS_PER_ADDRESS",
-        global = true,
         value_name = "PER_HOUR"
     )]
     pub registrations_per_address: Option<u32>,
@@ -341,102 +308,51 @@ pub struct SettingsArgs {
     #[arg(
         long,
         env = "OSTIARY_CLIENT_ID_METADATA_DOCUMENTS",
-        global = true,
         value_name = "BOOL"
     )]
     pub client_id_metadata_documents: Option<bool>,
     /// Who may create an account at /signup: closed, invite (a link an admin creates) or open
-    #[arg(long, env = "OSTIARY_SIGNUP", global = true, value_name = "POLICY")]
+    #[arg(long, env = "OSTIARY_SIGNUP", value_name = "POLICY")]
     pub signup: Option<String>,
     /// With open sign-up, only these email domains (comma-separated; empty: any)
-    #[arg(
-        long,
-        env = "OSTIARY_SIGNUP_EMAIL_DOMAINS",
-        global = true,
-        value_name = "DOMAINS"
-    )]
+    #[arg(long, env = "OSTIARY_SIGNUP_EMAIL_DOMAINS", value_name = "DOMAINS")]
     pub signup_email_domains: Option<String>,
     /// Sign-ups per hour from one client address
-    #[arg(
-        long,
-        env = "OSTIARY_SIGNUPS_PER_ADDRESS",
-        global = true,
-        value_name = "PER_HOUR"
-    )]
+    #[arg(long, env = "OSTIARY_SIGNUPS_PER_ADDRESS", value_name = "PER_HOUR")]
     pub signups_per_address: Option<u32>,
     /// Let only accounts with a verified email address log in (true/false)
-    #[arg(
-        long,
-        env = "OSTIARY_REQUIRE_VERIFIED_EMAIL",
-        global = true,
-        value_name = "BOOL"
-    )]
+    #[arg(long, env = "OSTIARY_REQUIRE_VERIFIED_EMAIL", value_name = "BOOL")]
     pub require_verified_email: Option<bool>,
     /// Export request spans as OpenTelemetry traces to this OTLP/HTTP URL
     /// (e.g. http://collector:4318/v1/traces)
-    #[arg(long, env = "OSTIARY_OTLP_ENDPOINT", global = true, value_name = "URL")]
+    #[arg(long, env = "OSTIARY_OTLP_ENDPOINT", value_name = "URL")]
     pub otlp_endpoint: Option<String>,
     /// Seconds a request waits for a database connection before it is answered 503
-    #[arg(
-        long,
-        env = "OSTIARY_DB_TIMEOUT",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_DB_TIMEOUT", value_name = "SECONDS")]
     pub db_timeout: Option<u64>,
-    /// Client addresses (CIDR list) that may read /metrics [default: loopback only]
-    #[arg(
-        long,
-        env = "OSTIARY_METRICS_ALLOW",
-        global = true,
-        value_name = "CIDRS"
-    )]
+    /// Client addresses (CIDR list) that may read /metrics
+    #[arg(long, env = "OSTIARY_METRICS_ALLOW", value_name = "CIDRS")]
     pub metrics_allow: Option<String>,
     /// Also serve /metrics on this address (e.g. 0.0.0.0:9100 for a scraper on another network)
-    #[arg(long, env = "OSTIARY_METRICS_BIND", global = true, value_name = "ADDR")]
+    #[arg(long, env = "OSTIARY_METRICS_BIND", value_name = "ADDR")]
     pub metrics_bind: Option<String>,
     /// Every authorization request must be pushed first (RFC 9126) (true/false)
-    #[arg(long, env = "OSTIARY_REQUIRE_PAR", global = true, value_name = "BOOL")]
+    #[arg(long, env = "OSTIARY_REQUIRE_PAR", value_name = "BOOL")]
     pub require_par: Option<bool>,
     /// Seconds a device code and its user code live (RFC 8628)
-    #[arg(
-        long,
-        env = "OSTIARY_DEVICE_CODE_TTL",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_DEVICE_CODE_TTL", value_name = "SECONDS")]
     pub device_code_ttl: Option<i64>,
     /// Seconds a device must wait between polls (RFC 8628 interval)
-    #[arg(
-        long,
-        env = "OSTIARY_DEVICE_POLL_INTERVAL",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_DEVICE_POLL_INTERVAL", value_name = "SECONDS")]
     pub device_poll_interval: Option<i64>,
     /// Second factors for everyone: optional, or required (enrolment at the next login)
-    #[arg(
-        long,
-        env = "OSTIARY_SECOND_FACTOR",
-        global = true,
-        value_name = "POLICY"
-    )]
+    #[arg(long, env = "OSTIARY_SECOND_FACTOR", value_name = "POLICY")]
     pub second_factor: Option<String>,
     /// Second factors for administrators: optional or required (default: as for everyone)
-    #[arg(
-        long,
-        env = "OSTIARY_ADMIN_SECOND_FACTOR",
-        global = true,
-        value_name = "POLICY"
-    )]
+    #[arg(long, env = "OSTIARY_ADMIN_SECOND_FACTOR", value_name = "POLICY")]
     pub admin_second_factor: Option<String>,
     /// Addresses (CIDR list) outbound fetches may reach although private or loopback, over http too
-    #[arg(
-        long,
-        env = "OSTIARY_OUTBOUND_ALLOW",
-        global = true,
-        value_name = "CIDRS"
-    )]
+    #[arg(long, env = "OSTIARY_OUTBOUND_ALLOW", value_name = "CIDRS")]
     pub outbound_allow: Option<String>,
     // --- Mail (src/mail/, src/outbox.rs, src/accounts/) ---
     /// SMTP server: smtp://HOST:PORT (loopback only), smtp://HOST:PORT?tls=starttls or
@@ -445,52 +361,30 @@ pub struct SettingsArgs {
     #[arg(
         long,
         env = "OSTIARY_SMTP_URL",
-        global = true,
         value_name = "URL",
         hide_env_values = true
     )]
     pub smtp_url: Option<String>,
     /// File holding the SMTP password (instead of one in OSTIARY_SMTP_URL)
-    #[arg(
-        long,
-        env = "OSTIARY_SMTP_PASSWORD_FILE",
-        global = true,
-        value_name = "FILE"
-    )]
+    #[arg(long, env = "OSTIARY_SMTP_PASSWORD_FILE", value_name = "FILE")]
     pub smtp_password_file: Option<PathBuf>,
     /// Sender of the mails, e.g. "Example ID <noreply@id.example.com>" (default: noreply@ the
     /// issuer's host)
-    #[arg(long, env = "OSTIARY_MAIL_FROM", global = true, value_name = "MAILBOX")]
+    #[arg(long, env = "OSTIARY_MAIL_FROM", value_name = "MAILBOX")]
     pub mail_from: Option<String>,
     /// Seconds a password-reset link works
-    #[arg(
-        long,
-        env = "OSTIARY_RESET_TOKEN_TTL",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_RESET_TOKEN_TTL", value_name = "SECONDS")]
     pub reset_token_ttl: Option<i64>,
     /// Seconds an email-verification (or email-change) link works
-    #[arg(
-        long,
-        env = "OSTIARY_VERIFICATION_TOKEN_TTL",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_VERIFICATION_TOKEN_TTL", value_name = "SECONDS")]
     pub verification_token_ttl: Option<i64>,
     /// Seconds between the mail sender's looks at the outbox (it is also woken by new mail)
-    #[arg(
-        long,
-        env = "OSTIARY_OUTBOX_INTERVAL",
-        global = true,
-        value_name = "SECONDS"
-    )]
+    #[arg(long, env = "OSTIARY_OUTBOX_INTERVAL", value_name = "SECONDS")]
     pub outbox_interval: Option<u64>,
     /// Password-reset requests per hour from one client address (burst: a tenth, at least 3)
     #[arg(
         long,
         env = "OSTIARY_RESET_REQUESTS_PER_ADDRESS",
-        global = true,
         value_name = "PER_HOUR"
     )]
     pub reset_requests_per_address: Option<u32>,
@@ -749,10 +643,11 @@ pub fn default_workers() -> usize {
 }
 
 impl SettingsArgs {
-    /// Fills unset fields from `file` (fields set here win).
-    fn or(self, file: SettingsArgs) -> SettingsArgs {
+    /// Fills unset fields from `other` (fields set here win): flags over the file, `serve`'s
+    /// flags over the top-level ones.
+    pub fn or(self, other: SettingsArgs) -> SettingsArgs {
         macro_rules! merge {
-            ($($f:ident),* $(,)?) => { SettingsArgs { $($f: self.$f.or(file.$f)),* } };
+            ($($f:ident),* $(,)?) => { SettingsArgs { $($f: self.$f.or(other.$f)),* } };
         }
         merge!(
             database_url,
@@ -1443,6 +1338,79 @@ pub fn parse_smtp_url(raw: &str) -> Result<SmtpSettings, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every field, for comparing two resolutions. The pattern names every field (no `..`),
+    /// so a new setting must be added here to compile.
+    fn everything(s: &Settings) -> String {
+        let Settings {
+            database_url,
+            db,
+            issuer,
+            issuer_from_bind,
+            bind,
+            keys_dir,
+            key_encryption_key,
+            log,
+            log_format,
+            db_pool_size,
+            workers,
+            access_token_ttl,
+            id_token_ttl,
+            refresh_token_ttl,
+            refresh_grace,
+            code_ttl,
+            session_ttl,
+            access_token_alg,
+            key_activation_delay,
+            argon2,
+            password_hash_concurrency,
+            password_hash_queue,
+            key_cache_ttl,
+            cache_sync_ms,
+            key_rotation_interval,
+            maintenance_interval,
+            static_dir,
+            trusted_proxies,
+            throttle,
+            registration,
+            client_id_metadata_documents,
+            require_verified_email,
+            signup,
+            second_factor,
+            require_par,
+            db_timeout,
+            otlp_endpoint,
+            metrics_allow,
+            metrics_bind,
+            device_code_ttl,
+            device_poll_interval,
+            outbound_allow,
+            mail,
+        } = s;
+        format!("{database_url:?}, {db:?}, {issuer:?}, {issuer_from_bind:?}, {bind:?}, {keys_dir:?}, {key_encryption_key:?}, {log:?}, {log_format:?}, {db_pool_size:?}, {workers:?}, {access_token_ttl:?}, {id_token_ttl:?}, {refresh_token_ttl:?}, {refresh_grace:?}, {code_ttl:?}, {session_ttl:?}, {access_token_alg:?}, {key_activation_delay:?}, {argon2:?}, {password_hash_concurrency:?}, {password_hash_queue:?}, {key_cache_ttl:?}, {cache_sync_ms:?}, {key_rotation_interval:?}, {maintenance_interval:?}, {static_dir:?}, {trusted_proxies:?}, {throttle:?}, {registration:?}, {client_id_metadata_documents:?}, {require_verified_email:?}, {signup:?}, {second_factor:?}, {require_par:?}, {db_timeout:?}, {otlp_endpoint:?}, {metrics_allow:?}, {metrics_bind:?}, {device_code_ttl:?}, {device_poll_interval:?}, {outbound_allow:?}, {mail:?}")
+    }
+
+    #[test]
+    fn documented_defaults_are_the_defaults() {
+        use clap::{Args, FromArgMatches};
+        let unset =
+            everything(&Settings::resolve(SettingsArgs::default(), None).expect("defaults"));
+        for (name, value) in DOCUMENTED_DEFAULTS {
+            let flag = format!("--{}", name.replace('_', "-"));
+            // Without the environment: only the one value given counts.
+            let matches = SettingsArgs::augment_args(clap::Command::new("t"))
+                .mut_args(|a| a.env(None))
+                .try_get_matches_from(["t", flag.as_str(), value])
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let args = SettingsArgs::from_arg_matches(&matches).expect("args");
+            let given = Settings::resolve(args, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                everything(&given),
+                unset,
+                "{name} = {value} is not the default"
+            );
+        }
+    }
 
     #[test]
     fn defaults_run_on_loopback() {

@@ -1,10 +1,8 @@
-use clap::Parser;
-
 use ostiary::cli::{self, Cli, Command};
 use ostiary::startup::Application;
 
 fn main() {
-    let args = Cli::parse();
+    let args = Cli::parse_args();
     // Every command opens the database: a URL that cannot is refused like any invalid setting.
     let checked = args
         .resolve_settings()
@@ -21,8 +19,8 @@ fn main() {
         settings.log_format,
         settings.otlp_endpoint.as_deref(),
     );
-    let result = match args.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(settings),
+    let result = match args.command.unwrap_or(Command::Serve(Box::default())) {
+        Command::Serve(_) => serve(settings),
         Command::Migrate { dry_run } => cli::migrate(&settings, dry_run),
         Command::Gc => cli::gc(&settings),
         Command::Export { output } => cli::config_as_code::export(&settings, output.as_deref()),

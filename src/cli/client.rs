@@ -52,18 +52,17 @@ pub struct AddClient {
     /// A public client (browser or native app) that cannot keep a secret; must use PKCE
     #[arg(long)]
     public: bool,
-    /// Allowed grant type; repeat for several: authorization_code, refresh_token,
-    /// client_credentials [default: authorization_code and refresh_token]
+    /// Allowed grant type; repeat for several [default: authorization_code and refresh_token]
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<String>,
     /// Scope the client may ask for; repeat for several [default: openid, profile, email]
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
-    /// Token endpoint authentication: client_secret_basic, client_secret_post or none
+    /// Token endpoint authentication (private_key_jwt needs --jwks or --jwks-uri)
     /// [default: client_secret_basic, or none with --public]
     #[arg(long, value_name = "METHOD")]
     auth_method: Option<String>,
-    /// id_token signing algorithm: RS256, ES256 or EdDSA [default: RS256]
+    /// id_token signing algorithm [default: RS256]
     #[arg(long, value_name = "ALG")]
     id_token_alg: Option<String>,
     /// Logo shown on the consent page
@@ -98,6 +97,32 @@ pub struct AddClient {
     /// Print {"client_id":…,"client_secret":…} as JSON
     #[arg(long)]
     json: bool,
+}
+
+/// `client add --help` with the values the policy accepts, from the policy's own lists: help
+/// cannot drift from validation, and a wrong value keeps the policy's one-line refusal.
+pub fn with_value_lists(add: clap::Command) -> clap::Command {
+    use crate::domain::signing::SigningAlg;
+    let lists: [(&str, Vec<&str>); 3] = [
+        (
+            "grant_types",
+            crate::domain::grants::SUPPORTED_GRANTS.to_vec(),
+        ),
+        (
+            "auth_method",
+            crate::oauth::client_policy::SUPPORTED_AUTH_METHODS.to_vec(),
+        ),
+        (
+            "id_token_alg",
+            SigningAlg::ALL.map(SigningAlg::as_str).to_vec(),
+        ),
+    ];
+    lists.into_iter().fold(add, |add, (id, values)| {
+        add.mut_arg(id, |a| {
+            let help = a.get_help().map(ToString::to_string).unwrap_or_default();
+            a.help(format!("{help} [possible values: {}]", values.join(", ")))
+        })
+    })
 }
 
 impl AddClient {

@@ -15,7 +15,7 @@ pub enum KeysCommand {
     /// Create a new key for every algorithm. It is published at once and signs after the
     /// activation delay; the keys it replaces stay published until their tokens have expired
     Rotate {
-        /// Seconds before the new keys start signing [default: --key-activation-delay]
+        /// Seconds before the new keys start signing [default: OSTIARY_KEY_ACTIVATION_DELAY, 300]
         #[arg(long, value_name = "SECONDS")]
         activate_in: Option<i64>,
     },

@@ -6,11 +6,9 @@ pub mod keys;
 pub mod registration;
 pub mod user;
 
-use std::path::PathBuf;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use clap::{Parser, Subcommand};
-
-use crate::config::{ConfigError, Settings, SettingsArgs};
+use crate::config::{ConfigError, GlobalArgs, Settings, SettingsArgs, DOCUMENTED_DEFAULTS};
 use crate::db::{self, DbConn};
 
 #[derive(Parser, Debug)]
@@ -18,16 +16,17 @@ use crate::db::{self, DbConn};
     name = "ostiary",
     version,
     about = "Ostiary: an OAuth 2.0 / OpenID Connect identity provider",
-    long_about = "Ostiary: an OAuth 2.0 / OpenID Connect identity provider.\n\n\
-        Without a command it runs the server. Every setting can be given as a flag, as an \
-        OSTIARY_* environment variable, or in a TOML file passed with --config.",
+    after_help = "Without a command it runs the server. Each of the server's settings is a flag \
+        of `serve`, an OSTIARY_* environment variable, or a key of the --config TOML file: \
+        `ostiary serve --help` lists them with their defaults.",
     propagate_version = true
 )]
 pub struct Cli {
-    /// TOML file with settings (keys as the flag names, with underscores)
-    #[arg(long, env = "OSTIARY_CONFIG", global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub global: GlobalArgs,
 
+    /// The server's settings without `serve` (`ostiary --bind …`), and from the environment for
+    /// every other command. Hidden here by `parse`: `serve --help` lists them.
     #[command(flatten)]
     pub settings: SettingsArgs,
 
@@ -35,10 +34,17 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// `ostiary serve`'s arguments: the server's settings.
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the server (the default when no command is given)
-    Serve,
+    /// Run the server (the default when no command is given); --help lists its settings
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit
     Migrate {
         /// Only list the migrations that would run
@@ -78,8 +84,45 @@ pub enum Command {
 }
 
 impl Cli {
+    /// The command line, with the server's settings left out of the top-level help (each
+    /// command's help shows its own arguments and the few `GlobalArgs`).
+    pub fn parse_args() -> Cli {
+        let matches = Self::command_for_help().get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
+    pub fn command_for_help() -> clap::Command {
+        let hidden: Vec<clap::Id> = SettingsArgs::augment_args(clap::Command::new("settings"))
+            .get_arguments()
+            .map(|a| a.get_id().clone())
+            .collect();
+        hidden
+            .into_iter()
+            .fold(Cli::command(), |cmd, id| cmd.mut_arg(id, |a| a.hide(true)))
+            .mut_subcommand("client", |c| {
+                c.mut_subcommand("add", client::with_value_lists)
+            })
+            .mut_subcommand("serve", |serve| {
+                // Shown, not set: a clap default would hide the file's value behind it.
+                DOCUMENTED_DEFAULTS
+                    .iter()
+                    .fold(serve, |serve, (name, value)| {
+                        serve.mut_arg(*name, |a| {
+                            let help = a.get_help().map(ToString::to_string).unwrap_or_default();
+                            a.help(format!("{help} [default: {value}]"))
+                        })
+                    })
+            })
+    }
+
+    /// The settings of this invocation: the global flags, then `serve`'s flags (or the
+    /// top-level ones, which also carry the environment), then the file, then defaults.
     pub fn resolve_settings(&self) -> Result<Settings, ConfigError> {
-        Settings::resolve(self.settings.clone(), self.config.as_deref())
+        let args = match &self.command {
+            Some(Command::Serve(serve)) => serve.settings.clone().or(self.settings.clone()),
+            _ => self.settings.clone(),
+        };
+        Settings::resolve(self.global.over(args), self.global.config.as_deref())
     }
 }
 

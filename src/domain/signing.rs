@@ -8,6 +8,8 @@ pub enum SigningAlg {
 }
 
 impl SigningAlg {
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SigningAlg::Rs256 => "RS256",

@@ -469,7 +469,8 @@ async fn racing_console_creates_of_one_username_make_one_account_and_one_clear_r
 }
 
 /// Every writer records its actor the same way, and the audit page shows each kind alike: a
-/// person by username, linked to their account; the command line by its user.
+/// person (who acted, or who was acted on) by username, linked to their account; the command
+/// line by its user.
 #[tokio::test]
 async fn the_audit_page_shows_every_actor_by_name_whoever_wrote_the_entry() {
     let app = spawn_app().await;
@@ -527,4 +528,15 @@ async fn the_audit_page_shows_every_actor_by_name_whoever_wrote_the_entry() {
         "the login"
     );
     assert!(html.contains("(command line)"));
+    // A person who is the target is shown the same way, never as a raw id.
+    let newcomer_id = ostiary::db::models::users::by_username(&mut app.db.conn(), "newcomer")
+        .expect("q")
+        .expect("newcomer")
+        .id;
+    assert!(
+        html.contains("<a href=\"/admin/users?q=newcomer\">newcomer</a>"),
+        "{html}"
+    );
+    assert!(!html.contains(&newcomer_id), "{html}");
+    assert!(!html.contains(&root_id), "{html}");
 }

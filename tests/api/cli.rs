@@ -397,6 +397,106 @@ async fn every_command_has_help() {
     );
 }
 
+/// A command's help is its own arguments and the few settings every command uses (with their
+/// defaults); the server's settings are under `serve --help` only (`user add --help` was 192
+/// lines, every server setting repeated under every command).
+#[tokio::test]
+async fn a_commands_help_is_its_own_arguments_and_server_settings_stay_under_serve() {
+    let db = test_db();
+    let user_add = run_cli(&db, &["user", "add", "--help"], None).await.stdout;
+    assert!(user_add.lines().count() < 40, "{user_add}");
+    for wanted in ["--password-stdin", "--email", "--database-url", "--config"] {
+        assert!(user_add.contains(wanted), "{wanted} missing: {user_add}");
+    }
+    assert!(user_add.contains("sqlite://ostiary.db"), "{user_add}");
+    for server_only in [
+        "--bind",
+        "--access-token-ttl",
+        "--smtp-url",
+        "OSTIARY_WORKERS",
+    ] {
+        assert!(!user_add.contains(server_only), "{server_only}: {user_add}");
+    }
+
+    let top = run_cli(&db, &["--help"], None).await.stdout;
+    assert!(top.lines().count() < 40, "{top}");
+    assert!(!top.contains("--access-token-ttl"), "{top}");
+    assert!(top.contains("serve --help"), "{top}");
+
+    let serve = run_cli(&db, &["serve", "--help"], None).await.stdout;
+    for wanted in [
+        "--bind",
+        "OSTIARY_BIND",
+        "--issuer",
+        "--access-token-ttl",
+        "--smtp-url",
+        "--database-url",
+        "--config",
+    ] {
+        assert!(serve.contains(wanted), "{wanted} missing: {serve}");
+    }
+
+    // Every grant type and authentication method the policy accepts, from its own lists.
+    let client_add = run_cli(&db, &["client", "add", "--help"], None)
+        .await
+        .stdout;
+    let text = client_add.split_whitespace().collect::<Vec<_>>().join(" ");
+    for value in ostiary::domain::grants::SUPPORTED_GRANTS
+        .iter()
+        .chain(ostiary::oauth::client_policy::SUPPORTED_AUTH_METHODS.iter())
+        .chain(["RS256", "ES256", "EdDSA"].iter())
+    {
+        assert!(text.contains(value), "{value} missing: {text}");
+    }
+}
+
+/// Server settings are flags of `serve` (and of `ostiary` alone, which is `serve`), not of other
+/// commands; from the environment they reach every command.
+#[tokio::test]
+async fn server_settings_are_serve_flags_and_environment_for_every_command() {
+    let db = test_db();
+    let misplaced = run_cli(&db, &["user", "list", "--bind", "127.0.0.1:1"], None).await;
+    assert_eq!(misplaced.status.code(), Some(2), "{}", misplaced.stderr);
+    assert!(misplaced.stderr.contains("--bind"), "{}", misplaced.stderr);
+
+    for args in [
+        &["serve", "--issuer", "ftp://x"][..],
+        &["--issuer", "ftp://x"],
+    ] {
+        let out = run_cli(&db, args, None).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("OSTIARY_ISSUER"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+
+    let out = crate::helpers::cli_command(&db)
+        .args(["user", "list"])
+        .env("OSTIARY_ARGON2_MEMORY_KIB", "1")
+        .output()
+        .await
+        .expect("run ostiary");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("OSTIARY_ARGON2_MEMORY_KIB"), "{err}");
+
+    // The global settings go before or after the command.
+    for args in [
+        &["--database-url", "mysql://x", "user", "list"][..],
+        &["user", "list", "--database-url", "mysql://x"],
+    ] {
+        let out = run_cli(&db, args, None).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("OSTIARY_DATABASE_URL"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
+
 #[tokio::test]
 async fn migrate_is_idempotent() {
     let db = test_db();
