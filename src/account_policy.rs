@@ -152,6 +152,7 @@ pub fn new_user(
         updated_at: now,
         email_key: Some(key),
         username_skeleton: Some(skeleton),
+        profile_claims: None,
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod create;
 pub mod email_change;
 pub mod manage;
+pub mod profile;
 pub mod reset;
 pub mod signup;
 pub mod tokens;

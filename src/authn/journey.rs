@@ -331,6 +331,7 @@ mod tests {
             updated_at: 0,
             email_key: None,
             username_skeleton: None,
+            profile_claims: None,
         })
     }
 

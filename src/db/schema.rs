@@ -17,6 +17,7 @@ diesel::table! {
         updated_at -> BigInt,
         email_key -> Nullable<Text>,
         username_skeleton -> Nullable<Text>,
+        profile_claims -> Nullable<Text>,
     }
 }
 

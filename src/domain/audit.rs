@@ -103,6 +103,7 @@ events! {
     AccountEndSession => "account.end_session",
     AccountEndOtherSessions => "account.end_other_sessions",
     AccountRevokeApp => "account.revoke_app",
+    AccountProfile => "account.profile",
     TotpEnrolled => "second_factor.totp_enrolled",
     TotpRemoved => "second_factor.totp_removed",
     RecoveryCodesIssued => "second_factor.recovery_codes",
@@ -120,6 +121,7 @@ events! {
     UserEndSession => "user.end_session",
     UserEndSessions => "user.end_sessions",
     UserResendVerification => "user.resend_verification",
+    UserProfile => "user.profile",
     SignupInvite => "signup.invite",
     // Clients
     ClientAdd => "client.add",

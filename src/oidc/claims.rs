@@ -2,13 +2,23 @@
 
 use serde_json::{Map, Value};
 
+use crate::accounts::profile::Profile;
 use crate::db::models::users::User;
 
-/// The claims `scope` grants about `user`, `sub` included.
+/// The claims `scope` grants about `user`, `sub` included: `profile` the names, web pages,
+/// picture, gender, birthdate, zone and locale the person filled in; `email` the address;
+/// `address` the postal address; `phone` the number (OIDC Core §5.4). Claims not filled in are
+/// left out, as §5.3.2 asks.
 pub fn for_scope(user: &User, scope: &str) -> Map<String, Value> {
     let scopes: Vec<&str> = scope.split_ascii_whitespace().collect();
     let mut m = Map::new();
     m.insert("sub".into(), Value::String(user.id.clone()));
+    let profile = Profile::of(user);
+    let put = |m: &mut Map<String, Value>, name: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            m.insert(name.into(), Value::String(v.clone()));
+        }
+    };
     if scopes.contains(&"profile") {
         let name = user.name.clone().unwrap_or_else(|| user.username.clone());
         m.insert("name".into(), Value::String(name));
@@ -16,17 +26,43 @@ pub fn for_scope(user: &User, scope: &str) -> Map<String, Value> {
             "preferred_username".into(),
             Value::String(user.username.clone()),
         );
-        if let Some(g) = &user.given_name {
-            m.insert("given_name".into(), Value::String(g.clone()));
-        }
-        if let Some(f) = &user.family_name {
-            m.insert("family_name".into(), Value::String(f.clone()));
+        let r = &profile.rest;
+        for (claim, v) in [
+            ("given_name", &profile.given_name),
+            ("family_name", &profile.family_name),
+            ("middle_name", &r.middle_name),
+            ("nickname", &r.nickname),
+            ("profile", &r.profile),
+            ("picture", &r.picture),
+            ("website", &r.website),
+            ("gender", &r.gender),
+            ("birthdate", &r.birthdate),
+            ("zoneinfo", &r.zoneinfo),
+            ("locale", &r.locale),
+        ] {
+            put(&mut m, claim, v);
         }
         m.insert("updated_at".into(), Value::from(user.updated_at));
     }
     if scopes.contains(&"email") {
         m.insert("email".into(), Value::String(user.email.clone()));
         m.insert("email_verified".into(), Value::Bool(user.email_verified));
+    }
+    if scopes.contains(&"address") {
+        if let Some(a) = &profile.rest.address {
+            if let Ok(v) = serde_json::to_value(a) {
+                m.insert("address".into(), v);
+            }
+        }
+    }
+    if scopes.contains(&"phone") {
+        if let Some(n) = &profile.rest.phone_number {
+            m.insert("phone_number".into(), Value::String(n.clone()));
+            m.insert(
+                "phone_number_verified".into(),
+                Value::Bool(profile.rest.phone_number_verified),
+            );
+        }
     }
     m
 }

@@ -7,9 +7,16 @@ use crate::crypto::keys::ALGORITHMS;
 use crate::domain::grants::SUPPORTED_GRANTS;
 use crate::oauth::client_policy::SUPPORTED_AUTH_METHODS;
 
-pub const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+pub const SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 
-pub const CLAIMS: [&str; 19] = [
+pub const CLAIMS: [&str; 31] = [
     "sub",
     "iss",
     "aud",
@@ -29,6 +36,18 @@ pub const CLAIMS: [&str; 19] = [
     "updated_at",
     "email",
     "email_verified",
+    "middle_name",
+    "nickname",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "address",
+    "phone_number",
+    "phone_number_verified",
 ];
 
 /// The metadata document for `issuer` (no trailing slash), advertising what `settings` turn on.

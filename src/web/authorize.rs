@@ -30,6 +30,8 @@ pub fn describe_scope(scope: &str) -> String {
         "openid" => "Confirm your identity (your account ID)".into(),
         "profile" => "See your name and profile details".into(),
         "email" => "See your email address".into(),
+        "address" => "See your postal address".into(),
+        "phone" => "See your phone number".into(),
         "offline_access" => "Keep access while you are not using it".into(),
         other => format!("Use the \u{201c}{other}\u{201d} permission"),
     }

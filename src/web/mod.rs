@@ -23,6 +23,7 @@ pub mod next_step;
 pub mod par;
 pub mod passkeys;
 pub mod pending_login;
+pub mod profile;
 pub mod register;
 pub mod request_id;
 pub mod reset;
@@ -99,6 +100,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .route("/setup", post().to(setup::submit))
     .route("/account", get().to(account::show))
     .route("/account/password", post().to(account::change_password))
+    .route("/account/profile", get().to(profile::show))
+    .route("/account/profile", post().to(profile::submit))
     .route(
         "/account/consents/{client_id}/revoke",
         post().to(account::revoke_app),

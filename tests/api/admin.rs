@@ -2,7 +2,7 @@
 
 use crate::helpers::{add_user, location, spawn_app, spawn_app_on, test_db, TestApp};
 
-const GET_ROUTES: [&str; 11] = [
+const GET_ROUTES: [&str; 12] = [
     "/admin",
     "/admin/registration",
     "/admin/signup",
@@ -12,12 +12,14 @@ const GET_ROUTES: [&str; 11] = [
     "/admin/clients/CID/delete",
     "/admin/users",
     "/admin/users/new",
+    "/admin/users/UID/profile",
     "/admin/keys",
     "/admin/audit",
 ];
 
-const POST_ROUTES: [&str; 22] = [
+const POST_ROUTES: [&str; 23] = [
     "/admin/reauth",
+    "/admin/users/UID/profile",
     "/admin/clients/CID/state/verify",
     "/admin/clients/CID/state/disable",
     "/admin/users/UID/unlock",

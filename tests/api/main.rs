@@ -31,4 +31,5 @@ mod registration;
 mod replicas;
 mod rp;
 mod signup;
+mod standard_claims;
 mod storage;

@@ -44,6 +44,7 @@ fn user(name: &str) -> users::User {
         updated_at: 1,
         email_key: Some(format!("{}@example.test", name.to_lowercase())),
         username_skeleton: None,
+        profile_claims: None,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct User {
     /// `domain::username::Username::skeleton` of `username`, unique (a database constraint);
     /// `None` only on rows written before it existed, until `fill_skeletons` has run.
     pub username_skeleton: Option<String>,
+    /// The other standard claims, JSON (`accounts::profile::Profile`); `None`: none filled in.
+    pub profile_claims: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, user: &User) -> QueryResult<()> {
@@ -140,6 +142,31 @@ pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: i64) -> Qu
 pub fn set_admin(conn: &mut DbConn, id: &str, is_admin: bool, now: i64) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
         .set((users::is_admin.eq(is_admin), users::updated_at.eq(now)))
+        .execute(conn)
+}
+
+/// A person's profile columns (`accounts::profile` checks them first).
+pub struct ProfileColumns<'a> {
+    pub name: Option<&'a str>,
+    pub given_name: Option<&'a str>,
+    pub family_name: Option<&'a str>,
+    pub claims: Option<&'a str>,
+}
+
+pub fn set_profile(
+    conn: &mut DbConn,
+    id: &str,
+    p: ProfileColumns<'_>,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::name.eq(p.name),
+            users::given_name.eq(p.given_name),
+            users::family_name.eq(p.family_name),
+            users::profile_claims.eq(p.claims),
+            users::updated_at.eq(now),
+        ))
         .execute(conn)
 }
 

@@ -62,6 +62,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/users", get().to(users::list))
         .route("/admin/users/new", get().to(users::new_form))
         .route("/admin/users/new", post().to(users::create))
+        .route("/admin/users/{id}/profile", get().to(users::profile_form))
+        .route("/admin/users/{id}/profile", post().to(users::set_profile))
         .route("/admin/users/{id}/password", get().to(users::password_form))
         .route("/admin/users/{id}/password", post().to(users::set_password))
         .route("/admin/users/{id}/sessions", get().to(sessions::list))

@@ -258,6 +258,27 @@ pub(super) async fn apply<T: Send + 'static>(
     Ok(see_other(back))
 }
 
+pub async fn profile_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let who = auth::require_admin(&req, &state).await?;
+    let user = load(&state, path.into_inner()).await?;
+    crate::web::profile::admin_show(&who, &user)
+}
+
+pub async fn set_profile(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let (who, form) = auth::admin_post(&req, &state, &body).await?;
+    let user = load(&state, path.into_inner()).await?;
+    crate::web::profile::admin_submit(&req, &state, &who, &user, form).await
+}
+
 pub async fn password_form(
     req: HttpRequest,
     state: web::Data<AppState>,
