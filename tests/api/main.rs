@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod clients;
 mod config;
+mod conformance;
 mod devices;
 mod durability;
 mod factors;

@@ -1,0 +1,480 @@
+// The OpenID Foundation conformance suite's OP test modules (plan
+// oidcc-basic-certification-test-plan and the config plan), replayed by a relying party nobody on
+// the project wrote: Node openid-client (pinned in package-lock.json) does discovery, the code
+// flow with its checks (state, nonce, iss, id_token claims, max_age/auth_time), the token and
+// refresh grants and userinfo; the person's browser is played by fetch (lib/browser.mjs). Each
+// module checks what the suite's module of the same id checks, as far as it applies to a server
+// offering the code flow only.
+//
+// Environment: ISSUER CLIENT_ID CLIENT_SECRET AUTH_METHOD (client_secret_basic|client_secret_post)
+//   REDIRECT_URI USERNAME PASSWORD MODULE (a module id, e.g. oidcc-server)
+// A module that needs time to pass prints "WAIT <what>" and reads one line from standard input
+// before it goes on (the test ages the rows instead of sleeping).
+// Prints "PASS <module> <details>" or "SKIP <module>: <why>" and exits 0; any failure prints
+// "FAIL <module>: ..." and exits 1.
+
+import * as crypto from "node:crypto";
+import * as readline from "node:readline";
+import * as client from "openid-client";
+import { Browser, check } from "./lib/browser.mjs";
+
+function env(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`environment variable ${name} is required`);
+  return v;
+}
+
+const ISSUER = env("ISSUER");
+const CLIENT_ID = env("CLIENT_ID");
+const CLIENT_SECRET = env("CLIENT_SECRET");
+const AUTH_METHOD = env("AUTH_METHOD");
+const REDIRECT_URI = env("REDIRECT_URI");
+const USER = { username: env("USERNAME"), password: env("PASSWORD") };
+const MODULE = env("MODULE");
+
+// Only loopback: the test server, and the redirect URI's host (which is never contacted).
+check(new URL(ISSUER).hostname === "127.0.0.1", `ISSUER must be on 127.0.0.1: ${ISSUER}`);
+check(new URL(REDIRECT_URI).hostname === "127.0.0.1", `REDIRECT_URI must be on 127.0.0.1`);
+
+const lines = readline.createInterface({ input: process.stdin });
+const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
+
+/// Asks the test to make `what` happen (time passing) and waits until it has.
+async function wait(what) {
+  console.log(`WAIT ${what}`);
+  await nextLine();
+}
+
+async function configuration() {
+  const auth =
+    AUTH_METHOD === "client_secret_post"
+      ? client.ClientSecretPost(CLIENT_SECRET)
+      : client.ClientSecretBasic(CLIENT_SECRET);
+  return client.discovery(new URL(ISSUER), CLIENT_ID, undefined, auth, {
+    execute: [client.allowInsecureRequests],
+  });
+}
+
+/// A login in `browser` with `params`; the callback and the checks to redeem it with.
+async function authorize(config, browser, params = {}, { expectPages } = {}) {
+  const state = client.randomState();
+  const nonce = params.nonce === null ? undefined : client.randomNonce();
+  const query = { redirect_uri: REDIRECT_URI, scope: "openid", state, ...params };
+  if (nonce) query.nonce = nonce;
+  else delete query.nonce;
+  const url = client.buildAuthorizationUrl(config, query);
+  const { callback, pages } = await browser.play(url.href, REDIRECT_URI, USER);
+  if (expectPages) {
+    check(
+      JSON.stringify(pages.filter((p) => p === "login")) === JSON.stringify(expectPages.filter((p) => p === "login")),
+      `pages shown: ${pages} (expected ${expectPages})`,
+    );
+  }
+  check(callback.searchParams.get("iss") === ISSUER, `authorization response iss: ${callback}`);
+  check(callback.searchParams.get("state") === state, `state not returned: ${callback}`);
+  return { callback, state, nonce, pages };
+}
+
+async function redeem(config, got, extra = {}) {
+  return client.authorizationCodeGrant(config, got.callback, {
+    expectedState: got.state,
+    expectedNonce: got.nonce,
+    idTokenExpected: true,
+    ...extra,
+  });
+}
+
+/// Signature of a compact JWS against the server's JWKS, by `kid` (what oidcc-idtoken-signature
+/// checks; openid-client trusts TLS for the token response and does not).
+async function verifySignature(config, jwt) {
+  const [h, p, s] = jwt.split(".");
+  const header = JSON.parse(Buffer.from(h, "base64url"));
+  check(header.kid, `no kid in ${JSON.stringify(header)}`);
+  const jwks = await (await fetch(config.serverMetadata().jwks_uri)).json();
+  const jwk = jwks.keys.find((k) => k.kid === header.kid);
+  check(jwk, `kid ${header.kid} is not in the JWKS`);
+  check(!jwk.alg || jwk.alg === header.alg, `alg ${header.alg} vs the key's ${jwk.alg}`);
+  const key = crypto.createPublicKey({ key: jwk, format: "jwk" });
+  const data = Buffer.from(`${h}.${p}`);
+  const sig = Buffer.from(s, "base64url");
+  const ok =
+    header.alg === "RS256"
+      ? crypto.verify("sha256", data, key, sig)
+      : header.alg === "ES256"
+        ? crypto.verify("sha256", data, { key, dsaEncoding: "ieee-p1363" }, sig)
+        : header.alg === "EdDSA"
+          ? crypto.verify(null, data, key, sig)
+          : false;
+  check(ok, `the ${header.alg} signature of the id_token does not verify`);
+  return header;
+}
+
+async function userinfoBy(how, config, accessToken) {
+  const endpoint = config.serverMetadata().userinfo_endpoint;
+  const res =
+    how === "get"
+      ? await fetch(endpoint, { headers: { authorization: `Bearer ${accessToken}` } })
+      : how === "post-header"
+        ? await fetch(endpoint, { method: "POST", headers: { authorization: `Bearer ${accessToken}` } })
+        : await fetch(endpoint, {
+            method: "POST",
+            headers: { "content-type": "application/x-www-form-urlencoded" },
+            body: new URLSearchParams({ access_token: accessToken }).toString(),
+          });
+  check(res.status === 200, `userinfo (${how}): ${res.status} ${await res.clone().text()}`);
+  check(/application\/json/.test(res.headers.get("content-type") ?? ""), `userinfo content-type ${res.headers.get("content-type")}`);
+  return res.json();
+}
+
+async function flow(config, params = {}) {
+  const got = await authorize(config, new Browser(ISSUER), params);
+  const tokens = await redeem(config, got);
+  return { got, tokens, claims: tokens.claims() };
+}
+
+/// What a refused grant said (a ResponseBodyError from openid-client).
+async function refused(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    return { status: e?.status, error: e?.error ?? e?.code, message: e?.message };
+  }
+  throw new Error("the request was not refused");
+}
+
+// The claims the suite expects for each scope (OIDC Core §5.4); the test user has all of them.
+const SCOPE_CLAIMS = {
+  profile: ["name", "family_name", "given_name", "middle_name", "nickname", "preferred_username", "profile", "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at"],
+  email: ["email", "email_verified"],
+  address: ["address"],
+  phone: ["phone_number", "phone_number_verified"],
+};
+
+async function scopeModule(scopes) {
+  const config = await configuration();
+  const { tokens, claims } = await flow(config, { scope: `openid ${scopes.join(" ")}` });
+  const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+  const missing = scopes.flatMap((s) => SCOPE_CLAIMS[s]).filter((c) => info[c] === undefined);
+  check(missing.length === 0, `userinfo lacks ${missing} for scope ${scopes}: ${JSON.stringify(info)}`);
+  return `claims=${Object.keys(info).length}`;
+}
+
+const modules = {
+  async "oidcc-server"() {
+    const config = await configuration();
+    const { tokens, claims } = await flow(config);
+    check(tokens.token_type.toLowerCase() === "bearer", `token_type ${tokens.token_type}`);
+    for (const c of ["iss", "sub", "aud", "exp", "iat", "nonce"]) check(claims[c] !== undefined, `id_token lacks ${c}`);
+    check(claims.aud === CLIENT_ID || claims.aud.includes(CLIENT_ID), `aud ${claims.aud}`);
+    return `sub=${claims.sub}`;
+  },
+
+  async "oidcc-server-client-secret-post"() {
+    check(AUTH_METHOD === "client_secret_post", "run with AUTH_METHOD=client_secret_post");
+    return modules["oidcc-server"]();
+  },
+
+  async "oidcc-response-type-missing"() {
+    const config = await configuration();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT_URI, scope: "openid", state });
+    url.searchParams.delete("response_type");
+    const res = await new Browser(ISSUER).browse(url.href);
+    // The suite accepts an error page or an error redirected to the client.
+    if (res.status === 302) {
+      const to = new URL(res.headers.get("location"));
+      check(to.href.startsWith(REDIRECT_URI), `redirected elsewhere: ${to}`);
+      const error = to.searchParams.get("error");
+      check(["invalid_request", "unsupported_response_type"].includes(error), `error=${error}`);
+      check(to.searchParams.get("state") === state, "state not returned with the error");
+      return `redirected error=${error}`;
+    }
+    check(res.status === 400, `status ${res.status}`);
+    return "error page";
+  },
+
+  async "oidcc-idtoken-signature"() {
+    const config = await configuration();
+    const { tokens } = await flow(config);
+    const header = await verifySignature(config, tokens.id_token);
+    return `alg=${header.alg} kid=${header.kid}`;
+  },
+
+  async "oidcc-idtoken-unsigned"() {
+    const config = await configuration();
+    const algs = config.serverMetadata().id_token_signing_alg_values_supported;
+    check(!algs.includes("none"), "alg none is advertised: the suite would run the unsigned module");
+    return { skip: `id_token_signing_alg_values_supported (${algs}) has no "none", as the suite requires to skip` };
+  },
+
+  async "oidcc-userinfo-get"() {
+    const config = await configuration();
+    const { tokens, claims } = await flow(config, { scope: "openid email" });
+    const info = await userinfoBy("get", config, tokens.access_token);
+    check(info.sub === claims.sub, `userinfo sub ${info.sub} is not the id_token's ${claims.sub}`);
+    return `sub=${info.sub}`;
+  },
+
+  async "oidcc-userinfo-post-header"() {
+    const config = await configuration();
+    const { tokens, claims } = await flow(config, { scope: "openid email" });
+    const info = await userinfoBy("post-header", config, tokens.access_token);
+    check(info.sub === claims.sub, `userinfo sub ${info.sub}`);
+    return `sub=${info.sub}`;
+  },
+
+  async "oidcc-userinfo-post-body"() {
+    const config = await configuration();
+    const { tokens, claims } = await flow(config, { scope: "openid email" });
+    const info = await userinfoBy("post-body", config, tokens.access_token);
+    check(info.sub === claims.sub, `userinfo sub ${info.sub}`);
+    return `sub=${info.sub}`;
+  },
+
+  async "oidcc-ensure-request-without-nonce-succeeds-for-code-flow"() {
+    const config = await configuration();
+    const { claims } = await flow(config, { nonce: null });
+    check(claims.nonce === undefined, `nonce ${claims.nonce} in an id_token asked without one`);
+    return "no nonce";
+  },
+
+  "oidcc-scope-profile": () => scopeModule(["profile"]),
+  "oidcc-scope-email": () => scopeModule(["email"]),
+  "oidcc-scope-address": () => scopeModule(["address"]),
+  "oidcc-scope-phone": () => scopeModule(["phone"]),
+  "oidcc-scope-all": () => scopeModule(["profile", "email", "address", "phone"]),
+
+  async "oidcc-ensure-other-scope-order-succeeds"() {
+    const config = await configuration();
+    const { tokens, claims } = await flow(config, { scope: "email openid" });
+    const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+    check(info.email, `no email for scope "email openid": ${JSON.stringify(info)}`);
+    return "scope=email openid";
+  },
+
+  async "oidcc-display-page"() {
+    await flow(await configuration(), { display: "page" });
+    return "display=page";
+  },
+
+  async "oidcc-display-popup"() {
+    await flow(await configuration(), { display: "popup" });
+    return "display=popup";
+  },
+
+  async "oidcc-prompt-login"() {
+    const config = await configuration();
+    const browser = new Browser(ISSUER);
+    const first = await redeem(config, await authorize(config, browser, {}, { expectPages: ["login"] }));
+    const again = await authorize(config, browser, { prompt: "login" }, { expectPages: ["login"] });
+    const second = await redeem(config, again);
+    check(second.claims().auth_time >= first.claims().auth_time, "auth_time went back");
+    check(second.claims().sub === first.claims().sub, "another sub");
+    return `auth_time=${first.claims().auth_time}->${second.claims().auth_time}`;
+  },
+
+  async "oidcc-prompt-none-not-logged-in"() {
+    const config = await configuration();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT_URI, scope: "openid", state, prompt: "none" });
+    const res = await new Browser(ISSUER).browse(url.href);
+    check(res.status === 302, `status ${res.status}`);
+    const to = new URL(res.headers.get("location"));
+    check(to.href.startsWith(REDIRECT_URI), `redirected elsewhere: ${to}`);
+    const error = to.searchParams.get("error");
+    check(["login_required", "interaction_required", "consent_required", "account_selection_required"].includes(error), `error=${error}`);
+    check(to.searchParams.get("state") === state, "state not returned");
+    check(to.searchParams.get("iss") === ISSUER, "iss not returned with the error");
+    return `error=${error}`;
+  },
+
+  async "oidcc-prompt-none-logged-in"() {
+    const config = await configuration();
+    const browser = new Browser(ISSUER);
+    const first = await redeem(config, await authorize(config, browser));
+    const again = await authorize(config, browser, { prompt: "none" }, { expectPages: [] });
+    check(again.pages.length === 0, `pages shown with prompt=none: ${again.pages}`);
+    const second = await redeem(config, again);
+    check(second.claims().sub === first.claims().sub, "another sub");
+    return "no interaction";
+  },
+
+  async "oidcc-max-age-1"() {
+    const config = await configuration();
+    const browser = new Browser(ISSUER);
+    const first = await redeem(config, await authorize(config, browser));
+    await wait("sessions-older");
+    const again = await authorize(config, browser, { max_age: "1" }, { expectPages: ["login"] });
+    const second = await redeem(config, again, { maxAge: 1 });
+    check(typeof second.claims().auth_time === "number", "no auth_time with max_age");
+    check(second.claims().auth_time > first.claims().auth_time - 1, "auth_time of the new login");
+    return `auth_time=${second.claims().auth_time}`;
+  },
+
+  async "oidcc-max-age-10000"() {
+    const config = await configuration();
+    const browser = new Browser(ISSUER);
+    const first = await redeem(config, await authorize(config, browser));
+    const again = await authorize(config, browser, { max_age: "10000" }, { expectPages: [] });
+    const second = await redeem(config, again, { maxAge: 10000 });
+    check(second.claims().auth_time === first.claims().auth_time, "auth_time changed without a login");
+    return `auth_time=${second.claims().auth_time}`;
+  },
+
+  async "oidcc-ensure-request-with-unknown-parameter-succeeds"() {
+    await flow(await configuration(), { extra: "foobar" });
+    return "extra=foobar";
+  },
+
+  async "oidcc-id-token-hint"() {
+    const config = await configuration();
+    const browser = new Browser(ISSUER);
+    const first = await redeem(config, await authorize(config, browser));
+    const again = await authorize(config, browser, { prompt: "none", id_token_hint: first.id_token }, { expectPages: [] });
+    const second = await redeem(config, again);
+    check(second.claims().sub === first.claims().sub, "another sub");
+    return "prompt=none with id_token_hint";
+  },
+
+  async "oidcc-login-hint"() {
+    await flow(await configuration(), { login_hint: USER.username });
+    return `login_hint=${USER.username}`;
+  },
+
+  async "oidcc-ui-locales"() {
+    await flow(await configuration(), { ui_locales: "se" });
+    return "ui_locales=se";
+  },
+
+  async "oidcc-claims-locales"() {
+    await flow(await configuration(), { claims_locales: "se" });
+    return "claims_locales=se";
+  },
+
+  async "oidcc-ensure-request-with-acr-values-succeeds"() {
+    const { claims } = await flow(await configuration(), { acr_values: "1 2" });
+    check(claims.acr !== undefined, "no acr in the id_token");
+    return `acr=${claims.acr}`;
+  },
+
+  async "oidcc-codereuse"() {
+    const config = await configuration();
+    const got = await authorize(config, new Browser(ISSUER));
+    await redeem(config, got);
+    const second = await refused(redeem(config, got));
+    check(second.error === "invalid_grant", `second use: ${JSON.stringify(second)}`);
+    return "invalid_grant";
+  },
+
+  async "oidcc-codereuse-30seconds"() {
+    const config = await configuration();
+    const got = await authorize(config, new Browser(ISSUER));
+    const tokens = await redeem(config, got);
+    await wait("code-30-seconds-older");
+    const second = await refused(redeem(config, got));
+    check(second.error === "invalid_grant", `second use: ${JSON.stringify(second)}`);
+    // SHOULD: the tokens issued from the code are revoked.
+    const endpoint = config.serverMetadata().userinfo_endpoint;
+    const res = await fetch(endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    check(res.status === 401, `the access token from a replayed code still works: ${res.status}`);
+    return "invalid_grant, access token revoked";
+  },
+
+  async "oidcc-ensure-registered-redirect-uri"() {
+    const config = await configuration();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: "https://evil.example/callback",
+      scope: "openid",
+      state: client.randomState(),
+    });
+    const res = await new Browser(ISSUER).browse(url.href);
+    check(![301, 302, 303, 307, 308].includes(res.status), `redirected: ${res.headers.get("location")}`);
+    check(res.status === 400, `status ${res.status}`);
+    return "error page, no redirect";
+  },
+
+  async "oidcc-refresh-token"() {
+    const config = await configuration();
+    const { tokens, claims } = await flow(config, { scope: "openid offline_access", prompt: "consent" });
+    check(tokens.refresh_token, "no refresh_token for offline_access");
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+    check(refreshed.access_token !== tokens.access_token, "the same access token again");
+    const again = refreshed.claims();
+    if (again) {
+      // OIDC Core §12.2.
+      check(again.iss === claims.iss && again.sub === claims.sub, "iss/sub changed at refresh");
+      check(JSON.stringify(again.aud) === JSON.stringify(claims.aud), "aud changed at refresh");
+      check(again.auth_time === claims.auth_time, "auth_time changed at refresh");
+    }
+    const old = await refused(client.refreshTokenGrant(config, tokens.refresh_token));
+    check(old.error === "invalid_grant", `the rotated-out refresh token: ${JSON.stringify(old)}`);
+    return `id_token at refresh: ${Boolean(again)}`;
+  },
+
+  async "oidcc-ensure-request-with-valid-pkce-succeeds"() {
+    const config = await configuration();
+    const verifier = client.randomPKCECodeVerifier();
+    const challenge = await client.calculatePKCECodeChallenge(verifier);
+    const got = await authorize(config, new Browser(ISSUER), { code_challenge: challenge, code_challenge_method: "S256" });
+    await redeem(config, got, { pkceCodeVerifier: verifier });
+    return "S256";
+  },
+
+  async "oidcc-ensure-post-request-succeeds"() {
+    const config = await configuration();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
+    const params = { response_type: "code", client_id: CLIENT_ID, redirect_uri: REDIRECT_URI, scope: "openid", state, nonce };
+    const endpoint = config.serverMetadata().authorization_endpoint;
+    const browser = new Browser(ISSUER);
+    const first = await browser.browse(endpoint, { method: "POST", form: params });
+    const { callback } = await browser.play(endpoint, REDIRECT_URI, USER, { first });
+    check(callback.searchParams.get("state") === state, "state");
+    await redeem(config, { callback, state, nonce });
+    return "POST";
+  },
+
+  async "oidcc-discovery-endpoint-verification"() {
+    const doc = await (await fetch(new URL("/.well-known/openid-configuration", ISSUER))).json();
+    check(doc.issuer === ISSUER, `issuer ${doc.issuer}`);
+    for (const f of ["authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint"]) {
+      check(typeof doc[f] === "string" && new URL(doc[f]).origin === new URL(ISSUER).origin, `${f} ${doc[f]}`);
+    }
+    for (const [f, must] of [
+      ["response_types_supported", "code"],
+      ["subject_types_supported", "public"],
+      ["id_token_signing_alg_values_supported", "RS256"],
+      ["scopes_supported", "openid"],
+      ["grant_types_supported", "authorization_code"],
+    ]) {
+      check(Array.isArray(doc[f]) && doc[f].includes(must), `${f} lacks ${must}: ${doc[f]}`);
+    }
+    check(!doc.id_token_signing_alg_values_supported.includes("none"), "none is advertised");
+    check(Array.isArray(doc.claims_supported) && doc.claims_supported.includes("sub"), "claims_supported");
+    const jwks = await (await fetch(doc.jwks_uri)).json();
+    check(jwks.keys.length > 0 && jwks.keys.every((k) => k.kid && k.use === "sig" && !k.d), "jwks keys");
+    return `${Object.keys(doc).length} fields`;
+  },
+};
+
+async function main() {
+  const run = modules[MODULE];
+  check(run, `no module ${MODULE}`);
+  const out = await run();
+  if (out && typeof out === "object" && out.skip) console.log(`SKIP ${MODULE}: ${out.skip}`);
+  else console.log(`PASS ${MODULE} ${out ?? ""}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    const detail = [e?.message ?? String(e)];
+    if (e?.code) detail.push(`code=${e.code}`);
+    if (e?.error) detail.push(`error=${e.error}`);
+    if (e?.error_description) detail.push(`error_description=${e.error_description}`);
+    if (e?.status) detail.push(`status=${e.status}`);
+    console.log(`FAIL ${MODULE}: ${detail.join(" ")}`);
+    if (e?.stack) console.error(e.stack);
+    process.exit(1);
+  },
+);
