@@ -76,6 +76,7 @@ diesel::table! {
         family_id -> Nullable<Text>,
         access_jti -> Nullable<Text>,
         amr -> Nullable<Text>,
+        redirect_uri_given -> Bool,
     }
 }
 

@@ -7,7 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{pkce_pair, query_param, spawn_app, TestApp, TestClient};
+
+const USER: (&str, &str) = ("alice", "alice's password");
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -182,4 +184,153 @@ async fn invalid_client_challenges_basic_only_when_the_client_used_basic() {
     )
     .await;
     assert_eq!(status, 200);
+}
+
+// --- item 7: redirect_uri at /token; methods at the registration endpoints ---------------------
+
+async fn app_with_user() -> TestApp {
+    let app = spawn_app().await;
+    app.user(USER.0, USER.1).await;
+    app
+}
+
+/// A code from a consented authorization request, with or without `redirect_uri` in it.
+async fn code_for(app: &TestApp, client: &TestClient, with_redirect: bool) -> (String, String) {
+    let (verifier, challenge) = pkce_pair();
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client.id.as_str()),
+        ("scope", "openid"),
+        ("state", "st"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    if with_redirect {
+        params.push(("redirect_uri", client.redirect_uri.as_str()));
+    }
+    let url = app.code_flow(client, &params, USER).await;
+    (query_param(&url, "code").expect("code"), verifier)
+}
+
+async fn redeem(
+    app: &TestApp,
+    client: &TestClient,
+    code: &str,
+    verifier: &str,
+    redirect_uri: Option<&str>,
+) -> (u16, Value) {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("code_verifier", verifier),
+    ];
+    if let Some(r) = redirect_uri {
+        form.push(("redirect_uri", r));
+    }
+    let res = app.token(client, &form).await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// RFC 6749 §4.1.3: `redirect_uri` is required at /token only if the authorization request
+/// included it, and must then be identical. A client with one registered redirect URI may leave
+/// it out of both.
+#[tokio::test]
+async fn token_request_may_omit_redirect_uri_when_the_authorization_request_did() {
+    let app = app_with_user().await;
+    let client = app.client(&[]).await;
+
+    // Omitted at /authorize: omitted at /token too, and the tokens are issued.
+    let (code, verifier) = code_for(&app, &client, false).await;
+    let (status, body) = redeem(&app, &client, &code, &verifier, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["id_token"].is_string());
+
+    // Omitted at /authorize, a different one at /token: refused.
+    let (code, verifier) = code_for(&app, &client, false).await;
+    let (status, body) = redeem(
+        &app,
+        &client,
+        &code,
+        &verifier,
+        Some("http://127.0.0.1:9/other"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+
+    // Included at /authorize: still required at /token…
+    let (code, verifier) = code_for(&app, &client, true).await;
+    let (status, body) = redeem(&app, &client, &code, &verifier, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    // …and must be identical; the identical one works (the refusal did not spend the code).
+    let (status, body) = redeem(
+        &app,
+        &client,
+        &code,
+        &verifier,
+        Some("http://127.0.0.1:9/callback/"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (code, verifier) = code_for(&app, &client, true).await;
+    let (status, _) = redeem(&app, &client, &code, &verifier, None).await;
+    assert_eq!(status, 400);
+    let (status, body) = redeem(&app, &client, &code, &verifier, Some(&client.redirect_uri)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Another client cannot lean on the omission to redeem someone else's code.
+    let other = app.client(&[]).await;
+    let (code, verifier) = code_for(&app, &client, false).await;
+    let (status, _) = redeem(&app, &other, &code, &verifier, None).await;
+    assert_eq!(status, 400);
+}
+
+/// RFC 7592 §2 / RFC 9110 §15.5.6: a method a registration resource does not support is 405
+/// with `Allow` and a JSON error body (POST to a `registration_client_uri` in particular).
+#[tokio::test]
+async fn unsupported_methods_at_the_registration_endpoints_are_405_with_allow() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let cases = [
+        (
+            reqwest::Method::POST,
+            "/register/some-client",
+            "GET, PUT, DELETE",
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/register/some-client",
+            "GET, PUT, DELETE",
+        ),
+        (reqwest::Method::GET, "/register", "POST"),
+        (reqwest::Method::PUT, "/register", "POST"),
+        (reqwest::Method::DELETE, "/register", "POST"),
+    ];
+    for (method, path, allow) in cases {
+        let res = http
+            .request(method.clone(), app.url(path))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 405, "{method} {path}");
+        assert_eq!(
+            res.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+        let body: Value = res.json().await.expect("json body");
+        assert!(body["error"].is_string(), "{method} {path}: {body}");
+    }
 }
