@@ -7,7 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::helpers::{pkce_pair, query_param, spawn_app, TestApp, TestClient};
+use crate::helpers::{
+    consent_action, location, pkce_pair, query_param, spawn_app, TestApp, TestClient,
+};
 
 const USER: (&str, &str) = ("alice", "alice's password");
 
@@ -333,4 +335,124 @@ async fn unsupported_methods_at_the_registration_endpoints_are_405_with_allow() 
         let body: Value = res.json().await.expect("json body");
         assert!(body["error"].is_string(), "{method} {path}: {body}");
     }
+}
+
+// --- item 3: POST at the authorization endpoint ---------------------------------------------
+
+async fn post_authorize(app: &TestApp, query: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    let path = if query.is_empty() {
+        "/authorize".to_owned()
+    } else {
+        format!("/authorize?{query}")
+    };
+    app.client
+        .post(app.url(&path))
+        .form(form)
+        .send()
+        .await
+        .expect("POST /authorize")
+}
+
+/// OIDC Core 3.1.2.1: the authorization endpoint supports POST, its parameters form-encoded in
+/// the body and read by the same rules as GET's query: the login redirect, prompt=none's
+/// error, the consent page, the code (which redeems), and a parameter both in the query and
+/// in the body refused as a repeated one.
+#[tokio::test]
+async fn oidcc_ensure_post_request_succeeds() {
+    let app = app_with_user().await;
+    let client = app.client(&[]).await;
+    let (verifier, challenge) = pkce_pair();
+    let request = [
+        ("response_type", "code"),
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("scope", "openid"),
+        ("state", "st"),
+        ("nonce", "n-0S6"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+
+    // prompt=none without a session: login_required, redirected to the client.
+    let mut none = request.to_vec();
+    none.push(("prompt", "none"));
+    let res = post_authorize(&app, "", &none).await;
+    assert_eq!(res.status(), 302);
+    let loc = url::Url::parse(&location(&res)).expect("redirect to the client");
+    assert!(loc.as_str().starts_with(&client.redirect_uri), "{loc}");
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("login_required")
+    );
+    assert_eq!(query_param(&loc, "state").as_deref(), Some("st"));
+
+    // Without a session: the login page, as for GET.
+    let res = post_authorize(&app, "", &request).await;
+    assert_eq!(res.status(), 302);
+    let login = location(&res);
+    assert!(login.starts_with("/login"), "{login}");
+    let signed_in = app.login(&login, USER.0, USER.1).await;
+    assert_eq!(signed_in.status(), 303);
+    // The resumed request asks for consent; the decision goes to the interaction.
+    let res = app
+        .client
+        .get(app.url(&location(&signed_in)))
+        .send()
+        .await
+        .expect("resume");
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.expect("consent");
+    let csrf = TestApp::csrf_of(&html);
+    let res = app
+        .client
+        .post(app.url(&consent_action(&html)))
+        .form(&[("csrf_token", csrf.as_str()), ("decision", "allow")])
+        .send()
+        .await
+        .expect("consent");
+    assert_eq!(res.status(), 302);
+    let first = url::Url::parse(&location(&res)).expect("code redirect");
+    assert!(query_param(&first, "code").is_some(), "{first}");
+
+    // Signed in and consented: a POST is answered with the code directly; it redeems.
+    let res = post_authorize(&app, "", &request).await;
+    assert_eq!(res.status(), 302);
+    let loc = url::Url::parse(&location(&res)).expect("code redirect");
+    assert_eq!(query_param(&loc, "state").as_deref(), Some("st"));
+    let code = query_param(&loc, "code").expect("code");
+    let (status, body) = redeem(&app, &client, &code, &verifier, Some(&client.redirect_uri)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A parameter in both the query and the body is repeated: answered as GET answers a
+    // repeated parameter.
+    let mut twice = request.to_vec();
+    twice.push(("state", "other"));
+    let by_get = app.authorize(&twice).await;
+    let by_post = post_authorize(&app, "state=other", &request).await;
+    assert_eq!(by_post.status(), by_get.status());
+    let (get_loc, post_loc) = (location(&by_get), location(&by_post));
+    assert!(!post_loc.contains("code="), "{post_loc}");
+    assert_eq!(
+        get_loc.split('?').next(),
+        post_loc.split('?').next(),
+        "GET {get_loc} / POST {post_loc}"
+    );
+    let error_of = |l: &str| {
+        url::Url::parse(l)
+            .ok()
+            .and_then(|u| query_param(&u, "error"))
+    };
+    assert_eq!(error_of(&post_loc), error_of(&get_loc));
+
+    // A body that is not a form is refused on a page, never redirected.
+    let res = app
+        .client
+        .post(app.url("/authorize"))
+        .header("content-type", "application/json")
+        .body(json!({"client_id": client.id}).to_string())
+        .send()
+        .await
+        .expect("json post");
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
 }
