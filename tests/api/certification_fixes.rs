@@ -8,7 +8,8 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    consent_action, location, pkce_pair, query_param, spawn_app, TestApp, TestClient,
+    consent_action, location, pkce_pair, query_param, spawn_app, spawn_app_on, test_db, TestApp,
+    TestClient,
 };
 
 const USER: (&str, &str) = ("alice", "alice's password");
@@ -455,4 +456,100 @@ async fn oidcc_ensure_post_request_succeeds() {
         .expect("json post");
     assert_eq!(res.status(), 400);
     assert!(res.headers().get("location").is_none());
+}
+
+// --- item 5: the device grant's slow_down ---------------------------------------------------
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+async fn device_poll(app: &TestApp, client: &TestClient, device_code: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", DEVICE_GRANT),
+            ("device_code", device_code),
+            ("client_id", client.id.as_str()),
+        ])
+        .send()
+        .await
+        .expect("poll");
+    let body: Value = res.json().await.expect("json");
+    body["error"].as_str().unwrap_or("").to_owned()
+}
+
+/// Moves the device code's last poll `secs` into the past: the next poll comes that much later
+/// (instead of sleeping).
+fn wait_as_if(app: &TestApp, secs: i64) {
+    use diesel::prelude::*;
+    let mut conn = app.db.conn();
+    diesel::sql_query(format!(
+        "UPDATE device_codes SET last_polled_at = last_polled_at - {}",
+        secs * 1000
+    ))
+    .execute(&mut conn)
+    .expect("age the last poll");
+}
+
+/// RFC 8628 §3.5 with a client that missed slow_downs (two raw polls too fast, then a client
+/// such as openid-client that waits its interval and adds 5 s per slow_down it sees): it is
+/// told slow_down once more, then it is in step; before, the interval grew by 5 s on every
+/// early poll and stayed one step ahead of it forever.
+#[tokio::test]
+async fn device_poll_after_missed_slow_down_converges() {
+    let app = spawn_app_on(test_db(), |a| {
+        a.device_poll_interval = Some(1);
+    })
+    .await;
+    let client = app
+        .client(&["--public", "--grant-type", DEVICE_GRANT])
+        .await;
+    let (status, d) = {
+        let res = reqwest::Client::new()
+            .post(app.url("/device_authorization"))
+            .form(&[("client_id", client.id.as_str()), ("scope", "openid")])
+            .send()
+            .await
+            .expect("device authorization");
+        (
+            res.status().as_u16(),
+            res.json::<Value>().await.expect("json"),
+        )
+    };
+    assert_eq!(status, 200, "{d}");
+    let interval = d["interval"].as_i64().expect("interval");
+    assert_eq!(interval, 1);
+    let code = d["device_code"].as_str().expect("device_code").to_owned();
+
+    assert_eq!(
+        device_poll(&app, &client, &code).await,
+        "authorization_pending"
+    );
+    // Two raw polls at once: slow_down each (answers the client below never saw).
+    assert_eq!(device_poll(&app, &client, &code).await, "slow_down");
+    assert_eq!(device_poll(&app, &client, &code).await, "slow_down");
+
+    // The client polls at the interval it was told; one slow_down, it adds 5 s, in step.
+    let mut told = interval;
+    let mut slow_downs = 0;
+    for _ in 0..4 {
+        wait_as_if(&app, told);
+        match device_poll(&app, &client, &code).await.as_str() {
+            "slow_down" => {
+                slow_downs += 1;
+                told += 5;
+            }
+            "authorization_pending" => break,
+            other => panic!("unexpected answer {other}"),
+        }
+    }
+    assert_eq!(slow_downs, 1, "told slow_down {slow_downs} times");
+    // And stays in step at that interval; polling early again is slow_down again, and the
+    // interval grows by 5 s over what that poll waited (RFC 8628 §3.5).
+    wait_as_if(&app, told);
+    assert_eq!(
+        device_poll(&app, &client, &code).await,
+        "authorization_pending"
+    );
+    assert_eq!(device_poll(&app, &client, &code).await, "slow_down");
+    assert!(app.count(&format!("device_codes WHERE poll_interval >= {told}")) == 1);
 }
