@@ -77,6 +77,7 @@ diesel::table! {
         family_id -> Nullable<Text>,
         access_jti -> Nullable<Text>,
         amr -> Nullable<Text>,
+        redirect_uri_given -> Bool,
     }
 }
 

@@ -471,6 +471,7 @@ pub fn run(
         session_id: input.session_id,
         auth_time: input.auth_time.unwrap_or(ctx.now),
         amr: input.amr,
+        redirect_uri_given: params.get("redirect_uri").is_some(),
     };
     match pending.authorize(&mut flow, user.id.as_str().into()) {
         Ok(url) => AuthorizeOutcome::Redirect(with_iss(url, &issuer)),

@@ -78,6 +78,7 @@ impl Authorizer for DbAuthorizer<'_> {
             family_id: None,
             access_jti: None,
             amr: extra.amr,
+            redirect_uri_given: extra.redirect_uri_given,
         };
         let mut conn = ctx.conn().map_err(|e| {
             tracing::error!(error = %e, "no connection to store an authorization code");

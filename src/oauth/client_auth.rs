@@ -12,7 +12,7 @@ use base64::Engine;
 use super::client_assertion;
 use super::client_policy::{AUTH_BASIC, AUTH_NONE, AUTH_POST, AUTH_PRIVATE_KEY_JWT};
 use super::context::Ctx;
-use super::errors::ProtocolError;
+use super::errors::{ErrorCode, ProtocolError};
 use super::params::Params;
 use crate::db::models::clients::Client;
 use crate::random;
@@ -176,6 +176,18 @@ fn with_assertion(ctx: &Ctx, id: &str, assertion: &str) -> Result<Arc<Client>, P
         ctx.now,
     )?;
     Ok(client)
+}
+
+/// The error a client-authenticated endpoint answers (RFC 6749 §5.2): a failed client
+/// authentication challenges the scheme the client used, so a Basic challenge only when the
+/// request carried an Authorization header. A client that authenticated in the body
+/// (`client_secret_post`, `private_key_jwt`) or not at all gets 401 `invalid_client` without
+/// one: a challenge it never answered reads as "use Basic", and openid-client reports it as a
+/// challenge error instead of `invalid_client`. Every endpoint that authenticates clients
+/// (/token, /revoke, /introspect, /par, /device_authorization) passes its errors through here.
+pub fn answer(used_authorization_header: bool, mut e: ProtocolError) -> ProtocolError {
+    e.basic_challenge = used_authorization_header && e.code == ErrorCode::InvalidClient;
+    e
 }
 
 /// Reads and checks the client's credentials in one step.

@@ -146,6 +146,8 @@ pub struct CodeContext {
     pub auth_time: i64,
     /// RFC 8176 methods of the session's login, space-separated.
     pub amr: Option<String>,
+    /// Whether the authorization request carried `redirect_uri` (RFC 6749 §4.1.3).
+    pub redirect_uri_given: bool,
 }
 
 impl Ctx {

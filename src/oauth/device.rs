@@ -134,6 +134,25 @@ pub struct Approved {
     pub session_id: Option<String>,
 }
 
+/// Whether a poll `gap_ms` after the previous one came too soon for `interval` (seconds), and
+/// if so the interval from now on. RFC 8628 §3.5: on `slow_down` the client adds 5 s to the
+/// interval it polls at, so the interval becomes 5 s more than the gap this poll came after
+/// (to the nearest second, at least one), never more than 5 s above the interval in force,
+/// never lower.
+/// Raising the interval in force by 5 s on every early poll instead keeps a client that missed
+/// a `slow_down` (a lost response, polls before it started) one step behind forever: each
+/// early poll it makes raises the bar by as much as it then adds. This way a client that polls
+/// at the interval it was last told and adds 5 s per `slow_down` it sees is in step at its next
+/// poll after a `slow_down`, whatever it missed.
+pub fn slow_down(interval: i64, gap_ms: i64) -> Option<i64> {
+    if gap_ms >= interval * 1000 - POLL_SLACK_MS {
+        return None;
+    }
+    // The interval the client polls at: whole seconds (plus latency), at least one.
+    let used = ((gap_ms + 500) / 1000).max(1);
+    Some(interval.max((interval + 5).min(used + 5)))
+}
+
 fn error(code: ErrorCode, description: &str) -> ProtocolError {
     ProtocolError::new(code, description)
 }
@@ -168,16 +187,11 @@ pub fn poll(
             "the user denied the request",
         ));
     }
-    let too_soon = device_codes::record_poll(
-        conn,
-        &hash,
-        row.last_polled_at,
-        row.poll_interval,
-        now_ms,
-        POLL_SLACK_MS,
-    )
-    .map_err(ProtocolError::server_error)?;
-    if too_soon {
+    let slowed = row
+        .last_polled_at
+        .and_then(|previous| slow_down(row.poll_interval, now_ms - previous));
+    device_codes::record_poll(conn, &hash, now_ms, slowed).map_err(ProtocolError::server_error)?;
+    if slowed.is_some() {
         return Err(error(
             ErrorCode::SlowDown,
             "polling too fast: wait 5 seconds longer between requests",
@@ -209,6 +223,46 @@ pub fn poll(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// openid-client's `pollDeviceAuthorizationGrant`: waits its interval, adds 5 s per
+    /// `slow_down` it sees. After `missed` early polls it never saw, it is in step within one
+    /// `slow_down`.
+    #[test]
+    fn a_client_that_missed_slow_downs_converges() {
+        for initial in [1, 5] {
+            for missed in 0..4 {
+                let mut server = initial;
+                for _ in 0..missed {
+                    server = slow_down(server, 10).unwrap_or(server);
+                }
+                let mut client = initial;
+                let mut slowed = 0;
+                while let Some(next) = slow_down(server, client * 1000) {
+                    server = next;
+                    client += 5;
+                    slowed += 1;
+                    assert!(
+                        slowed <= 1,
+                        "initial {initial}, missed {missed}: no convergence"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slow_down_raises_the_interval_by_five_seconds_over_the_clients() {
+        // Too fast: 5 s over the gap the client used, at most 5 s over the interval in force.
+        assert_eq!(slow_down(1, 10), Some(6));
+        assert_eq!(slow_down(5, 4_000), Some(9));
+        assert_eq!(slow_down(5, 0), Some(6));
+        assert_eq!(slow_down(10, 9_000), Some(14));
+        // Never lower than the interval in force.
+        assert_eq!(slow_down(20, 100), Some(20));
+        // In time (with a little slack for timers): nothing changes.
+        assert_eq!(slow_down(5, 5_000), None);
+        assert_eq!(slow_down(5, 4_800), None);
+    }
 
     #[test]
     fn user_codes_are_unambiguous_and_typed_loosely() {

@@ -46,6 +46,9 @@ impl ErrorCode {
 pub struct ProtocolError {
     pub code: ErrorCode,
     pub description: String,
+    /// A failed client authentication of a client that used the Authorization header: its
+    /// answer carries a Basic challenge (RFC 6749 §5.2). Set only by `client_auth::answer`.
+    pub basic_challenge: bool,
 }
 
 impl ProtocolError {
@@ -53,6 +56,7 @@ impl ProtocolError {
         ProtocolError {
             code,
             description: description.into(),
+            basic_challenge: false,
         }
     }
 

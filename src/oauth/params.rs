@@ -91,12 +91,16 @@ impl Form {
     }
 }
 
+#[derive(Clone)]
 pub struct Params<'a> {
     params: &'a NormalizedParameter,
     /// Present in the request at all (even if poisoned by a duplicate).
     raw_keys: Vec<String>,
     /// The client authenticated by `client_auth`, with its presented secret if any.
     pub authenticated: Option<(String, Option<Vec<u8>>)>,
+    /// The redirect URI a token request may leave out because its authorization request left
+    /// it out (RFC 6749 §4.1.3; set by `token::authorization_code`).
+    pub implied_redirect_uri: Option<String>,
 }
 
 impl<'a> Params<'a> {
@@ -105,6 +109,7 @@ impl<'a> Params<'a> {
             params,
             raw_keys,
             authenticated: None,
+            implied_redirect_uri: None,
         }
     }
 
@@ -177,6 +182,7 @@ impl accesstoken::Request for Params<'_> {
     }
     fn redirect_uri(&self) -> Option<Cow<'_, str>> {
         self.get("redirect_uri")
+            .or_else(|| self.implied_redirect_uri.as_deref().map(Cow::Borrowed))
     }
     fn grant_type(&self) -> Option<Cow<'_, str>> {
         self.get("grant_type")

@@ -106,12 +106,60 @@ async fn metadata_document_refusal(
     ))
 }
 
-/// GET (or POST) /authorize: a new authorization request, its parameters in the query string.
+/// The parameters of an authorization request as one urlencoded string. OIDC Core 3.1.2.1:
+/// the endpoint takes GET and POST alike, a POST's parameters in an
+/// `application/x-www-form-urlencoded` body read by the same rules as a query. A POST is a
+/// protocol request like a GET (no CSRF token: no session's form sent it). Query and body make
+/// one request, so a parameter in both is a repeated parameter, refused like any other
+/// (RFC 6749 §3.1). `Err`: the page for a body that cannot be one.
+fn request_parameters(req: &HttpRequest, body: &[u8]) -> Result<String, HttpResponse> {
+    let query = req.query_string();
+    if body.is_empty() || req.method() != actix_web::http::Method::POST {
+        return Ok(query.to_owned());
+    }
+    let refused = |message: &str| {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request cannot be completed",
+            message,
+            Some(ErrorCode::InvalidRequest.as_str()),
+        )
+    };
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(refused(
+            "A sign-in request sent with POST must be an application/x-www-form-urlencoded form.",
+        ));
+    }
+    let Ok(form) = std::str::from_utf8(body) else {
+        return Err(refused("The request's parameters are not valid UTF-8."));
+    };
+    Ok(match (query.is_empty(), form.is_empty()) {
+        (true, _) => form.to_owned(),
+        (false, true) => query.to_owned(),
+        (false, false) => format!("{query}&{form}"),
+    })
+}
+
+/// GET or POST /authorize: a new authorization request, its parameters in the query string or
+/// the form body (`request_parameters`).
 pub async fn authorize(
     req: HttpRequest,
     state: web::Data<AppState>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let query = req.query_string().to_owned();
+    let query = match request_parameters(&req, &body) {
+        Ok(q) => q,
+        Err(page) => return Ok(page),
+    };
     let named = |key: &str| {
         url::form_urlencoded::parse(query.as_bytes())
             .find(|(k, _)| k == key)

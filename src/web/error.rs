@@ -218,8 +218,8 @@ impl ResponseError for AppError {
 /// The HTTP form of a protocol error (RFC 6749 §5.2), for every client-facing JSON endpoint
 /// (token, revocation, introspection, PAR, device authorization): JSON `error` and
 /// `error_description`, `Cache-Control: no-store` and `Pragma: no-cache`. A failed client
-/// authentication is 401 with a Basic challenge (§5.2 asks for one when the client used the
-/// Authorization header; we always send it), a server failure 500, the database away 503 with
+/// authentication is 401, with a Basic challenge when the client used the Authorization header
+/// (`oauth::client_auth::answer` decides; §5.2), a server failure 500, the database away 503 with
 /// `Retry-After`, anything else 400. The one place this mapping is made.
 impl ResponseError for ProtocolError {
     fn status_code(&self) -> StatusCode {
@@ -236,7 +236,7 @@ impl ResponseError for ProtocolError {
         let mut res = HttpResponse::build(status);
         res.insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"));
-        if self.code == ErrorCode::InvalidClient {
+        if self.code == ErrorCode::InvalidClient && self.basic_challenge {
             res.insert_header((header::WWW_AUTHENTICATE, CLIENT_CHALLENGE));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {

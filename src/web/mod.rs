@@ -82,10 +82,18 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .route("/jwks.json", get().to(discovery::jwks))
     .route("/userinfo", get().to(userinfo::userinfo))
     .route("/userinfo", post().to(userinfo::userinfo))
-    .route("/register", post().to(register::register))
-    .route("/register/{client_id}", get().to(register::read))
-    .route("/register/{client_id}", web::put().to(register::replace))
-    .route("/register/{client_id}", web::delete().to(register::delete))
+    .service(
+        web::resource("/register")
+            .route(post().to(register::register))
+            .default_service(web::to(register::not_allowed_at_register)),
+    )
+    .service(
+        web::resource("/register/{client_id}")
+            .route(get().to(register::read))
+            .route(web::put().to(register::replace))
+            .route(web::delete().to(register::delete))
+            .default_service(web::to(register::not_allowed_at_client_uri)),
+    )
     .route("/par", post().to(par::push))
     .route("/device_authorization", post().to(device::authorize_device))
     .route("/device", get().to(device::page))

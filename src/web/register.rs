@@ -40,6 +40,28 @@ fn server_error(e: impl std::fmt::Display) -> HttpResponse {
     )
 }
 
+/// RFC 9110 §15.5.6: a method a registration resource does not support is 405 with an `Allow`
+/// header naming the ones it does, and a JSON error body like every other answer here.
+fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
+    HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED)
+        .insert_header((header::ALLOW, allow))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({
+            "error": "invalid_request",
+            "error_description": format!("{} is not supported here; use {allow}", req.method()),
+        }))
+}
+
+/// Any method but POST at `/register` (RFC 7591 §3).
+pub async fn not_allowed_at_register(req: HttpRequest) -> HttpResponse {
+    method_not_allowed(&req, "POST")
+}
+
+/// Any method but GET, PUT and DELETE at a `registration_client_uri` (RFC 7592 §2).
+pub async fn not_allowed_at_client_uri(req: HttpRequest) -> HttpResponse {
+    method_not_allowed(&req, "GET, PUT, DELETE")
+}
+
 /// The JSON body, or the RFC 7591 error for one that is not.
 fn metadata_body(req: &HttpRequest, body: &[u8]) -> Result<Value, HttpResponse> {
     let is_json = req

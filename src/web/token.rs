@@ -7,12 +7,12 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use crate::db::models::clients::Client;
-use crate::oauth::client_assertion;
 use crate::oauth::context::{AssertionKeys, Ctx};
 use crate::oauth::errors::ProtocolError;
 use crate::oauth::params::{Form, Params};
 use crate::oauth::token;
 use crate::oauth::tokens::Issued;
+use crate::oauth::{client_assertion, client_auth};
 use crate::oidc::id_token;
 use crate::state::AppState;
 
@@ -165,6 +165,27 @@ pub async fn client_endpoint<T: Send + 'static>(
     serve: Serve,
     f: impl Fn(&Ctx, Arc<Client>, &Params<'_>) -> Result<T, ProtocolError> + Send + 'static,
 ) -> (Option<String>, Result<T, ProtocolError>) {
+    let (claimed, result) = client_endpoint_inner(req, state, body, endpoint, serve, f).await;
+    (
+        claimed,
+        result.map_err(|e| client_auth::answer(used_header(req), e)),
+    )
+}
+
+/// Whether the request carried an Authorization header (the scheme a failed client
+/// authentication is challenged with, `client_auth::answer`).
+fn used_header(req: &HttpRequest) -> bool {
+    req.headers().contains_key(header::AUTHORIZATION)
+}
+
+async fn client_endpoint_inner<T: Send + 'static>(
+    req: &HttpRequest,
+    state: web::Data<AppState>,
+    body: &[u8],
+    endpoint: &'static str,
+    serve: Serve,
+    f: impl Fn(&Ctx, Arc<Client>, &Params<'_>) -> Result<T, ProtocolError> + Send + 'static,
+) -> (Option<String>, Result<T, ProtocolError>) {
     let ClientForm { form, auth } = match client_form(req, body) {
         Ok(f) => f,
         Err(e) => return (None, Err(e)),
@@ -202,9 +223,10 @@ pub async fn client_endpoint<T: Send + 'static>(
 }
 
 pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let failed = |e: ProtocolError| client_auth::answer(used_header(&req), e).error_response();
     let ClientForm { form, auth } = match client_form(&req, &body) {
         Ok(f) => f,
-        Err(e) => return e.error_response(),
+        Err(e) => return failed(e),
     };
     let claimed = claimed_client(auth.as_deref(), &form);
     let st = state.clone().into_inner();
@@ -247,7 +269,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"))
             .json(resp),
-        Ok(Err(e)) => e.error_response(),
+        Ok(Err(e)) => failed(e),
         Err(e) => ProtocolError::server_error(e).error_response(),
     };
     crate::web::metrics::tag(&mut res, claimed, None);

@@ -1646,13 +1646,22 @@ async fn run_token_case(fx: &Fx, case: &TokCase) -> Result<(), String> {
                 "no Cache-Control: no-store"
             );
             if error == "invalid_client" {
+                // RFC 6749 §5.2: a Basic challenge exactly when the client used the header.
                 let challenge = headers
                     .get("www-authenticate")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
+                let used_header = match case.auth {
+                    Auth::Own(w) => fx.c(w).secret.is_some(),
+                    Auth::BasicSecret(..)
+                    | Auth::Both(_)
+                    | Auth::Header(_)
+                    | Auth::TwoHeaders(_) => true,
+                    Auth::Post(_) | Auth::PostSecret(..) | Auth::IdOnly(_) | Auth::None => false,
+                };
                 ensure!(
-                    challenge.starts_with("Basic"),
-                    "invalid_client without a Basic challenge (WWW-Authenticate {challenge:?})"
+                    challenge.starts_with("Basic") == used_header,
+                    "invalid_client: WWW-Authenticate {challenge:?} (Authorization header used: {used_header})"
                 );
             }
         }
@@ -2779,7 +2788,16 @@ async fn run_ri_case(fx: &Fx, case: &RiCase) -> Result<(), String> {
                 "expected {want} {error}, got {status} {text:.200}"
             );
             if error == "invalid_client" {
-                ensure!(challenge.starts_with("Basic"), "challenge {challenge:?}");
+                // RFC 6749 §5.2: a Basic challenge exactly when the header was used.
+                let used_header = match case.auth {
+                    Auth::Own(w) => fx.c(w).secret.is_some(),
+                    Auth::BasicSecret(..) | Auth::Header(_) => true,
+                    _ => false,
+                };
+                ensure!(
+                    challenge.starts_with("Basic") == used_header,
+                    "challenge {challenge:?} (Authorization header used: {used_header})"
+                );
             }
         }
     }

@@ -3,6 +3,7 @@
 mod admin;
 mod adversarial;
 mod browser;
+mod certification_fixes;
 mod cli;
 mod clients;
 mod config;

@@ -387,6 +387,11 @@ fn token_parsing_never_fails_and_answers_rfc6749_errors() {
             ("scope".into(), "openid".into()),
         ];
         let body = build(&base, &keep, &extra);
+        let used_header = if raw_auth.len() > 30 {
+            !raw_auth.trim().is_empty()
+        } else {
+            auth.as_deref().is_some_and(|h| !h.is_empty())
+        };
         let (status, challenge, text) = rt.block_on(async {
             let mut req = reqwest::Client::new().post(pa.app.url("/token"));
             if let Some(ct) = content_types[ct_idx] {
@@ -415,6 +420,7 @@ fn token_parsing_never_fails_and_answers_rfc6749_errors() {
                 .to_owned();
             Ok::<_, TestCaseError>((status, challenge, res.text().await.unwrap_or_default()))
         })?;
+
         prop_assert!(status < 500, "{status} for body {body:?}: {text}");
         let doc: Value = serde_json::from_str(&text)
             .map_err(|_| TestCaseError::fail(format!("not JSON ({status}): {text:.200}")))?;
@@ -433,7 +439,13 @@ fn token_parsing_never_fails_and_answers_rfc6749_errors() {
         match status {
             401 => {
                 prop_assert_eq!(error, "invalid_client");
-                prop_assert!(challenge.starts_with("Basic"), "401 without a challenge");
+                // RFC 6749 §5.2: challenged with Basic exactly when the header was used.
+                prop_assert_eq!(
+                    challenge.starts_with("Basic"),
+                    used_header,
+                    "401 challenge {:?}",
+                    challenge
+                );
             }
             400 => prop_assert_ne!(error, "invalid_client", "invalid_client must be 401 here"),
             other => prop_assert!(false, "unexpected status {other}"),

@@ -29,6 +29,9 @@ pub struct CodeRow {
     pub access_jti: Option<String>,
     /// RFC 8176 methods of the login the code was issued in, space-separated.
     pub amr: Option<String>,
+    /// Whether the authorization request carried `redirect_uri` (then the token request must
+    /// repeat it, RFC 6749 §4.1.3).
+    pub redirect_uri_given: bool,
 }
 
 pub fn insert(conn: &mut DbConn, row: &CodeRow) -> QueryResult<()> {
@@ -82,6 +85,26 @@ pub fn redeem(conn: &mut DbConn, code_hash: &str, now: i64) -> QueryResult<Redee
         (_, Some(row)) if row.consumed_at.is_some() => Redeem::Replayed(row),
         _ => Redeem::Invalid,
     })
+}
+
+/// The redirect URI a live code was issued for and whether the authorization request named
+/// it, without spending the code (the token request's `redirect_uri` rule, RFC 6749 §4.1.3).
+pub fn redirect_of(
+    conn: &mut DbConn,
+    code_hash: &str,
+    now: i64,
+) -> QueryResult<Option<(String, String, bool)>> {
+    codes::table
+        .find(code_hash)
+        .filter(codes::consumed_at.is_null())
+        .filter(codes::expires_at.gt(now))
+        .select((
+            codes::client_id,
+            codes::redirect_uri,
+            codes::redirect_uri_given,
+        ))
+        .first(conn)
+        .optional()
 }
 
 /// Remembers what the code produced (for revocation on replay).

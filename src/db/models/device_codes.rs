@@ -61,31 +61,27 @@ pub fn pending_by_user_code(
         .optional()
 }
 
-/// Records a poll at `now_ms`; when it came sooner than the interval allows (less `slack_ms`
-/// for timers), raises the interval by 5 s (RFC 8628 §3.5) and says so.
+/// Records a poll at `now_ms`, and the interval that holds from now on when it changes
+/// (`oauth::device::poll` decides it).
 pub fn record_poll(
     conn: &mut DbConn,
     hash: &str,
-    previous: Option<i64>,
-    interval: i64,
     now_ms: i64,
-    slack_ms: i64,
-) -> QueryResult<bool> {
-    let too_soon = previous.is_some_and(|p| now_ms - p < interval * 1000 - slack_ms);
+    new_interval: Option<i64>,
+) -> QueryResult<()> {
     let target = t::table.find(hash);
-    if too_soon {
-        diesel::update(target)
+    match new_interval {
+        Some(interval) => diesel::update(target)
             .set((
                 t::last_polled_at.eq(Some(now_ms)),
-                t::poll_interval.eq(t::poll_interval + 5),
+                t::poll_interval.eq(interval),
             ))
-            .execute(conn)?;
-    } else {
-        diesel::update(target)
+            .execute(conn)?,
+        None => diesel::update(target)
             .set(t::last_polled_at.eq(Some(now_ms)))
-            .execute(conn)?;
-    }
-    Ok(too_soon)
+            .execute(conn)?,
+    };
+    Ok(())
 }
 
 /// What the user decided, for a request still pending.
