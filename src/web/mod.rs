@@ -24,6 +24,7 @@ pub mod par;
 pub mod passkeys;
 pub mod pending_login;
 pub mod register;
+pub mod request_object;
 pub mod request_id;
 pub mod reset;
 pub mod revoke;
