@@ -29,6 +29,7 @@ mod protocol;
 mod refresh;
 mod registration;
 mod replicas;
+mod request_objects;
 mod rp;
 mod signup;
 mod storage;
