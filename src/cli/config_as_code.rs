@@ -143,7 +143,11 @@ fn doc_of(c: &Client) -> ClientDoc {
             let mut uris: Vec<String> = meta
                 .get("request_uris")
                 .and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|u| u.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             uris.sort();
             uris

@@ -1,7 +1,8 @@
 //! JWT signing, and the one validation profile every JWT Ostiary accepts goes through: our own
 //! access tokens and id_token hints (`verify`, `verify_with`) and the JWTs clients sign with
-//! their own keys (`decode`, for `private_key_jwt` assertions). Every token we sign carries
-//! `kid`.
+//! their own keys (`decode`, for `private_key_jwt` assertions and request objects; an unsigned
+//! request object, from a client registered for it, by `decode_unsigned`). Every token we sign
+//! carries `kid`.
 //!
 //! The profile: an asymmetric algorithm the key is for (never `none`, never HMAC: a public key
 //! used as an HMAC secret is the classic confusion attack, RFC 8725 §2.1); the signature; `iss`;

@@ -59,7 +59,9 @@ pub fn push(
         let keys = object_keys
             .filter(|k| k.client_id == client.row.client_id)
             .ok_or_else(|| {
-                ProtocolError::invalid_request("the request names another client than the one authenticated")
+                ProtocolError::invalid_request(
+                    "the request names another client than the one authenticated",
+                )
             })?;
         let assembled = super::request_object::assemble(
             client,

@@ -161,7 +161,8 @@ pub fn fetchable(client: &Client, request_uri: &str) -> Result<Url, ProtocolErro
             "the request_uri is not one of the client's registered request_uris",
         ));
     }
-    let mut url = Url::parse(request_uri).map_err(|_| invalid_uri("the request_uri is not a URL"))?;
+    let mut url =
+        Url::parse(request_uri).map_err(|_| invalid_uri("the request_uri is not a URL"))?;
     url.set_fragment(None);
     Ok(url)
 }
@@ -200,7 +201,9 @@ fn segment(part: Option<&str>) -> Option<Map<String, Value>> {
 /// for an encrypted one (JWE), which is not supported.
 pub fn header(object: &str) -> Result<Header, ProtocolError> {
     if object.split('.').count() == 5 {
-        return Err(invalid_object("encrypted request objects are not supported"));
+        return Err(invalid_object(
+            "encrypted request objects are not supported",
+        ));
     }
     let h = segment(object.split('.').next())
         .ok_or_else(|| invalid_object("the request object is not a JWT"))?;
@@ -309,7 +312,9 @@ pub fn assemble(
         let jwk = keys
             .and_then(|k| key_for(k, header.kid.as_deref(), &header.alg))
             .ok_or_else(|| {
-                invalid_object("the request object is signed with a key the client did not register")
+                invalid_object(
+                    "the request object is signed with a key the client did not register",
+                )
             })?;
         let key = DecodingKey::from_jwk(&jwk)
             .map_err(|_| invalid_object("the client's key is not usable"))?;
@@ -329,7 +334,11 @@ fn as_parameter(v: &Value) -> Option<String> {
 }
 
 /// The authorization request: OIDC Core §6.3.3 for OpenID requests, RFC 9101 §6.3 otherwise.
-fn merge(client_id: &str, query: &str, claims: Map<String, Value>) -> Result<String, ProtocolError> {
+fn merge(
+    client_id: &str,
+    query: &str,
+    claims: Map<String, Value>,
+) -> Result<String, ProtocolError> {
     if claims.contains_key("request") || claims.contains_key("request_uri") {
         return Err(invalid_object(
             "a request object must not contain request or request_uri",
@@ -346,9 +355,14 @@ fn merge(client_id: &str, query: &str, claims: Map<String, Value>) -> Result<Str
         .filter(|(k, _)| k != "request" && k != "request_uri")
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let outer_value = |key: &str| outer.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-    let openid = outer_value("scope")
-        .is_some_and(|s| s.split_ascii_whitespace().any(|s| s == "openid"));
+    let outer_value = |key: &str| {
+        outer
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let openid =
+        outer_value("scope").is_some_and(|s| s.split_ascii_whitespace().any(|s| s == "openid"));
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     if openid {
         let Some(response_type) = outer_value("response_type") else {
@@ -507,8 +521,8 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidRequest);
         let mut claims = Map::new();
         claims.insert("client_id".into(), Value::from("other"));
-        let err = merge("c", "client_id=c&scope=openid&response_type=code", claims)
-            .expect_err("refused");
+        let err =
+            merge("c", "client_id=c&scope=openid&response_type=code", claims).expect_err("refused");
         assert_eq!(err.code, ErrorCode::InvalidRequestObject);
     }
 }

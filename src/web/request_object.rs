@@ -35,11 +35,9 @@ async fn client(
         return Ok(found);
     }
     let st = state.clone().into_inner();
-    let found = web::block(move || {
-        context::pooled(st.protocol()).map(|ctx| ctx.client(&id))
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?;
+    let found = web::block(move || context::pooled(st.protocol()).map(|ctx| ctx.client(&id)))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     found.map_err(AppError::from)
 }
 
@@ -131,9 +129,14 @@ pub async fn expand(
     let keys = if header.alg == jar::UNSIGNED {
         None
     } else {
-        registered_keys(&state.client_keys, &outbound, &client, header.kid.as_deref())
-            .await
-            .ok()
+        registered_keys(
+            &state.client_keys,
+            &outbound,
+            &client,
+            header.kid.as_deref(),
+        )
+        .await
+        .ok()
     };
     let assembled = jar::assemble(
         &client,

@@ -15,9 +15,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::helpers::{
-    location, query_param, spawn_app_on, test_db, TestApp, TestClient, REDIRECT,
-};
+use crate::helpers::{location, query_param, spawn_app_on, test_db, TestApp, TestClient, REDIRECT};
 
 const USER: (&str, &str) = ("alice", "correct horse battery staple");
 
@@ -46,8 +44,8 @@ fn ec_key(kid: &str) -> Key {
     use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
-        .expect("pair");
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).expect("pair");
     let point = pair.public_key().as_ref().to_vec();
     Key {
         encoding: EncodingKey::from_ec_der(doc.as_ref()),
@@ -139,8 +137,8 @@ async fn app() -> TestApp {
 
 /// A client registered by the CLI with request-object metadata (`extra` flags) and `keys`.
 async fn client(app: &TestApp, keys: &[&Key], extra: &[&str]) -> TestClient {
-    let jwks = json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
-        .to_string();
+    let jwks =
+        json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() }).to_string();
     let mut args: Vec<&str> = extra.to_vec();
     if !keys.is_empty() {
         args.extend(["--jwks", jwks.as_str()]);
@@ -159,7 +157,7 @@ fn claims(app: &TestApp, client: &TestClient, state: &str, nonce: &str) -> Value
 }
 
 /// The outer parameters OIDC Core §6.1 requires beside a request object.
-fn outer<'a>(client: &'a TestClient) -> Vec<(&'a str, &'a str)> {
+fn outer(client: &TestClient) -> Vec<(&str, &str)> {
     vec![
         ("client_id", client.id.as_str()),
         ("response_type", "code"),
@@ -214,7 +212,10 @@ async fn redirected_error(app: &TestApp, params: &[(&str, &str)]) -> (String, ur
     let res = app.authorize(params).await;
     assert_eq!(res.status(), 302, "a redirect");
     let loc = location(&res);
-    assert!(loc.starts_with(REDIRECT), "to the registered redirect URI: {loc}");
+    assert!(
+        loc.starts_with(REDIRECT),
+        "to the registered redirect URI: {loc}"
+    );
     let url = url::Url::parse(&loc).expect("url");
     assert!(query_param(&url, "code").is_none(), "no code: {loc}");
     (query_param(&url, "error").unwrap_or_default(), url)
@@ -239,7 +240,12 @@ async fn oidcc_request_uri_unsigned() {
     let client = client(
         &app,
         &[],
-        &["--request-object-signing-alg", "none", "--request-uri", &uri],
+        &[
+            "--request-object-signing-alg",
+            "none",
+            "--request-uri",
+            &uri,
+        ],
     )
     .await;
     server.serve(200, &unsigned(&claims(&app, &client, "st-ru", "n-ru")));
@@ -259,12 +265,21 @@ async fn oidcc_request_uri_signed_rs256() {
     let client = client(
         &app,
         &[&key],
-        &["--request-object-signing-alg", "RS256", "--request-uri", &registered],
+        &[
+            "--request-object-signing-alg",
+            "RS256",
+            "--request-uri",
+            &registered,
+        ],
     )
     .await;
     server.serve(
         200,
-        &sign(Algorithm::RS256, &key, &claims(&app, &client, "st-rs", "n-rs")),
+        &sign(
+            Algorithm::RS256,
+            &key,
+            &claims(&app, &client, "st-rs", "n-rs"),
+        ),
     );
     let uri = server.uri();
     let mut params = outer(&client);
@@ -306,7 +321,11 @@ async fn request_objects_signed_with_ps256_es256_and_eddsa_keys_are_accepted() {
         let mut params = outer(&client);
         params.push(("request", object.as_str()));
         let url = app.code_flow(&client, &params, USER).await;
-        assert_eq!(query_param(&url, "state").as_deref(), Some(state), "{alg:?}");
+        assert_eq!(
+            query_param(&url, "state").as_deref(),
+            Some(state),
+            "{alg:?}"
+        );
         assert!(query_param(&url, "code").is_some(), "{alg:?}");
     }
 }
@@ -320,7 +339,12 @@ async fn refused_request_objects_are_redirected_with_the_standard_error() {
     let client = client(
         &app,
         &[&key],
-        &["--request-object-signing-alg", "RS256", "--request-uri", &registered_uri],
+        &[
+            "--request-object-signing-alg",
+            "RS256",
+            "--request-uri",
+            &registered_uri,
+        ],
     )
     .await;
     let other = rsa_key("rp-1");
@@ -351,7 +375,11 @@ async fn refused_request_objects_are_redirected_with_the_standard_error() {
         ),
         (
             "expired",
-            sign(Algorithm::RS256, &key, &with(json!({"exp": now - 3600, "iat": now - 4000}))),
+            sign(
+                Algorithm::RS256,
+                &key,
+                &with(json!({"exp": now - 3600, "iat": now - 4000})),
+            ),
             "invalid_request_object",
         ),
         (
@@ -361,17 +389,29 @@ async fn refused_request_objects_are_redirected_with_the_standard_error() {
         ),
         (
             "client_id inside differs",
-            sign(Algorithm::RS256, &key, &with(json!({"client_id": "someone-else"}))),
+            sign(
+                Algorithm::RS256,
+                &key,
+                &with(json!({"client_id": "someone-else"})),
+            ),
             "invalid_request_object",
         ),
         (
             "iss is not the client",
-            sign(Algorithm::RS256, &key, &with(json!({"iss": "someone-else"}))),
+            sign(
+                Algorithm::RS256,
+                &key,
+                &with(json!({"iss": "someone-else"})),
+            ),
             "invalid_request_object",
         ),
         (
             "aud is another server",
-            sign(Algorithm::RS256, &key, &with(json!({"aud": "https://other.example"}))),
+            sign(
+                Algorithm::RS256,
+                &key,
+                &with(json!({"aud": "https://other.example"})),
+            ),
             "invalid_request_object",
         ),
         (
@@ -399,7 +439,8 @@ async fn refused_request_objects_are_redirected_with_the_standard_error() {
     // A request_uri the client did not register: never fetched.
     let unregistered = format!("http://{}/other.jwt", server.addr);
     server.serve(200, &sign(Algorithm::RS256, &key, &base));
-    let by_reference: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let by_reference: Vec<Case> = vec![
         (
             "request_uri not registered",
             vec![("request_uri", unregistered.as_str())],
@@ -407,7 +448,10 @@ async fn refused_request_objects_are_redirected_with_the_standard_error() {
         ),
         (
             "both request and request_uri",
-            vec![("request_uri", registered_uri.as_str()), ("request", "a.b.c")],
+            vec![
+                ("request_uri", registered_uri.as_str()),
+                ("request", "a.b.c"),
+            ],
             "invalid_request",
         ),
     ];
@@ -467,7 +511,11 @@ async fn a_client_requiring_signed_request_objects_gets_no_code_for_a_plain_requ
     params.push(("redirect_uri", REDIRECT));
     let res = app.authorize(&params).await;
     assert_eq!(res.status(), 400, "refused on a page");
-    let object = sign(Algorithm::RS256, &key, &claims(&app, &client, "st-req", "n-req"));
+    let object = sign(
+        Algorithm::RS256,
+        &key,
+        &claims(&app, &client, "st-req", "n-req"),
+    );
     let mut params = outer(&client);
     params.push(("request", object.as_str()));
     succeeds_with_state_and_nonce(&app, &client, &params, "st-req", "n-req").await;
@@ -475,8 +523,15 @@ async fn a_client_requiring_signed_request_objects_gets_no_code_for_a_plain_requ
     let out = app
         .cli(
             &[
-                "client", "add", "--name", "Contradiction", "--redirect-uri", REDIRECT,
-                "--require-signed-request-object", "--request-object-signing-alg", "none",
+                "client",
+                "add",
+                "--name",
+                "Contradiction",
+                "--redirect-uri",
+                REDIRECT,
+                "--require-signed-request-object",
+                "--request-object-signing-alg",
+                "none",
             ],
             None,
         )
@@ -489,22 +544,34 @@ async fn a_signed_request_object_can_be_pushed() {
     let app = app().await;
     let key = rsa_key("rp-1");
     let client = client(&app, &[&key], &[]).await;
-    let object = sign(Algorithm::RS256, &key, &claims(&app, &client, "st-par", "n-par"));
+    let object = sign(
+        Algorithm::RS256,
+        &key,
+        &claims(&app, &client, "st-par", "n-par"),
+    );
     let pushed: Value = reqwest::Client::new()
         .post(app.url("/par"))
         .basic_auth(&client.id, client.secret.as_deref())
-        .form(&[("client_id", client.id.as_str()), ("request", object.as_str())])
+        .form(&[
+            ("client_id", client.id.as_str()),
+            ("request", object.as_str()),
+        ])
         .send()
         .await
         .expect("par")
         .json()
         .await
         .expect("json");
-    let request_uri = pushed["request_uri"].as_str().unwrap_or_else(|| panic!("{pushed}"));
+    let request_uri = pushed["request_uri"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{pushed}"));
     let url = app
         .code_flow(
             &client,
-            &[("client_id", client.id.as_str()), ("request_uri", request_uri)],
+            &[
+                ("client_id", client.id.as_str()),
+                ("request_uri", request_uri),
+            ],
             USER,
         )
         .await;
@@ -512,7 +579,11 @@ async fn a_signed_request_object_can_be_pushed() {
     let code = query_param(&url, "code").expect("code");
     assert_eq!(id_token(&app, &client, &code).await["nonce"], "n-par");
     // A tampered object is refused at /par with the standard error.
-    let forged = sign(Algorithm::RS256, &rsa_key("rp-1"), &claims(&app, &client, "s", "n"));
+    let forged = sign(
+        Algorithm::RS256,
+        &rsa_key("rp-1"),
+        &claims(&app, &client, "s", "n"),
+    );
     let res = reqwest::Client::new()
         .post(app.url("/par"))
         .basic_auth(&client.id, client.secret.as_deref())
@@ -556,25 +627,43 @@ async fn discovery_and_registration_say_what_is_supported() {
                 .send()
                 .await
                 .expect("register");
-            (res.status().as_u16(), res.json::<Value>().await.expect("json"))
+            (
+                res.status().as_u16(),
+                res.json::<Value>().await.expect("json"),
+            )
         }
     };
-    let (status, info) = register(json!({
-        "redirect_uris": ["https://app.example/cb"],
-        "jwks": {"keys": [key.jwk]},
-        "request_uris": ["https://app.example/request.jwt#hash"],
-        "request_object_signing_alg": "RS256",
-        "require_signed_request_object": true,
-    }), "127.0.0.1")
+    let (status, info) = register(
+        json!({
+            "redirect_uris": ["https://app.example/cb"],
+            "jwks": {"keys": [key.jwk]},
+            "request_uris": ["https://app.example/request.jwt#hash"],
+            "request_object_signing_alg": "RS256",
+            "require_signed_request_object": true,
+        }),
+        "127.0.0.1",
+    )
     .await;
     assert_eq!(status, 201, "{info}");
-    assert_eq!(info["request_uris"], json!(["https://app.example/request.jwt#hash"]));
+    assert_eq!(
+        info["request_uris"],
+        json!(["https://app.example/request.jwt#hash"])
+    );
     assert_eq!(info["request_object_signing_alg"], "RS256");
     assert_eq!(info["require_signed_request_object"], true);
     for (bad, from) in [
-        (json!({"redirect_uris": ["https://app.example/cb"], "request_object_signing_alg": "HS256"}), "127.0.0.2"),
-        (json!({"redirect_uris": ["https://app.example/cb"], "request_object_signing_alg": "RS256"}), "127.0.0.3"),
-        (json!({"redirect_uris": ["https://app.example/cb"], "request_uris": ["ftp://app.example/r"]}), "127.0.0.4"),
+        (
+            json!({"redirect_uris": ["https://app.example/cb"], "request_object_signing_alg": "HS256"}),
+            "127.0.0.2",
+        ),
+        (
+            json!({"redirect_uris": ["https://app.example/cb"], "request_object_signing_alg": "RS256"}),
+            "127.0.0.3",
+        ),
+        (
+            json!({"redirect_uris": ["https://app.example/cb"], "request_uris": ["ftp://app.example/r"]}),
+            "127.0.0.4",
+        ),
     ] {
         let (status, body) = register(bad.clone(), from).await;
         assert_eq!(status, 400, "{bad} → {body}");
