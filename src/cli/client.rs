@@ -94,6 +94,17 @@ pub struct AddClient {
     /// An audience this client may exchange tokens for (RFC 8693); repeat for several
     #[arg(long = "token-exchange-audience", value_name = "AUDIENCE")]
     token_exchange_audiences: Vec<String>,
+    /// Where the client's request objects may be fetched from (OIDC Core §6.2 request_uri);
+    /// repeat for several
+    #[arg(long = "request-uri", value_name = "URL")]
+    request_uris: Vec<String>,
+    /// The algorithm its request objects are signed with (none: unsigned ones accepted)
+    /// [default: any supported signed one, checked with --jwks or --jwks-uri]
+    #[arg(long, value_name = "ALG")]
+    request_object_signing_alg: Option<String>,
+    /// Every authorization request must come as a signed request object (RFC 9101 §10.5)
+    #[arg(long)]
+    require_signed_request_object: bool,
     /// Print {"client_id":…,"client_secret":…} as JSON
     #[arg(long)]
     json: bool,
@@ -159,6 +170,9 @@ impl AddClient {
             backchannel_logout_uri: self.backchannel_logout_uri,
             backchannel_logout_session_required: self.backchannel_logout_session_required,
             token_exchange_audiences: self.token_exchange_audiences,
+            request_uris: self.request_uris,
+            request_object_signing_alg: self.request_object_signing_alg,
+            require_signed_request_object: self.require_signed_request_object,
             ..Default::default()
         })
     }

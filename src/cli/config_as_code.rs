@@ -85,6 +85,13 @@ pub struct ClientDoc {
     pub backchannel_logout_session_required: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub token_exchange_audiences: Vec<String>,
+    /// OIDC Core §6.2: where request objects may be fetched from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_object_signing_alg: Option<String>,
+    #[serde(default)]
+    pub require_signed_request_object: bool,
     #[serde(default)]
     pub disabled: bool,
     /// For clients holding a secret: where `apply` reads it. Export writes none.
@@ -132,6 +139,27 @@ fn doc_of(c: &Client) -> ClientDoc {
             .as_deref()
             .map(words)
             .unwrap_or_default(),
+        request_uris: {
+            let mut uris: Vec<String> = meta
+                .get("request_uris")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|u| u.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            uris.sort();
+            uris
+        },
+        request_object_signing_alg: meta
+            .get("request_object_signing_alg")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        require_signed_request_object: meta
+            .get("require_signed_request_object")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
         disabled: r.disabled,
         secret: None,
     }
@@ -216,6 +244,9 @@ fn spec_of(d: &ClientDoc) -> Result<ClientSpec, CliError> {
         backchannel_logout_uri: d.backchannel_logout_uri.clone(),
         backchannel_logout_session_required: d.backchannel_logout_session_required,
         token_exchange_audiences: d.token_exchange_audiences.clone(),
+        request_uris: d.request_uris.clone(),
+        request_object_signing_alg: d.request_object_signing_alg.clone(),
+        require_signed_request_object: d.require_signed_request_object,
         ..Default::default()
     })
 }
@@ -288,6 +319,18 @@ fn differences(a: &ClientDoc, b: &ClientDoc) -> Vec<&'static str> {
     };
     check("jwks", json(&a.jwks) == json(&b.jwks));
     check("require_par", a.require_par == b.require_par);
+    check(
+        "request_uris",
+        sorted(&a.request_uris) == sorted(&b.request_uris),
+    );
+    check(
+        "request_object_signing_alg",
+        a.request_object_signing_alg == b.request_object_signing_alg,
+    );
+    check(
+        "require_signed_request_object",
+        a.require_signed_request_object == b.require_signed_request_object,
+    );
     check(
         "backchannel_logout_uri",
         a.backchannel_logout_uri == b.backchannel_logout_uri,

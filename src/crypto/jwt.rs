@@ -1,7 +1,8 @@
 //! JWT signing, and the one validation profile every JWT Ostiary accepts goes through: our own
 //! access tokens and id_token hints (`verify`, `verify_with`) and the JWTs clients sign with
-//! their own keys (`decode`, for `private_key_jwt` assertions). Every token we sign carries
-//! `kid`.
+//! their own keys (`decode`, for `private_key_jwt` assertions and request objects; an unsigned
+//! request object, from a client registered for it, by `decode_unsigned`). Every token we sign
+//! carries `kid`.
 //!
 //! The profile: an asymmetric algorithm the key is for (never `none`, never HMAC: a public key
 //! used as an HMAC secret is the classic confusion attack, RFC 8725 §2.1); the signature; `iss`;
@@ -26,8 +27,17 @@ use crate::domain::signing::SigningAlg;
 /// making one valid early) for long.
 pub const LEEWAY: i64 = 30;
 
-/// The only algorithms a JWT we accept may be signed with.
+/// The algorithms client assertions and our own tokens are signed with.
 pub const ALGORITHMS: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
+
+/// Every algorithm a signed JWT we accept may use: `ALGORITHMS` and, for request objects
+/// (RFC 9101; FAPI relying parties sign with it), PS256. All asymmetric.
+pub const ASYMMETRIC: [Algorithm; 4] = [
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum JwtError {
@@ -61,6 +71,9 @@ pub enum Expiry {
     /// An expired token is still read (an `id_token_hint`: RP-Initiated Logout §2 lets it
     /// have expired); `nbf` and `iat` are checked all the same.
     MayHaveExpired,
+    /// `exp` may be absent; when present it is checked as `Skewed` (request objects: neither
+    /// OIDC Core §6 nor RFC 9101 requires `exp`, both expect it honoured when there).
+    IfPresent,
 }
 
 /// What a kind of JWT must say besides being signed by the key.
@@ -164,11 +177,64 @@ pub fn decode<T: DeserializeOwned>(
     serde_json::from_value(claims).map_err(|_| JwtError::Invalid)
 }
 
+/// An unsecured JWT (`alg: none`, RFC 7519 §6) checked against `profile` as `decode` checks a
+/// signed one — `iss`, `aud`, `sub` where the profile fixes them, the time claims — with no
+/// signature: the caller must have decided that this sender may send unsigned JWTs at all
+/// (a request object from a client registered with `request_object_signing_alg=none`).
+pub fn decode_unsigned<T: DeserializeOwned>(
+    token: &str,
+    profile: &Profile<'_>,
+    now: i64,
+) -> Result<T, JwtError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(""), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Invalid);
+    };
+    let part = |p: &str| -> Result<Value, JwtError> {
+        URL_SAFE_NO_PAD
+            .decode(p)
+            .ok()
+            .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok())
+            .filter(Value::is_object)
+            .ok_or(JwtError::Invalid)
+    };
+    if part(header)?["alg"] != "none" {
+        return Err(JwtError::Invalid);
+    }
+    let claims = part(payload)?;
+    let claimed = |name: &str| claims.get(name).and_then(Value::as_str);
+    if claimed("iss") != Some(profile.issuer) {
+        return Err(JwtError::Invalid);
+    }
+    if let Some(subject) = profile.subject {
+        if claimed("sub") != Some(subject) {
+            return Err(JwtError::Invalid);
+        }
+    }
+    if let Some(audiences) = profile.audiences {
+        let named = match claims.get("aud") {
+            Some(Value::String(a)) => audiences.contains(a),
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|a| audiences.iter().any(|x| x == a)),
+            _ => false,
+        };
+        if !named {
+            return Err(JwtError::Invalid);
+        }
+    }
+    check_times(&claims, profile.expiry, now)?;
+    serde_json::from_value(claims).map_err(|_| JwtError::Invalid)
+}
+
 /// jsonwebtoken's part of the profile: algorithm, signature, `iss`, `sub`, `aud` and which of
 /// them must be present. Its time checks are off: `check_times` does them against our `now`
 /// with our leeway.
 fn validation(alg: Algorithm, profile: &Profile<'_>) -> Result<Validation, JwtError> {
-    if !ALGORITHMS.contains(&alg) {
+    if !ASYMMETRIC.contains(&alg) {
         return Err(JwtError::Invalid);
     }
     let mut v = Validation::new(alg);
@@ -178,7 +244,7 @@ fn validation(alg: Algorithm, profile: &Profile<'_>) -> Result<Validation, JwtEr
     v.set_issuer(&[profile.issuer]);
     v.sub = profile.subject.map(str::to_owned);
     let mut required = vec!["iss"];
-    if profile.expiry != Expiry::MayHaveExpired {
+    if matches!(profile.expiry, Expiry::Exact | Expiry::Skewed) {
         required.push("exp");
     }
     if profile.subject.is_some() {
@@ -214,8 +280,12 @@ fn numeric_date(claims: &Value, name: &str) -> Result<Option<f64>, JwtError> {
 fn check_times(claims: &Value, expiry: Expiry, now: i64) -> Result<(), JwtError> {
     let (now, leeway) = (now as f64, LEEWAY as f64);
     let exp = numeric_date(claims, "exp")?;
-    if expiry != Expiry::MayHaveExpired {
-        let exp = exp.ok_or(JwtError::Invalid)?;
+    let exp = match expiry {
+        Expiry::MayHaveExpired => None,
+        Expiry::IfPresent => exp,
+        Expiry::Exact | Expiry::Skewed => Some(exp.ok_or(JwtError::Invalid)?),
+    };
+    if let Some(exp) = exp {
         let expired = match expiry {
             // Alive while exp > now, as the deny-list and the verified-token cache count it.
             Expiry::Exact => exp <= now,

@@ -97,7 +97,7 @@ impl Prompt {
 }
 
 /// An error redirect built by us (for errors oxide-auth does not know, like OIDC's).
-fn plain_error_redirect(
+pub(crate) fn plain_error_redirect(
     mut url: Url,
     code: &str,
     description: &str,

@@ -105,6 +105,18 @@ pub async fn keys_for(
             "this client does not authenticate with private_key_jwt",
         ));
     }
+    registered_keys(cache, outbound, client, kid).await
+}
+
+/// The public keys `client` registered (`jwks`, or its `jwks_uri`'s, cached as `keys_for`
+/// says), whatever it authenticates with: request objects (`oauth::request_object`) are
+/// signed with them too.
+pub async fn registered_keys(
+    cache: &KeyCache,
+    outbound: &Outbound,
+    client: &Client,
+    kid: Option<&str>,
+) -> Result<Value, ProtocolError> {
     let metadata = client.metadata();
     if let Some(jwks) = metadata.get("jwks") {
         return Ok(jwks.clone());

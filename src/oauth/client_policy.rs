@@ -68,6 +68,13 @@ pub struct ClientSpec {
     pub backchannel_logout_session_required: bool,
     /// RFC 8693: audiences the client may exchange tokens for.
     pub token_exchange_audiences: Vec<String>,
+    /// OIDC Core §6.2: where the client's request objects may be fetched from (`request_uri`).
+    pub request_uris: Vec<String>,
+    /// OIDC Registration §2 `request_object_signing_alg`: the one algorithm its request
+    /// objects use (`none`: unsigned ones accepted); `None`: any signed one we support.
+    pub request_object_signing_alg: Option<String>,
+    /// RFC 9101 §10.5: every authorization request must come as a signed request object.
+    pub require_signed_request_object: bool,
 }
 
 /// A validation failure, named by the field it belongs to so forms can show it beside that field.
@@ -189,7 +196,81 @@ fn extra_metadata(spec: &ClientSpec, errors: &mut Vec<FieldError>) -> Option<Str
             m.insert("jwks".into(), jwks.clone());
         }
     }
+    checked_request_objects(spec, &mut m, errors);
     (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
+}
+
+/// Request-object metadata (OIDC Core §6, RFC 9101 §10): `request_uris` absolute https URLs
+/// (http on loopback, as other URLs here; a fragment is allowed, §6.2), at most 20 of at most
+/// 512 characters; `request_object_signing_alg` one we verify, a signed one only with keys to
+/// verify it by; `none` and `require_signed_request_object` exclude each other.
+fn checked_request_objects(
+    spec: &ClientSpec,
+    m: &mut serde_json::Map<String, serde_json::Value>,
+    errors: &mut Vec<FieldError>,
+) {
+    use super::request_object::{ALGORITHMS, UNSIGNED};
+    let uris: Vec<&str> = spec
+        .request_uris
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .collect();
+    let bad = uris.iter().find(|u| {
+        u.len() > 512
+            || !Url::parse(u).is_ok_and(|p| {
+                p.username().is_empty()
+                    && p.password().is_none()
+                    && (p.scheme() == "https"
+                        || (p.scheme() == "http" && is_loopback_host(p.host())))
+            })
+    });
+    if uris.len() > 20 {
+        errors.push(err("request_uris", "at most 20 request URIs"));
+    } else if let Some(u) = bad {
+        errors.push(err(
+            "request_uris",
+            format!("{u}: must be an absolute https URL of at most 512 characters"),
+        ));
+    } else if !uris.is_empty() {
+        m.insert("request_uris".into(), serde_json::json!(uris));
+    }
+    let alg = non_blank(spec.request_object_signing_alg.as_deref());
+    let has_keys = spec.jwks.is_some()
+        || spec
+            .jwks_uri
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty());
+    match alg.as_deref() {
+        None => {}
+        Some(a) if !ALGORITHMS.contains(&a) && a != UNSIGNED => errors.push(err(
+            "request_object_signing_alg",
+            format!("{a}: use one of {}, or {UNSIGNED}", ALGORITHMS.join(", ")),
+        )),
+        Some(UNSIGNED) if spec.require_signed_request_object => errors.push(err(
+            "request_object_signing_alg",
+            "none contradicts require_signed_request_object",
+        )),
+        Some(a) if a != UNSIGNED && !has_keys => errors.push(err(
+            "request_object_signing_alg",
+            format!("{a} request objects are checked with the client's keys: jwks or jwks_uri"),
+        )),
+        Some(a) => {
+            m.insert("request_object_signing_alg".into(), serde_json::json!(a));
+        }
+    }
+    if spec.require_signed_request_object {
+        if !has_keys {
+            errors.push(err(
+                "require_signed_request_object",
+                "signed request objects are checked with the client's keys: jwks or jwks_uri",
+            ));
+        }
+        m.insert(
+            "require_signed_request_object".into(),
+            serde_json::Value::Bool(true),
+        );
+    }
 }
 
 /// Who brings a client into being or changes it: what the client may be follows from it.

@@ -19,6 +19,10 @@ pub enum ErrorCode {
     ExpiredToken,
     /// RFC 8693 §2.2.2.
     InvalidTarget,
+    /// OIDC Core §6.4, RFC 9101 §6.3: the request object is invalid.
+    InvalidRequestObject,
+    /// OIDC Core §6.4, RFC 9101 §7: the request_uri is not registered or cannot be fetched.
+    InvalidRequestUri,
 }
 
 impl ErrorCode {
@@ -38,6 +42,8 @@ impl ErrorCode {
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
+            ErrorCode::InvalidRequestUri => "invalid_request_uri",
         }
     }
 }

@@ -22,13 +22,24 @@ pub struct Pushed {
     pub expires_in: i64,
 }
 
+/// A pushed request object's verification needs: the client's registered keys (fetched
+/// before the blocking section, for the client the form claims to be) and our issuer.
+pub struct ObjectKeys {
+    pub client_id: String,
+    pub keys: Option<serde_json::Value>,
+    pub issuer: String,
+}
+
 /// Checks what can be checked before a user is involved (RFC 9126 §2.1: as the authorization
-/// endpoint would) and stores the request for `client`.
+/// endpoint would) and stores the request for `client`. A signed `request` object (RFC 9126
+/// §3) is verified as at the authorization endpoint (`request_object::assemble`) and the
+/// request it stands for is what is checked and stored.
 pub fn push(
     conn: &mut DbConn,
     client: &Client,
     params: &Params<'_>,
     raw: &[(String, String)],
+    object_keys: Option<&ObjectKeys>,
     now: i64,
 ) -> Result<Pushed, ProtocolError> {
     if params.get("request_uri").is_some() {
@@ -36,12 +47,55 @@ pub fn push(
             "request_uri cannot itself be pushed",
         ));
     }
-    if params.get("request").is_some() {
-        return Err(ProtocolError::new(
-            ErrorCode::InvalidRequest,
-            "request objects are not supported",
-        ));
+    if let Some(object) = params.get("request") {
+        let outer: Vec<(String, String)> = raw
+            .iter()
+            .filter(|(k, _)| !AUTHENTICATION.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&outer)
+            .finish();
+        let keys = object_keys
+            .filter(|k| k.client_id == client.row.client_id)
+            .ok_or_else(|| {
+                ProtocolError::invalid_request(
+                    "the request names another client than the one authenticated",
+                )
+            })?;
+        let assembled = super::request_object::assemble(
+            client,
+            &query,
+            &object,
+            keys.keys.as_ref(),
+            &keys.issuer,
+            now,
+        )?;
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(assembled.as_bytes())
+            .into_owned()
+            .collect();
+        let form = super::params::Form::parse(assembled.as_bytes());
+        let mut inner = form.params();
+        inner.authenticated = params.authenticated.clone();
+        if !inner.well_formed() {
+            return Err(ProtocolError::invalid_request("a parameter was repeated"));
+        }
+        return push_checked(conn, client, &inner, &pairs, now);
     }
+    if super::request_object::ClientSettings::of(client).require_signed {
+        return Err(super::request_object::signed_object_required());
+    }
+    push_checked(conn, client, params, raw, now)
+}
+
+/// `push` for the request's own parameters (after any request object was resolved).
+fn push_checked(
+    conn: &mut DbConn,
+    client: &Client,
+    params: &Params<'_>,
+    raw: &[(String, String)],
+    now: i64,
+) -> Result<Pushed, ProtocolError> {
     if !client.allows_grant(GRANT_AUTHORIZATION_CODE) {
         return Err(ProtocolError::new(
             ErrorCode::UnauthorizedClient,

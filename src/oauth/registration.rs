@@ -179,6 +179,9 @@ pub fn spec_from_metadata(body: &Value) -> Result<ClientSpec, RegistrationError>
         backchannel_logout_session_required: boolean(m, "backchannel_logout_session_required")?,
         // Which other services a client may obtain tokens for is an administrator's decision.
         token_exchange_audiences: Vec::new(),
+        request_uris: strings(m, "request_uris")?,
+        request_object_signing_alg: string(m, "request_object_signing_alg")?,
+        require_signed_request_object: boolean(m, "require_signed_request_object")?,
     })
 }
 

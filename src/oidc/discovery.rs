@@ -83,8 +83,14 @@ pub fn metadata(issuer: &str, settings: &Settings) -> Value {
         "claims_supported": CLAIMS,
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
-        "request_uri_parameter_supported": false,
+        // Request objects (OIDC Core §6, RFC 9101): by value and from registered request_uris.
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": true,
+        "require_request_uri_registration": true,
+        "request_object_signing_alg_values_supported": crate::oauth::request_object::ALGORITHMS
+            .iter()
+            .chain([&crate::oauth::request_object::UNSIGNED])
+            .collect::<Vec<_>>(),
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": true,
         "acr_values_supported": crate::authn::acr::SUPPORTED,

@@ -166,9 +166,24 @@ pub async fn authorize(
             .map(|(_, v)| v.chars().take(256).collect::<String>())
     };
     let claimed = named("client_id");
-    let mut res = match named("request_uri") {
+    // A request object (OIDC Core §6, RFC 9101) becomes the request it stands for.
+    let query = match super::request_object::expand(&state, query.clone()).await? {
+        Ok(query) => query,
+        Err(AuthorizeOutcome::Redirect(location)) => return Ok(found(location, None)),
+        Err(refused) => {
+            let e = match refused {
+                AuthorizeOutcome::ErrorPage(e) => e,
+                _ => crate::oauth::errors::ProtocolError::server_error("request object"),
+            };
+            let mut res = refuse_page(&e);
+            super::metrics::tag(&mut res, claimed, None);
+            return Ok(res);
+        }
+    };
+    let pushed_uri = url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "request_uri");
+    let mut res = match pushed_uri {
         // RFC 9126: a request_uri stands for a request the client pushed; it is used up here.
-        Some(_) => {
+        true => {
             let lookup = query.clone();
             let pushed = db(&state, move |conn| {
                 Ok(crate::oauth::par::resolve(conn, &lookup, crate::db::now()))
@@ -195,7 +210,7 @@ pub async fn authorize(
                 ),
             }
         }
-        None => process(&req, &state, query, None, None, false).await?,
+        false => process(&req, &state, query, None, None, false).await?,
     };
     super::metrics::tag(&mut res, claimed, None);
     Ok(res)

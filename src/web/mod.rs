@@ -26,6 +26,7 @@ pub mod pending_login;
 pub mod profile;
 pub mod register;
 pub mod request_id;
+pub mod request_object;
 pub mod reset;
 pub mod revoke;
 pub mod second_factor;

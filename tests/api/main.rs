@@ -31,6 +31,7 @@ mod protocol;
 mod refresh;
 mod registration;
 mod replicas;
+mod request_objects;
 mod rp;
 mod signup;
 mod standard_claims;

@@ -41,6 +41,11 @@ pub struct ClientFormView {
     pub backchannel_logout_session_required: bool,
     /// Space-separated.
     pub token_exchange_audiences: String,
+    /// One per line.
+    pub request_uris: String,
+    /// Empty: any signed one.
+    pub request_object_signing_alg: String,
+    pub require_signed_request_object: bool,
 }
 
 impl ClientFormView {
@@ -60,6 +65,10 @@ impl ClientFormView {
         self.minimum_acr == a
     }
 
+    pub fn request_alg_is(&self, a: &str) -> bool {
+        self.request_object_signing_alg == a
+    }
+
     fn defaults() -> Self {
         ClientFormView {
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
@@ -71,6 +80,7 @@ impl ClientFormView {
     }
 
     fn from_client(c: &Client) -> Self {
+        let request_object = crate::oauth::request_object::ClientSettings::of(c);
         ClientFormView {
             name: c.row.name.clone(),
             public: c.row.is_public,
@@ -98,6 +108,9 @@ impl ClientFormView {
             backchannel_logout_uri: c.row.backchannel_logout_uri.clone().unwrap_or_default(),
             backchannel_logout_session_required: c.row.backchannel_logout_session_required,
             token_exchange_audiences: c.row.token_exchange_audiences.clone().unwrap_or_default(),
+            request_uris: request_object.request_uris.join("\n"),
+            request_object_signing_alg: request_object.signing_alg.unwrap_or_default(),
+            require_signed_request_object: request_object.require_signed,
         }
     }
 
@@ -122,6 +135,9 @@ impl ClientFormView {
                 .get("backchannel_logout_session_required")
                 .is_some(),
             token_exchange_audiences: f.text("token_exchange_audiences"),
+            request_uris: f.get("request_uris").unwrap_or("").to_owned(),
+            request_object_signing_alg: f.text("request_object_signing_alg"),
+            require_signed_request_object: f.get("require_signed_request_object").is_some(),
         }
     }
 
@@ -164,6 +180,9 @@ impl ClientFormView {
             backchannel_logout_uri: Some(self.backchannel_logout_uri.clone()),
             backchannel_logout_session_required: self.backchannel_logout_session_required,
             token_exchange_audiences: vec![self.token_exchange_audiences.clone()],
+            request_uris: lines(&self.request_uris),
+            request_object_signing_alg: Some(self.request_object_signing_alg.clone()),
+            require_signed_request_object: self.require_signed_request_object,
             ..Default::default()
         }
     }
@@ -188,6 +207,7 @@ struct FormPage<'a> {
     grant_choices: &'a [&'a str],
     auth_choices: &'a [&'a str],
     alg_choices: &'a [&'a str],
+    request_alg_choices: &'a [&'a str],
     client_id: Option<&'a str>,
 }
 
@@ -208,6 +228,8 @@ struct DeletePage<'a> {
 }
 
 const ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+/// Request-object algorithms, unsigned last (`oauth::request_object`).
+const REQUEST_ALGS: [&str; 5] = ["RS256", "PS256", "ES256", "EdDSA", "none"];
 
 fn form_page(
     status: actix_web::HttpResponseBuilder,
@@ -240,6 +262,7 @@ fn form_page(
             grant_choices: &SUPPORTED_GRANTS,
             auth_choices: &SUPPORTED_AUTH_METHODS,
             alg_choices: &ALGS,
+            request_alg_choices: &REQUEST_ALGS,
             client_id: editing,
         },
         None,
