@@ -167,6 +167,7 @@ modules! {
     oidcc_refresh_token => "oidcc-refresh-token",
     oidcc_ensure_request_with_valid_pkce_succeeds => "oidcc-ensure-request-with-valid-pkce-succeeds",
     oidcc_discovery_endpoint_verification => "oidcc-discovery-endpoint-verification",
+    oidcc_ensure_post_request_succeeds => "oidcc-ensure-post-request-succeeds",
 }
 
 #[tokio::test]
