@@ -105,6 +105,9 @@ pub struct AddClient {
     /// Every authorization request must come as a signed request object (RFC 9101 §10.5)
     #[arg(long)]
     require_signed_request_object: bool,
+    /// Answer userinfo as a JWT signed with this algorithm [default: plain JSON]
+    #[arg(long, value_name = "ALG")]
+    userinfo_alg: Option<String>,
     /// Print {"client_id":…,"client_secret":…} as JSON
     #[arg(long)]
     json: bool,
@@ -114,7 +117,7 @@ pub struct AddClient {
 /// cannot drift from validation, and a wrong value keeps the policy's one-line refusal.
 pub fn with_value_lists(add: clap::Command) -> clap::Command {
     use crate::domain::signing::SigningAlg;
-    let lists: [(&str, Vec<&str>); 3] = [
+    let lists: [(&str, Vec<&str>); 4] = [
         (
             "grant_types",
             crate::domain::grants::SUPPORTED_GRANTS.to_vec(),
@@ -125,6 +128,10 @@ pub fn with_value_lists(add: clap::Command) -> clap::Command {
         ),
         (
             "id_token_alg",
+            SigningAlg::ALL.map(SigningAlg::as_str).to_vec(),
+        ),
+        (
+            "userinfo_alg",
             SigningAlg::ALL.map(SigningAlg::as_str).to_vec(),
         ),
     ];
@@ -173,6 +180,7 @@ impl AddClient {
             request_uris: self.request_uris,
             request_object_signing_alg: self.request_object_signing_alg,
             require_signed_request_object: self.require_signed_request_object,
+            userinfo_signed_response_alg: self.userinfo_alg,
             ..Default::default()
         })
     }

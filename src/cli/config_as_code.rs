@@ -92,6 +92,8 @@ pub struct ClientDoc {
     pub request_object_signing_alg: Option<String>,
     #[serde(default)]
     pub require_signed_request_object: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<String>,
     #[serde(default)]
     pub disabled: bool,
     /// For clients holding a secret: where `apply` reads it. Export writes none.
@@ -160,6 +162,10 @@ fn doc_of(c: &Client) -> ClientDoc {
             .get("require_signed_request_object")
             .and_then(|v| v.as_bool())
             .unwrap_or(false),
+        userinfo_signed_response_alg: meta
+            .get("userinfo_signed_response_alg")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
         disabled: r.disabled,
         secret: None,
     }
@@ -247,6 +253,7 @@ fn spec_of(d: &ClientDoc) -> Result<ClientSpec, CliError> {
         request_uris: d.request_uris.clone(),
         request_object_signing_alg: d.request_object_signing_alg.clone(),
         require_signed_request_object: d.require_signed_request_object,
+        userinfo_signed_response_alg: d.userinfo_signed_response_alg.clone(),
         ..Default::default()
     })
 }
@@ -330,6 +337,10 @@ fn differences(a: &ClientDoc, b: &ClientDoc) -> Vec<&'static str> {
     check(
         "require_signed_request_object",
         a.require_signed_request_object == b.require_signed_request_object,
+    );
+    check(
+        "userinfo_signed_response_alg",
+        a.userinfo_signed_response_alg == b.userinfo_signed_response_alg,
     );
     check(
         "backchannel_logout_uri",

@@ -75,6 +75,9 @@ pub struct ClientSpec {
     pub request_object_signing_alg: Option<String>,
     /// RFC 9101 §10.5: every authorization request must come as a signed request object.
     pub require_signed_request_object: bool,
+    /// OIDC Registration §2 `userinfo_signed_response_alg`: userinfo answers as a JWT signed
+    /// with this algorithm; `None`: plain JSON.
+    pub userinfo_signed_response_alg: Option<String>,
 }
 
 /// A validation failure, named by the field it belongs to so forms can show it beside that field.
@@ -197,6 +200,19 @@ fn extra_metadata(spec: &ClientSpec, errors: &mut Vec<FieldError>) -> Option<Str
         }
     }
     checked_request_objects(spec, &mut m, errors);
+    match non_blank(spec.userinfo_signed_response_alg.as_deref()) {
+        None => {}
+        Some(a) if SigningAlg::parse(&a).is_some() => {
+            m.insert("userinfo_signed_response_alg".into(), a.into());
+        }
+        Some(a) => errors.push(err(
+            "userinfo_signed_response_alg",
+            format!(
+                "{a}: use one of {}",
+                SigningAlg::ALL.map(SigningAlg::as_str).join(", ")
+            ),
+        )),
+    }
     (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
 }
 

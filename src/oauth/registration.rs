@@ -182,6 +182,7 @@ pub fn spec_from_metadata(body: &Value) -> Result<ClientSpec, RegistrationError>
         request_uris: strings(m, "request_uris")?,
         request_object_signing_alg: string(m, "request_object_signing_alg")?,
         require_signed_request_object: boolean(m, "require_signed_request_object")?,
+        userinfo_signed_response_alg: string(m, "userinfo_signed_response_alg")?,
     })
 }
 

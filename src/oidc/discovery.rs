@@ -91,6 +91,8 @@ pub fn metadata(issuer: &str, settings: &Settings) -> Value {
             .iter()
             .chain([&crate::oauth::request_object::UNSIGNED])
             .collect::<Vec<_>>(),
+        // Per client (`userinfo_signed_response_alg`); plain JSON otherwise.
+        "userinfo_signing_alg_values_supported": algs,
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": true,
         "acr_values_supported": crate::authn::acr::SUPPORTED,

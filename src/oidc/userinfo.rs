@@ -3,14 +3,19 @@
 use serde_json::{Map, Value};
 
 use super::claims;
+use crate::crypto::jwt;
 use crate::crypto::keys::KeyRing;
 use crate::db::models::users;
 use crate::db::DbConn;
+use crate::domain::signing::SigningAlg;
 use crate::oauth::access_token::{self, AccessTokenCheck};
 
 #[derive(Debug)]
 pub enum Userinfo {
     Claims(Map<String, Value>),
+    /// The claims as a JWT, for a client registered with `userinfo_signed_response_alg`
+    /// (OIDC Core §5.3.2: with `iss` and `aud`), answered as `application/jwt`.
+    Signed(String),
     /// RFC 6750 `invalid_token`, with a reason for `error_description`.
     InvalidToken(&'static str),
     /// RFC 6750 `insufficient_scope`: the token lacks `openid`.
@@ -23,7 +28,7 @@ pub fn userinfo(
     ring: &KeyRing,
     issuer: &str,
     token: &str,
-) -> Result<Userinfo, diesel::result::Error> {
+) -> Result<Userinfo, UserinfoError> {
     let (check, claims) = access_token::verify(Some(&mut *conn), caches, ring, issuer, token)?;
     let claims = match (check, claims) {
         (AccessTokenCheck::Valid, Some(c)) => c,
@@ -52,5 +57,47 @@ pub fn userinfo(
     if user.disabled {
         return Ok(Userinfo::InvalidToken("the user is disabled"));
     }
-    Ok(Userinfo::Claims(claims::for_scope(&user, &claims.scope)))
+    let found = claims::for_scope(&user, &claims.scope);
+    signed_if_asked(conn, caches, ring, issuer, &claims.client_id, found)
+}
+
+/// The answer in the form the client registered: plain claims, or a JWT signed with its
+/// `userinfo_signed_response_alg`.
+fn signed_if_asked(
+    conn: &mut DbConn,
+    caches: &crate::cache::Caches,
+    ring: &KeyRing,
+    issuer: &str,
+    client_id: &str,
+    mut found: Map<String, Value>,
+) -> Result<Userinfo, UserinfoError> {
+    let alg = crate::clients::get(Some(caches), conn, client_id)?.and_then(|c| {
+        c.metadata()
+            .get("userinfo_signed_response_alg")
+            .and_then(Value::as_str)
+            .and_then(SigningAlg::parse)
+    });
+    let Some(alg) = alg else {
+        return Ok(Userinfo::Claims(found));
+    };
+    let now = crate::db::now();
+    found.insert("iss".into(), issuer.into());
+    found.insert("aud".into(), client_id.into());
+    found.insert("iat".into(), now.into());
+    let keys = ring
+        .current(conn)
+        .map_err(|e| UserinfoError::Signing(e.to_string()))?;
+    let signed = jwt::sign(&keys, alg, "JWT", &Value::Object(found), now)
+        .map_err(|e| UserinfoError::Signing(e.to_string()))?;
+    Ok(Userinfo::Signed(signed))
+}
+
+/// Why no answer could be given: the database, or keys that cannot sign (an operator's problem,
+/// never the client's: the web layer logs it and answers 500).
+#[derive(Debug, thiserror::Error)]
+pub enum UserinfoError {
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error("userinfo could not be signed: {0}")]
+    Signing(String),
 }

@@ -84,6 +84,15 @@ impl From<ProtocolError> for AppError {
     }
 }
 
+impl From<crate::oidc::userinfo::UserinfoError> for AppError {
+    fn from(e: crate::oidc::userinfo::UserinfoError) -> Self {
+        match e {
+            crate::oidc::userinfo::UserinfoError::Db(e) => e.into(),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<crate::crypto::password::PasswordError> for AppError {
     fn from(e: crate::crypto::password::PasswordError) -> Self {
         match e {

@@ -40,6 +40,11 @@ pub async fn userinfo(
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
             .json(claims),
+        Userinfo::Signed(jwt) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .content_type("application/jwt")
+            .body(jwt),
         Userinfo::InvalidToken(d) => bearer::response(BearerError::InvalidToken(d)),
         Userinfo::InsufficientScope => bearer::response(BearerError::InsufficientScope("openid")),
     })

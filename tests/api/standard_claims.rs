@@ -339,3 +339,79 @@ async fn the_cli_sets_shows_and_refuses_profile_fields() {
     assert!(shown["given_name"].is_null(), "{shown}");
     assert_eq!(shown["address"]["country"], "United Kingdom");
 }
+
+/// OIDC Core §5.3.2 and the Dynamic plan's `oidcc-userinfo-rs256`: a client registered with
+/// `userinfo_signed_response_alg` gets userinfo as a signed JWT (`application/jwt`, with `iss`
+/// and `aud`); others plain JSON; a registration naming an algorithm we do not sign with is
+/// refused.
+#[tokio::test]
+async fn oidcc_userinfo_rs256_signed_userinfo_for_the_clients_that_ask() {
+    let app = crate::helpers::spawn_app_on(crate::helpers::test_db(), |a| {
+        a.registration = Some("open".into())
+    })
+    .await;
+    app.user(USER.0, USER.1).await;
+    let jwks: Value = app.get("/jwks.json").await.json().await.expect("jwks");
+    for alg in ["RS256", "ES256"] {
+        let client = app
+            .client(&["--scope", "openid email", "--userinfo-alg", alg])
+            .await;
+        let t = tokens(&app, &client, "openid email").await;
+        let res = reqwest::Client::new()
+            .get(app.url("/userinfo"))
+            .bearer_auth(t["access_token"].as_str().expect("at"))
+            .send()
+            .await
+            .expect("userinfo");
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.headers()["content-type"].to_str().expect("ct"),
+            "application/jwt"
+        );
+        let jwt = res.text().await.expect("body");
+        let (header, claims) = jws::verify(&jwt, &jwks);
+        assert_eq!(header["alg"], alg);
+        assert_eq!(claims["iss"], app.address);
+        assert_eq!(claims["aud"], client.id);
+        assert_eq!(
+            claims["email"],
+            format!("{}@example.test", USER.0),
+            "{claims}"
+        );
+        assert!(claims["sub"].is_string());
+    }
+    let doc: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(doc["userinfo_signing_alg_values_supported"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .any(|a| a == "RS256"));
+
+    let register = |alg: &'static str| {
+        let url = app.url("/register");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&serde_json::json!({
+                    "redirect_uris": ["https://rp.example/cb"],
+                    "userinfo_signed_response_alg": alg,
+                }))
+                .send()
+                .await
+                .expect("register")
+        }
+    };
+    let ok = register("RS256").await;
+    assert_eq!(ok.status(), 201);
+    let body: Value = ok.json().await.expect("json");
+    assert_eq!(body["userinfo_signed_response_alg"], "RS256");
+    let bad = register("HS256").await;
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_client_metadata", "{body}");
+}

@@ -46,6 +46,8 @@ pub struct ClientFormView {
     /// Empty: any signed one.
     pub request_object_signing_alg: String,
     pub require_signed_request_object: bool,
+    /// Empty: plain JSON.
+    pub userinfo_alg: String,
 }
 
 impl ClientFormView {
@@ -63,6 +65,10 @@ impl ClientFormView {
 
     pub fn acr_is(&self, a: &str) -> bool {
         self.minimum_acr == a
+    }
+
+    pub fn userinfo_alg_is(&self, a: &str) -> bool {
+        self.userinfo_alg == a
     }
 
     pub fn request_alg_is(&self, a: &str) -> bool {
@@ -111,6 +117,12 @@ impl ClientFormView {
             request_uris: request_object.request_uris.join("\n"),
             request_object_signing_alg: request_object.signing_alg.unwrap_or_default(),
             require_signed_request_object: request_object.require_signed,
+            userinfo_alg: c
+                .metadata()
+                .get("userinfo_signed_response_alg")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned(),
         }
     }
 
@@ -138,6 +150,7 @@ impl ClientFormView {
             request_uris: f.get("request_uris").unwrap_or("").to_owned(),
             request_object_signing_alg: f.text("request_object_signing_alg"),
             require_signed_request_object: f.get("require_signed_request_object").is_some(),
+            userinfo_alg: f.text("userinfo_alg"),
         }
     }
 
@@ -183,6 +196,7 @@ impl ClientFormView {
             request_uris: lines(&self.request_uris),
             request_object_signing_alg: Some(self.request_object_signing_alg.clone()),
             require_signed_request_object: self.require_signed_request_object,
+            userinfo_signed_response_alg: Some(self.userinfo_alg.clone()),
             ..Default::default()
         }
     }
