@@ -115,12 +115,17 @@ pub fn username_taken(
         )));
     }
     // UTS #39: `реасе` (Cyrillic) beside `peace` — each script alone, so `Username::parse`
-    // let it through; which account it resembles is not said.
-    Ok(users::by_skeleton(conn, &username.skeleton())?.map(|_| {
-        format!(
-            "the username {:?} is too similar to an existing username",
-            username.as_str()
-        )
+    // let it through; which account it resembles is not said. The account found may be this
+    // very name, committed by a racing create between the two reads: then it is taken.
+    Ok(users::by_skeleton(conn, &username.skeleton())?.map(|u| {
+        if u.username == username.as_str() {
+            format!("the username {:?} is taken", username.as_str())
+        } else {
+            format!(
+                "the username {:?} is too similar to an existing username",
+                username.as_str()
+            )
+        }
     }))
 }
 
