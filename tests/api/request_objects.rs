@@ -670,3 +670,81 @@ async fn discovery_and_registration_say_what_is_supported() {
         assert_eq!(body["error"], "invalid_client_metadata", "{bad} → {body}");
     }
 }
+
+/// The console stores the request-object metadata (through the one client policy) and
+/// `ostiary export` / `ostiary apply` carry it: a changed algorithm is planned and written once.
+#[tokio::test]
+async fn the_console_and_config_as_code_keep_request_object_metadata() {
+    let app = spawn_app_on(test_db(), |_| {}).await;
+    crate::helpers::add_user(&app.db, "root", "root password", true).await;
+    let csrf = crate::admin::login_as(&app, "root", "root password").await;
+    let client = app.client(&[]).await;
+    let stored = |app: &TestApp| {
+        ostiary::clients::get(None, &mut app.db.conn(), &client.id)
+            .expect("q")
+            .expect("stored")
+            .metadata()
+    };
+    let edit = |alg: &'static str| {
+        app.client
+            .post(app.url(&format!("/admin/clients/{}", client.id)))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("name", "Signed requests"),
+                ("redirect_uris", REDIRECT),
+                ("grant_types", "authorization_code"),
+                ("scopes", "openid"),
+                ("auth_method", "client_secret_basic"),
+                ("id_token_alg", "RS256"),
+                ("jwks_uri", "https://keys.example/jwks.json"),
+                ("request_object_signing_alg", alg),
+                ("require_signed_request_object", "1"),
+                (
+                    "request_uris",
+                    "https://app.example/a.jwt\nhttps://app.example/b.jwt",
+                ),
+            ])
+            .send()
+    };
+    // The policy refuses what cannot hold together, on the form.
+    let refused = edit("none").await.expect("post");
+    assert_eq!(refused.status(), 400, "none with required signatures");
+    let page = refused.text().await.expect("page");
+    assert!(page.contains("contradicts"), "{page}");
+    assert_eq!(edit("PS256").await.expect("post").status(), 303);
+    let m = stored(&app);
+    assert_eq!(m["request_object_signing_alg"], "PS256");
+    assert_eq!(m["require_signed_request_object"], true);
+    assert_eq!(
+        m["request_uris"],
+        json!(["https://app.example/a.jwt", "https://app.example/b.jwt"])
+    );
+
+    let export = app.cli(&["export"], None).await;
+    assert!(export.ok(), "{}", export.stderr);
+    let line = "request_object_signing_alg = \"PS256\"";
+    assert!(export.stdout.contains(line), "{}", export.stdout);
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("ostiary.toml");
+    std::fs::write(
+        &file,
+        export
+            .stdout
+            .replace(line, "request_object_signing_alg = \"ES256\""),
+    )
+    .expect("write");
+    let out = app.cli(&["apply", &file.display().to_string()], None).await;
+    assert!(out.ok(), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("request_object_signing_alg"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(stored(&app)["request_object_signing_alg"], "ES256");
+    let again = app.cli(&["apply", &file.display().to_string()], None).await;
+    assert!(
+        again.stdout.contains("nothing to change"),
+        "{}",
+        again.stdout
+    );
+}

@@ -306,7 +306,9 @@ pub(crate) async fn es256_jwk_pair(kid: &str) -> (serde_json::Value, serde_json:
 /// Node openid-client (the version pinned for the registration test) against the rest of the
 /// protocol surface: a client authenticating with `private_key_jwt` (its public key registered
 /// as a JWK Set) pushes an authorization request (`buildAuthorizationUrlWithPAR`), completes the
-/// login and refreshes; then runs the device flow (`initiateDeviceAuthorization` +
+/// login and refreshes; signs a whole authorization request as a request object
+/// (`buildAuthorizationUrlWithJAR`, RFC 9101) whose state and nonce come back; then runs the
+/// device flow (`initiateDeviceAuthorization` +
 /// `pollDeviceAuthorizationGrant`) while a second browser types the user code, signs in and
 /// allows it. Every token and PAR request carries a fresh client assertion.
 #[tokio::test]
@@ -364,6 +366,7 @@ async fn node_openid_client_does_par_device_flow_and_private_key_jwt() {
         "openid-client RP failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("PAR OK"), "{stdout}");
+    assert!(stdout.contains("JAR OK"), "{stdout}");
     assert!(stdout.contains("DEVICE OK"), "{stdout}");
     assert!(stdout.contains("NODE OK"), "{stdout}");
     // Each assertion's jti was recorded (and so can never be replayed).

@@ -1,4 +1,4 @@
-// A relying party nobody on the project wrote uses three capabilities through Node openid-client
+// A relying party nobody on the project wrote uses four capabilities through Node openid-client
 // (pinned in package-lock.json), authenticating every back-channel request with private_key_jwt
 // (an ES256 client assertion signed with PRIVATE_JWK):
 //   - Pushed Authorization Requests (RFC 9126): the authorization URL carries only client_id and
@@ -16,7 +16,9 @@
 //     public part and token_endpoint_auth_method=private_key_jwt
 //   [TRACE=1: every request openid-client sends, and the response, and every page the browsers
 //    visit, on stderr]
-// Prints "PAR OK ...", "DEVICE OK ..." and "NODE OK ..." and exits 0 on success; any failure
+//   - A signed request object (RFC 9101): buildAuthorizationUrlWithJAR signs the authorization
+//     request with the same key; the state and nonce inside it come back.
+// Prints "PAR OK ...", "JAR OK ...", "DEVICE OK ..." and "NODE OK ..." and exits 0 on success; any failure
 // prints "NODE FAILED: ..." and exits 1.
 
 import * as client from "openid-client";
@@ -343,6 +345,45 @@ async function pushedAuthorization(config) {
   return claims.sub;
 }
 
+// A signed request object (RFC 9101, OIDC Core §6) by value: openid-client signs the whole
+// authorization request with the client's key (buildAuthorizationUrlWithJAR); the URL carries only
+// client_id and request, and the code comes back with the state and nonce from inside it.
+async function signedRequestObject(config, privateKey, expectedSub) {
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const codeChallenge = await client.calculatePKCECodeChallenge(codeVerifier);
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const jarUrl = await client.buildAuthorizationUrlWithJAR(
+    config,
+    {
+      redirect_uri: REDIRECT_URI,
+      scope: "openid profile",
+      code_challenge: codeChallenge,
+      code_challenge_method: "S256",
+      state,
+      nonce,
+    },
+    privateKey,
+  );
+  check(jarUrl.searchParams.get("request"), `the JAR authorization URL has no request object: ${jarUrl}`);
+  check(!jarUrl.searchParams.has("state"), `the JAR authorization URL carries state outside the object: ${jarUrl}`);
+  const flow = await drive(newBrowser("jar"), jarUrl);
+  check(flow.callback, `the JAR flow ended on a page instead of at the client: ${flow.steps.join(" ")}`);
+  check(
+    flow.callback.searchParams.get("state") === state,
+    `the state inside the request object did not come back: ${flow.callback}`,
+  );
+  const tokens = await client.authorizationCodeGrant(config, flow.callback, {
+    pkceCodeVerifier: codeVerifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
+  const claims = tokens.claims();
+  check(claims?.sub === expectedSub, `JAR sub ${claims?.sub} is not the PAR sub ${expectedSub}`);
+  console.log(`JAR OK sub=${claims.sub}`);
+}
+
 const USER_CODE = /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/;
 
 async function deviceAuthorization(config, expectedSub) {
@@ -426,6 +467,11 @@ async function main() {
   );
 
   const sub = await pushedAuthorization(config);
+  check(
+    server.request_object_signing_alg_values_supported?.includes("ES256"),
+    `request_object_signing_alg_values_supported ${JSON.stringify(server.request_object_signing_alg_values_supported)}`,
+  );
+  await signedRequestObject(config, privateKey, sub);
   await deviceAuthorization(config, sub);
 
   console.log("NODE OK par device private_key_jwt");
