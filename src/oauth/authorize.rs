@@ -11,6 +11,7 @@ use super::flow::Flow;
 use super::issuer::GrantKind;
 use super::params::Params;
 use super::registrar::redirect_matches;
+use super::response_mode::{self, FormPost, ResponseMode};
 use super::tokens::SuccessorKey;
 use crate::authn::acr::Acr;
 use crate::authn::requirement::{requirement, Demand, Requirement, Signin};
@@ -47,8 +48,11 @@ pub struct AuthorizeInput {
 pub enum AuthorizeOutcome {
     /// The client or redirect URI cannot be trusted: show an error page, never redirect.
     ErrorPage(ProtocolError),
-    /// Send the browser here: the client's redirect URI with a code or an error, and `iss`.
+    /// Send the browser here: the client's redirect URI with a code or an error, and `iss`
+    /// (`response_mode=query`, the default).
     Redirect(String),
+    /// The same response posted by the browser to the redirect URI (`response_mode=form_post`).
+    FormPost(FormPost),
     /// Nobody is logged in.
     NeedLogin { client: Box<Client> },
     /// The user has not yet allowed these scopes for this client.
@@ -388,10 +392,34 @@ fn consented(
     }))
 }
 
-/// Runs one authorization request: the refusals that come before the flow, oxide-auth's
-/// validation of client, redirect URI, scope and PKCE, then the sign-in this request needs,
-/// consent, and the code.
+/// Runs one authorization request (`run_request`) and delivers a response for the client in the
+/// mode it asked for: redirected with a query, or as a form to post. Only responses that were to
+/// be redirected — to a validated redirect URI — become forms; an unknown mode was refused as a
+/// query redirect.
 pub fn run(
+    ctx: &Ctx,
+    params: &Params<'_>,
+    input: AuthorizeInput,
+    key: &SuccessorKey,
+) -> AuthorizeOutcome {
+    let outcome = run_request(ctx, params, input, key);
+    match (outcome, response_mode::requested(params)) {
+        (AuthorizeOutcome::Redirect(location), Ok(ResponseMode::FormPost)) => {
+            match FormPost::from_redirect(&location) {
+                Some(post) => AuthorizeOutcome::FormPost(post),
+                None => AuthorizeOutcome::ErrorPage(ProtocolError::server_error(
+                    "the redirect URI could not be parsed",
+                )),
+            }
+        }
+        (outcome, _) => outcome,
+    }
+}
+
+/// One authorization request: the refusals that come before the flow, oxide-auth's validation
+/// of client, redirect URI, scope and PKCE, then the sign-in this request needs, consent, and
+/// the code.
+fn run_request(
     ctx: &Ctx,
     params: &Params<'_>,
     mut input: AuthorizeInput,
@@ -416,6 +444,9 @@ pub fn run(
     let Some(client) = ctx.client(&pre.client_id) else {
         return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("client vanished"));
     };
+    if let Err(why) = response_mode::requested(params) {
+        return target.fail("invalid_request", why);
+    }
     let (prompt, max_age) = match login_parameters(params, &target) {
         Ok(p) => p,
         Err(refusal) => return refusal,

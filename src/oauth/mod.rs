@@ -19,6 +19,7 @@ pub mod params;
 pub mod pkce;
 pub mod registrar;
 pub mod registration;
+pub mod response_mode;
 pub mod scope;
 pub mod token;
 pub mod tokens;

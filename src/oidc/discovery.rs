@@ -45,7 +45,7 @@ pub fn metadata(issuer: &str, settings: &Settings) -> Value {
         "end_session_endpoint": format!("{issuer}/logout"),
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": SUPPORTED_GRANTS,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,

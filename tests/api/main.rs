@@ -29,6 +29,7 @@ mod protocol;
 mod refresh;
 mod registration;
 mod replicas;
+mod response_modes;
 mod rp;
 mod signup;
 mod storage;
