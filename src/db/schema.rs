@@ -76,6 +76,7 @@ diesel::table! {
         family_id -> Nullable<Text>,
         access_jti -> Nullable<Text>,
         amr -> Nullable<Text>,
+        claims -> Nullable<Text>,
     }
 }
 
@@ -91,6 +92,7 @@ diesel::table! {
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         amr -> Nullable<Text>,
+        claims -> Nullable<Text>,
     }
 }
 

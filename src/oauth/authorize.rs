@@ -5,6 +5,7 @@ use oxide_auth::code_grant::authorization::{authorization_code, Error, ErrorUrl}
 use oxide_auth::code_grant::error::AuthorizationErrorType;
 use url::Url;
 
+use super::claims_request::ClaimsRequest;
 use super::context::{CodeContext, Ctx, Noted};
 use super::errors::{ErrorCode, ProtocolError};
 use super::flow::Flow;
@@ -319,6 +320,7 @@ fn check_signin(
     input: &AuthorizeInput,
     user: Option<&User>,
     (prompt, max_age): (&Prompt, Option<i64>),
+    essential_acr: Option<Acr>,
     target: &ErrorTarget,
 ) -> Result<(), AuthorizeOutcome> {
     let acr_values = params.get("acr_values");
@@ -329,7 +331,13 @@ fn check_signin(
         amr: input.amr.as_deref(),
     };
     let demand = Demand {
-        minimum: client.row.minimum_acr.as_deref().and_then(Acr::parse),
+        // An essential `acr` claim (OIDC Core §5.5.1.1) is a must, like the client's minimum.
+        minimum: client
+            .row
+            .minimum_acr
+            .as_deref()
+            .and_then(Acr::parse)
+            .max(essential_acr),
         acr_values: acr_values.as_deref(),
         max_age,
         prompt_login: prompt.login,
@@ -447,6 +455,10 @@ fn run_request(
     if let Err(why) = response_mode::requested(params) {
         return target.fail("invalid_request", why);
     }
+    let requested_claims = match ClaimsRequest::from_params(params) {
+        Ok(c) => c.unwrap_or_default(),
+        Err(why) => return target.fail("invalid_request", why),
+    };
     let (prompt, max_age) = match login_parameters(params, &target) {
         Ok(p) => p,
         Err(refusal) => return refusal,
@@ -459,6 +471,7 @@ fn run_request(
         &input,
         user.as_ref(),
         (&prompt, max_age),
+        requested_claims.essential_acr(),
         &target,
     ) {
         return instead;
@@ -466,8 +479,12 @@ fn run_request(
     let Some(user) = user else {
         return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("no user after login"));
     };
+    let claims = requested_claims.release(|s| client.scopes().any(|allowed| allowed == s));
     let mut scopes: Vec<String> = pre.scope.iter().map(str::to_owned).collect();
+    // Requested claims are consented to like the scopes that carry them.
+    scopes.extend(claims.consent_scopes().into_iter().map(str::to_owned));
     scopes.sort();
+    scopes.dedup();
     let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
 
     if input.decision == Some(Decision::Deny) {
@@ -502,6 +519,7 @@ fn run_request(
         session_id: input.session_id,
         auth_time: input.auth_time.unwrap_or(ctx.now),
         amr: input.amr,
+        claims: claims.to_stored(),
     };
     match pending.authorize(&mut flow, user.id.as_str().into()) {
         Ok(url) => AuthorizeOutcome::Redirect(with_iss(url, &issuer)),

@@ -78,6 +78,7 @@ impl Authorizer for DbAuthorizer<'_> {
             family_id: None,
             access_jti: None,
             amr: extra.amr,
+            claims: extra.claims,
         };
         let mut conn = ctx.conn().map_err(|e| {
             tracing::error!(error = %e, "no connection to store an authorization code");

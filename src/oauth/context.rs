@@ -146,6 +146,8 @@ pub struct CodeContext {
     pub auth_time: i64,
     /// RFC 8176 methods of the session's login, space-separated.
     pub amr: Option<String>,
+    /// The `claims` request the client may be answered (`claims_request`), as stored.
+    pub claims: Option<String>,
 }
 
 impl Ctx {

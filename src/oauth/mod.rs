@@ -5,6 +5,7 @@
 pub mod access_token;
 pub mod authorize;
 pub mod authorizer;
+pub mod claims_request;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod client_policy;

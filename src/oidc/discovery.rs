@@ -63,7 +63,7 @@ pub fn metadata(issuer: &str, settings: &Settings) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS,
         "claim_types_supported": ["normal"],
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login", "consent"],

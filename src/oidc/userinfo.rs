@@ -52,5 +52,11 @@ pub fn userinfo(
     if user.disabled {
         return Ok(Userinfo::InvalidToken("the user is disabled"));
     }
-    Ok(Userinfo::Claims(claims::for_scope(&user, &claims.scope)))
+    let mut answer = claims::for_scope(&user, &claims.scope);
+    // Claims the `claims` request asked for at userinfo (Core §5.5), as released to the client.
+    answer.extend(claims::by_name(
+        &user,
+        claims.userinfo_claims.iter().flatten().map(String::as_str),
+    ));
+    Ok(Userinfo::Claims(answer))
 }

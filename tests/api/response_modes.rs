@@ -328,3 +328,249 @@ async fn discovery_advertises_query_and_form_post() {
         serde_json::json!(["query", "form_post"])
     );
 }
+
+// --- the claims request parameter (OIDC Core §5.5) ---------------------------------------------
+
+fn jwt_claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("payload");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("b64");
+    serde_json::from_slice(&raw).expect("claims")
+}
+
+/// Signs fern in with `claims` (scope `openid` only), allowing what the consent page asks;
+/// returns the consent page's text (empty when none was shown) and the token response.
+async fn sign_in_with_claims(
+    app: &TestApp,
+    client: &crate::helpers::TestClient,
+    claims: &str,
+) -> (String, Value) {
+    let (verifier, challenge) = pkce_pair();
+    let params = request(&client, &challenge, &[("claims", claims)]);
+    let mut res = app.authorize(&params).await;
+    if res.status() == 302 && location(&res).starts_with("/login") {
+        let login = app.login(&location(&res), USER.0, USER.1).await;
+        res = app
+            .client
+            .get(app.url(&location(&login)))
+            .send()
+            .await
+            .expect("resume");
+    }
+    let mut consent = String::new();
+    if res.status() == 200 {
+        consent = res.text().await.expect("consent");
+        let csrf = TestApp::csrf_of(&consent);
+        res = app
+            .client
+            .post(app.url(&consent_action(&consent)))
+            .form(&[("csrf_token", csrf.as_str()), ("decision", "allow")])
+            .send()
+            .await
+            .expect("consent");
+    }
+    assert_eq!(res.status(), 302);
+    let url = url::Url::parse(&location(&res)).expect("redirect");
+    let code = query_param(&url, "code").expect("a code");
+    let res = app
+        .token(
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", client.redirect_uri.as_str()),
+                ("code_verifier", verifier.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    (consent, res.json().await.expect("tokens"))
+}
+
+async fn userinfo(app: &TestApp, tokens: &Value) -> Value {
+    reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().expect("access_token"))
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn refresh(app: &TestApp, client: &crate::helpers::TestClient, tokens: &Value) -> Value {
+    let res = app
+        .token(
+            client,
+            &[
+                ("grant_type", "refresh_token"),
+                (
+                    "refresh_token",
+                    tokens["refresh_token"].as_str().expect("refresh_token"),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("json")
+}
+
+/// A client that may have the standard scopes (and, by default, refresh tokens).
+const FULL_CLIENT: [&str; 6] = [
+    "--scope", "openid", "--scope", "profile", "--scope", "email",
+];
+
+/// OpenID conformance `oidcc-claims-essential` (email asked for as essential, in the id_token
+/// only, with scope `openid` alone): the consent page says so in words, the id_token carries
+/// `email`, also after a refresh; userinfo, not asked, stays at `sub`.
+#[tokio::test]
+async fn oidcc_claims_essential() {
+    let app = app_with_user().await;
+    let client = app.client(&FULL_CLIENT).await;
+    let (consent, tokens) = sign_in_with_claims(
+        &app,
+        &client,
+        r#"{"id_token":{"email":{"essential":true}}}"#,
+    )
+    .await;
+    assert!(consent.contains("See your email address"), "{consent}");
+    let id = jwt_claims(tokens["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["email"], "fern@example.test", "{id}");
+    assert!(id.get("name").is_none(), "{id}");
+    assert_eq!(tokens["scope"], "openid");
+    let info = userinfo(&app, &tokens).await;
+    assert!(info.get("email").is_none(), "{info}");
+    assert!(info["sub"].is_string(), "{info}");
+
+    let refreshed = refresh(&app, &client, &tokens).await;
+    let id = jwt_claims(refreshed["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["email"], "fern@example.test", "{id}");
+}
+
+/// OpenID conformance `oidcc-claims-userinfo` style: claims asked for at userinfo come back
+/// there (and not in the id_token), also with a refreshed access token; the consent covered
+/// them, so the same request later asks nothing.
+#[tokio::test]
+async fn oidcc_claims_userinfo() {
+    let app = app_with_user().await;
+    let client = app.client(&FULL_CLIENT).await;
+    let claims = r#"{"userinfo":{"preferred_username":null,"email":{"essential":false}}}"#;
+    let (consent, tokens) = sign_in_with_claims(&app, &client, claims).await;
+    assert!(consent.contains("See your email address"), "{consent}");
+    assert!(
+        consent.contains("See your name and profile details"),
+        "{consent}"
+    );
+    let info = userinfo(&app, &tokens).await;
+    assert_eq!(info["email"], "fern@example.test", "{info}");
+    assert_eq!(info["preferred_username"], "fern", "{info}");
+    let id = jwt_claims(tokens["id_token"].as_str().expect("id_token"));
+    assert!(id.get("email").is_none(), "{id}");
+
+    let refreshed = refresh(&app, &client, &tokens).await;
+    let info = userinfo(&app, &refreshed).await;
+    assert_eq!(info["email"], "fern@example.test", "{info}");
+
+    let (consent, _) = sign_in_with_claims(&app, &client, claims).await;
+    assert_eq!(consent, "", "the consent covered the claims");
+}
+
+/// A client that may not have the `email` scope is not given the email by asking for the claim.
+#[tokio::test]
+async fn claims_a_client_may_not_see_are_not_released() {
+    let app = app_with_user().await;
+    let client = app.client(&["--scope", "openid"]).await;
+    let (consent, tokens) = sign_in_with_claims(
+        &app,
+        &client,
+        r#"{"id_token":{"email":{"essential":true}},"userinfo":{"email":null}}"#,
+    )
+    .await;
+    assert!(!consent.contains("email address"), "{consent}");
+    let id = jwt_claims(tokens["id_token"].as_str().expect("id_token"));
+    assert!(id.get("email").is_none(), "{id}");
+    let info = userinfo(&app, &tokens).await;
+    assert!(info.get("email").is_none(), "{info}");
+}
+
+/// An essential `acr` claim with values (Core §5.5.1.1) is a must: a session below it steps up
+/// (the missing factor only), and with `prompt=none` it is `interaction_required` — unlike a
+/// voluntary `acr_values`. A class the session has already asks nothing more.
+#[tokio::test]
+async fn an_essential_acr_claim_steps_up_like_a_client_minimum() {
+    let app = app_with_user().await;
+    let client = app.client(&[]).await;
+    // fern signs in with the password here, then sets up an app elsewhere.
+    let res = app.login_with(&app.client, USER.0, USER.1).await;
+    assert_eq!(res.status(), 303);
+    let other = crate::helpers::browser();
+    app.login_with(&other, USER.0, USER.1).await;
+    crate::factors::enrol_totp(&app, &other).await;
+
+    let two = ostiary::authn::acr::TWO_FACTOR;
+    let essential = format!(r#"{{"id_token":{{"acr":{{"essential":true,"values":["{two}"]}}}}}}"#);
+    let (_, challenge) = pkce_pair();
+    let quiet = request(
+        &client,
+        &challenge,
+        &[("claims", essential.as_str()), ("prompt", "none")],
+    );
+    let res = app.authorize(&quiet).await;
+    let url = url::Url::parse(&location(&res)).expect("redirect");
+    assert_eq!(
+        query_param(&url, "error").as_deref(),
+        Some("interaction_required"),
+        "{url}"
+    );
+
+    let params = request(&client, &challenge, &[("claims", essential.as_str())]);
+    let res = app.authorize(&params).await;
+    assert_eq!(res.status(), 302);
+    assert!(
+        location(&res).starts_with("/login/second-factor?"),
+        "{}",
+        location(&res)
+    );
+
+    let one = ostiary::authn::acr::ONE_FACTOR;
+    let enough = format!(r#"{{"id_token":{{"acr":{{"essential":true,"value":"{one}"}}}}}}"#);
+    let params = request(&client, &challenge, &[("claims", enough.as_str())]);
+    let res = app.authorize(&params).await;
+    assert_eq!(res.status(), 200, "the consent page: no step-up");
+}
+
+/// A claims parameter that is not a Core §5.5 JSON object is `invalid_request`, redirected with
+/// `state` (the client and redirect URI being valid).
+#[tokio::test]
+async fn a_malformed_claims_parameter_is_invalid_request() {
+    let app = app_with_user().await;
+    let client = app.client(&[]).await;
+    let (_, challenge) = pkce_pair();
+    for bad in [
+        "{not json",
+        "[1]",
+        r#"{"id_token":{"email":true}}"#,
+        r#"{"userinfo":"email"}"#,
+    ] {
+        let params = request(&client, &challenge, &[("claims", bad)]);
+        let res = app.authorize(&params).await;
+        assert_eq!(res.status(), 302, "{bad}");
+        let url = url::Url::parse(&location(&res)).expect("redirect");
+        assert_eq!(
+            query_param(&url, "error").as_deref(),
+            Some("invalid_request"),
+            "{bad}: {url}"
+        );
+        assert_eq!(query_param(&url, "state").as_deref(), Some("st <&\"> 1"));
+    }
+    let meta: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(meta["claims_parameter_supported"], true);
+}

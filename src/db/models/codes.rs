@@ -29,6 +29,8 @@ pub struct CodeRow {
     pub access_jti: Option<String>,
     /// RFC 8176 methods of the login the code was issued in, space-separated.
     pub amr: Option<String>,
+    /// The OIDC `claims` request released with the code (JSON), if any.
+    pub claims: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &CodeRow) -> QueryResult<()> {
