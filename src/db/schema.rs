@@ -45,6 +45,8 @@ diesel::table! {
         require_par -> Bool,
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
+        frontchannel_logout_uri -> Nullable<Text>,
+        frontchannel_logout_session_required -> Bool,
         token_exchange_audiences -> Nullable<Text>,
     }
 }

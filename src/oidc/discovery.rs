@@ -60,6 +60,8 @@ pub fn metadata(issuer: &str, settings: &Settings) -> Value {
         "require_pushed_authorization_requests": settings.require_par,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS,
         "claim_types_supported": ["normal"],

@@ -46,6 +46,25 @@ fn form_target(action: &str) -> Option<String> {
     }
 }
 
+/// The policy of the logged-out page with front-channel logout frames (`web::logout`): frames
+/// from exactly `frame_origins` (origins as `url::Origin::ascii_serialization` writes them), and
+/// the one script that continues to the client once they loaded, by `nonce`.
+pub fn logged_out_policy(nonce: &str, frame_origins: &[String]) -> String {
+    let mut origins: Vec<&str> = frame_origins.iter().map(String::as_str).collect();
+    origins.sort_unstable();
+    origins.dedup();
+    let frames = if origins.is_empty() {
+        "'none'".to_owned()
+    } else {
+        origins.join(" ")
+    };
+    format!(
+        "default-src 'self'; script-src 'nonce-{nonce}'; frame-src {frames}; \
+         img-src 'self' data:; frame-ancestors 'none'; form-action 'self' http: https:; \
+         base-uri 'none'"
+    )
+}
+
 /// The policy of the form-post response page (`web::form_post`): its one inline script runs by
 /// `nonce` (no `'unsafe-inline'`), and its form may go to `action`'s origin only.
 pub fn form_post_policy(nonce: &str, action: &str) -> String {
@@ -59,6 +78,23 @@ pub fn form_post_policy(nonce: &str, action: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_out_pages_frame_exactly_the_clients_origins() {
+        let p = logged_out_policy(
+            "n1",
+            &[
+                "https://b.example".to_owned(),
+                "https://a.example:8443".to_owned(),
+                "https://b.example".to_owned(),
+            ],
+        );
+        assert!(
+            p.contains("frame-src https://a.example:8443 https://b.example;"),
+            "{p}"
+        );
+        assert!(p.contains("script-src 'nonce-n1';"), "{p}");
+    }
 
     #[test]
     fn form_post_pages_run_their_nonce_and_post_only_to_the_redirect_origin() {

@@ -9,6 +9,7 @@ mod config;
 mod devices;
 mod durability;
 mod factors;
+mod frontchannel_logout;
 mod hardening;
 mod health;
 mod helpers;

@@ -39,6 +39,8 @@ pub struct ClientFormView {
     pub require_par: bool,
     pub backchannel_logout_uri: String,
     pub backchannel_logout_session_required: bool,
+    pub frontchannel_logout_uri: String,
+    pub frontchannel_logout_session_required: bool,
     /// Space-separated.
     pub token_exchange_audiences: String,
 }
@@ -97,6 +99,8 @@ impl ClientFormView {
             require_par: c.row.require_par,
             backchannel_logout_uri: c.row.backchannel_logout_uri.clone().unwrap_or_default(),
             backchannel_logout_session_required: c.row.backchannel_logout_session_required,
+            frontchannel_logout_uri: c.row.frontchannel_logout_uri.clone().unwrap_or_default(),
+            frontchannel_logout_session_required: c.row.frontchannel_logout_session_required,
             token_exchange_audiences: c.row.token_exchange_audiences.clone().unwrap_or_default(),
         }
     }
@@ -120,6 +124,10 @@ impl ClientFormView {
             backchannel_logout_uri: f.text("backchannel_logout_uri"),
             backchannel_logout_session_required: f
                 .get("backchannel_logout_session_required")
+                .is_some(),
+            frontchannel_logout_uri: f.text("frontchannel_logout_uri"),
+            frontchannel_logout_session_required: f
+                .get("frontchannel_logout_session_required")
                 .is_some(),
             token_exchange_audiences: f.text("token_exchange_audiences"),
         }
@@ -163,6 +171,8 @@ impl ClientFormView {
             require_par: self.require_par,
             backchannel_logout_uri: Some(self.backchannel_logout_uri.clone()),
             backchannel_logout_session_required: self.backchannel_logout_session_required,
+            frontchannel_logout_uri: Some(self.frontchannel_logout_uri.clone()),
+            frontchannel_logout_session_required: self.frontchannel_logout_session_required,
             token_exchange_audiences: vec![self.token_exchange_audiences.clone()],
             ..Default::default()
         }
