@@ -320,10 +320,15 @@ fn check_signin(
     input: &AuthorizeInput,
     user: Option<&User>,
     (prompt, max_age): (&Prompt, Option<i64>),
-    essential_acr: Option<Acr>,
     target: &ErrorTarget,
 ) -> Result<(), AuthorizeOutcome> {
     let acr_values = params.get("acr_values");
+    // An essential `acr` claim (OIDC Core §5.5.1.1) is a must, like the client's minimum (a
+    // malformed claims parameter was refused before).
+    let essential_acr = ClaimsRequest::from_params(params)
+        .ok()
+        .flatten()
+        .and_then(|c| c.essential_acr());
     let signin = Signin {
         user: user.is_some(),
         auth_time: input.auth_time,
@@ -331,7 +336,6 @@ fn check_signin(
         amr: input.amr.as_deref(),
     };
     let demand = Demand {
-        // An essential `acr` claim (OIDC Core §5.5.1.1) is a must, like the client's minimum.
         minimum: client
             .row
             .minimum_acr
@@ -471,7 +475,6 @@ fn run_request(
         &input,
         user.as_ref(),
         (&prompt, max_age),
-        requested_claims.essential_acr(),
         &target,
     ) {
         return instead;

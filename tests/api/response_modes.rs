@@ -348,7 +348,7 @@ async fn sign_in_with_claims(
     claims: &str,
 ) -> (String, Value) {
     let (verifier, challenge) = pkce_pair();
-    let params = request(&client, &challenge, &[("claims", claims)]);
+    let params = request(client, &challenge, &[("claims", claims)]);
     let mut res = app.authorize(&params).await;
     if res.status() == 302 && location(&res).starts_with("/login") {
         let login = app.login(&location(&res), USER.0, USER.1).await;
