@@ -574,3 +574,33 @@ async fn a_malformed_claims_parameter_is_invalid_request() {
         .expect("json");
     assert_eq!(meta["claims_parameter_supported"], true);
 }
+
+/// A relying party nobody here wrote, Node openid-client (tests/rp/node/form_post.mjs), asks
+/// for `response_mode=form_post`, receives the POST its "browser" makes by submitting our page
+/// to its redirect URI, checks `state` and `iss` from the form body and redeems the code.
+#[tokio::test]
+async fn node_openid_client_takes_a_form_post_response() {
+    let dir = tokio::task::spawn_blocking(crate::rp::rp_node)
+        .await
+        .expect("npm ci")
+        .clone();
+    let app = app_with_user().await;
+    let client = app.client(&FULL_CLIENT).await;
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join("form_post.mjs"))
+        .env("ISSUER", &app.address)
+        .env("CLIENT_ID", &client.id)
+        .env("CLIENT_SECRET", client.secret.as_deref().expect("a secret"))
+        .env("REDIRECT_URI", &client.redirect_uri)
+        .env("USERNAME", USER.0)
+        .env("PASSWORD", USER.1)
+        .output()
+        .await
+        .expect("node is needed for the Node relying-party test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("NODE FORM_POST OK"),
+        "openid-client form_post RP failed:\n{stdout}\n{stderr}"
+    );
+}

@@ -195,7 +195,7 @@ async fn django_allauth_logs_in_with_a_default_client_using_client_secret_post()
 
 /// `tests/rp/node/node_modules`, installed with `npm ci` from the committed lockfile once per run
 /// (again only when the lockfile changed); fails (never skips) without node and npm.
-fn rp_node() -> &'static PathBuf {
+pub(crate) fn rp_node() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/rp/node");
