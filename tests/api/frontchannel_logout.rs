@@ -370,3 +370,51 @@ async fn config_as_code_exports_and_applies_the_front_channel_fields() {
     );
     assert!(stored.row.frontchannel_logout_session_required);
 }
+
+/// The console stores the fields from its form, refuses a non-https URI beside its field, and
+/// shows what is stored on the edit form.
+#[tokio::test]
+async fn the_console_sets_the_front_channel_fields() {
+    let app = spawn_app().await;
+    crate::helpers::add_user(&app.db, "root", "root password", true).await;
+    let csrf = crate::admin::login_as(&app, "root", "root password").await;
+    let post = |uri: &'static str| {
+        app.client
+            .post(app.url("/admin/clients/new"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("name", "Console App"),
+                ("client_type", "confidential"),
+                ("redirect_uris", "https://console.example/cb"),
+                ("grant_types", "authorization_code"),
+                ("scopes", "openid"),
+                ("auth_method", "client_secret_basic"),
+                ("id_token_alg", "RS256"),
+                ("frontchannel_logout_uri", uri),
+                ("frontchannel_logout_session_required", "1"),
+            ])
+            .send()
+    };
+    let refused = post("http://console.example/fc").await.expect("post");
+    let html = refused.text().await.expect("html");
+    assert!(
+        html.contains(r#"id="frontchannel_logout_uri-error""#),
+        "{html}"
+    );
+    assert_eq!(app.count("clients"), 0);
+
+    let res = post("https://console.example/fc").await.expect("post");
+    assert_eq!(res.status(), 200);
+    let stored = ostiary::clients::list(&mut app.db.conn())
+        .expect("list")
+        .pop()
+        .expect("one client");
+    let client = ostiary::clients::get(None, &mut app.db.conn(), &stored.client_id)
+        .expect("query")
+        .expect("stored");
+    assert_eq!(
+        client.row.frontchannel_logout_uri.as_deref(),
+        Some("https://console.example/fc")
+    );
+    assert!(client.row.frontchannel_logout_session_required);
+}
