@@ -91,6 +91,13 @@ pub struct AddClient {
     /// The logout token always names the session (sid)
     #[arg(long)]
     backchannel_logout_session_required: bool,
+    /// The page a hidden frame of the logged-out page loads when a user logs out (OIDC
+    /// Front-Channel Logout)
+    #[arg(long, value_name = "URL")]
+    frontchannel_logout_uri: Option<String>,
+    /// The front-channel logout page gets iss and sid
+    #[arg(long)]
+    frontchannel_logout_session_required: bool,
     /// An audience this client may exchange tokens for (RFC 8693); repeat for several
     #[arg(long = "token-exchange-audience", value_name = "AUDIENCE")]
     token_exchange_audiences: Vec<String>,
@@ -176,6 +183,8 @@ impl AddClient {
             require_par: self.require_par,
             backchannel_logout_uri: self.backchannel_logout_uri,
             backchannel_logout_session_required: self.backchannel_logout_session_required,
+            frontchannel_logout_uri: self.frontchannel_logout_uri,
+            frontchannel_logout_session_required: self.frontchannel_logout_session_required,
             token_exchange_audiences: self.token_exchange_audiences,
             request_uris: self.request_uris,
             request_object_signing_alg: self.request_object_signing_alg,
@@ -219,6 +228,8 @@ fn describe(c: &Client) -> serde_json::Value {
         "require_pushed_authorization_requests": c.row.require_par,
         "backchannel_logout_uri": c.row.backchannel_logout_uri,
         "backchannel_logout_session_required": c.row.backchannel_logout_session_required,
+        "frontchannel_logout_uri": c.row.frontchannel_logout_uri,
+        "frontchannel_logout_session_required": c.row.frontchannel_logout_session_required,
         "token_exchange_audiences": c.row.token_exchange_audiences,
         "created_at": c.row.created_at,
     })

@@ -83,6 +83,10 @@ pub struct ClientDoc {
     pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub backchannel_logout_session_required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub frontchannel_logout_session_required: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub token_exchange_audiences: Vec<String>,
     /// OIDC Core §6.2: where request objects may be fetched from.
@@ -136,6 +140,8 @@ fn doc_of(c: &Client) -> ClientDoc {
         require_par: r.require_par,
         backchannel_logout_uri: r.backchannel_logout_uri.clone(),
         backchannel_logout_session_required: r.backchannel_logout_session_required,
+        frontchannel_logout_uri: r.frontchannel_logout_uri.clone(),
+        frontchannel_logout_session_required: r.frontchannel_logout_session_required,
         token_exchange_audiences: r
             .token_exchange_audiences
             .as_deref()
@@ -249,6 +255,8 @@ fn spec_of(d: &ClientDoc) -> Result<ClientSpec, CliError> {
         require_par: d.require_par,
         backchannel_logout_uri: d.backchannel_logout_uri.clone(),
         backchannel_logout_session_required: d.backchannel_logout_session_required,
+        frontchannel_logout_uri: d.frontchannel_logout_uri.clone(),
+        frontchannel_logout_session_required: d.frontchannel_logout_session_required,
         token_exchange_audiences: d.token_exchange_audiences.clone(),
         request_uris: d.request_uris.clone(),
         request_object_signing_alg: d.request_object_signing_alg.clone(),
@@ -349,6 +357,14 @@ fn differences(a: &ClientDoc, b: &ClientDoc) -> Vec<&'static str> {
     check(
         "backchannel_logout_session_required",
         a.backchannel_logout_session_required == b.backchannel_logout_session_required,
+    );
+    check(
+        "frontchannel_logout_uri",
+        a.frontchannel_logout_uri == b.frontchannel_logout_uri,
+    );
+    check(
+        "frontchannel_logout_session_required",
+        a.frontchannel_logout_session_required == b.frontchannel_logout_session_required,
     );
     check(
         "token_exchange_audiences",

@@ -46,6 +46,8 @@ diesel::table! {
         require_par -> Bool,
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
+        frontchannel_logout_uri -> Nullable<Text>,
+        frontchannel_logout_session_required -> Bool,
         token_exchange_audiences -> Nullable<Text>,
     }
 }
@@ -78,6 +80,7 @@ diesel::table! {
         access_jti -> Nullable<Text>,
         amr -> Nullable<Text>,
         redirect_uri_given -> Bool,
+        claims -> Nullable<Text>,
     }
 }
 
@@ -93,6 +96,7 @@ diesel::table! {
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         amr -> Nullable<Text>,
+        claims -> Nullable<Text>,
     }
 }
 

@@ -23,4 +23,8 @@ pub struct AccessClaims {
     /// RFC 8693 §4.1: who acts on the subject's behalf (token exchange).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub act: Option<serde_json::Value>,
+    /// The claims the client asked to read at userinfo with this token (OIDC Core §5.5's
+    /// `claims.userinfo`, as released to it), beyond those of its scope.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub userinfo_claims: Option<Vec<String>>,
 }

@@ -5,12 +5,14 @@ use oxide_auth::code_grant::authorization::{authorization_code, Error, ErrorUrl}
 use oxide_auth::code_grant::error::AuthorizationErrorType;
 use url::Url;
 
+use super::claims_request::ClaimsRequest;
 use super::context::{CodeContext, Ctx, Noted};
 use super::errors::{ErrorCode, ProtocolError};
 use super::flow::Flow;
 use super::issuer::GrantKind;
 use super::params::Params;
 use super::registrar::redirect_matches;
+use super::response_mode::{self, FormPost, ResponseMode};
 use super::tokens::SuccessorKey;
 use crate::authn::acr::Acr;
 use crate::authn::requirement::{requirement, Demand, Requirement, Signin};
@@ -47,8 +49,11 @@ pub struct AuthorizeInput {
 pub enum AuthorizeOutcome {
     /// The client or redirect URI cannot be trusted: show an error page, never redirect.
     ErrorPage(ProtocolError),
-    /// Send the browser here: the client's redirect URI with a code or an error, and `iss`.
+    /// Send the browser here: the client's redirect URI with a code or an error, and `iss`
+    /// (`response_mode=query`, the default).
     Redirect(String),
+    /// The same response posted by the browser to the redirect URI (`response_mode=form_post`).
+    FormPost(FormPost),
     /// Nobody is logged in.
     NeedLogin { client: Box<Client> },
     /// The user has not yet allowed these scopes for this client.
@@ -318,6 +323,12 @@ fn check_signin(
     target: &ErrorTarget,
 ) -> Result<(), AuthorizeOutcome> {
     let acr_values = params.get("acr_values");
+    // An essential `acr` claim (OIDC Core §5.5.1.1) is a must, like the client's minimum (a
+    // malformed claims parameter was refused before).
+    let essential_acr = ClaimsRequest::from_params(params)
+        .ok()
+        .flatten()
+        .and_then(|c| c.essential_acr());
     let signin = Signin {
         user: user.is_some(),
         auth_time: input.auth_time,
@@ -325,7 +336,12 @@ fn check_signin(
         amr: input.amr.as_deref(),
     };
     let demand = Demand {
-        minimum: client.row.minimum_acr.as_deref().and_then(Acr::parse),
+        minimum: client
+            .row
+            .minimum_acr
+            .as_deref()
+            .and_then(Acr::parse)
+            .max(essential_acr),
         acr_values: acr_values.as_deref(),
         max_age,
         prompt_login: prompt.login,
@@ -388,10 +404,34 @@ fn consented(
     }))
 }
 
-/// Runs one authorization request: the refusals that come before the flow, oxide-auth's
-/// validation of client, redirect URI, scope and PKCE, then the sign-in this request needs,
-/// consent, and the code.
+/// Runs one authorization request (`run_request`) and delivers a response for the client in the
+/// mode it asked for: redirected with a query, or as a form to post. Only responses that were to
+/// be redirected — to a validated redirect URI — become forms; an unknown mode was refused as a
+/// query redirect.
 pub fn run(
+    ctx: &Ctx,
+    params: &Params<'_>,
+    input: AuthorizeInput,
+    key: &SuccessorKey,
+) -> AuthorizeOutcome {
+    let outcome = run_request(ctx, params, input, key);
+    match (outcome, response_mode::requested(params)) {
+        (AuthorizeOutcome::Redirect(location), Ok(ResponseMode::FormPost)) => {
+            match FormPost::from_redirect(&location) {
+                Some(post) => AuthorizeOutcome::FormPost(post),
+                None => AuthorizeOutcome::ErrorPage(ProtocolError::server_error(
+                    "the redirect URI could not be parsed",
+                )),
+            }
+        }
+        (outcome, _) => outcome,
+    }
+}
+
+/// One authorization request: the refusals that come before the flow, oxide-auth's validation
+/// of client, redirect URI, scope and PKCE, then the sign-in this request needs, consent, and
+/// the code.
+fn run_request(
     ctx: &Ctx,
     params: &Params<'_>,
     mut input: AuthorizeInput,
@@ -416,6 +456,13 @@ pub fn run(
     let Some(client) = ctx.client(&pre.client_id) else {
         return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("client vanished"));
     };
+    if let Err(why) = response_mode::requested(params) {
+        return target.fail("invalid_request", why);
+    }
+    let requested_claims = match ClaimsRequest::from_params(params) {
+        Ok(c) => c.unwrap_or_default(),
+        Err(why) => return target.fail("invalid_request", why),
+    };
     let (prompt, max_age) = match login_parameters(params, &target) {
         Ok(p) => p,
         Err(refusal) => return refusal,
@@ -435,8 +482,12 @@ pub fn run(
     let Some(user) = user else {
         return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("no user after login"));
     };
+    let claims = requested_claims.release(|s| client.scopes().any(|allowed| allowed == s));
     let mut scopes: Vec<String> = pre.scope.iter().map(str::to_owned).collect();
+    // Requested claims are consented to like the scopes that carry them.
+    scopes.extend(claims.consent_scopes().into_iter().map(str::to_owned));
     scopes.sort();
+    scopes.dedup();
     let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
 
     if input.decision == Some(Decision::Deny) {
@@ -472,6 +523,7 @@ pub fn run(
         auth_time: input.auth_time.unwrap_or(ctx.now),
         amr: input.amr,
         redirect_uri_given: params.get("redirect_uri").is_some(),
+        claims: claims.to_stored(),
     };
     match pending.authorize(&mut flow, user.id.as_str().into()) {
         Ok(url) => AuthorizeOutcome::Redirect(with_iss(url, &issuer)),

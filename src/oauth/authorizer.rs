@@ -79,6 +79,7 @@ impl Authorizer for DbAuthorizer<'_> {
             access_jti: None,
             amr: extra.amr,
             redirect_uri_given: extra.redirect_uri_given,
+            claims: extra.claims,
         };
         let mut conn = ctx.conn().map_err(|e| {
             tracing::error!(error = %e, "no connection to store an authorization code");

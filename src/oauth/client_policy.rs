@@ -66,6 +66,10 @@ pub struct ClientSpec {
     /// OIDC Back-Channel Logout 1.0.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// OIDC Front-Channel Logout 1.0: the page the logged-out page loads in a hidden frame, with
+    /// `iss` and `sid` when `frontchannel_logout_session_required`.
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
     /// RFC 8693: audiences the client may exchange tokens for.
     pub token_exchange_audiences: Vec<String>,
     /// OIDC Core §6.2: where the client's request objects may be fetched from (`request_uri`).
@@ -492,6 +496,7 @@ fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, Vec<
     let metadata = extra_metadata(spec, &mut errors);
     let minimum_acr = checked_minimum_acr(spec, &mut errors);
     let backchannel_logout_uri = checked_backchannel_logout_uri(spec, &mut errors);
+    let frontchannel_logout_uri = checked_frontchannel_logout_uri(spec, &mut errors);
     let audiences = checked_exchange_audiences(spec, &grants, &mut errors);
 
     if !errors.is_empty() {
@@ -523,6 +528,8 @@ fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, Vec<
             require_par: spec.require_par,
             backchannel_logout_uri,
             backchannel_logout_session_required: spec.backchannel_logout_session_required,
+            frontchannel_logout_uri,
+            frontchannel_logout_session_required: spec.frontchannel_logout_session_required,
             token_exchange_audiences: (!audiences.is_empty()).then(|| audiences.join(" ")),
         },
         redirect_uris,
@@ -759,6 +766,22 @@ fn checked_backchannel_logout_uri(
     if let Some(u) = &uri {
         if let Err(m) = check_redirect_uri(u, false) {
             errors.push(err("backchannel_logout_uri", m));
+        }
+    }
+    uri
+}
+
+/// OIDC Front-Channel Logout §2: absolute, no fragment (a query is allowed); https as for
+/// redirect URIs (http only on loopback, for development). Never a private-use scheme: a
+/// browser frame loads it.
+fn checked_frontchannel_logout_uri(
+    spec: &ClientSpec,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let uri = non_blank(spec.frontchannel_logout_uri.as_deref());
+    if let Some(u) = &uri {
+        if let Err(m) = check_redirect_uri(u, false) {
+            errors.push(err("frontchannel_logout_uri", m));
         }
     }
     uri

@@ -148,6 +148,8 @@ pub struct CodeContext {
     pub amr: Option<String>,
     /// Whether the authorization request carried `redirect_uri` (RFC 6749 §4.1.3).
     pub redirect_uri_given: bool,
+    /// The `claims` request the client may be answered (`claims_request`), as stored.
+    pub claims: Option<String>,
 }
 
 impl Ctx {

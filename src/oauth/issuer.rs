@@ -37,6 +37,7 @@ impl JwtIssuer<'_> {
         scope: &str,
         auth_time: Option<i64>,
         amr: Option<&str>,
+        claims: Option<&str>,
     ) -> Result<(String, String, i64), ()> {
         let ctx = self.ctx;
         mint_access_token(
@@ -53,6 +54,7 @@ impl JwtIssuer<'_> {
                 now: ctx.now,
                 audience: None,
                 act: None,
+                claims,
             },
         )
         .map_err(|e| {
@@ -80,6 +82,8 @@ pub struct Login {
     pub amr: Option<String>,
     pub session_id: Option<String>,
     pub nonce: Option<String>,
+    /// The released `claims` request (stored JSON).
+    pub claims: Option<String>,
 }
 
 /// Mints the access token for `login` and, when the client may refresh, starts a refresh
@@ -103,6 +107,7 @@ pub fn issue_for_login(ctx: &Ctx, login: Login) -> Result<Issued, ProtocolError>
             now: ctx.now,
             audience: None,
             act: None,
+            claims: login.claims.as_deref(),
         },
     )
     .map_err(|e| {
@@ -127,6 +132,7 @@ pub fn issue_for_login(ctx: &Ctx, login: Login) -> Result<Issued, ProtocolError>
             expires_at: ctx.now + ctx.settings.refresh_token_ttl,
             revoked_at: None,
             amr: login.amr.clone(),
+            claims: login.claims.clone(),
         };
         let first = TokenRow {
             token_hash: random::sha256_hex(&t),
@@ -157,6 +163,7 @@ pub fn issue_for_login(ctx: &Ctx, login: Login) -> Result<Issued, ProtocolError>
         nonce: login.nonce,
         session_id: login.session_id,
         amr: login.amr,
+        claims: login.claims,
         family_id,
     })
 }
@@ -168,7 +175,7 @@ impl Issuer for JwtIssuer<'_> {
         match self.kind {
             GrantKind::ClientCredentials => {
                 let (token, jti, exp) =
-                    self.mint(&grant.client_id, &grant.client_id, &scope, None, None)?;
+                    self.mint(&grant.client_id, &grant.client_id, &scope, None, None, None)?;
                 *ctx.issued.borrow_mut() = Some(Issued {
                     access_token: token.clone(),
                     jti,
@@ -183,6 +190,7 @@ impl Issuer for JwtIssuer<'_> {
                     nonce: None,
                     session_id: None,
                     amr: None,
+                    claims: None,
                     family_id: None,
                 });
                 Ok(IssuedToken {
@@ -202,6 +210,7 @@ impl Issuer for JwtIssuer<'_> {
                     amr: code.amr,
                     session_id: code.session_id,
                     nonce: code.nonce,
+                    claims: code.claims,
                 };
                 // The cause is logged and noted; oxide-auth only learns that it failed.
                 let issued = issue_for_login(ctx, login).map_err(|_| ())?;
@@ -284,6 +293,7 @@ impl Issuer for JwtIssuer<'_> {
             &scope,
             family.auth_time,
             family.amr.as_deref(),
+            family.claims.as_deref(),
         )?;
         *ctx.issued.borrow_mut() = Some(Issued {
             access_token: token.clone(),
@@ -299,6 +309,7 @@ impl Issuer for JwtIssuer<'_> {
             nonce: None,
             session_id: family.session_id,
             amr: family.amr,
+            claims: family.claims,
             family_id: Some(family.id.clone()),
         });
         Ok(RefreshedToken {

@@ -5,6 +5,7 @@
 pub mod access_token;
 pub mod authorize;
 pub mod authorizer;
+pub mod claims_request;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod client_policy;
@@ -20,6 +21,7 @@ pub mod pkce;
 pub mod registrar;
 pub mod registration;
 pub mod request_object;
+pub mod response_mode;
 pub mod scope;
 pub mod token;
 pub mod tokens;

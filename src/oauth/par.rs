@@ -112,6 +112,9 @@ fn push_checked(
         }
         None => return Err(ProtocolError::invalid_request("response_type is missing")),
     }
+    if let Err(why) = super::response_mode::requested(params) {
+        return Err(ProtocolError::invalid_request(why));
+    }
     let registered = match params.get("redirect_uri") {
         Some(r) => client
             .redirect_uris

@@ -177,6 +177,8 @@ pub fn spec_from_metadata(body: &Value) -> Result<ClientSpec, RegistrationError>
         require_par: boolean(m, "require_pushed_authorization_requests")?,
         backchannel_logout_uri: string(m, "backchannel_logout_uri")?,
         backchannel_logout_session_required: boolean(m, "backchannel_logout_session_required")?,
+        frontchannel_logout_uri: string(m, "frontchannel_logout_uri")?,
+        frontchannel_logout_session_required: boolean(m, "frontchannel_logout_session_required")?,
         // Which other services a client may obtain tokens for is an administrator's decision.
         token_exchange_audiences: Vec::new(),
         request_uris: strings(m, "request_uris")?,
@@ -329,6 +331,13 @@ pub fn information(
         o.insert(
             "backchannel_logout_session_required".into(),
             json!(r.backchannel_logout_session_required),
+        );
+    }
+    if let Some(u) = &r.frontchannel_logout_uri {
+        o.insert("frontchannel_logout_uri".into(), json!(u));
+        o.insert(
+            "frontchannel_logout_session_required".into(),
+            json!(r.frontchannel_logout_session_required),
         );
     }
     for (k, v) in client.metadata() {

@@ -38,6 +38,8 @@ pub struct Issued {
     pub session_id: Option<String>,
     /// RFC 8176 methods of the login behind the grant, space-separated.
     pub amr: Option<String>,
+    /// The released OIDC `claims` request of the login (stored JSON), for its id_token.
+    pub claims: Option<String>,
     /// The refresh family started, if any.
     pub family_id: Option<String>,
 }
@@ -54,6 +56,9 @@ pub struct AccessTokenRequest<'a> {
     /// Another audience than this server's own resources (token exchange).
     pub audience: Option<&'a str>,
     pub act: Option<serde_json::Value>,
+    /// The released `claims` request (`claims_request::ClaimsRequest`, stored JSON): its
+    /// userinfo claims go into the token for the userinfo endpoint.
+    pub claims: Option<&'a str>,
 }
 
 /// Signs an access token; returns it with its `jti` and expiry.
@@ -82,6 +87,9 @@ pub fn mint_access_token(
             .amr
             .map(|a| a.split_ascii_whitespace().map(str::to_owned).collect()),
         act: req.act.clone(),
+        userinfo_claims: crate::oauth::claims_request::ClaimsRequest::from_stored(req.claims)
+            .map(|c| c.userinfo.into_keys().collect::<Vec<_>>())
+            .filter(|names| !names.is_empty()),
     };
     let token = jwt::sign(keys, alg, "at+jwt", &claims, req.now)?;
     Ok((token, jti, exp))

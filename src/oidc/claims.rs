@@ -1,4 +1,5 @@
-//! Standard claims by scope (OIDC Core §5.4).
+//! Standard claims by scope (OIDC Core §5.4), and by name as the `claims` request parameter
+//! asks for them (Core §5.5, `oauth::claims_request`).
 
 use serde_json::{Map, Value};
 
@@ -65,4 +66,14 @@ pub fn for_scope(user: &User, scope: &str) -> Map<String, Value> {
         }
     }
     m
+}
+
+/// The claims of `names` that `user` has (a claim the user has no value for is left out, as
+/// Core §5.5 allows). The names were released to the client already (`ClaimsRequest::release`).
+pub fn by_name<'a>(user: &User, names: impl IntoIterator<Item = &'a str>) -> Map<String, Value> {
+    let mut all = for_scope(user, "profile email");
+    names
+        .into_iter()
+        .filter_map(|n| all.remove(n).map(|v| (n.to_owned(), v)))
+        .collect()
 }

@@ -10,6 +10,7 @@ use crate::crypto::jwt::{self, JwtError};
 use crate::crypto::keys::KeySet;
 use crate::db::models::users::User;
 use crate::domain::signing::SigningAlg;
+use crate::oauth::claims_request::ClaimsRequest;
 
 /// `at_hash`: the left half of the hash of the access token, the hash being the one of the
 /// signing algorithm (SHA-256 for RS256/ES256, SHA-512 for EdDSA with Ed25519).
@@ -43,10 +44,18 @@ pub struct IdTokenRequest<'a> {
     pub alg: SigningAlg,
     pub ttl: i64,
     pub now: i64,
+    /// The released `claims` request (stored JSON): its `id_token` claims are added.
+    pub claims: Option<&'a str>,
 }
 
 pub fn sign(keys: &KeySet, req: &IdTokenRequest<'_>) -> Result<String, JwtError> {
     let mut c: Map<String, Value> = claims::for_scope(req.user, req.scope);
+    if let Some(asked) = ClaimsRequest::from_stored(req.claims) {
+        c.extend(claims::by_name(
+            req.user,
+            asked.id_token.keys().map(String::as_str),
+        ));
+    }
     c.insert("iss".into(), req.issuer.into());
     c.insert("aud".into(), req.client_id.into());
     c.insert("azp".into(), req.client_id.into());
@@ -126,6 +135,7 @@ pub fn for_token_response(
             alg,
             ttl: settings.id_token_ttl,
             now,
+            claims: issued.claims.as_deref(),
         },
     )?;
     Ok(Some(token))

@@ -3,6 +3,7 @@
 
 pub mod claims;
 pub mod discovery;
+pub mod frontchannel;
 pub mod id_token;
 pub mod introspection;
 pub mod logout;

@@ -57,7 +57,12 @@ pub fn userinfo(
     if user.disabled {
         return Ok(Userinfo::InvalidToken("the user is disabled"));
     }
-    let found = claims::for_scope(&user, &claims.scope);
+    let mut found = claims::for_scope(&user, &claims.scope);
+    // Claims the `claims` request asked for at userinfo (Core §5.5), as released to the client.
+    found.extend(claims::by_name(
+        &user,
+        claims.userinfo_claims.iter().flatten().map(String::as_str),
+    ));
     signed_if_asked(conn, caches, ring, issuer, &claims.client_id, found)
 }
 

@@ -336,11 +336,9 @@ fn answer_request(
     };
     let outcome = authorize::run(&ctx, &params, input, &st.successor_key);
     let completed = match (&outcome, pending) {
-        (AuthorizeOutcome::Redirect(_), Some((handle, _))) => Some(interaction::complete(
-            &mut *ctx.conn()?,
-            &handle,
-            crate::db::now(),
-        )?),
+        (AuthorizeOutcome::Redirect(_) | AuthorizeOutcome::FormPost(_), Some((handle, _))) => Some(
+            interaction::complete(&mut *ctx.conn()?, &handle, crate::db::now())?,
+        ),
         _ => None,
     };
     Ok(Answered {
@@ -396,29 +394,29 @@ fn found(target: String, cookie: Option<Cookie<'static>>) -> HttpResponse {
         .finish()
 }
 
-/// The redirect to the client, once. A continued interaction that was completed already
-/// (`completed == Some(false)`: a replayed resume) gets a page instead; one that reached its
-/// client gives its admission back, as the limit is for interactions left hanging, not for
-/// people signing in.
-fn redirect_to_client(
+/// The response to the client (a redirect, or the form-post page), once. A continued
+/// interaction that was completed already (`completed == Some(false)`: a replayed resume) gets a
+/// page instead; one that reached its client gives its admission back, as the limit is for
+/// interactions left hanging, not for people signing in.
+fn respond_to_client(
     state: &AppState,
     completed: Option<bool>,
     address: &str,
-    location: String,
-) -> HttpResponse {
+    response: impl FnOnce() -> Result<HttpResponse, AppError>,
+) -> Result<HttpResponse, AppError> {
     match completed {
         Some(true) => state.admission.interactions.refund(address),
         Some(false) => {
-            return error_page(
+            return Ok(error_page(
                 StatusCode::BAD_REQUEST,
                 "This sign-in request has ended",
                 "It was completed already. Go back to the application and sign in again.",
                 Some(ErrorCode::InvalidRequest.as_str()),
-            )
+            ))
         }
         None => {}
     }
-    found(location, None)
+    response()
 }
 
 /// Runs the authorization request `query` (a new one, or an interaction's), then answers:
@@ -476,7 +474,10 @@ async fn process(
     match outcome {
         AuthorizeOutcome::ErrorPage(e) => Ok(refuse_page(&e)),
         AuthorizeOutcome::Redirect(location) => {
-            Ok(redirect_to_client(state, completed, &address, location))
+            respond_to_client(state, completed, &address, || Ok(found(location, None)))
+        }
+        AuthorizeOutcome::FormPost(post) => {
+            respond_to_client(state, completed, &address, || super::form_post::page(&post))
         }
         AuthorizeOutcome::NeedLogin { client } => to_page(Requirement::Login, client).await,
         AuthorizeOutcome::NeedStepUp { client, acr } => {

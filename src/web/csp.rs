@@ -30,9 +30,81 @@ pub fn allow_logo(res: &mut HttpResponse, logo_origin: &str) {
     }
 }
 
+/// Where a form may be posted besides us: the origin of `action` (`https://host[:port]`), or for
+/// a URI without one (a native app's private-use scheme) its scheme.
+fn form_target(action: &str) -> Option<String> {
+    let url = url::Url::parse(action).ok()?;
+    let origin = url.origin();
+    if origin.is_tuple() {
+        Some(origin.ascii_serialization())
+    } else {
+        let scheme = url.scheme();
+        scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            .then(|| format!("{scheme}:"))
+    }
+}
+
+/// The policy of the logged-out page with front-channel logout frames (`web::logout`): frames
+/// from exactly `frame_origins` (origins as `url::Origin::ascii_serialization` writes them), and
+/// the one script that continues to the client once they loaded, by `nonce`.
+pub fn logged_out_policy(nonce: &str, frame_origins: &[String]) -> String {
+    let mut origins: Vec<&str> = frame_origins.iter().map(String::as_str).collect();
+    origins.sort_unstable();
+    origins.dedup();
+    let frames = if origins.is_empty() {
+        "'none'".to_owned()
+    } else {
+        origins.join(" ")
+    };
+    format!(
+        "default-src 'self'; script-src 'nonce-{nonce}'; frame-src {frames}; \
+         img-src 'self' data:; frame-ancestors 'none'; form-action 'self' http: https:; \
+         base-uri 'none'"
+    )
+}
+
+/// The policy of the form-post response page (`web::form_post`): its one inline script runs by
+/// `nonce` (no `'unsafe-inline'`), and its form may go to `action`'s origin only.
+pub fn form_post_policy(nonce: &str, action: &str) -> String {
+    let target = form_target(action).unwrap_or_else(|| "'none'".to_owned());
+    format!(
+        "default-src 'self'; script-src 'nonce-{nonce}'; img-src 'self' data:; \
+         frame-ancestors 'none'; form-action {target}; base-uri 'none'"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_out_pages_frame_exactly_the_clients_origins() {
+        let p = logged_out_policy(
+            "n1",
+            &[
+                "https://b.example".to_owned(),
+                "https://a.example:8443".to_owned(),
+                "https://b.example".to_owned(),
+            ],
+        );
+        assert!(
+            p.contains("frame-src https://a.example:8443 https://b.example;"),
+            "{p}"
+        );
+        assert!(p.contains("script-src 'nonce-n1';"), "{p}");
+    }
+
+    #[test]
+    fn form_post_pages_run_their_nonce_and_post_only_to_the_redirect_origin() {
+        let p = form_post_policy("abc", "https://rp.example:8443/cb?x=1");
+        assert!(p.contains("script-src 'nonce-abc';"), "{p}");
+        assert!(p.contains("form-action https://rp.example:8443;"), "{p}");
+        assert!(!p.contains("unsafe-inline"), "{p}");
+        let p = form_post_policy("abc", "com.example.app:/cb");
+        assert!(p.contains("form-action com.example.app:;"), "{p}");
+    }
 
     #[test]
     fn images_come_from_us_unless_a_logo_origin_is_named() {

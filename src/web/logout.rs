@@ -7,6 +7,7 @@ use askama::Template;
 
 use super::session;
 use super::templates::render;
+use crate::oidc::frontchannel;
 use crate::oidc::logout::{self, LogoutPlan, LogoutRequest};
 use crate::state::AppState;
 use crate::web::error::{error_page, AppError};
@@ -19,9 +20,39 @@ struct ConfirmPage<'a> {
     hidden: Vec<(&'static str, String)>,
 }
 
+/// Signed out; with front-channel logout frames to load (and, with a `redirect`, a script that
+/// continues there once they loaded, or after a short wait; a visible link without script).
 #[derive(Template)]
 #[template(path = "logged_out.html")]
-struct LoggedOutPage;
+struct LoggedOutPage<'a> {
+    frames: Vec<&'a str>,
+    redirect: Option<&'a str>,
+    nonce: &'a str,
+}
+
+/// The front-channel logout frames of the session about to end (`oidc::frontchannel`), read
+/// before it ends.
+async fn frames_of(
+    state: &web::Data<AppState>,
+    session: Option<&crate::db::models::sessions::SessionRow>,
+) -> Result<Vec<frontchannel::Frame>, AppError> {
+    let Some(lineage) = session
+        .filter(|s| s.user_id.is_some())
+        .map(|s| s.lineage().to_owned())
+    else {
+        return Ok(Vec::new());
+    };
+    let st = state.clone();
+    web::block(move || {
+        let mut conn = st.pool.get()?;
+        Ok::<_, AppError>(frontchannel::frames(
+            &mut conn,
+            &st.settings.issuer,
+            &lineage,
+        )?)
+    })
+    .await?
+}
 
 fn parse(pairs: &[(String, String)]) -> (LogoutRequest, Option<String>, bool) {
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
@@ -74,10 +105,33 @@ pub async fn logout(
     })
     .await??;
 
-    let finish = |redirect: Option<String>| -> Result<HttpResponse, AppError> {
+    let finish = |redirect: Option<String>,
+                  frames: Vec<frontchannel::Frame>|
+     -> Result<HttpResponse, AppError> {
         let clear = session::clearing_cookie(&state);
         // A half-done login (password passed, second step pending) ends with the session.
         let pending = super::pending_login::clearing(&state);
+        if !frames.is_empty() {
+            // Front-channel logout: the frames load before the browser goes anywhere else.
+            let nonce = crate::random::token::<16>();
+            let mut res = render(
+                HttpResponse::Ok(),
+                &LoggedOutPage {
+                    frames: frames.iter().map(|f| f.src.as_str()).collect(),
+                    redirect: redirect.as_deref(),
+                    nonce: &nonce,
+                },
+                Some(clear),
+            )?;
+            res.add_cookie(&pending).map_err(AppError::internal)?;
+            let origins: Vec<String> = frames.into_iter().map(|f| f.origin).collect();
+            if let Ok(v) =
+                header::HeaderValue::from_str(&crate::web::csp::logged_out_policy(&nonce, &origins))
+            {
+                res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+            return Ok(res);
+        }
         match redirect {
             Some(to) => Ok(HttpResponse::Found()
                 .cookie(clear)
@@ -86,7 +140,12 @@ pub async fn logout(
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish()),
             None => {
-                let mut res = render(HttpResponse::Ok(), &LoggedOutPage, Some(clear))?;
+                let page = LoggedOutPage {
+                    frames: Vec::new(),
+                    redirect: None,
+                    nonce: "",
+                };
+                let mut res = render(HttpResponse::Ok(), &page, Some(clear))?;
                 res.add_cookie(&pending).map_err(AppError::internal)?;
                 Ok(res)
             }
@@ -100,12 +159,14 @@ pub async fn logout(
             Some("invalid_request"),
         )),
         LogoutPlan::Proceed { redirect } => {
+            let frames = frames_of(&state, current.as_ref()).await?;
             session::destroy(&req, &state).await?;
-            finish(redirect)
+            finish(redirect, frames)
         }
         LogoutPlan::Confirm { redirect, .. } if confirmed => {
+            let frames = frames_of(&state, current.as_ref()).await?;
             session::destroy(&req, &state).await?;
-            finish(redirect)
+            finish(redirect, frames)
         }
         LogoutPlan::Confirm { client_name, .. } => {
             let (token, _) = session::form_token(&req, &state).await?;

@@ -14,6 +14,7 @@ pub mod devices;
 pub mod discovery;
 pub mod email_change;
 pub mod error;
+pub mod form_post;
 pub mod health;
 pub mod log_span;
 pub mod login;

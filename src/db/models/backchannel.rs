@@ -26,11 +26,14 @@ pub struct Notice {
     pub jti: String,
 }
 
-/// Notices (and revocations) for sessions `ending` (id hashes); returns the notices queued.
-pub fn sessions_ending(conn: &mut DbConn, ending: &[String], now: i64) -> QueryResult<usize> {
-    if ending.is_empty() {
-        return Ok(0);
-    }
+/// The clients the sessions `ending` (lineages, as codes and families name them) signed into:
+/// (session, client_id, user_id) for every refresh family or authorization code issued in them,
+/// each once. Back-channel notices and front-channel frames (`oidc::frontchannel`) both go to
+/// these clients.
+pub fn signed_into(
+    conn: &mut DbConn,
+    ending: &[String],
+) -> QueryResult<Vec<(String, String, String)>> {
     let mut holders: Vec<(Option<String>, String, Option<String>)> = refresh_families::table
         .filter(refresh_families::session_id.eq_any(ending))
         .select((
@@ -54,8 +57,16 @@ pub fn sessions_ending(conn: &mut DbConn, ending: &[String], now: i64) -> QueryR
         .collect();
     pairs.sort();
     pairs.dedup();
+    Ok(pairs)
+}
+
+/// Notices (and revocations) for sessions `ending` (id hashes); returns the notices queued.
+pub fn sessions_ending(conn: &mut DbConn, ending: &[String], now: i64) -> QueryResult<usize> {
+    if ending.is_empty() {
+        return Ok(0);
+    }
     let mut queued = 0;
-    for (session, client_id, user_id) in pairs {
+    for (session, client_id, user_id) in signed_into(conn, ending)? {
         let uri: Option<Option<String>> = clients::table
             .find(&client_id)
             .filter(clients::disabled.eq(false))

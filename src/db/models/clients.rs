@@ -54,6 +54,8 @@ pub struct ClientRow {
     /// OIDC Back-Channel Logout: where logout tokens are posted.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
     /// RFC 8693: audiences this client may exchange tokens for, space-separated.
     pub token_exchange_audiences: Option<String>,
 }
@@ -194,6 +196,9 @@ pub fn update_row(conn: &mut DbConn, r: &ClientRow) -> QueryResult<usize> {
                 clients::backchannel_logout_uri.eq(&r.backchannel_logout_uri),
                 clients::backchannel_logout_session_required
                     .eq(r.backchannel_logout_session_required),
+                clients::frontchannel_logout_uri.eq(&r.frontchannel_logout_uri),
+                clients::frontchannel_logout_session_required
+                    .eq(r.frontchannel_logout_session_required),
                 clients::token_exchange_audiences.eq(&r.token_exchange_audiences),
             ),
         ))

@@ -32,6 +32,8 @@ pub struct CodeRow {
     /// Whether the authorization request carried `redirect_uri` (then the token request must
     /// repeat it, RFC 6749 §4.1.3).
     pub redirect_uri_given: bool,
+    /// The OIDC `claims` request released with the code (JSON), if any.
+    pub claims: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &CodeRow) -> QueryResult<()> {

@@ -24,6 +24,8 @@ pub struct FamilyRow {
     pub revoked_at: Option<i64>,
     /// RFC 8176 methods of the login behind the family (for id_tokens on refresh).
     pub amr: Option<String>,
+    /// The OIDC `claims` request of the login (JSON), for id_tokens on refresh.
+    pub claims: Option<String>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]

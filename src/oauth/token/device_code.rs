@@ -34,6 +34,7 @@ pub fn exchange(ctx: &Ctx, client: &Client, params: &Params<'_>) -> Result<Issue
             amr: approved.amr,
             session_id: approved.session_id,
             nonce: None,
+            claims: None,
         },
     )
 }

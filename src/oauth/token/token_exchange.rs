@@ -223,6 +223,7 @@ pub fn exchange(
             now: ctx.now,
             audience: Some(&target),
             act: Some(act),
+            claims: None,
         },
     )
     .map_err(ProtocolError::server_error)?;
@@ -246,6 +247,7 @@ pub fn exchange(
         nonce: None,
         session_id: None,
         amr,
+        claims: None,
         family_id: None,
     })
 }

@@ -39,6 +39,8 @@ pub struct ClientFormView {
     pub require_par: bool,
     pub backchannel_logout_uri: String,
     pub backchannel_logout_session_required: bool,
+    pub frontchannel_logout_uri: String,
+    pub frontchannel_logout_session_required: bool,
     /// Space-separated.
     pub token_exchange_audiences: String,
     /// One per line.
@@ -113,6 +115,8 @@ impl ClientFormView {
             require_par: c.row.require_par,
             backchannel_logout_uri: c.row.backchannel_logout_uri.clone().unwrap_or_default(),
             backchannel_logout_session_required: c.row.backchannel_logout_session_required,
+            frontchannel_logout_uri: c.row.frontchannel_logout_uri.clone().unwrap_or_default(),
+            frontchannel_logout_session_required: c.row.frontchannel_logout_session_required,
             token_exchange_audiences: c.row.token_exchange_audiences.clone().unwrap_or_default(),
             request_uris: request_object.request_uris.join("\n"),
             request_object_signing_alg: request_object.signing_alg.unwrap_or_default(),
@@ -145,6 +149,10 @@ impl ClientFormView {
             backchannel_logout_uri: f.text("backchannel_logout_uri"),
             backchannel_logout_session_required: f
                 .get("backchannel_logout_session_required")
+                .is_some(),
+            frontchannel_logout_uri: f.text("frontchannel_logout_uri"),
+            frontchannel_logout_session_required: f
+                .get("frontchannel_logout_session_required")
                 .is_some(),
             token_exchange_audiences: f.text("token_exchange_audiences"),
             request_uris: f.get("request_uris").unwrap_or("").to_owned(),
@@ -192,6 +200,8 @@ impl ClientFormView {
             require_par: self.require_par,
             backchannel_logout_uri: Some(self.backchannel_logout_uri.clone()),
             backchannel_logout_session_required: self.backchannel_logout_session_required,
+            frontchannel_logout_uri: Some(self.frontchannel_logout_uri.clone()),
+            frontchannel_logout_session_required: self.frontchannel_logout_session_required,
             token_exchange_audiences: vec![self.token_exchange_audiences.clone()],
             request_uris: lines(&self.request_uris),
             request_object_signing_alg: Some(self.request_object_signing_alg.clone()),

@@ -1,0 +1,2 @@
+ALTER TABLE clients DROP COLUMN frontchannel_logout_session_required;
+ALTER TABLE clients DROP COLUMN frontchannel_logout_uri;
