@@ -553,3 +553,125 @@ async fn device_poll_after_missed_slow_down_converges() {
     assert_eq!(device_poll(&app, &client, &code).await, "slow_down");
     assert!(app.count(&format!("device_codes WHERE poll_interval >= {told}")) == 1);
 }
+
+// --- item 4: RFC 7592 responses carry a new registration access token ------------------------
+
+async fn registered(app: &TestApp, metadata: &Value) -> Value {
+    let out = app
+        .cli(&["registration", "token", "create", "--json"], None)
+        .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let v: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    let initial = v["token"].as_str().expect("token").to_owned();
+    let res = reqwest::Client::new()
+        .post(app.url("/register"))
+        .bearer_auth(&initial)
+        .json(metadata)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), 201);
+    res.json().await.expect("json")
+}
+
+async fn manage(
+    app: &TestApp,
+    method: reqwest::Method,
+    uri: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, uri)
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let res = req.send().await.expect("manage");
+    let status = res.status().as_u16();
+    let _ = app;
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// RFC 7592 §3: the read and update responses carry `registration_access_token` with
+/// `registration_client_uri`. Tokens are stored hashed, so each read and update issues a new
+/// one and the old one stops working; concurrent reads with one token leave one valid token.
+#[tokio::test]
+async fn rfc7592_read_and_update_answer_with_a_new_registration_access_token() {
+    let app = spawn_app().await;
+    let metadata =
+        json!({"client_name": "Self-made App", "redirect_uris": ["http://127.0.0.1:9/dcr"]});
+    let created = registered(&app, &metadata).await;
+    let uri = created["registration_client_uri"]
+        .as_str()
+        .expect("registration_client_uri")
+        .to_owned();
+    let first = created["registration_access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    // Read: a new token, the old one ends, the new one works.
+    let (status, read) = manage(&app, reqwest::Method::GET, &uri, &first, None).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["registration_client_uri"], uri.as_str());
+    let second = read["registration_access_token"]
+        .as_str()
+        .expect("read response carries registration_access_token")
+        .to_owned();
+    assert_ne!(second, first);
+    let (status, _) = manage(&app, reqwest::Method::GET, &uri, &first, None).await;
+    assert_eq!(status, 401, "the old token still reads");
+
+    // Update: the same.
+    let mut changed = metadata.clone();
+    changed["client_name"] = json!("Self-made App 2");
+    changed["client_id"] = created["client_id"].clone();
+    let (status, updated) = manage(&app, reqwest::Method::PUT, &uri, &second, Some(&changed)).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["registration_client_uri"], uri.as_str());
+    let third = updated["registration_access_token"]
+        .as_str()
+        .expect("update response carries registration_access_token")
+        .to_owned();
+    assert_ne!(third, second);
+    let (status, _) = manage(&app, reqwest::Method::PUT, &uri, &second, Some(&changed)).await;
+    assert_eq!(status, 401, "the old token still updates");
+    let (status, _) = manage(&app, reqwest::Method::GET, &uri, &second, None).await;
+    assert_eq!(status, 401, "the old token still reads");
+
+    // Concurrent reads with one token: one wins, one valid token remains.
+    let reads = (0..6).map(|_| manage(&app, reqwest::Method::GET, &uri, &third, None));
+    let answers = futures_util::future::join_all(reads).await;
+    let winners: Vec<String> = answers
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, b)| {
+            b["registration_access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(winners.len(), 1, "{answers:?}");
+    assert!(
+        answers.iter().all(|(s, _)| *s == 200 || *s == 401),
+        "{answers:?}"
+    );
+    let (status, _) = manage(&app, reqwest::Method::GET, &uri, &third, None).await;
+    assert_eq!(status, 401);
+    let (status, last) = manage(&app, reqwest::Method::GET, &uri, &winners[0], None).await;
+    assert_eq!(status, 200);
+    let sha = ostiary::random::sha256_hex;
+    let current = last["registration_access_token"].as_str().expect("token");
+    assert_eq!(
+        app.count(&format!(
+            "clients WHERE registration_token_hash = '{}'",
+            sha(current)
+        )),
+        1
+    );
+    // And the current token deletes.
+    let (status, _) = manage(&app, reqwest::Method::DELETE, &uri, current, None).await;
+    assert_eq!(status, 204);
+}

@@ -166,6 +166,28 @@ pub fn touch(conn: &mut DbConn, client_id: &str, now: i64) -> QueryResult<usize>
         .execute(conn)
 }
 
+/// Replaces a client's registration access token (its hash) by one conditional UPDATE, only
+/// while it is still `old_hash`: of two requests presenting the same token, one rotates it
+/// (RFC 7592 §3). Returns the rows changed (0: another request rotated it first).
+pub fn rotate_registration_token(
+    conn: &mut DbConn,
+    client_id: &str,
+    old_hash: &str,
+    new_hash: &str,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        clients::table
+            .find(client_id)
+            .filter(clients::registration_token_hash.eq(old_hash)),
+    )
+    .set((
+        clients::registration_token_hash.eq(Some(new_hash)),
+        clients::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
+
 /// Replaces every column of the row but its id, origin and creation time.
 pub fn update_row(conn: &mut DbConn, r: &ClientRow) -> QueryResult<usize> {
     diesel::update(clients::table.find(&r.client_id))
