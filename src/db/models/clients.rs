@@ -96,6 +96,14 @@ impl Client {
             || self.redirect_uris != other.redirect_uris
     }
 
+    /// A URL kept in the extra metadata (`policy_uri`, `tos_uri`, `jwks_uri`), if set.
+    pub fn metadata_url(&self, key: &str) -> Option<String> {
+        self.metadata()
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    }
+
     /// The extra registered metadata (policy_uri, tos_uri, contacts, jwks, jwks_uri…).
     pub fn metadata(&self) -> serde_json::Map<String, serde_json::Value> {
         self.row
