@@ -71,6 +71,12 @@ pub struct AddClient {
     /// The client's home page
     #[arg(long, value_name = "URL")]
     homepage_uri: Option<String>,
+    /// The client's privacy policy, linked on the login and consent pages
+    #[arg(long, value_name = "URL")]
+    policy_uri: Option<String>,
+    /// The client's terms of service, linked on the login and consent pages
+    #[arg(long, value_name = "URL")]
+    tos_uri: Option<String>,
     /// The least sign-in strength the client accepts: urn:ostiary:acr:2fa or phr (users
     /// without a suitable factor are asked to set one up) [default: any]
     #[arg(long, value_name = "ACR")]
@@ -177,6 +183,8 @@ impl AddClient {
             id_token_alg: self.id_token_alg,
             logo_uri: self.logo_uri,
             homepage_uri: self.homepage_uri,
+            policy_uri: self.policy_uri,
+            tos_uri: self.tos_uri,
             minimum_acr: self.minimum_acr,
             jwks,
             jwks_uri: self.jwks_uri,

@@ -71,6 +71,10 @@ pub struct ClientDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub homepage_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_acr: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
@@ -131,6 +135,8 @@ fn doc_of(c: &Client) -> ClientDoc {
         id_token_alg: Some(r.id_token_alg.clone()),
         logo_uri: r.logo_uri.clone(),
         homepage_uri: r.homepage_uri.clone(),
+        policy_uri: c.metadata_url("policy_uri"),
+        tos_uri: c.metadata_url("tos_uri"),
         minimum_acr: r.minimum_acr.clone(),
         jwks_uri: meta
             .get("jwks_uri")
@@ -249,6 +255,8 @@ fn spec_of(d: &ClientDoc) -> Result<ClientSpec, CliError> {
         id_token_alg: d.id_token_alg.clone(),
         logo_uri: d.logo_uri.clone(),
         homepage_uri: d.homepage_uri.clone(),
+        policy_uri: d.policy_uri.clone(),
+        tos_uri: d.tos_uri.clone(),
         minimum_acr: d.minimum_acr.clone(),
         jwks,
         jwks_uri: d.jwks_uri.clone(),
@@ -326,6 +334,8 @@ fn differences(a: &ClientDoc, b: &ClientDoc) -> Vec<&'static str> {
     check("id_token_alg", a.id_token_alg == b.id_token_alg);
     check("logo_uri", a.logo_uri == b.logo_uri);
     check("homepage_uri", a.homepage_uri == b.homepage_uri);
+    check("policy_uri", a.policy_uri == b.policy_uri);
+    check("tos_uri", a.tos_uri == b.tos_uri);
     check("minimum_acr", a.minimum_acr == b.minimum_acr);
     check("jwks_uri", a.jwks_uri == b.jwks_uri);
     let json = |s: &Option<String>| {

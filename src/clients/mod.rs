@@ -123,7 +123,9 @@ pub fn new_by_admin(new: &NewClient<'_>, now: i64) -> Result<Created, Vec<FieldE
 /// What an administrator's edit of `existing` stores: every field of the spec (an application
 /// type it leaves out stays as it was); the secret stays only while the client authenticates
 /// with one (switching to keys or to public retires it); the stored extra metadata stays, with
-/// the keys (`jwks`, `jwks_uri`) and the request-object metadata as the spec has them; origin, creation, verification,
+/// the keys (`jwks`, `jwks_uri`), the privacy policy and terms (`policy_uri`, `tos_uri`), the
+/// signed-userinfo algorithm and the request-object metadata as the spec has them; origin,
+/// creation, verification,
 /// disabling and the registration access token stay as they are.
 pub fn edited_by_admin(
     existing: &Client,
@@ -147,7 +149,7 @@ pub fn edited_by_admin(
     client.row.registration_token_hash = r.registration_token_hash.clone();
     let mut metadata = existing.metadata();
     let edited = client.metadata();
-    for key in ["jwks", "jwks_uri"]
+    for key in ["jwks", "jwks_uri", "policy_uri", "tos_uri", "userinfo_signed_response_alg"]
         .into_iter()
         .chain(crate::oauth::request_object::METADATA)
     {

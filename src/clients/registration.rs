@@ -66,6 +66,34 @@ pub fn authorized(conn: &mut DbConn, client_id: &str, token: &str) -> QueryResul
     Ok(rows::by_id(conn, client_id)?.filter(|c| token_fits(c, token)))
 }
 
+/// RFC 7592 §2.1 and §3: the client reads its registration, answered with a new registration
+/// access token (tokens are stored hashed, so the one presented cannot be shown again; §3
+/// allows issuing a new one with any response, and the client must then use it). The old token
+/// ends in the same transaction, by one conditional write: of two reads racing with one token,
+/// one gets a new token and the other a 401, never two valid tokens.
+pub fn read(
+    conn: &mut DbConn,
+    client_id: &str,
+    token: &str,
+    now: i64,
+) -> Result<(Client, String), RegisterError> {
+    write(conn, |tx| {
+        let mut client = owned(tx, client_id, token, now)?;
+        let old = client
+            .row
+            .registration_token_hash
+            .clone()
+            .ok_or(RegisterError::Unauthorized)?;
+        let fresh = random::registration_token();
+        let hash = random::sha256_hex(&fresh);
+        if rows::rotate_registration_token(tx.conn(), client_id, &old, &hash, now)? != 1 {
+            return Err(RegisterError::Unauthorized);
+        }
+        client.row.registration_token_hash = Some(hash);
+        Ok((client, fresh))
+    })
+}
+
 /// A registration replaced (RFC 7592 §2.2): the client as stored, its new secret when it got one,
 /// and its new registration access token.
 pub struct Replaced {

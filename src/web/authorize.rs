@@ -9,7 +9,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::browser::Resumed;
 use super::next_step::page_for;
-use super::templates::{client_host, client_initial, client_logo, render, ConsentPage};
+use super::templates::{
+    client_host, client_initial, client_logo, render, ClientLinks, ConsentPage,
+};
 use super::{db, session};
 use crate::authn::interaction::{self, Kind};
 use crate::authn::requirement::Requirement;
@@ -514,6 +516,7 @@ async fn process(
                     action: &action,
                     unverified: !client.row.verified,
                     client_host: client_host(&client),
+                    links: ClientLinks::of(&client),
                 },
                 cookie,
             )?;

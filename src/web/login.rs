@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use super::client_addr;
 use super::pending_login;
 use super::session;
-use super::templates::{render, LoginPage, SignedInPage};
+use super::templates::{render, ClientLinks, LoginPage, SignedInPage};
 use crate::authn::interaction;
 use crate::authn::journey::{self, Completed, Creation, Next, Pending, Proof, Refused, Rules};
 use crate::authn::journey::{Stage, State};
@@ -62,7 +62,7 @@ pub(super) async fn pending_request(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     return_to: &str,
-) -> Option<(String, String)> {
+) -> Option<PendingRequest> {
     let handle = super::browser::interaction_in(req, state, return_to)?;
     let st = state.clone();
     web::block(move || {
@@ -72,17 +72,29 @@ pub(super) async fn pending_request(
         else {
             return None;
         };
-        let name = st
+        let client = st
             .caches
             .load_client(&mut conn, &row.client_id)
             .ok()
-            .flatten()
-            .map(|c| c.row.name.clone())?;
-        Some((name, row.request))
+            .flatten()?;
+        Some(PendingRequest {
+            client_name: client.row.name.clone(),
+            links: ClientLinks::of(&client),
+            request: row.request,
+        })
     })
     .await
     .ok()
     .flatten()
+}
+
+/// What the login pages show of the request a login continues.
+pub(super) struct PendingRequest {
+    pub client_name: String,
+    /// Its client's privacy policy and terms of service.
+    pub links: ClientLinks,
+    /// The authorization request's query string (for `login_hint`).
+    pub request: String,
 }
 
 pub async fn page(
@@ -93,12 +105,16 @@ pub async fn page(
     let return_to = safe_return_to(query.return_to.as_deref());
     let (form_token, _) = session::form_token(&req, &state).await?;
     let pending = pending_request(&req, &state, &return_to).await;
-    let client_name = pending.as_ref().map(|(name, _)| name.clone());
+    let client_name = pending.as_ref().map(|p| p.client_name.clone());
+    let links = pending
+        .as_ref()
+        .map(|p| p.links.clone())
+        .unwrap_or_default();
     // OIDC login_hint pre-fills the username (only as a hint: nothing is trusted from it).
     let hint: String = pending
         .as_ref()
-        .and_then(|(_, q)| {
-            url::form_urlencoded::parse(q.as_bytes())
+        .and_then(|p| {
+            url::form_urlencoded::parse(p.request.as_bytes())
                 .find(|(k, _)| k == "login_hint")
                 .map(|(_, v)| v.chars().take(256).collect())
         })
@@ -114,6 +130,7 @@ pub async fn page(
             signup_open: state.settings.signup.policy == crate::config::SignupPolicy::Open,
             password_reset: state.settings.mail_enabled(),
             passkeys: state.webauthn.is_some(),
+            links,
         },
         form_token.cookie,
     )
@@ -266,7 +283,12 @@ async fn again(
         },
         None => session::anonymous_form_token(req, state),
     };
-    let client_name = pending_request(req, state, return_to).await.map(|(n, _)| n);
+    let pending = pending_request(req, state, return_to).await;
+    let links = pending
+        .as_ref()
+        .map(|p| p.links.clone())
+        .unwrap_or_default();
+    let client_name = pending.map(|p| p.client_name);
     let shown: String = username.chars().take(256).collect();
     let (mut status, message) = match why {
         Refusal::WrongPassword => (HttpResponse::Ok(), FAILED_LOGIN.to_owned()),
@@ -292,6 +314,7 @@ async fn again(
             signup_open: state.settings.signup.policy == crate::config::SignupPolicy::Open,
             password_reset: state.settings.mail_enabled(),
             passkeys: state.webauthn.is_some(),
+            links,
         },
         token.cookie,
     )

@@ -215,16 +215,31 @@ pub async fn read(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    match authorized(&req, &state, path.into_inner()).await {
-        Ok((c, _)) => HttpResponse::Ok()
+    let (client, token) = match authorized(&req, &state, path.into_inner()).await {
+        Ok(found) => found,
+        Err(res) => return res,
+    };
+    let id = client.row.client_id.clone();
+    // RFC 7592 §3: the response carries a new registration access token; the old one ends.
+    let result = db(&state, move |conn| {
+        Ok(store::read(conn, &id, &token, db::now()))
+    })
+    .await;
+    match result {
+        Ok(Ok((c, fresh))) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
             .json(registration::information(
                 &c,
                 &state.settings.issuer,
                 None,
-                None,
+                Some(&fresh),
             )),
-        Err(res) => res,
+        Ok(Err(RegisterError::Unauthorized | RegisterError::Invalid(_))) => {
+            invalid_token("the registration access token is not valid for this client")
+        }
+        Ok(Err(RegisterError::Storage(e))) => server_error(e),
+        Err(e) => server_error(e),
     }
 }
 

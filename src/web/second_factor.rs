@@ -187,7 +187,7 @@ async fn show(
     };
     let client_name = pending_request(req, state, shown.return_to)
         .await
-        .map(|(n, _)| n);
+        .map(|p| p.client_name);
     let codes = !shown.phishing_resistant;
     status.insert_header((header::CACHE_CONTROL, "no-store"));
     render(

@@ -69,7 +69,7 @@ async fn form(
     let (token, _) = session::form_token(req, state).await?;
     let name = super::login::pending_request(req, state, return_to)
         .await
-        .map(|(name, _)| name);
+        .map(|p| p.client_name);
     render(
         HttpResponse::build(status),
         &SignupPage {

@@ -21,6 +21,8 @@ pub struct LoginPage<'a> {
     pub password_reset: bool,
     /// Passkeys work here: the page offers a username-less sign-in.
     pub passkeys: bool,
+    /// The pending request's client's privacy policy and terms of service.
+    pub links: ClientLinks,
 }
 
 #[derive(Template)]
@@ -40,6 +42,8 @@ pub struct ConsentPage<'a> {
     /// metadata document): the page says so, with the host of its site.
     pub unverified: bool,
     pub client_host: Option<String>,
+    /// The client's privacy policy and terms of service.
+    pub links: ClientLinks,
 }
 
 /// A pending authorization request reached from a browser that did not start it: it cannot be
@@ -72,6 +76,34 @@ pub fn client_logo(client: &crate::db::models::clients::Client) -> Option<Client
         uri,
         origin: origin.ascii_serialization(),
     })
+}
+
+/// A client's privacy policy and terms of service (`policy_uri`, `tos_uri`), which OIDC
+/// Dynamic Client Registration §2 asks the provider to show the person signing in. Links only
+/// (nothing is loaded from the client's host), so shown for every client; the values were
+/// admitted as https (or loopback http) URLs by `client_policy`, and anything else is left out.
+#[derive(Clone, Debug, Default)]
+pub struct ClientLinks {
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+}
+
+impl ClientLinks {
+    pub fn of(client: &crate::db::models::clients::Client) -> ClientLinks {
+        let web_url = |key: &str| {
+            client.metadata_url(key).filter(|u| {
+                url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "https" | "http"))
+            })
+        };
+        ClientLinks {
+            policy_uri: web_url("policy_uri"),
+            tos_uri: web_url("tos_uri"),
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        self.policy_uri.is_some() || self.tos_uri.is_some()
+    }
 }
 
 /// What stands in for a logo: the first letter or digit of the client's name.

@@ -553,3 +553,287 @@ async fn device_poll_after_missed_slow_down_converges() {
     assert_eq!(device_poll(&app, &client, &code).await, "slow_down");
     assert!(app.count(&format!("device_codes WHERE poll_interval >= {told}")) == 1);
 }
+
+// --- item 4: RFC 7592 responses carry a new registration access token ------------------------
+
+async fn registered(app: &TestApp, metadata: &Value) -> Value {
+    let out = app
+        .cli(&["registration", "token", "create", "--json"], None)
+        .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let v: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    let initial = v["token"].as_str().expect("token").to_owned();
+    let res = reqwest::Client::new()
+        .post(app.url("/register"))
+        .bearer_auth(&initial)
+        .json(metadata)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), 201);
+    res.json().await.expect("json")
+}
+
+async fn manage(
+    app: &TestApp,
+    method: reqwest::Method,
+    uri: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, uri)
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let res = req.send().await.expect("manage");
+    let status = res.status().as_u16();
+    let _ = app;
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// RFC 7592 §3: the read and update responses carry `registration_access_token` with
+/// `registration_client_uri`. Tokens are stored hashed, so each read and update issues a new
+/// one and the old one stops working; concurrent reads with one token leave one valid token.
+#[tokio::test]
+async fn rfc7592_read_and_update_answer_with_a_new_registration_access_token() {
+    let app = spawn_app().await;
+    let metadata =
+        json!({"client_name": "Self-made App", "redirect_uris": ["http://127.0.0.1:9/dcr"]});
+    let created = registered(&app, &metadata).await;
+    let uri = created["registration_client_uri"]
+        .as_str()
+        .expect("registration_client_uri")
+        .to_owned();
+    let first = created["registration_access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    // Read: a new token, the old one ends, the new one works.
+    let (status, read) = manage(&app, reqwest::Method::GET, &uri, &first, None).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["registration_client_uri"], uri.as_str());
+    let second = read["registration_access_token"]
+        .as_str()
+        .expect("read response carries registration_access_token")
+        .to_owned();
+    assert_ne!(second, first);
+    let (status, _) = manage(&app, reqwest::Method::GET, &uri, &first, None).await;
+    assert_eq!(status, 401, "the old token still reads");
+
+    // Update: the same.
+    let mut changed = metadata.clone();
+    changed["client_name"] = json!("Self-made App 2");
+    changed["client_id"] = created["client_id"].clone();
+    let (status, updated) = manage(&app, reqwest::Method::PUT, &uri, &second, Some(&changed)).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["registration_client_uri"], uri.as_str());
+    let third = updated["registration_access_token"]
+        .as_str()
+        .expect("update response carries registration_access_token")
+        .to_owned();
+    assert_ne!(third, second);
+    let (status, _) = manage(&app, reqwest::Method::PUT, &uri, &second, Some(&changed)).await;
+    assert_eq!(status, 401, "the old token still updates");
+    let (status, _) = manage(&app, reqwest::Method::GET, &uri, &second, None).await;
+    assert_eq!(status, 401, "the old token still reads");
+
+    // Concurrent reads with one token: one wins, one valid token remains.
+    let reads = (0..6).map(|_| manage(&app, reqwest::Method::GET, &uri, &third, None));
+    let answers = futures_util::future::join_all(reads).await;
+    let winners: Vec<String> = answers
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, b)| {
+            b["registration_access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(winners.len(), 1, "{answers:?}");
+    assert!(
+        answers.iter().all(|(s, _)| *s == 200 || *s == 401),
+        "{answers:?}"
+    );
+    let (status, _) = manage(&app, reqwest::Method::GET, &uri, &third, None).await;
+    assert_eq!(status, 401);
+    let (status, last) = manage(&app, reqwest::Method::GET, &uri, &winners[0], None).await;
+    assert_eq!(status, 200);
+    let sha = ostiary::random::sha256_hex;
+    let current = last["registration_access_token"].as_str().expect("token");
+    assert_eq!(
+        app.count(&format!(
+            "clients WHERE registration_token_hash = '{}'",
+            sha(current)
+        )),
+        1
+    );
+    // And the current token deletes.
+    let (status, _) = manage(&app, reqwest::Method::DELETE, &uri, current, None).await;
+    assert_eq!(status, 204);
+}
+
+// --- item 9: policy_uri and tos_uri on the login and consent pages --------------------------
+
+/// The links a page shows by their visible text: (text, href, rel).
+fn links_in(html: &str) -> Vec<(String, String, String)> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse("a").expect("selector");
+    doc.select(&sel)
+        .map(|a| {
+            (
+                a.text().collect::<String>().trim().to_owned(),
+                a.value().attr("href").unwrap_or("").to_owned(),
+                a.value().attr("rel").unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn shows(html: &str, text: &str, href: &str) -> bool {
+    links_in(html)
+        .iter()
+        .any(|(t, h, rel)| t == text && h == href && rel == "noopener noreferrer")
+}
+
+/// OIDC Dynamic Client Registration §2: the provider SHOULD show the client's `policy_uri` and
+/// `tos_uri` to the person signing in. Registered over HTTP, they are links on the login page
+/// and on the consent page; they must be https URLs (http only on loopback).
+#[tokio::test]
+async fn policy_and_terms_links_are_shown_on_the_login_and_consent_pages() {
+    let app = app_with_user().await;
+    const POLICY: &str = "https://app.example/privacy";
+    const TERMS: &str = "https://app.example/terms";
+    let created = registered(
+        &app,
+        &json!({
+            "client_name": "Linked App",
+            "redirect_uris": ["http://127.0.0.1:9/linked"],
+            "policy_uri": POLICY,
+            "tos_uri": TERMS,
+        }),
+    )
+    .await;
+    assert_eq!(created["policy_uri"], POLICY);
+    assert_eq!(created["tos_uri"], TERMS);
+    let client = TestClient {
+        id: created["client_id"].as_str().expect("id").to_owned(),
+        secret: created["client_secret"].as_str().map(str::to_owned),
+        redirect_uri: "http://127.0.0.1:9/linked".to_owned(),
+    };
+    let (_, challenge) = pkce_pair();
+    let res = app
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    assert_eq!(res.status(), 302);
+    let login = location(&res);
+    let login_page = app.html(&app.client, &login).await;
+    assert!(login_page.contains("Linked App"), "{login_page}");
+    assert!(shows(&login_page, "Privacy policy", POLICY), "{login_page}");
+    assert!(
+        shows(&login_page, "Terms of service", TERMS),
+        "{login_page}"
+    );
+
+    let signed_in = app.login(&login, USER.0, USER.1).await;
+    assert_eq!(signed_in.status(), 303);
+    let consent = app.html(&app.client, &location(&signed_in)).await;
+    assert!(
+        consent.contains("wants to access your account"),
+        "{consent}"
+    );
+    assert!(shows(&consent, "Privacy policy", POLICY), "{consent}");
+    assert!(shows(&consent, "Terms of service", TERMS), "{consent}");
+
+    // A client without them shows neither.
+    let plain = app.client(&[]).await;
+    let res = app
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", plain.id.as_str()),
+            ("redirect_uri", plain.redirect_uri.as_str()),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    let consent = res.text().await.expect("consent");
+    assert!(
+        consent.contains("wants to access your account"),
+        "{consent}"
+    );
+    assert!(!consent.contains("Privacy policy") && !consent.contains("Terms of service"));
+
+    // Only https (or loopback http) URLs are admitted, at /register and by the CLI.
+    let out = app
+        .cli(&["registration", "token", "create", "--json"], None)
+        .await;
+    let v: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    let initial = v["token"].as_str().expect("token");
+    for (field, bad) in [
+        ("policy_uri", "http://app.example/privacy"),
+        ("tos_uri", "javascript:alert(1)"),
+    ] {
+        let res = reqwest::Client::new()
+            .post(app.url("/register"))
+            .bearer_auth(initial)
+            .json(&json!({"client_name": "Bad Links", "redirect_uris": ["http://127.0.0.1:9/bad"], field: bad}))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(res.status(), 400, "{field} {bad}");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_client_metadata");
+    }
+    let refused = app
+        .cli(
+            &[
+                "client",
+                "add",
+                "--name",
+                "Bad Links",
+                "--redirect-uri",
+                "http://127.0.0.1:9/cb",
+                "--policy-uri",
+                "http://app.example/privacy",
+            ],
+            None,
+        )
+        .await;
+    assert!(!refused.ok(), "{}", refused.stdout);
+
+    // The CLI sets them, export shows them, and the consent page links them.
+    let cli_client = app
+        .client(&["--policy-uri", POLICY, "--tos-uri", TERMS])
+        .await;
+    let export = app.cli(&["export"], None).await;
+    assert!(export.ok(), "{}", export.stderr);
+    assert!(
+        export.stdout.contains(POLICY) && export.stdout.contains(TERMS),
+        "{}",
+        export.stdout
+    );
+    let res = app
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", cli_client.id.as_str()),
+            ("redirect_uri", cli_client.redirect_uri.as_str()),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    let consent = res.text().await.expect("consent");
+    assert!(shows(&consent, "Privacy policy", POLICY), "{consent}");
+    assert!(shows(&consent, "Terms of service", TERMS), "{consent}");
+}

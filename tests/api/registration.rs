@@ -273,7 +273,12 @@ async fn the_registration_access_token_reads_replaces_and_deletes() {
     assert_eq!(res.status(), 200);
     let read: Value = res.json().await.expect("json");
     assert_eq!(read["client_id"], reg["client_id"]);
-    assert!(read.get("client_secret").is_none() && read.get("registration_access_token").is_none());
+    assert!(read.get("client_secret").is_none());
+    // RFC 7592 §3: the read carries a new registration access token; the client uses it.
+    let rat = read["registration_access_token"]
+        .as_str()
+        .expect("a new rat")
+        .to_owned();
     // Wrong, missing, or another client's token: one 401.
     for token in [Some("ostreg_wrong"), None] {
         let mut req = http.get(&uri);
@@ -372,15 +377,17 @@ async fn the_registration_access_token_reads_replaces_and_deletes() {
             .status(),
         401
     );
-    assert_eq!(
-        http.get(&uri)
-            .bearer_auth(&new_rat)
-            .send()
-            .await
-            .expect("get")
-            .status(),
-        200
-    );
+    let res = http
+        .get(&uri)
+        .bearer_auth(&new_rat)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 200);
+    let new_rat = res.json::<Value>().await.expect("json")["registration_access_token"]
+        .as_str()
+        .expect("rat")
+        .to_owned();
     let res = app
         .token(
             &client,

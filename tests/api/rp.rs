@@ -310,7 +310,9 @@ pub(crate) async fn es256_jwk_pair(kid: &str) -> (serde_json::Value, serde_json:
 /// (`buildAuthorizationUrlWithJAR`, RFC 9101) whose state and nonce come back; then runs the
 /// device flow (`initiateDeviceAuthorization` +
 /// `pollDeviceAuthorizationGrant`) while a second browser types the user code, signs in and
-/// allows it. Every token and PAR request carries a fresh client assertion.
+/// allows it, after three raw polls at once whose two `slow_down`s the library never sees (it
+/// must be in step after one of its own, issue 23). Every token and PAR request carries a fresh
+/// client assertion.
 #[tokio::test]
 async fn node_openid_client_does_par_device_flow_and_private_key_jwt() {
     let dir = tokio::task::spawn_blocking(rp_node)

@@ -98,6 +98,14 @@ impl Client {
             || self.redirect_uris != other.redirect_uris
     }
 
+    /// A URL kept in the extra metadata (`policy_uri`, `tos_uri`, `jwks_uri`), if set.
+    pub fn metadata_url(&self, key: &str) -> Option<String> {
+        self.metadata()
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    }
+
     /// The extra registered metadata (policy_uri, tos_uri, contacts, jwks, jwks_uri…).
     pub fn metadata(&self) -> serde_json::Map<String, serde_json::Value> {
         self.row
@@ -166,6 +174,28 @@ pub fn touch(conn: &mut DbConn, client_id: &str, now: i64) -> QueryResult<usize>
     diesel::update(clients::table.find(client_id))
         .set(clients::updated_at.eq(now))
         .execute(conn)
+}
+
+/// Replaces a client's registration access token (its hash) by one conditional UPDATE, only
+/// while it is still `old_hash`: of two requests presenting the same token, one rotates it
+/// (RFC 7592 §3). Returns the rows changed (0: another request rotated it first).
+pub fn rotate_registration_token(
+    conn: &mut DbConn,
+    client_id: &str,
+    old_hash: &str,
+    new_hash: &str,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        clients::table
+            .find(client_id)
+            .filter(clients::registration_token_hash.eq(old_hash)),
+    )
+    .set((
+        clients::registration_token_hash.eq(Some(new_hash)),
+        clients::updated_at.eq(now),
+    ))
+    .execute(conn)
 }
 
 /// Replaces every column of the row but its id, origin and creation time.

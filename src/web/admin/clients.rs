@@ -31,6 +31,8 @@ pub struct ClientFormView {
     pub id_token_alg: String,
     pub logo_uri: String,
     pub homepage_uri: String,
+    pub policy_uri: String,
+    pub tos_uri: String,
     /// The least authentication class; empty: any.
     pub minimum_acr: String,
     /// private_key_jwt: the keys' URL, or the JWK Set itself (JSON).
@@ -100,6 +102,8 @@ impl ClientFormView {
             id_token_alg: c.row.id_token_alg.clone(),
             logo_uri: c.row.logo_uri.clone().unwrap_or_default(),
             homepage_uri: c.row.homepage_uri.clone().unwrap_or_default(),
+            policy_uri: c.metadata_url("policy_uri").unwrap_or_default(),
+            tos_uri: c.metadata_url("tos_uri").unwrap_or_default(),
             minimum_acr: c.row.minimum_acr.clone().unwrap_or_default(),
             jwks_uri: c
                 .metadata()
@@ -142,6 +146,8 @@ impl ClientFormView {
             id_token_alg: f.text("id_token_alg"),
             logo_uri: f.text("logo_uri"),
             homepage_uri: f.text("homepage_uri"),
+            policy_uri: f.text("policy_uri"),
+            tos_uri: f.text("tos_uri"),
             minimum_acr: f.text("minimum_acr"),
             jwks_uri: f.text("jwks_uri"),
             jwks: f.text("jwks"),
@@ -190,6 +196,8 @@ impl ClientFormView {
             id_token_alg: Some(self.id_token_alg.clone()),
             logo_uri: Some(self.logo_uri.clone()),
             homepage_uri: Some(self.homepage_uri.clone()),
+            policy_uri: Some(self.policy_uri.clone()).filter(|u| !u.is_empty()),
+            tos_uri: Some(self.tos_uri.clone()).filter(|u| !u.is_empty()),
             minimum_acr: Some(self.minimum_acr.clone()),
             jwks_uri: Some(self.jwks_uri.clone()).filter(|u| !u.is_empty()),
             // Text that is not JSON becomes a string, which validation refuses as a JWK Set.

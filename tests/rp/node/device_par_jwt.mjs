@@ -7,7 +7,10 @@
 //     single-use (a second visit yields an error page, not a code).
 //   - The Device Authorization Grant (RFC 8628): the library polls the token endpoint while the
 //     user, in another browser, types the user code (lower case, without the dash) at
-//     verification_uri, logs in and confirms; the polled tokens name the same user.
+//     verification_uri, logs in and confirms; the polled tokens name the same user. Before the
+//     library starts, three raw polls at once get authorization_pending and two slow_downs the
+//     library never sees: it must still be in step after one slow_down of its own (RFC 8628
+//     §3.5; it adds 5 s per slow_down it sees).
 // The browser parts (user code, login, consent and confirmation forms) are played by fetch with
 // a small cookie jar per browser, reading the HTML forms generically.
 //
@@ -397,6 +400,21 @@ async function deviceAuthorization(config, expectedSub) {
   );
   check(Number.isInteger(da.interval) && da.interval > 0, `interval ${da.interval}`);
 
+  // A client that missed slow_downs: three polls at once; the last two answers (slow_down) are
+  // never seen by the library below, which starts from the interval it was first told.
+  for (let i = 0; i < 3; i++) {
+    try {
+      await client.genericGrantRequest(config, DEVICE_CODE_GRANT, { device_code: da.device_code });
+    } catch {
+      // answered with an error, as expected; recorded by libraryFetch
+    }
+  }
+  const raw = polls.answers.length;
+  check(
+    polls.answers.join(",") === "400/authorization_pending,400/slow_down,400/slow_down",
+    `raw polls at once: ${pollSummary()}`,
+  );
+
   // The library polls (waiting `interval` first) until the user has confirmed; stopped early if
   // the user's part fails, and at the latest when the device code expires.
   const stop = new AbortController();
@@ -409,12 +427,15 @@ async function deviceAuthorization(config, expectedSub) {
   try {
     // The user is slower than the device: the first poll is answered "authorization_pending".
     await Promise.race([
-      pollsAnswered(1, da.interval + 15),
+      pollsAnswered(raw + 1, da.interval + 15),
       polling.then(() => {
         throw new Error("the device grant gave tokens before the user did anything");
       }),
     ]);
-    check(polls.answers[0] === "400/authorization_pending", `the first poll, before the user did anything: ${polls.answers[0]}`);
+    check(
+      ["400/authorization_pending", "400/slow_down"].includes(polls.answers[raw]),
+      `the library's first poll, before the user did anything: ${polls.answers[raw]}`,
+    );
     // Another browser, not signed in; the code typed as a person might: lower case, no dash.
     const typed = da.user_code.replace("-", "").toLowerCase();
     user = await drive(newBrowser("device"), da.verification_uri, { userCode: typed });
@@ -427,7 +448,9 @@ async function deviceAuthorization(config, expectedSub) {
   check(/\[user_code\].*\[login\].*\[allow\]/.test(roles), `the device flow did not go user code, login, allow: ${roles}`);
   if (TRACE) console.error(`device user: ${roles}: ${excerpt(user.page)}`);
 
-  const patience = da.interval * 3 + 10;
+  // After at most one slow_down of its own the library is in step: its interval is then
+  // da.interval + 5.
+  const patience = (da.interval + 5) * 2 + 10;
   const late = setTimeout(() => stop.abort(new Error(`no tokens within ${patience}s of the user's confirmation (poll answers: ${pollSummary()})`)), patience * 1000);
   let tokens;
   try {
@@ -439,6 +462,8 @@ async function deviceAuthorization(config, expectedSub) {
   const claims = tokens.claims();
   check(claims, "no id_token from the device grant (scope openid)");
   check(claims.sub === expectedSub, `device grant sub ${claims.sub} is not the PAR sub ${expectedSub}`);
+  const slowed = polls.answers.slice(raw).filter((a) => a.endsWith("/slow_down")).length;
+  check(slowed <= 1, `after missing two slow_downs the library was told slow_down ${slowed} times: ${pollSummary()}`);
   if (TRACE) console.error(`device polls: ${pollSummary()}`);
 
   console.log(`DEVICE OK sub=${claims.sub} interval=${da.interval}`);

@@ -312,14 +312,18 @@ async function main() {
   const readBody = JSON.parse(read.text);
   check(readBody.client_id === registered.client_id, `GET ${uri} client_id ${readBody.client_id}`);
   check(JSON.stringify(readBody.redirect_uris) === JSON.stringify([REDIRECT_URI]), `GET ${uri} redirect_uris ${read.text}`);
+  // RFC 7592 §3: the read carries a new registration access token; the old one ended.
+  check(typeof readBody.registration_access_token === "string" && readBody.registration_access_token !== rat, `GET ${uri}: no new registration_access_token`);
+  const stale = await management("GET", uri, rat);
+  check(stale.status === 401, `GET ${uri} with the replaced token: ${stale.status} ${stale.text}`);
   const wrong = await management("GET", uri, "not-the-token");
   check(wrong.status === 401, `GET ${uri} with a wrong token: ${wrong.status} ${wrong.text}`);
   check(/invalid_token/.test(wrong.headers.get("www-authenticate") ?? ""), `GET with a wrong token: WWW-Authenticate ${wrong.headers.get("www-authenticate")}`);
 
   // RFC 7592: delete it; then it is gone for every purpose.
-  const del = await management("DELETE", uri, rat);
+  const del = await management("DELETE", uri, readBody.registration_access_token);
   check(del.status === 204, `DELETE ${uri}: ${del.status} ${del.text}`);
-  const after = await management("GET", uri, rat);
+  const after = await management("GET", uri, readBody.registration_access_token);
   check(after.status === 401, `GET ${uri} after DELETE: ${after.status} ${after.text}`);
 
   let refused = null;
