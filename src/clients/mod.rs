@@ -149,9 +149,15 @@ pub fn edited_by_admin(
     client.row.registration_token_hash = r.registration_token_hash.clone();
     let mut metadata = existing.metadata();
     let edited = client.metadata();
-    for key in ["jwks", "jwks_uri", "policy_uri", "tos_uri", "userinfo_signed_response_alg"]
-        .into_iter()
-        .chain(crate::oauth::request_object::METADATA)
+    for key in [
+        "jwks",
+        "jwks_uri",
+        "policy_uri",
+        "tos_uri",
+        "userinfo_signed_response_alg",
+    ]
+    .into_iter()
+    .chain(crate::oauth::request_object::METADATA)
     {
         match edited.get(key) {
             Some(v) => metadata.insert(key.to_owned(), v.clone()),

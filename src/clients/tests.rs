@@ -100,3 +100,24 @@ fn a_replacement_by_anyone_but_an_administrator_keeps_the_administrators_fields(
     keep_admin_fields(&existing, &mut same);
     assert!(same.row.verified);
 }
+
+/// The metadata an administrator's form edits (presentation links, keys, signed userinfo,
+/// request objects) is set and cleared by an edit; other stored metadata stays.
+#[test]
+fn an_administrators_edit_sets_and_clears_the_metadata_the_form_holds() {
+    let (mut conn, _dir) = sqlite();
+    let id = create(&mut conn).client.row.client_id;
+    let mut edited = spec("Before");
+    edited.userinfo_signed_response_alg = Some("ES256".into());
+    edited.policy_uri = Some("https://a.example/privacy".into());
+    write(&mut conn, |tx| tx.update(&id, &edited, 6)).expect("update");
+    let stored = get(None, &mut conn, &id).expect("q").expect("found");
+    assert_eq!(stored.metadata()["userinfo_signed_response_alg"], "ES256");
+    assert_eq!(stored.metadata()["policy_uri"], "https://a.example/privacy");
+    write(&mut conn, |tx| tx.update(&id, &spec("Before"), 7)).expect("update");
+    let stored = get(None, &mut conn, &id).expect("q").expect("found");
+    assert!(!stored
+        .metadata()
+        .contains_key("userinfo_signed_response_alg"));
+    assert!(!stored.metadata().contains_key("policy_uri"));
+}
