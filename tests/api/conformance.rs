@@ -70,9 +70,9 @@ fn age(app: &TestApp, what: &str) {
         .expect("age rows");
 }
 
-/// Runs conformance module `module` with a client authenticating by `auth_method`; its
-/// PASS/SKIP line.
-async fn run(module: &str, auth_method: &str) -> String {
+/// Runs conformance module `module` with a client authenticating by `auth_method`, responses by
+/// `response_mode` (empty: the default); its PASS/SKIP line.
+async fn run(module: &str, auth_method: &str, response_mode: &str) -> String {
     let dir = tokio::task::spawn_blocking(rp_node)
         .await
         .expect("npm ci")
@@ -88,6 +88,7 @@ async fn run(module: &str, auth_method: &str) -> String {
         .env("USERNAME", USER.0)
         .env("PASSWORD", USER.1)
         .env("MODULE", module)
+        .env("RESPONSE_MODE", response_mode)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -115,19 +116,29 @@ async fn run(module: &str, auth_method: &str) -> String {
     outcome
 }
 
-async fn pass(module: &str) {
-    let out = run(module, "client_secret_basic").await;
+async fn pass(module: &str, response_mode: &str) {
+    let out = run(module, "client_secret_basic", response_mode).await;
     assert!(out.starts_with(&format!("PASS {module}")), "{out}");
 }
 
+/// One test per module of the Basic plan, and (in `formpost`) the same modules as the Form Post
+/// plan runs them: every response to the client by `response_mode=form_post`.
 macro_rules! modules {
     ($($name:ident => $id:literal),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $name() {
-                pass($id).await;
+                pass($id, "").await;
             }
         )*
+        mod formpost {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::pass($id, "form_post").await;
+                }
+            )*
+        }
     };
 }
 
@@ -172,7 +183,7 @@ modules! {
 
 #[tokio::test]
 async fn oidcc_server_client_secret_post() {
-    let out = run("oidcc-server-client-secret-post", "client_secret_post").await;
+    let out = run("oidcc-server-client-secret-post", "client_secret_post", "").await;
     assert!(out.starts_with("PASS"), "{out}");
 }
 
@@ -180,6 +191,6 @@ async fn oidcc_server_client_secret_post() {
 /// never does, and says so in discovery.
 #[tokio::test]
 async fn oidcc_idtoken_unsigned() {
-    let out = run("oidcc-idtoken-unsigned", "client_secret_basic").await;
+    let out = run("oidcc-idtoken-unsigned", "client_secret_basic", "").await;
     assert!(out.starts_with("SKIP oidcc-idtoken-unsigned"), "{out}");
 }

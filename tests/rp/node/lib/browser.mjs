@@ -84,7 +84,9 @@ export class Browser {
   // Plays the person from `url` until the server sends the browser to `redirectUri`: logs in
   // with `user` when a password form comes, allows on a consent form. Returns the callback URL
   // and what it went through (`pages`: "login", "consent"). `first` answers the first request
-  // (a POST to the authorization endpoint, say); otherwise it is a GET of `url`.
+  // (a POST to the authorization endpoint, say); otherwise it is a GET of `url`. A response by
+  // form post (a page whose form goes to `redirectUri`) is returned as `formPost` (the fields
+  // the browser would post) with `callback` carrying the same fields for reading.
   async play(url, redirectUri, user, { first } = {}) {
     let res = first ?? (await this.browse(url));
     const pages = [];
@@ -104,6 +106,12 @@ export class Browser {
       const forms = postForms(html);
       check(forms.length > 0, `no form at ${url}: ${html.replace(/\s+/g, " ").slice(0, 300)}`);
       const form = forms[0];
+      const action = new URL(form.action || url, url).href;
+      if (action.startsWith(redirectUri)) {
+        const callback = new URL(action);
+        for (const [k, v] of Object.entries(form.inputs)) callback.searchParams.set(k, v);
+        return { callback, pages, formPost: { action, fields: form.inputs, html } };
+      }
       const data = { ...form.inputs };
       if (form.password) {
         pages.push("login");
@@ -119,5 +127,21 @@ export class Browser {
       res = await this.browse(url, { method: "POST", form: data });
     }
     throw new Error(`the flow did not come back to the client: ${seen.join(" -> ")}`);
+  }
+
+  // What the server answered the client with, from one response: a redirect to `redirectUri`
+  // (the parameters in its query) or a form-post page to it (the form's fields). `null` when
+  // the response is neither (an error page, say).
+  static async clientResponse(res, redirectUri) {
+    if ([301, 302, 303, 307, 308].includes(res.status)) {
+      const to = new URL(res.headers.get("location"), redirectUri);
+      return to.href.startsWith(redirectUri) ? to : null;
+    }
+    if (res.status !== 200) return null;
+    const form = postForms(await res.text())[0];
+    if (!form || !new URL(form.action || "/", redirectUri).href.startsWith(redirectUri)) return null;
+    const to = new URL(form.action);
+    for (const [k, v] of Object.entries(form.inputs)) to.searchParams.set(k, v);
+    return to;
   }
 }
