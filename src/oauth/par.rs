@@ -5,13 +5,13 @@
 use super::errors::{ErrorCode, ProtocolError};
 use super::params::Params;
 use super::registrar::redirect_matches;
+use super::request_object::URN_PREFIX;
 use crate::db::models::clients::Client;
 use crate::db::models::pushed_requests;
 use crate::db::DbConn;
 use crate::domain::grants::GRANT_AUTHORIZATION_CODE;
 use crate::random;
 
-pub const URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// RFC 9126 §2.2 suggests a short life; 60 s covers a redirect and a slow page.
 pub const TTL: i64 = 60;
 /// Client authentication parameters: they are for this endpoint, not part of the request.

@@ -41,13 +41,16 @@ use url::Url;
 
 use super::authorize::{plain_error_redirect, AuthorizeOutcome};
 use super::errors::{ErrorCode, ProtocolError};
-use super::par::URN_PREFIX;
 use super::registrar::redirect_matches;
 use crate::crypto::jwt::{self, Expiry, JwtError, Profile};
 use crate::db::models::clients::Client;
 
 /// The signed algorithms a request object may use.
 pub const ALGORITHMS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
+
+/// The prefix of the `request_uri`s PAR hands out (RFC 9126 §2.2).
+pub const URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
 /// `request_object_signing_alg` of a client that sends unsigned request objects.
 pub const UNSIGNED: &str = "none";
 /// The client metadata this module reads (stored with the client's other extra metadata).
