@@ -852,6 +852,7 @@ async fn controls_accessible_names_start_with_their_visible_text() {
     let pages = [
         ("/account", app.html(&paula, "/account").await),
         ("sessions of paula", app.html(&admin, &sessions).await),
+        ("/admin/users", users.clone()),
     ];
     let controls = scraper::Selector::parse("button[aria-label], a[aria-label]").expect("sel");
     let mut checked = 0;
