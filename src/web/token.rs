@@ -233,6 +233,14 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     let finish = |ctx: &Ctx, issued: &Issued, client: &Client| {
         id_token::for_token_response(
             |id| ctx.user(id),
+            |id| {
+                if crate::oidc::subject::is_pairwise(client) {
+                    let mut conn = ctx.conn()?;
+                    crate::oidc::subject::for_client(&mut conn, client, id)
+                } else {
+                    Ok(id.to_owned())
+                }
+            },
             &ctx.keys,
             &ctx.settings,
             issued,

@@ -24,6 +24,7 @@ mod maintenance;
 mod metadata_document;
 mod oauth_code;
 mod oidc;
+mod pairwise;
 mod ops;
 mod outage;
 mod pg_tls;
