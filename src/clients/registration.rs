@@ -37,7 +37,8 @@ pub fn register(
     initial_token: Option<&str>,
     now: i64,
 ) -> Result<rules::Registered, RegisterError> {
-    let registered = rules::register(metadata, sector, policy, now).map_err(RegisterError::Invalid)?;
+    let registered =
+        rules::register(metadata, sector, policy, now).map_err(RegisterError::Invalid)?;
     write(conn, |tx| {
         if let Some(t) = initial_token {
             if !initial_access_tokens::consume(tx.conn(), &random::sha256_hex(t), now)? {
@@ -118,8 +119,8 @@ pub fn replace(
 ) -> Result<Replaced, RegisterError> {
     write(conn, |tx| {
         let existing = owned(tx, client_id, token, now)?;
-        let (mut client, secret) =
-            rules::replace(&existing, metadata, sector, policy, now).map_err(RegisterError::Invalid)?;
+        let (mut client, secret) = rules::replace(&existing, metadata, sector, policy, now)
+            .map_err(RegisterError::Invalid)?;
         let registration_token = random::registration_token();
         client.row.registration_token_hash = Some(random::sha256_hex(&registration_token));
         tx.replace_registration(&existing, &mut client)

@@ -990,4 +990,41 @@ mod tests {
         s.grant_types = vec![GRANT_CLIENT_CREDENTIALS.into()];
         assert!(build_client(&s, 1).is_ok());
     }
+
+    #[test]
+    fn pairwise_needs_one_sector() {
+        let mut s = spec(&["https://a.example/cb", "https://a.example/other"]);
+        s.subject_type = Some("pairwise".into());
+        let (c, _) = build_client(&s, 1).expect("one host is one sector");
+        assert_eq!(
+            crate::oidc::subject::sector(&c).as_deref(),
+            Some("a.example")
+        );
+        s.redirect_uris.push("https://b.example/cb".into());
+        let errors = build_client(&s, 1).expect_err("two hosts");
+        assert_eq!(errors[0].field, "sector_identifier_uri");
+        s.sector_identifier_uri = Some("https://sector.example/uris.json".into());
+        assert!(
+            build_client(&s, 1).is_err(),
+            "a document not read is no proof"
+        );
+        s.sector_document = Some(Ok(s.redirect_uris.clone()));
+        let (c, _) = build_client(&s, 1).expect("listed");
+        assert_eq!(
+            crate::oidc::subject::sector(&c).as_deref(),
+            Some("sector.example")
+        );
+        s.sector_document = Some(Ok(vec!["https://a.example/cb".into()]));
+        assert!(
+            build_client(&s, 1).is_err(),
+            "not every redirect URI listed"
+        );
+        let mut machine = spec(&[]);
+        machine.grant_types = vec![GRANT_CLIENT_CREDENTIALS.into()];
+        machine.subject_type = Some("pairwise".into());
+        assert!(
+            build_client(&machine, 1).is_err(),
+            "no redirect URIs, no sector"
+        );
+    }
 }

@@ -428,7 +428,9 @@ mod tests {
         assert!(register(&native, None, &policy(), 1).is_ok());
         let plain_http = json!({"redirect_uris": ["http://app.example/cb"]});
         assert_eq!(
-            register(&plain_http, None, &policy(), 1).err().map(|e| e.code()),
+            register(&plain_http, None, &policy(), 1)
+                .err()
+                .map(|e| e.code()),
             Some("invalid_redirect_uri")
         );
     }

@@ -103,15 +103,15 @@ mod tests {
 }
 
 /// The id_token for a token response, when `openid` was granted to a user. `load_user` lets
-/// the caller hand over the user it already loaded for the grant.
+/// the caller hand over the user it already loaded for the grant; `subject` gives the `sub` the
+/// client sees (`subject::for_client`, with the caller's connection).
 pub fn for_token_response(
     load_user: impl FnOnce(&str) -> diesel::QueryResult<Option<User>>,
     subject: impl FnOnce(&str) -> diesel::QueryResult<String>,
     keys: &KeySet,
     settings: &crate::config::Settings,
     issued: &crate::oauth::tokens::Issued,
-    client_id: &str,
-    client_alg: &str,
+    client: &crate::db::models::clients::Client,
     now: i64,
 ) -> Result<Option<String>, IdTokenError> {
     if !issued.scope.split_ascii_whitespace().any(|s| s == "openid") {
@@ -123,13 +123,13 @@ pub fn for_token_response(
     let Some(user) = load_user(user_id)? else {
         return Ok(None);
     };
-    let alg = SigningAlg::parse(client_alg).unwrap_or(SigningAlg::Rs256);
+    let alg = SigningAlg::parse(&client.row.id_token_alg).unwrap_or(SigningAlg::Rs256);
     let sub = subject(user_id)?;
     let token = sign(
         keys,
         &IdTokenRequest {
             issuer: &settings.issuer,
-            client_id,
+            client_id: &client.row.client_id,
             user: &user,
             subject: &sub,
             scope: &issued.scope,

@@ -244,8 +244,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
             &ctx.keys,
             &ctx.settings,
             issued,
-            &client.row.client_id,
-            &client.row.id_token_alg,
+            client,
             ctx.now,
         )
         .map_err(ProtocolError::server_error)

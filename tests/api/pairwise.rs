@@ -66,9 +66,7 @@ impl Server {
                                 .unwrap_or(0);
                             if got.len() >= end + 4 + length {
                                 if text.starts_with("POST") {
-                                    kept.lock()
-                                        .expect("posts")
-                                        .push(text[end + 4..].to_owned());
+                                    kept.lock().expect("posts").push(text[end + 4..].to_owned());
                                 }
                                 break;
                             }
@@ -260,7 +258,11 @@ async fn oidcc_registration_sector_uri() {
     assert_eq!(first, again, "stable across logins");
     assert_eq!(first, same_sector, "one sub for the clients of one sector");
     assert_ne!(first, other_sector, "another sector, another sub");
-    assert_eq!(public_sub, user_id(&app), "a public client sees the user's id");
+    assert_eq!(
+        public_sub,
+        user_id(&app),
+        "a public client sees the user's id"
+    );
     assert_ne!(first, public_sub);
     assert_ne!(other_sector, public_sub);
     assert_eq!(first.len(), 43, "base64url of SHA-256: {first}");
@@ -311,22 +313,40 @@ async fn oidcc_registration_sector_bad() {
     // A document that is not there, or not a list of URIs.
     sector.serve(404, "");
     let (status, err) = register(&app, &body(&[CB_A], &sector.uri("/s.json"))).await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_client_metadata")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
     sector.serve(200, r#"{"redirect_uris": []}"#);
     let (status, err) = register(&app, &body(&[CB_A], &sector.uri("/s.json"))).await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_client_metadata")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
     // The CLI reads it too, and refuses alike.
     sector.serve(200, &json!([CB_A]).to_string());
     let out = cli_with_outbound(
         &app,
         &[
-            "client", "add", "--name", "Bad", "--redirect-uri", CB_B, "--subject-type",
-            "pairwise", "--sector-identifier-uri", &sector.uri("/s.json"),
+            "client",
+            "add",
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            CB_B,
+            "--subject-type",
+            "pairwise",
+            "--sector-identifier-uri",
+            &sector.uri("/s.json"),
         ],
     )
     .await;
     assert!(!out.ok(), "{}", out.stdout);
-    assert!(out.stderr.contains("sector_identifier_uri"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("sector_identifier_uri"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(app.count("clients"), 0, "nothing stored");
 }
 
@@ -345,28 +365,43 @@ async fn a_pairwise_client_with_redirect_uris_on_two_hosts_and_no_sector_uri_is_
     assert_eq!(status, 400, "{err}");
     assert_eq!(err["error"], "invalid_client_metadata");
     assert!(
-        err["error_description"].as_str().is_some_and(|d| d.contains(
-            "pairwise clients with redirect URIs on several hosts need a sector_identifier_uri"
-        )),
+        err["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains(
+                "pairwise clients with redirect URIs on several hosts need a sector_identifier_uri"
+            )),
         "{err}"
     );
     // Nor may a client without redirect URIs (no sector), nor an unknown type.
     let out = app
         .cli(
             &[
-                "client", "add", "--name", "Machine", "--grant-type", "client_credentials",
-                "--subject-type", "pairwise",
+                "client",
+                "add",
+                "--name",
+                "Machine",
+                "--grant-type",
+                "client_credentials",
+                "--subject-type",
+                "pairwise",
             ],
             None,
         )
         .await;
-    assert!(!out.ok() && out.stderr.contains("subject_type"), "{}", out.stderr);
+    assert!(
+        !out.ok() && out.stderr.contains("subject_type"),
+        "{}",
+        out.stderr
+    );
     let (status, err) = register(
         &app,
         &json!({"redirect_uris": [CB_A], "subject_type": "secret"}),
     )
     .await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_client_metadata")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
     assert_eq!(app.count("clients"), 0, "nothing stored");
 }
 
@@ -388,10 +423,18 @@ async fn the_pairwise_sub_is_the_same_in_the_id_token_userinfo_and_introspection
     assert_eq!(info["sub"], json!(sub), "userinfo");
     let about = app.introspect(&client, access).await;
     assert_eq!(about["active"], true);
-    assert_eq!(about["sub"], json!(sub), "introspection of its access token");
+    assert_eq!(
+        about["sub"],
+        json!(sub),
+        "introspection of its access token"
+    );
     let refresh = tokens["refresh_token"].as_str().expect("refresh_token");
     let about = app.introspect(&client, refresh).await;
-    assert_eq!(about["sub"], json!(sub), "introspection of its refresh token");
+    assert_eq!(
+        about["sub"],
+        json!(sub),
+        "introspection of its refresh token"
+    );
 
     // Signed userinfo carries it too (both clients share the redirect URIs' host).
     let tokens = sign_in(&app, &browser, &signed, &[]).await;
@@ -403,7 +446,10 @@ async fn the_pairwise_sub_is_the_same_in_the_id_token_userinfo_and_introspection
 
     // A refreshed id_token keeps it.
     let res = app
-        .token(&client, &[("grant_type", "refresh_token"), ("refresh_token", refresh)])
+        .token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
         .await;
     assert_eq!(res.status(), 200);
     let refreshed: Value = res.json().await.expect("json");
@@ -419,7 +465,12 @@ async fn a_logout_token_carries_the_pairwise_sub() {
     rp.serve(200, "");
     let uri = rp.uri("/backchannel");
     let client = app
-        .client(&["--subject-type", "pairwise", "--backchannel-logout-uri", &uri])
+        .client(&[
+            "--subject-type",
+            "pairwise",
+            "--backchannel-logout-uri",
+            &uri,
+        ])
         .await;
     let browser = signed_in_browser(&app).await;
     let sub = sub_of(&sign_in(&app, &browser, &client, &[]).await);
@@ -502,8 +553,17 @@ async fn pairwise_settings_round_trip_through_the_console_cli_and_export_apply()
     let out = cli_with_outbound(
         &app,
         &[
-            "client", "add", "--name", "Pairwise CLI", "--redirect-uri", REDIRECT, "--json",
-            "--subject-type", "pairwise", "--sector-identifier-uri", &sector_uri,
+            "client",
+            "add",
+            "--name",
+            "Pairwise CLI",
+            "--redirect-uri",
+            REDIRECT,
+            "--json",
+            "--subject-type",
+            "pairwise",
+            "--sector-identifier-uri",
+            &sector_uri,
         ],
     )
     .await;
@@ -536,7 +596,11 @@ async fn pairwise_settings_round_trip_through_the_console_cli_and_export_apply()
     std::fs::write(&file, &export.stdout).expect("write");
     let again = cli_with_outbound(&app, &["apply", &file.display().to_string()]).await;
     assert!(again.ok(), "{}", again.stderr);
-    assert!(again.stdout.contains("nothing to change"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("nothing to change"),
+        "{}",
+        again.stdout
+    );
     // A changed type is planned and written.
     std::fs::write(
         &file,
