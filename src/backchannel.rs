@@ -46,7 +46,7 @@ fn sign(state: &AppState, notice: &Notice) -> Result<(String, String), SendError
             .map_err(|e| SendError::Transient(format!("keys: {e}")))?;
         let alg = SigningAlg::parse(&client.row.id_token_alg).unwrap_or(SigningAlg::Rs256);
         // The sub this client was given (pairwise or public, OIDC Core §8).
-        let sub = crate::oidc::subject::for_client(&mut conn, &client, &notice.user_id)
+        let sub = crate::oauth::subject::for_client(&mut conn, &client, &notice.user_id)
             .map_err(|e| SendError::Transient(format!("database: {e}")))?;
         let claims = json!({
             "iss": state.settings.issuer,

@@ -153,7 +153,7 @@ pub fn with_value_lists(add: clap::Command) -> clap::Command {
             "userinfo_alg",
             SigningAlg::ALL.map(SigningAlg::as_str).to_vec(),
         ),
-        ("subject_type", crate::oidc::subject::SUPPORTED.to_vec()),
+        ("subject_type", crate::oauth::subject::SUPPORTED.to_vec()),
     ];
     lists.into_iter().fold(add, |add, (id, values)| {
         add.mut_arg(id, |a| {

@@ -380,7 +380,7 @@ fn differences(a: &ClientDoc, b: &ClientDoc) -> Vec<&'static str> {
     let subject_type = |d: &ClientDoc| {
         d.subject_type
             .clone()
-            .filter(|t| t.trim() != crate::oidc::subject::PUBLIC && !t.trim().is_empty())
+            .filter(|t| t.trim() != crate::oauth::subject::PUBLIC && !t.trim().is_empty())
     };
     check("subject_type", subject_type(a) == subject_type(b));
     check(

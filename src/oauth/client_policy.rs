@@ -244,7 +244,7 @@ fn checked_subject_type(
     m: &mut serde_json::Map<String, serde_json::Value>,
     errors: &mut Vec<FieldError>,
 ) {
-    use crate::oidc::subject::{PAIRWISE, PUBLIC, SUPPORTED};
+    use crate::oauth::subject::{PAIRWISE, PUBLIC, SUPPORTED};
     let subject_type = non_blank(spec.subject_type.as_deref());
     let sector_uri = non_blank(spec.sector_identifier_uri.as_deref());
     if let Some(u) = &sector_uri {
@@ -997,7 +997,7 @@ mod tests {
         s.subject_type = Some("pairwise".into());
         let (c, _) = build_client(&s, 1).expect("one host is one sector");
         assert_eq!(
-            crate::oidc::subject::sector(&c).as_deref(),
+            crate::oauth::subject::sector(&c).as_deref(),
             Some("a.example")
         );
         s.redirect_uris.push("https://b.example/cb".into());
@@ -1011,7 +1011,7 @@ mod tests {
         s.sector_document = Some(Ok(s.redirect_uris.clone()));
         let (c, _) = build_client(&s, 1).expect("listed");
         assert_eq!(
-            crate::oidc::subject::sector(&c).as_deref(),
+            crate::oauth::subject::sector(&c).as_deref(),
             Some("sector.example")
         );
         s.sector_document = Some(Ok(vec!["https://a.example/cb".into()]));

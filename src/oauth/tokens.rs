@@ -74,7 +74,7 @@ pub fn mint_access_token(
         // The user's id, also for pairwise clients (OIDC Core §8 is about what the client is
         // told in id_tokens and userinfo): this server looks the user up by it at userinfo,
         // introspection, revocation and token exchange, and resource servers of this
-        // deployment are one party with it. What the client sees is `oidc::subject`'s.
+        // deployment are one party with it. What the client sees is `oauth::subject`'s.
         sub: req.subject.to_owned(),
         // Without resource indicators the default audience is this server's own resources.
         aud: req.audience.unwrap_or(req.issuer).to_owned(),

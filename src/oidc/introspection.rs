@@ -4,13 +4,13 @@
 
 use serde_json::{json, Value};
 
-use super::subject;
 use crate::cache::Caches;
 use crate::crypto::keys::KeyRing;
 use crate::db::models::clients::Client;
 use crate::db::models::{refresh, users};
 use crate::db::DbConn;
 use crate::oauth::access_token::{self, db, AccessTokenCheck};
+use crate::oauth::subject;
 use crate::oauth::tokens::REFRESH_PREFIX;
 use crate::random;
 

@@ -102,7 +102,7 @@ pub fn plan(
     };
     // A pairwise client's hint names the user by the sub that client was given.
     let hint_sub = match (hint_sub, &client) {
-        (Some(sub), Some(c)) => crate::oidc::subject::user_of(conn, c, &sub)?,
+        (Some(sub), Some(c)) => crate::oauth::subject::user_of(conn, c, &sub)?,
         (sub, _) => sub,
     };
     let verified = match (hint_sub.as_deref(), session_user) {

@@ -8,5 +8,4 @@ pub mod id_token;
 pub mod introspection;
 pub mod logout;
 pub mod revocation;
-pub mod subject;
 pub mod userinfo;

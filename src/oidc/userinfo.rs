@@ -66,7 +66,7 @@ pub fn userinfo(
     // The access token names the user by their id (see `oauth::tokens::mint_access_token`);
     // the client sees its own view of `sub` (pairwise or public, OIDC Core §8).
     if let Some(client) = crate::clients::get(Some(caches), conn, &claims.client_id)? {
-        let sub = crate::oidc::subject::for_client(conn, &client, &user.id)?;
+        let sub = crate::oauth::subject::for_client(conn, &client, &user.id)?;
         found.insert("sub".into(), sub.into());
     }
     signed_if_asked(conn, caches, ring, issuer, &claims.client_id, found)

@@ -234,9 +234,9 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         id_token::for_token_response(
             |id| ctx.user(id),
             |id| {
-                if crate::oidc::subject::is_pairwise(client) {
+                if crate::oauth::subject::is_pairwise(client) {
                     let mut conn = ctx.conn()?;
-                    crate::oidc::subject::for_client(&mut conn, client, id)
+                    crate::oauth::subject::for_client(&mut conn, client, id)
                 } else {
                     Ok(id.to_owned())
                 }

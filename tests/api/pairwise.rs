@@ -202,8 +202,12 @@ async fn sign_in(
 }
 
 async fn signed_in_browser(app: &TestApp) -> reqwest::Client {
+    browser_of(app, USER).await
+}
+
+async fn browser_of(app: &TestApp, (user, password): (&str, &str)) -> reqwest::Client {
     let b = browser();
-    assert_eq!(app.login_with(&b, USER.0, USER.1).await.status(), 303);
+    assert_eq!(app.login_with(&b, user, password).await.status(), 303);
     b
 }
 
@@ -525,6 +529,36 @@ async fn an_id_token_hint_with_the_pairwise_sub_works_with_prompt_none_and_at_lo
     )
     .await;
     assert_eq!(sub_of(&silent), sub);
+    // A hint naming someone else (bob, signed in elsewhere) is login_required with prompt=none.
+    app.user("bob", "bob's long password").await;
+    let elsewhere = browser_of(&app, ("bob", "bob's long password")).await;
+    let bobs = sign_in(&app, &elsewhere, &client, &[]).await;
+    let bobs_hint = bobs["id_token"].as_str().expect("id_token");
+    assert_ne!(sub_of(&bobs), sub);
+    let res = browser
+        .get(app.url("/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("scope", "openid"),
+            ("prompt", "none"),
+            ("id_token_hint", bobs_hint),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(res.status(), 302);
+    let url = url::Url::parse(&location(&res)).expect("redirect");
+    assert_eq!(
+        query_param(&url, "error").as_deref(),
+        Some("login_required")
+    );
     // RP-initiated logout with the hint names the signed-in user: no confirmation page.
     let res = browser
         .get(app.url("/logout"))
