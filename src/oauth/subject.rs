@@ -121,3 +121,26 @@ fn insert_if_absent(
         Err(e) => Err(e),
     }
 }
+
+/// The user an access token names: its `sub` resolved through the client it was issued to
+/// (`None`: no user; client_credentials tokens name their client, which no user id equals).
+/// Reads the caches first; the database only for pairwise clients or an uncached client.
+pub fn user_of_token(
+    conn: Option<&mut DbConn>,
+    caches: &crate::cache::Caches,
+    claims: &crate::domain::claims::AccessClaims,
+) -> QueryResult<Option<String>> {
+    let client = caches.client(&claims.client_id);
+    if client.as_deref().is_some_and(|c| !is_pairwise(c)) {
+        return Ok(Some(claims.sub.clone()));
+    }
+    let conn = conn.ok_or_else(crate::cache::needs_database)?;
+    let client = match client {
+        Some(c) => Some(c),
+        None => crate::clients::get(Some(caches), conn, &claims.client_id)?,
+    };
+    match client {
+        Some(c) => user_of(conn, &c, &claims.sub),
+        None => Ok(Some(claims.sub.clone())),
+    }
+}

@@ -71,10 +71,9 @@ pub fn mint_access_token(
     let exp = req.now + req.ttl;
     let claims = AccessClaims {
         iss: req.issuer.to_owned(),
-        // The user's id, also for pairwise clients (OIDC Core §8 is about what the client is
-        // told in id_tokens and userinfo): this server looks the user up by it at userinfo,
-        // introspection, revocation and token exchange, and resource servers of this
-        // deployment are one party with it. What the client sees is `oauth::subject`'s.
+        // What the client sees (`oauth::subject::for_client`: pairwise for pairwise clients,
+        // whose JWT would otherwise tell them the user's id); readers resolve it back
+        // (`subject::user_of_token`).
         sub: req.subject.to_owned(),
         // Without resource indicators the default audience is this server's own resources.
         aud: req.audience.unwrap_or(req.issuer).to_owned(),

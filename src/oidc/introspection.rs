@@ -65,7 +65,12 @@ pub fn introspect(
     let (AccessTokenCheck::Valid, Some(c)) = (check, claims) else {
         return Ok(inactive());
     };
-    let user = access_token::user_status(conn.as_deref_mut(), caches, &c.sub)?;
+    // The sub is the token's client's view (pairwise ones resolved back).
+    let user_id = subject::user_of_token(conn.as_deref_mut(), caches, &c)?;
+    let user = match &user_id {
+        Some(id) => access_token::user_status(conn.as_deref_mut(), caches, id)?,
+        None => None,
+    };
     if user.as_ref().is_some_and(|u| u.disabled) {
         return Ok(inactive());
     }
@@ -74,10 +79,12 @@ pub fn introspect(
     // The caller's view of the user (OIDC Core §8): a pairwise caller sees its own pairwise
     // sub, for its tokens and for another client's alike (RFC 7662 leaves `sub` to the
     // server); a token without a user (client_credentials) names its client.
-    let sub = if subject::is_pairwise(caller) && has_user {
-        subject::for_client(db(&mut conn)?, caller, &c.sub)?
-    } else {
-        c.sub.clone()
+    let sub = match user_id.filter(|_| has_user) {
+        Some(id) if subject::is_pairwise(caller) => {
+            subject::for_client(db(&mut conn)?, caller, &id)?
+        }
+        Some(id) => id,
+        None => c.sub.clone(),
     };
     Ok(json!({
         "active": true,

@@ -421,6 +421,11 @@ async fn the_pairwise_sub_is_the_same_in_the_id_token_userinfo_and_introspection
     let sub = sub_of(&tokens);
     assert_ne!(sub, user_id(&app), "not the user's id");
     let access = tokens["access_token"].as_str().expect("access_token");
+    assert_eq!(
+        claims_of(access)["sub"],
+        json!(sub),
+        "the JWT access token (RFC 9068) tells the client nothing more"
+    );
     let res = userinfo(&app, access).await;
     assert_eq!(res.status(), 200);
     let info: Value = res.json().await.expect("json");
@@ -439,6 +444,11 @@ async fn the_pairwise_sub_is_the_same_in_the_id_token_userinfo_and_introspection
         json!(sub),
         "introspection of its refresh token"
     );
+    // A resource server (a public-subject client) sees the user's id.
+    let resource_server = app.client(&["--grant-type", "client_credentials"]).await;
+    let about = app.introspect(&resource_server, access).await;
+    assert_eq!(about["active"], true);
+    assert_eq!(about["sub"], json!(user_id(&app)));
 
     // Signed userinfo carries it too (both clients share the redirect URIs' host).
     let tokens = sign_in(&app, &browser, &signed, &[]).await;
