@@ -706,3 +706,59 @@ async fn pairwise_settings_round_trip_through_the_console_cli_and_export_apply()
     let html = res.text().await.expect("html");
     assert!(html.contains("sector_identifier_uri-error"), "{html}");
 }
+
+#[tokio::test]
+async fn a_pairwise_subject_token_is_resolved_back_at_token_exchange() {
+    const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
+    let app = app().await;
+    let client = app.client(&["--subject-type", "pairwise"]).await;
+    let exchanger = |extra: &'static [&'static str]| {
+        let app = &app;
+        async move {
+            let mut args = vec![
+                "--grant-type",
+                EXCHANGE,
+                "--token-exchange-audience",
+                "https://api.example",
+            ];
+            args.extend_from_slice(extra);
+            app.client(&args).await
+        }
+    };
+    let public = exchanger(&[]).await;
+    let pairwise = exchanger(&["--subject-type", "pairwise"]).await;
+    let browser = signed_in_browser(&app).await;
+    let tokens = sign_in(&app, &browser, &client, &[]).await;
+    let sub = sub_of(&tokens);
+    let access = tokens["access_token"].as_str().expect("access_token");
+    let exchanged = |who: TestClient| {
+        let app = &app;
+        async move {
+            let res = app
+                .token(
+                    &who,
+                    &[
+                        ("grant_type", EXCHANGE),
+                        ("subject_token", access),
+                        ("subject_token_type", AT),
+                        ("audience", "https://api.example"),
+                    ],
+                )
+                .await;
+            assert_eq!(res.status(), 200);
+            let body: Value = res.json().await.expect("json");
+            claims_of(body["access_token"].as_str().expect("access_token"))["sub"].clone()
+        }
+    };
+    assert_eq!(
+        exchanged(public).await,
+        json!(user_id(&app)),
+        "a public-subject client sees the user's id"
+    );
+    assert_eq!(
+        exchanged(pairwise).await,
+        json!(sub),
+        "a pairwise client of the same sector sees the same pairwise sub"
+    );
+}
