@@ -45,13 +45,16 @@ fn sign(state: &AppState, notice: &Notice) -> Result<(String, String), SendError
             .current(&mut conn)
             .map_err(|e| SendError::Transient(format!("keys: {e}")))?;
         let alg = SigningAlg::parse(&client.row.id_token_alg).unwrap_or(SigningAlg::Rs256);
+        // The sub this client was given (pairwise or public, OIDC Core §8).
+        let sub = crate::oauth::subject::for_client(&mut conn, &client, &notice.user_id)
+            .map_err(|e| SendError::Transient(format!("database: {e}")))?;
         let claims = json!({
             "iss": state.settings.issuer,
             "aud": notice.client_id,
             "iat": now,
             "exp": now + TTL,
             "jti": notice.jti,
-            "sub": notice.user_id,
+            "sub": sub,
             "sid": crate::oidc::id_token::sid(&notice.session),
             "events": { EVENT: {} },
         });

@@ -66,6 +66,14 @@ impl Limits {
         max_redirects: 2,
     };
 
+    /// A pairwise client's `sector_identifier_uri` (OIDC Core §8.1): same-host redirects, 64 KiB.
+    pub const SECTOR: Limits = Limits {
+        total: Duration::from_secs(5),
+        connect: Duration::from_secs(3),
+        max_bytes: 64 * 1024,
+        max_redirects: 2,
+    };
+
     /// Back-channel logout deliveries: the answer's body is not needed, redirects refused.
     pub const LOGOUT: Limits = Limits {
         total: Duration::from_secs(5),

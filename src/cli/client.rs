@@ -121,6 +121,12 @@ pub struct AddClient {
     /// Answer userinfo as a JWT signed with this algorithm [default: plain JSON]
     #[arg(long, value_name = "ALG")]
     userinfo_alg: Option<String>,
+    /// What `sub` the client sees: public (the user's id) or pairwise (its own per sector)
+    #[arg(long, value_name = "TYPE")]
+    subject_type: Option<String>,
+    /// A pairwise client's sector: an https URL holding a JSON array listing every redirect URI
+    #[arg(long, value_name = "URL")]
+    sector_identifier_uri: Option<String>,
     /// Print {"client_id":…,"client_secret":…} as JSON
     #[arg(long)]
     json: bool,
@@ -130,7 +136,7 @@ pub struct AddClient {
 /// cannot drift from validation, and a wrong value keeps the policy's one-line refusal.
 pub fn with_value_lists(add: clap::Command) -> clap::Command {
     use crate::domain::signing::SigningAlg;
-    let lists: [(&str, Vec<&str>); 4] = [
+    let lists: [(&str, Vec<&str>); 5] = [
         (
             "grant_types",
             crate::domain::grants::SUPPORTED_GRANTS.to_vec(),
@@ -147,6 +153,7 @@ pub fn with_value_lists(add: clap::Command) -> clap::Command {
             "userinfo_alg",
             SigningAlg::ALL.map(SigningAlg::as_str).to_vec(),
         ),
+        ("subject_type", crate::oauth::subject::SUPPORTED.to_vec()),
     ];
     lists.into_iter().fold(add, |add, (id, values)| {
         add.mut_arg(id, |a| {
@@ -198,6 +205,8 @@ impl AddClient {
             request_object_signing_alg: self.request_object_signing_alg,
             require_signed_request_object: self.require_signed_request_object,
             userinfo_signed_response_alg: self.userinfo_alg,
+            subject_type: self.subject_type,
+            sector_identifier_uri: self.sector_identifier_uri,
             ..Default::default()
         })
     }
@@ -257,8 +266,11 @@ pub fn run(settings: &Settings, cmd: ClientCommand) -> CliResult {
 /// `client add`: registers a client through the store (the one policy) and shows its secret once.
 fn add(settings: &Settings, args: AddClient) -> CliResult {
     let json = args.json;
+    let mut spec = args.into_spec()?;
+    let outbound = crate::outbound::Outbound::new(&settings.outbound_allow);
+    crate::clients::sector::read_into_blocking(&outbound, &mut spec);
     let new = NewClient {
-        spec: args.into_spec()?,
+        spec,
         ..Default::default()
     };
     let mut conn = connect(settings)?;

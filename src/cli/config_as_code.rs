@@ -102,6 +102,12 @@ pub struct ClientDoc {
     pub require_signed_request_object: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userinfo_signed_response_alg: Option<String>,
+    /// OIDC Core §8: `public` (left out) or `pairwise`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_type: Option<String>,
+    /// OIDC Core §8.1: read by `apply` (through the outbound client) before the policy compares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
     #[serde(default)]
     pub disabled: bool,
     /// For clients holding a secret: where `apply` reads it. Export writes none.
@@ -176,6 +182,14 @@ fn doc_of(c: &Client) -> ClientDoc {
             .unwrap_or(false),
         userinfo_signed_response_alg: meta
             .get("userinfo_signed_response_alg")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        subject_type: meta
+            .get("subject_type")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        sector_identifier_uri: meta
+            .get("sector_identifier_uri")
             .and_then(|v| v.as_str())
             .map(str::to_owned),
         disabled: r.disabled,
@@ -270,6 +284,8 @@ fn spec_of(d: &ClientDoc) -> Result<ClientSpec, CliError> {
         request_object_signing_alg: d.request_object_signing_alg.clone(),
         require_signed_request_object: d.require_signed_request_object,
         userinfo_signed_response_alg: d.userinfo_signed_response_alg.clone(),
+        subject_type: d.subject_type.clone(),
+        sector_identifier_uri: d.sector_identifier_uri.clone(),
         ..Default::default()
     })
 }
@@ -360,6 +376,17 @@ fn differences(a: &ClientDoc, b: &ClientDoc) -> Vec<&'static str> {
         "userinfo_signed_response_alg",
         a.userinfo_signed_response_alg == b.userinfo_signed_response_alg,
     );
+    // Stored as given, except the default `public`, which is stored as nothing.
+    let subject_type = |d: &ClientDoc| {
+        d.subject_type
+            .clone()
+            .filter(|t| t.trim() != crate::oauth::subject::PUBLIC && !t.trim().is_empty())
+    };
+    check("subject_type", subject_type(a) == subject_type(b));
+    check(
+        "sector_identifier_uri",
+        a.sector_identifier_uri == b.sector_identifier_uri,
+    );
     check(
         "backchannel_logout_uri",
         a.backchannel_logout_uri == b.backchannel_logout_uri,
@@ -397,6 +424,7 @@ fn plan(
         .into_iter()
         .map(|c| (c.row.client_id.clone(), c))
         .collect();
+    let outbound = crate::outbound::Outbound::new(&settings.outbound_allow);
     let mut changes = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for d in &desired.clients {
@@ -406,7 +434,12 @@ fn plan(
                 d.client_id
             )));
         }
-        changes.extend(client_change(d, existing.get(&d.client_id), now)?);
+        changes.extend(client_change(
+            d,
+            existing.get(&d.client_id),
+            &outbound,
+            now,
+        )?);
     }
     for id in existing.keys() {
         if !seen.contains(id) {
@@ -422,9 +455,11 @@ fn plan(
 fn client_change(
     d: &ClientDoc,
     current: Option<&Client>,
+    outbound: &crate::outbound::Outbound,
     now: i64,
 ) -> Result<Option<Change>, CliError> {
-    let spec = spec_of(d)?;
+    let mut spec = spec_of(d)?;
+    crate::clients::sector::read_into_blocking(outbound, &mut spec);
     // What the store will make of the spec (`clients::new_by_admin` / `edited_by_admin`),
     // so the plan compares exactly what would be stored.
     let creating = NewClient {

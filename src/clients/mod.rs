@@ -23,6 +23,7 @@
 pub mod document;
 pub mod names;
 pub mod registration;
+pub mod sector;
 
 use std::sync::Arc;
 
@@ -155,6 +156,8 @@ pub fn edited_by_admin(
         "policy_uri",
         "tos_uri",
         "userinfo_signed_response_alg",
+        "subject_type",
+        "sector_identifier_uri",
     ]
     .into_iter()
     .chain(crate::oauth::request_object::METADATA)

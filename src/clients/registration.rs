@@ -32,11 +32,13 @@ pub enum RegisterError {
 pub fn register(
     conn: &mut DbConn,
     metadata: &Value,
+    sector: Option<Result<Vec<String>, String>>,
     policy: &RegistrationSettings,
     initial_token: Option<&str>,
     now: i64,
 ) -> Result<rules::Registered, RegisterError> {
-    let registered = rules::register(metadata, policy, now).map_err(RegisterError::Invalid)?;
+    let registered =
+        rules::register(metadata, sector, policy, now).map_err(RegisterError::Invalid)?;
     write(conn, |tx| {
         if let Some(t) = initial_token {
             if !initial_access_tokens::consume(tx.conn(), &random::sha256_hex(t), now)? {
@@ -111,13 +113,14 @@ pub fn replace(
     client_id: &str,
     token: &str,
     metadata: &Value,
+    sector: Option<Result<Vec<String>, String>>,
     policy: &RegistrationSettings,
     now: i64,
 ) -> Result<Replaced, RegisterError> {
     write(conn, |tx| {
         let existing = owned(tx, client_id, token, now)?;
-        let (mut client, secret) =
-            rules::replace(&existing, metadata, policy, now).map_err(RegisterError::Invalid)?;
+        let (mut client, secret) = rules::replace(&existing, metadata, sector, policy, now)
+            .map_err(RegisterError::Invalid)?;
         let registration_token = random::registration_token();
         client.row.registration_token_hash = Some(random::sha256_hex(&registration_token));
         tx.replace_registration(&existing, &mut client)

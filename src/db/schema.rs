@@ -395,3 +395,11 @@ diesel::table! {
         generation -> BigInt,
     }
 }
+
+diesel::table! {
+    pairwise_subjects (sector, sub) {
+        sector -> Text,
+        sub -> Text,
+        user_id -> Text,
+    }
+}

@@ -310,6 +310,38 @@ fn login_parameters(
     Ok((prompt, max_age))
 }
 
+/// The user an `id_token_hint` names, when it is an id_token this server issued to `client`
+/// (expired ones too): the `sub` resolved as `client` was given it; an unknown pairwise sub
+/// names nobody (`Some("")`). `None`: not such a token.
+fn hinted_user(ctx: &Ctx, client: &Client, hint: &str) -> diesel::QueryResult<Option<String>> {
+    use crate::crypto::jwt;
+    let Ok(claims) = jwt::verify_with::<serde_json::Value>(
+        &ctx.keys,
+        hint,
+        &ctx.settings.issuer,
+        None,
+        jwt::Expiry::MayHaveExpired,
+        ctx.now,
+    ) else {
+        return Ok(None);
+    };
+    let for_client = match &claims["aud"] {
+        serde_json::Value::String(a) => *a == client.row.client_id,
+        serde_json::Value::Array(a) => a.iter().any(|v| *v == *client.row.client_id),
+        _ => false,
+    };
+    let Some(sub) = claims["sub"].as_str().filter(|_| for_client) else {
+        return Ok(None);
+    };
+    if !super::subject::is_pairwise(client) {
+        return Ok(Some(sub.to_owned()));
+    }
+    let mut conn = ctx.conn()?;
+    Ok(Some(
+        super::subject::user_of(&mut conn, client, sub)?.unwrap_or_default(),
+    ))
+}
+
 /// Whether the browser's sign-in is enough for this request and this client
 /// (`authn::requirement`): `Ok` to go on, else what to do instead — log in, step up, enrol a
 /// factor, or, with `prompt=none`, the OIDC error saying interaction is needed.
@@ -482,6 +514,23 @@ fn run_request(
     let Some(user) = user else {
         return AuthorizeOutcome::ErrorPage(ProtocolError::server_error("no user after login"));
     };
+    // OIDC Core §3.1.2.1: with prompt=none, an id_token_hint naming someone else than the
+    // signed-in user is `login_required`. It names them as this client saw them (a pairwise
+    // client's own sub); a hint that is not this server's id_token for this client is ignored.
+    if prompt.none {
+        if let Some(hint) = params.get("id_token_hint") {
+            match hinted_user(ctx, &client, &hint) {
+                Ok(Some(hinted)) if hinted != user.id => {
+                    return target.fail(
+                        "login_required",
+                        "the id_token_hint names another user than the signed-in one",
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => return AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e)),
+            }
+        }
+    }
     let claims = requested_claims.release(|s| client.scopes().any(|allowed| allowed == s));
     let mut scopes: Vec<String> = pre.scope.iter().map(str::to_owned).collect();
     // Requested claims are consented to like the scopes that carry them.

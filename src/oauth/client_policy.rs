@@ -82,6 +82,15 @@ pub struct ClientSpec {
     /// OIDC Registration §2 `userinfo_signed_response_alg`: userinfo answers as a JWT signed
     /// with this algorithm; `None`: plain JSON.
     pub userinfo_signed_response_alg: Option<String>,
+    /// OIDC Registration §2 `subject_type`: `public` (the default) or `pairwise` (Core §8).
+    pub subject_type: Option<String>,
+    /// OIDC Registration §2 `sector_identifier_uri`: an https URL holding a JSON array of URIs
+    /// that lists every redirect URI; its host is the pairwise sector (Core §8.1).
+    pub sector_identifier_uri: Option<String>,
+    /// What `sector_identifier_uri` held (its URIs, or why it could not be read), fetched by the
+    /// caller (the web and CLI layers, `clients::sector::fetch`): the policy never fetches.
+    /// `None`: not fetched. Never stored.
+    pub sector_document: Option<Result<Vec<String>, String>>,
 }
 
 /// A validation failure, named by the field it belongs to so forms can show it beside that field.
@@ -149,7 +158,11 @@ fn check_optional_url(field: &'static str, value: &Option<String>, errors: &mut 
 }
 
 /// The registered metadata without a column of its own, checked, as a JSON object (or `None`).
-fn extra_metadata(spec: &ClientSpec, errors: &mut Vec<FieldError>) -> Option<String> {
+fn extra_metadata(
+    spec: &ClientSpec,
+    redirect_uris: &[String],
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
     check_optional_url("policy_uri", &spec.policy_uri, errors);
     check_optional_url("tos_uri", &spec.tos_uri, errors);
     check_optional_url("jwks_uri", &spec.jwks_uri, errors);
@@ -217,7 +230,88 @@ fn extra_metadata(spec: &ClientSpec, errors: &mut Vec<FieldError>) -> Option<Str
             ),
         )),
     }
+    checked_subject_type(spec, redirect_uris, &mut m, errors);
     (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
+}
+
+/// `subject_type` and `sector_identifier_uri` (OIDC Core §8.1, Registration §2). A pairwise
+/// client needs a sector: the host of its `sector_identifier_uri`, whose document (fetched by
+/// the caller into `sector_redirect_uris`) lists every redirect URI; without one, the one host
+/// all its redirect URIs share. A client without redirect URIs has no sector.
+fn checked_subject_type(
+    spec: &ClientSpec,
+    redirect_uris: &[String],
+    m: &mut serde_json::Map<String, serde_json::Value>,
+    errors: &mut Vec<FieldError>,
+) {
+    use crate::oauth::subject::{PAIRWISE, PUBLIC, SUPPORTED};
+    let subject_type = non_blank(spec.subject_type.as_deref());
+    let sector_uri = non_blank(spec.sector_identifier_uri.as_deref());
+    if let Some(u) = &sector_uri {
+        let https = Url::parse(u).is_ok_and(|p| {
+            p.username().is_empty()
+                && p.password().is_none()
+                && p.host_str().is_some()
+                && (p.scheme() == "https" || (p.scheme() == "http" && is_loopback_host(p.host())))
+        });
+        if !https || u.len() > 512 {
+            errors.push(err(
+                "sector_identifier_uri",
+                format!("{u}: must be an absolute https URL of at most 512 characters"),
+            ));
+            return;
+        }
+        match &spec.sector_document {
+            None => errors.push(err(
+                "sector_identifier_uri",
+                format!("{u}: its document was not read"),
+            )),
+            Some(Err(why)) => errors.push(err(
+                "sector_identifier_uri",
+                format!("{u}: its document could not be read: {why}"),
+            )),
+            Some(Ok(listed)) => {
+                if let Some(missing) = redirect_uris.iter().find(|r| !listed.contains(r)) {
+                    errors.push(err(
+                        "sector_identifier_uri",
+                        format!("{missing} is not listed in the document at {u}"),
+                    ));
+                }
+            }
+        }
+        m.insert("sector_identifier_uri".into(), u.as_str().into());
+    }
+    match subject_type.as_deref() {
+        None | Some(PUBLIC) => {}
+        Some(PAIRWISE) => {
+            let hosts: std::collections::BTreeSet<String> = redirect_uris
+                .iter()
+                .filter_map(|u| Url::parse(u).ok())
+                .map(|u| u.host_str().unwrap_or_default().to_ascii_lowercase())
+                .collect();
+            if redirect_uris.is_empty() {
+                errors.push(err(
+                    "subject_type",
+                    "pairwise identifiers are per sector, and a client without redirect URIs has none: use public",
+                ));
+            } else if sector_uri.is_none() && hosts.len() > 1 {
+                errors.push(err(
+                    "sector_identifier_uri",
+                    "pairwise clients with redirect URIs on several hosts need a sector_identifier_uri",
+                ));
+            } else if sector_uri.is_none() && hosts.iter().any(String::is_empty) {
+                errors.push(err(
+                    "sector_identifier_uri",
+                    "redirect URIs without a host need a sector_identifier_uri for pairwise identifiers",
+                ));
+            }
+            m.insert("subject_type".into(), PAIRWISE.into());
+        }
+        Some(other) => errors.push(err(
+            "subject_type",
+            format!("{other}: use one of {}", SUPPORTED.join(", ")),
+        )),
+    }
 }
 
 /// Request-object metadata (OIDC Core §6, RFC 9101 §10): `request_uris` absolute https URLs
@@ -493,7 +587,7 @@ fn validate(spec: &ClientSpec, client_id: &str, now: i64) -> Result<Client, Vec<
     // Presentation URIs are shown to people on the consent page: https only.
     check_optional_url("logo_uri", &spec.logo_uri, &mut errors);
     check_optional_url("homepage_uri", &spec.homepage_uri, &mut errors);
-    let metadata = extra_metadata(spec, &mut errors);
+    let metadata = extra_metadata(spec, &redirect_uris, &mut errors);
     let minimum_acr = checked_minimum_acr(spec, &mut errors);
     let backchannel_logout_uri = checked_backchannel_logout_uri(spec, &mut errors);
     let frontchannel_logout_uri = checked_frontchannel_logout_uri(spec, &mut errors);
@@ -895,5 +989,42 @@ mod tests {
         let mut s = spec(&[]);
         s.grant_types = vec![GRANT_CLIENT_CREDENTIALS.into()];
         assert!(build_client(&s, 1).is_ok());
+    }
+
+    #[test]
+    fn pairwise_needs_one_sector() {
+        let mut s = spec(&["https://a.example/cb", "https://a.example/other"]);
+        s.subject_type = Some("pairwise".into());
+        let (c, _) = build_client(&s, 1).expect("one host is one sector");
+        assert_eq!(
+            crate::oauth::subject::sector(&c).as_deref(),
+            Some("a.example")
+        );
+        s.redirect_uris.push("https://b.example/cb".into());
+        let errors = build_client(&s, 1).expect_err("two hosts");
+        assert_eq!(errors[0].field, "sector_identifier_uri");
+        s.sector_identifier_uri = Some("https://sector.example/uris.json".into());
+        assert!(
+            build_client(&s, 1).is_err(),
+            "a document not read is no proof"
+        );
+        s.sector_document = Some(Ok(s.redirect_uris.clone()));
+        let (c, _) = build_client(&s, 1).expect("listed");
+        assert_eq!(
+            crate::oauth::subject::sector(&c).as_deref(),
+            Some("sector.example")
+        );
+        s.sector_document = Some(Ok(vec!["https://a.example/cb".into()]));
+        assert!(
+            build_client(&s, 1).is_err(),
+            "not every redirect URI listed"
+        );
+        let mut machine = spec(&[]);
+        machine.grant_types = vec![GRANT_CLIENT_CREDENTIALS.into()];
+        machine.subject_type = Some("pairwise".into());
+        assert!(
+            build_client(&machine, 1).is_err(),
+            "no redirect URIs, no sector"
+        );
     }
 }

@@ -71,6 +71,19 @@ impl JwtIssuer<'_> {
     }
 }
 
+/// The `sub` of an access token for `user_id` at `client_id`: what the client sees
+/// (`subject::for_client`), pairwise ones too (RFC 9068 §2.2 leaves it to the server; a
+/// client can read its JWT). Whoever reads it back resolves it (`subject::user_of_token`).
+fn token_subject(ctx: &Ctx, client_id: &str, user_id: &str) -> diesel::QueryResult<String> {
+    match ctx.client(client_id) {
+        Some(c) if super::subject::is_pairwise(&c) => {
+            let mut conn = ctx.conn()?;
+            super::subject::for_client(&mut conn, &c, user_id)
+        }
+        _ => Ok(user_id.to_owned()),
+    }
+}
+
 /// A user's login that tokens are issued for: from an authorization code, or an approved
 /// device code.
 pub struct Login {
@@ -93,12 +106,13 @@ pub fn issue_for_login(ctx: &Ctx, login: Login) -> Result<Issued, ProtocolError>
         ctx.note_storage(&e);
         ProtocolError::from(e)
     };
+    let sub = token_subject(ctx, &login.client_id, &login.user_id).map_err(storage)?;
     let (token, jti, exp) = mint_access_token(
         &ctx.keys,
         ctx.settings.access_token_alg,
         &AccessTokenRequest {
             issuer: &ctx.settings.issuer,
-            subject: &login.user_id,
+            subject: &sub,
             client_id: &login.client_id,
             scope: &login.scope,
             auth_time: Some(login.auth_time),
@@ -157,7 +171,7 @@ pub fn issue_for_login(ctx: &Ctx, login: Login) -> Result<Issued, ProtocolError>
         refresh_token,
         scope: login.scope,
         client_id: login.client_id,
-        subject: login.user_id.clone(),
+        subject: sub,
         user_id: Some(login.user_id),
         auth_time: Some(login.auth_time),
         nonce: login.nonce,
@@ -283,10 +297,10 @@ impl Issuer for JwtIssuer<'_> {
             }
         }
         let scope = super::tokens::canonical_scope(&grant.scope);
-        let subject = family
-            .user_id
-            .clone()
-            .unwrap_or_else(|| family.client_id.clone());
+        let subject = match &family.user_id {
+            Some(uid) => self.storage(token_subject(ctx, &family.client_id, uid))?,
+            None => family.client_id.clone(),
+        };
         let (token, jti, exp) = self.mint(
             &subject,
             &family.client_id,

@@ -23,5 +23,6 @@ pub mod registration;
 pub mod request_object;
 pub mod response_mode;
 pub mod scope;
+pub mod subject;
 pub mod token;
 pub mod tokens;

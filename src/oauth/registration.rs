@@ -12,6 +12,16 @@ use crate::config::{RegistrationPolicy, RegistrationSettings};
 use crate::db::models::clients::Client;
 use crate::random;
 
+/// The `sector_identifier_uri` a registration body names, for the caller to read
+/// (`clients::sector`) before [`register`] or [`replace`].
+pub fn sector_uri(body: &Value) -> Option<String> {
+    body.get("sector_identifier_uri")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+}
+
 /// RFC 7591 §3.2.2 errors.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RegistrationError {
@@ -185,6 +195,9 @@ pub fn spec_from_metadata(body: &Value) -> Result<ClientSpec, RegistrationError>
         request_object_signing_alg: string(m, "request_object_signing_alg")?,
         require_signed_request_object: boolean(m, "require_signed_request_object")?,
         userinfo_signed_response_alg: string(m, "userinfo_signed_response_alg")?,
+        subject_type: string(m, "subject_type")?,
+        sector_identifier_uri: string(m, "sector_identifier_uri")?,
+        sector_document: None,
     })
 }
 
@@ -196,12 +209,16 @@ pub struct Registered {
     pub registration_token: String,
 }
 
+/// `sector` is what the body's `sector_identifier_uri` held, read by the caller
+/// (`clients::sector`); `None` when it names none.
 pub fn register(
     body: &Value,
+    sector: Option<Result<Vec<String>, String>>,
     policy: &RegistrationSettings,
     now: i64,
 ) -> Result<Registered, RegistrationError> {
-    let spec = spec_from_metadata(body)?;
+    let mut spec = spec_from_metadata(body)?;
+    spec.sector_document = sector;
     let mut client = client_policy::admit(
         &spec,
         &random::client_id(),
@@ -225,6 +242,7 @@ pub fn register(
 pub fn replace(
     existing: &Client,
     body: &Value,
+    sector: Option<Result<Vec<String>, String>>,
     policy: &RegistrationSettings,
     now: i64,
 ) -> Result<(Client, Option<String>), RegistrationError> {
@@ -248,7 +266,8 @@ pub fn replace(
             ));
         }
     }
-    let spec = spec_from_metadata(body)?;
+    let mut spec = spec_from_metadata(body)?;
+    spec.sector_document = sector;
     let mut client = client_policy::admit(
         &spec,
         &existing.row.client_id,
@@ -374,7 +393,7 @@ mod tests {
     #[test]
     fn a_minimal_web_client_gets_defaults_and_its_tokens() {
         let body = json!({"redirect_uris": ["https://app.example/cb"], "client_name": "App", "x-unknown": 1});
-        let r = register(&body, &policy(), 100).expect("valid");
+        let r = register(&body, None, &policy(), 100).expect("valid");
         assert_eq!(r.client.row.auth_method, AUTH_BASIC);
         assert_eq!(r.client.row.grant_types, "authorization_code");
         assert_eq!(r.client.row.origin, ORIGIN_DYNAMIC);
@@ -402,14 +421,16 @@ mod tests {
         let web =
             json!({"redirect_uris": ["com.example.app:/cb"], "token_endpoint_auth_method": "none"});
         assert_eq!(
-            register(&web, &policy(), 1).err().map(|e| e.code()),
+            register(&web, None, &policy(), 1).err().map(|e| e.code()),
             Some("invalid_redirect_uri")
         );
         let native = json!({"redirect_uris": ["com.example.app:/cb"], "token_endpoint_auth_method": "none", "application_type": "native"});
-        assert!(register(&native, &policy(), 1).is_ok());
+        assert!(register(&native, None, &policy(), 1).is_ok());
         let plain_http = json!({"redirect_uris": ["http://app.example/cb"]});
         assert_eq!(
-            register(&plain_http, &policy(), 1).err().map(|e| e.code()),
+            register(&plain_http, None, &policy(), 1)
+                .err()
+                .map(|e| e.code()),
             Some("invalid_redirect_uri")
         );
     }
@@ -418,19 +439,19 @@ mod tests {
     fn the_policy_limits_grants_scopes_and_hosts() {
         let cc = json!({"grant_types": ["client_credentials"]});
         assert_eq!(
-            register(&cc, &policy(), 1).err().map(|e| e.code()),
+            register(&cc, None, &policy(), 1).err().map(|e| e.code()),
             Some("invalid_client_metadata")
         );
         let scope = json!({"redirect_uris": ["https://a.example/cb"], "scope": "openid admin"});
-        assert!(register(&scope, &policy(), 1).is_err());
+        assert!(register(&scope, None, &policy(), 1).is_err());
         let mut p = policy();
         p.redirect_hosts = vec!["a.example".into()];
         let other = json!({"redirect_uris": ["https://b.example/cb"]});
         assert_eq!(
-            register(&other, &p, 1).err().map(|e| e.code()),
+            register(&other, None, &p, 1).err().map(|e| e.code()),
             Some("invalid_redirect_uri")
         );
         let ok = json!({"redirect_uris": ["https://a.example/cb"]});
-        assert!(register(&ok, &p, 1).is_ok());
+        assert!(register(&ok, None, &p, 1).is_ok());
     }
 }

@@ -71,6 +71,9 @@ pub fn mint_access_token(
     let exp = req.now + req.ttl;
     let claims = AccessClaims {
         iss: req.issuer.to_owned(),
+        // What the client sees (`oauth::subject::for_client`: pairwise for pairwise clients,
+        // whose JWT would otherwise tell them the user's id); readers resolve it back
+        // (`subject::user_of_token`).
         sub: req.subject.to_owned(),
         // Without resource indicators the default audience is this server's own resources.
         aud: req.audience.unwrap_or(req.issuer).to_owned(),

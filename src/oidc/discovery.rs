@@ -66,7 +66,7 @@ pub fn metadata(issuer: &str, settings: &Settings) -> Value {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": SUPPORTED_GRANTS,
-        "subject_types_supported": ["public"],
+        "subject_types_supported": crate::oauth::subject::SUPPORTED,
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": SUPPORTED_AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": SUPPORTED_AUTH_METHODS,

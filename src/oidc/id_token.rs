@@ -34,6 +34,8 @@ pub struct IdTokenRequest<'a> {
     pub issuer: &'a str,
     pub client_id: &'a str,
     pub user: &'a User,
+    /// The `sub` this client sees (`subject::for_client`): the user's id, or a pairwise one.
+    pub subject: &'a str,
     pub scope: &'a str,
     pub auth_time: Option<i64>,
     pub nonce: Option<&'a str>,
@@ -56,6 +58,7 @@ pub fn sign(keys: &KeySet, req: &IdTokenRequest<'_>) -> Result<String, JwtError>
             asked.id_token.keys().map(String::as_str),
         ));
     }
+    c.insert("sub".into(), req.subject.into());
     c.insert("iss".into(), req.issuer.into());
     c.insert("aud".into(), req.client_id.into());
     c.insert("azp".into(), req.client_id.into());
@@ -100,14 +103,15 @@ mod tests {
 }
 
 /// The id_token for a token response, when `openid` was granted to a user. `load_user` lets
-/// the caller hand over the user it already loaded for the grant.
+/// the caller hand over the user it already loaded for the grant; `subject` gives the `sub` the
+/// client sees (`subject::for_client`, with the caller's connection).
 pub fn for_token_response(
     load_user: impl FnOnce(&str) -> diesel::QueryResult<Option<User>>,
+    subject: impl FnOnce(&str) -> diesel::QueryResult<String>,
     keys: &KeySet,
     settings: &crate::config::Settings,
     issued: &crate::oauth::tokens::Issued,
-    client_id: &str,
-    client_alg: &str,
+    client: &crate::db::models::clients::Client,
     now: i64,
 ) -> Result<Option<String>, IdTokenError> {
     if !issued.scope.split_ascii_whitespace().any(|s| s == "openid") {
@@ -119,13 +123,15 @@ pub fn for_token_response(
     let Some(user) = load_user(user_id)? else {
         return Ok(None);
     };
-    let alg = SigningAlg::parse(client_alg).unwrap_or(SigningAlg::Rs256);
+    let alg = SigningAlg::parse(&client.row.id_token_alg).unwrap_or(SigningAlg::Rs256);
+    let sub = subject(user_id)?;
     let token = sign(
         keys,
         &IdTokenRequest {
             issuer: &settings.issuer,
-            client_id,
+            client_id: &client.row.client_id,
             user: &user,
+            subject: &sub,
             scope: &issued.scope,
             auth_time: issued.auth_time,
             nonce: issued.nonce.as_deref(),

@@ -6,9 +6,11 @@ use serde_json::{json, Value};
 
 use crate::cache::Caches;
 use crate::crypto::keys::KeyRing;
+use crate::db::models::clients::Client;
 use crate::db::models::{refresh, users};
 use crate::db::DbConn;
 use crate::oauth::access_token::{self, db, AccessTokenCheck};
+use crate::oauth::subject;
 use crate::oauth::tokens::REFRESH_PREFIX;
 use crate::random;
 
@@ -24,16 +26,17 @@ pub fn introspect(
     ring: &KeyRing,
     issuer: &str,
     grace: i64,
-    caller: &str,
+    caller: &Client,
     token: &str,
 ) -> Result<Value, diesel::result::Error> {
     let now = crate::db::now();
+    let caller_id = caller.row.client_id.as_str();
     if token.starts_with(REFRESH_PREFIX) {
         let conn = db(&mut conn)?;
         let Some((row, family)) = refresh::find(conn, &random::sha256_hex(token))? else {
             return Ok(inactive());
         };
-        if family.client_id != caller
+        if family.client_id != caller_id
             || !refresh::liveness(conn, &row, &family, now, grace)?.usable()
         {
             return Ok(inactive());
@@ -42,12 +45,16 @@ pub fn introspect(
             Some(uid) => users::by_id(conn, uid)?.map(|u| u.username),
             None => None,
         };
+        let sub = match &family.user_id {
+            Some(uid) => Some(subject::for_client(conn, caller, uid)?),
+            None => None,
+        };
         return Ok(json!({
             "active": true,
             "token_type": "refresh_token",
             "scope": family.scope,
             "client_id": family.client_id,
-            "sub": family.user_id,
+            "sub": sub,
             "username": username,
             "iat": row.created_at,
             "exp": row.expires_at,
@@ -58,17 +65,33 @@ pub fn introspect(
     let (AccessTokenCheck::Valid, Some(c)) = (check, claims) else {
         return Ok(inactive());
     };
-    let user = access_token::user_status(conn, caches, &c.sub)?;
+    // The sub is the token's client's view (pairwise ones resolved back).
+    let user_id = subject::user_of_token(conn.as_deref_mut(), caches, &c)?;
+    let user = match &user_id {
+        Some(id) => access_token::user_status(conn.as_deref_mut(), caches, id)?,
+        None => None,
+    };
     if user.as_ref().is_some_and(|u| u.disabled) {
         return Ok(inactive());
     }
+    let has_user = user.is_some();
     let username = user.map(|u| u.username);
+    // The caller's view of the user (OIDC Core §8): a pairwise caller sees its own pairwise
+    // sub, for its tokens and for another client's alike (RFC 7662 leaves `sub` to the
+    // server); a token without a user (client_credentials) names its client.
+    let sub = match user_id.filter(|_| has_user) {
+        Some(id) if subject::is_pairwise(caller) => {
+            subject::for_client(db(&mut conn)?, caller, &id)?
+        }
+        Some(id) => id,
+        None => c.sub.clone(),
+    };
     Ok(json!({
         "active": true,
         "token_type": "Bearer",
         "scope": c.scope,
         "client_id": c.client_id,
-        "sub": c.sub,
+        "sub": sub,
         "username": username,
         "aud": c.aud,
         "iss": c.iss,

@@ -100,6 +100,11 @@ pub fn plan(
             Some(String::from(url))
         }
     };
+    // A pairwise client's hint names the user by the sub that client was given.
+    let hint_sub = match (hint_sub, &client) {
+        (Some(sub), Some(c)) => crate::oauth::subject::user_of(conn, c, &sub)?,
+        (sub, _) => sub,
+    };
     let verified = match (hint_sub.as_deref(), session_user) {
         // A valid hint naming the logged-in user, or nobody logged in (nothing to protect).
         (Some(sub), Some(user)) => sub == user,

@@ -51,7 +51,13 @@ pub fn userinfo(
         return Ok(Userinfo::InsufficientScope);
     }
     // Tokens from client_credentials have no user behind them.
-    let Some(user) = users::by_id(conn, &claims.sub)? else {
+    // A pairwise client's token names the user by its pairwise sub.
+    let user_id = crate::oauth::subject::user_of_token(Some(&mut *conn), caches, &claims)?;
+    let found_user = match user_id {
+        Some(id) => users::by_id(conn, &id)?,
+        None => None,
+    };
+    let Some(user) = found_user else {
         return Ok(Userinfo::InvalidToken("the access token has no user"));
     };
     if user.disabled {
@@ -63,6 +69,11 @@ pub fn userinfo(
         &user,
         claims.userinfo_claims.iter().flatten().map(String::as_str),
     ));
+    // The client's own view of `sub` (pairwise or public, OIDC Core §8), as its token has it.
+    if let Some(client) = crate::clients::get(Some(caches), conn, &claims.client_id)? {
+        let sub = crate::oauth::subject::for_client(conn, &client, &user.id)?;
+        found.insert("sub".into(), sub.into());
+    }
     signed_if_asked(conn, caches, ring, issuer, &claims.client_id, found)
 }
 

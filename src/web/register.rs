@@ -97,6 +97,17 @@ fn record(
     crate::audit::record(conn, &Entry::new(&actor, event).target(client_id).ip(ip))
 }
 
+/// What the metadata's `sector_identifier_uri` holds (OIDC Core §8.1), read through
+/// `outbound` before the policy compares it with the redirect URIs; `None` when none is named.
+async fn read_sector(
+    state: &web::Data<AppState>,
+    metadata: &Value,
+) -> Option<Result<Vec<String>, String>> {
+    let uri = registration::sector_uri(metadata)?;
+    let outbound = crate::outbound::Outbound::new(&state.settings.outbound_allow);
+    Some(crate::clients::sector::fetch(&outbound, &uri).await)
+}
+
 pub async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -148,11 +159,19 @@ pub async fn register(
         Ok(v) => v,
         Err(res) => return res,
     };
+    let sector = read_sector(&state, &metadata).await;
     let ip = address.map(|a| a.to_string());
     let st = state.clone();
     let stored = db(&state, move |conn| {
         let policy = &st.settings.registration;
-        let outcome = store::register(conn, &metadata, policy, initial_token.as_deref(), db::now());
+        let outcome = store::register(
+            conn,
+            &metadata,
+            sector,
+            policy,
+            initial_token.as_deref(),
+            db::now(),
+        );
         if let Ok(r) = &outcome {
             record(
                 conn,
@@ -257,13 +276,14 @@ pub async fn replace(
         Ok(v) => v,
         Err(res) => return res,
     };
+    let sector = read_sector(&state, &metadata).await;
     let ip = client_addr::of(&req).map(|a| a.to_string());
     let st = state.clone();
     let id = existing.row.client_id.clone();
     // RFC 7592 §2.2: stored with a new registration access token.
     let result = db(&state, move |conn| {
         let policy = &st.settings.registration;
-        let outcome = store::replace(conn, &id, &token, &metadata, policy, db::now());
+        let outcome = store::replace(conn, &id, &token, &metadata, sector, policy, db::now());
         if outcome.is_ok() {
             record(conn, Event::ClientRegisterUpdate, &id, ip.as_deref())?;
         }

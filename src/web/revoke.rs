@@ -67,7 +67,7 @@ async fn handle(
                         &st.keys,
                         &st.settings.issuer,
                         st.settings.refresh_grace,
-                        &client.row.client_id,
+                        &client,
                         &token,
                     ))?))
                 }

@@ -233,11 +233,18 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     let finish = |ctx: &Ctx, issued: &Issued, client: &Client| {
         id_token::for_token_response(
             |id| ctx.user(id),
+            |id| {
+                if crate::oauth::subject::is_pairwise(client) {
+                    let mut conn = ctx.conn()?;
+                    crate::oauth::subject::for_client(&mut conn, client, id)
+                } else {
+                    Ok(id.to_owned())
+                }
+            },
             &ctx.keys,
             &ctx.settings,
             issued,
-            &client.row.client_id,
-            &client.row.id_token_alg,
+            client,
             ctx.now,
         )
         .map_err(ProtocolError::server_error)

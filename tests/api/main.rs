@@ -26,6 +26,7 @@ mod oauth_code;
 mod oidc;
 mod ops;
 mod outage;
+mod pairwise;
 mod pg_tls;
 mod props;
 mod protocol;

@@ -14,6 +14,7 @@ use crate::oauth::access_token::{self, AccessTokenCheck};
 use crate::oauth::context::Ctx;
 use crate::oauth::errors::{ErrorCode, ProtocolError};
 use crate::oauth::params::Params;
+use crate::oauth::subject;
 use crate::oauth::tokens::{mint_access_token, AccessTokenRequest, Issued};
 
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -188,17 +189,34 @@ pub fn exchange(
         }
     }
     let (subject, actor) = presented_tokens(ctx, client, params, ring)?;
+    // A pairwise client's token names the user by its pairwise sub: resolved back, and the new
+    // token names them as this client sees them (OIDC Core §8).
+    let subject_user = {
+        let mut conn = ctx.conn_if_any();
+        ctx.checked(subject::user_of_token(
+            conn.as_deref_mut().map(|c| &mut **c),
+            ctx.caches(),
+            &subject,
+        ))?
+    };
+    // A client_credentials token names its client: no user.
+    let user = subject_user
+        .as_deref()
+        .and_then(|uid| ctx.user(uid).ok().flatten());
     // The subject must still be able to sign in.
-    if ctx
-        .user(&subject.sub)
-        .ok()
-        .flatten()
-        .is_some_and(|u| u.disabled)
-    {
+    if user.as_ref().is_some_and(|u| u.disabled) {
         return Err(ProtocolError::invalid_grant(
             "the subject's account is disabled",
         ));
     }
+    let new_sub = match &user {
+        Some(u) if subject::is_pairwise(client) => {
+            let mut conn = ctx.conn()?;
+            subject::for_client(&mut conn, client, &u.id)?
+        }
+        Some(u) => u.id.clone(),
+        None => subject.sub.clone(),
+    };
     let target = allowed_audience(client, params)?;
     let scope = narrowed_scope(client, params, &subject)?;
     let act = act_claim(client, &subject, actor.as_ref());
@@ -214,7 +232,7 @@ pub fn exchange(
         ctx.settings.access_token_alg,
         &AccessTokenRequest {
             issuer: &ctx.settings.issuer,
-            subject: &subject.sub,
+            subject: &new_sub,
             client_id: &client.row.client_id,
             scope: &scope,
             auth_time: subject.auth_time,
@@ -241,7 +259,7 @@ pub fn exchange(
         refresh_token: None,
         scope,
         client_id: client.row.client_id.clone(),
-        subject: subject.sub.clone(),
+        subject: new_sub,
         user_id: None,
         auth_time: subject.auth_time,
         nonce: None,

@@ -52,6 +52,9 @@ pub struct ClientFormView {
     pub require_signed_request_object: bool,
     /// Empty: plain JSON.
     pub userinfo_alg: String,
+    /// `public` or `pairwise` (OIDC Core §8).
+    pub subject_type: String,
+    pub sector_identifier_uri: String,
 }
 
 impl ClientFormView {
@@ -69,6 +72,10 @@ impl ClientFormView {
 
     pub fn acr_is(&self, a: &str) -> bool {
         self.minimum_acr == a
+    }
+
+    pub fn subject_type_is(&self, t: &str) -> bool {
+        self.subject_type == t || (t == "public" && self.subject_type.is_empty())
     }
 
     pub fn userinfo_alg_is(&self, a: &str) -> bool {
@@ -131,6 +138,18 @@ impl ClientFormView {
                 .and_then(|v| v.as_str())
                 .unwrap_or_default()
                 .to_owned(),
+            subject_type: c
+                .metadata()
+                .get("subject_type")
+                .and_then(|v| v.as_str())
+                .unwrap_or("public")
+                .to_owned(),
+            sector_identifier_uri: c
+                .metadata()
+                .get("sector_identifier_uri")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned(),
         }
     }
 
@@ -165,6 +184,8 @@ impl ClientFormView {
             request_object_signing_alg: f.text("request_object_signing_alg"),
             require_signed_request_object: f.get("require_signed_request_object").is_some(),
             userinfo_alg: f.text("userinfo_alg"),
+            subject_type: f.text("subject_type"),
+            sector_identifier_uri: f.text("sector_identifier_uri"),
         }
     }
 
@@ -215,6 +236,8 @@ impl ClientFormView {
             request_object_signing_alg: Some(self.request_object_signing_alg.clone()),
             require_signed_request_object: self.require_signed_request_object,
             userinfo_signed_response_alg: Some(self.userinfo_alg.clone()),
+            subject_type: Some(self.subject_type.clone()),
+            sector_identifier_uri: Some(self.sector_identifier_uri.clone()),
             ..Default::default()
         }
     }
@@ -406,8 +429,11 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
     let view = ClientFormView::from_form(&form, form.get("client_type") == Some("public"));
+    let mut spec = view.spec();
+    let outbound = crate::outbound::Outbound::new(&state.settings.outbound_allow);
+    crate::clients::sector::read_into(&outbound, &mut spec).await;
     let new = NewClient {
-        spec: view.spec(),
+        spec,
         ..Default::default()
     };
     let (actor, ip) = (who.as_admin(), session::client_ip(&req));
@@ -474,7 +500,9 @@ pub async fn update(
     let view = ClientFormView::from_form(&form, existing.row.is_public);
     // What the form does not show (the application type, a self-registered client's extra
     // metadata) is kept by the store (`clients::edited_by_admin`).
-    let spec = view.spec();
+    let mut spec = view.spec();
+    let outbound = crate::outbound::Outbound::new(&state.settings.outbound_allow);
+    crate::clients::sector::read_into(&outbound, &mut spec).await;
     let target = id.clone();
     let (actor, ip) = (who.as_admin(), session::client_ip(&req));
     let updated = db(&state, move |conn| {
