@@ -137,7 +137,7 @@ pub fn user_of_token(
     let conn = conn.ok_or_else(crate::cache::needs_database)?;
     let client = match client {
         Some(c) => Some(c),
-        None => crate::clients::get(Some(caches), conn, &claims.client_id)?,
+        None => caches.load_client(conn, &claims.client_id)?,
     };
     match client {
         Some(c) => user_of(conn, &c, &claims.sub),
