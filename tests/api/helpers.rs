@@ -35,7 +35,8 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Identifies the schema: a template is reused only by runs with the same migrations.
+/// Identifies the schema: a template is reused only by runs with the same migrations — names
+/// (diesel records the version) and contents.
 fn schema_fingerprint() -> String {
     let mut all = String::new();
     let mut dirs: Vec<_> = std::fs::read_dir(manifest_dir().join("migrations/postgres"))
@@ -45,6 +46,7 @@ fn schema_fingerprint() -> String {
         .collect();
     dirs.sort();
     for d in dirs {
+        all.push_str(&d.file_name().unwrap_or_default().to_string_lossy());
         all.push_str(&std::fs::read_to_string(d.join("up.sql")).unwrap_or_default());
     }
     all.push_str(TEST_KEK);
