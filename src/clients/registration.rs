@@ -168,6 +168,11 @@ fn unauthorized(e: StoreError) -> RegisterError {
     }
 }
 
+/// Whether `token` is an initial access token that could register now (not using it up).
+pub fn initial_token_is_live(conn: &mut DbConn, token: &str, now: i64) -> QueryResult<bool> {
+    initial_access_tokens::is_live(conn, &random::sha256_hex(token), now)
+}
+
 /// Creates an initial access token (RFC 7591 §3): `uses` registrations (None: any number),
 /// valid `expires_in` seconds (None: until revoked). Returns the token, shown once; only its
 /// hash is stored. The console and the CLI both create them here.

@@ -159,6 +159,24 @@ pub async fn register(
         Ok(v) => v,
         Err(res) => return res,
     };
+    // A sector document is fetched from outside: only for a caller allowed to register (the
+    // token is used up later, in the store's transaction, with the client).
+    if let (Some(token), Some(_)) = (&initial_token, registration::sector_uri(&metadata)) {
+        let token = token.clone();
+        let live = db(&state, move |conn| {
+            Ok(store::initial_token_is_live(conn, &token, db::now())?)
+        })
+        .await;
+        match live {
+            Ok(true) => {}
+            Ok(false) => {
+                return invalid_token(
+                    "the initial access token is unknown, expired, revoked or used up",
+                )
+            }
+            Err(e) => return server_error(e),
+        }
+    }
     let sector = read_sector(&state, &metadata).await;
     let ip = address.map(|a| a.to_string());
     let st = state.clone();

@@ -762,3 +762,60 @@ async fn a_pairwise_subject_token_is_resolved_back_at_token_exchange() {
         "a pairwise client of the same sector sees the same pairwise sub"
     );
 }
+
+/// Under the `token` policy a sector document is fetched only for a caller holding a live
+/// initial access token: a wrong token is refused before the server reaches out anywhere.
+#[tokio::test]
+async fn a_sector_document_is_not_fetched_for_a_caller_without_a_live_initial_token() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hits = Arc::new(Mutex::new(0usize));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            *counted.lock().expect("hits") += 1;
+            let _ = sock
+                .write_all(b"HTTP/1.1 404 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    let app = spawn_app_on(test_db(), |a| {
+        a.registration = Some("token".into());
+        a.outbound_allow = Some("127.0.0.0/8".into());
+    })
+    .await;
+    let body = json!({
+        "redirect_uris": [CB_A],
+        "subject_type": "pairwise",
+        "sector_identifier_uri": format!("http://{addr}/sector"),
+    });
+    let send = |token: String| {
+        let (url, body) = (app.url("/register"), body.clone());
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("register")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(send("not-an-initial-access-token".into()).await, 401);
+    assert_eq!(*hits.lock().expect("hits"), 0, "fetched for a stranger");
+
+    let out = app
+        .cli(&["registration", "token", "create", "--json"], None)
+        .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let token: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    let token = token["token"].as_str().expect("token").to_owned();
+    assert_eq!(send(token).await, 400, "the 404 sector document is refused");
+    assert_eq!(
+        *hits.lock().expect("hits"),
+        1,
+        "fetched for a holder of a live token"
+    );
+}

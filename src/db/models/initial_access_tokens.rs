@@ -44,6 +44,19 @@ pub fn consume(conn: &mut DbConn, token_hash: &str, now: i64) -> QueryResult<boo
     Ok(unlimited == 1)
 }
 
+/// Whether the token could be used now (live, with uses left), without using it: for checks
+/// that must come before expensive work (`consume` still decides, in the store's transaction).
+pub fn is_live(conn: &mut DbConn, token_hash: &str, now: i64) -> QueryResult<bool> {
+    let n: i64 = iat::table
+        .find(token_hash)
+        .filter(iat::revoked_at.is_null())
+        .filter(iat::expires_at.is_null().or(iat::expires_at.gt(now)))
+        .filter(iat::uses_left.is_null().or(iat::uses_left.gt(0)))
+        .count()
+        .get_result(conn)?;
+    Ok(n == 1)
+}
+
 pub fn list(conn: &mut DbConn) -> QueryResult<Vec<InitialAccessToken>> {
     iat::table
         .order(iat::created_at.desc())
