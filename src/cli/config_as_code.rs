@@ -123,6 +123,7 @@ fn words(s: &str) -> Vec<String> {
 fn doc_of(c: &Client) -> ClientDoc {
     let r = &c.row;
     let meta = c.metadata();
+    let text = |k: &str| meta.get(k).and_then(|v| v.as_str()).map(str::to_owned);
     let mut grant_types = words(&r.grant_types);
     grant_types.sort();
     let mut redirect_uris = c.redirect_uris.clone();
@@ -141,13 +142,10 @@ fn doc_of(c: &Client) -> ClientDoc {
         id_token_alg: Some(r.id_token_alg.clone()),
         logo_uri: r.logo_uri.clone(),
         homepage_uri: r.homepage_uri.clone(),
-        policy_uri: c.metadata_url("policy_uri"),
-        tos_uri: c.metadata_url("tos_uri"),
+        policy_uri: text("policy_uri"),
+        tos_uri: text("tos_uri"),
         minimum_acr: r.minimum_acr.clone(),
-        jwks_uri: meta
-            .get("jwks_uri")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
+        jwks_uri: text("jwks_uri"),
         jwks: meta.get("jwks").map(|v| v.to_string()),
         require_par: r.require_par,
         backchannel_logout_uri: r.backchannel_logout_uri.clone(),
@@ -172,26 +170,14 @@ fn doc_of(c: &Client) -> ClientDoc {
             uris.sort();
             uris
         },
-        request_object_signing_alg: meta
-            .get("request_object_signing_alg")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
+        request_object_signing_alg: text("request_object_signing_alg"),
         require_signed_request_object: meta
             .get("require_signed_request_object")
             .and_then(|v| v.as_bool())
             .unwrap_or(false),
-        userinfo_signed_response_alg: meta
-            .get("userinfo_signed_response_alg")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
-        subject_type: meta
-            .get("subject_type")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
-        sector_identifier_uri: meta
-            .get("sector_identifier_uri")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
+        userinfo_signed_response_alg: text("userinfo_signed_response_alg"),
+        subject_type: text("subject_type"),
+        sector_identifier_uri: text("sector_identifier_uri"),
         disabled: r.disabled,
         secret: None,
     }

@@ -25,6 +25,16 @@ const SALT: &str = "pairwise_salt";
 
 /// The client's sector when it is pairwise; `None` for public clients.
 pub fn sector(client: &Client) -> Option<String> {
+    // Every token issued asks this: a client whose stored metadata does not even mention
+    // "pairwise" (nearly all) is public without parsing its JSON.
+    if !client
+        .row
+        .metadata
+        .as_deref()
+        .is_some_and(|m| m.contains(PAIRWISE))
+    {
+        return None;
+    }
     let m = client.metadata();
     if m.get("subject_type").and_then(|v| v.as_str()) != Some(PAIRWISE) {
         return None;
