@@ -7,16 +7,19 @@
 // offering the code flow only.
 //
 // Environment: ISSUER CLIENT_ID CLIENT_SECRET AUTH_METHOD (client_secret_basic|client_secret_post)
-//   REDIRECT_URI USERNAME PASSWORD MODULE (a module id, e.g. oidcc-server)
+//   REDIRECT_URI USERNAME PASSWORD MODULE (a module id, e.g. oidcc-server); for the logout
+//   plans (RP-initiated, back-channel, front-channel) POST_LOGOUT_REDIRECT_URI (registered) and
+//   FRONTCHANNEL_LOGOUT_URI (registered, session required).
 // A module that needs time to pass prints "WAIT <what>" and reads one line from standard input
-// before it goes on (the test ages the rows instead of sleeping).
+// before it goes on (the test ages the rows instead of sleeping); "WAIT backchannel-logout"
+// is answered with the body the client's back-channel logout URI received.
 // Prints "PASS <module> <details>" or "SKIP <module>: <why>" and exits 0; any failure prints
 // "FAIL <module>: ..." and exits 1.
 
 import * as crypto from "node:crypto";
 import * as readline from "node:readline";
 import * as client from "openid-client";
-import { Browser, check } from "./lib/browser.mjs";
+import { Browser, check, postForms, unescapeHtml } from "./lib/browser.mjs";
 
 function env(name) {
   const v = process.env[name];
@@ -41,10 +44,11 @@ check(new URL(REDIRECT_URI).hostname === "127.0.0.1", `REDIRECT_URI must be on 1
 const lines = readline.createInterface({ input: process.stdin });
 const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
 
-/// Asks the test to make `what` happen (time passing) and waits until it has.
+/// Asks the test to make `what` happen (time passing, a delivery) and waits until it has; the
+/// test's answer.
 async function wait(what) {
   console.log(`WAIT ${what}`);
-  await nextLine();
+  return nextLine();
 }
 
 async function configuration() {
@@ -126,7 +130,7 @@ async function verifySignature(config, jwt) {
         : header.alg === "EdDSA"
           ? crypto.verify(null, data, key, sig)
           : false;
-  check(ok, `the ${header.alg} signature of the id_token does not verify`);
+  check(ok, `the ${header.alg} signature of the JWT does not verify`);
   return header;
 }
 
@@ -179,6 +183,262 @@ async function scopeModule(scopes) {
   check(missing.length === 0, `userinfo lacks ${missing} for scope ${scopes}: ${JSON.stringify(info)}`);
   return `claims=${Object.keys(info).length}`;
 }
+
+/// An authorization request with prompt=none in `browser` must come back to the client with
+/// an error saying a user interface is needed (OIDC Core §3.1.2.6): nobody is signed in there.
+async function promptNoneNeedsInteraction(config, browser) {
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT_URI, scope: "openid", state, prompt: "none", ...modeParam() });
+  const res = await browser.browse(url.href);
+  const to = await Browser.clientResponse(res, REDIRECT_URI);
+  check(to, `no answer to the client: status ${res.status}`);
+  const error = to.searchParams.get("error");
+  check(["login_required", "interaction_required", "consent_required", "account_selection_required"].includes(error), `error=${error}`);
+  check(!to.searchParams.get("code"), "a code with prompt=none");
+  check(to.searchParams.get("state") === state, "state not returned");
+  check(to.searchParams.get("iss") === ISSUER, "iss not returned with the error");
+  return error;
+}
+
+// --- the logout plans (RP-Initiated, Back-Channel and Front-Channel Logout 1.0) ---------------
+
+const POST_LOGOUT_REDIRECT_URI = process.env.POST_LOGOUT_REDIRECT_URI || "";
+const FRONTCHANNEL_LOGOUT_URI = process.env.FRONTCHANNEL_LOGOUT_URI || "";
+
+/// A signed-in browser and the tokens of its login (what every logout module starts from).
+async function signedIn(config) {
+  const browser = new Browser(ISSUER);
+  const tokens = await redeem(config, await authorize(config, browser));
+  return { browser, tokens, claims: tokens.claims() };
+}
+
+/// The suite uses a 128-character state at the end-session endpoint, to see it is not cut.
+const longState = () => crypto.randomBytes(96).toString("base64url");
+
+/// The browser sent to the end-session endpoint with `params` (openid-client builds the URL).
+async function endSession(config, browser, params) {
+  check(config.serverMetadata().end_session_endpoint, "no end_session_endpoint");
+  const url = client.buildEndSessionUrl(config, params);
+  return { res: await browser.browse(url.href), url: url.href };
+}
+
+const isRedirect = (res) => [301, 302, 303, 307, 308].includes(res.status);
+
+/// OIDC RP-Initiated Logout §2/§3: a request that cannot be trusted (bad hint, unregistered URI,
+/// no hint) must not be sent back: an error page, or a page asking the user (the suite wants a
+/// screenshot of either). Returns which.
+async function refusedOrAsked(res) {
+  const where = res.headers.get("location");
+  check(!isRedirect(res), `redirected: ${where}`);
+  const html = await res.text();
+  if (res.status === 400) return "error page";
+  check(res.status === 200, `status ${res.status}`);
+  const confirm = postForms(html).find((f) => f.buttons.some(([n, v]) => n === "confirm" && v === "yes"));
+  check(confirm, `neither an error nor a confirmation: ${html.replace(/\s+/g, " ").slice(0, 300)}`);
+  return "confirmation asked";
+}
+
+/// The signed-out page, after confirming if the server asks: must not go to the client (no
+/// post_logout_redirect_uri was given), and the browser is signed out (prompt=none needs a login).
+async function signedOut(config, browser, { res, url }) {
+  check(!isRedirect(res), `redirected: ${res.headers.get("location")}`);
+  check(res.status === 200, `status ${res.status}`);
+  let html = await res.text();
+  const confirm = postForms(html).find((f) => f.buttons.some(([n, v]) => n === "confirm" && v === "yes"));
+  let how = "signed out at once";
+  if (confirm) {
+    const after = await browser.browse(new URL(confirm.action || url, url).href, { method: "POST", form: { ...confirm.inputs, confirm: "yes" } });
+    check(!isRedirect(after), `redirected after confirming: ${after.headers.get("location")}`);
+    check(after.status === 200, `status ${after.status} after confirming`);
+    html = await after.text();
+    how = "signed out after confirming";
+  }
+  check(/signed out/i.test(html), `no signed-out page: ${html.replace(/\s+/g, " ").slice(0, 300)}`);
+  await promptNoneNeedsInteraction(config, browser);
+  return how;
+}
+
+/// The browser arrives at the registered post_logout_redirect_uri with `state` (or none) and no
+/// other parameter (CheckPostLogoutState, CheckForUnexpectedParametersInPostLogoutRedirect).
+function backAtClient(to, state) {
+  check(to, "not sent back to the client");
+  const at = new URL(to);
+  check(`${at.origin}${at.pathname}` === POST_LOGOUT_REDIRECT_URI, `sent to ${to}`);
+  const params = [...at.searchParams.keys()];
+  if (state === undefined) {
+    check(params.length === 0, `parameters without a state: ${at.search}`);
+  } else {
+    check(at.searchParams.get("state") === state, `state ${at.searchParams.get("state")} for ${state}`);
+    check(params.length === 1, `unexpected parameters: ${at.search}`);
+  }
+}
+
+/// rp-initiated-logout (and no-state): id_token_hint + registered URI (+ state) → sent back at
+/// once with that state, and signed out.
+async function rpInitiatedLogout(withState) {
+  const config = await configuration();
+  const { browser, tokens } = await signedIn(config);
+  const state = withState ? longState() : undefined;
+  const params = { id_token_hint: tokens.id_token, post_logout_redirect_uri: POST_LOGOUT_REDIRECT_URI };
+  if (state) params.state = state;
+  const { res } = await endSession(config, browser, params);
+  check(isRedirect(res), `status ${res.status}: not sent back`);
+  backAtClient(res.headers.get("location"), state);
+  const error = await promptNoneNeedsInteraction(config, browser);
+  return `back with ${state ? "state" : "no state"}; then ${error}`;
+}
+
+/// A module whose end-session request must be refused or confirmed, never sent back; `params`
+/// from the id_token of the login.
+async function notSentBack(build) {
+  const config = await configuration();
+  const { browser, tokens, claims } = await signedIn(config);
+  const { res } = await endSession(config, browser, build(tokens, claims));
+  return refusedOrAsked(res);
+}
+
+/// An id_token "issued" by the client (iss and aud the wrong way round), HS256 with its secret:
+/// what the suite's bad-id-token-hint module sends.
+function clientMadeIdToken() {
+  const now = Math.floor(Date.now() / 1000);
+  const enc = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const body = `${enc({ alg: "HS256", typ: "JWT" })}.${enc({ iss: CLIENT_ID, sub: "SubjectID", aud: ISSUER, nonce: "flibble", iat: now, exp: now + 300 })}`;
+  const sig = crypto.createHmac("sha256", CLIENT_SECRET).update(body).digest("base64url");
+  return `${body}.${sig}`;
+}
+
+async function discoveryDocument() {
+  const res = await fetch(new URL("/.well-known/openid-configuration", ISSUER));
+  check(res.status === 200, `discovery: ${res.status}`);
+  check(/application\/json/.test(res.headers.get("content-type") ?? ""), `discovery content-type ${res.headers.get("content-type")}`);
+  return res.json();
+}
+
+/// What the logout plans' discovery modules check: end_session_endpoint, every *_endpoint on
+/// https (here: the loopback test server's own origin, http), and the plan's flags.
+async function logoutDiscovery(flags) {
+  const doc = await discoveryDocument();
+  const origin = new URL(ISSUER).origin;
+  for (const [k, v] of Object.entries(doc)) {
+    if (k.endsWith("_endpoint")) check(typeof v === "string" && new URL(v).origin === origin, `${k} ${v}`);
+  }
+  check(doc.end_session_endpoint === `${ISSUER}/logout`, `end_session_endpoint ${doc.end_session_endpoint}`);
+  for (const f of flags) check(doc[f] === true, `${f} is ${doc[f]}`);
+  return `end_session_endpoint ${flags.join(" ")}`;
+}
+
+/// ValidateLogoutTokenClaims and the checks around it (Back-Channel Logout 1.0 §2.4–2.6):
+/// signature by the server's JWKS, explicitly typed, iss, aud, iat, jti, events with exactly the
+/// back-channel member and an empty object, sub and sid as the id_token had them, no nonce.
+async function checkLogoutToken(config, body, idClaims) {
+  const form = new URLSearchParams(body);
+  check([...form.keys()].join() === "logout_token", `back-channel request parameters: ${[...form.keys()]}`);
+  const jwt = form.get("logout_token");
+  const header = await verifySignature(config, jwt);
+  check(header.typ === "logout+jwt", `typ ${header.typ}`);
+  const claims = JSON.parse(Buffer.from(jwt.split(".")[1], "base64url"));
+  const now = Math.floor(Date.now() / 1000);
+  check(claims.iss === ISSUER, `iss ${claims.iss}`);
+  check(claims.aud === CLIENT_ID || (Array.isArray(claims.aud) && claims.aud.includes(CLIENT_ID)), `aud ${claims.aud}`);
+  check(Number.isInteger(claims.iat) && claims.iat <= now + 300 && claims.iat > now - 86400, `iat ${claims.iat}`);
+  check(typeof claims.jti === "string" && claims.jti.length > 0, `jti ${claims.jti}`);
+  if (claims.exp !== undefined) check(claims.exp > claims.iat, `exp ${claims.exp}`);
+  const events = claims.events;
+  check(events && typeof events === "object" && !Array.isArray(events), `events ${JSON.stringify(events)}`);
+  check(Object.keys(events).length === 1, `events has ${Object.keys(events)}`);
+  const member = events["http://schemas.openid.net/event/backchannel-logout"];
+  check(member && typeof member === "object" && Object.keys(member).length === 0, `events ${JSON.stringify(events)}`);
+  check(claims.nonce === undefined, "a nonce in the logout token");
+  check(claims.sub !== undefined || claims.sid !== undefined, "neither sub nor sid");
+  if (claims.sub !== undefined) check(claims.sub === idClaims.sub, `sub ${claims.sub} vs ${idClaims.sub}`);
+  check(claims.sid !== undefined && claims.sid === idClaims.sid, `sid ${claims.sid} vs the id_token's ${idClaims.sid}`);
+  return claims;
+}
+
+/// The front-channel frames of the signed-out page, as the browser would load them.
+function framesOf(html) {
+  return [...html.matchAll(/<iframe\b[^>]*\bsrc="([^"]*)"/gi)].map((m) => unescapeHtml(m[1]));
+}
+
+const logoutModules = {
+  "oidcc-rp-initiated-logout-discovery-endpoint-verification": () => logoutDiscovery([]),
+  "oidcc-rp-initiated-logout": () => rpInitiatedLogout(true),
+  "oidcc-rp-initiated-logout-no-state": () => rpInitiatedLogout(false),
+  "oidcc-rp-initiated-logout-bad-post-logout-redirect-uri": () =>
+    notSentBack((t) => ({ id_token_hint: t.id_token, post_logout_redirect_uri: new URL("/bad_post_logout_redirect_uri", POST_LOGOUT_REDIRECT_URI).href, state: longState() })),
+  "oidcc-rp-initiated-logout-query-added-to-post-logout-redirect-uri": () =>
+    notSentBack((t) => ({ id_token_hint: t.id_token, post_logout_redirect_uri: `${POST_LOGOUT_REDIRECT_URI}?foo=bar`, state: longState() })),
+  "oidcc-rp-initiated-logout-modified-id-token-hint": () =>
+    notSentBack((t) => {
+      const none = Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url");
+      return { id_token_hint: `${none}.${t.id_token.split(".")[1]}.`, post_logout_redirect_uri: POST_LOGOUT_REDIRECT_URI, state: longState() };
+    }),
+  "oidcc-rp-initiated-logout-bad-id-token-hint": () =>
+    notSentBack(() => ({ id_token_hint: clientMadeIdToken(), post_logout_redirect_uri: POST_LOGOUT_REDIRECT_URI, state: longState() })),
+  "oidcc-rp-initiated-logout-no-id-token-hint": () =>
+    notSentBack(() => ({ post_logout_redirect_uri: POST_LOGOUT_REDIRECT_URI, state: longState() })),
+
+  async "oidcc-rp-initiated-logout-no-params"() {
+    const config = await configuration();
+    const { browser } = await signedIn(config);
+    return signedOut(config, browser, await endSession(config, browser, {}));
+  },
+
+  async "oidcc-rp-initiated-logout-no-post-logout-redirect-uri"() {
+    const config = await configuration();
+    const { browser, tokens } = await signedIn(config);
+    return signedOut(config, browser, await endSession(config, browser, { id_token_hint: tokens.id_token, state: longState() }));
+  },
+
+  async "oidcc-rp-initiated-logout-only-state"() {
+    const config = await configuration();
+    const { browser } = await signedIn(config);
+    return signedOut(config, browser, await endSession(config, browser, { state: longState() }));
+  },
+
+  "oidcc-backchannel-logout-discovery-endpoint-verification": () =>
+    logoutDiscovery(["backchannel_logout_supported", "backchannel_logout_session_supported"]),
+
+  async "oidcc-backchannel-rp-initiated-logout"() {
+    const config = await configuration();
+    const { browser, tokens, claims } = await signedIn(config);
+    check(claims.sid, "no sid in the id_token (back-channel logout session support)");
+    const state = longState();
+    const { res } = await endSession(config, browser, { id_token_hint: tokens.id_token, post_logout_redirect_uri: POST_LOGOUT_REDIRECT_URI, state });
+    check(isRedirect(res), `status ${res.status}: not sent back`);
+    backAtClient(res.headers.get("location"), state);
+    const logout = await checkLogoutToken(config, await wait("backchannel-logout"), claims);
+    const error = await promptNoneNeedsInteraction(config, browser);
+    return `logout token jti=${logout.jti}; back with state; then ${error}`;
+  },
+
+  "oidcc-frontchannel-logout-discovery-endpoint-verification": () =>
+    logoutDiscovery(["frontchannel_logout_supported", "frontchannel_logout_session_supported"]),
+
+  async "oidcc-frontchannel-rp-initiated-logout"() {
+    const config = await configuration();
+    const { browser, tokens, claims } = await signedIn(config);
+    check(claims.sid, "no sid in the id_token (front-channel logout session support)");
+    const state = longState();
+    const { res } = await endSession(config, browser, { id_token_hint: tokens.id_token, post_logout_redirect_uri: POST_LOGOUT_REDIRECT_URI, state });
+    check(res.status === 200, `status ${res.status}: the frames' page expected`);
+    const html = await res.text();
+    const frames = framesOf(html).filter((f) => f.startsWith(FRONTCHANNEL_LOGOUT_URI));
+    check(frames.length === 1, `frames ${framesOf(html)}`);
+    const frame = new URL(frames[0]);
+    check(`${frame.origin}${frame.pathname}` === FRONTCHANNEL_LOGOUT_URI, `frame ${frame}`);
+    check([...frame.searchParams.keys()].sort().join() === "iss,sid", `frame parameters ${frame.search}`);
+    check(frame.searchParams.get("iss") === ISSUER, `frame iss ${frame.searchParams.get("iss")}`);
+    check(frame.searchParams.get("sid") === claims.sid, `frame sid ${frame.searchParams.get("sid")} vs ${claims.sid}`);
+    const loaded = await fetch(frame.href);
+    check(loaded.ok, `the frame answered ${loaded.status}`);
+    const onward = html.match(/<a\b[^>]*\bid="continue"[^>]*\bhref="([^"]*)"/i) ?? html.match(/<a\b[^>]*\bhref="([^"]*)"[^>]*\bid="continue"/i);
+    check(onward, "no way on to the post_logout_redirect_uri");
+    backAtClient(unescapeHtml(onward[1]), state);
+    const error = await promptNoneNeedsInteraction(config, browser);
+    return `frame iss+sid; back with state; then ${error}`;
+  },
+};
 
 const modules = {
   async "oidcc-server"() {
@@ -294,16 +554,7 @@ const modules = {
   },
 
   async "oidcc-prompt-none-not-logged-in"() {
-    const config = await configuration();
-    const state = client.randomState();
-    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT_URI, scope: "openid", state, prompt: "none", ...modeParam() });
-    const res = await new Browser(ISSUER).browse(url.href);
-    const to = await Browser.clientResponse(res, REDIRECT_URI);
-    check(to, `no answer to the client: status ${res.status}`);
-    const error = to.searchParams.get("error");
-    check(["login_required", "interaction_required", "consent_required", "account_selection_required"].includes(error), `error=${error}`);
-    check(to.searchParams.get("state") === state, "state not returned");
-    check(to.searchParams.get("iss") === ISSUER, "iss not returned with the error");
+    const error = await promptNoneNeedsInteraction(await configuration(), new Browser(ISSUER));
     return `error=${error}`;
   },
 
@@ -478,7 +729,7 @@ const modules = {
 };
 
 async function main() {
-  const run = modules[MODULE];
+  const run = modules[MODULE] ?? logoutModules[MODULE];
   check(run, `no module ${MODULE}`);
   const out = await run();
   if (out && typeof out === "object" && out.skip) console.log(`SKIP ${MODULE}: ${out.skip}`);
