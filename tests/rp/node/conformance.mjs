@@ -9,7 +9,8 @@
 // Environment: ISSUER CLIENT_ID CLIENT_SECRET AUTH_METHOD (client_secret_basic|client_secret_post)
 //   REDIRECT_URI USERNAME PASSWORD MODULE (a module id, e.g. oidcc-server); for the logout
 //   plans (RP-initiated, back-channel, front-channel) POST_LOGOUT_REDIRECT_URI (registered) and
-//   FRONTCHANNEL_LOGOUT_URI (registered, session required).
+//   FRONTCHANNEL_LOGOUT_URI (registered, session required); DYNAMIC=1 for the Dynamic plan's
+//   modules, whose clients openid-client registers itself (the server's registration is open).
 // A module that needs time to pass prints "WAIT <what>" and reads one line from standard input
 // before it goes on (the test ages the rows instead of sleeping); "WAIT backchannel-logout"
 // is answered with the body the client's back-channel logout URI received.
@@ -440,6 +441,231 @@ const logoutModules = {
   },
 };
 
+// --- the Dynamic plan (oidcc-dynamic-certification-test-plan): clients registered by openid-client
+// (OIDC Dynamic Client Registration 1.0) with private_key_jwt, as the plan's variant has them ---
+
+/// An RS256 key pair with a kid: the CryptoKey openid-client signs with, and the public JWK.
+async function clientKey() {
+  const pair = await crypto.subtle.generateKey(
+    { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
+    true,
+    ["sign", "verify"],
+  );
+  const kid = crypto.randomBytes(8).toString("hex");
+  const jwk = { ...(await crypto.subtle.exportKey("jwk", pair.publicKey)), kid, alg: "RS256", use: "sig" };
+  delete jwk.key_ops;
+  delete jwk.ext;
+  return { key: pair.privateKey, kid, jwk };
+}
+
+/// Registers a client at the registration endpoint (openid-client's dynamicClientRegistration):
+/// the code grant with refresh tokens, private_key_jwt with `key`'s public JWK unless `metadata`
+/// says otherwise (a jwks_uri); the configuration openid-client made of the answer.
+async function registered(key, metadata = {}, authOptions = {}) {
+  const body = {
+    client_name: "Conformance dynamic client",
+    redirect_uris: [REDIRECT_URI],
+    response_types: ["code"],
+    grant_types: ["authorization_code", "refresh_token"],
+    token_endpoint_auth_method: "private_key_jwt",
+    scope: "openid profile email",
+    ...(metadata.jwks_uri ? {} : { jwks: { keys: [key.jwk] } }),
+    ...metadata,
+  };
+  return client.dynamicClientRegistration(new URL(ISSUER), body, client.PrivateKeyJwt({ key: key.key, kid: key.kid }, authOptions), {
+    execute: [client.allowInsecureRequests],
+  });
+}
+
+/// The registration endpoint's raw answer to `body` (for refusals openid-client would throw on).
+async function register(body) {
+  const endpoint = (await discoveryDocument()).registration_endpoint;
+  check(endpoint, "no registration_endpoint");
+  const res = await fetch(endpoint, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  return { status: res.status, type: res.headers.get("content-type") ?? "", body: await res.json().catch(() => null) };
+}
+
+/// A full flow with a dynamically registered `config` (redirect `redirectUri`), what
+/// AbstractOIDCCServerTest does: code, token with the client's assertion, id_token checks.
+async function dynamicFlow(config, redirectUri = REDIRECT_URI) {
+  const browser = new Browser(ISSUER);
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, { redirect_uri: redirectUri, scope: "openid", state, nonce });
+  const { callback } = await browser.play(url.href, redirectUri, USER);
+  check(callback.searchParams.get("state") === state, `state: ${callback}`);
+  check(callback.searchParams.get("iss") === ISSUER, `iss: ${callback}`);
+  if (new URL(redirectUri).search) {
+    // openid-client takes the redirect URI to be the callback without its query; the registered
+    // one has a query of its own, which the token request must repeat (RFC 6749 §4.1.3).
+    config[client.customFetch] = (endpoint, options) => {
+      if (String(endpoint) === config.serverMetadata().token_endpoint) {
+        const form = new URLSearchParams(options.body);
+        form.set("redirect_uri", redirectUri);
+        options = { ...options, body: form.toString() };
+      }
+      return fetch(endpoint, options);
+    };
+  }
+  const tokens = await client.authorizationCodeGrant(config, callback, { expectedState: state, expectedNonce: nonce, idTokenExpected: true });
+  return { tokens, claims: tokens.claims(), callback };
+}
+
+/// The authorization request (with `params` over the usual ones) must end on an error page of
+/// ours: never sent to the client (AuthorizationEndpointRedirectedBackUnexpectedly).
+async function errorPage(config, params, drop = []) {
+  const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT_URI, scope: "openid", state: client.randomState(), nonce: client.randomNonce(), ...params });
+  for (const p of drop) url.searchParams.delete(p);
+  const res = await new Browser(ISSUER).browse(url.href);
+  check(!isRedirect(res), `redirected: ${res.headers.get("location")}`);
+  check(res.status === 400, `status ${res.status}`);
+  return "error page";
+}
+
+/// The login page a fresh browser gets for `config`'s authorization request.
+async function loginPage(config) {
+  const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT_URI, scope: "openid", state: client.randomState() });
+  const browser = new Browser(ISSUER);
+  let res = await browser.browse(url.href);
+  for (let i = 0; i < 5 && isRedirect(res); i++) res = await browser.browse(new URL(res.headers.get("location"), url).href);
+  check(res.status === 200, `status ${res.status}`);
+  const html = await res.text();
+  check(postForms(html).some((f) => f.password), "not the login page");
+  return html;
+}
+
+const links = (html) => [...html.matchAll(/<a\b[^>]*\bhref="([^"]*)"/gi)].map((m) => unescapeHtml(m[1]));
+
+/// The keys of the server's JWKS, checked as the rotate-keys module does: kids, distinct, public.
+async function serverKids() {
+  const jwks = await (await fetch(new URL("/jwks.json", ISSUER))).json();
+  const kids = jwks.keys.map((k) => k.kid);
+  check(kids.every(Boolean), "a key without kid");
+  check(new Set(kids).size === kids.length, `kids repeat: ${kids}`);
+  check(jwks.keys.every((k) => !k.d && !k.p && !k.q), "a private member in the JWKS");
+  return kids;
+}
+
+const dynamicModules = {
+  async "oidcc-server"() {
+    const key = await clientKey();
+    const config = await registered(key);
+    const { claims } = await dynamicFlow(config);
+    check(claims.aud === config.clientMetadata().client_id, `aud ${claims.aud}`);
+    return `registered ${config.clientMetadata().client_id}, jwks, private_key_jwt`;
+  },
+
+  async "oidcc-idtoken-rs256"() {
+    const config = await registered(await clientKey(), { id_token_signed_response_alg: "RS256" });
+    check(config.clientMetadata().id_token_signed_response_alg === "RS256", "RS256 not registered");
+    const { tokens } = await dynamicFlow(config);
+    const header = await verifySignature(config, tokens.id_token);
+    check(header.alg === "RS256", `alg ${header.alg}`);
+    return `alg=${header.alg} kid=${header.kid}`;
+  },
+
+  async "oidcc-ensure-redirect-uri-in-authorization-request"() {
+    const second = REDIRECT_URI.replace(/\/?$/, "/2");
+    const config = await registered(await clientKey(), { redirect_uris: [REDIRECT_URI, second] });
+    return errorPage(config, {}, ["redirect_uri"]);
+  },
+
+  async "oidcc-redirect-uri-query-OK"() {
+    const withQuery = `${REDIRECT_URI}?foo=bar`;
+    const config = await registered(await clientKey(), { redirect_uris: [withQuery] });
+    const { callback } = await dynamicFlow(config, withQuery);
+    check(callback.searchParams.get("foo") === "bar", `the registered query is lost: ${callback}`);
+    return "query kept";
+  },
+
+  async "oidcc-redirect-uri-query-mismatch"() {
+    const config = await registered(await clientKey(), { redirect_uris: [`${REDIRECT_URI}?foo=bar`] });
+    return errorPage(config, { redirect_uri: `${REDIRECT_URI}?foo=baz` });
+  },
+
+  async "oidcc-redirect-uri-query-added"() {
+    const config = await registered(await clientKey());
+    return errorPage(config, { redirect_uri: `${REDIRECT_URI}?foo=bar` });
+  },
+
+  async "oidcc-redirect-uri-regfrag"() {
+    const key = await clientKey();
+    const got = await register({ redirect_uris: [`${REDIRECT_URI}#foo`], token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [key.jwk] } });
+    check(got.status === 400, `status ${got.status}`);
+    check(/application\/json/.test(got.type), `content-type ${got.type}`);
+    check(["invalid_redirect_uri", "invalid_client_metadata"].includes(got.body?.error), `error ${got.body?.error}`);
+    return `error=${got.body.error}`;
+  },
+
+  async "oidcc-registration-logo-uri"() {
+    const logo = "https://rp.example/logo.png";
+    const config = await registered(await clientKey(), { logo_uri: logo });
+    check(config.clientMetadata().logo_uri === logo, "logo_uri not registered");
+    const html = await loginPage(config);
+    // OIDC Registration §2 says SHOULD display it; a self-registered client's logo is not loaded
+    // until an administrator vouches for the client (no third-party image on the login page).
+    check(!html.includes(logo), "the logo of an unverified client is shown");
+    return { skip: "logo_uri registered; an unverified client's logo is not shown on the login page (web::templates::client_logo)" };
+  },
+
+  async "oidcc-registration-policy-uri"() {
+    const policy = "https://rp.example/privacy";
+    const config = await registered(await clientKey(), { policy_uri: policy });
+    check(links(await loginPage(config)).includes(policy), "no link to the policy on the login page");
+    return "policy link shown";
+  },
+
+  async "oidcc-registration-tos-uri"() {
+    const tos = "https://rp.example/terms";
+    const config = await registered(await clientKey(), { tos_uri: tos });
+    check(links(await loginPage(config)).includes(tos), "no link to the terms on the login page");
+    return "terms link shown";
+  },
+
+  async "oidcc-registration-jwks-uri"() {
+    const key = await clientKey();
+    const http = await import("node:http");
+    let fetched = 0;
+    const server = http.createServer((req, res) => {
+      fetched += 1;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ keys: [key.jwk] }));
+    });
+    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const jwksUri = `http://127.0.0.1:${server.address().port}/client1_jwks`;
+      const config = await registered(key, { jwks_uri: jwksUri });
+      check(config.clientMetadata().jwks_uri === jwksUri, "jwks_uri not registered");
+      await dynamicFlow(config);
+      check(fetched > 0, "the jwks_uri was never read");
+      return `jwks_uri read ${fetched} time(s)`;
+    } finally {
+      server.close();
+    }
+  },
+
+  async "oidcc-server-rotate-keys"() {
+    const before = await serverKids();
+    await wait("rotate-keys");
+    const after = await serverKids();
+    const added = after.filter((k) => !before.includes(k));
+    check(added.length > 0, `no new signing key: ${before} -> ${after}`);
+    check(before.every((k) => after.includes(k)), `an old key is gone: ${before} -> ${after}`);
+    return `${before.length} -> ${after.length} keys`;
+  },
+
+  async "oidcc-ensure-client-assertion-with-iss-aud-succeeds"() {
+    const config = await registered(await clientKey(), {}, {
+      [client.modifyAssertion]: (_header, payload) => {
+        payload.aud = ISSUER;
+      },
+    });
+    const { tokens } = await dynamicFlow(config);
+    check(tokens.access_token, "no access token");
+    return "aud=issuer accepted";
+  },
+};
+
 const modules = {
   async "oidcc-server"() {
     const config = await configuration();
@@ -729,7 +955,8 @@ const modules = {
 };
 
 async function main() {
-  const run = modules[MODULE] ?? logoutModules[MODULE];
+  // The Dynamic plan shares a module id with the Basic one (oidcc-server): DYNAMIC=1 picks it.
+  const run = process.env.DYNAMIC ? dynamicModules[MODULE] : (modules[MODULE] ?? logoutModules[MODULE]);
   check(run, `no module ${MODULE}`);
   const out = await run();
   if (out && typeof out === "object" && out.skip) console.log(`SKIP ${MODULE}: ${out.skip}`);
