@@ -8,7 +8,9 @@
 //!
 //! Modules covered elsewhere: request objects (`request_objects`: `oidcc-request-uri-unsigned`,
 //! `oidcc-request-uri-signed-rs256`, `oidcc-ensure-request-object-with-redirect-uri`,
-//! `oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported`),
+//! `oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported`; the Basic
+//! plan's `oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported` is
+//! `oidcc_request_uri_unsigned` there, as request_uri is supported),
 //! `oidcc-claims-essential` and form post (`response_modes`), and of the Dynamic plan
 //! `oidcc-userinfo-rs256` (`standard_claims`), `oidcc-registration-sector-uri` and
 //! `oidcc-registration-sector-bad` (`pairwise`).
@@ -273,6 +275,7 @@ modules! {
     oidcc_scope_phone => "oidcc-scope-phone",
     oidcc_scope_all => "oidcc-scope-all",
     oidcc_ensure_other_scope_order_succeeds => "oidcc-ensure-other-scope-order-succeeds",
+    oidcc_alternate_happy_flow => "oidcc-alternate-happy-flow",
     oidcc_display_page => "oidcc-display-page",
     oidcc_display_popup => "oidcc-display-popup",
     oidcc_prompt_login => "oidcc-prompt-login",

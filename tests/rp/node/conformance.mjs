@@ -63,13 +63,17 @@ async function configuration() {
 }
 
 /// A login in `browser` with `params`; the callback and the checks to redeem it with.
-async function authorize(config, browser, params = {}, { expectPages } = {}) {
+async function authorize(config, browser, params = {}, { expectPages, reorder } = {}) {
   const state = client.randomState();
   const nonce = params.nonce === null ? undefined : client.randomNonce();
   const query = { redirect_uri: REDIRECT_URI, scope: "openid", state, ...modeParam(), ...params };
   if (nonce) query.nonce = nonce;
   else delete query.nonce;
   const url = client.buildAuthorizationUrl(config, query);
+  if (reorder) {
+    // The query's parameters in the reverse order (oidcc-alternate-happy-flow).
+    url.search = new URLSearchParams([...url.searchParams].reverse()).toString();
+  }
   const { callback, pages, formPost } = await browser.play(url.href, REDIRECT_URI, USER);
   check(Boolean(formPost) === (RESPONSE_MODE === "form_post"), `answered by ${formPost ? "form post" : "redirect"} for response_mode ${RESPONSE_MODE || "(default)"}`);
   if (formPost) {
@@ -756,6 +760,15 @@ const modules = {
     const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
     check(info.email, `no email for scope "email openid": ${JSON.stringify(info)}`);
     return "scope=email openid";
+  },
+
+  async "oidcc-alternate-happy-flow"() {
+    const config = await configuration();
+    const got = await authorize(config, new Browser(ISSUER), { scope: "email openid" }, { reorder: true });
+    const tokens = await redeem(config, got);
+    const info = await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub);
+    check(info.email && info.email_verified !== undefined, `no email for scope "email openid": ${JSON.stringify(info)}`);
+    return "scope and parameters reversed";
   },
 
   async "oidcc-display-page"() {
