@@ -194,6 +194,12 @@ async fn run(module: &str, auth_method: &str, response_mode: &str, plan: Plan) -
             // A delivery is answered with what arrived; time passing with "go".
             let answer = match (what, &setup.receiver) {
                 ("backchannel-logout", Some(r)) => wait_for_posts(r, 1).await.remove(0),
+                ("jwks-refetch-pause", _) => {
+                    // A client's jwks_uri is read again for an unknown kid at most every 5 s
+                    // (the suite waits 60 s, so as not to trip such limits).
+                    tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
+                    "go".to_owned()
+                }
                 ("rotate-keys", _) => {
                     let out = app
                         .cli(&["keys", "rotate", "--activate-in", "0"], None)
@@ -381,9 +387,8 @@ logout_modules! {
 /// openid-client registers each client itself. `oidcc-registration-logo-uri` is a SKIP: the
 /// logo is registered but an unverified client's logo is never shown (a SHOULD of Dynamic
 /// Registration §2, declined: no image from a host nobody vouched for on the login page).
-/// `oidcc-refresh-token-rp-key-rotation` (a new client kid at its jwks_uri) is
-/// `protocol::a_jwks_uri_is_fetched_cached_and_fetched_again_for_an_unknown_kid` (it needs the 5 s
-/// re-fetch pause); `oidcc-refresh-token`, `oidcc-idtoken-unsigned` and
+/// `oidcc-refresh-token-rp-key-rotation` waits out the 5 s pause between two reads of a client's
+/// jwks_uri; `oidcc-refresh-token`, `oidcc-idtoken-unsigned` and
 /// `oidcc-discovery-endpoint-verification` are the Basic plan's above.
 macro_rules! dynamic_modules {
     ($($name:ident => $id:literal),* $(,)?) => {
@@ -419,6 +424,7 @@ dynamic_modules! {
     oidcc_registration_tos_uri => "oidcc-registration-tos-uri",
     oidcc_registration_jwks_uri => "oidcc-registration-jwks-uri",
     oidcc_server_rotate_keys => "oidcc-server-rotate-keys",
+    oidcc_refresh_token_rp_key_rotation => "oidcc-refresh-token-rp-key-rotation",
     oidcc_ensure_client_assertion_with_iss_aud_succeeds =>
         "oidcc-ensure-client-assertion-with-iss-aud-succeeds",
 }

@@ -462,6 +462,28 @@ async function clientKey() {
   return { key: pair.privateKey, kid, jwk };
 }
 
+/// The client's jwks_uri on loopback: serves `key`'s public JWK (another one after `serve`) and
+/// counts the reads.
+async function jwksServer(key) {
+  const http = await import("node:http");
+  let current = key;
+  let fetched = 0;
+  const server = http.createServer((req, res) => {
+    fetched += 1;
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ keys: [current.jwk] }));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    uri: `http://127.0.0.1:${server.address().port}/client1_jwks`,
+    fetched: () => fetched,
+    serve: (k) => {
+      current = k;
+    },
+    close: () => server.close(),
+  };
+}
+
 /// Registers a client at the registration endpoint (openid-client's dynamicClientRegistration):
 /// the code grant with refresh tokens, private_key_jwt with `key`'s public JWK unless `metadata`
 /// says otherwise (a jwks_uri); the configuration openid-client made of the answer.
@@ -628,23 +650,40 @@ const dynamicModules = {
 
   async "oidcc-registration-jwks-uri"() {
     const key = await clientKey();
-    const http = await import("node:http");
-    let fetched = 0;
-    const server = http.createServer((req, res) => {
-      fetched += 1;
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ keys: [key.jwk] }));
-    });
-    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const jwks = await jwksServer(key);
     try {
-      const jwksUri = `http://127.0.0.1:${server.address().port}/client1_jwks`;
-      const config = await registered(key, { jwks_uri: jwksUri });
-      check(config.clientMetadata().jwks_uri === jwksUri, "jwks_uri not registered");
+      const config = await registered(key, { jwks_uri: jwks.uri });
+      check(config.clientMetadata().jwks_uri === jwks.uri, "jwks_uri not registered");
       await dynamicFlow(config);
-      check(fetched > 0, "the jwks_uri was never read");
-      return `jwks_uri read ${fetched} time(s)`;
+      check(jwks.fetched() > 0, "the jwks_uri was never read");
+      return `jwks_uri read ${jwks.fetched()} time(s)`;
     } finally {
-      server.close();
+      jwks.close();
+    }
+  },
+
+  async "oidcc-refresh-token-rp-key-rotation"() {
+    const key = await clientKey();
+    const jwks = await jwksServer(key);
+    try {
+      const config = await registered(key, { jwks_uri: jwks.uri });
+      const { tokens, claims } = await dynamicFlow(config);
+      check(tokens.refresh_token, "no refresh token");
+      // The client rotates: a new key with a new kid at its jwks_uri, the old one gone.
+      const next = await clientKey();
+      jwks.serve(next);
+      await wait("jwks-refetch-pause");
+      const rotated = new client.Configuration(config.serverMetadata(), config.clientMetadata().client_id, config.clientMetadata(), client.PrivateKeyJwt({ key: next.key, kid: next.kid }));
+      client.allowInsecureRequests(rotated);
+      const refreshed = await client.refreshTokenGrant(rotated, tokens.refresh_token);
+      check(refreshed.access_token, "no access token at refresh");
+      const again = refreshed.claims();
+      if (again) check(again.sub === claims.sub && again.iss === claims.iss, "sub/iss changed at refresh");
+      const info = await client.fetchUserInfo(rotated, refreshed.access_token, claims.sub);
+      check(info.sub === claims.sub, `userinfo sub ${info.sub}`);
+      return `refreshed with kid ${next.kid}`;
+    } finally {
+      jwks.close();
     }
   },
 
