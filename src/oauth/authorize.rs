@@ -531,6 +531,29 @@ fn run_request(
             }
         }
     }
+    // OIDC Core §5.5.1: a `sub` asked for with a value is answered only for that user, as this
+    // client names them; anyone else signs in afresh (with prompt=none, or after a fresh login
+    // that was still someone else, `login_required`).
+    if let Some(wanted) = requested_claims.subject() {
+        let named = ctx
+            .conn()
+            .and_then(|mut conn| super::subject::user_of(&mut conn, &client, wanted));
+        match named {
+            Ok(Some(named)) if named == user.id => {}
+            Ok(_) if prompt.none || input.fresh_login_at.is_some() => {
+                return target.fail(
+                    "login_required",
+                    "the signed-in user is not the subject the claims parameter asks for",
+                )
+            }
+            Ok(_) => {
+                return AuthorizeOutcome::NeedLogin {
+                    client: Box::new(Client::clone(&client)),
+                }
+            }
+            Err(e) => return AuthorizeOutcome::ErrorPage(ProtocolError::server_error(e)),
+        }
+    }
     let claims = requested_claims.release(|s| client.scopes().any(|allowed| allowed == s));
     let mut scopes: Vec<String> = pre.scope.iter().map(str::to_owned).collect();
     // Requested claims are consented to like the scopes that carry them.

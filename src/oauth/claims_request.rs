@@ -31,17 +31,41 @@ pub struct ClaimsRequest {
     pub id_token: BTreeMap<String, Option<ClaimSpec>>,
 }
 
+/// The standard claims each scope stands for (OIDC Core §5.4), the one list `scope_of` and
+/// `oidc::claims` read.
+pub const SCOPE_CLAIMS: [(&str, &[&str]); 4] = [
+    (
+        "profile",
+        &[
+            "name",
+            "family_name",
+            "given_name",
+            "middle_name",
+            "nickname",
+            "preferred_username",
+            "profile",
+            "picture",
+            "website",
+            "gender",
+            "birthdate",
+            "zoneinfo",
+            "locale",
+            "updated_at",
+        ],
+    ),
+    ("email", &["email", "email_verified"]),
+    ("address", &["address"]),
+    ("phone", &["phone_number", "phone_number_verified"]),
+];
+
 /// The scope whose consent covers a claim (Core §5.4): a requested claim is released to a client
 /// that may ask for that scope, once the user consented to it. Claims about the login itself
 /// (`acr`, `auth_time`, `amr`, `sub`) need none; they are in every id_token that has them.
 pub fn scope_of(claim: &str) -> Option<&'static str> {
-    match claim {
-        "name" | "given_name" | "family_name" | "preferred_username" | "updated_at" => {
-            Some("profile")
-        }
-        "email" | "email_verified" => Some("email"),
-        _ => None,
-    }
+    SCOPE_CLAIMS
+        .iter()
+        .find(|(_, claims)| claims.contains(&claim))
+        .map(|(scope, _)| *scope)
 }
 
 /// Members of a target: an object whose members are `null` or an options object.
@@ -119,6 +143,15 @@ impl ClaimsRequest {
             .min()
     }
 
+    /// The `sub` the request names with a `value` (Core §5.5.1), at the id_token or at userinfo:
+    /// only that subject, as this client sees it, may be the answer's.
+    pub fn subject(&self) -> Option<&str> {
+        [&self.id_token, &self.userinfo]
+            .into_iter()
+            .filter_map(|m| m.get("sub").and_then(Option::as_ref))
+            .find_map(|spec| spec.value.as_ref().and_then(Value::as_str))
+    }
+
     /// The request cut down to claims a client allowed `may_scope` may be given: claims of a
     /// scope the client may ask for; claims without a scope are not released this way.
     pub fn release(&self, may_scope: impl Fn(&str) -> bool) -> ClaimsRequest {
@@ -178,6 +211,7 @@ mod tests {
             r#"{"id_token":{"email":{"essential":true},"name":null,"secret":null}}"#,
         )
         .expect("valid");
+        assert_eq!(r.subject(), None);
         let released = r.release(|s| s == "email");
         assert_eq!(released.id_token.keys().collect::<Vec<_>>(), ["email"]);
         assert_eq!(released.consent_scopes(), ["email"]);
@@ -186,5 +220,24 @@ mod tests {
             ClaimsRequest::from_stored(stored.as_deref()),
             Some(released)
         );
+    }
+
+    #[test]
+    fn address_and_phone_claims_belong_to_their_scopes_and_a_sub_value_is_read() {
+        assert_eq!(scope_of("address"), Some("address"));
+        assert_eq!(scope_of("phone_number_verified"), Some("phone"));
+        assert_eq!(scope_of("birthdate"), Some("profile"));
+        assert_eq!(scope_of("sub"), None);
+        let r = ClaimsRequest::parse(
+            r#"{"id_token":{"sub":{"value":"u-1"},"address":null,"phone_number":null}}"#,
+        )
+        .expect("valid");
+        assert_eq!(r.subject(), Some("u-1"));
+        let released = r.release(|s| s == "address" || s == "phone");
+        assert_eq!(
+            released.id_token.keys().collect::<Vec<_>>(),
+            ["address", "phone_number"]
+        );
+        assert_eq!(released.consent_scopes(), ["address", "phone"]);
     }
 }

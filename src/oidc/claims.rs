@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::accounts::profile::Profile;
 use crate::db::models::users::User;
+use crate::oauth::claims_request::SCOPE_CLAIMS;
 
 /// The claims `scope` grants about `user`, `sub` included: `profile` the names, web pages,
 /// picture, gender, birthdate, zone and locale the person filled in; `email` the address;
@@ -71,7 +72,8 @@ pub fn for_scope(user: &User, scope: &str) -> Map<String, Value> {
 /// The claims of `names` that `user` has (a claim the user has no value for is left out, as
 /// Core §5.5 allows). The names were released to the client already (`ClaimsRequest::release`).
 pub fn by_name<'a>(user: &User, names: impl IntoIterator<Item = &'a str>) -> Map<String, Value> {
-    let mut all = for_scope(user, "profile email");
+    let every_scope: Vec<&str> = SCOPE_CLAIMS.iter().map(|(scope, _)| *scope).collect();
+    let mut all = for_scope(user, &every_scope.join(" "));
     names
         .into_iter()
         .filter_map(|n| all.remove(n).map(|v| (n.to_owned(), v)))

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use crate::config::Settings;
 use crate::crypto::keys::ALGORITHMS;
 use crate::domain::grants::SUPPORTED_GRANTS;
+use crate::oauth::claims_request::SCOPE_CLAIMS;
 use crate::oauth::client_policy::SUPPORTED_AUTH_METHODS;
 
 pub const SCOPES: [&str; 6] = [
@@ -16,7 +17,8 @@ pub const SCOPES: [&str; 6] = [
     "offline_access",
 ];
 
-pub const CLAIMS: [&str; 31] = [
+/// Claims about the token and the login, in every id_token that has them.
+const TOKEN_CLAIMS: [&str; 12] = [
     "sub",
     "iss",
     "aud",
@@ -29,26 +31,20 @@ pub const CLAIMS: [&str; 31] = [
     "at_hash",
     "azp",
     "sid",
-    "name",
-    "given_name",
-    "family_name",
-    "preferred_username",
-    "updated_at",
-    "email",
-    "email_verified",
-    "middle_name",
-    "nickname",
-    "profile",
-    "picture",
-    "website",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-    "address",
-    "phone_number",
-    "phone_number_verified",
 ];
+
+/// `claims_supported`: the token's own claims, then the standard claims of each scope
+/// (`claims_request::SCOPE_CLAIMS`, the one list).
+fn claims_supported() -> Vec<&'static str> {
+    TOKEN_CLAIMS
+        .into_iter()
+        .chain(
+            SCOPE_CLAIMS
+                .iter()
+                .flat_map(|(_, claims)| claims.iter().copied()),
+        )
+        .collect()
+}
 
 /// The metadata document for `issuer` (no trailing slash), advertising what `settings` turn on.
 pub fn metadata(issuer: &str, settings: &Settings) -> Value {
@@ -82,7 +78,7 @@ pub fn metadata(issuer: &str, settings: &Settings) -> Value {
         "frontchannel_logout_supported": true,
         "frontchannel_logout_session_supported": true,
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": CLAIMS,
+        "claims_supported": claims_supported(),
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": true,
         // Request objects (OIDC Core §6, RFC 9101): by value and from registered request_uris.

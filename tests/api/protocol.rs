@@ -844,8 +844,9 @@ async fn private_key_jwt_refuses_wrong_aud_expired_replayed_and_unknown_keys() {
 }
 
 /// A tiny HTTP server on loopback: serves `body` for GET, records POST bodies; counts requests.
-struct Receiver {
-    port: u16,
+/// (Also the conformance logout modules' back- and front-channel receiver.)
+pub(crate) struct Receiver {
+    pub(crate) port: u16,
     posts: Arc<Mutex<Vec<String>>>,
     gets: Arc<Mutex<usize>>,
     body: Arc<Mutex<String>>,
@@ -853,7 +854,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn start_on(port: u16, body: String) -> Receiver {
+    pub(crate) async fn start_on(port: u16, body: String) -> Receiver {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind");
@@ -918,7 +919,7 @@ impl Receiver {
         }
     }
 
-    fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.task.abort();
     }
 }
@@ -966,7 +967,7 @@ async fn a_jwks_uri_is_fetched_cached_and_fetched_again_for_an_unknown_kid() {
 
 // --- back-channel logout --------------------------------------------------------------------
 
-async fn wait_for_posts(r: &Receiver, n: usize) -> Vec<String> {
+pub(crate) async fn wait_for_posts(r: &Receiver, n: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let got = r.posts.lock().expect("lock").clone();

@@ -478,6 +478,99 @@ async fn oidcc_claims_userinfo() {
     assert_eq!(consent, "", "the consent covered the claims");
 }
 
+/// The address and phone claims are released by name like the profile and email ones (Core
+/// §5.5): asked for at userinfo and in the id_token, with scope `openid` alone.
+#[tokio::test]
+async fn address_and_phone_claims_are_released_by_name() {
+    let app = app_with_user().await;
+    let out = app
+        .cli(
+            &[
+                "user",
+                "profile",
+                USER.0,
+                "--set",
+                "address_locality=Paris",
+                "--set",
+                "phone_number=+33 1 23 45 67 89",
+            ],
+            None,
+        )
+        .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let client = app
+        .client(&[
+            "--scope", "openid", "--scope", "address", "--scope", "phone",
+        ])
+        .await;
+    let claims = r#"{"userinfo":{"address":null},"id_token":{"phone_number":{"essential":true},"phone_number_verified":null}}"#;
+    let (_, tokens) = sign_in_with_claims(&app, &client, claims).await;
+    let info = userinfo(&app, &tokens).await;
+    assert_eq!(info["address"]["locality"], "Paris", "{info}");
+    assert!(info.get("phone_number").is_none(), "{info}");
+    let id = jwt_claims(tokens["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["phone_number"], "+33123456789", "{id}");
+    assert_eq!(id["phone_number_verified"], false, "{id}");
+    assert!(id.get("address").is_none(), "{id}");
+}
+
+/// A `sub` asked for with a value (Core §5.5.1) is answered only for that user: with
+/// `prompt=none` another signed-in user is `login_required`; otherwise a fresh login is asked
+/// for, and if it is still someone else, `login_required` too. The user's own sub passes.
+#[tokio::test]
+async fn a_sub_asked_for_by_value_is_answered_only_for_that_user() {
+    let app = app_with_user().await;
+    let client = app.client(&FULL_CLIENT).await;
+    let (_, tokens) = sign_in_with_claims(&app, &client, r#"{"id_token":{"email":null}}"#).await;
+    let own = jwt_claims(tokens["id_token"].as_str().expect("id_token"))["sub"]
+        .as_str()
+        .expect("sub")
+        .to_owned();
+    let (_, challenge) = pkce_pair();
+    let refused = |res: &reqwest::Response| {
+        let url = url::Url::parse(&location(res)).expect("redirect");
+        assert_eq!(
+            query_param(&url, "error").as_deref(),
+            Some("login_required"),
+            "{url}"
+        );
+        assert_eq!(query_param(&url, "code"), None);
+    };
+    let other = r#"{"id_token":{"sub":{"value":"somebody-else"}}}"#;
+    let quiet = request(
+        &client,
+        &challenge,
+        &[("claims", other), ("prompt", "none")],
+    );
+    refused(&app.authorize(&quiet).await);
+
+    let params = request(&client, &challenge, &[("claims", other)]);
+    let res = app.authorize(&params).await;
+    assert_eq!(res.status(), 302);
+    let to = location(&res);
+    assert!(to.starts_with("/login"), "a fresh login: {to}");
+    let login = app.login(&to, USER.0, USER.1).await;
+    let res = app
+        .client
+        .get(app.url(&location(&login)))
+        .send()
+        .await
+        .expect("resume");
+    refused(&res);
+
+    let mine = format!(
+        r#"{{"userinfo":{{"sub":{{"value":"{own}"}}}},"id_token":{{"sub":{{"value":"{own}"}}}}}}"#
+    );
+    let quiet = request(
+        &client,
+        &challenge,
+        &[("claims", &mine), ("prompt", "none")],
+    );
+    let res = app.authorize(&quiet).await;
+    let url = url::Url::parse(&location(&res)).expect("redirect");
+    assert!(query_param(&url, "code").is_some(), "{url}");
+}
+
 /// A client that may not have the `email` scope is not given the email by asking for the claim.
 #[tokio::test]
 async fn claims_a_client_may_not_see_are_not_released() {
