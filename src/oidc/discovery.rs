@@ -7,16 +7,17 @@ use crate::crypto::keys::ALGORITHMS;
 use crate::domain::grants::SUPPORTED_GRANTS;
 use crate::oauth::client_policy::SUPPORTED_AUTH_METHODS;
 
-pub const SCOPES: [&str; 6] = [
+pub const SCOPES: [&str; 7] = [
     "openid",
     "profile",
     "email",
     "address",
     "phone",
     "offline_access",
+    "groups",
 ];
 
-pub const CLAIMS: [&str; 31] = [
+pub const CLAIMS: [&str; 32] = [
     "sub",
     "iss",
     "aud",
@@ -48,6 +49,7 @@ pub const CLAIMS: [&str; 31] = [
     "address",
     "phone_number",
     "phone_number_verified",
+    "groups",
 ];
 
 /// The metadata document for `issuer` (no trailing slash), advertising what `settings` turn on.

@@ -24,6 +24,9 @@ use crate::web::error::{error_page, AppError};
 #[derive(Deserialize)]
 pub struct LoginQuery {
     return_to: Option<String>,
+    /// Set on the way back from a failed upstream login: show the page, whatever `idp_hint`
+    /// the request carries.
+    choose: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -32,6 +35,38 @@ pub struct LoginForm {
     password: String,
     csrf_token: Option<String>,
     return_to: Option<String>,
+}
+
+/// Where provider `id`'s login starts, coming back to `return_to`.
+pub fn start_path(id: &str, return_to: &str) -> String {
+    format!(
+        "/login/upstream/{id}?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", return_to)
+            .finish()
+    )
+}
+
+/// The login page's buttons: (start path, name) per enabled provider.
+pub async fn buttons(state: &web::Data<AppState>, return_to: &str) -> Vec<(String, String)> {
+    let found = super::db(state, |c| Ok(crate::federation::providers::enabled(c)?)).await;
+    found
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (start_path(&p.id, return_to), p.name))
+        .collect()
+}
+
+/// The enabled provider an `idp_hint` names, if any.
+pub async fn hinted(state: &web::Data<AppState>, hint: &str) -> Option<String> {
+    let hint = hint.to_owned();
+    super::db(state, move |c| {
+        Ok(crate::federation::providers::usable(c, &hint)?)
+    })
+    .await
+    .ok()
+    .flatten()
+    .map(|p| p.id)
 }
 
 pub const FAILED_LOGIN: &str = "Incorrect username or password.";
@@ -110,6 +145,21 @@ pub async fn page(
         .as_ref()
         .map(|p| p.links.clone())
         .unwrap_or_default();
+    // `idp_hint` names the upstream provider to log in with: straight there.
+    let idp_hint = pending.as_ref().and_then(|p| {
+        url::form_urlencoded::parse(p.request.as_bytes())
+            .find(|(k, _)| k == "idp_hint")
+            .map(|(_, v)| v.into_owned())
+    });
+    if let (Some(hint), None) = (idp_hint, &query.choose) {
+        if let Some(id) = hinted(&state, &hint).await {
+            return Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, start_path(&id, &return_to)))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish());
+        }
+    }
+    let upstreams = buttons(&state, &return_to).await;
     // OIDC login_hint pre-fills the username (only as a hint: nothing is trusted from it).
     let hint: String = pending
         .as_ref()
@@ -131,6 +181,7 @@ pub async fn page(
             password_reset: state.settings.mail_enabled(),
             passkeys: state.webauthn.is_some(),
             links,
+            upstreams: &upstreams,
         },
         form_token.cookie,
     )
@@ -289,6 +340,7 @@ async fn again(
         .map(|p| p.links.clone())
         .unwrap_or_default();
     let client_name = pending.map(|p| p.client_name);
+    let upstreams = buttons(state, return_to).await;
     let shown: String = username.chars().take(256).collect();
     let (mut status, message) = match why {
         Refusal::WrongPassword => (HttpResponse::Ok(), FAILED_LOGIN.to_owned()),
@@ -315,6 +367,7 @@ async fn again(
             password_reset: state.settings.mail_enabled(),
             passkeys: state.webauthn.is_some(),
             links,
+            upstreams: &upstreams,
         },
         token.cookie,
     )
