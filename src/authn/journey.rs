@@ -3,10 +3,10 @@
 //! (RFC 8176 `amr`, whose class `acr::Acr::of_amr` reads).
 //!
 //! ```text
-//!    Start ──┬─ Password, the user has a factor ─────────► SecondFactor ── Factor ───┐
-//!            ├─ Password, no factor, one required ───┐                               │
+//!    Start ──┬─ Pwd | Upstream, the user has a factor ───► SecondFactor ── Factor ───┐
+//!            ├─ Pwd | Upstream, no factor, needed ───┐                               │
 //!            ├─ AccountCreated, a factor required ───┴─► Enrol ──────── Enrolled ────┤
-//!            ├─ Password / AccountCreated, none required ────────────────────────────┤
+//!            ├─ Pwd / Upstream / AccountCreated, none required ──────────────────────┤
 //!            └─ Passkey alone (username-less) ───────────────────────────────────────┴─► Completed
 //!                                                                                    (a new session)
 //!    StepUp(the session's methods) ── Factor | Enrolled ──► SteppedUp (methods merged)

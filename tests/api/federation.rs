@@ -698,3 +698,55 @@ async fn an_upstream_that_is_down_or_silent_gets_a_page_with_a_way_back() {
         .expect("start");
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn upstreams_round_trip_through_export_and_apply_without_their_secret() {
+    let s = setup(&["--policy", "create"], |_| {}).await;
+    let out = s.down.cli(&["export"], None).await;
+    assert!(out.ok(), "{}", out.stderr);
+    assert!(out.stdout.contains("[[upstream]]"), "{}", out.stdout);
+    assert!(out.stdout.contains("id = \"corp\""));
+    // Nothing to change when applied as exported (the secret is kept when none is named).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("ostiary.toml");
+    std::fs::write(&file, &out.stdout).expect("write");
+    let path = file.display().to_string();
+    let again = s.down.cli(&["apply", &path], None).await;
+    assert!(again.ok(), "{}", again.stderr);
+    assert!(
+        again.stdout.contains("nothing to change"),
+        "{}",
+        again.stdout
+    );
+    // An inline secret is refused; a renamed provider is updated; the login still works.
+    let inline = out
+        .stdout
+        .replace("id = \"corp\"", "id = \"corp\"\nclient_secret = \"plain\"");
+    std::fs::write(&file, &inline).expect("write");
+    let refused = s.down.cli(&["apply", &path], None).await;
+    assert!(!refused.ok() && refused.stderr.contains("inline secrets are refused"));
+    let renamed = out
+        .stdout
+        .replace("name = \"Corp SSO\"", "name = \"Corp Login\"");
+    std::fs::write(&file, &renamed).expect("write");
+    let applied = s.down.cli(&["apply", &path], None).await;
+    assert!(applied.ok(), "{}", applied.stderr);
+    assert!(
+        applied.stdout.contains("update upstream corp"),
+        "{}",
+        applied.stdout
+    );
+    let p = person();
+    let (res, _) = authorize(&s, &p, &[]).await;
+    let html = s.down.html(&p.down, &location(&res)).await;
+    assert!(html.contains("Corp Login"));
+    // A file without the provider removes it (and its button).
+    let without = format!(
+        "upstream = []\n{}",
+        renamed.split("[[upstream]]").next().unwrap_or_default()
+    );
+    std::fs::write(&file, &without).expect("write");
+    let removed = s.down.cli(&["apply", &path], None).await;
+    assert!(removed.ok(), "{}", removed.stderr);
+    assert_eq!(s.down.count("upstream_providers"), 0);
+}
