@@ -287,3 +287,83 @@ fn sync_groups(
         Ok(())
     })
 }
+
+/// The KEK context of a pending link's sealed subject (not a round trip's: a token of one kind
+/// never opens as the other).
+fn link_context(hash: &str) -> String {
+    format!("upstream-link:{hash}")
+}
+
+/// How long an offered link waits for its account's owner to sign in.
+pub const LINK_TTL: i64 = 600;
+
+/// Offers to link upstream `subject` of provider `p` to whichever account signs in next in
+/// `browser` with its own credentials (`take_link`): stored like a round trip (hashed token,
+/// bound to the browser, the subject sealed), returns the token for the browser's cookie.
+pub fn offer_link(
+    conn: &mut DbConn,
+    kek: &crate::crypto::kek::Kek,
+    p: &ProviderRow,
+    subject: &str,
+    browser: &crate::authn::interaction::Browser,
+    now: i64,
+) -> diesel::QueryResult<String> {
+    let token = crate::random::token::<32>();
+    let hash = crate::random::sha256_hex(&token);
+    rows::insert_state(
+        conn,
+        &rows::StateRow {
+            payload: kek.seal(&link_context(&hash), subject.as_bytes()),
+            state_hash: hash,
+            provider_id: p.id.clone(),
+            browser_hash: browser.hash(),
+            created_at: now,
+            expires_at: now + LINK_TTL,
+            used_at: None,
+        },
+    )?;
+    Ok(token)
+}
+
+/// `user` signed in with their own credentials in `browser`, which carries an offered link's
+/// `token`: the link is made (once; only in the browser it was offered to, within
+/// `LINK_TTL`), audited. Returns the provider's name when a link was made.
+pub fn take_link(
+    conn: &mut DbConn,
+    kek: &crate::crypto::kek::Kek,
+    token: &str,
+    browser: Option<&crate::authn::interaction::Browser>,
+    user: &User,
+    ip: Option<&str>,
+    now: i64,
+) -> diesel::QueryResult<Option<String>> {
+    if token.len() > 64 {
+        return Ok(None);
+    }
+    let hash = crate::random::sha256_hex(token);
+    conn.transaction(|c| {
+        let Some(row) = rows::pending_state(c, &hash, now)? else {
+            return Ok(None);
+        };
+        let ours =
+            browser.is_some_and(|b| crate::random::verify_sha256_hex(b.value(), &row.browser_hash));
+        if !ours || !rows::spend_state(c, &hash, now)? {
+            return Ok(None);
+        }
+        let Some(subject) = kek
+            .open(&link_context(&hash), &row.payload)
+            .ok()
+            .and_then(|s| String::from_utf8(s).ok())
+        else {
+            return Ok(None);
+        };
+        let Some(p) = rows::get(c, &row.provider_id)?.filter(|p| p.enabled) else {
+            return Ok(None);
+        };
+        if rows::link_of(c, &p.id, &subject)?.is_some() {
+            return Ok(None);
+        }
+        link(c, &p, &subject, user, Event::UpstreamLink, ip, now)?;
+        Ok(Some(p.name))
+    })
+}

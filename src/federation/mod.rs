@@ -59,22 +59,36 @@ pub enum SignedIn {
     Journey(Result<crate::authn::journey::Next, crate::authn::journey::Refused>),
     /// No account, per the provider's policy.
     Refused(accounts::Refusal),
+    /// No account linked yet, but the policy links one after its owner signs in here with
+    /// their own credentials: the token of the offer (`accounts::offer_link`), for the cookie.
+    LinkOffered(accounts::Refusal, String),
 }
 
 /// The I/O around an upstream login's journey step, in one trip to the database: the account
 /// (`accounts::resolve`), its factors, the journey's answer, and a completed login recorded on
 /// `interaction` (as `authn::login::with_password` does for a password).
+#[allow(clippy::too_many_arguments)]
 pub fn sign_in(
     conn: &mut crate::db::DbConn,
+    kek: &crate::crypto::kek::Kek,
     done: &flow::Finished,
+    browser: &crate::authn::interaction::Browser,
     interaction: Option<&crate::authn::interaction::Handle>,
     rules: &crate::authn::journey::Rules,
     ip: Option<&str>,
     now: i64,
 ) -> diesel::QueryResult<SignedIn> {
     use crate::authn::journey::{self, Next, Proof, State};
+    use accounts::Refusal;
     let user = match accounts::resolve(conn, &done.provider, &done.identity, ip, now)? {
         Ok(u) => u,
+        Err(why @ (Refusal::NotLinked | Refusal::AddressInUse))
+            if done.provider.account_policy != providers::Policy::Refuse.as_str() =>
+        {
+            let p = &done.provider;
+            let token = accounts::offer_link(conn, kek, p, &done.identity.subject, browser, now)?;
+            return Ok(SignedIn::LinkOffered(why, token));
+        }
         Err(why) => return Ok(SignedIn::Refused(why)),
     };
     let enrolled = crate::authn::second_factor::Factors::load(conn, &user.id)?;

@@ -8,9 +8,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::login::{next_step, safe_return_to};
+use super::login::{link_offer_cookie, next_step, safe_return_to, signed_in};
 use super::templates::{render, UpstreamErrorPage};
-use super::{browser, client_addr, pending_login, session};
+use super::{browser, client_addr, session};
 use crate::authn::journey::{Next, Refused, Rules};
 use crate::federation::flow::{self, Callback, Env, FlowError};
 use crate::federation::{self, SignedIn};
@@ -170,10 +170,19 @@ pub async fn callback(
     let ip = client_addr::of(&req).map(|a| a.to_string());
     let rules = Rules::of(&state.settings);
     let provider_name = done.provider.name.clone();
+    // `finish` accepted the callback only from the browser that started it.
+    let Some(browser) = browser else {
+        return Err(AppError::internal(
+            "a finished upstream login without its browser",
+        ));
+    };
+    let st = state.clone();
     let answer = super::db(&state, move |c| {
         Ok(federation::sign_in(
             c,
+            st.keys.kek(),
             &done,
+            &browser,
             interaction.as_ref(),
             &rules,
             ip.as_deref(),
@@ -191,18 +200,30 @@ pub async fn callback(
                 Some(&return_to),
             ));
         }
+        SignedIn::LinkOffered(why, token) => {
+            let message = format!(
+                "{} If this is your account here, sign in to it with its password (in the \
+                 next 10 minutes, in this browser) and your {provider_name} account will be \
+                 linked to it.",
+                why.message(&provider_name)
+            );
+            let mut res = failure(
+                StatusCode::OK,
+                "Link your account",
+                &message,
+                Some(&return_to),
+            );
+            res.add_cookie(&link_offer_cookie(&state, token))
+                .map_err(|_| AppError::internal("a cookie"))?;
+            return Ok(res);
+        }
         SignedIn::Journey(next) => next,
     };
     match next {
         Ok(Next::Completed(done)) => {
             let current = session::current(&req, &state).await?;
             let cookie = session::sign_in(&req, &state, &done, current.map(|s| s.id_hash)).await?;
-            Ok(HttpResponse::SeeOther()
-                .cookie(cookie)
-                .cookie(pending_login::clearing(&state))
-                .insert_header((header::LOCATION, return_to))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish())
+            Ok(signed_in(&state, cookie, return_to))
         }
         Ok(Next::Continue(pending)) => Ok(next_step(&state, &pending, &return_to)),
         Err(Refused::EmailNotVerified) => Ok(failure(

@@ -401,10 +401,47 @@ async fn an_unverified_upstream_address_is_never_linked_to_a_local_account() {
         let res = p.down.get(s.down.url(&start)).send().await.expect("start");
         let callback = at_upstream(&s, &p, &location(&res), "mallory").await;
         let res = p.down.get(&callback).send().await.expect("callback");
-        refused_page(&s, res, 403, "already uses the email address").await;
+        // Nothing linked or created: the page offers a link only after the owner signs in.
+        refused_page(&s, res, 200, "already uses the email address").await;
         assert_eq!(s.down.count("users"), 2, "{policy}: nothing created");
         assert_eq!(s.down.count("sessions WHERE user_id IS NOT NULL"), 0);
+        // Only the owner's own credentials, in the browser the offer was made to, make a link:
+        // a sign-in in another browser links nothing.
+        let elsewhere = s
+            .down
+            .login_with(&browser(), "victim", "victim's password")
+            .await;
+        assert_eq!(elsewhere.status(), 303);
+        assert_eq!(s.down.count("upstream_links"), 0);
     }
+}
+
+#[tokio::test]
+async fn an_unlinked_subject_is_linked_after_the_owner_signs_in_in_the_same_browser() {
+    let s = setup(&["--policy", "link"], |_| {}).await;
+    s.up.user("erin", PW).await;
+    s.down.user("erin-here", "erin's own password").await;
+    let p = person();
+    let callback = round_trip(&s, &p, "erin").await;
+    let res = p.down.get(&callback).send().await.expect("callback");
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.expect("page");
+    assert!(html.contains("sign in to it with its password"), "{html}");
+    assert_eq!(s.down.count("upstream_links"), 0);
+    let res = s
+        .down
+        .login_with(&p.down, "erin-here", "erin's own password")
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(s.down.count("upstream_links"), 1);
+    assert_eq!(
+        s.down.count("audit_events WHERE action = 'upstream.link'"),
+        1
+    );
+    // From now on the upstream login is that account's, in any browser; the offer was spent.
+    let claims = federated_login(&s, &person(), "erin").await;
+    assert_eq!(claims["preferred_username"], "erin-here");
+    assert_eq!(s.down.count("users"), 1);
 }
 
 #[tokio::test]
