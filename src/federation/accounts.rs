@@ -367,3 +367,46 @@ pub fn take_link(
         Ok(Some(p.name))
     })
 }
+
+/// The providers `user_id` is linked to: (provider id, its name).
+pub fn links_of(conn: &mut DbConn, user_id: &str) -> diesel::QueryResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for l in rows::links_of_user(conn, user_id)? {
+        let name = rows::get(conn, &l.provider_id)?
+            .map(|p| p.name)
+            .unwrap_or_else(|| l.provider_id.clone());
+        out.push((l.provider_id, name));
+    }
+    Ok(out)
+}
+
+/// Why a person may not unlink a provider themself.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeepLink {
+    /// It is not linked.
+    NotLinked,
+    /// It is the account's only way to sign in (no password, no passkey, no other link).
+    LastWayIn,
+}
+
+/// The person unlinks provider `provider` from their own account — refused when it would
+/// leave no way to sign in.
+pub fn unlink_own(
+    conn: &mut DbConn,
+    user: &User,
+    provider: &str,
+    ip: Option<&str>,
+) -> diesel::QueryResult<Result<(), KeepLink>> {
+    let links = rows::links_of_user(conn, &user.id)?;
+    if !links.iter().any(|l| l.provider_id == provider) {
+        return Ok(Err(KeepLink::NotLinked));
+    }
+    let password = user.password_hash != NO_PASSWORD;
+    let passkeys = crate::authn::second_factor::Factors::load(conn, &user.id)?.passkeys > 0;
+    if !password && !passkeys && links.len() == 1 {
+        return Ok(Err(KeepLink::LastWayIn));
+    }
+    let actor = Actor::User(UserId::from_stored(user.id.clone()));
+    unlink(conn, provider, &user.id, &actor, ip)?;
+    Ok(Ok(()))
+}

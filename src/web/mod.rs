@@ -122,6 +122,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .route("/account/apps/revoke", post().to(account::revoke_app))
     .route("/account/sessions/sign-out", post().to(devices::sign_out))
     .route(
+        "/account/upstreams/unlink",
+        post().to(account::unlink_upstream),
+    )
+    .route(
         "/account/sessions/sign-out-others",
         post().to(devices::sign_out_others),
     )

@@ -260,6 +260,23 @@ async fn ok(out: CliOutput) {
     assert!(out.ok(), "{}", out.stderr);
 }
 
+/// The account page's linked providers, then its Unlink button for `provider`: the page after.
+async fn unlink(s: &Setup, b: &reqwest::Client, provider: &str) -> (Vec<String>, u16, String) {
+    let page = s.down.html(b, "/account").await;
+    let doc = scraper::Html::parse_document(&page);
+    let sel = scraper::Selector::parse("#upstream-links strong").expect("selector");
+    let shown: Vec<String> = doc.select(&sel).map(|e| e.text().collect()).collect();
+    let csrf = TestApp::csrf_of(&page);
+    let res = b
+        .post(s.down.url("/account/upstreams/unlink"))
+        .form(&[("csrf_token", csrf.as_str()), ("provider", provider)])
+        .send()
+        .await
+        .expect("unlink");
+    let status = res.status().as_u16();
+    (shown, status, res.text().await.expect("page"))
+}
+
 #[tokio::test]
 async fn a_first_upstream_login_creates_the_account_the_next_reuses_it_with_fresh_groups() {
     let s = setup(&["--policy", "create"], |_| {}).await;
@@ -290,6 +307,12 @@ async fn a_first_upstream_login_creates_the_account_the_next_reuses_it_with_fres
         s.down.count("audit_events WHERE action = 'upstream.link'"),
         1
     );
+    // The account page lists the link; unlinking the only way in is refused.
+    let (shown, status, html) = unlink(&s, &p.down, "corp").await;
+    assert_eq!(shown, ["Corp SSO"]);
+    assert_eq!(status, 400);
+    assert!(html.contains("only way to sign in"), "{html}");
+    assert_eq!(s.down.count("upstream_links"), 1);
     // No password opens the account made for the upstream login.
     let pw = s.down.login_with(&browser(), "alice", PW).await;
     assert_eq!(pw.status(), 200, "a password login is refused");
@@ -442,6 +465,16 @@ async fn an_unlinked_subject_is_linked_after_the_owner_signs_in_in_the_same_brow
     let claims = federated_login(&s, &person(), "erin").await;
     assert_eq!(claims["preferred_username"], "erin-here");
     assert_eq!(s.down.count("users"), 1);
+    // With a password of its own, the account may unlink the provider.
+    let (shown, status, html) = unlink(&s, &p.down, "corp").await;
+    assert_eq!((shown, status), (vec!["Corp SSO".to_owned()], 200));
+    assert!(html.contains("was unlinked"), "{html}");
+    assert_eq!(s.down.count("upstream_links"), 0);
+    assert_eq!(
+        s.down
+            .count("audit_events WHERE action = 'upstream.unlink'"),
+        1
+    );
 }
 
 #[tokio::test]
