@@ -344,6 +344,38 @@ async fn a_first_upstream_login_creates_the_account_the_next_reuses_it_with_fres
     // The upstream's group is the downstream's group now, and stays one row.
     assert_eq!(s.down.count("groups WHERE name = 'staff'"), 1);
     assert_eq!(s.down.count("group_members WHERE source = 'corp'"), 1);
+
+    // The console lists the user's links (for administrators only) and unlinks one.
+    crate::helpers::add_user(&s.down.db, "root", "root's password", true).await;
+    let uid: String = {
+        let mut conn = s.down.db.conn();
+        ostiary::db::models::users::by_username(&mut conn, "alice")
+            .expect("query")
+            .expect("alice")
+            .id
+    };
+    let list = format!("/admin/users/{uid}/links");
+    let res = p.down.get(s.down.url(&list)).send().await.expect("links");
+    assert_eq!(res.status(), 403, "not for the user");
+    let admin = browser();
+    let res = s.down.login_with(&admin, "root", "root's password").await;
+    assert_eq!(res.status(), 303);
+    let page = s.down.html(&admin, &list).await;
+    assert!(page.contains("Corp SSO"), "{page}");
+    let csrf = TestApp::csrf_of(&page);
+    let res = admin
+        .post(s.down.url(&format!("{list}/unlink")))
+        .form(&[("csrf_token", csrf.as_str()), ("provider", "corp")])
+        .send()
+        .await
+        .expect("unlink");
+    assert_eq!(res.status(), 303);
+    assert_eq!(s.down.count("upstream_links"), 0);
+    assert_eq!(
+        s.down
+            .count("audit_events WHERE action = 'upstream.unlink' AND actor LIKE 'admin:%'"),
+        1
+    );
 }
 
 #[tokio::test]
