@@ -12,6 +12,8 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod federation;
+pub mod groups;
 pub mod mail;
 pub mod maintenance;
 pub mod metrics;

@@ -29,6 +29,8 @@ fn main() {
         Command::Client(c) => cli::client::run(&settings, c),
         Command::Keys(c) => cli::keys::run(&settings, c),
         Command::Registration(c) => cli::registration::run(&settings, c),
+        Command::Upstream(c) => cli::upstream::run(&settings, c),
+        Command::Group(c) => cli::upstream::run_group(&settings, c),
     };
     // Flushes buffered log lines and spans before the process ends (exit skips destructors).
     drop(telemetry);

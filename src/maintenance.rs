@@ -64,6 +64,7 @@ fn sweeps(settings: &crate::config::Settings) -> Vec<(Sweep, i64)> {
     vec![
         (s("sessions", "id_hash", "expires_at"), 0),
         (s("interactions", "id_hash", "expires_at"), 0),
+        (s("upstream_states", "state_hash", "expires_at"), 0),
         (s("webauthn_ceremonies", "id_hash", "expires_at"), 0),
         (s("pushed_requests", "uri_hash", "expires_at"), 0),
         // Kept a while after expiry so a late poll still gets `expired_token`.

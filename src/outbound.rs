@@ -74,6 +74,15 @@ impl Limits {
         max_redirects: 2,
     };
 
+    /// An upstream identity provider's discovery, JWKS, token and userinfo endpoints: a person
+    /// waits on them, so 5 s at most (then a page says the provider did not answer).
+    pub const UPSTREAM: Limits = Limits {
+        total: Duration::from_secs(5),
+        connect: Duration::from_secs(3),
+        max_bytes: 256 * 1024,
+        max_redirects: 0,
+    };
+
     /// Back-channel logout deliveries: the answer's body is not needed, redirects refused.
     pub const LOGOUT: Limits = Limits {
         total: Duration::from_secs(5),
@@ -166,7 +175,20 @@ impl Outbound {
         accept: &str,
         limits: Limits,
     ) -> Result<Response, FetchError> {
-        self.send(url, accept, None, limits).await
+        self.send(url, accept, None, &[], limits).await
+    }
+
+    /// GETs `url` with a bearer token (RFC 6750 §2.1): an upstream's userinfo endpoint.
+    pub async fn get_bearer(
+        &self,
+        url: &str,
+        accept: &str,
+        token: &str,
+        limits: Limits,
+    ) -> Result<Response, FetchError> {
+        let auth = format!("Bearer {token}");
+        self.send(url, accept, None, &[("authorization", auth)], limits)
+            .await
     }
 
     /// POSTs `form` (application/x-www-form-urlencoded) to `url`; redirects are refused.
@@ -176,6 +198,40 @@ impl Outbound {
         form: &[(&str, &str)],
         limits: Limits,
     ) -> Result<Response, FetchError> {
+        self.post(url, "*/*", form, &[], limits).await
+    }
+
+    /// As `post_form`, authenticated with HTTP Basic as `(user, password)` when given, each
+    /// form-urlencoded first as RFC 6749 §2.3.1 asks of client credentials.
+    pub async fn post_form_as(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+        limits: Limits,
+    ) -> Result<Response, FetchError> {
+        use base64::Engine;
+        let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        let headers: Vec<(&'static str, String)> = basic
+            .map(|(u, p)| {
+                let pair = format!("{}:{}", enc(u), enc(p));
+                let b64 = base64::engine::general_purpose::STANDARD.encode(pair);
+                ("authorization", format!("Basic {b64}"))
+            })
+            .into_iter()
+            .collect();
+        self.post(url, "application/json", form, &headers, limits)
+            .await
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        accept: &str,
+        form: &[(&str, &str)],
+        headers: &[(&'static str, String)],
+        limits: Limits,
+    ) -> Result<Response, FetchError> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -183,7 +239,7 @@ impl Outbound {
             max_redirects: 0,
             ..limits
         };
-        self.send(url, "*/*", Some(body), limits).await
+        self.send(url, accept, Some(body), headers, limits).await
     }
 
     async fn send(
@@ -191,11 +247,12 @@ impl Outbound {
         url: &str,
         accept: &str,
         form: Option<String>,
+        headers: &[(&'static str, String)],
         limits: Limits,
     ) -> Result<Response, FetchError> {
         let url = Url::parse(url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
-        match tokio::time::timeout(limits.total, self.send_within(url, accept, form, limits)).await
-        {
+        let within = self.send_within(url, accept, form, headers, limits);
+        match tokio::time::timeout(limits.total, within).await {
             Ok(r) => r,
             Err(_) => Err(FetchError::Timeout(limits.total)),
         }
@@ -206,6 +263,7 @@ impl Outbound {
         mut url: Url,
         accept: &str,
         form: Option<String>,
+        headers: &[(&'static str, String)],
         limits: Limits,
     ) -> Result<Response, FetchError> {
         let _slot = slots().acquire().await.map_err(|_| FetchError::Busy)?;
@@ -222,6 +280,9 @@ impl Outbound {
                     .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(body.clone()),
             };
+            let request = headers
+                .iter()
+                .fold(request, |r, (name, value)| r.header(*name, value.as_str()));
             let response = request
                 .header(ACCEPT, accept.clone())
                 .send()

@@ -29,6 +29,8 @@ pub struct AppState {
     pub webauthn: Option<webauthn_rs::prelude::Webauthn>,
     /// Clients' fetched `jwks_uri` documents (private_key_jwt), per process.
     pub client_keys: crate::oauth::client_assertion::KeyCache,
+    /// Upstream providers' discovery documents and JWKS (`federation`), per process.
+    pub upstreams: crate::federation::Cache,
     /// The discovery document, rendered once (it depends on the settings only).
     pub discovery: actix_web::web::Bytes,
     /// Clients, user status, the deny-list and verified tokens held in memory (`crate::cache`).
@@ -106,6 +108,7 @@ impl AppState {
             outbox: crate::outbox::Waker::default(),
             webauthn: crate::authn::passkey::relying_party(&settings.issuer),
             client_keys: Default::default(),
+            upstreams: Default::default(),
             caches: Arc::new(crate::cache::Caches::new(settings.cache_sync_ms)),
             discovery: crate::oidc::discovery::metadata(&settings.issuer, &settings)
                 .to_string()

@@ -34,6 +34,8 @@ pub enum Origin {
     Console(UserId),
     /// An operator with `ostiary user add`.
     Cli,
+    /// Just in time, at the first login with an upstream provider (`federation::accounts`).
+    Upstream,
 }
 
 impl Origin {
@@ -44,6 +46,7 @@ impl Origin {
             Origin::Setup => (itself(), Event::UserAdd),
             Origin::Console(admin) => (Actor::Admin(admin.clone()), Event::UserAdd),
             Origin::Cli => (Actor::cli(), Event::UserAdd),
+            Origin::Upstream => (itself(), Event::UpstreamCreate),
         }
     }
 }

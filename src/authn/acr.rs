@@ -72,6 +72,8 @@ pub enum Method {
     /// The authenticator tested the user's presence.
     User,
     Mfa,
+    /// Federated: another identity provider vouched for the person (an upstream login).
+    Fed,
 }
 
 impl Method {
@@ -83,10 +85,11 @@ impl Method {
             Method::Swk => "swk",
             Method::User => "user",
             Method::Mfa => "mfa",
+            Method::Fed => "fed",
         }
     }
 
-    fn parse(s: &str) -> Option<Method> {
+    pub fn parse(s: &str) -> Option<Method> {
         Some(match s {
             "pwd" => Method::Pwd,
             "otp" => Method::Otp,
@@ -94,6 +97,7 @@ impl Method {
             "swk" => Method::Swk,
             "user" => Method::User,
             "mfa" => Method::Mfa,
+            "fed" => Method::Fed,
             _ => return None,
         })
     }
@@ -138,7 +142,8 @@ impl Methods {
                 self.insert(*m);
             }
         }
-        let knowledge = self.has(Method::Pwd);
+        // The first factor: a password, or an upstream provider's login (`fed`).
+        let knowledge = self.has(Method::Pwd) || self.has(Method::Fed);
         let possession = self.has(Method::Otp) || self.webauthn();
         if knowledge && possession {
             self.insert(Method::Mfa);

@@ -100,7 +100,8 @@ impl Browser {
         &self.0
     }
 
-    fn hash(&self) -> String {
+    /// What is stored of it (an interaction's, an upstream round trip's `browser_hash`).
+    pub fn hash(&self) -> String {
         random::sha256_hex(&self.0)
     }
 }

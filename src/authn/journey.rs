@@ -3,10 +3,10 @@
 //! (RFC 8176 `amr`, whose class `acr::Acr::of_amr` reads).
 //!
 //! ```text
-//!    Start ──┬─ Password, the user has a factor ─────────► SecondFactor ── Factor ───┐
-//!            ├─ Password, no factor, one required ───┐                               │
+//!    Start ──┬─ Pwd | Upstream, the user has a factor ───► SecondFactor ── Factor ───┐
+//!            ├─ Pwd | Upstream, no factor, needed ───┐                               │
 //!            ├─ AccountCreated, a factor required ───┴─► Enrol ──────── Enrolled ────┤
-//!            ├─ Password / AccountCreated, none required ────────────────────────────┤
+//!            ├─ Pwd / Upstream / AccountCreated, none required ──────────────────────┤
 //!            └─ Passkey alone (username-less) ───────────────────────────────────────┴─► Completed
 //!                                                                                    (a new session)
 //!    StepUp(the session's methods) ── Factor | Enrolled ──► SteppedUp (methods merged)
@@ -112,6 +112,13 @@ pub enum Creation {
 pub enum Proof<'a> {
     /// The right password (`authn::password::check` decided); `enrolled` is what the user has.
     Password { enrolled: &'a Factors },
+    /// An upstream identity provider's login (`federation::flow`), with the methods it counts
+    /// for (`fed`, plus the upstream's own where the provider is trusted for them); `enrolled`
+    /// is what the user has here: second factors and enrolment apply as after a password.
+    Upstream {
+        methods: &'a [Method],
+        enrolled: &'a Factors,
+    },
     /// A passkey alone (username-less), with the methods its assertion proved.
     Passkey(&'a [Method]),
     /// An account created a moment ago with its password.
@@ -240,27 +247,10 @@ pub fn advance(
     };
     match (state, proof) {
         (State::Start, Proof::Password { enrolled }) => {
-            if rules.verified_email && !user.email_verified {
-                return Err(Refused::EmailNotVerified);
-            }
-            let methods = Methods::password();
-            if enrolled.any() {
-                Ok(Next::Continue(Pending::new(
-                    &user,
-                    &methods,
-                    Stage::Verify,
-                    now,
-                )))
-            } else if rules.factor_required(&user) {
-                Ok(Next::Continue(Pending::new(
-                    &user,
-                    &methods,
-                    Stage::Enrol,
-                    now,
-                )))
-            } else {
-                Ok(completed(user, methods))
-            }
+            first_step(user, Methods::password(), enrolled, rules, now)
+        }
+        (State::Start, Proof::Upstream { methods, enrolled }) => {
+            first_step(user, Methods::from_step(methods), enrolled, rules, now)
         }
         (State::Start, Proof::Passkey(step)) => {
             if rules.verified_email && !user.email_verified {
@@ -299,12 +289,39 @@ pub fn advance(
         (
             State::SecondFactor(_) | State::Enrol(_) | State::StepUp(_),
             Proof::Password { .. }
+            | Proof::Upstream { .. }
             | Proof::Passkey(_)
             | Proof::AccountCreated(_)
             | Proof::Factor(_)
             | Proof::Enrolled(_),
         ) => Err(Refused::OutOfOrder),
     }
+}
+
+/// A first step that proved who the person is (a password, an upstream login): the factor the
+/// user has follows, or its enrolment where one is required; otherwise the login is complete.
+fn first_step(
+    user: Box<User>,
+    methods: Methods,
+    enrolled: &Factors,
+    rules: &Rules,
+    now: i64,
+) -> Result<Next, Refused> {
+    if rules.verified_email && !user.email_verified {
+        return Err(Refused::EmailNotVerified);
+    }
+    let stage = if enrolled.any() {
+        Stage::Verify
+    } else if rules.factor_required(&user) {
+        Stage::Enrol
+    } else {
+        return Ok(Next::Completed(Completed {
+            user,
+            auth_time: now,
+            amr: methods.to_string(),
+        }));
+    };
+    Ok(Next::Continue(Pending::new(&user, &methods, stage, now)))
 }
 
 #[cfg(test)]
@@ -692,6 +709,40 @@ mod tests {
         };
         assert_eq!(m.to_string(), "pwd otp hwk user mfa");
         assert_eq!(m.acr(), Acr::PhishingResistant);
+    }
+
+    #[test]
+    fn an_upstream_login_is_a_first_step_like_a_password() {
+        let fed = [Method::Fed];
+        let upstream = |f: &Factors, r: &Rules| {
+            advance(
+                State::Start,
+                user(false),
+                Proof::Upstream {
+                    methods: &fed,
+                    enrolled: f,
+                },
+                r,
+                NOW,
+            )
+        };
+        let c = completed(upstream(&NONE, &optional()));
+        assert_eq!(c.amr, "fed");
+        assert_eq!(Acr::of_amr(&c.amr), Acr::OneFactor);
+        // Federation does not bypass the journey: the factor the user has is asked for, and
+        // a required one is enrolled first.
+        let p = pending(upstream(&TOTP, &optional()));
+        assert_eq!((p.stage, p.amr.as_str()), (Stage::Verify, "fed"));
+        assert_eq!(pending(upstream(&NONE, &required())).stage, Stage::Enrol);
+        let c = completed(advance(
+            State::SecondFactor(p),
+            user(false),
+            Proof::Factor(&[Method::Otp]),
+            &optional(),
+            NOW,
+        ));
+        assert_eq!(c.amr, "otp mfa fed");
+        assert_eq!(Acr::of_amr(&c.amr), Acr::TwoFactor);
     }
 
     #[test]

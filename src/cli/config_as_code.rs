@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::{connect, CliError, CliResult};
 use crate::clients::{self, edited_by_admin, new_by_admin, Client, NewClient, ORIGIN_ADMIN};
 use crate::config::{RegistrationPolicy, Settings};
+use crate::crypto::kek::Kek;
 use crate::db::models::server_settings;
 use crate::db::{self, DbConn};
+use crate::federation::providers::{self, Spec};
 use crate::oauth::client_policy::{uses_secret, ClientSpec, FieldError};
 use crate::oauth::registration::current_policy;
 use crate::random;
@@ -27,6 +29,11 @@ pub struct Desired {
     pub policies: Option<Policies>,
     #[serde(default, rename = "clients")]
     pub clients: Vec<ClientDoc>,
+    /// Upstream identity providers (`federation::providers::Spec`, plus
+    /// `client_secret = { env = "VAR" }` or `{ file = "PATH" }`), read by `upstream_docs`.
+    /// Absent: the providers are left as they are; present: the file lists all of them.
+    #[serde(default, rename = "upstream", skip_serializing_if = "Option::is_none")]
+    pub upstreams: Option<Vec<toml::Table>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -206,6 +213,7 @@ pub fn export(settings: &Settings, output: Option<&str>) -> CliResult {
             registration: Some(policy.as_str().to_owned()),
         }),
         clients: managed(&mut conn)?.iter().map(doc_of).collect(),
+        upstreams: Some(upstream_tables(&mut conn)?).filter(|u| !u.is_empty()),
     };
     let text = format!(
         "# Ostiary configuration (ostiary export). No secrets: give each confidential client\n\
@@ -220,6 +228,83 @@ pub fn export(settings: &Settings, output: Option<&str>) -> CliResult {
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// The stored upstream providers as `[[upstream]]` tables (no secret).
+fn upstream_tables(conn: &mut DbConn) -> Result<Vec<toml::Table>, CliError> {
+    providers::list(conn)?
+        .iter()
+        .map(|row| {
+            toml::Table::try_from(providers::spec_of(row)).map_err(|e| CliError::new(e.to_string()))
+        })
+        .collect()
+}
+
+/// An `[[upstream]]` table: the provider's spec (unknown keys refused) and where its client
+/// secret comes from.
+fn upstream_doc(table: &toml::Table) -> Result<(Spec, Option<String>), CliError> {
+    let mut t = table.clone();
+    let secret = match t.remove("client_secret") {
+        None => None,
+        Some(toml::Value::Table(r)) => {
+            let r: SecretRef = toml::Value::Table(r)
+                .try_into()
+                .map_err(|e| CliError::new(format!("upstream client_secret: {e}")))?;
+            Some(read_secret(&r)?)
+        }
+        Some(_) => {
+            return Err(CliError::new(
+                "inline secrets are refused: use client_secret = { env = \"VAR\" } or { file = \"PATH\" }",
+            ))
+        }
+    };
+    let spec: Spec = toml::Value::Table(t)
+        .try_into()
+        .map_err(|e| CliError::new(format!("upstream: {e}")))?;
+    Ok((spec, secret))
+}
+
+/// What the file's `[[upstream]]` tables change: each created or replaced where it differs
+/// (or names a secret other than the stored one), every provider it no longer lists removed.
+fn upstream_changes(
+    conn: &mut DbConn,
+    kek: &Kek,
+    tables: &[toml::Table],
+) -> Result<Vec<Change>, CliError> {
+    let existing: BTreeMap<String, crate::db::models::federation::ProviderRow> =
+        providers::list(conn)?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut changes = Vec::new();
+    for t in tables {
+        let (spec, secret) = upstream_doc(t)?;
+        let wanted = providers::check(&spec)
+            .map_err(|e| CliError::new(format!("upstream {}: {}", spec.id, e.join("; "))))?;
+        if !seen.insert(spec.id.clone()) {
+            return Err(CliError::new(format!(
+                "upstream {} is listed twice",
+                spec.id
+            )));
+        }
+        match existing.get(&spec.id) {
+            None => changes.push(Change::Upstream(Box::new(spec), secret, false)),
+            Some(row) => {
+                let same = providers::spec_of(row) == providers::spec_of(&wanted);
+                let secret = secret.filter(|s| providers::secret_of(kek, row).as_ref() != Some(s));
+                if !same || secret.is_some() {
+                    changes.push(Change::Upstream(Box::new(spec), secret, true));
+                }
+            }
+        }
+    }
+    for id in existing.keys() {
+        if !seen.contains(id) {
+            changes.push(Change::UpstreamDelete(id.clone()));
+        }
+    }
+    Ok(changes)
 }
 
 fn read_secret(r: &SecretRef) -> Result<String, CliError> {
@@ -291,6 +376,10 @@ enum Change {
     ),
     Delete(String),
     Policy(RegistrationPolicy),
+    /// An upstream provider created or replaced: its spec, a secret (read from where the file
+    /// says), whether it exists.
+    Upstream(Box<Spec>, Option<String>, bool),
+    UpstreamDelete(String),
 }
 
 fn invalid(client_id: &str, errors: Vec<FieldError>) -> CliError {
@@ -556,7 +645,11 @@ pub fn apply(settings: &Settings, path: &str, dry_run: bool) -> CliResult {
     let desired: Desired =
         toml::from_str(&text).map_err(|e| CliError::new(format!("{path}: {e}")))?;
     let mut conn = connect(settings)?;
-    let changes = plan(&mut conn, settings, &desired)?;
+    let mut changes = plan(&mut conn, settings, &desired)?;
+    let kek = Kek::load_or_create(settings.key_encryption_key.as_deref(), &settings.keys_dir)?;
+    if let Some(tables) = &desired.upstreams {
+        changes.extend(upstream_changes(&mut conn, &kek, tables)?);
+    }
     if changes.is_empty() {
         println!("nothing to change");
         return Ok(());
@@ -569,6 +662,9 @@ pub fn apply(settings: &Settings, path: &str, dry_run: bool) -> CliResult {
             }
             Change::Delete(id) => println!("delete client {id}"),
             Change::Policy(p) => println!("set registration policy {}", p.as_str()),
+            Change::Upstream(spec, _, false) => println!("create upstream {}", spec.id),
+            Change::Upstream(spec, _, true) => println!("update upstream {}", spec.id),
+            Change::UpstreamDelete(id) => println!("delete upstream {id}"),
         }
     }
     if dry_run {
@@ -613,6 +709,24 @@ pub fn apply(settings: &Settings, path: &str, dry_run: bool) -> CliResult {
                         now,
                     )?;
                     super::user::audit(tx.conn(), Event::RegistrationPolicy, p.as_str())?;
+                }
+                Change::Upstream(spec, secret, exists) => {
+                    let actor = crate::audit::Actor::cli();
+                    let saved = providers::save(
+                        tx.conn(),
+                        &kek,
+                        &spec,
+                        secret.as_deref(),
+                        exists,
+                        &actor,
+                        now,
+                    )?;
+                    if let Err(why) = saved {
+                        return Err(CliError::new(format!("upstream {}: {why:?}", spec.id)));
+                    }
+                }
+                Change::UpstreamDelete(id) => {
+                    providers::remove(tx.conn(), &id, &crate::audit::Actor::cli())?;
                 }
             }
         }

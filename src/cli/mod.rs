@@ -1,9 +1,11 @@
-//! The command line: `ostiary [serve]`, `migrate`, `user …`, `client …`, `keys …`.
+//! The command line: `ostiary [serve]`, `migrate`, `user …`, `client …`, `keys …`,
+//! `upstream …`, `group …`.
 
 pub mod client;
 pub mod config_as_code;
 pub mod keys;
 pub mod registration;
+pub mod upstream;
 pub mod user;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -81,6 +83,12 @@ pub enum Command {
     /// Dynamic client registration: the policy and initial access tokens
     #[command(subcommand)]
     Registration(registration::RegistrationCommand),
+    /// Identity providers people may log in with (federation)
+    #[command(subcommand)]
+    Upstream(upstream::UpstreamCommand),
+    /// Groups and their members (the `groups` claim)
+    #[command(subcommand)]
+    Group(upstream::GroupCommand),
 }
 
 impl Cli {

@@ -103,7 +103,7 @@ fn read_password(from_stdin: bool) -> Result<String, CliError> {
     Ok(pw)
 }
 
-fn find(conn: &mut DbConn, username: &str) -> Result<User, CliError> {
+pub fn find(conn: &mut DbConn, username: &str) -> Result<User, CliError> {
     users::by_username(conn, &login_key(username))?
         .ok_or_else(|| CliError::new(format!("no user named {username:?}")))
 }

@@ -403,3 +403,73 @@ diesel::table! {
         user_id -> Text,
     }
 }
+
+// --- Federation and groups (migration 2026-12-08-240100_federation) ---
+
+diesel::table! {
+    upstream_providers (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        issuer -> Nullable<Text>,
+        client_id -> Text,
+        client_secret_enc -> Nullable<Text>,
+        scopes -> Text,
+        account_policy -> Text,
+        trusted_email -> Bool,
+        trusted_acr -> Bool,
+        username_claim -> Text,
+        claim_map -> Nullable<Text>,
+        groups_claim -> Nullable<Text>,
+        upstream_logout -> Bool,
+        enabled -> Bool,
+        authorization_endpoint -> Nullable<Text>,
+        token_endpoint -> Nullable<Text>,
+        userinfo_endpoint -> Nullable<Text>,
+        claim_paths -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    upstream_links (provider_id, subject) {
+        provider_id -> Text,
+        subject -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    upstream_states (state_hash) {
+        state_hash -> Text,
+        provider_id -> Text,
+        browser_hash -> Text,
+        payload -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> Text,
+        name -> Text,
+        description -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        group_id -> Text,
+        user_id -> Text,
+        source -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(group_members -> groups (group_id));
+diesel::allow_tables_to_appear_in_same_query!(groups, group_members);

@@ -144,6 +144,14 @@ events! {
     RegistrationTokenCreate => "registration.token_create",
     RegistrationTokenRevoke => "registration.token_revoke",
     KeysRotate => "keys.rotate",
+    // Federation and groups
+    UpstreamAdd => "upstream.add",
+    UpstreamRemove => "upstream.remove",
+    UpstreamLink => "upstream.link",
+    UpstreamUnlink => "upstream.unlink",
+    UpstreamCreate => "upstream.create",
+    GroupAdd => "group.add",
+    GroupMember => "group.member",
 }
 
 impl fmt::Display for Event {

@@ -79,3 +79,20 @@ pub fn by_name<'a>(user: &User, names: impl IntoIterator<Item = &'a str>) -> Map
         .filter_map(|n| all.remove(n).map(|v| (n.to_owned(), v)))
         .collect()
 }
+
+/// The `groups` claim (scope `groups`): the names of the groups the user belongs to, as
+/// `load` reads them — only called when the scope was granted.
+pub fn add_groups<E>(
+    claims: &mut Map<String, Value>,
+    scope: &str,
+    load: impl FnOnce() -> Result<Vec<String>, E>,
+) -> Result<(), E> {
+    if scope.split_ascii_whitespace().any(|s| s == "groups") {
+        let names = load()?;
+        claims.insert(
+            "groups".into(),
+            Value::Array(names.into_iter().map(Value::String).collect()),
+        );
+    }
+    Ok(())
+}

@@ -8,13 +8,14 @@ use crate::domain::grants::SUPPORTED_GRANTS;
 use crate::oauth::claims_request::SCOPE_CLAIMS;
 use crate::oauth::client_policy::SUPPORTED_AUTH_METHODS;
 
-pub const SCOPES: [&str; 6] = [
+pub const SCOPES: [&str; 7] = [
     "openid",
     "profile",
     "email",
     "address",
     "phone",
     "offline_access",
+    "groups",
 ];
 
 /// Claims about the token and the login, in every id_token that has them.
@@ -43,6 +44,8 @@ fn claims_supported() -> Vec<&'static str> {
                 .iter()
                 .flat_map(|(_, claims)| claims.iter().copied()),
         )
+        // The `groups` scope's claim: read from the directory, not the profile.
+        .chain(["groups"])
         .collect()
 }
 

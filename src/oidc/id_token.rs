@@ -48,6 +48,8 @@ pub struct IdTokenRequest<'a> {
     pub now: i64,
     /// The released `claims` request (stored JSON): its `id_token` claims are added.
     pub claims: Option<&'a str>,
+    /// The user's groups, read when `scope` has `groups` (`claims::add_groups`).
+    pub groups: Option<&'a [String]>,
 }
 
 pub fn sign(keys: &KeySet, req: &IdTokenRequest<'_>) -> Result<String, JwtError> {
@@ -57,6 +59,12 @@ pub fn sign(keys: &KeySet, req: &IdTokenRequest<'_>) -> Result<String, JwtError>
             req.user,
             asked.id_token.keys().map(String::as_str),
         ));
+    }
+    if let Some(groups) = req.groups {
+        claims::add_groups(&mut c, req.scope, || {
+            Ok::<_, std::convert::Infallible>(groups.to_vec())
+        })
+        .unwrap_or_else(|e| match e {});
     }
     c.insert("sub".into(), req.subject.into());
     c.insert("iss".into(), req.issuer.into());
@@ -104,10 +112,13 @@ mod tests {
 
 /// The id_token for a token response, when `openid` was granted to a user. `load_user` lets
 /// the caller hand over the user it already loaded for the grant; `subject` gives the `sub` the
-/// client sees (`subject::for_client`, with the caller's connection).
+/// client sees (`subject::for_client`, with the caller's connection); `groups` the names of
+/// the user's groups (called only when the scope has `groups`).
+#[allow(clippy::too_many_arguments)]
 pub fn for_token_response(
     load_user: impl FnOnce(&str) -> diesel::QueryResult<Option<User>>,
     subject: impl FnOnce(&str) -> diesel::QueryResult<String>,
+    groups: impl FnOnce(&str) -> diesel::QueryResult<Vec<String>>,
     keys: &KeySet,
     settings: &crate::config::Settings,
     issued: &crate::oauth::tokens::Issued,
@@ -125,6 +136,10 @@ pub fn for_token_response(
     };
     let alg = SigningAlg::parse(&client.row.id_token_alg).unwrap_or(SigningAlg::Rs256);
     let sub = subject(user_id)?;
+    let group_names = match issued.scope.split_ascii_whitespace().any(|s| s == "groups") {
+        true => Some(groups(user_id)?),
+        false => None,
+    };
     let token = sign(
         keys,
         &IdTokenRequest {
@@ -142,6 +157,7 @@ pub fn for_token_response(
             ttl: settings.id_token_ttl,
             now,
             claims: issued.claims.as_deref(),
+            groups: group_names.as_deref(),
         },
     )?;
     Ok(Some(token))

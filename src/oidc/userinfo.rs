@@ -64,6 +64,9 @@ pub fn userinfo(
         return Ok(Userinfo::InvalidToken("the user is disabled"));
     }
     let mut found = claims::for_scope(&user, &claims.scope);
+    claims::add_groups(&mut found, &claims.scope, || {
+        crate::db::models::groups::names_of(conn, &user.id)
+    })?;
     // Claims the `claims` request asked for at userinfo (Core §5.5), as released to the client.
     found.extend(claims::by_name(
         &user,

@@ -42,6 +42,8 @@ struct AccountPage<'a> {
     csrf_token: &'a str,
     apps: Vec<AppView>,
     devices: Vec<DeviceView>,
+    /// The upstream providers the account is linked to: (id, name).
+    links: Vec<(String, String)>,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -54,11 +56,12 @@ async fn page(
 ) -> Result<HttpResponse, AppError> {
     let uid = who.user.id.clone();
     let current = who.session.id_hash.clone();
-    let (apps, devices) = db(state, move |conn| {
+    let (apps, devices, links) = db(state, move |conn| {
         let now = db::now();
         let devices = sessions::for_user(conn, &uid, now)?;
         let devices = devices::views(&devices, Some(&current), now);
-        Ok((apps_of(conn, &uid, now)?, devices))
+        let links = crate::federation::accounts::links_of(conn, &uid)?;
+        Ok((apps_of(conn, &uid, now)?, devices, links))
     })
     .await?;
     let status = if error.is_some() {
@@ -76,6 +79,7 @@ async fn page(
             csrf_token: &who.session.csrf_token,
             apps,
             devices,
+            links,
             notice,
             error,
         },
@@ -204,4 +208,52 @@ pub async fn revoke_app(
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/account"))
         .finish())
+}
+
+/// POST /account/upstreams/unlink (`provider` in the form): the person unlinks a provider from
+/// their account, unless it is their last way to sign in (`federation::accounts::unlink_own`).
+pub async fn unlink_upstream(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    use crate::federation::accounts::KeepLink;
+    let who = auth::require_user(&req, &state, "/account").await?;
+    let form = FormData::parse(&body);
+    form.check_csrf(&who)?;
+    let provider = form.text("provider");
+    let user = who.user.clone();
+    let ip = super::client_addr::of(&req).map(|a| a.to_string());
+    let done = db(&state, move |conn| {
+        Ok(crate::federation::accounts::unlink_own(
+            conn,
+            &user,
+            &provider,
+            ip.as_deref(),
+        )?)
+    })
+    .await?;
+    match done {
+        Ok(()) => {
+            page(
+                &state,
+                &who,
+                Some("The sign-in provider was unlinked."),
+                None,
+            )
+            .await
+        }
+        Err(KeepLink::NotLinked) => {
+            page(&state, &who, None, Some("That provider is not linked.")).await
+        }
+        Err(KeepLink::LastWayIn) => page(
+            &state,
+            &who,
+            None,
+            Some(
+                "This provider is your only way to sign in: set a password or add a passkey first.",
+            ),
+        )
+        .await,
+    }
 }

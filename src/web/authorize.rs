@@ -35,6 +35,7 @@ pub fn describe_scope(scope: &str) -> String {
         "address" => "See your postal address".into(),
         "phone" => "See your phone number".into(),
         "offline_access" => "Keep access while you are not using it".into(),
+        "groups" => "See the groups you belong to".into(),
         other => format!("Use the \u{201c}{other}\u{201d} permission"),
     }
 }

@@ -24,6 +24,9 @@ use crate::web::error::{error_page, AppError};
 #[derive(Deserialize)]
 pub struct LoginQuery {
     return_to: Option<String>,
+    /// Set on the way back from a failed upstream login: show the page, whatever `idp_hint`
+    /// the request carries.
+    choose: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -32,6 +35,38 @@ pub struct LoginForm {
     password: String,
     csrf_token: Option<String>,
     return_to: Option<String>,
+}
+
+/// Where provider `id`'s login starts, coming back to `return_to`.
+pub fn start_path(id: &str, return_to: &str) -> String {
+    format!(
+        "/login/upstream/{id}?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", return_to)
+            .finish()
+    )
+}
+
+/// The login page's buttons: (start path, name) per enabled provider.
+pub async fn buttons(state: &web::Data<AppState>, return_to: &str) -> Vec<(String, String)> {
+    let found = super::db(state, |c| Ok(crate::federation::providers::enabled(c)?)).await;
+    found
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (start_path(&p.id, return_to), p.name))
+        .collect()
+}
+
+/// The enabled provider an `idp_hint` names, if any.
+pub async fn hinted(state: &web::Data<AppState>, hint: &str) -> Option<String> {
+    let hint = hint.to_owned();
+    super::db(state, move |c| {
+        Ok(crate::federation::providers::usable(c, &hint)?)
+    })
+    .await
+    .ok()
+    .flatten()
+    .map(|p| p.id)
 }
 
 pub const FAILED_LOGIN: &str = "Incorrect username or password.";
@@ -110,6 +145,21 @@ pub async fn page(
         .as_ref()
         .map(|p| p.links.clone())
         .unwrap_or_default();
+    // `idp_hint` names the upstream provider to log in with: straight there.
+    let idp_hint = pending.as_ref().and_then(|p| {
+        url::form_urlencoded::parse(p.request.as_bytes())
+            .find(|(k, _)| k == "idp_hint")
+            .map(|(_, v)| v.into_owned())
+    });
+    if let (Some(hint), None) = (idp_hint, &query.choose) {
+        if let Some(id) = hinted(&state, &hint).await {
+            return Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, start_path(&id, &return_to)))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish());
+        }
+    }
+    let upstreams = buttons(&state, &return_to).await;
     // OIDC login_hint pre-fills the username (only as a hint: nothing is trusted from it).
     let hint: String = pending
         .as_ref()
@@ -131,6 +181,7 @@ pub async fn page(
             password_reset: state.settings.mail_enabled(),
             passkeys: state.webauthn.is_some(),
             links,
+            upstreams: &upstreams,
         },
         form_token.cookie,
     )
@@ -169,13 +220,95 @@ pub async fn submit(
             return again(&req, &state, c, &form.username, &return_to, why).await;
         }
     };
+    let linked = take_offered_link(&req, &state, &done).await?;
     let cookie = session::sign_in(&req, &state, &done, current.map(|s| s.id_hash)).await?;
-    Ok(HttpResponse::SeeOther()
-        .cookie(cookie)
-        .cookie(pending_login::clearing(&state))
+    let mut res = signed_in(&state, cookie, return_to);
+    if let Some(clear) = linked {
+        res.add_cookie(&clear)
+            .map_err(|_| AppError::internal("a cookie"))?;
+    }
+    Ok(res)
+}
+
+const LINK_COOKIE: &str = "ostiary_upstream_link";
+const LINK_HOST_COOKIE: &str = "__Host-ostiary_upstream_link";
+
+fn link_cookie_name(state: &AppState) -> &'static str {
+    if state.settings.issuer_is_https() {
+        LINK_HOST_COOKIE
+    } else {
+        LINK_COOKIE
+    }
+}
+
+/// The cookie carrying an offered upstream link (`federation::SignedIn::LinkOffered`) to the
+/// owner's next sign-in in this browser.
+pub(super) fn link_offer_cookie(state: &AppState, token: String) -> Cookie<'static> {
+    Cookie::build(link_cookie_name(state), token)
+        .path("/")
+        .http_only(true)
+        .secure(state.settings.issuer_is_https())
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            crate::federation::accounts::LINK_TTL,
+        ))
+        .finish()
+}
+
+/// After a login with the person's own credentials (never one that came from an upstream,
+/// `fed`): the upstream link this browser was offered is made to this account
+/// (`federation::accounts::take_link`). Returns the cookie that clears the offer.
+async fn take_offered_link(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    done: &Completed,
+) -> Result<Option<Cookie<'static>>, AppError> {
+    use crate::authn::acr::{Method, Methods};
+    let Some(token) = req
+        .cookie(link_cookie_name(state))
+        .map(|c| c.value().to_owned())
+    else {
+        return Ok(None);
+    };
+    if Methods::parse(&done.amr).has(Method::Fed) {
+        return Ok(None);
+    }
+    let browser = super::browser::of(req, state);
+    let user = done.user.clone();
+    let ip = client_addr::of(req).map(|a| a.to_string());
+    let st = state.clone();
+    super::db(state, move |c| {
+        let kek = st.keys.kek();
+        let now = crate::db::now();
+        Ok(crate::federation::accounts::take_link(
+            c,
+            kek,
+            &token,
+            browser.as_ref(),
+            &user,
+            ip.as_deref(),
+            now,
+        )?)
+    })
+    .await?;
+    let mut clear = link_offer_cookie(state, String::new());
+    clear.make_removal();
+    Ok(Some(clear))
+}
+
+/// A login completed by its first step (a password, an upstream provider): the new session's
+/// cookie, the pending login cleared, on to `return_to`.
+pub(super) fn signed_in(
+    state: &AppState,
+    session: Cookie<'static>,
+    return_to: String,
+) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .cookie(session)
+        .cookie(pending_login::clearing(state))
         .insert_header((header::LOCATION, return_to))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish())
+        .finish()
 }
 
 /// A first step passed and another follows: the pending login goes in its cookie and the
@@ -210,8 +343,12 @@ pub(super) async fn completed(
 ) -> Result<Vec<Cookie<'static>>, AppError> {
     let interaction = super::browser::interaction_in(req, state, return_to);
     login::record(&state.clone().into_inner(), done, interaction).await?;
+    let linked = take_offered_link(req, state, done).await?;
     let cookie = session::sign_in(req, state, done, replaces).await?;
-    Ok(vec![cookie, pending_login::clearing(state)])
+    Ok([cookie, pending_login::clearing(state)]
+        .into_iter()
+        .chain(linked)
+        .collect())
 }
 
 /// An account was created a moment ago (sign-up, first-run setup): the journey decides whether
@@ -289,6 +426,7 @@ async fn again(
         .map(|p| p.links.clone())
         .unwrap_or_default();
     let client_name = pending.map(|p| p.client_name);
+    let upstreams = buttons(state, return_to).await;
     let shown: String = username.chars().take(256).collect();
     let (mut status, message) = match why {
         Refusal::WrongPassword => (HttpResponse::Ok(), FAILED_LOGIN.to_owned()),
@@ -315,6 +453,7 @@ async fn again(
             password_reset: state.settings.mail_enabled(),
             passkeys: state.webauthn.is_some(),
             links,
+            upstreams: &upstreams,
         },
         token.cookie,
     )

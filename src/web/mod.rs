@@ -37,6 +37,7 @@ pub mod setup;
 pub mod signup;
 pub mod templates;
 pub mod token;
+pub mod upstream;
 pub mod userinfo;
 pub mod verify;
 
@@ -66,6 +67,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .route("/", get().to(login::home))
     .route("/login", get().to(login::page))
     .route("/login", post().to(login::submit))
+    .route("/login/upstream/callback", get().to(upstream::callback))
+    .route("/login/upstream/{id}", get().to(upstream::start))
     .route("/signup", get().to(signup::page))
     .route("/signup", post().to(signup::submit))
     .route("/authorize", get().to(authorize::authorize))
@@ -118,6 +121,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
     )
     .route("/account/apps/revoke", post().to(account::revoke_app))
     .route("/account/sessions/sign-out", post().to(devices::sign_out))
+    .route(
+        "/account/upstreams/unlink",
+        post().to(account::unlink_upstream),
+    )
     .route(
         "/account/sessions/sign-out-others",
         post().to(devices::sign_out_others),

@@ -23,6 +23,17 @@ pub struct LoginPage<'a> {
     pub passkeys: bool,
     /// The pending request's client's privacy policy and terms of service.
     pub links: ClientLinks,
+    /// A button per enabled upstream provider: (where it starts, its name).
+    pub upstreams: &'a [(String, String)],
+}
+
+/// An upstream login that failed: what happened, and the way back to the sign-in page.
+#[derive(Template)]
+#[template(path = "upstream_error.html")]
+pub struct UpstreamErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    pub back: &'a str,
 }
 
 #[derive(Template)]

@@ -241,6 +241,10 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
                     Ok(id.to_owned())
                 }
             },
+            |id| {
+                let mut conn = ctx.conn()?;
+                crate::db::models::groups::names_of(&mut conn, id)
+            },
             &ctx.keys,
             &ctx.settings,
             issued,

@@ -11,6 +11,7 @@ mod conformance;
 mod devices;
 mod durability;
 mod factors;
+mod federation;
 mod frontchannel_logout;
 mod hardening;
 mod health;

@@ -12,6 +12,8 @@ pub mod consents;
 pub mod denylist;
 pub mod device_codes;
 pub mod factors;
+pub mod federation;
+pub mod groups;
 pub mod initial_access_tokens;
 pub mod interactions;
 pub mod login_throttle;

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod clients;
 pub mod keys;
+pub mod links;
 pub mod registration;
 pub mod sessions;
 pub mod signup;
@@ -67,6 +68,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/users/{id}/password", get().to(users::password_form))
         .route("/admin/users/{id}/password", post().to(users::set_password))
         .route("/admin/users/{id}/sessions", get().to(sessions::list))
+        .route("/admin/users/{id}/links", get().to(links::list))
+        .route("/admin/users/{id}/links/unlink", post().to(links::unlink))
         .route("/admin/users/{id}/sessions/end", post().to(sessions::end))
         .route(
             "/admin/users/{id}/sessions/end-all",

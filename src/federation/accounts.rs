@@ -1,0 +1,412 @@
+//! Who an upstream subject is here. A link is by (provider, upstream `sub`), never by email.
+//! For a subject not linked yet, the provider's policy decides: `refuse`; `link` to an existing
+//! account (by its address only when the provider is trusted for verified addresses and the
+//! upstream says this one is verified); `create` an account just in time (through
+//! `accounts::create`, the one way an account comes to exist), with a username made unique from
+//! the chosen claim. An address in use by a local account is never taken over otherwise.
+//! Group memberships the provider manages are replaced at every login.
+
+use diesel::Connection;
+use serde_json::{Map, Value};
+
+use super::flow::Identity;
+use super::providers::{self, Policy};
+use crate::account_policy::{username_taken, NewAccount};
+use crate::accounts::create::{self, NewUser, Origin};
+use crate::audit::{self, Actor, Entry, Event};
+use crate::db::models::federation::{self as rows, LinkRow, ProviderRow};
+use crate::db::models::groups;
+use crate::db::models::users::{self, User};
+use crate::db::DbConn;
+use crate::domain::email::Email;
+use crate::domain::ids::UserId;
+use crate::domain::username::Username;
+
+/// What an account created by an upstream login has for a password: not a PHC string, so no
+/// password ever matches it (the account signs in through its provider).
+pub const NO_PASSWORD: &str = "!upstream";
+
+/// At most this many upstream groups are kept per login.
+const MAX_GROUPS: usize = 200;
+
+/// Why an upstream login found no account.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No account is linked to this subject and the policy makes none.
+    NotLinked,
+    /// A local account has the address the upstream gave, and the upstream is not trusted to
+    /// have verified it: nothing is linked or created.
+    AddressInUse,
+    /// An account would be created, but the upstream gave no usable address.
+    NoAddress,
+    /// The account could not be created (in words).
+    Invalid(String),
+}
+
+impl Refusal {
+    pub fn message(&self, provider: &str) -> String {
+        match self {
+            Refusal::NotLinked => format!(
+                "No account here is linked to your {provider} account. Sign in another way."
+            ),
+            Refusal::AddressInUse => format!(
+                "An account here already uses the email address your {provider} account gave. \
+                 Sign in to it with its password instead."
+            ),
+            Refusal::NoAddress => {
+                format!(
+                    "Your {provider} account did not share an email address, which is needed here."
+                )
+            }
+            Refusal::Invalid(why) => format!("An account could not be created: {why}."),
+        }
+    }
+}
+
+fn text<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c str> {
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// The upstream claim for local attribute `local`: as the provider's claim map says, else the
+/// claim of that name.
+fn mapped<'c>(p: &ProviderRow, claims: &'c Map<String, Value>, local: &str) -> Option<&'c str> {
+    let map: std::collections::BTreeMap<String, String> = p
+        .claim_map
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    let name = map.get(local).map(String::as_str).unwrap_or(local);
+    text(claims, name)
+}
+
+/// Whether the upstream says the address is verified (a boolean, or the string some send).
+fn verified(claims: &Map<String, Value>) -> bool {
+    matches!(claims.get("email_verified"), Some(Value::Bool(true)))
+        || claims.get("email_verified").and_then(Value::as_str) == Some("true")
+}
+
+/// The local account of an upstream login, per the provider's policy; its provider-managed
+/// groups replaced with the upstream's.
+pub fn resolve(
+    conn: &mut DbConn,
+    p: &ProviderRow,
+    id: &Identity,
+    ip: Option<&str>,
+    now: i64,
+) -> diesel::QueryResult<Result<User, Refusal>> {
+    let found = conn.transaction::<_, diesel::result::Error, _>(|c| {
+        if let Some(link) = rows::link_of(c, &p.id, &id.subject)? {
+            return Ok(users::by_id(c, &link.user_id)?.ok_or(Refusal::NotLinked));
+        }
+        let policy = Policy::parse(&p.account_policy).unwrap_or(Policy::Refuse);
+        if policy == Policy::Refuse {
+            return Ok(Err(Refusal::NotLinked));
+        }
+        let email = mapped(p, &id.claims, "email").and_then(|e| Email::parse(e).ok());
+        let trusted = p.trusted_email && verified(&id.claims);
+        if let Some(e) = &email {
+            let owner = crate::db::models::user_email::users_with_email(c, &e.key())?;
+            if let Some(owner) = owner.into_iter().next() {
+                // Never by the address alone, unless the operator trusts this upstream's
+                // verified addresses (and it says this one is).
+                if !trusted {
+                    return Ok(Err(Refusal::AddressInUse));
+                }
+                link(c, p, &id.subject, &owner, Event::UpstreamLink, ip, now)?;
+                return Ok(Ok(owner));
+            }
+        }
+        if policy == Policy::Link {
+            return Ok(Err(Refusal::NotLinked));
+        }
+        let Some(email) = email else {
+            return Ok(Err(Refusal::NoAddress));
+        };
+        let username = match unique_username(c, p, &id.claims, &email)? {
+            Some(u) => u,
+            None => return Ok(Err(Refusal::Invalid("no free username".into()))),
+        };
+        let name = mapped(p, &id.claims, "name")
+            .and_then(|n| crate::domain::text::visible_name(n).ok())
+            .filter(|n| (1..=200).contains(&n.chars().count()));
+        let new = NewUser {
+            account: NewAccount { username, email },
+            name,
+            password_hash: NO_PASSWORD.into(),
+            is_admin: false,
+            email_verified: trusted,
+        };
+        let user = match create::create(c, new, &Origin::Upstream, ip)? {
+            Ok(u) => u,
+            Err(problems) => return Ok(Err(Refusal::Invalid(problems.join("; ")))),
+        };
+        link(c, p, &id.subject, &user, Event::UpstreamLink, ip, now)?;
+        Ok(Ok(user))
+    })?;
+    let user = match found {
+        Ok(u) => u,
+        Err(why) => return Ok(Err(why)),
+    };
+    if p.groups_claim.is_some() {
+        sync_groups(conn, p, &user.id, &id.claims, now)?;
+    }
+    Ok(Ok(user))
+}
+
+fn link(
+    conn: &mut DbConn,
+    p: &ProviderRow,
+    subject: &str,
+    user: &User,
+    event: Event,
+    ip: Option<&str>,
+    now: i64,
+) -> diesel::QueryResult<()> {
+    rows::insert_link(
+        conn,
+        &LinkRow {
+            provider_id: p.id.clone(),
+            subject: subject.to_owned(),
+            user_id: user.id.clone(),
+            created_at: now,
+        },
+    )?;
+    let actor = Actor::User(UserId::from_stored(user.id.clone()));
+    audit::record(
+        conn,
+        &Entry::new(&actor, event)
+            .target(&user.id)
+            .ip(ip)
+            .detail(Some(&p.id)),
+    )
+}
+
+/// Removes `user_id`'s link to provider `provider`, with its audit entry; false when there was
+/// none.
+pub fn unlink(
+    conn: &mut DbConn,
+    provider: &str,
+    user_id: &str,
+    actor: &Actor,
+    ip: Option<&str>,
+) -> diesel::QueryResult<bool> {
+    conn.transaction(|c| {
+        if rows::delete_link(c, provider, user_id)? == 0 {
+            return Ok(false);
+        }
+        audit::record(
+            c,
+            &Entry::new(actor, Event::UpstreamUnlink)
+                .target(user_id)
+                .ip(ip)
+                .detail(Some(provider)),
+        )?;
+        Ok(true)
+    })
+}
+
+/// A username from the provider's username claim (else the address's local part), prepared,
+/// and made unique with a number when taken (or looks like a taken one).
+fn unique_username(
+    conn: &mut DbConn,
+    p: &ProviderRow,
+    claims: &Map<String, Value>,
+    email: &Email,
+) -> diesel::QueryResult<Option<Username>> {
+    let local = email.as_str().split('@').next().unwrap_or_default();
+    let wanted = text(claims, &p.username_claim)
+        .and_then(|c| Username::parse(c).ok())
+        .or_else(|| Username::parse(local).ok())
+        .or_else(|| Username::parse(&format!("{}-user", p.id)).ok());
+    let Some(wanted) = wanted else {
+        return Ok(None);
+    };
+    for n in 1..=50 {
+        let candidate = match n {
+            1 => Some(wanted.clone()),
+            n => {
+                let base: String = wanted.as_str().chars().take(60).collect();
+                Username::parse(&format!("{base}{n}")).ok()
+            }
+        };
+        if let Some(c) = candidate {
+            if username_taken(conn, &c)?.is_none() {
+                return Ok(Some(c));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Replaces the memberships provider `p` manages for `user_id` with the groups its claim names
+/// (groups made when missing); memberships an administrator manages are left alone.
+fn sync_groups(
+    conn: &mut DbConn,
+    p: &ProviderRow,
+    user_id: &str,
+    claims: &Map<String, Value>,
+    now: i64,
+) -> diesel::QueryResult<()> {
+    let Some(claim) = p.groups_claim.as_deref() else {
+        return Ok(());
+    };
+    let whole = Value::Object(claims.clone());
+    let mut names: Vec<String> = providers::claim(&whole, claim)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(|n| crate::domain::text::visible_name(n).ok())
+        .filter(|n| (1..=100).contains(&n.chars().count()))
+        .take(MAX_GROUPS)
+        .collect();
+    names.sort();
+    names.dedup();
+    conn.transaction(|c| {
+        groups::remove_sourced(c, user_id, &p.id)?;
+        for name in &names {
+            let group = match groups::by_name(c, name)? {
+                Some(g) => g,
+                None => {
+                    let g = groups::GroupRow {
+                        id: crate::random::token::<16>(),
+                        name: name.clone(),
+                        description: String::new(),
+                        created_at: now,
+                    };
+                    groups::insert(c, &g)?;
+                    g
+                }
+            };
+            groups::add_member(c, &group.id, user_id, Some(&p.id), now)?;
+        }
+        Ok(())
+    })
+}
+
+/// The KEK context of a pending link's sealed subject (not a round trip's: a token of one kind
+/// never opens as the other).
+fn link_context(hash: &str) -> String {
+    format!("upstream-link:{hash}")
+}
+
+/// How long an offered link waits for its account's owner to sign in.
+pub const LINK_TTL: i64 = 600;
+
+/// Offers to link upstream `subject` of provider `p` to whichever account signs in next in
+/// `browser` with its own credentials (`take_link`): stored like a round trip (hashed token,
+/// bound to the browser, the subject sealed), returns the token for the browser's cookie.
+pub fn offer_link(
+    conn: &mut DbConn,
+    kek: &crate::crypto::kek::Kek,
+    p: &ProviderRow,
+    subject: &str,
+    browser: &crate::authn::interaction::Browser,
+    now: i64,
+) -> diesel::QueryResult<String> {
+    let token = crate::random::token::<32>();
+    let hash = crate::random::sha256_hex(&token);
+    rows::insert_state(
+        conn,
+        &rows::StateRow {
+            payload: kek.seal(&link_context(&hash), subject.as_bytes()),
+            state_hash: hash,
+            provider_id: p.id.clone(),
+            browser_hash: browser.hash(),
+            created_at: now,
+            expires_at: now + LINK_TTL,
+            used_at: None,
+        },
+    )?;
+    Ok(token)
+}
+
+/// `user` signed in with their own credentials in `browser`, which carries an offered link's
+/// `token`: the link is made (once; only in the browser it was offered to, within
+/// `LINK_TTL`), audited. Returns the provider's name when a link was made.
+pub fn take_link(
+    conn: &mut DbConn,
+    kek: &crate::crypto::kek::Kek,
+    token: &str,
+    browser: Option<&crate::authn::interaction::Browser>,
+    user: &User,
+    ip: Option<&str>,
+    now: i64,
+) -> diesel::QueryResult<Option<String>> {
+    if token.len() > 64 {
+        return Ok(None);
+    }
+    let hash = crate::random::sha256_hex(token);
+    conn.transaction(|c| {
+        let Some(row) = rows::pending_state(c, &hash, now)? else {
+            return Ok(None);
+        };
+        let ours =
+            browser.is_some_and(|b| crate::random::verify_sha256_hex(b.value(), &row.browser_hash));
+        if !ours || !rows::spend_state(c, &hash, now)? {
+            return Ok(None);
+        }
+        let Some(subject) = kek
+            .open(&link_context(&hash), &row.payload)
+            .ok()
+            .and_then(|s| String::from_utf8(s).ok())
+        else {
+            return Ok(None);
+        };
+        let Some(p) = rows::get(c, &row.provider_id)?.filter(|p| p.enabled) else {
+            return Ok(None);
+        };
+        if rows::link_of(c, &p.id, &subject)?.is_some() {
+            return Ok(None);
+        }
+        link(c, &p, &subject, user, Event::UpstreamLink, ip, now)?;
+        Ok(Some(p.name))
+    })
+}
+
+/// The providers `user_id` is linked to: (provider id, its name).
+pub fn links_of(conn: &mut DbConn, user_id: &str) -> diesel::QueryResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for l in rows::links_of_user(conn, user_id)? {
+        let name = rows::get(conn, &l.provider_id)?
+            .map(|p| p.name)
+            .unwrap_or_else(|| l.provider_id.clone());
+        out.push((l.provider_id, name));
+    }
+    Ok(out)
+}
+
+/// Why a person may not unlink a provider themself.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeepLink {
+    /// It is not linked.
+    NotLinked,
+    /// It is the account's only way to sign in (no password, no passkey, no other link).
+    LastWayIn,
+}
+
+/// The person unlinks provider `provider` from their own account — refused when it would
+/// leave no way to sign in.
+pub fn unlink_own(
+    conn: &mut DbConn,
+    user: &User,
+    provider: &str,
+    ip: Option<&str>,
+) -> diesel::QueryResult<Result<(), KeepLink>> {
+    let links = rows::links_of_user(conn, &user.id)?;
+    if !links.iter().any(|l| l.provider_id == provider) {
+        return Ok(Err(KeepLink::NotLinked));
+    }
+    let password = user.password_hash != NO_PASSWORD;
+    let passkeys = crate::authn::second_factor::Factors::load(conn, &user.id)?.passkeys > 0;
+    if !password && !passkeys && links.len() == 1 {
+        return Ok(Err(KeepLink::LastWayIn));
+    }
+    let actor = Actor::User(UserId::from_stored(user.id.clone()));
+    unlink(conn, provider, &user.id, &actor, ip)?;
+    Ok(Ok(()))
+}

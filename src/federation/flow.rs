@@ -1,0 +1,623 @@
+//! The round trip to an upstream provider: `begin` sends the browser there with a fresh
+//! `state`, `nonce` and PKCE S256 challenge (kept server-side, sealed under the KEK, bound to
+//! the browser that asked); `finish` takes the callback: the state spent once and only by that
+//! browser, the upstream's error said in plain words, RFC 9207's `iss` checked, the code
+//! exchanged, the id_token checked (`crypto::jwt::decode`: signature by the upstream's JWKS,
+//! `iss`, `aud` ∋ our client id, `exp`/`iat`; then `nonce` and `azp`), userinfo read.
+//!
+//! Every call to the upstream goes through `outbound` within `Limits::UPSTREAM` (5 s): a slow
+//! or absent upstream is an error the login page explains, never a hang.
+
+use aws_lc_rs::digest;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::DecodingKey;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::providers::{self, KIND_OIDC};
+use super::{Cache, CACHE_FOR, REFETCH_AFTER};
+use crate::authn::acr::Method;
+use crate::authn::interaction::Browser;
+use crate::crypto::jwt::{self, Expiry, Profile};
+use crate::crypto::kek::Kek;
+use crate::db::models::federation::{self as rows, ProviderRow, StateRow};
+use crate::db::Pool;
+use crate::outbound::{FetchError, Limits, Outbound};
+use crate::random;
+
+/// How long a person has at the upstream.
+pub const TTL: i64 = 600;
+
+/// What the round trip needs of the server.
+pub struct Env<'a> {
+    pub pool: &'a Pool,
+    pub kek: &'a Kek,
+    pub outbound: &'a Outbound,
+    pub cache: &'a Cache,
+    /// Our callback, `{issuer}/login/upstream/callback`, registered at every upstream.
+    pub redirect_uri: String,
+}
+
+/// Why a round trip failed, in words for the page (`message`).
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error("this sign-in provider is not available")]
+    UnknownProvider,
+    #[error("the sign-in has expired or was finished already")]
+    UnknownState,
+    #[error("the sign-in was started in another browser")]
+    OtherBrowser,
+    #[error("the provider refused the sign-in")]
+    Upstream {
+        error: String,
+        description: Option<String>,
+    },
+    #[error("the provider could not be reached")]
+    Unreachable(#[source] FetchError),
+    #[error("the provider's answer was not acceptable: {0}")]
+    Invalid(&'static str),
+    #[error("database error")]
+    Db(#[from] diesel::result::Error),
+    #[error("database pool error")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("the task was cancelled")]
+    Join,
+}
+
+impl FlowError {
+    /// What the person is told (escaped by the page; nothing from the upstream unfiltered).
+    pub fn message(&self, provider: &str) -> String {
+        match self {
+            FlowError::UnknownProvider => "This sign-in provider is not available.".into(),
+            FlowError::UnknownState => {
+                "This sign-in has expired or was finished already. Start again from the sign-in page."
+                    .into()
+            }
+            FlowError::OtherBrowser => {
+                "This sign-in was started in another browser. Start again from the sign-in page in this one."
+                    .into()
+            }
+            FlowError::Upstream { error, description } => {
+                let said = match error.as_str() {
+                    "access_denied" => "the sign-in was cancelled or not allowed".to_owned(),
+                    "login_required" | "interaction_required" | "consent_required" => {
+                        "you need to sign in there first".to_owned()
+                    }
+                    "temporarily_unavailable" | "server_error" => {
+                        "it is unavailable at the moment".to_owned()
+                    }
+                    other => format!("error \u{201c}{}\u{201d}", printable(other, 64)),
+                };
+                match description {
+                    Some(d) => format!("{provider} said: {said} ({}).", printable(d, 200)),
+                    None => format!("{provider} said: {said}."),
+                }
+            }
+            FlowError::Unreachable(FetchError::Timeout(_)) => {
+                format!("{provider} did not answer in time. Try again later, or sign in another way.")
+            }
+            FlowError::Unreachable(_) => format!(
+                "{provider} could not be reached. Try again later, or sign in another way."
+            ),
+            FlowError::Invalid(why) => {
+                format!("{provider}'s answer could not be verified ({why}). Nothing was changed.")
+            }
+            FlowError::Db(_) | FlowError::Pool(_) | FlowError::Join => {
+                "Something went wrong on our side. Try again.".into()
+            }
+        }
+    }
+
+    /// Whether our side failed (a 500), rather than the upstream or the request.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            FlowError::Db(_) | FlowError::Pool(_) | FlowError::Join
+        )
+    }
+}
+
+/// At most `max` characters of `s`, controls and invisible characters dropped (the page
+/// escapes the rest).
+fn printable(s: &str, max: usize) -> String {
+    crate::domain::text::without_invisible(s)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect()
+}
+
+/// What is kept of a round trip, sealed under the KEK.
+#[derive(Serialize, Deserialize)]
+struct Secrets {
+    nonce: String,
+    verifier: String,
+    return_to: String,
+}
+
+/// The upstream's endpoints.
+struct Endpoints {
+    authorization: String,
+    token: String,
+    userinfo: Option<String>,
+    jwks: Option<String>,
+    /// RFC 9207: the upstream sends `iss` with its authorization responses.
+    iss_parameter: bool,
+    /// Whether the token endpoint takes `client_secret_basic` (else `client_secret_post`).
+    basic_auth: bool,
+}
+
+async fn blocking<T: Send + 'static>(
+    pool: &Pool,
+    f: impl FnOnce(&mut crate::db::DbConn) -> Result<T, FlowError> + Send + 'static,
+) -> Result<T, FlowError> {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|_| FlowError::Join)?
+}
+
+fn json(r: &crate::outbound::Response) -> Result<Value, FlowError> {
+    serde_json::from_slice::<Value>(&r.body)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or(FlowError::Invalid("not a JSON object"))
+}
+
+/// The provider's endpoints: from its discovery document (cached; its `issuer` must be the one
+/// configured, OIDC Discovery §4.3), or as configured for a plain OAuth 2.0 provider.
+async fn endpoints(env: &Env<'_>, p: &ProviderRow) -> Result<Endpoints, FlowError> {
+    if p.kind != KIND_OIDC {
+        let url = |u: &Option<String>| u.clone().ok_or(FlowError::UnknownProvider);
+        return Ok(Endpoints {
+            authorization: url(&p.authorization_endpoint)?,
+            token: url(&p.token_endpoint)?,
+            userinfo: p.userinfo_endpoint.clone(),
+            jwks: None,
+            iss_parameter: false,
+            basic_auth: true,
+        });
+    }
+    let issuer = p.issuer.as_deref().ok_or(FlowError::UnknownProvider)?;
+    let url = format!("{issuer}/.well-known/openid-configuration");
+    let doc = match env.cache.get(&url) {
+        Some((at, doc)) if at.elapsed() < CACHE_FOR => doc,
+        _ => {
+            let r = env
+                .outbound
+                .get(&url, "application/json", Limits::UPSTREAM)
+                .await
+                .map_err(FlowError::Unreachable)?;
+            let doc = json(&r)?;
+            if doc["issuer"].as_str().map(|i| i.trim_end_matches('/')) != Some(issuer) {
+                return Err(FlowError::Invalid(
+                    "its discovery document names another issuer",
+                ));
+            }
+            env.cache.put(&url, doc.clone());
+            doc
+        }
+    };
+    let s = |k: &str| doc[k].as_str().map(str::to_owned);
+    let methods = doc["token_endpoint_auth_methods_supported"].as_array();
+    let takes = |m: &str| methods.is_none_or(|a| a.iter().any(|v| v == m));
+    Ok(Endpoints {
+        authorization: s("authorization_endpoint")
+            .ok_or(FlowError::Invalid("no authorization_endpoint"))?,
+        token: s("token_endpoint").ok_or(FlowError::Invalid("no token_endpoint"))?,
+        userinfo: s("userinfo_endpoint"),
+        jwks: Some(s("jwks_uri").ok_or(FlowError::Invalid("no jwks_uri"))?),
+        iss_parameter: doc["authorization_response_iss_parameter_supported"] == Value::Bool(true),
+        basic_auth: takes("client_secret_basic") || !takes("client_secret_post"),
+    })
+}
+
+fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()))
+}
+
+fn state_context(hash: &str) -> String {
+    format!("upstream-state:{hash}")
+}
+
+/// Starts a login at provider `id` for `browser`, to come back to `return_to` (a local path,
+/// checked by the caller): the URL to send the browser to.
+pub async fn begin(
+    env: &Env<'_>,
+    id: &str,
+    browser: &Browser,
+    return_to: &str,
+    now: i64,
+) -> Result<String, FlowError> {
+    let wanted = id.to_owned();
+    let provider = blocking(env.pool, move |c| Ok(providers::usable(c, &wanted)?))
+        .await?
+        .ok_or(FlowError::UnknownProvider)?;
+    let ep = endpoints(env, &provider).await?;
+    let state = random::token::<32>();
+    let secrets = Secrets {
+        nonce: random::token::<32>(),
+        verifier: random::token::<48>(),
+        return_to: return_to.to_owned(),
+    };
+    let state_hash = random::sha256_hex(&state);
+    let payload = serde_json::to_vec(&secrets).map_err(|_| FlowError::Join)?;
+    let row = StateRow {
+        payload: env.kek.seal(&state_context(&state_hash), &payload),
+        state_hash,
+        provider_id: provider.id.clone(),
+        browser_hash: browser.hash(),
+        created_at: now,
+        expires_at: now + TTL,
+        used_at: None,
+    };
+    blocking(env.pool, move |c| Ok(rows::insert_state(c, &row)?)).await?;
+    let mut url = url::Url::parse(&ep.authorization)
+        .map_err(|_| FlowError::Invalid("its authorization endpoint is not a URL"))?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", &provider.client_id)
+            .append_pair("redirect_uri", &env.redirect_uri)
+            .append_pair("scope", &provider.scopes)
+            .append_pair("state", &state)
+            .append_pair("code_challenge", &s256(&secrets.verifier))
+            .append_pair("code_challenge_method", "S256");
+        if provider.kind == KIND_OIDC {
+            q.append_pair("nonce", &secrets.nonce);
+        }
+    }
+    Ok(url.into())
+}
+
+/// The parameters of a callback.
+#[derive(Debug, Default, Deserialize)]
+pub struct Callback {
+    pub state: Option<String>,
+    pub code: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    pub iss: Option<String>,
+}
+
+/// Who the upstream says the person is.
+#[derive(Debug)]
+pub struct Identity {
+    pub subject: String,
+    /// The id_token's claims, completed by userinfo's (a plain OAuth 2.0 provider's mapped by
+    /// its claim paths).
+    pub claims: Map<String, Value>,
+    /// `fed`, plus the upstream's own methods where the provider is trusted for them.
+    pub methods: Vec<Method>,
+}
+
+/// A callback that went through.
+#[derive(Debug)]
+pub struct Finished {
+    pub provider: ProviderRow,
+    pub identity: Identity,
+    pub return_to: String,
+}
+
+/// A callback that did not: why, with the provider's name and the path the login was for when
+/// the state was ours (for the page's way back).
+#[derive(Debug)]
+pub struct Failed {
+    pub error: FlowError,
+    pub provider_name: Option<String>,
+    pub return_to: Option<String>,
+}
+
+impl From<FlowError> for Failed {
+    fn from(error: FlowError) -> Self {
+        Failed {
+            error,
+            provider_name: None,
+            return_to: None,
+        }
+    }
+}
+
+/// Takes a callback in `browser`.
+pub async fn finish(
+    env: &Env<'_>,
+    cb: Callback,
+    browser: Option<&Browser>,
+    now: i64,
+) -> Result<Finished, Failed> {
+    let state = cb
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .ok_or(FlowError::UnknownState)?;
+    let hash = random::sha256_hex(state);
+    let browser = browser.map(|b| b.value().to_owned());
+    // Found, this browser's, then spent by one conditional UPDATE: another browser's callback
+    // leaves it to its own, and of two callbacks with it only one goes on.
+    let found = blocking(env.pool, move |c| {
+        let Some(row) = rows::pending_state(c, &hash, now)? else {
+            return Err(FlowError::UnknownState);
+        };
+        if !browser
+            .as_deref()
+            .is_some_and(|b| random::verify_sha256_hex(b, &row.browser_hash))
+        {
+            return Err(FlowError::OtherBrowser);
+        }
+        if !rows::spend_state(c, &hash, now)? {
+            return Err(FlowError::UnknownState);
+        }
+        let provider = rows::get(c, &row.provider_id)?.filter(|p| p.enabled);
+        Ok((row, provider))
+    })
+    .await?;
+    let (row, provider) = found;
+    let provider = provider.ok_or(FlowError::UnknownProvider)?;
+    let secrets: Secrets = env
+        .kek
+        .open(&state_context(&row.state_hash), &row.payload)
+        .ok()
+        .and_then(|p| serde_json::from_slice(&p).ok())
+        .ok_or(FlowError::UnknownState)?;
+    let failed = |error| Failed {
+        error,
+        provider_name: Some(provider.name.clone()),
+        return_to: Some(secrets.return_to.clone()),
+    };
+    match exchange(env, &provider, &secrets, cb, now).await {
+        Ok(identity) => Ok(Finished {
+            return_to: secrets.return_to.clone(),
+            provider,
+            identity,
+        }),
+        Err(e) => Err(failed(e)),
+    }
+}
+
+async fn exchange(
+    env: &Env<'_>,
+    p: &ProviderRow,
+    secrets: &Secrets,
+    cb: Callback,
+    now: i64,
+) -> Result<Identity, FlowError> {
+    if let Some(error) = cb.error {
+        return Err(FlowError::Upstream {
+            error,
+            description: cb.error_description,
+        });
+    }
+    let ep = endpoints(env, p).await?;
+    // RFC 9207 §2.4: where the upstream says it sends `iss`, or sent one, it must be its issuer
+    // (a response from another upstream, mixed up, is refused before its code goes anywhere).
+    if p.kind == KIND_OIDC && (ep.iss_parameter || cb.iss.is_some()) {
+        let issuer = p.issuer.as_deref().unwrap_or_default();
+        if cb.iss.as_deref().map(|i| i.trim_end_matches('/')) != Some(issuer) {
+            return Err(FlowError::Invalid(
+                "the response names another issuer (iss)",
+            ));
+        }
+    }
+    let code = cb
+        .code
+        .filter(|c| !c.is_empty() && c.len() <= 2048)
+        .ok_or(FlowError::Invalid("no authorization code"))?;
+    let secret = providers::secret_of(env.kek, p);
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", env.redirect_uri.as_str()),
+        ("code_verifier", secrets.verifier.as_str()),
+    ];
+    let basic = match (&secret, ep.basic_auth) {
+        (Some(s), true) => Some((p.client_id.as_str(), s.as_str())),
+        (Some(s), false) => {
+            form.push(("client_id", p.client_id.as_str()));
+            form.push(("client_secret", s.as_str()));
+            None
+        }
+        (None, _) => {
+            form.push(("client_id", p.client_id.as_str()));
+            None
+        }
+    };
+    let answer = env
+        .outbound
+        .post_form_as(&ep.token, &form, basic, Limits::UPSTREAM)
+        .await
+        .map_err(|e| match e {
+            FetchError::Status(_) => FlowError::Invalid("the code was not accepted"),
+            other => FlowError::Unreachable(other),
+        })?;
+    let tokens = json(&answer)?;
+    let access_token = tokens["access_token"].as_str();
+    let mut claims = Map::new();
+    if p.kind == KIND_OIDC {
+        let id_token = tokens["id_token"]
+            .as_str()
+            .ok_or(FlowError::Invalid("no id_token"))?;
+        claims = verify_id_token(env, p, &ep, id_token, &secrets.nonce, now).await?;
+    }
+    if let (Some(url), Some(token)) = (&ep.userinfo, access_token) {
+        let info = env
+            .outbound
+            .get_bearer(url, "application/json", token, Limits::UPSTREAM)
+            .await
+            .map_err(FlowError::Unreachable)?;
+        let info = json(&info)?;
+        if p.kind == KIND_OIDC {
+            // OIDC Core §5.3.4: userinfo's sub must be the id_token's.
+            if info.get("sub") != claims.get("sub") {
+                return Err(FlowError::Invalid("userinfo names another subject"));
+            }
+            if let Value::Object(more) = info {
+                for (k, v) in more {
+                    claims.entry(k).or_insert(v);
+                }
+            }
+        } else {
+            claims = mapped(p, &info);
+        }
+    }
+    let subject = match claims.get("sub") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    if subject.is_empty() || subject.len() > 255 {
+        return Err(FlowError::Invalid("no subject"));
+    }
+    let mut methods = vec![Method::Fed];
+    if p.trusted_acr {
+        let upstream = claims.get("amr").and_then(Value::as_array);
+        methods.extend(
+            upstream
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter_map(Method::parse),
+        );
+    }
+    Ok(Identity {
+        subject,
+        claims,
+        methods,
+    })
+}
+
+/// A plain OAuth 2.0 provider's userinfo answer as claims, by its claim paths.
+fn mapped(p: &ProviderRow, info: &Value) -> Map<String, Value> {
+    let paths: std::collections::BTreeMap<String, String> = p
+        .claim_paths
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    let mut out = Map::new();
+    for (local, path) in paths {
+        if let Some(v) = providers::claim(info, &path) {
+            let name = if local == "username" {
+                p.username_claim.clone()
+            } else {
+                local
+            };
+            out.insert(name, v.clone());
+        }
+    }
+    out
+}
+
+/// The upstream's JWKS for a token signed by `kid`: cached, fetched again when stale or when
+/// `kid` is not in it (the upstream rotated), at most once per `REFETCH_AFTER`.
+async fn jwks(env: &Env<'_>, url: &str, kid: Option<&str>) -> Result<JwkSet, FlowError> {
+    let cached = env.cache.get(url);
+    let knows = |v: &Value| {
+        kid.is_none_or(|k| {
+            v["keys"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|j| j["kid"].as_str() == Some(k)))
+        })
+    };
+    let keys = match cached {
+        Some((at, v))
+            if (at.elapsed() < CACHE_FOR && knows(&v)) || at.elapsed() < REFETCH_AFTER =>
+        {
+            v
+        }
+        _ => {
+            let r = env
+                .outbound
+                .get(url, "application/json", Limits::UPSTREAM)
+                .await
+                .map_err(FlowError::Unreachable)?;
+            let body = json(&r)?;
+            let v = serde_json::json!({
+                "keys": body["keys"].as_array().cloned().unwrap_or_default()
+            });
+            env.cache.put(url, v.clone());
+            v
+        }
+    };
+    // Keys of types jsonwebtoken does not know are left out rather than failing the set.
+    let usable: Vec<Value> = keys["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|k| serde_json::from_value::<jsonwebtoken::jwk::Jwk>((*k).clone()).is_ok())
+        .cloned()
+        .collect();
+    serde_json::from_value(serde_json::json!({ "keys": usable }))
+        .map_err(|_| FlowError::Invalid("its keys are not a usable JWK Set"))
+}
+
+async fn verify_id_token(
+    env: &Env<'_>,
+    p: &ProviderRow,
+    ep: &Endpoints,
+    id_token: &str,
+    nonce: &str,
+    now: i64,
+) -> Result<Map<String, Value>, FlowError> {
+    let header =
+        jsonwebtoken::decode_header(id_token).map_err(|_| FlowError::Invalid("not a JWT"))?;
+    if !jwt::ASYMMETRIC.contains(&header.alg) {
+        return Err(FlowError::Invalid("an id_token algorithm we do not accept"));
+    }
+    let url = ep
+        .jwks
+        .as_deref()
+        .ok_or(FlowError::Invalid("no jwks_uri"))?;
+    let set = jwks(env, url, header.kid.as_deref()).await?;
+    let jwk = match header.kid.as_deref() {
+        Some(k) => set.find(k),
+        None => match set.keys.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        },
+    }
+    .ok_or(FlowError::Invalid(
+        "the id_token is signed by an unknown key",
+    ))?;
+    let key =
+        DecodingKey::from_jwk(jwk).map_err(|_| FlowError::Invalid("its key is not usable"))?;
+    let issuer = p.issuer.as_deref().unwrap_or_default();
+    let audiences = [p.client_id.clone()];
+    let profile = Profile {
+        issuer,
+        audiences: Some(&audiences),
+        subject: None,
+        expiry: Expiry::Skewed,
+    };
+    let claims: Map<String, Value> = jwt::decode(id_token, &key, header.alg, &profile, now)
+        .map_err(|e| {
+            tracing::info!(provider = %p.id, error = %e, "upstream id_token refused");
+            FlowError::Invalid("the id_token (signature, iss, aud or exp)")
+        })?;
+    if claims.get("iat").and_then(Value::as_i64).is_none() {
+        return Err(FlowError::Invalid("the id_token has no iat"));
+    }
+    if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+        return Err(FlowError::Invalid(
+            "the id_token is for another sign-in (nonce)",
+        ));
+    }
+    // OIDC Core §3.1.3.7: several audiences need azp, and azp must be us.
+    let several = claims
+        .get("aud")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.len() > 1);
+    match claims.get("azp").and_then(Value::as_str) {
+        Some(azp) if azp != p.client_id => {
+            return Err(FlowError::Invalid(
+                "the id_token is for another client (azp)",
+            ))
+        }
+        None if several => return Err(FlowError::Invalid("the id_token has no azp")),
+        _ => {}
+    }
+    Ok(claims)
+}

@@ -1,0 +1,475 @@
+//! The upstream providers an operator configured: one check of a provider spec (`check`), used
+//! by `ostiary upstream add`, config-as-code and the console alike, and the writes with their
+//! audit entries. The client secret is sealed under the KEK with the provider id as context.
+
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::audit::{self, Actor, Entry, Event};
+use crate::crypto::kek::Kek;
+use crate::db::models::federation::{self as rows, ProviderRow};
+use crate::db::DbConn;
+
+pub const KIND_OIDC: &str = "oidc";
+pub const KIND_OAUTH2: &str = "oauth2";
+
+/// What to do with an upstream subject no account is linked to yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Only subjects linked already may log in.
+    Refuse,
+    /// Link to an existing account: by a verified address only when the provider is trusted for
+    /// addresses; never creates one.
+    Link,
+    /// As `Link`, else create an account just in time.
+    Create,
+}
+
+impl Policy {
+    pub fn parse(s: &str) -> Option<Policy> {
+        Some(match s {
+            "refuse" => Policy::Refuse,
+            "link" => Policy::Link,
+            "create" => Policy::Create,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Refuse => "refuse",
+            Policy::Link => "link",
+            Policy::Create => "create",
+        }
+    }
+}
+
+fn default_kind() -> String {
+    KIND_OIDC.into()
+}
+fn default_policy() -> String {
+    "refuse".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+/// A provider as an operator writes it (CLI flags, a `[[upstream]]` table), before `check`.
+/// The client secret is not part of it: it is handed over separately, never printed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The slug: in `/login/upstream/{id}` and `idp_hint`.
+    pub id: String,
+    /// What the login page's button says.
+    pub name: String,
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    pub client_id: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default = "default_policy")]
+    pub account_policy: String,
+    #[serde(default)]
+    pub trusted_email: bool,
+    #[serde(default)]
+    pub trusted_acr: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_claim: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_claim: Option<String>,
+    /// Local attribute ← upstream claim (`name`, `given_name`, `family_name`, `email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_map: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    pub upstream_logout: bool,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<String>,
+    /// For plain OAuth 2.0: where `sub`, `username`, `email`, `name` are in the userinfo answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_paths: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Local attributes a claim map may fill.
+const MAPPED: [&str; 5] = ["name", "given_name", "family_name", "email", "username"];
+
+fn is_slug(s: &str) -> bool {
+    (1..=40).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+fn is_claim_name(s: &str) -> bool {
+    (1..=100).contains(&s.len())
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || b == b'_'
+                || b == b'.'
+                || b == b'-'
+                || b == b':'
+                || b == b'/'
+        })
+}
+
+/// An https URL, or http to a loopback host (tests, a local upstream).
+fn check_url(field: &str, raw: Option<&str>, errors: &mut Vec<String>) -> Option<String> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        errors.push(format!("{field} is required"));
+        return None;
+    };
+    match url::Url::parse(raw) {
+        Ok(u)
+            if u.scheme() == "https"
+                || (u.scheme() == "http" && crate::domain::net::is_loopback_host(u.host())) =>
+        {
+            if u.fragment().is_some() || !u.username().is_empty() {
+                errors.push(format!("{field} must have no fragment or user name"));
+                return None;
+            }
+            Some(raw.trim_end_matches('/').to_owned())
+        }
+        _ => {
+            errors.push(format!(
+                "{field} must be an https URL (http only to a loopback address)"
+            ));
+            None
+        }
+    }
+}
+
+/// Every rule for a provider spec at once: the row to store (without its secret and times), or
+/// each problem found, named by field.
+pub fn check(spec: &Spec) -> Result<ProviderRow, Vec<String>> {
+    let mut errors = Vec::new();
+    if !is_slug(&spec.id) {
+        errors.push("id must be 1 to 40 lower-case letters, digits or '-'".into());
+    }
+    let name = match crate::domain::text::visible_name(&spec.name) {
+        Ok(n) if (1..=80).contains(&n.chars().count()) => n,
+        Ok(_) => {
+            errors.push("name must have 1 to 80 characters".into());
+            String::new()
+        }
+        Err(why) => {
+            errors.push(format!("name {why}"));
+            String::new()
+        }
+    };
+    let client_id = spec.client_id.trim().to_owned();
+    if client_id.is_empty() || client_id.len() > 255 {
+        errors.push("client_id must have 1 to 255 characters".into());
+    }
+    let mut scopes: Vec<String> = spec
+        .scopes
+        .iter()
+        .flat_map(|s| s.split_ascii_whitespace())
+        .map(str::to_owned)
+        .collect();
+    if let Some(bad) = scopes
+        .iter()
+        .find(|s| !crate::oauth::client_policy::is_scope_token(s))
+    {
+        errors.push(format!("scope {bad:?} is not a valid scope"));
+    }
+    let (mut issuer, mut authorization, mut token, mut userinfo) = (None, None, None, None);
+    match spec.kind.as_str() {
+        KIND_OIDC => {
+            issuer = check_url("issuer", spec.issuer.as_deref(), &mut errors);
+            if scopes.is_empty() {
+                scopes = ["openid", "profile", "email"].map(String::from).to_vec();
+            }
+            if !scopes.iter().any(|s| s == "openid") {
+                scopes.insert(0, "openid".into());
+            }
+        }
+        KIND_OAUTH2 => {
+            authorization = check_url(
+                "authorization_endpoint",
+                spec.authorization_endpoint.as_deref(),
+                &mut errors,
+            );
+            token = check_url(
+                "token_endpoint",
+                spec.token_endpoint.as_deref(),
+                &mut errors,
+            );
+            userinfo = check_url(
+                "userinfo_endpoint",
+                spec.userinfo_endpoint.as_deref(),
+                &mut errors,
+            );
+            if spec
+                .claim_paths
+                .as_ref()
+                .is_none_or(|p| !p.contains_key("sub"))
+            {
+                errors.push("claim_paths must say where the subject is (sub = \"id\")".into());
+            }
+        }
+        other => errors.push(format!("kind must be oidc or oauth2, not {other:?}")),
+    }
+    let policy = Policy::parse(&spec.account_policy);
+    if policy.is_none() {
+        errors.push("account_policy must be refuse, link or create".into());
+    }
+    let username_claim = spec
+        .username_claim
+        .clone()
+        .unwrap_or_else(|| "preferred_username".into());
+    for (field, claim) in [
+        ("username_claim", Some(&username_claim)),
+        ("groups_claim", spec.groups_claim.as_ref()),
+    ] {
+        if claim.is_some_and(|c| !is_claim_name(c)) {
+            errors.push(format!("{field} is not a claim name"));
+        }
+    }
+    for (field, map) in [
+        ("claim_map", &spec.claim_map),
+        ("claim_paths", &spec.claim_paths),
+    ] {
+        for (local, upstream) in map.iter().flatten() {
+            let known =
+                MAPPED.contains(&local.as_str()) || (field == "claim_paths" && local == "sub");
+            if !known || !is_claim_name(upstream) {
+                errors.push(format!("{field}: {local} = {upstream:?} is not usable"));
+            }
+        }
+    }
+    let json = |m: &Option<std::collections::BTreeMap<String, String>>| {
+        m.as_ref()
+            .filter(|m| !m.is_empty())
+            .and_then(|m| serde_json::to_string(m).ok())
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(ProviderRow {
+        id: spec.id.clone(),
+        name,
+        kind: spec.kind.clone(),
+        issuer,
+        client_id,
+        client_secret_enc: None,
+        scopes: scopes.join(" "),
+        account_policy: policy.map(Policy::as_str).unwrap_or("refuse").to_owned(),
+        trusted_email: spec.trusted_email,
+        trusted_acr: spec.trusted_acr,
+        username_claim,
+        claim_map: json(&spec.claim_map),
+        groups_claim: spec.groups_claim.clone(),
+        upstream_logout: spec.upstream_logout,
+        enabled: spec.enabled,
+        authorization_endpoint: authorization,
+        token_endpoint: token,
+        userinfo_endpoint: userinfo,
+        claim_paths: json(&spec.claim_paths),
+        created_at: 0,
+        updated_at: 0,
+    })
+}
+
+/// The spec a stored provider was made from (export, the console's edit form).
+pub fn spec_of(row: &ProviderRow) -> Spec {
+    let map = |s: &Option<String>| s.as_deref().and_then(|j| serde_json::from_str(j).ok());
+    Spec {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        kind: row.kind.clone(),
+        issuer: row.issuer.clone(),
+        client_id: row.client_id.clone(),
+        scopes: row
+            .scopes
+            .split_ascii_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        account_policy: row.account_policy.clone(),
+        trusted_email: row.trusted_email,
+        trusted_acr: row.trusted_acr,
+        username_claim: Some(row.username_claim.clone()),
+        groups_claim: row.groups_claim.clone(),
+        claim_map: map(&row.claim_map),
+        upstream_logout: row.upstream_logout,
+        enabled: row.enabled,
+        authorization_endpoint: row.authorization_endpoint.clone(),
+        token_endpoint: row.token_endpoint.clone(),
+        userinfo_endpoint: row.userinfo_endpoint.clone(),
+        claim_paths: map(&row.claim_paths),
+    }
+}
+
+/// The KEK context a provider's secret is sealed with.
+fn secret_context(id: &str) -> String {
+    format!("upstream-client-secret:{id}")
+}
+
+/// The client secret of `row`, opened (`None`: a public client, PKCE only).
+pub fn secret_of(kek: &Kek, row: &ProviderRow) -> Option<String> {
+    let sealed = row.client_secret_enc.as_deref()?;
+    kek.open(&secret_context(&row.id), sealed)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+}
+
+/// Why a provider was not stored.
+#[derive(Debug)]
+pub enum Refused {
+    /// The spec's problems, by field.
+    Invalid(Vec<String>),
+    /// A provider with this id exists (for `add`) or does not (for `update`).
+    Exists,
+    Unknown,
+}
+
+/// Stores a new provider (or replaces one, when `replace`), its secret sealed, with its audit
+/// entry, in one transaction.
+pub fn save(
+    conn: &mut DbConn,
+    kek: &Kek,
+    spec: &Spec,
+    secret: Option<&str>,
+    replace: bool,
+    actor: &Actor,
+    now: i64,
+) -> diesel::QueryResult<Result<ProviderRow, Refused>> {
+    let mut row = match check(spec) {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(Refused::Invalid(e))),
+    };
+    row.client_secret_enc = secret
+        .filter(|s| !s.is_empty())
+        .map(|s| kek.seal(&secret_context(&row.id), s.as_bytes()));
+    row.created_at = now;
+    row.updated_at = now;
+    conn.transaction(|c| {
+        let existing = rows::get(c, &row.id)?;
+        match (existing, replace) {
+            (Some(_), false) => return Ok(Err(Refused::Exists)),
+            (None, true) => return Ok(Err(Refused::Unknown)),
+            (Some(old), true) => {
+                row.created_at = old.created_at;
+                if secret.is_none() {
+                    row.client_secret_enc = old.client_secret_enc;
+                }
+                rows::replace(c, &row)?;
+            }
+            (None, false) => rows::insert(c, &row)?,
+        }
+        audit::record(c, &Entry::new(actor, Event::UpstreamAdd).target(&row.id))?;
+        Ok(Ok(row))
+    })
+}
+
+/// Removes a provider (its links and the memberships it manages go with it); false when there
+/// was none.
+pub fn remove(conn: &mut DbConn, id: &str, actor: &Actor) -> diesel::QueryResult<bool> {
+    conn.transaction(|c| {
+        if !rows::delete(c, id)? {
+            return Ok(false);
+        }
+        audit::record(c, &Entry::new(actor, Event::UpstreamRemove).target(id))?;
+        Ok(true)
+    })
+}
+
+pub fn list(conn: &mut DbConn) -> diesel::QueryResult<Vec<ProviderRow>> {
+    rows::list(conn)
+}
+
+/// The enabled providers, for the login page's buttons.
+pub fn enabled(conn: &mut DbConn) -> diesel::QueryResult<Vec<ProviderRow>> {
+    Ok(rows::list(conn)?
+        .into_iter()
+        .filter(|p| p.enabled)
+        .collect())
+}
+
+/// The provider `id`, when it exists and is enabled.
+pub fn usable(conn: &mut DbConn, id: &str) -> diesel::QueryResult<Option<ProviderRow>> {
+    if !is_slug(id) {
+        return Ok(None);
+    }
+    Ok(rows::get(conn, id)?.filter(|p| p.enabled))
+}
+
+/// A claim's value in `claims` by a dotted path (`a.b`), as the claim maps name them.
+pub fn claim<'v>(claims: &'v Value, path: &str) -> Option<&'v Value> {
+    if let Some(v) = claims.get(path) {
+        return Some(v);
+    }
+    path.split('.').try_fold(claims, |v, part| v.get(part))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        Spec {
+            id: "corp".into(),
+            name: "Corp SSO".into(),
+            kind: KIND_OIDC.into(),
+            issuer: Some("https://sso.example.com/".into()),
+            client_id: "abc".into(),
+            account_policy: "create".into(),
+            enabled: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_valid_spec_is_stored_with_defaults() {
+        let row = check(&spec()).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(row.issuer.as_deref(), Some("https://sso.example.com"));
+        assert_eq!(row.scopes, "openid profile email");
+        assert_eq!(row.username_claim, "preferred_username");
+    }
+
+    #[test]
+    fn every_problem_is_named() {
+        let bad = Spec {
+            id: "Corp!".into(),
+            name: "".into(),
+            issuer: Some("http://sso.example.com".into()),
+            client_id: "".into(),
+            account_policy: "maybe".into(),
+            groups_claim: Some("a b".into()),
+            ..spec()
+        };
+        let errors = check(&bad).err().unwrap_or_default();
+        for field in [
+            "id",
+            "name",
+            "issuer",
+            "client_id",
+            "account_policy",
+            "groups_claim",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(field)),
+                "{field}: {errors:?}"
+            );
+        }
+        let loopback = Spec {
+            issuer: Some("http://127.0.0.1:8080".into()),
+            ..spec()
+        };
+        assert!(check(&loopback).is_ok());
+        let oauth2 = Spec {
+            kind: KIND_OAUTH2.into(),
+            issuer: None,
+            ..spec()
+        };
+        assert!(check(&oauth2).is_err());
+    }
+}
