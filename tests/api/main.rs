@@ -40,3 +40,4 @@ mod rp;
 mod signup;
 mod standard_claims;
 mod storage;
+mod upstream_standins;
