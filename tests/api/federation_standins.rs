@@ -245,7 +245,7 @@ async fn a_github_callback_from_another_browser_or_replayed_is_refused() {
 }
 
 /// node-oidc-provider as the upstream of a downstream that creates accounts just in time.
-async fn node(users: &Value) -> Setup<NodeUpstream> {
+async fn node(users: &Value, extra: &[&str]) -> Setup<NodeUpstream> {
     let (down, rp) = downstream(|_| {}).await;
     let up = node_upstream(
         &users.to_string(),
@@ -254,7 +254,7 @@ async fn node(users: &Value) -> Setup<NodeUpstream> {
         &callback_of(&down),
     )
     .await;
-    let args = [
+    let mut args = vec![
         "node",
         "--name",
         "Node OP",
@@ -269,6 +269,7 @@ async fn node(users: &Value) -> Setup<NodeUpstream> {
         "--policy",
         "create",
     ];
+    args.extend_from_slice(extra);
     add_upstream(&down, "node-secret", &args).await;
     Setup {
         up,
@@ -293,6 +294,19 @@ async fn at_node(s: &Setup<NodeUpstream>, p: &Person, to_upstream: &str) -> url:
     .unwrap_or_else(|| panic!("no redirect: {page:?}\n{}", s.up.stderr()))
 }
 
+/// A whole login through node-oidc-provider in a new browser: the downstream's id_token.
+async fn node_login(s: &Setup<NodeUpstream>) -> Value {
+    let p = person();
+    let (to_upstream, verifier) = begin_login(s, &p).await;
+    let cb = at_node(s, &p, &to_upstream).await;
+    // RFC 9207: node-oidc-provider names itself; the downstream checks it.
+    assert_eq!(
+        query_param(&cb, "iss").as_deref(),
+        Some(s.up.issuer.as_str())
+    );
+    complete_login(s, &p, cb.as_str(), &verifier).await
+}
+
 #[tokio::test]
 async fn node_oidc_provider_as_upstream_first_login_creates_the_next_reuses_with_fresh_groups() {
     let mut users = json!([{
@@ -300,21 +314,9 @@ async fn node_oidc_provider_as_upstream_first_login_creates_the_next_reuses_with
         "preferred_username": "alice", "email": "alice@upstream.test", "email_verified": true,
         "name": "Alice", "groups": ["staff", "dev"]
     }]);
-    let s = node(&users).await;
-    let login = |p: Person| {
-        let s = &s;
-        async move {
-            let (to_upstream, verifier) = begin_login(s, &p).await;
-            let cb = at_node(s, &p, &to_upstream).await;
-            // RFC 9207: node-oidc-provider names itself; the downstream checks it.
-            assert_eq!(
-                query_param(&cb, "iss").as_deref(),
-                Some(s.up.issuer.as_str())
-            );
-            complete_login(s, &p, cb.as_str(), &verifier).await
-        }
-    };
-    let first = login(person()).await;
+    let s = node(&users, &[]).await;
+    let login = || node_login(&s);
+    let first = login().await;
     assert_eq!(first["preferred_username"], "alice");
     assert_eq!(first["email"], "alice@upstream.test");
     assert_eq!(groups_of(&first), ["dev", "staff"]);
@@ -327,7 +329,7 @@ async fn node_oidc_provider_as_upstream_first_login_creates_the_next_reuses_with
 
     users[0]["groups"] = json!(["staff", "ops"]);
     s.up.set_users(&users.to_string()).await;
-    let again = login(person()).await;
+    let again = login().await;
     assert_eq!(again["sub"], first["sub"], "the same account");
     assert_eq!(groups_of(&again), ["ops", "staff"]);
     assert_eq!(s.down.count("users"), 1);
@@ -352,4 +354,23 @@ async fn node_oidc_provider_as_upstream_first_login_creates_the_next_reuses_with
     assert_eq!(res.status(), 400);
     let html = res.text().await.expect("page");
     assert!(html.contains("another issuer"), "{html}");
+}
+
+#[tokio::test]
+async fn an_upstream_second_factor_counts_only_for_a_provider_trusted_for_it() {
+    let users = json!([{
+        "sub": "u1", "username": "alice", "password": "alice's pw",
+        "preferred_username": "alice", "email": "alice@upstream.test", "email_verified": true,
+        "amr": ["pwd", "otp", "mfa"]
+    }]);
+    // Trusted: the upstream's methods are ours too, and so is the class they reach.
+    let trusted = node(&users, &["--trusted-acr"]).await;
+    let claims = node_login(&trusted).await;
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa", "fed"]));
+    assert_eq!(claims["acr"], "urn:ostiary:acr:2fa");
+    // Not trusted (the default): the same upstream login is one factor here, `fed`.
+    let untrusted = node(&users, &[]).await;
+    let claims = node_login(&untrusted).await;
+    assert_eq!(claims["amr"], json!(["fed"]));
+    assert_ne!(claims["acr"], "urn:ostiary:acr:2fa");
 }
