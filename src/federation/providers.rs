@@ -526,4 +526,61 @@ mod tests {
         };
         assert!(check(&oauth2).is_err());
     }
+
+    #[test]
+    fn a_preset_fills_in_what_the_spec_does_not_give() {
+        let github = Spec {
+            kind: KIND_OAUTH2.into(),
+            issuer: None,
+            preset: Some("github".into()),
+            base_url: Some("http://127.0.0.1:8080/".into()),
+            claim_paths: Some(BTreeMap::from([("name".into(), "login".into())])),
+            ..spec()
+        };
+        let row = check(&github).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            row.token_endpoint.as_deref(),
+            Some("http://127.0.0.1:8080/login/oauth/access_token")
+        );
+        assert_eq!(
+            row.userinfo_endpoint.as_deref(),
+            Some("http://127.0.0.1:8080/api/v3/user")
+        );
+        assert_eq!(row.scopes, "read:user user:email read:org");
+        assert_eq!(row.groups_claim.as_deref(), Some("groups"));
+        let paths = row.claim_paths.as_deref().unwrap_or_default();
+        assert!(paths.contains(r#""sub":"id""#) && paths.contains(r#""name":"login""#));
+        // Stored as it exports: checked again, the same row.
+        let again = check(&spec_of(&row)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(spec_of(&again), spec_of(&row));
+        for (bad, says) in [
+            (
+                Spec {
+                    kind: KIND_OIDC.into(),
+                    ..github.clone()
+                },
+                "is for kind oauth2",
+            ),
+            (
+                Spec {
+                    preset: Some("gitlab".into()),
+                    ..github.clone()
+                },
+                "preset must be github",
+            ),
+            (
+                Spec {
+                    preset: None,
+                    ..github.clone()
+                },
+                "go with a preset",
+            ),
+        ] {
+            let errors = check(&bad).err().unwrap_or_default();
+            assert!(
+                errors.iter().any(|e| e.contains(says)),
+                "{says}: {errors:?}"
+            );
+        }
+    }
 }
