@@ -80,6 +80,16 @@ pub struct AddArgs {
     pub token_endpoint: Option<String>,
     #[arg(long, value_name = "URL")]
     pub userinfo_endpoint: Option<String>,
+    /// OAuth 2.0 providers: a known provider's endpoints, claim paths, scopes and groups
+    /// (github: /user, the verified primary address of /user/emails, orgs and teams as groups)
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// With --preset: where the provider is [default: https://github.com]
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// With --preset: its API root [default: https://api.github.com, or BASE_URL/api/v3]
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
     /// Add it disabled (no button, no logins)
     #[arg(long)]
     pub disabled: bool,
@@ -156,6 +166,9 @@ pub fn run(settings: &Settings, cmd: UpstreamCommand) -> CliResult {
                 authorization_endpoint,
                 token_endpoint,
                 userinfo_endpoint,
+                preset,
+                base_url,
+                api_url,
                 disabled,
                 replace,
             } = *args;
@@ -179,6 +192,9 @@ pub fn run(settings: &Settings, cmd: UpstreamCommand) -> CliResult {
                 token_endpoint,
                 userinfo_endpoint,
                 claim_paths: pairs(&claim_path, "claim-path")?,
+                preset,
+                base_url,
+                api_url,
             };
             let kek =
                 Kek::load_or_create(settings.key_encryption_key.as_deref(), &settings.keys_dir)?;

@@ -429,6 +429,7 @@ diesel::table! {
         claim_paths -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        preset -> Nullable<Text>,
     }
 }
 

@@ -3,7 +3,8 @@
 //! the browser that asked); `finish` takes the callback: the state spent once and only by that
 //! browser, the upstream's error said in plain words, RFC 9207's `iss` checked, the code
 //! exchanged, the id_token checked (`crypto::jwt::decode`: signature by the upstream's JWKS,
-//! `iss`, `aud` ∋ our client id, `exp`/`iat`; then `nonce` and `azp`), userinfo read.
+//! `iss`, `aud` ∋ our client id, `exp`/`iat`; then `nonce` and `azp`), userinfo read — or, for
+//! a plain OAuth 2.0 provider (no nonce, no id_token), `oauth2::identity`.
 //!
 //! Every call to the upstream goes through `outbound` within `Limits::UPSTREAM` (5 s): a slow
 //! or absent upstream is an error the login page explains, never a hang.
@@ -16,8 +17,10 @@ use jsonwebtoken::DecodingKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::error::json;
+pub use super::error::FlowError;
 use super::providers::{self, KIND_OIDC};
-use super::{Cache, CACHE_FOR, REFETCH_AFTER};
+use super::{oauth2, Cache, CACHE_FOR, REFETCH_AFTER};
 use crate::authn::acr::Method;
 use crate::authn::interaction::Browser;
 use crate::crypto::jwt::{self, Expiry, Profile};
@@ -38,95 +41,6 @@ pub struct Env<'a> {
     pub cache: &'a Cache,
     /// Our callback, `{issuer}/login/upstream/callback`, registered at every upstream.
     pub redirect_uri: String,
-}
-
-/// Why a round trip failed, in words for the page (`message`).
-#[derive(Debug, thiserror::Error)]
-pub enum FlowError {
-    #[error("this sign-in provider is not available")]
-    UnknownProvider,
-    #[error("the sign-in has expired or was finished already")]
-    UnknownState,
-    #[error("the sign-in was started in another browser")]
-    OtherBrowser,
-    #[error("the provider refused the sign-in")]
-    Upstream {
-        error: String,
-        description: Option<String>,
-    },
-    #[error("the provider could not be reached")]
-    Unreachable(#[source] FetchError),
-    #[error("the provider's answer was not acceptable: {0}")]
-    Invalid(&'static str),
-    #[error("database error")]
-    Db(#[from] diesel::result::Error),
-    #[error("database pool error")]
-    Pool(#[from] diesel::r2d2::PoolError),
-    #[error("the task was cancelled")]
-    Join,
-}
-
-impl FlowError {
-    /// What the person is told (escaped by the page; nothing from the upstream unfiltered).
-    pub fn message(&self, provider: &str) -> String {
-        match self {
-            FlowError::UnknownProvider => "This sign-in provider is not available.".into(),
-            FlowError::UnknownState => {
-                "This sign-in has expired or was finished already. Start again from the sign-in page."
-                    .into()
-            }
-            FlowError::OtherBrowser => {
-                "This sign-in was started in another browser. Start again from the sign-in page in this one."
-                    .into()
-            }
-            FlowError::Upstream { error, description } => {
-                let said = match error.as_str() {
-                    "access_denied" => "the sign-in was cancelled or not allowed".to_owned(),
-                    "login_required" | "interaction_required" | "consent_required" => {
-                        "you need to sign in there first".to_owned()
-                    }
-                    "temporarily_unavailable" | "server_error" => {
-                        "it is unavailable at the moment".to_owned()
-                    }
-                    other => format!("error \u{201c}{}\u{201d}", printable(other, 64)),
-                };
-                match description {
-                    Some(d) => format!("{provider} said: {said} ({}).", printable(d, 200)),
-                    None => format!("{provider} said: {said}."),
-                }
-            }
-            FlowError::Unreachable(FetchError::Timeout(_)) => {
-                format!("{provider} did not answer in time. Try again later, or sign in another way.")
-            }
-            FlowError::Unreachable(_) => format!(
-                "{provider} could not be reached. Try again later, or sign in another way."
-            ),
-            FlowError::Invalid(why) => {
-                format!("{provider}'s answer could not be verified ({why}). Nothing was changed.")
-            }
-            FlowError::Db(_) | FlowError::Pool(_) | FlowError::Join => {
-                "Something went wrong on our side. Try again.".into()
-            }
-        }
-    }
-
-    /// Whether our side failed (a 500), rather than the upstream or the request.
-    pub fn is_internal(&self) -> bool {
-        matches!(
-            self,
-            FlowError::Db(_) | FlowError::Pool(_) | FlowError::Join
-        )
-    }
-}
-
-/// At most `max` characters of `s`, controls and invisible characters dropped (the page
-/// escapes the rest).
-fn printable(s: &str, max: usize) -> String {
-    crate::domain::text::without_invisible(s)
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(max)
-        .collect()
 }
 
 /// What is kept of a round trip, sealed under the KEK.
@@ -162,13 +76,6 @@ async fn blocking<T: Send + 'static>(
     .map_err(|_| FlowError::Join)?
 }
 
-fn json(r: &crate::outbound::Response) -> Result<Value, FlowError> {
-    serde_json::from_slice::<Value>(&r.body)
-        .ok()
-        .filter(Value::is_object)
-        .ok_or(FlowError::Invalid("not a JSON object"))
-}
-
 /// The provider's endpoints: from its discovery document (cached; its `issuer` must be the one
 /// configured, OIDC Discovery §4.3), or as configured for a plain OAuth 2.0 provider.
 async fn endpoints(env: &Env<'_>, p: &ProviderRow) -> Result<Endpoints, FlowError> {
@@ -180,7 +87,7 @@ async fn endpoints(env: &Env<'_>, p: &ProviderRow) -> Result<Endpoints, FlowErro
             userinfo: p.userinfo_endpoint.clone(),
             jwks: None,
             iss_parameter: false,
-            basic_auth: true,
+            basic_auth: oauth2::basic_auth(p),
         });
     }
     let issuer = p.issuer.as_deref().ok_or(FlowError::UnknownProvider)?;
@@ -435,35 +342,18 @@ async fn exchange(
             other => FlowError::Unreachable(other),
         })?;
     let tokens = json(&answer)?;
-    let access_token = tokens["access_token"].as_str();
-    let mut claims = Map::new();
-    if p.kind == KIND_OIDC {
-        let id_token = tokens["id_token"]
+    // RFC 6749 §5.2, whatever the status (GitHub answers its errors with 200).
+    if tokens.get("error").is_some() {
+        return Err(FlowError::Invalid("the code was not accepted"));
+    }
+    let claims = if p.kind == KIND_OIDC {
+        oidc_identity(env, p, &ep, &tokens, secrets, now).await?
+    } else {
+        let token = tokens["access_token"]
             .as_str()
-            .ok_or(FlowError::Invalid("no id_token"))?;
-        claims = verify_id_token(env, p, &ep, id_token, &secrets.nonce, now).await?;
-    }
-    if let (Some(url), Some(token)) = (&ep.userinfo, access_token) {
-        let info = env
-            .outbound
-            .get_bearer(url, "application/json", token, Limits::UPSTREAM)
-            .await
-            .map_err(FlowError::Unreachable)?;
-        let info = json(&info)?;
-        if p.kind == KIND_OIDC {
-            // OIDC Core §5.3.4: userinfo's sub must be the id_token's.
-            if info.get("sub") != claims.get("sub") {
-                return Err(FlowError::Invalid("userinfo names another subject"));
-            }
-            if let Value::Object(more) = info {
-                for (k, v) in more {
-                    claims.entry(k).or_insert(v);
-                }
-            }
-        } else {
-            claims = mapped(p, &info);
-        }
-    }
+            .ok_or(FlowError::Invalid("no access token"))?;
+        oauth2::identity(env.outbound, p, token).await?
+    };
     let subject = match claims.get("sub") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -488,27 +378,6 @@ async fn exchange(
         claims,
         methods,
     })
-}
-
-/// A plain OAuth 2.0 provider's userinfo answer as claims, by its claim paths.
-fn mapped(p: &ProviderRow, info: &Value) -> Map<String, Value> {
-    let paths: std::collections::BTreeMap<String, String> = p
-        .claim_paths
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_default();
-    let mut out = Map::new();
-    for (local, path) in paths {
-        if let Some(v) = providers::claim(info, &path) {
-            let name = if local == "username" {
-                p.username_claim.clone()
-            } else {
-                local
-            };
-            out.insert(name, v.clone());
-        }
-    }
-    out
 }
 
 /// The upstream's JWKS for a token signed by `kid`: cached, fetched again when stale or when
@@ -552,6 +421,39 @@ async fn jwks(env: &Env<'_>, url: &str, kid: Option<&str>) -> Result<JwkSet, Flo
         .collect();
     serde_json::from_value(serde_json::json!({ "keys": usable }))
         .map_err(|_| FlowError::Invalid("its keys are not a usable JWK Set"))
+}
+
+/// An OpenID Connect upstream's claims: its id_token checked, completed by userinfo's.
+async fn oidc_identity(
+    env: &Env<'_>,
+    p: &ProviderRow,
+    ep: &Endpoints,
+    tokens: &Value,
+    secrets: &Secrets,
+    now: i64,
+) -> Result<Map<String, Value>, FlowError> {
+    let id_token = tokens["id_token"]
+        .as_str()
+        .ok_or(FlowError::Invalid("no id_token"))?;
+    let mut claims = verify_id_token(env, p, ep, id_token, &secrets.nonce, now).await?;
+    if let (Some(url), Some(token)) = (&ep.userinfo, tokens["access_token"].as_str()) {
+        let info = env
+            .outbound
+            .get_bearer(url, "application/json", token, Limits::UPSTREAM)
+            .await
+            .map_err(FlowError::Unreachable)?;
+        let info = json(&info)?;
+        // OIDC Core §5.3.4: userinfo's sub must be the id_token's.
+        if info.get("sub") != claims.get("sub") {
+            return Err(FlowError::Invalid("userinfo names another subject"));
+        }
+        if let Value::Object(more) = info {
+            for (k, v) in more {
+                claims.entry(k).or_insert(v);
+            }
+        }
+    }
+    Ok(claims)
 }
 
 async fn verify_id_token(

@@ -6,7 +6,9 @@
 //!   under the KEK (it is sent to the upstream, so it cannot be hashed).
 //! - `flow`: the round trip — `begin` (discovery, `state` + `nonce` + PKCE S256, kept server-side
 //!   and bound to the browser), `finish` (state spent once, RFC 9207 `iss`, the code exchanged,
-//!   the id_token checked by `crypto::jwt::decode` against the upstream's JWKS).
+//!   the id_token checked by `crypto::jwt::decode` against the upstream's JWKS); `oauth2` its
+//!   plain OAuth 2.0 flavour (userinfo by claim paths, presets such as GitHub's); `error` what
+//!   both answer when a round trip fails.
 //! - `accounts`: who an upstream subject is here — a link by (provider, `sub`), never by email
 //!   alone; the provider's policy for an unknown subject (refuse, link, create just in time);
 //!   upstream group memberships replaced at every login.
@@ -16,7 +18,9 @@
 //! `outbound`. Below `web/` and `cli/`, above `accounts/`, `db/`, `outbound` and `crypto/`.
 
 pub mod accounts;
+mod error;
 pub mod flow;
+pub mod oauth2;
 pub mod providers;
 
 use std::collections::HashMap;

@@ -4,8 +4,10 @@
 
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
+use std::collections::BTreeMap;
+
+use super::oauth2;
 use crate::audit::{self, Actor, Entry, Event};
 use crate::crypto::kek::Kek;
 use crate::db::models::federation::{self as rows, ProviderRow};
@@ -83,7 +85,7 @@ pub struct Spec {
     pub groups_claim: Option<String>,
     /// Local attribute ← upstream claim (`name`, `given_name`, `family_name`, `email`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub claim_map: Option<std::collections::BTreeMap<String, String>>,
+    pub claim_map: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub upstream_logout: bool,
     #[serde(default = "default_true")]
@@ -94,13 +96,27 @@ pub struct Spec {
     pub token_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userinfo_endpoint: Option<String>,
-    /// For plain OAuth 2.0: where `sub`, `username`, `email`, `name` are in the userinfo answer.
+    /// For plain OAuth 2.0: where `sub`, `username`, `email`, `email_verified`, `name`,
+    /// `picture`, `groups` are in the userinfo answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub claim_paths: Option<std::collections::BTreeMap<String, String>>,
+    pub claim_paths: Option<BTreeMap<String, String>>,
+    /// For plain OAuth 2.0: a known provider (`github`, `oauth2::preset`) whose endpoints,
+    /// claim paths, scopes and groups claim are filled in where none are given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// Where a preset's provider is (its default: the public service), e.g. GitHub Enterprise.
+    /// Read by `check` only: what is stored (and exported) is the endpoints it gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// A preset's API root, when not where the preset puts it under `base_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
 }
 
 /// Local attributes a claim map may fill.
 const MAPPED: [&str; 5] = ["name", "given_name", "family_name", "email", "username"];
+/// What else a plain OAuth 2.0 provider's claim paths may name.
+const PATHS: [&str; 4] = ["sub", "email_verified", "picture", "groups"];
 
 fn is_slug(s: &str) -> bool {
     (1..=40).contains(&s.len())
@@ -147,10 +163,47 @@ fn check_url(field: &str, raw: Option<&str>, errors: &mut Vec<String>) -> Option
     }
 }
 
+/// `spec` with its preset's endpoints, scopes, claim paths (each replaced by the spec's own)
+/// and groups claim where it gives none.
+fn with_preset(spec: &Spec, errors: &mut Vec<String>) -> Spec {
+    let mut spec = spec.clone();
+    let Some(name) = spec.preset.clone() else {
+        return spec;
+    };
+    if spec.kind != KIND_OAUTH2 {
+        errors.push(format!("preset {name:?} is for kind oauth2"));
+    }
+    let base = spec
+        .base_url
+        .as_deref()
+        .and_then(|u| check_url("base_url", Some(u), errors));
+    let api = spec
+        .api_url
+        .as_deref()
+        .and_then(|u| check_url("api_url", Some(u), errors));
+    let Some(p) = oauth2::preset(&name, base.as_deref(), api.as_deref()) else {
+        errors.push(format!("preset must be github, not {name:?}"));
+        return spec;
+    };
+    spec.authorization_endpoint
+        .get_or_insert(p.authorization_endpoint);
+    spec.token_endpoint.get_or_insert(p.token_endpoint);
+    spec.userinfo_endpoint.get_or_insert(p.userinfo_endpoint);
+    if spec.scopes.is_empty() {
+        spec.scopes = p.scopes;
+    }
+    let mut paths = p.claim_paths;
+    paths.extend(spec.claim_paths.take().unwrap_or_default());
+    spec.claim_paths = Some(paths);
+    spec.groups_claim = spec.groups_claim.take().or(p.groups_claim);
+    spec
+}
+
 /// Every rule for a provider spec at once: the row to store (without its secret and times), or
 /// each problem found, named by field.
 pub fn check(spec: &Spec) -> Result<ProviderRow, Vec<String>> {
     let mut errors = Vec::new();
+    let spec = &with_preset(spec, &mut errors);
     if !is_slug(&spec.id) {
         errors.push("id must be 1 to 40 lower-case letters, digits or '-'".into());
     }
@@ -218,6 +271,9 @@ pub fn check(spec: &Spec) -> Result<ProviderRow, Vec<String>> {
         }
         other => errors.push(format!("kind must be oidc or oauth2, not {other:?}")),
     }
+    if spec.preset.is_none() && (spec.base_url.is_some() || spec.api_url.is_some()) {
+        errors.push("base_url and api_url go with a preset".into());
+    }
     let policy = Policy::parse(&spec.account_policy);
     if policy.is_none() {
         errors.push("account_policy must be refuse, link or create".into());
@@ -239,14 +295,14 @@ pub fn check(spec: &Spec) -> Result<ProviderRow, Vec<String>> {
         ("claim_paths", &spec.claim_paths),
     ] {
         for (local, upstream) in map.iter().flatten() {
-            let known =
-                MAPPED.contains(&local.as_str()) || (field == "claim_paths" && local == "sub");
+            let known = MAPPED.contains(&local.as_str())
+                || (field == "claim_paths" && PATHS.contains(&local.as_str()));
             if !known || !is_claim_name(upstream) {
                 errors.push(format!("{field}: {local} = {upstream:?} is not usable"));
             }
         }
     }
-    let json = |m: &Option<std::collections::BTreeMap<String, String>>| {
+    let json = |m: &Option<BTreeMap<String, String>>| {
         m.as_ref()
             .filter(|m| !m.is_empty())
             .and_then(|m| serde_json::to_string(m).ok())
@@ -276,6 +332,7 @@ pub fn check(spec: &Spec) -> Result<ProviderRow, Vec<String>> {
         claim_paths: json(&spec.claim_paths),
         created_at: 0,
         updated_at: 0,
+        preset: spec.preset.clone(),
     })
 }
 
@@ -305,6 +362,9 @@ pub fn spec_of(row: &ProviderRow) -> Spec {
         token_endpoint: row.token_endpoint.clone(),
         userinfo_endpoint: row.userinfo_endpoint.clone(),
         claim_paths: map(&row.claim_paths),
+        preset: row.preset.clone(),
+        base_url: None,
+        api_url: None,
     }
 }
 
@@ -402,13 +462,7 @@ pub fn usable(conn: &mut DbConn, id: &str) -> diesel::QueryResult<Option<Provide
     Ok(rows::get(conn, id)?.filter(|p| p.enabled))
 }
 
-/// A claim's value in `claims` by a dotted path (`a.b`), as the claim maps name them.
-pub fn claim<'v>(claims: &'v Value, path: &str) -> Option<&'v Value> {
-    if let Some(v) = claims.get(path) {
-        return Some(v);
-    }
-    path.split('.').try_fold(claims, |v, part| v.get(part))
-}
+pub use super::oauth2::claim;
 
 #[cfg(test)]
 mod tests {
@@ -471,5 +525,62 @@ mod tests {
             ..spec()
         };
         assert!(check(&oauth2).is_err());
+    }
+
+    #[test]
+    fn a_preset_fills_in_what_the_spec_does_not_give() {
+        let github = Spec {
+            kind: KIND_OAUTH2.into(),
+            issuer: None,
+            preset: Some("github".into()),
+            base_url: Some("http://127.0.0.1:8080/".into()),
+            claim_paths: Some(BTreeMap::from([("name".into(), "login".into())])),
+            ..spec()
+        };
+        let row = check(&github).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            row.token_endpoint.as_deref(),
+            Some("http://127.0.0.1:8080/login/oauth/access_token")
+        );
+        assert_eq!(
+            row.userinfo_endpoint.as_deref(),
+            Some("http://127.0.0.1:8080/api/v3/user")
+        );
+        assert_eq!(row.scopes, "read:user user:email read:org");
+        assert_eq!(row.groups_claim.as_deref(), Some("groups"));
+        let paths = row.claim_paths.as_deref().unwrap_or_default();
+        assert!(paths.contains(r#""sub":"id""#) && paths.contains(r#""name":"login""#));
+        // Stored as it exports: checked again, the same row.
+        let again = check(&spec_of(&row)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(spec_of(&again), spec_of(&row));
+        for (bad, says) in [
+            (
+                Spec {
+                    kind: KIND_OIDC.into(),
+                    ..github.clone()
+                },
+                "is for kind oauth2",
+            ),
+            (
+                Spec {
+                    preset: Some("gitlab".into()),
+                    ..github.clone()
+                },
+                "preset must be github",
+            ),
+            (
+                Spec {
+                    preset: None,
+                    ..github.clone()
+                },
+                "go with a preset",
+            ),
+        ] {
+            let errors = check(&bad).err().unwrap_or_default();
+            assert!(
+                errors.iter().any(|e| e.contains(says)),
+                "{says}: {errors:?}"
+            );
+        }
     }
 }

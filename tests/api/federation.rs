@@ -14,29 +14,50 @@ use crate::helpers::{
 
 const PW: &str = "upstream password 1";
 
-fn claims_of(jwt: &str) -> Value {
+pub(crate) fn claims_of(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).expect("payload");
     serde_json::from_slice(&B64.decode(payload).expect("b64")).expect("claims")
 }
 
 /// A person's browser: one cookie jar per server.
-struct Person {
-    down: reqwest::Client,
-    up: reqwest::Client,
+pub(crate) struct Person {
+    pub(crate) down: reqwest::Client,
+    pub(crate) up: reqwest::Client,
 }
 
-fn person() -> Person {
+pub(crate) fn person() -> Person {
     Person {
         down: browser(),
         up: browser(),
     }
 }
 
-struct Setup {
-    up: TestApp,
-    down: TestApp,
+/// The upstream (`U`: a second Ostiary, or a stand-in of `upstream_standins`) and the
+/// downstream with its relying party.
+pub(crate) struct Setup<U = TestApp> {
+    pub(crate) up: U,
+    pub(crate) down: TestApp,
     /// The relying party at the downstream.
-    rp: TestClient,
+    pub(crate) rp: TestClient,
+    /// What the upstream's button on the downstream's login page says.
+    pub(crate) button: &'static str,
+}
+
+/// The downstream (outbound calls to loopback addresses allowed) and its relying party.
+pub(crate) async fn downstream(
+    adjust: impl FnOnce(&mut ostiary::config::SettingsArgs),
+) -> (TestApp, TestClient) {
+    let down = spawn_app_on(test_db(), |a| {
+        a.outbound_allow = Some("127.0.0.0/8".into());
+        adjust(a);
+    })
+    .await;
+    let rp = down
+        .client(&[
+            "--scope", "openid", "--scope", "profile", "--scope", "email", "--scope", "groups",
+        ])
+        .await;
+    (down, rp)
 }
 
 /// `ostiary upstream add corp …` at the downstream, the secret from an environment variable.
@@ -73,11 +94,7 @@ async fn add_provider(
 /// the upstream configured (by the CLI) under `policy` and `extra` flags.
 async fn setup(extra: &[&str], adjust: impl FnOnce(&mut ostiary::config::SettingsArgs)) -> Setup {
     let up = spawn_app().await;
-    let down = spawn_app_on(test_db(), |a| {
-        a.outbound_allow = Some("127.0.0.0/8".into());
-        adjust(a);
-    })
-    .await;
+    let (down, rp) = downstream(adjust).await;
     let callback = format!("{}/login/upstream/callback", down.address);
     let at_up = up
         .client(&[
@@ -95,16 +112,20 @@ async fn setup(extra: &[&str], adjust: impl FnOnce(&mut ostiary::config::Setting
         .await;
     let out = add_provider(&down, &up, &at_up, extra).await;
     assert!(out.ok(), "upstream add: {}", out.stderr);
-    let rp = down
-        .client(&[
-            "--scope", "openid", "--scope", "profile", "--scope", "email", "--scope", "groups",
-        ])
-        .await;
-    Setup { up, down, rp }
+    Setup {
+        up,
+        down,
+        rp,
+        button: "Corp SSO",
+    }
 }
 
 /// The downstream's /authorize for the relying party; returns (its answer, PKCE verifier).
-async fn authorize(s: &Setup, p: &Person, extra: &[(&str, &str)]) -> (reqwest::Response, String) {
+pub(crate) async fn authorize<U>(
+    s: &Setup<U>,
+    p: &Person,
+    extra: &[(&str, &str)],
+) -> (reqwest::Response, String) {
     let (verifier, challenge) = pkce_pair();
     let mut q = vec![
         ("response_type", "code"),
@@ -128,12 +149,12 @@ async fn authorize(s: &Setup, p: &Person, extra: &[(&str, &str)]) -> (reqwest::R
 }
 
 /// From the downstream's login page, the upstream button's link.
-async fn upstream_button(s: &Setup, p: &Person, login: &str) -> String {
+pub(crate) async fn upstream_button<U>(s: &Setup<U>, p: &Person, login: &str) -> String {
     let html = s.down.html(&p.down, login).await;
     let doc = scraper::Html::parse_document(&html);
     let sel = scraper::Selector::parse("#upstreams a").expect("selector");
     let a = doc.select(&sel).next().expect("an upstream button");
-    assert_eq!(a.text().collect::<String>(), "Corp SSO");
+    assert_eq!(a.text().collect::<String>(), s.button);
     a.value().attr("href").expect("href").to_owned()
 }
 
@@ -187,7 +208,11 @@ async fn at_upstream(s: &Setup, p: &Person, authorize_url: &str, user: &str) -> 
     back
 }
 
-async fn consent(app: &TestApp, b: &reqwest::Client, page: reqwest::Response) -> reqwest::Response {
+pub(crate) async fn consent(
+    app: &TestApp,
+    b: &reqwest::Client,
+    page: reqwest::Response,
+) -> reqwest::Response {
     let html = page.text().await.expect("consent page");
     let csrf = TestApp::csrf_of(&html);
     b.post(app.url(&consent_action(&html)))
@@ -199,6 +224,14 @@ async fn consent(app: &TestApp, b: &reqwest::Client, page: reqwest::Response) ->
 
 /// The whole login through the upstream: the downstream's id_token for the relying party.
 async fn federated_login(s: &Setup, p: &Person, user: &str) -> Value {
+    let (to_upstream, verifier) = begin_login(s, p).await;
+    let callback = at_upstream(s, p, &to_upstream, user).await;
+    complete_login(s, p, &callback, &verifier).await
+}
+
+/// The relying party's /authorize, then the upstream's button on the login page: where the
+/// downstream sends the browser (the upstream's authorization URL), and the PKCE verifier.
+pub(crate) async fn begin_login<U>(s: &Setup<U>, p: &Person) -> (String, String) {
     let (res, verifier) = authorize(s, p, &[]).await;
     assert_eq!(res.status(), 302);
     let login = location(&res);
@@ -206,19 +239,33 @@ async fn federated_login(s: &Setup, p: &Person, user: &str) -> Value {
     let start = upstream_button(s, p, &login).await;
     let res = p.down.get(s.down.url(&start)).send().await.expect("start");
     assert_eq!(res.status(), 303, "off to the upstream");
-    let callback = at_upstream(s, p, &location(&res), user).await;
-    let res = p.down.get(&callback).send().await.expect("callback");
+    (location(&res), verifier)
+}
+
+/// The upstream's answer taken at the downstream's callback, then `finish_at_downstream`.
+pub(crate) async fn complete_login<U>(
+    s: &Setup<U>,
+    p: &Person,
+    callback: &str,
+    verifier: &str,
+) -> Value {
+    let res = p.down.get(callback).send().await.expect("callback");
     assert_eq!(
         res.status(),
         303,
         "callback: {}",
         res.text().await.unwrap_or_default()
     );
-    finish_at_downstream(s, p, &location(&res), &verifier).await
+    finish_at_downstream(s, p, &location(&res), verifier).await
 }
 
 /// From the login's `return_to` on: consent at the downstream, the code, the tokens.
-async fn finish_at_downstream(s: &Setup, p: &Person, resume: &str, verifier: &str) -> Value {
+pub(crate) async fn finish_at_downstream<U>(
+    s: &Setup<U>,
+    p: &Person,
+    resume: &str,
+    verifier: &str,
+) -> Value {
     assert!(resume.starts_with("/authorize/resume?"), "{resume}");
     let mut res = p.down.get(s.down.url(resume)).send().await.expect("resume");
     if res.status() == 200 {
@@ -245,7 +292,7 @@ async fn finish_at_downstream(s: &Setup, p: &Person, resume: &str, verifier: &st
     claims_of(tokens["id_token"].as_str().expect("id_token"))
 }
 
-fn groups_of(claims: &Value) -> Vec<String> {
+pub(crate) fn groups_of(claims: &Value) -> Vec<String> {
     let mut g: Vec<String> = claims["groups"]
         .as_array()
         .expect("groups claim")
@@ -256,7 +303,7 @@ fn groups_of(claims: &Value) -> Vec<String> {
     g
 }
 
-async fn ok(out: CliOutput) {
+pub(crate) async fn ok(out: CliOutput) {
     assert!(out.ok(), "{}", out.stderr);
 }
 
@@ -418,7 +465,7 @@ async fn the_login_page_shows_the_provider_and_idp_hint_goes_straight_there() {
 }
 
 /// The upstream page a refused callback shows, and that nothing was made downstream.
-async fn refused_page(s: &Setup, res: reqwest::Response, status: u16, says: &str) {
+pub(crate) async fn refused_page<U>(s: &Setup<U>, res: reqwest::Response, status: u16, says: &str) {
     assert_eq!(res.status(), status);
     let html = res.text().await.expect("page");
     assert!(html.contains(says), "{html}");
@@ -621,10 +668,8 @@ async fn a_required_second_factor_is_still_asked_after_an_upstream_login() {
 
 /// Starts a round trip in `p` up to the upstream's answer: the callback URL.
 async fn round_trip(s: &Setup, p: &Person, user: &str) -> String {
-    let (res, _) = authorize(s, p, &[]).await;
-    let start = upstream_button(s, p, &location(&res)).await;
-    let res = p.down.get(s.down.url(&start)).send().await.expect("start");
-    at_upstream(s, p, &location(&res), user).await
+    let (to_upstream, _) = begin_login(s, p).await;
+    at_upstream(s, p, &to_upstream, user).await
 }
 
 #[tokio::test]

@@ -218,7 +218,7 @@ pub async fn github_standin(
 const CALLBACK: &str = "http://127.0.0.1:9/upstream/callback";
 
 /// The first form's action on `html` and its hidden inputs.
-fn form_of(html: &str) -> (String, Vec<(String, String)>) {
+pub(crate) fn form_of(html: &str) -> (String, Vec<(String, String)>) {
     let doc = scraper::Html::parse_document(html);
     let form_sel = scraper::Selector::parse("form").expect("selector");
     let hidden_sel = scraper::Selector::parse("input[type=hidden]").expect("selector");
@@ -236,19 +236,20 @@ fn form_of(html: &str) -> (String, Vec<(String, String)>) {
     (action, hidden)
 }
 
-/// Follows redirects from `url` with the browser `b` until one leaves for CALLBACK (its query),
-/// posting `login` to the first login form met; `None` for a page that is not a redirect (then
-/// `page` holds its status and body).
-async fn browse(
+/// Follows redirects from `url` with the browser `b` until one leaves for `callback` (its
+/// query), posting `login` to the first login form met; `None` for a page that is not a
+/// redirect (then `page` holds its status and body).
+pub(crate) async fn browse(
     b: &reqwest::Client,
     origin: &str,
     mut url: String,
     login: &[(&str, &str)],
     page: &mut Option<(u16, String)>,
+    callback: &str,
 ) -> Option<url::Url> {
     let mut posted = false;
     for _ in 0..12 {
-        if url.starts_with(CALLBACK) {
+        if url.starts_with(callback) {
             return Some(url::Url::parse(&url).expect("callback url"));
         }
         let res = b.get(&url).send().await.expect("get");
@@ -364,9 +365,16 @@ async fn node_upstream_standin_serves_discovery_and_a_pkce_code_flow() {
     // PKCE is required: without a challenge the error goes back to the client.
     let b = browser();
     let mut page = None;
-    let cb = browse(&b, &up.issuer, authorize(None, "s0"), &[], &mut page)
-        .await
-        .expect("an error redirect");
+    let cb = browse(
+        &b,
+        &up.issuer,
+        authorize(None, "s0"),
+        &[],
+        &mut page,
+        CALLBACK,
+    )
+    .await
+    .expect("an error redirect");
     assert_eq!(
         query_param(&cb, "error").as_deref(),
         Some("invalid_request")
@@ -381,7 +389,8 @@ async fn node_upstream_standin_serves_discovery_and_a_pkce_code_flow() {
         &up.issuer,
         authorize(Some(&challenge), "s1"),
         &wrong,
-        &mut page
+        &mut page,
+        CALLBACK
     )
     .await
     .is_none());
@@ -395,7 +404,7 @@ async fn node_upstream_standin_serves_discovery_and_a_pkce_code_flow() {
             let (verifier, challenge) = pkce_pair();
             let url = format!("{url}&code_challenge={challenge}&code_challenge_method=S256");
             let mut page = None;
-            let cb = browse(b, &up.issuer, url, login, &mut page)
+            let cb = browse(b, &up.issuer, url, login, &mut page, CALLBACK)
                 .await
                 .unwrap_or_else(|| panic!("no redirect: {page:?}\n{}", up.process.stderr()));
             assert_eq!(query_param(&cb, "state").as_deref(), Some(state));
@@ -484,7 +493,7 @@ async fn github_standin_serves_githubs_oauth_shapes() {
     let mut page = None;
     let cancel = [("login", "octocat"), ("cancel", "1")];
     let url = authorize_url("gh-app", CALLBACK, "user:email", "c");
-    let cb = browse(&b, &gh.base, url, &cancel, &mut page)
+    let cb = browse(&b, &gh.base, url, &cancel, &mut page, CALLBACK)
         .await
         .expect("redirect");
     assert_eq!(query_param(&cb, "error").as_deref(), Some("access_denied"));
@@ -497,9 +506,16 @@ async fn github_standin_serves_githubs_oauth_shapes() {
             let (verifier, challenge) = pkce_pair();
             let url = authorize_url("gh-app", CALLBACK, scope, &challenge);
             let mut page = None;
-            let cb = browse(b, &gh.base, url, &[("login", "octocat")], &mut page)
-                .await
-                .unwrap_or_else(|| panic!("no redirect: {page:?}\n{}", gh.process.stderr()));
+            let cb = browse(
+                b,
+                &gh.base,
+                url,
+                &[("login", "octocat")],
+                &mut page,
+                CALLBACK,
+            )
+            .await
+            .unwrap_or_else(|| panic!("no redirect: {page:?}\n{}", gh.process.stderr()));
             assert_eq!(query_param(&cb, "state").as_deref(), Some("st-1"));
             (query_param(&cb, "code").expect("code"), verifier)
         }

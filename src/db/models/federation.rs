@@ -31,6 +31,8 @@ pub struct ProviderRow {
     pub claim_paths: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A plain OAuth 2.0 provider's preset (`github`), whose login reads more than userinfo.
+    pub preset: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &ProviderRow) -> QueryResult<()> {

@@ -14,7 +14,8 @@
 //   OSTIARY_UPSTREAM_USERS    JSON array of users (required, may be []):
 //     [{"sub":"u1","username":"alice","password":"pw","email":"a@x","email_verified":true,
 //       "name":"Alice","groups":["staff"]}]
-//     `username` defaults to `sub`; every field but username/password is a claim (filtered by
+//     `username` defaults to `sub`; an optional "amr" (e.g. ["pwd","otp","mfa"]) is the login's
+//     methods (the id_token's amr); every other field but username/password is a claim (filtered by
 //     scope and `claims` as usual: openid→sub, email→email email_verified, profile→name
 //     preferred_username given_name family_name picture, groups→groups).
 //   UPSTREAM_CONFORM_ID_TOKEN_CLAIMS=1   scope claims only at userinfo, not in the id_token
@@ -66,7 +67,7 @@ let users = parseUsers(process.env.OSTIARY_UPSTREAM_USERS || "[]");
 let delayMs = 0;
 
 function claimsOf(user) {
-  const { username: _u, password: _p, ...claims } = user;
+  const { username: _u, password: _p, amr: _a, ...claims } = user;
   return claims;
 }
 
@@ -135,7 +136,8 @@ const provider = new Provider(ISSUER, {
   },
   scopes: ["openid", "email", "profile", "groups"],
   claims: {
-    openid: ["sub"],
+    // amr: a user's "amr" (see above), in the id_token whenever the login has one.
+    openid: ["sub", "amr"],
     email: ["email", "email_verified"],
     profile: ["name", "preferred_username", "given_name", "family_name", "picture"],
     groups: ["groups"],
@@ -174,7 +176,7 @@ async function interaction(req, res, uid) {
     await provider.interactionFinished(
       req,
       res,
-      { login: { accountId: user.sub } },
+      { login: { accountId: user.sub, ...(Array.isArray(user.amr) ? { amr: user.amr } : {}) } },
       { mergeWithLastSubmission: false },
     );
     return;

@@ -1,0 +1,1 @@
+ALTER TABLE upstream_providers DROP COLUMN preset;
