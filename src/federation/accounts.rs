@@ -109,13 +109,19 @@ pub fn resolve(
         let email = mapped(p, &id.claims, "email").and_then(|e| Email::parse(e).ok());
         let trusted = p.trusted_email && verified(&id.claims);
         if let Some(e) = &email {
-            let owner = crate::db::models::user_email::users_with_email(c, &e.key())?;
-            if let Some(owner) = owner.into_iter().next() {
+            let owners = crate::db::models::user_email::users_with_email(c, &e.key())?;
+            if let Some(owner) = owners.first() {
                 // Never by the address alone, unless the operator trusts this upstream's
-                // verified addresses (and it says this one is).
-                if !trusted {
+                // verified addresses (and it says this one is) — and then only into the one
+                // account that proved the address itself and is not an administrator's: an
+                // account made beforehand with someone else's unverified address must not
+                // receive that person's upstream login (pre-account hijack).
+                let auto_link =
+                    trusted && owners.len() == 1 && owner.email_verified && !owner.is_admin;
+                if !auto_link {
                     return Ok(Err(Refusal::AddressInUse));
                 }
+                let owner = owner.clone();
                 link(c, p, &id.subject, &owner, Event::UpstreamLink, ip, now)?;
                 return Ok(Ok(owner));
             }
@@ -242,6 +248,14 @@ fn unique_username(
     Ok(None)
 }
 
+/// The local name of group `name` of provider `provider_id`: `provider_id:name`. An upstream's
+/// groups live in its own namespace, so a group anyone can create upstream (a GitHub
+/// organisation called `admins`) never joins an administrator's local group of that name, nor
+/// another provider's.
+pub fn upstream_group_name(provider_id: &str, name: &str) -> String {
+    format!("{provider_id}:{name}")
+}
+
 /// Replaces the memberships provider `p` manages for `user_id` with the groups its claim names
 /// (groups made when missing); memberships an administrator manages are left alone.
 fn sync_groups(
@@ -263,6 +277,7 @@ fn sync_groups(
         .filter_map(|n| crate::domain::text::visible_name(n).ok())
         .filter(|n| (1..=100).contains(&n.chars().count()))
         .take(MAX_GROUPS)
+        .map(|n| upstream_group_name(&p.id, &n))
         .collect();
     names.sort();
     names.dedup();

@@ -330,10 +330,24 @@ async fn a_first_upstream_login_creates_the_account_the_next_reuses_it_with_fres
     s.up.user("alice", PW).await;
     ok(s.up.cli(&["group", "add", "staff"], None).await).await;
     ok(s.up.cli(&["group", "member", "staff", "alice"], None).await).await;
+    // An upstream group named like a downstream administrator's group stays the upstream's:
+    // it lands as `corp:admins`, never as a member of the local `admins`.
+    ok(s.up.cli(&["group", "add", "admins"], None).await).await;
+    ok(s.up
+        .cli(&["group", "member", "admins", "alice"], None)
+        .await)
+    .await;
+    ok(s.down.cli(&["group", "add", "admins"], None).await).await;
     // A membership the downstream's administrator manages is left alone by upstream logins.
     let p = person();
     let first = federated_login(&s, &p, "alice").await;
-    assert_eq!(groups_of(&first), ["staff"]);
+    assert_eq!(groups_of(&first), ["corp:admins", "corp:staff"]);
+    assert_eq!(
+        s.down
+            .count("group_members m JOIN groups g ON g.id = m.group_id WHERE g.name = 'admins'"),
+        0,
+        "the local admins group gained no member"
+    );
     let amr: Vec<&str> = first["amr"]
         .as_array()
         .expect("amr")
@@ -381,16 +395,20 @@ async fn a_first_upstream_login_creates_the_account_the_next_reuses_it_with_fres
     .await;
     let again = federated_login(&s, &person(), "alice").await;
     assert_eq!(again["sub"], first["sub"], "the same local account");
-    assert_eq!(groups_of(&again), ["finance", "local-team"]);
+    assert_eq!(
+        groups_of(&again),
+        ["corp:admins", "corp:finance", "local-team"]
+    );
     assert_eq!(s.down.count("users"), 1);
     assert_eq!(
         s.down
             .count("audit_events WHERE action = 'upstream.create'"),
         1
     );
-    // The upstream's group is the downstream's group now, and stays one row.
-    assert_eq!(s.down.count("groups WHERE name = 'staff'"), 1);
-    assert_eq!(s.down.count("group_members WHERE source = 'corp'"), 1);
+    // The upstream's groups are the downstream's `corp:` groups now, one row each; `staff`,
+    // left upstream, is no longer a membership.
+    assert_eq!(s.down.count("groups WHERE name = 'corp:staff'"), 1);
+    assert_eq!(s.down.count("group_members WHERE source = 'corp'"), 2);
 
     // The console lists the user's links (for administrators only) and unlinks one.
     crate::helpers::add_user(&s.down.db, "root", "root's password", true).await;
@@ -597,6 +615,59 @@ async fn a_verified_address_links_only_where_the_provider_is_trusted_for_it() {
     );
     assert_eq!(s.down.count("users"), 1);
     assert_eq!(s.down.count("upstream_links"), 1);
+}
+
+/// A pre-account hijack: someone makes a local account with another person's address (never
+/// verified), or the address is an administrator's; that person's verified upstream address,
+/// even from a provider trusted for addresses, links into neither.
+#[tokio::test]
+async fn a_trusted_address_never_links_into_an_account_that_did_not_prove_it_or_an_administrators()
+{
+    for (local_flags, who) in [
+        (&[][..], "an unverified local address"),
+        (&["--email-verified", "--admin"][..], "an administrator"),
+    ] {
+        let s = setup(&["--policy", "link", "--trusted-email"], |_| {}).await;
+        let out =
+            s.up.cli(
+                &[
+                    "user",
+                    "add",
+                    "bob",
+                    "--email",
+                    "bob@example.test",
+                    "--email-verified",
+                    "--password-stdin",
+                ],
+                Some(&format!("{PW}\n")),
+            )
+            .await;
+        assert!(out.ok(), "{}", out.stderr);
+        let mut args = vec![
+            "user",
+            "add",
+            "squatter",
+            "--email",
+            "bob@example.test",
+            "--password-stdin",
+        ];
+        args.extend(local_flags);
+        let out = s.down.cli(&args, Some("squatter's password\n")).await;
+        assert!(out.ok(), "{who}: {}", out.stderr);
+        let p = person();
+        let (res, _) = authorize(&s, &p, &[]).await;
+        let start = upstream_button(&s, &p, &location(&res)).await;
+        let res = p.down.get(s.down.url(&start)).send().await.expect("start");
+        let callback = at_upstream(&s, &p, &location(&res), "bob").await;
+        let res = p.down.get(&callback).send().await.expect("callback");
+        assert_ne!(res.status(), 303, "{who}: no sign-in");
+        assert_eq!(s.down.count("upstream_links"), 0, "{who}: nothing linked");
+        assert_eq!(
+            s.down.count("sessions WHERE user_id IS NOT NULL"),
+            0,
+            "{who}"
+        );
+    }
 }
 
 #[tokio::test]

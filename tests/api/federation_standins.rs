@@ -122,7 +122,7 @@ async fn a_github_login_makes_the_account_from_the_verified_primary_address_with
     assert_eq!(first["name"], "The Octocat");
     assert_eq!(first["email"], "octocat@octo.test");
     assert_eq!(first["amr"], json!(["fed"]));
-    assert_eq!(groups_of(&first), ["acme", "acme/devs"]);
+    assert_eq!(groups_of(&first), ["github:acme", "github:acme/devs"]);
     assert_eq!(
         s.down
             .count("upstream_links WHERE provider_id = 'github' AND subject = '583231'"),
@@ -135,7 +135,7 @@ async fn a_github_login_makes_the_account_from_the_verified_primary_address_with
     s.up.set_users(&changed.to_string()).await;
     let again = github_login(&s, &person(), "octocat").await;
     assert_eq!(again["sub"], first["sub"]);
-    assert_eq!(groups_of(&again), ["acme", "acme/ops"]);
+    assert_eq!(groups_of(&again), ["github:acme", "github:acme/ops"]);
     assert_eq!(s.down.count("users"), 1);
 
     // The preset round-trips through export and apply.
@@ -319,7 +319,7 @@ async fn node_oidc_provider_as_upstream_first_login_creates_the_next_reuses_with
     let first = login().await;
     assert_eq!(first["preferred_username"], "alice");
     assert_eq!(first["email"], "alice@upstream.test");
-    assert_eq!(groups_of(&first), ["dev", "staff"]);
+    assert_eq!(groups_of(&first), ["node:dev", "node:staff"]);
     assert_eq!(first["amr"], json!(["fed"]));
     assert_eq!(
         s.down
@@ -331,7 +331,7 @@ async fn node_oidc_provider_as_upstream_first_login_creates_the_next_reuses_with
     s.up.set_users(&users.to_string()).await;
     let again = login().await;
     assert_eq!(again["sub"], first["sub"], "the same account");
-    assert_eq!(groups_of(&again), ["ops", "staff"]);
+    assert_eq!(groups_of(&again), ["node:ops", "node:staff"]);
     assert_eq!(s.down.count("users"), 1);
 
     // A callback whose `iss` is not node-oidc-provider's is refused before its code is used.
