@@ -499,22 +499,14 @@ async fn an_unverified_upstream_address_is_never_linked_to_a_local_account() {
         s.up.user("mallory", PW).await;
         // The downstream's own account with the address the upstream account claims.
         crate::helpers::add_user(&s.down.db, "other", PW, false).await;
-        let out = s
-            .down
-            .cli(
-                &[
-                    "user",
-                    "add",
-                    "victim",
-                    "--email",
-                    "mallory@example.test",
-                    "--email-verified",
-                    "--password-stdin",
-                ],
-                Some("victim's password\n"),
+        s.down
+            .user_at(
+                "victim",
+                "mallory@example.test",
+                "victim's password",
+                &["--email-verified"],
             )
             .await;
-        assert!(out.ok(), "{}", out.stderr);
         let p = person();
         let (res, _) = authorize(&s, &p, &[]).await;
         let start = upstream_button(&s, &p, &location(&res)).await;
@@ -577,37 +569,16 @@ async fn an_unlinked_subject_is_linked_after_the_owner_signs_in_in_the_same_brow
 #[tokio::test]
 async fn a_verified_address_links_only_where_the_provider_is_trusted_for_it() {
     let s = setup(&["--policy", "link", "--trusted-email"], |_| {}).await;
-    let out =
-        s.up.cli(
-            &[
-                "user",
-                "add",
-                "bob",
-                "--email",
-                "bob@example.test",
-                "--email-verified",
-                "--password-stdin",
-            ],
-            Some(&format!("{PW}\n")),
+    s.up.user_at("bob", "bob@example.test", PW, &["--email-verified"])
+        .await;
+    s.down
+        .user_at(
+            "robert",
+            "bob@example.test",
+            "robert's password",
+            &["--email-verified"],
         )
         .await;
-    assert!(out.ok(), "{}", out.stderr);
-    let out = s
-        .down
-        .cli(
-            &[
-                "user",
-                "add",
-                "robert",
-                "--email",
-                "bob@example.test",
-                "--email-verified",
-                "--password-stdin",
-            ],
-            Some("robert's password\n"),
-        )
-        .await;
-    assert!(out.ok(), "{}", out.stderr);
     let claims = federated_login(&s, &person(), "bob").await;
     assert_eq!(
         claims["preferred_username"], "robert",
@@ -628,32 +599,16 @@ async fn a_trusted_address_never_links_into_an_account_that_did_not_prove_it_or_
         (&["--email-verified", "--admin"][..], "an administrator"),
     ] {
         let s = setup(&["--policy", "link", "--trusted-email"], |_| {}).await;
-        let out =
-            s.up.cli(
-                &[
-                    "user",
-                    "add",
-                    "bob",
-                    "--email",
-                    "bob@example.test",
-                    "--email-verified",
-                    "--password-stdin",
-                ],
-                Some(&format!("{PW}\n")),
+        s.up.user_at("bob", "bob@example.test", PW, &["--email-verified"])
+            .await;
+        s.down
+            .user_at(
+                "squatter",
+                "bob@example.test",
+                "squatter's password",
+                local_flags,
             )
             .await;
-        assert!(out.ok(), "{}", out.stderr);
-        let mut args = vec![
-            "user",
-            "add",
-            "squatter",
-            "--email",
-            "bob@example.test",
-            "--password-stdin",
-        ];
-        args.extend(local_flags);
-        let out = s.down.cli(&args, Some("squatter's password\n")).await;
-        assert!(out.ok(), "{who}: {}", out.stderr);
         let p = person();
         let (res, _) = authorize(&s, &p, &[]).await;
         let start = upstream_button(&s, &p, &location(&res)).await;

@@ -453,6 +453,22 @@ impl TestApp {
         add_user(&self.db, username, password, false).await;
     }
 
+    /// Adds a user with address `email` through the CLI; `flags` are further `user add` flags
+    /// (`--email-verified`, `--admin`).
+    pub async fn user_at(&self, username: &str, email: &str, password: &str, flags: &[&str]) {
+        let mut args = vec![
+            "user",
+            "add",
+            username,
+            "--email",
+            email,
+            "--password-stdin",
+        ];
+        args.extend(flags);
+        let out = run_cli(&self.db, &args, Some(&format!("{password}\n"))).await;
+        assert!(out.ok(), "user add {username}: {}", out.stderr);
+    }
+
     /// Reads the CSRF token from a page.
     pub fn csrf_of(html: &str) -> String {
         let doc = scraper::Html::parse_document(html);
