@@ -33,7 +33,7 @@ impl Drop for Standin {
 
 impl Standin {
     /// Starts `cmd` and waits (reading its stdout, no sleeping) for its `LISTENING <url>` line.
-    async fn spawn(what: &str, mut cmd: tokio::process::Command) -> Standin {
+    pub(crate) async fn spawn(what: &str, mut cmd: tokio::process::Command) -> Standin {
         crate::helpers::install_tls_provider();
         let stderr = tempfile::NamedTempFile::new().expect("stderr file");
         cmd.stdin(Stdio::null())
