@@ -663,3 +663,86 @@ async fn a_second_ostiary_process_as_upstream_the_whole_journey() {
     let sessions = s.down.count("sessions WHERE user_id IS NOT NULL");
     assert_eq!(sessions, 2, "alice's two logins only");
 }
+
+// --- a relying party library, through the upstream, with TOTP required ----------------------
+
+/// What tests/rp/node/federated_totp.mjs reports of one login.
+#[derive(serde::Deserialize, Debug)]
+struct RpLogin {
+    pages: Vec<String>,
+    sub: String,
+    amr: Vec<String>,
+    acr: Option<String>,
+    username: Option<String>,
+}
+
+/// Node openid-client (pinned by tests/rp/node/package-lock.json) is the downstream's relying
+/// party; the person signs in with the upstream Ostiary process while the downstream requires a
+/// second factor by policy. The first login makes the account and has TOTP set up, the second
+/// asks for a TOTP code; trying to skip the TOTP step never reaches the relying party, which
+/// gets its tokens only after it, with `amr` holding `fed` and `otp`.
+#[tokio::test]
+async fn a_relying_party_library_gets_tokens_through_the_upstream_only_after_the_required_totp() {
+    let s = process_setup(&["--policy", "create"], |a| {
+        a.second_factor = Some("required".into());
+    })
+    .await;
+    s.up.user("carol", "carol@corp.test", &["--email-verified"])
+        .await;
+    let dir = tokio::task::spawn_blocking(crate::rp::rp_node)
+        .await
+        .expect("npm ci")
+        .clone();
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join("federated_totp.mjs"))
+        .env("ISSUER", &s.down.address)
+        .env("CLIENT_ID", &s.rp.id)
+        .env("CLIENT_SECRET", s.rp.secret.as_deref().expect("secret"))
+        .env("REDIRECT_URI", &s.rp.redirect_uri)
+        .env("PROVIDER_NAME", "Corp SSO")
+        .env("UPSTREAM_USER", "carol")
+        .env("UPSTREAM_PASSWORD", PW)
+        .output()
+        .await
+        .expect("node is needed for the relying-party test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("NODE OK"),
+        "openid-client RP failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logins: Vec<RpLogin> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("LOGIN "))
+        .map(|l| serde_json::from_str(l).expect("login json"))
+        .collect();
+    let [first, second] = &logins[..] else {
+        panic!("two logins: {stdout}");
+    };
+    assert_eq!(
+        first.pages,
+        [
+            "provider-button",
+            "upstream-login",
+            "upstream-consent",
+            "enrol-totp",
+            "recovery-codes",
+            "consent"
+        ],
+        "{stdout}"
+    );
+    assert_eq!(
+        second.pages,
+        ["provider-button", "upstream-login", "totp"],
+        "{stdout}"
+    );
+    for l in [first, second] {
+        assert!(l.amr.iter().any(|m| m == "fed"), "{l:?}");
+        assert!(l.amr.iter().any(|m| m == "otp"), "{l:?}");
+        assert_eq!(l.acr.as_deref(), Some("urn:ostiary:acr:2fa"), "{l:?}");
+        assert_eq!(l.username.as_deref(), Some("carol"));
+    }
+    assert_eq!(first.sub, second.sub);
+    assert_eq!(s.down.count("users"), 1);
+    assert_eq!(s.down.count("upstream_links"), 1);
+}
