@@ -26,6 +26,11 @@ use crate::domain::username::Username;
 /// password ever matches it (the account signs in through its provider).
 pub const NO_PASSWORD: &str = "!upstream";
 
+/// Whether the account has a password of its own (not one made by an upstream login).
+pub fn has_password(user: &User) -> bool {
+    user.password_hash != NO_PASSWORD
+}
+
 /// At most this many upstream groups are kept per login.
 const MAX_GROUPS: usize = 200;
 
@@ -416,7 +421,7 @@ pub fn unlink_own(
     if !links.iter().any(|l| l.provider_id == provider) {
         return Ok(Err(KeepLink::NotLinked));
     }
-    let password = user.password_hash != NO_PASSWORD;
+    let password = has_password(user);
     let passkeys = crate::authn::second_factor::Factors::load(conn, &user.id)?.passkeys > 0;
     if !password && !passkeys && links.len() == 1 {
         return Ok(Err(KeepLink::LastWayIn));

@@ -44,6 +44,8 @@ struct AccountPage<'a> {
     devices: Vec<DeviceView>,
     /// The upstream providers the account is linked to: (id, name).
     links: Vec<(String, String)>,
+    /// Whether the account has a password to change (one made by an upstream login has none).
+    has_password: bool,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -80,6 +82,7 @@ async fn page(
             apps,
             devices,
             links,
+            has_password: crate::federation::accounts::has_password(&who.user),
             notice,
             error,
         },

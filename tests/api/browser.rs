@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::{add_user, pkce_pair, query_param, spawn_app, TestApp};
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     _driver: tokio::process::Child,
     _profile: tempfile::TempDir,
 }
@@ -72,7 +72,7 @@ fn ensure_chromium() {
     });
 }
 
-async fn browser() -> Browser {
+pub(crate) async fn browser() -> Browser {
     tokio::task::spawn_blocking(ensure_chromium)
         .await
         .expect("chromium check");
@@ -122,14 +122,14 @@ async fn browser() -> Browser {
     }
 }
 
-async fn screenshot(c: &Client, name: &str) {
+pub(crate) async fn screenshot(c: &Client, name: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     let png = c.screenshot().await.expect("screenshot");
     std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
 }
 
-async fn fill(c: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(c: &Client, css: &str, text: &str) {
     let e = c
         .find(Locator::Css(css))
         .await
@@ -138,7 +138,7 @@ async fn fill(c: &Client, css: &str, text: &str) {
     e.send_keys(text).await.expect("type");
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))
         .await
         .unwrap_or_else(|_| panic!("{css} on the page"))

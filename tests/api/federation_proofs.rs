@@ -746,3 +746,126 @@ async fn a_relying_party_library_gets_tokens_through_the_upstream_only_after_the
     assert_eq!(s.down.count("users"), 1);
     assert_eq!(s.down.count("upstream_links"), 1);
 }
+
+// --- pages in a real browser: screenshots -------------------------------------------------------
+
+/// In headless Chromium: the downstream's login page shows a button per provider; "Corp SSO"
+/// goes to the upstream Ostiary process (127.0.0.2, its own cookies), whose login and consent
+/// bring the person back signed in; /account then lists the linked provider with its Unlink
+/// button. Screenshots: target/screenshots/login-providers.png and account-linked-providers.png
+/// (copied to docs/screenshots/).
+#[tokio::test]
+async fn the_login_page_shows_provider_buttons_and_the_account_page_the_linked_provider_in_a_browser(
+) {
+    use fantoccini::Locator;
+    let s = process_setup(&["--policy", "create"], |_| {}).await;
+    s.up.user("dana", "dana@corp.test", &["--email-verified"])
+        .await;
+    // A second provider, for a page with more than one button (never clicked).
+    let out = s
+        .down
+        .cli(
+            &[
+                "upstream",
+                "add",
+                "github",
+                "--name",
+                "GitHub",
+                "--kind",
+                "oauth2",
+                "--preset",
+                "github",
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--api-url",
+                "http://127.0.0.1:9/api",
+                "--client-id",
+                "gh",
+            ],
+            None,
+        )
+        .await;
+    assert!(out.ok(), "{}", out.stderr);
+    let b = crate::browser::browser().await;
+    let c = &b.client;
+    c.goto(&s.down.url("/login")).await.expect("login page");
+    c.wait()
+        .for_element(Locator::Css("#upstreams a"))
+        .await
+        .expect("provider buttons");
+    let mut names = Vec::new();
+    for a in c
+        .find_all(Locator::Css("#upstreams a"))
+        .await
+        .expect("buttons")
+    {
+        names.push(a.text().await.expect("text"));
+    }
+    assert_eq!(names, ["Corp SSO", "GitHub"]);
+    crate::browser::screenshot(c, "login-providers").await;
+
+    c.find(Locator::LinkText("Corp SSO"))
+        .await
+        .expect("Corp SSO button")
+        .click()
+        .await
+        .expect("click");
+    c.wait()
+        .for_element(Locator::Css("#username"))
+        .await
+        .expect("the upstream's login page");
+    let at = c.current_url().await.expect("url");
+    assert!(at.as_str().starts_with(&s.up.address), "{at}");
+    crate::browser::fill(c, "#username", "dana").await;
+    crate::browser::fill(c, "#password", PW).await;
+    crate::browser::click(c, "button[type=submit]").await;
+    c.wait()
+        .for_element(Locator::Css("button[value=allow]"))
+        .await
+        .expect("the upstream's consent page");
+    crate::browser::click(c, "button[value=allow]").await;
+    // Back at the downstream, signed in.
+    c.wait()
+        .for_url(&url::Url::parse(&s.down.url("/")).expect("url"))
+        .await
+        .expect("back at the downstream");
+    assert_eq!(s.down.count("upstream_links"), 1);
+
+    c.goto(&s.down.url("/account")).await.expect("account");
+    c.wait()
+        .for_element(Locator::Css("#upstream-links strong"))
+        .await
+        .expect("linked providers");
+    assert_eq!(
+        c.find(Locator::Css("#upstream-links strong"))
+            .await
+            .expect("link")
+            .text()
+            .await
+            .expect("text"),
+        "Corp SSO"
+    );
+    // An account made by the upstream login has no password: no form asks for its current one.
+    assert!(
+        c.find(Locator::Css("#current_password")).await.is_err(),
+        "no password to change"
+    );
+    let says = c
+        .find(Locator::Css("#no-password"))
+        .await
+        .expect("says there is no password")
+        .text()
+        .await
+        .expect("text");
+    assert!(says.contains("no password"), "{says}");
+    // The whole page, down to the linked providers at its end.
+    let height = c
+        .execute("return document.documentElement.scrollHeight", vec![])
+        .await
+        .expect("height")
+        .as_u64()
+        .expect("a number");
+    let height = u32::try_from(height).expect("height").clamp(600, 2400) + 140;
+    c.set_window_size(1280, height).await.expect("window size");
+    crate::browser::screenshot(c, "account-linked-providers").await;
+}
