@@ -2,7 +2,14 @@
 //! - mix-up and CSRF, one test per behaviour, against a stand-in upstream that signs the
 //!   id_token it is told to (tests/rp/crafted_upstream_standin.mjs: wrong nonce, aud, iss,
 //!   expired, alg none, unknown kid, or another upstream's token): every case is refused with
-//!   the plain upstream error page, and nobody is signed in, created or linked.
+//!   the plain upstream error page, and nobody is signed in, created or linked;
+//! - a second Ostiary as a separate process (the built binary on 127.0.0.2, its own SQLite
+//!   file and keys, set up by its own CLI) is the upstream for the whole journey: JIT, reuse,
+//!   groups and their change, an unverified address never linked;
+//! - a relying-party library (Node openid-client) logs in through that upstream with TOTP
+//!   required by policy: tokens only after the TOTP step, `amr` with `fed` and `otp`;
+//! - in headless Chromium, the login page's provider buttons and the account page's linked
+//!   providers (screenshots).
 
 use serde_json::json;
 
