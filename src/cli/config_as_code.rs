@@ -664,7 +664,10 @@ pub fn apply(settings: &Settings, path: &str, dry_run: bool) -> CliResult {
             Change::Policy(p) => println!("set registration policy {}", p.as_str()),
             Change::Upstream(spec, _, false) => println!("create upstream {}", spec.id),
             Change::Upstream(spec, _, true) => println!("update upstream {}", spec.id),
-            Change::UpstreamDelete(id) => println!("delete upstream {id}"),
+            Change::UpstreamDelete(id) => match providers::linked_accounts(&mut conn, id)? {
+                0 => println!("delete upstream {id}"),
+                n => println!("delete upstream {id} (unlinks {n} linked accounts)"),
+            },
         }
     }
     if dry_run {
@@ -726,7 +729,13 @@ pub fn apply(settings: &Settings, path: &str, dry_run: bool) -> CliResult {
                     }
                 }
                 Change::UpstreamDelete(id) => {
-                    providers::remove(tx.conn(), &id, &crate::audit::Actor::cli())?;
+                    // The file is the whole truth, as for clients it no longer lists: a
+                    // provider it drops goes, its links unlinked (each audited, printed in
+                    // the plan above) with the memberships it managed.
+                    let actor = crate::audit::Actor::cli();
+                    if let Err(why) = providers::remove(tx.conn(), &id, &actor, true)? {
+                        return Err(CliError::new(format!("upstream {id}: {why:?}")));
+                    }
                 }
             }
         }

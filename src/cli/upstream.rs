@@ -10,7 +10,7 @@ use crate::audit::Actor;
 use crate::config::Settings;
 use crate::crypto::kek::Kek;
 use crate::db;
-use crate::federation::providers::{self, Refused, Spec};
+use crate::federation::providers::{self, KeepProvider, Refused, Spec};
 
 #[derive(Subcommand, Debug)]
 pub enum UpstreamCommand {
@@ -23,8 +23,14 @@ pub enum UpstreamCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Remove an upstream provider (its links and the group memberships it manages go too)
-    Remove { id: String },
+    /// Remove an upstream provider. Refused while accounts are linked to it, unless --force:
+    /// then their links (each audited) and the group memberships it manages go too
+    Remove {
+        id: String,
+        /// Remove it even though accounts are linked to it (they are unlinked)
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -245,12 +251,21 @@ pub fn run(settings: &Settings, cmd: UpstreamCommand) -> CliResult {
             );
             Ok(())
         }
-        UpstreamCommand::Remove { id } => {
-            if providers::remove(&mut conn, &id, &Actor::cli())? {
-                println!("upstream {id} removed");
-                Ok(())
-            } else {
-                Err(CliError::new(format!("no provider {id:?}")))
+        UpstreamCommand::Remove { id, force } => {
+            match providers::remove(&mut conn, &id, &Actor::cli(), force)? {
+                Ok(0) => {
+                    println!("upstream {id} removed");
+                    Ok(())
+                }
+                Ok(n) => {
+                    println!("upstream {id} removed ({n} linked accounts unlinked)");
+                    Ok(())
+                }
+                Err(KeepProvider::Unknown) => Err(CliError::new(format!("no provider {id:?}"))),
+                Err(KeepProvider::Linked(n)) => Err(CliError::new(format!(
+                    "{n} accounts are linked to upstream {id}: removing it unlinks them \
+                     (and removes the group memberships it manages); add --force to do so"
+                ))),
             }
         }
     }

@@ -14,6 +14,7 @@ use super::providers::{self, Policy};
 use crate::account_policy::{username_taken, NewAccount};
 use crate::accounts::create::{self, NewUser, Origin};
 use crate::audit::{self, Actor, Entry, Event};
+use crate::config::Settings;
 use crate::db::models::federation::{self as rows, LinkRow, ProviderRow};
 use crate::db::models::groups;
 use crate::db::models::users::{self, User};
@@ -28,7 +29,7 @@ pub const NO_PASSWORD: &str = "!upstream";
 
 /// Whether the account has a password of its own (not one made by an upstream login).
 pub fn has_password(user: &User) -> bool {
-    user.password_hash != NO_PASSWORD
+    user.password_hash != NO_PASSWORD && !user.password_hash.is_empty()
 }
 
 /// At most this many upstream groups are kept per login.
@@ -76,34 +77,53 @@ fn text<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c str> {
         .filter(|s| !s.is_empty())
 }
 
+fn claim_map(p: &ProviderRow) -> std::collections::BTreeMap<String, String> {
+    p.claim_map
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
+}
+
 /// The upstream claim for local attribute `local`: as the provider's claim map says, else the
 /// claim of that name.
 fn mapped<'c>(p: &ProviderRow, claims: &'c Map<String, Value>, local: &str) -> Option<&'c str> {
-    let map: std::collections::BTreeMap<String, String> = p
-        .claim_map
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_default();
+    let map = claim_map(p);
     let name = map.get(local).map(String::as_str).unwrap_or(local);
     text(claims, name)
 }
 
-/// Whether the upstream says the address is verified (a boolean, or the string some send).
-fn verified(claims: &Map<String, Value>) -> bool {
-    matches!(claims.get("email_verified"), Some(Value::Bool(true)))
-        || claims.get("email_verified").and_then(Value::as_str) == Some("true")
+/// Whether a claim says "true" (a boolean, or the string some send).
+fn truthy(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::Bool(true))) || v.and_then(Value::as_str) == Some("true")
+}
+
+/// The upstream's address and whether it is verified, read from ONE source: the standard
+/// `email` claim with `email_verified`, or the claims the provider's claim map names for both.
+/// An address remapped from another claim (say `upn`) without a verified claim named for it is
+/// unverified, whatever `email_verified` says (that flag is about the `email` claim).
+fn email_of<'c>(p: &ProviderRow, claims: &'c Map<String, Value>) -> (Option<&'c str>, bool) {
+    let map = claim_map(p);
+    let email_claim = map.get("email").map(String::as_str).unwrap_or("email");
+    let verified = match map.get("email_verified") {
+        Some(flag) => truthy(claims.get(flag.as_str())),
+        None => email_claim == "email" && truthy(claims.get("email_verified")),
+    };
+    (text(claims, email_claim), verified)
 }
 
 /// The local account of an upstream login, per the provider's policy; its provider-managed
 /// groups replaced with the upstream's.
 pub fn resolve(
     conn: &mut DbConn,
+    settings: &Settings,
     p: &ProviderRow,
     id: &Identity,
     ip: Option<&str>,
     now: i64,
 ) -> diesel::QueryResult<Result<User, Refusal>> {
     let found = conn.transaction::<_, diesel::result::Error, _>(|c| {
+        // Before any read: this login may create, so it takes its turn first.
+        take_turns(c)?;
         if let Some(link) = rows::link_of(c, &p.id, &id.subject)? {
             return Ok(users::by_id(c, &link.user_id)?.ok_or(Refusal::NotLinked));
         }
@@ -111,8 +131,9 @@ pub fn resolve(
         if policy == Policy::Refuse {
             return Ok(Err(Refusal::NotLinked));
         }
-        let email = mapped(p, &id.claims, "email").and_then(|e| Email::parse(e).ok());
-        let trusted = p.trusted_email && verified(&id.claims);
+        let (address, verified) = email_of(p, &id.claims);
+        let email = address.and_then(|e| Email::parse(e).ok());
+        let trusted = p.trusted_email && verified;
         if let Some(e) = &email {
             let owners = crate::db::models::user_email::users_with_email(c, &e.key())?;
             if let Some(owner) = owners.first() {
@@ -127,7 +148,7 @@ pub fn resolve(
                     return Ok(Err(Refusal::AddressInUse));
                 }
                 let owner = owner.clone();
-                link(c, p, &id.subject, &owner, Event::UpstreamLink, ip, now)?;
+                link(c, settings, p, &id.subject, &owner, ip, now)?;
                 return Ok(Ok(owner));
             }
         }
@@ -155,7 +176,7 @@ pub fn resolve(
             Ok(u) => u,
             Err(problems) => return Ok(Err(Refusal::Invalid(problems.join("; ")))),
         };
-        link(c, p, &id.subject, &user, Event::UpstreamLink, ip, now)?;
+        link(c, settings, p, &id.subject, &user, ip, now)?;
         Ok(Ok(user))
     })?;
     let user = match found {
@@ -168,12 +189,15 @@ pub fn resolve(
     Ok(Ok(user))
 }
 
+/// Links upstream `subject` of `p` to `user`, audited, and tells the account's address (when
+/// mail is on): whatever made the link (a confirmed offer, a trusted address, an account made
+/// just in time), its owner learns of it and where to undo it.
 fn link(
     conn: &mut DbConn,
+    settings: &Settings,
     p: &ProviderRow,
     subject: &str,
     user: &User,
-    event: Event,
     ip: Option<&str>,
     now: i64,
 ) -> diesel::QueryResult<()> {
@@ -189,15 +213,22 @@ fn link(
     let actor = Actor::User(UserId::from_stored(user.id.clone()));
     audit::record(
         conn,
-        &Entry::new(&actor, event)
+        &Entry::new(&actor, Event::UpstreamLink)
             .target(&user.id)
             .ip(ip)
             .detail(Some(&p.id)),
-    )
+    )?;
+    if settings.mail_enabled() && !user.email.is_empty() {
+        let mail =
+            crate::mail::messages::upstream_linked(settings, &user.username, &user.email, &p.name)
+                .map_err(crate::mail::render_error)?;
+        crate::outbox::enqueue_mail(conn, &mail)?;
+    }
+    Ok(())
 }
 
-/// Removes `user_id`'s link to provider `provider`, with its audit entry; false when there was
-/// none.
+/// Removes `user_id`'s link to provider `provider` and the group memberships that provider
+/// manages for them, with its audit entry, in one transaction; false when there was no link.
 pub fn unlink(
     conn: &mut DbConn,
     provider: &str,
@@ -205,19 +236,66 @@ pub fn unlink(
     actor: &Actor,
     ip: Option<&str>,
 ) -> diesel::QueryResult<bool> {
-    conn.transaction(|c| {
-        if rows::delete_link(c, provider, user_id)? == 0 {
-            return Ok(false);
+    conn.transaction(|c| unlink_in(c, provider, user_id, actor, ip))
+}
+
+/// On PostgreSQL, the account's row locked until the transaction ends, so two unlinks of one
+/// account take turns (each then reads what the other left). SQLite has one writer at a time.
+fn lock_account(c: &mut DbConn, user_id: &str) -> diesel::QueryResult<()> {
+    use crate::db::schema::users::dsl as u;
+    use diesel::prelude::*;
+    if let DbConn::Pg(pg) = c {
+        u::users
+            .find(user_id)
+            .select(u::id)
+            .for_update()
+            .first::<String>(pg)
+            .optional()?;
+    }
+    Ok(())
+}
+
+/// Upstream logins that may create (an account, a link, a group) take turns: a write first on
+/// SQLite (its write lock taken before anything is read, instead of failing with
+/// SQLITE_BUSY_SNAPSHOT when another committed meanwhile), a transaction-scoped advisory lock on
+/// PostgreSQL. The second of two concurrent first logins of one upstream subject then finds the
+/// first's link and signs in to that account: never two accounts, never an error.
+fn take_turns(c: &mut DbConn) -> diesel::QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    match c {
+        DbConn::Pg(pg) => pg.batch_execute("SELECT pg_advisory_xact_lock(7370024)"),
+        DbConn::Sqlite(lite) => {
+            lite.batch_execute("UPDATE upstream_links SET subject = subject WHERE 0")
         }
-        audit::record(
-            c,
-            &Entry::new(actor, Event::UpstreamUnlink)
-                .target(user_id)
-                .ip(ip)
-                .detail(Some(provider)),
-        )?;
-        Ok(true)
-    })
+    }
+}
+
+/// `unlink` inside the caller's transaction: the link first (a write, so SQLite takes its write
+/// lock before anything is read), then its memberships, then the audit entry.
+fn unlink_in(
+    c: &mut DbConn,
+    provider: &str,
+    user_id: &str,
+    actor: &Actor,
+    ip: Option<&str>,
+) -> diesel::QueryResult<bool> {
+    if rows::delete_link(c, provider, user_id)? == 0 {
+        return Ok(false);
+    }
+    let memberships = groups::remove_sourced(c, user_id, provider)?;
+    let detail = if memberships == 0 {
+        provider.to_owned()
+    } else {
+        format!("{provider} ({memberships} group memberships removed)")
+    };
+    audit::record(
+        c,
+        &Entry::new(actor, Event::UpstreamUnlink)
+            .target(user_id)
+            .ip(ip)
+            .detail(Some(&detail)),
+    )?;
+    Ok(true)
 }
 
 /// A username from the provider's username claim (else the address's local part), prepared,
@@ -289,6 +367,7 @@ fn sync_groups(
     conn.transaction(|c| {
         groups::remove_sourced(c, user_id, &p.id)?;
         for name in &names {
+            // Made when missing; when another login made it meanwhile, that one is used.
             let group = match groups::by_name(c, name)? {
                 Some(g) => g,
                 None => {
@@ -298,8 +377,11 @@ fn sync_groups(
                         description: String::new(),
                         created_at: now,
                     };
-                    groups::insert(c, &g)?;
-                    g
+                    groups::insert_if_absent(c, &g)?;
+                    match groups::by_name(c, name)? {
+                        Some(g) => g,
+                        None => return Err(diesel::result::Error::NotFound),
+                    }
                 }
             };
             groups::add_member(c, &group.id, user_id, Some(&p.id), now)?;
@@ -317,23 +399,47 @@ fn link_context(hash: &str) -> String {
 /// How long an offered link waits for its account's owner to sign in.
 pub const LINK_TTL: i64 = 600;
 
-/// Offers to link upstream `subject` of provider `p` to whichever account signs in next in
-/// `browser` with its own credentials (`take_link`): stored like a round trip (hashed token,
-/// bound to the browser, the subject sealed), returns the token for the browser's cookie.
+/// What an offer keeps sealed: the upstream subject, and what the confirmation shows of the
+/// upstream account (so the person who confirms sees whose account it is).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Sealed {
+    sub: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// Offers to link the upstream account `id` of provider `p` to the account whose owner signs
+/// in next in `browser` with their own credentials and then confirms it (`offered`,
+/// `answer_offer`): stored like a round trip (hashed token, bound to the browser, the subject
+/// and what is shown of the upstream account sealed), returns the token for the browser's
+/// cookie.
 pub fn offer_link(
     conn: &mut DbConn,
     kek: &crate::crypto::kek::Kek,
     p: &ProviderRow,
-    subject: &str,
+    id: &Identity,
     browser: &crate::authn::interaction::Browser,
     now: i64,
 ) -> diesel::QueryResult<String> {
     let token = crate::random::token::<32>();
     let hash = crate::random::sha256_hex(&token);
+    let shown = |s: Option<&str>| {
+        s.and_then(|v| crate::domain::text::visible_name(v).ok())
+            .map(|v| v.chars().take(200).collect::<String>())
+    };
+    let sealed = Sealed {
+        sub: id.subject.clone(),
+        name: shown(mapped(p, &id.claims, "name").or_else(|| text(&id.claims, &p.username_claim))),
+        email: shown(email_of(p, &id.claims).0),
+    };
+    let payload = serde_json::to_vec(&sealed)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     rows::insert_state(
         conn,
         &rows::StateRow {
-            payload: kek.seal(&link_context(&hash), subject.as_bytes()),
+            payload: kek.seal(&link_context(&hash), &payload),
             state_hash: hash,
             provider_id: p.id.clone(),
             browser_hash: browser.hash(),
@@ -345,46 +451,123 @@ pub fn offer_link(
     Ok(token)
 }
 
-/// `user` signed in with their own credentials in `browser`, which carries an offered link's
-/// `token`: the link is made (once; only in the browser it was offered to, within
-/// `LINK_TTL`), audited. Returns the provider's name when a link was made.
-pub fn take_link(
+/// An offered link as its confirmation page shows it.
+#[derive(Clone, Debug)]
+pub struct Offer {
+    /// The provider's name.
+    pub provider: String,
+    /// The upstream account: its name and address as the upstream gave them, and its subject.
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub subject: String,
+    /// When it was offered: only a sign-in after that may take it.
+    pub offered_at: i64,
+    provider_id: String,
+    hash: String,
+}
+
+/// The offer `token` names, when it is unspent, unexpired, was made to `browser`, and its
+/// provider is still enabled.
+pub fn offered(
     conn: &mut DbConn,
     kek: &crate::crypto::kek::Kek,
     token: &str,
     browser: Option<&crate::authn::interaction::Browser>,
-    user: &User,
-    ip: Option<&str>,
     now: i64,
-) -> diesel::QueryResult<Option<String>> {
-    if token.len() > 64 {
+) -> diesel::QueryResult<Option<Offer>> {
+    if token.is_empty() || token.len() > 64 {
         return Ok(None);
     }
     let hash = crate::random::sha256_hex(token);
+    let Some(row) = rows::pending_state(conn, &hash, now)? else {
+        return Ok(None);
+    };
+    let ours =
+        browser.is_some_and(|b| crate::random::verify_sha256_hex(b.value(), &row.browser_hash));
+    if !ours {
+        return Ok(None);
+    }
+    let Some(sealed) = kek
+        .open(&link_context(&hash), &row.payload)
+        .ok()
+        .and_then(|s| serde_json::from_slice::<Sealed>(&s).ok())
+    else {
+        return Ok(None);
+    };
+    let Some(p) = rows::get(conn, &row.provider_id)?.filter(|p| p.enabled) else {
+        return Ok(None);
+    };
+    Ok(Some(Offer {
+        provider: p.name,
+        name: sealed.name,
+        email: sealed.email,
+        subject: sealed.sub,
+        offered_at: row.created_at,
+        provider_id: p.id,
+        hash,
+    }))
+}
+
+/// How the person who signed in answered an offered link.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answered {
+    /// Linked; the provider's name.
+    Linked(String),
+    /// Declined (the offer is spent).
+    Declined,
+    /// Nothing to answer: no such offer in this browser, spent, expired; or the sign-in is not
+    /// the owner's own since the offer (older, or itself through an upstream); or the upstream
+    /// account is linked already.
+    Gone,
+}
+
+/// The sign-in that answers an offer: its account, and how and when it signed in.
+pub struct Answerer<'a> {
+    pub user: &'a User,
+    /// When the session signed in (`auth_time`).
+    pub signed_in_at: i64,
+    /// Whether that sign-in came from an upstream (`fed`): such a sign-in never takes an offer.
+    pub federated: bool,
+}
+
+/// The person signed in since the offer `token` was made in this browser answers it: `link`
+/// links the upstream account to theirs (with the notice mail), otherwise the offer is
+/// declined. Either way the offer is spent (once).
+#[allow(clippy::too_many_arguments)]
+pub fn answer_offer(
+    conn: &mut DbConn,
+    kek: &crate::crypto::kek::Kek,
+    settings: &Settings,
+    token: &str,
+    browser: Option<&crate::authn::interaction::Browser>,
+    who: &Answerer,
+    link_it: bool,
+    ip: Option<&str>,
+    now: i64,
+) -> diesel::QueryResult<Answered> {
     conn.transaction(|c| {
-        let Some(row) = rows::pending_state(c, &hash, now)? else {
-            return Ok(None);
+        let Some(offer) = offered(c, kek, token, browser, now)? else {
+            return Ok(Answered::Gone);
         };
-        let ours =
-            browser.is_some_and(|b| crate::random::verify_sha256_hex(b.value(), &row.browser_hash));
-        if !ours || !rows::spend_state(c, &hash, now)? {
-            return Ok(None);
+        if !rows::spend_state(c, &offer.hash, now)? {
+            return Ok(Answered::Gone);
         }
-        let Some(subject) = kek
-            .open(&link_context(&hash), &row.payload)
-            .ok()
-            .and_then(|s| String::from_utf8(s).ok())
-        else {
-            return Ok(None);
-        };
-        let Some(p) = rows::get(c, &row.provider_id)?.filter(|p| p.enabled) else {
-            return Ok(None);
-        };
-        if rows::link_of(c, &p.id, &subject)?.is_some() {
-            return Ok(None);
+        if !link_it {
+            return Ok(Answered::Declined);
         }
-        link(c, &p, &subject, user, Event::UpstreamLink, ip, now)?;
-        Ok(Some(p.name))
+        // Only the account whose owner proved themself here after the offer was made: not a
+        // session someone left signed in before it, nor one that itself came from an upstream.
+        if who.federated || who.signed_in_at < offer.offered_at {
+            return Ok(Answered::Gone);
+        }
+        let Some(p) = rows::get(c, &offer.provider_id)?.filter(|p| p.enabled) else {
+            return Ok(Answered::Gone);
+        };
+        if rows::link_of(c, &p.id, &offer.subject)?.is_some() {
+            return Ok(Answered::Gone);
+        }
+        link(c, settings, &p, &offer.subject, who.user, ip, now)?;
+        Ok(Answered::Linked(p.name))
     })
 }
 
@@ -410,23 +593,34 @@ pub enum KeepLink {
 }
 
 /// The person unlinks provider `provider` from their own account — refused when it would
-/// leave no way to sign in.
+/// leave no way to sign in. The check and the delete are one transaction that deletes first:
+/// two unlinks at once (of two providers, each leaving the other) cannot both go through.
 pub fn unlink_own(
     conn: &mut DbConn,
     user: &User,
     provider: &str,
     ip: Option<&str>,
 ) -> diesel::QueryResult<Result<(), KeepLink>> {
-    let links = rows::links_of_user(conn, &user.id)?;
-    if !links.iter().any(|l| l.provider_id == provider) {
-        return Ok(Err(KeepLink::NotLinked));
-    }
-    let password = has_password(user);
-    let passkeys = crate::authn::second_factor::Factors::load(conn, &user.id)?.passkeys > 0;
-    if !password && !passkeys && links.len() == 1 {
-        return Ok(Err(KeepLink::LastWayIn));
-    }
     let actor = Actor::User(UserId::from_stored(user.id.clone()));
-    unlink(conn, provider, &user.id, &actor, ip)?;
-    Ok(Ok(()))
+    let outcome = conn.transaction::<_, diesel::result::Error, _>(|c| {
+        lock_account(c, &user.id)?;
+        if !unlink_in(c, provider, &user.id, &actor, ip)? {
+            return Ok(Err(KeepLink::NotLinked));
+        }
+        // What is left, read inside the transaction (after the delete took the write lock, and
+        // from the stored row, not the session's copy of the user).
+        let left = rows::links_of_user(c, &user.id)?.len();
+        let password = users::by_id(c, &user.id)?
+            .is_some_and(|u| has_password(&u));
+        let passkeys = crate::authn::second_factor::Factors::load(c, &user.id)?.passkeys > 0;
+        if !password && !passkeys && left == 0 {
+            // Undo it all: the last way in stays.
+            return Err(diesel::result::Error::RollbackTransaction);
+        }
+        Ok(Ok(()))
+    });
+    match outcome {
+        Err(diesel::result::Error::RollbackTransaction) => Ok(Err(KeepLink::LastWayIn)),
+        other => other,
+    }
 }

@@ -64,7 +64,8 @@ pub enum SignedIn {
     /// No account, per the provider's policy.
     Refused(accounts::Refusal),
     /// No account linked yet, but the policy links one after its owner signs in here with
-    /// their own credentials: the token of the offer (`accounts::offer_link`), for the cookie.
+    /// their own credentials and confirms it: the token of the offer (`accounts::offer_link`),
+    /// for the cookie.
     LinkOffered(accounts::Refusal, String),
 }
 
@@ -75,6 +76,7 @@ pub enum SignedIn {
 pub fn sign_in(
     conn: &mut crate::db::DbConn,
     kek: &crate::crypto::kek::Kek,
+    settings: &crate::config::Settings,
     done: &flow::Finished,
     browser: &crate::authn::interaction::Browser,
     interaction: Option<&crate::authn::interaction::Handle>,
@@ -84,13 +86,13 @@ pub fn sign_in(
 ) -> diesel::QueryResult<SignedIn> {
     use crate::authn::journey::{self, Next, Proof, State};
     use accounts::Refusal;
-    let user = match accounts::resolve(conn, &done.provider, &done.identity, ip, now)? {
+    let user = match accounts::resolve(conn, settings, &done.provider, &done.identity, ip, now)? {
         Ok(u) => u,
         Err(why @ (Refusal::NotLinked | Refusal::AddressInUse))
             if done.provider.account_policy != providers::Policy::Refuse.as_str() =>
         {
             let p = &done.provider;
-            let token = accounts::offer_link(conn, kek, p, &done.identity.subject, browser, now)?;
+            let token = accounts::offer_link(conn, kek, p, &done.identity, browser, now)?;
             return Ok(SignedIn::LinkOffered(why, token));
         }
         Err(why) => return Ok(SignedIn::Refused(why)),

@@ -83,7 +83,8 @@ pub struct Spec {
     pub username_claim: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups_claim: Option<String>,
-    /// Local attribute ← upstream claim (`name`, `given_name`, `family_name`, `email`).
+    /// Local attribute ← upstream claim (`name`, `given_name`, `family_name`, `email`,
+    /// `email_verified`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim_map: Option<BTreeMap<String, String>>,
     #[serde(default)]
@@ -114,7 +115,16 @@ pub struct Spec {
 }
 
 /// Local attributes a claim map may fill.
-const MAPPED: [&str; 5] = ["name", "given_name", "family_name", "email", "username"];
+/// (`email_verified` names the claim that says whether the mapped `email` is verified: without
+/// it, a remapped address is unverified.)
+const MAPPED: [&str; 6] = [
+    "name",
+    "given_name",
+    "family_name",
+    "email",
+    "email_verified",
+    "username",
+];
 /// What else a plain OAuth 2.0 provider's claim paths may name.
 const PATHS: [&str; 4] = ["sub", "email_verified", "picture", "groups"];
 
@@ -430,16 +440,61 @@ pub fn save(
     })
 }
 
-/// Removes a provider (its links and the memberships it manages go with it); false when there
-/// was none.
-pub fn remove(conn: &mut DbConn, id: &str, actor: &Actor) -> diesel::QueryResult<bool> {
+/// Why a provider was not removed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeepProvider {
+    /// No provider has that id.
+    Unknown,
+    /// Accounts are linked to it (this many): removing it unlinks them, so only when forced.
+    Linked(usize),
+}
+
+/// Removes a provider. Accounts linked to it keep it unless `force`: then each link goes with
+/// an audit entry of its own (the account can no longer sign in with it) and the group
+/// memberships the provider manages go too — one transaction, the provider's removal audited.
+/// Returns how many links were removed.
+pub fn remove(
+    conn: &mut DbConn,
+    id: &str,
+    actor: &Actor,
+    force: bool,
+) -> diesel::QueryResult<Result<usize, KeepProvider>> {
     conn.transaction(|c| {
-        if !rows::delete(c, id)? {
-            return Ok(false);
+        // A write first (SQLite's write lock before the reads); it changes nothing.
+        if rows::touch(c, id)? == 0 {
+            return Ok(Err(KeepProvider::Unknown));
         }
-        audit::record(c, &Entry::new(actor, Event::UpstreamRemove).target(id))?;
-        Ok(true)
+        let links = rows::links_of_provider(c, id)?;
+        if !links.is_empty() && !force {
+            return Ok(Err(KeepProvider::Linked(links.len())));
+        }
+        for l in &links {
+            rows::delete_link(c, id, &l.user_id)?;
+            audit::record(
+                c,
+                &Entry::new(actor, Event::UpstreamUnlink)
+                    .target(&l.user_id)
+                    .detail(Some(&format!("{id} (provider removed)"))),
+            )?;
+        }
+        crate::db::models::groups::remove_all_sourced(c, id)?;
+        if !rows::delete(c, id)? {
+            return Ok(Err(KeepProvider::Unknown));
+        }
+        let detail = format!("{} linked accounts unlinked", links.len());
+        audit::record(
+            c,
+            &Entry::new(actor, Event::UpstreamRemove)
+                .target(id)
+                .detail(Some(&detail)),
+        )?;
+        Ok(Ok(links.len()))
     })
+}
+
+/// How many accounts are linked to provider `id` (what a forced removal unlinks).
+pub fn linked_accounts(conn: &mut DbConn, id: &str) -> diesel::QueryResult<usize> {
+    Ok(rows::links_of_provider(conn, id)?.len())
 }
 
 pub fn list(conn: &mut DbConn) -> diesel::QueryResult<Vec<ProviderRow>> {

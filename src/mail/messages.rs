@@ -44,6 +44,8 @@ struct Fields<'a> {
     /// For email changes.
     old_email: &'a str,
     new_email: &'a str,
+    /// For upstream links: the provider's name.
+    provider: &'a str,
 }
 
 type Parts = Result<(String, String), askama::Error>;
@@ -100,6 +102,12 @@ mail_templates!(
     "mail/signup_attempt.html"
 );
 
+mail_templates!(
+    upstream_linked_parts,
+    "mail/upstream_linked.txt",
+    "mail/upstream_linked.html"
+);
+
 fn fields<'a>(settings: &'a Settings, username: &'a str) -> Fields<'a> {
     Fields {
         site: site(settings),
@@ -109,6 +117,7 @@ fn fields<'a>(settings: &'a Settings, username: &'a str) -> Fields<'a> {
         lifetime: String::new(),
         old_email: "",
         new_email: "",
+        provider: "",
     }
 }
 
@@ -233,6 +242,23 @@ pub fn signup_attempt(
     };
     let subject = "Someone tried to create an account with your address at";
     compose(to, subject, &m, signup_attempt_parts)
+}
+
+/// To the account's address when a sign-in with an upstream provider was linked to it (by the
+/// owner's confirmation, a trusted address, or the account's creation): if it was not them,
+/// unlink it at /account.
+pub fn upstream_linked(
+    settings: &Settings,
+    username: &str,
+    to: &str,
+    provider: &str,
+) -> Result<Mail, askama::Error> {
+    let m = Fields {
+        provider,
+        ..fields(settings, username)
+    };
+    let subject = "A sign-in provider was linked to your account at";
+    compose(to, subject, &m, upstream_linked_parts)
 }
 
 #[cfg(test)]

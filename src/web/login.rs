@@ -220,14 +220,9 @@ pub async fn submit(
             return again(&req, &state, c, &form.username, &return_to, why).await;
         }
     };
-    let linked = take_offered_link(&req, &state, &done).await?;
+    let onwards = link_confirmation(&req, &state, &done, &return_to).unwrap_or(return_to);
     let cookie = session::sign_in(&req, &state, &done, current.map(|s| s.id_hash)).await?;
-    let mut res = signed_in(&state, cookie, return_to);
-    if let Some(clear) = linked {
-        res.add_cookie(&clear)
-            .map_err(|_| AppError::internal("a cookie"))?;
-    }
-    Ok(res)
+    Ok(signed_in(&state, cookie, onwards))
 }
 
 const LINK_COOKIE: &str = "ostiary_upstream_link";
@@ -255,45 +250,34 @@ pub(super) fn link_offer_cookie(state: &AppState, token: String) -> Cookie<'stat
         .finish()
 }
 
-/// After a login with the person's own credentials (never one that came from an upstream,
-/// `fed`): the upstream link this browser was offered is made to this account
-/// (`federation::accounts::take_link`). Returns the cookie that clears the offer.
-async fn take_offered_link(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    done: &Completed,
-) -> Result<Option<Cookie<'static>>, AppError> {
-    use crate::authn::acr::{Method, Methods};
-    let Some(token) = req
-        .cookie(link_cookie_name(state))
+/// The offered upstream link's token this browser carries, if any.
+pub(super) fn link_offer_token(req: &HttpRequest, state: &AppState) -> Option<String> {
+    req.cookie(link_cookie_name(state))
         .map(|c| c.value().to_owned())
-    else {
-        return Ok(None);
-    };
+        .filter(|v| !v.is_empty())
+}
+
+/// After a login with the person's own credentials (never one that came from an upstream,
+/// `fed`) in a browser holding an offered upstream link: where the person is asked whether to
+/// link it (`upstream_link`), coming back to `return_to` after. Nothing is linked without that
+/// answer: the next person to sign in on a shared computer is asked, never linked silently.
+fn link_confirmation(
+    req: &HttpRequest,
+    state: &AppState,
+    done: &Completed,
+    return_to: &str,
+) -> Option<String> {
+    use crate::authn::acr::{Method, Methods};
+    link_offer_token(req, state)?;
     if Methods::parse(&done.amr).has(Method::Fed) {
-        return Ok(None);
+        return None;
     }
-    let browser = super::browser::of(req, state);
-    let user = done.user.clone();
-    let ip = client_addr::of(req).map(|a| a.to_string());
-    let st = state.clone();
-    super::db(state, move |c| {
-        let kek = st.keys.kek();
-        let now = crate::db::now();
-        Ok(crate::federation::accounts::take_link(
-            c,
-            kek,
-            &token,
-            browser.as_ref(),
-            &user,
-            ip.as_deref(),
-            now,
-        )?)
-    })
-    .await?;
-    let mut clear = link_offer_cookie(state, String::new());
-    clear.make_removal();
-    Ok(Some(clear))
+    Some(format!(
+        "/account/upstreams/link?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", return_to)
+            .finish()
+    ))
 }
 
 /// A login completed by its first step (a password, an upstream provider): the new session's
@@ -343,12 +327,8 @@ pub(super) async fn completed(
 ) -> Result<Vec<Cookie<'static>>, AppError> {
     let interaction = super::browser::interaction_in(req, state, return_to);
     login::record(&state.clone().into_inner(), done, interaction).await?;
-    let linked = take_offered_link(req, state, done).await?;
     let cookie = session::sign_in(req, state, done, replaces).await?;
-    Ok([cookie, pending_login::clearing(state)]
-        .into_iter()
-        .chain(linked)
-        .collect())
+    Ok(vec![cookie, pending_login::clearing(state)])
 }
 
 /// An account was created a moment ago (sign-up, first-run setup): the journey decides whether

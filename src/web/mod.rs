@@ -38,6 +38,7 @@ pub mod signup;
 pub mod templates;
 pub mod token;
 pub mod upstream;
+pub mod upstream_link;
 pub mod userinfo;
 pub mod verify;
 
@@ -125,6 +126,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         "/account/upstreams/unlink",
         post().to(account::unlink_upstream),
     )
+    .route("/account/upstreams/link", get().to(upstream_link::page))
+    .route("/account/upstreams/link", post().to(upstream_link::answer))
     .route(
         "/account/sessions/sign-out-others",
         post().to(devices::sign_out_others),

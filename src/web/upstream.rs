@@ -181,6 +181,7 @@ pub async fn callback(
         Ok(federation::sign_in(
             c,
             st.keys.kek(),
+            &st.settings,
             &done,
             &browser,
             interaction.as_ref(),
@@ -190,6 +191,8 @@ pub async fn callback(
         )?)
     })
     .await?;
+    // A just-in-time account or a trusted address's link may have queued a notice.
+    state.outbox.wake();
     let next = match answer {
         SignedIn::Refused(why) => {
             let message = why.message(&provider_name);
@@ -203,8 +206,8 @@ pub async fn callback(
         SignedIn::LinkOffered(why, token) => {
             let message = format!(
                 "{} If this is your account here, sign in to it with its password (in the \
-                 next 10 minutes, in this browser) and your {provider_name} account will be \
-                 linked to it.",
+                 next 10 minutes, in this browser): you will then be asked to confirm linking \
+                 your {provider_name} account to it.",
                 why.message(&provider_name)
             );
             let mut res = failure(

@@ -64,6 +64,14 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ProviderRow>> {
         .load(conn)
 }
 
+/// Writes provider `id`'s row unchanged (a write first, so SQLite takes its write lock before a
+/// transaction reads); the number of rows touched.
+pub fn touch(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::update(up::table.find(id))
+        .set(up::updated_at.eq(up::updated_at))
+        .execute(conn)
+}
+
 pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
     diesel::delete(up::table.find(id))
         .execute(conn)
@@ -91,6 +99,14 @@ pub fn links_of_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<LinkRo
     ul::table
         .filter(ul::user_id.eq(user_id))
         .order(ul::provider_id.asc())
+        .select(LinkRow::as_select())
+        .load(conn)
+}
+
+pub fn links_of_provider(conn: &mut DbConn, provider: &str) -> QueryResult<Vec<LinkRow>> {
+    ul::table
+        .filter(ul::provider_id.eq(provider))
+        .order(ul::user_id.asc())
         .select(LinkRow::as_select())
         .load(conn)
 }

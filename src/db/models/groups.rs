@@ -22,6 +22,17 @@ pub fn insert(conn: &mut DbConn, row: &GroupRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
+/// Inserts the group unless one of that name exists (`ON CONFLICT DO NOTHING` on either
+/// backend, which the `MultiConnection` does not offer): of two logins making the same group at
+/// once, the second neither fails nor aborts its transaction; it reads the first's row after.
+pub fn insert_if_absent(conn: &mut DbConn, row: &GroupRow) -> QueryResult<usize> {
+    let q = diesel::insert_into(g::table).values(row);
+    match conn {
+        DbConn::Pg(pg) => q.on_conflict_do_nothing().execute(pg),
+        DbConn::Sqlite(lite) => q.on_conflict_do_nothing().execute(lite),
+    }
+}
+
 pub fn by_name(conn: &mut DbConn, name: &str) -> QueryResult<Option<GroupRow>> {
     g::table
         .filter(g::name.eq(name))
@@ -108,4 +119,9 @@ pub fn remove_sourced(conn: &mut DbConn, user_id: &str, source: &str) -> QueryRe
             .filter(gm::source.eq(source)),
     )
     .execute(conn)
+}
+
+/// Removes every membership that `source` manages, whoever the member.
+pub fn remove_all_sourced(conn: &mut DbConn, source: &str) -> QueryResult<usize> {
+    diesel::delete(gm::table.filter(gm::source.eq(source))).execute(conn)
 }
