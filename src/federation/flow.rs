@@ -19,8 +19,8 @@ use serde_json::{Map, Value};
 
 use super::error::json;
 pub use super::error::FlowError;
+use super::oauth2;
 use super::providers::{self, KIND_OIDC};
-use super::{oauth2, Cache, CACHE_FOR, REFETCH_AFTER};
 use crate::authn::acr::Method;
 use crate::authn::interaction::Browser;
 use crate::crypto::jwt::{self, Expiry, Profile};
@@ -38,7 +38,7 @@ pub struct Env<'a> {
     pub pool: &'a Pool,
     pub kek: &'a Kek,
     pub outbound: &'a Outbound,
-    pub cache: &'a Cache,
+    pub cache: &'a crate::fetched::Fetched,
     /// Our callback, `{issuer}/login/upstream/callback`, registered at every upstream.
     pub redirect_uri: String,
 }
@@ -92,24 +92,18 @@ async fn endpoints(env: &Env<'_>, p: &ProviderRow) -> Result<Endpoints, FlowErro
     }
     let issuer = p.issuer.as_deref().ok_or(FlowError::UnknownProvider)?;
     let url = format!("{issuer}/.well-known/openid-configuration");
-    let doc = match env.cache.get(&url) {
-        Some((at, doc)) if at.elapsed() < CACHE_FOR => doc,
-        _ => {
-            let r = env
-                .outbound
-                .get(&url, "application/json", Limits::UPSTREAM)
-                .await
-                .map_err(FlowError::Unreachable)?;
-            let doc = json(&r)?;
-            if doc["issuer"].as_str().map(|i| i.trim_end_matches('/')) != Some(issuer) {
-                return Err(FlowError::Invalid(
-                    "its discovery document names another issuer",
-                ));
-            }
-            env.cache.put(&url, doc.clone());
-            doc
-        }
-    };
+    let doc = env
+        .cache
+        .document(env.outbound, &url, Limits::UPSTREAM)
+        .await?;
+    if !doc.is_object() {
+        return Err(FlowError::Invalid("not a JSON object"));
+    }
+    if doc["issuer"].as_str().map(|i| i.trim_end_matches('/')) != Some(issuer) {
+        return Err(FlowError::Invalid(
+            "its discovery document names another issuer",
+        ));
+    }
     let s = |k: &str| doc[k].as_str().map(str::to_owned);
     let methods = doc["token_endpoint_auth_methods_supported"].as_array();
     let takes = |m: &str| methods.is_none_or(|a| a.iter().any(|v| v == m));
@@ -339,7 +333,7 @@ async fn exchange(
         .await
         .map_err(|e| match e {
             FetchError::Status(_) => FlowError::Invalid("the code was not accepted"),
-            other => FlowError::Unreachable(other),
+            other => other.into(),
         })?;
     let tokens = json(&answer)?;
     // RFC 6749 §5.2, whatever the status (GitHub answers its errors with 200).
@@ -380,37 +374,13 @@ async fn exchange(
     })
 }
 
-/// The upstream's JWKS for a token signed by `kid`: cached, fetched again when stale or when
-/// `kid` is not in it (the upstream rotated), at most once per `REFETCH_AFTER`.
+/// The upstream's JWKS for a token signed by `kid` (`fetched`: cached, fetched again when stale
+/// or when `kid` is not in it, the upstream having rotated).
 async fn jwks(env: &Env<'_>, url: &str, kid: Option<&str>) -> Result<JwkSet, FlowError> {
-    let cached = env.cache.get(url);
-    let knows = |v: &Value| {
-        kid.is_none_or(|k| {
-            v["keys"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|j| j["kid"].as_str() == Some(k)))
-        })
-    };
-    let keys = match cached {
-        Some((at, v))
-            if (at.elapsed() < CACHE_FOR && knows(&v)) || at.elapsed() < REFETCH_AFTER =>
-        {
-            v
-        }
-        _ => {
-            let r = env
-                .outbound
-                .get(url, "application/json", Limits::UPSTREAM)
-                .await
-                .map_err(FlowError::Unreachable)?;
-            let body = json(&r)?;
-            let v = serde_json::json!({
-                "keys": body["keys"].as_array().cloned().unwrap_or_default()
-            });
-            env.cache.put(url, v.clone());
-            v
-        }
-    };
+    let keys = env
+        .cache
+        .key_set(env.outbound, url, Limits::UPSTREAM, kid)
+        .await?;
     // Keys of types jsonwebtoken does not know are left out rather than failing the set.
     let usable: Vec<Value> = keys["keys"]
         .as_array()
@@ -440,8 +410,7 @@ async fn oidc_identity(
         let info = env
             .outbound
             .get_bearer(url, "application/json", token, Limits::UPSTREAM)
-            .await
-            .map_err(FlowError::Unreachable)?;
+            .await?;
         let info = json(&info)?;
         // OIDC Core §5.3.4: userinfo's sub must be the id_token's.
         if info.get("sub") != claims.get("sub") {

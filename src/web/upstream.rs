@@ -27,7 +27,7 @@ fn env<'a>(state: &'a AppState, outbound: &'a crate::outbound::Outbound) -> Env<
         pool: &state.pool,
         kek: state.keys.kek(),
         outbound,
-        cache: &state.upstreams,
+        cache: &state.fetched,
         redirect_uri: callback_uri(state),
     }
 }
