@@ -106,7 +106,7 @@ impl AppState {
             keys: KeyRing::new(kek, Duration::from_secs(settings.key_cache_ttl)),
             outbox: crate::outbox::Waker::default(),
             webauthn: crate::authn::passkey::relying_party(&settings.issuer),
-            fetched: Default::default(),
+            fetched: crate::fetched::Fetched::new(Duration::from_secs(settings.keys_refetch_pause)),
             caches: Arc::new(crate::cache::Caches::new(settings.cache_sync_ms)),
             discovery: crate::oidc::discovery::metadata(&settings.issuer, &settings)
                 .to_string()

@@ -928,6 +928,7 @@ impl Receiver {
 async fn a_jwks_uri_is_fetched_cached_and_fetched_again_for_an_unknown_kid() {
     let app = spawn_app_on(test_db(), |a| {
         a.outbound_allow = Some("127.0.0.0/8".into());
+        a.keys_refetch_pause = Some(1);
     })
     .await;
     let old = ClientKey::new("old");
@@ -955,9 +956,18 @@ async fn a_jwks_uri_is_fetched_cached_and_fetched_again_for_an_unknown_kid() {
         1,
         "fetched once, then cached"
     );
-    // The client rotates: a new kid makes Ostiary fetch again (after the short refetch pause).
+    // The client rotates: a new kid makes Ostiary fetch again, but not within the refetch
+    // pause (keys_refetch_pause, 1 s here) of the last fetch.
     *keys.body.lock().expect("lock") = json!({ "keys": [new.jwk()] }).to_string();
-    tokio::time::sleep(Duration::from_millis(5_200)).await;
+    let (status, _) =
+        cc_with_assertion(&app, &new.sign(&assertion_claims(id, &app.address, 60))).await;
+    assert_eq!(status, 401, "an unknown kid within the pause");
+    assert_eq!(
+        *keys.gets.lock().expect("lock"),
+        1,
+        "not fetched within the pause"
+    );
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let (status, body) =
         cc_with_assertion(&app, &new.sign(&assertion_claims(id, &app.address, 60))).await;
     assert_eq!(status, 200, "{body}");
