@@ -10,7 +10,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 
@@ -103,17 +102,6 @@ pub async fn registered_keys(
     }
 }
 
-fn key_for<'k>(set: &'k JwkSet, kid: Option<&str>) -> Option<&'k Jwk> {
-    match kid {
-        Some(k) => set.find(k),
-        // Without a kid, only an unambiguous set will do.
-        None => match set.keys.as_slice() {
-            [only] => Some(only),
-            _ => None,
-        },
-    }
-}
-
 /// What a refused assertion's `error_description` says.
 fn refusal(e: &JwtError) -> &'static str {
     match e {
@@ -140,12 +128,12 @@ pub fn verify(
             "the client assertion must be signed with RS256, ES256 or EdDSA",
         ));
     }
-    let set: JwkSet = serde_json::from_value(keys.clone())
-        .map_err(|_| invalid("the client's keys are not a usable JWK Set"))?;
-    let jwk = key_for(&set, header.kid.as_deref()).ok_or_else(|| {
+    // Never a key the client registered for another use or algorithm; without a kid, only an
+    // unambiguous one.
+    let jwk = jwt::select_key(keys, header.kid.as_deref(), header.alg).ok_or_else(|| {
         invalid("the client assertion is signed with a key the client did not register")
     })?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| invalid("the client's key is not usable"))?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| invalid("the client's key is not usable"))?;
     let profile = Profile {
         issuer: &client.row.client_id,
         audiences: Some(audiences),
