@@ -12,7 +12,6 @@
 use aws_lc_rs::digest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::DecodingKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -91,7 +90,7 @@ async fn endpoints(env: &Env<'_>, p: &ProviderRow) -> Result<Endpoints, FlowErro
         });
     }
     let issuer = p.issuer.as_deref().ok_or(FlowError::UnknownProvider)?;
-    let url = format!("{issuer}/.well-known/openid-configuration");
+    let url = discovery_url(issuer);
     let doc = env
         .cache
         .document(env.outbound, &url, Limits::UPSTREAM)
@@ -99,9 +98,9 @@ async fn endpoints(env: &Env<'_>, p: &ProviderRow) -> Result<Endpoints, FlowErro
     if !doc.is_object() {
         return Err(FlowError::Invalid("not a JSON object"));
     }
-    if doc["issuer"].as_str().map(|i| i.trim_end_matches('/')) != Some(issuer) {
+    if doc["issuer"].as_str() != Some(issuer) {
         return Err(FlowError::Invalid(
-            "its discovery document names another issuer",
+            "issuer mismatch: its discovery document names another issuer than the one configured",
         ));
     }
     let s = |k: &str| doc[k].as_str().map(str::to_owned);
@@ -116,6 +115,13 @@ async fn endpoints(env: &Env<'_>, p: &ProviderRow) -> Result<Endpoints, FlowErro
         iss_parameter: doc["authorization_response_iss_parameter_supported"] == Value::Bool(true),
         basic_auth: takes("client_secret_basic") || !takes("client_secret_post"),
     })
+}
+
+/// Where an issuer's discovery document is (OIDC Discovery §4): the issuer, without one
+/// trailing '/', then `/.well-known/openid-configuration`.
+fn discovery_url(issuer: &str) -> String {
+    let base = issuer.strip_suffix('/').unwrap_or(issuer);
+    format!("{base}/.well-known/openid-configuration")
 }
 
 fn s256(verifier: &str) -> String {
@@ -298,7 +304,7 @@ async fn exchange(
     // (a response from another upstream, mixed up, is refused before its code goes anywhere).
     if p.kind == KIND_OIDC && (ep.iss_parameter || cb.iss.is_some()) {
         let issuer = p.issuer.as_deref().unwrap_or_default();
-        if cb.iss.as_deref().map(|i| i.trim_end_matches('/')) != Some(issuer) {
+        if cb.iss.as_deref() != Some(issuer) {
             return Err(FlowError::Invalid(
                 "the response names another issuer (iss)",
             ));
@@ -374,25 +380,6 @@ async fn exchange(
     })
 }
 
-/// The upstream's JWKS for a token signed by `kid` (`fetched`: cached, fetched again when stale
-/// or when `kid` is not in it, the upstream having rotated).
-async fn jwks(env: &Env<'_>, url: &str, kid: Option<&str>) -> Result<JwkSet, FlowError> {
-    let keys = env
-        .cache
-        .key_set(env.outbound, url, Limits::UPSTREAM, kid)
-        .await?;
-    // Keys of types jsonwebtoken does not know are left out rather than failing the set.
-    let usable: Vec<Value> = keys["keys"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|k| serde_json::from_value::<jsonwebtoken::jwk::Jwk>((*k).clone()).is_ok())
-        .cloned()
-        .collect();
-    serde_json::from_value(serde_json::json!({ "keys": usable }))
-        .map_err(|_| FlowError::Invalid("its keys are not a usable JWK Set"))
-}
-
 /// An OpenID Connect upstream's claims: its id_token checked, completed by userinfo's.
 async fn oidc_identity(
     env: &Env<'_>,
@@ -442,19 +429,18 @@ async fn verify_id_token(
         .jwks
         .as_deref()
         .ok_or(FlowError::Invalid("no jwks_uri"))?;
-    let set = jwks(env, url, header.kid.as_deref()).await?;
-    let jwk = match header.kid.as_deref() {
-        Some(k) => set.find(k),
-        None => match set.keys.as_slice() {
-            [only] => Some(only),
-            _ => None,
-        },
-    }
-    .ok_or(FlowError::Invalid(
-        "the id_token is signed by an unknown key",
-    ))?;
+    // The upstream's JWKS (`fetched`: cached, fetched again when stale or when `kid` is not in
+    // it, the upstream having rotated); the key for this header's kid and alg, never one for
+    // another use or algorithm.
+    let set = env
+        .cache
+        .key_set(env.outbound, url, Limits::UPSTREAM, header.kid.as_deref())
+        .await?;
+    let jwk = jwt::select_key(&set, header.kid.as_deref(), header.alg).ok_or(
+        FlowError::Invalid("the id_token is signed by an unknown key"),
+    )?;
     let key =
-        DecodingKey::from_jwk(jwk).map_err(|_| FlowError::Invalid("its key is not usable"))?;
+        DecodingKey::from_jwk(&jwk).map_err(|_| FlowError::Invalid("its key is not usable"))?;
     let issuer = p.issuer.as_deref().unwrap_or_default();
     let audiences = [p.client_id.clone()];
     let profile = Profile {
@@ -491,4 +477,33 @@ async fn verify_id_token(
         _ => {}
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_discovery_url_strips_one_trailing_slash_only() {
+        for (issuer, url) in [
+            (
+                "https://sso.example.com",
+                "https://sso.example.com/.well-known/openid-configuration",
+            ),
+            (
+                "https://sso.example.com/",
+                "https://sso.example.com/.well-known/openid-configuration",
+            ),
+            (
+                "https://x.example/tenant/",
+                "https://x.example/tenant/.well-known/openid-configuration",
+            ),
+            (
+                "https://x.example/t//",
+                "https://x.example/t//.well-known/openid-configuration",
+            ),
+        ] {
+            assert_eq!(discovery_url(issuer), url);
+        }
+    }
 }

@@ -95,6 +95,14 @@ pub fn links_of_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<LinkRo
         .load(conn)
 }
 
+pub fn links_of_provider(conn: &mut DbConn, provider: &str) -> QueryResult<Vec<LinkRow>> {
+    ul::table
+        .filter(ul::provider_id.eq(provider))
+        .order(ul::user_id.asc())
+        .select(LinkRow::as_select())
+        .load(conn)
+}
+
 pub fn insert_link(conn: &mut DbConn, row: &LinkRow) -> QueryResult<()> {
     diesel::insert_into(ul::table)
         .values(row)
