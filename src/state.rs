@@ -99,6 +99,7 @@ impl AppState {
                 interactions: Buckets::new(120),
                 documents: Buckets::new(30),
                 user_codes: Buckets::new(20),
+                upstream_logins: Buckets::new(settings.throttle.upstream_logins_per_address),
                 resets: Buckets::per_hour(settings.mail.reset_requests_per_address),
             },
             // Re-read keys well within the activation delay, so every replica knows a key before

@@ -665,13 +665,13 @@ async fn a_global_par_requirement_refuses_plain_requests() {
 
 // --- private_key_jwt ------------------------------------------------------------------------------
 
-struct ClientKey {
+pub(crate) struct ClientKey {
     pair: EcdsaKeyPair,
     kid: String,
 }
 
 impl ClientKey {
-    fn new(kid: &str) -> ClientKey {
+    pub(crate) fn new(kid: &str) -> ClientKey {
         let rng = SystemRandom::new();
         let pkcs8 =
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
@@ -682,7 +682,7 @@ impl ClientKey {
         }
     }
 
-    fn jwk(&self) -> Value {
+    pub(crate) fn jwk(&self) -> Value {
         let p = self.pair.public_key().as_ref();
         json!({
             "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
@@ -691,7 +691,7 @@ impl ClientKey {
         })
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         let header = json!({ "alg": "ES256", "typ": "JWT", "kid": self.kid });
         let msg = format!(
             "{}.{}",
@@ -706,7 +706,7 @@ impl ClientKey {
     }
 }
 
-fn assertion_claims(client_id: &str, aud: &str, exp_in: i64) -> Value {
+pub(crate) fn assertion_claims(client_id: &str, aud: &str, exp_in: i64) -> Value {
     let now = ostiary::db::now();
     json!({
         "iss": client_id, "sub": client_id, "aud": aud,
@@ -715,7 +715,7 @@ fn assertion_claims(client_id: &str, aud: &str, exp_in: i64) -> Value {
     })
 }
 
-async fn cc_with_assertion(app: &TestApp, assertion: &str) -> (u16, Value) {
+pub(crate) async fn cc_with_assertion(app: &TestApp, assertion: &str) -> (u16, Value) {
     post_form(
         app,
         "/token",
