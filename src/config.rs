@@ -105,7 +105,7 @@ pub const DOCUMENTED_DEFAULTS: &[(&str, &str)] = &[
     ("lockout_duration", "900"),
     ("password_checks_per_address", "60"),
     ("password_checks_per_account", "60"),
-    ("upstream_logins_per_address", "30"),
+    ("upstream_logins_per_address", "60"),
     ("registration", "token"),
     (
         "registration_grant_types",
@@ -613,7 +613,7 @@ impl Default for ThrottleSettings {
             lockout_duration: 900,
             checks_per_address: 60,
             checks_per_account: 60,
-            upstream_logins_per_address: 30,
+            upstream_logins_per_address: 60,
         }
     }
 }
