@@ -98,12 +98,14 @@ pub const DOCUMENTED_DEFAULTS: &[(&str, &str)] = &[
     ("password_hash_queue", "64"),
     ("maintenance_interval", "60"),
     ("key_cache_ttl", "30"),
+    ("keys_refetch_pause", "5"),
     ("cache_sync_ms", "500"),
     ("account_lockout_threshold", "10"),
     ("address_lockout_threshold", "30"),
     ("lockout_duration", "900"),
     ("password_checks_per_address", "60"),
     ("password_checks_per_account", "60"),
+    ("upstream_logins_per_address", "60"),
     ("registration", "token"),
     (
         "registration_grant_types",
@@ -247,6 +249,10 @@ pub struct SettingsArgs {
     /// the CLI or another replica are seen within this time)
     #[arg(long, env = "OSTIARY_KEY_CACHE_TTL", value_name = "SECONDS")]
     pub key_cache_ttl: Option<u64>,
+    /// Seconds between two fetches of one key set (a client's jwks_uri, an upstream provider's
+    /// JWKS) for tokens naming a key it does not hold; 0 fetches again at every unknown kid
+    #[arg(long, env = "OSTIARY_KEYS_REFETCH_PAUSE", value_name = "SECONDS")]
+    pub keys_refetch_pause: Option<u64>,
     /// Milliseconds between a process's checks of what it caches (clients, user status, the
     /// access-token deny-list) against the database; a change made elsewhere is seen within
     /// twice this. 0 turns the caches off (every request reads the database)
@@ -281,6 +287,14 @@ pub struct SettingsArgs {
         value_name = "PER_MINUTE"
     )]
     pub password_checks_per_account: Option<u32>,
+    /// Logins with an upstream provider (starts and callbacks) admitted per minute from one
+    /// client address (burst: a sixth, at least 5); 0: no limit
+    #[arg(
+        long,
+        env = "OSTIARY_UPSTREAM_LOGINS_PER_ADDRESS",
+        value_name = "PER_MINUTE"
+    )]
+    pub upstream_logins_per_address: Option<u32>,
     /// Who may register clients at /register: closed, token (an initial access token) or open
     #[arg(long, env = "OSTIARY_REGISTRATION", value_name = "POLICY")]
     pub registration: Option<String>,
@@ -419,6 +433,8 @@ pub struct Settings {
     pub password_hash_concurrency: usize,
     pub password_hash_queue: usize,
     pub key_cache_ttl: u64,
+    /// `crate::fetched`: the shortest time between two fetches of a key set for unknown kids.
+    pub keys_refetch_pause: u64,
     /// `crate::cache`: how often cached clients, user status and the deny-list are checked; 0: no
     /// caches.
     pub cache_sync_ms: u64,
@@ -585,6 +601,8 @@ pub struct ThrottleSettings {
     /// Checks admitted per minute per client address / per account, before any hashing.
     pub checks_per_address: u32,
     pub checks_per_account: u32,
+    /// Upstream logins (starts and callbacks) admitted per minute per client address.
+    pub upstream_logins_per_address: u32,
 }
 
 impl Default for ThrottleSettings {
@@ -595,6 +613,7 @@ impl Default for ThrottleSettings {
             lockout_duration: 900,
             checks_per_address: 60,
             checks_per_account: 60,
+            upstream_logins_per_address: 60,
         }
     }
 }
@@ -673,6 +692,7 @@ impl SettingsArgs {
             password_hash_concurrency,
             password_hash_queue,
             key_cache_ttl,
+            keys_refetch_pause,
             cache_sync_ms,
             key_rotation_interval,
             maintenance_interval,
@@ -683,6 +703,7 @@ impl SettingsArgs {
             lockout_duration,
             password_checks_per_address,
             password_checks_per_account,
+            upstream_logins_per_address,
             registration,
             registration_grant_types,
             registration_scopes,
@@ -926,6 +947,9 @@ fn throttle_settings(a: &SettingsArgs) -> Result<ThrottleSettings, ConfigError> 
         checks_per_account: a
             .password_checks_per_account
             .unwrap_or(d.checks_per_account),
+        upstream_logins_per_address: a
+            .upstream_logins_per_address
+            .unwrap_or(d.upstream_logins_per_address),
     })
 }
 
@@ -1060,6 +1084,11 @@ impl Settings {
                 .max(1),
             password_hash_queue: a.password_hash_queue.unwrap_or(64),
             key_cache_ttl: a.key_cache_ttl.unwrap_or(30),
+            keys_refetch_pause: seconds_within(
+                "keys_refetch_pause",
+                a.keys_refetch_pause.unwrap_or(5),
+                0..=300,
+            )?,
             cache_sync_ms: cache_sync_ms(a.cache_sync_ms)?,
             key_rotation_interval: match a.key_rotation_interval {
                 Some(n) if n < 60 => {
@@ -1366,6 +1395,7 @@ mod tests {
             password_hash_concurrency,
             password_hash_queue,
             key_cache_ttl,
+            keys_refetch_pause,
             cache_sync_ms,
             key_rotation_interval,
             maintenance_interval,
@@ -1387,7 +1417,7 @@ mod tests {
             outbound_allow,
             mail,
         } = s;
-        format!("{database_url:?}, {db:?}, {issuer:?}, {issuer_from_bind:?}, {bind:?}, {keys_dir:?}, {key_encryption_key:?}, {log:?}, {log_format:?}, {db_pool_size:?}, {workers:?}, {access_token_ttl:?}, {id_token_ttl:?}, {refresh_token_ttl:?}, {refresh_grace:?}, {code_ttl:?}, {session_ttl:?}, {access_token_alg:?}, {key_activation_delay:?}, {argon2:?}, {password_hash_concurrency:?}, {password_hash_queue:?}, {key_cache_ttl:?}, {cache_sync_ms:?}, {key_rotation_interval:?}, {maintenance_interval:?}, {static_dir:?}, {trusted_proxies:?}, {throttle:?}, {registration:?}, {client_id_metadata_documents:?}, {require_verified_email:?}, {signup:?}, {second_factor:?}, {require_par:?}, {db_timeout:?}, {otlp_endpoint:?}, {metrics_allow:?}, {metrics_bind:?}, {device_code_ttl:?}, {device_poll_interval:?}, {outbound_allow:?}, {mail:?}")
+        format!("{database_url:?}, {db:?}, {issuer:?}, {issuer_from_bind:?}, {bind:?}, {keys_dir:?}, {key_encryption_key:?}, {log:?}, {log_format:?}, {db_pool_size:?}, {workers:?}, {access_token_ttl:?}, {id_token_ttl:?}, {refresh_token_ttl:?}, {refresh_grace:?}, {code_ttl:?}, {session_ttl:?}, {access_token_alg:?}, {key_activation_delay:?}, {argon2:?}, {password_hash_concurrency:?}, {password_hash_queue:?}, {key_cache_ttl:?}, {keys_refetch_pause:?}, {cache_sync_ms:?}, {key_rotation_interval:?}, {maintenance_interval:?}, {static_dir:?}, {trusted_proxies:?}, {throttle:?}, {registration:?}, {client_id_metadata_documents:?}, {require_verified_email:?}, {signup:?}, {second_factor:?}, {require_par:?}, {db_timeout:?}, {otlp_endpoint:?}, {metrics_allow:?}, {metrics_bind:?}, {device_code_ttl:?}, {device_poll_interval:?}, {outbound_allow:?}, {mail:?}")
     }
 
     #[test]

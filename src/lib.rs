@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod federation;
+pub mod fetched;
 pub mod groups;
 pub mod mail;
 pub mod maintenance;

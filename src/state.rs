@@ -27,10 +27,9 @@ pub struct AppState {
     pub outbox: crate::outbox::Waker,
     /// The WebAuthn relying party (passkeys); `None` when the issuer's host is not a domain.
     pub webauthn: Option<webauthn_rs::prelude::Webauthn>,
-    /// Clients' fetched `jwks_uri` documents (private_key_jwt), per process.
-    pub client_keys: crate::oauth::client_assertion::KeyCache,
-    /// Upstream providers' discovery documents and JWKS (`federation`), per process.
-    pub upstreams: crate::federation::Cache,
+    /// Documents fetched from other servers (clients' `jwks_uri`, upstream providers'
+    /// discovery documents and JWKS), per process.
+    pub fetched: crate::fetched::Fetched,
     /// The discovery document, rendered once (it depends on the settings only).
     pub discovery: actix_web::web::Bytes,
     /// Clients, user status, the deny-list and verified tokens held in memory (`crate::cache`).
@@ -100,6 +99,7 @@ impl AppState {
                 interactions: Buckets::new(120),
                 documents: Buckets::new(30),
                 user_codes: Buckets::new(20),
+                upstream_logins: Buckets::new(settings.throttle.upstream_logins_per_address),
                 resets: Buckets::per_hour(settings.mail.reset_requests_per_address),
             },
             // Re-read keys well within the activation delay, so every replica knows a key before
@@ -107,8 +107,7 @@ impl AppState {
             keys: KeyRing::new(kek, Duration::from_secs(settings.key_cache_ttl)),
             outbox: crate::outbox::Waker::default(),
             webauthn: crate::authn::passkey::relying_party(&settings.issuer),
-            client_keys: Default::default(),
-            upstreams: Default::default(),
+            fetched: crate::fetched::Fetched::new(Duration::from_secs(settings.keys_refetch_pause)),
             caches: Arc::new(crate::cache::Caches::new(settings.cache_sync_ms)),
             discovery: crate::oidc::discovery::metadata(&settings.issuer, &settings)
                 .to_string()

@@ -32,6 +32,9 @@ pub struct Admission {
     pub documents: Buckets,
     /// Unknown device user codes typed from one client address (RFC 8628 §5.1).
     pub user_codes: Buckets,
+    /// Upstream logins (starts and callbacks: each an outbound fetch, a start also a row), per
+    /// client address.
+    pub upstream_logins: Buckets,
 }
 
 pub struct Buckets {

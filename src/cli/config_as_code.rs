@@ -724,8 +724,15 @@ pub fn apply(settings: &Settings, path: &str, dry_run: bool) -> CliResult {
                         &actor,
                         now,
                     )?;
-                    if let Err(why) = saved {
-                        return Err(CliError::new(format!("upstream {}: {why:?}", spec.id)));
+                    match saved {
+                        Err(why) => {
+                            return Err(CliError::new(format!("upstream {}: {why:?}", spec.id)))
+                        }
+                        Ok(s) if s.links_dropped > 0 => println!(
+                            "upstream {}: its issuer changed, {} account link(s) dropped",
+                            spec.id, s.links_dropped
+                        ),
+                        Ok(_) => {}
                     }
                 }
                 Change::UpstreamDelete(id) => {

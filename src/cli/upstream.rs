@@ -214,8 +214,14 @@ pub fn run(settings: &Settings, cmd: UpstreamCommand) -> CliResult {
                 db::now(),
             )?;
             match saved {
-                Ok(row) => {
-                    println!("upstream {} saved", row.id);
+                Ok(saved) => {
+                    println!("upstream {} saved", saved.row.id);
+                    if saved.links_dropped > 0 {
+                        println!(
+                            "its issuer changed: {} account link(s) dropped (those accounts link again by the provider's policy)",
+                            saved.links_dropped
+                        );
+                    }
                     Ok(())
                 }
                 Err(Refused::Invalid(problems)) => Err(CliError::new(problems.join("; "))),

@@ -39,6 +39,34 @@ pub const ASYMMETRIC: [Algorithm; 4] = [
     Algorithm::EdDSA,
 ];
 
+/// The key of a JWK Set (as JSON) that may verify a token whose header names `alg` and `kid`.
+/// Keys meant for something else are never candidates: `use` present and not `sig`, `alg`
+/// present and not the header's (RFC 7517 §4.2, §4.4), or a key jsonwebtoken cannot read. With
+/// a `kid`, the candidate with that kid; without one, the only candidate (several: none, as the
+/// choice would be a guess).
+pub fn select_key(
+    set: &Value,
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Option<jsonwebtoken::jwk::Jwk> {
+    let alg = format!("{alg:?}");
+    let mut candidates = set["keys"]
+        .as_array()?
+        .iter()
+        .filter(|k| k.get("use").is_none_or(|u| u == "sig"))
+        .filter(|k| {
+            k.get("alg")
+                .is_none_or(|a| a.as_str() == Some(alg.as_str()))
+        })
+        .filter(|k| kid.is_none_or(|kid| k["kid"].as_str() == Some(kid)))
+        .filter_map(|k| serde_json::from_value::<jsonwebtoken::jwk::Jwk>(k.clone()).ok());
+    let first = candidates.next()?;
+    match (kid, candidates.next()) {
+        (None, Some(_)) => None,
+        _ => Some(first),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JwtError {
     #[error(transparent)]
@@ -310,6 +338,46 @@ mod tests {
     use serde_json::json;
 
     const NOW: i64 = 1_800_000_000;
+
+    fn rsa(kid: &str, extra: Value) -> Value {
+        let mut k = json!({
+            "kty": "RSA", "kid": kid, "e": "AQAB",
+            "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw"
+        });
+        if let (Value::Object(k), Value::Object(more)) = (&mut k, extra) {
+            k.extend(more);
+        }
+        k
+    }
+
+    fn kid_of(k: Option<jsonwebtoken::jwk::Jwk>) -> Option<String> {
+        k.and_then(|k| k.common.key_id)
+    }
+
+    #[test]
+    fn a_key_for_another_use_or_algorithm_is_never_selected() {
+        let set = json!({ "keys": [
+            rsa("enc", json!({ "use": "enc" })),
+            rsa("ps", json!({ "alg": "PS256" })),
+            rsa("sig", json!({ "use": "sig", "alg": "RS256" })),
+        ]});
+        let pick = |kid, alg| kid_of(select_key(&set, kid, alg));
+        assert_eq!(pick(Some("sig"), Algorithm::RS256).as_deref(), Some("sig"));
+        assert_eq!(pick(Some("enc"), Algorithm::RS256), None, "use=enc");
+        assert_eq!(pick(Some("ps"), Algorithm::RS256), None, "alg=PS256");
+        assert_eq!(pick(Some("ps"), Algorithm::PS256).as_deref(), Some("ps"));
+        assert_eq!(pick(Some("nope"), Algorithm::RS256), None);
+        // Without a kid: the one key for RS256 signatures is unambiguous...
+        assert_eq!(pick(None, Algorithm::RS256).as_deref(), Some("sig"));
+        // ...but two candidates are a guess.
+        let two = json!({ "keys": [rsa("a", json!({})), rsa("b", json!({}))] });
+        assert_eq!(kid_of(select_key(&two, None, Algorithm::RS256)), None);
+        assert_eq!(
+            kid_of(select_key(&two, Some("b"), Algorithm::RS256)).as_deref(),
+            Some("b")
+        );
+        assert_eq!(kid_of(select_key(&json!({}), None, Algorithm::RS256)), None);
+    }
 
     fn times(claims: Value, expiry: Expiry) -> Result<(), JwtError> {
         check_times(&claims, expiry, NOW)

@@ -2,6 +2,8 @@
 //! one reading of an upstream's JSON answer: shared by the round trip (`flow`) and the plain
 //! OAuth 2.0 flavour (`oauth2`), below both.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::outbound::FetchError;
@@ -21,7 +23,7 @@ pub enum FlowError {
         description: Option<String>,
     },
     #[error("the provider could not be reached")]
-    Unreachable(#[source] FetchError),
+    Unreachable(#[source] Arc<FetchError>),
     #[error("the provider's answer was not acceptable: {0}")]
     Invalid(&'static str),
     #[error("database error")]
@@ -30,6 +32,18 @@ pub enum FlowError {
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("the task was cancelled")]
     Join,
+}
+
+impl From<FetchError> for FlowError {
+    fn from(e: FetchError) -> Self {
+        FlowError::Unreachable(Arc::new(e))
+    }
+}
+
+impl From<crate::fetched::Unavailable> for FlowError {
+    fn from(e: crate::fetched::Unavailable) -> Self {
+        FlowError::Unreachable(e.0)
+    }
 }
 
 impl FlowError {
@@ -61,7 +75,7 @@ impl FlowError {
                     None => format!("{provider} said: {said}."),
                 }
             }
-            FlowError::Unreachable(FetchError::Timeout(_)) => {
+            FlowError::Unreachable(e) if matches!(**e, FetchError::Timeout(_)) => {
                 format!("{provider} did not answer in time. Try again later, or sign in another way.")
             }
             FlowError::Unreachable(_) => format!(

@@ -12,15 +12,14 @@
 use aws_lc_rs::digest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::DecodingKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::json;
 pub use super::error::FlowError;
+use super::oauth2;
 use super::providers::{self, KIND_OIDC};
-use super::{oauth2, Cache, CACHE_FOR, REFETCH_AFTER};
 use crate::authn::acr::Method;
 use crate::authn::interaction::Browser;
 use crate::crypto::jwt::{self, Expiry, Profile};
@@ -38,7 +37,7 @@ pub struct Env<'a> {
     pub pool: &'a Pool,
     pub kek: &'a Kek,
     pub outbound: &'a Outbound,
-    pub cache: &'a Cache,
+    pub cache: &'a crate::fetched::Fetched,
     /// Our callback, `{issuer}/login/upstream/callback`, registered at every upstream.
     pub redirect_uri: String,
 }
@@ -91,25 +90,19 @@ async fn endpoints(env: &Env<'_>, p: &ProviderRow) -> Result<Endpoints, FlowErro
         });
     }
     let issuer = p.issuer.as_deref().ok_or(FlowError::UnknownProvider)?;
-    let url = format!("{issuer}/.well-known/openid-configuration");
-    let doc = match env.cache.get(&url) {
-        Some((at, doc)) if at.elapsed() < CACHE_FOR => doc,
-        _ => {
-            let r = env
-                .outbound
-                .get(&url, "application/json", Limits::UPSTREAM)
-                .await
-                .map_err(FlowError::Unreachable)?;
-            let doc = json(&r)?;
-            if doc["issuer"].as_str().map(|i| i.trim_end_matches('/')) != Some(issuer) {
-                return Err(FlowError::Invalid(
-                    "its discovery document names another issuer",
-                ));
-            }
-            env.cache.put(&url, doc.clone());
-            doc
-        }
-    };
+    let url = discovery_url(issuer);
+    let doc = env
+        .cache
+        .document(env.outbound, &url, Limits::UPSTREAM)
+        .await?;
+    if !doc.is_object() {
+        return Err(FlowError::Invalid("not a JSON object"));
+    }
+    if doc["issuer"].as_str() != Some(issuer) {
+        return Err(FlowError::Invalid(
+            "issuer mismatch: its discovery document names another issuer than the one configured",
+        ));
+    }
     let s = |k: &str| doc[k].as_str().map(str::to_owned);
     let methods = doc["token_endpoint_auth_methods_supported"].as_array();
     let takes = |m: &str| methods.is_none_or(|a| a.iter().any(|v| v == m));
@@ -122,6 +115,13 @@ async fn endpoints(env: &Env<'_>, p: &ProviderRow) -> Result<Endpoints, FlowErro
         iss_parameter: doc["authorization_response_iss_parameter_supported"] == Value::Bool(true),
         basic_auth: takes("client_secret_basic") || !takes("client_secret_post"),
     })
+}
+
+/// Where an issuer's discovery document is (OIDC Discovery §4): the issuer, without one
+/// trailing '/', then `/.well-known/openid-configuration`.
+fn discovery_url(issuer: &str) -> String {
+    let base = issuer.strip_suffix('/').unwrap_or(issuer);
+    format!("{base}/.well-known/openid-configuration")
 }
 
 fn s256(verifier: &str) -> String {
@@ -304,7 +304,7 @@ async fn exchange(
     // (a response from another upstream, mixed up, is refused before its code goes anywhere).
     if p.kind == KIND_OIDC && (ep.iss_parameter || cb.iss.is_some()) {
         let issuer = p.issuer.as_deref().unwrap_or_default();
-        if cb.iss.as_deref().map(|i| i.trim_end_matches('/')) != Some(issuer) {
+        if cb.iss.as_deref() != Some(issuer) {
             return Err(FlowError::Invalid(
                 "the response names another issuer (iss)",
             ));
@@ -339,7 +339,7 @@ async fn exchange(
         .await
         .map_err(|e| match e {
             FetchError::Status(_) => FlowError::Invalid("the code was not accepted"),
-            other => FlowError::Unreachable(other),
+            other => other.into(),
         })?;
     let tokens = json(&answer)?;
     // RFC 6749 §5.2, whatever the status (GitHub answers its errors with 200).
@@ -380,49 +380,6 @@ async fn exchange(
     })
 }
 
-/// The upstream's JWKS for a token signed by `kid`: cached, fetched again when stale or when
-/// `kid` is not in it (the upstream rotated), at most once per `REFETCH_AFTER`.
-async fn jwks(env: &Env<'_>, url: &str, kid: Option<&str>) -> Result<JwkSet, FlowError> {
-    let cached = env.cache.get(url);
-    let knows = |v: &Value| {
-        kid.is_none_or(|k| {
-            v["keys"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|j| j["kid"].as_str() == Some(k)))
-        })
-    };
-    let keys = match cached {
-        Some((at, v))
-            if (at.elapsed() < CACHE_FOR && knows(&v)) || at.elapsed() < REFETCH_AFTER =>
-        {
-            v
-        }
-        _ => {
-            let r = env
-                .outbound
-                .get(url, "application/json", Limits::UPSTREAM)
-                .await
-                .map_err(FlowError::Unreachable)?;
-            let body = json(&r)?;
-            let v = serde_json::json!({
-                "keys": body["keys"].as_array().cloned().unwrap_or_default()
-            });
-            env.cache.put(url, v.clone());
-            v
-        }
-    };
-    // Keys of types jsonwebtoken does not know are left out rather than failing the set.
-    let usable: Vec<Value> = keys["keys"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|k| serde_json::from_value::<jsonwebtoken::jwk::Jwk>((*k).clone()).is_ok())
-        .cloned()
-        .collect();
-    serde_json::from_value(serde_json::json!({ "keys": usable }))
-        .map_err(|_| FlowError::Invalid("its keys are not a usable JWK Set"))
-}
-
 /// An OpenID Connect upstream's claims: its id_token checked, completed by userinfo's.
 async fn oidc_identity(
     env: &Env<'_>,
@@ -440,8 +397,7 @@ async fn oidc_identity(
         let info = env
             .outbound
             .get_bearer(url, "application/json", token, Limits::UPSTREAM)
-            .await
-            .map_err(FlowError::Unreachable)?;
+            .await?;
         let info = json(&info)?;
         // OIDC Core §5.3.4: userinfo's sub must be the id_token's.
         if info.get("sub") != claims.get("sub") {
@@ -473,19 +429,18 @@ async fn verify_id_token(
         .jwks
         .as_deref()
         .ok_or(FlowError::Invalid("no jwks_uri"))?;
-    let set = jwks(env, url, header.kid.as_deref()).await?;
-    let jwk = match header.kid.as_deref() {
-        Some(k) => set.find(k),
-        None => match set.keys.as_slice() {
-            [only] => Some(only),
-            _ => None,
-        },
-    }
-    .ok_or(FlowError::Invalid(
-        "the id_token is signed by an unknown key",
-    ))?;
+    // The upstream's JWKS (`fetched`: cached, fetched again when stale or when `kid` is not in
+    // it, the upstream having rotated); the key for this header's kid and alg, never one for
+    // another use or algorithm.
+    let set = env
+        .cache
+        .key_set(env.outbound, url, Limits::UPSTREAM, header.kid.as_deref())
+        .await?;
+    let jwk = jwt::select_key(&set, header.kid.as_deref(), header.alg).ok_or(
+        FlowError::Invalid("the id_token is signed by an unknown key"),
+    )?;
     let key =
-        DecodingKey::from_jwk(jwk).map_err(|_| FlowError::Invalid("its key is not usable"))?;
+        DecodingKey::from_jwk(&jwk).map_err(|_| FlowError::Invalid("its key is not usable"))?;
     let issuer = p.issuer.as_deref().unwrap_or_default();
     let audiences = [p.client_id.clone()];
     let profile = Profile {
@@ -522,4 +477,33 @@ async fn verify_id_token(
         _ => {}
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_discovery_url_strips_one_trailing_slash_only() {
+        for (issuer, url) in [
+            (
+                "https://sso.example.com",
+                "https://sso.example.com/.well-known/openid-configuration",
+            ),
+            (
+                "https://sso.example.com/",
+                "https://sso.example.com/.well-known/openid-configuration",
+            ),
+            (
+                "https://x.example/tenant/",
+                "https://x.example/tenant/.well-known/openid-configuration",
+            ),
+            (
+                "https://x.example/t//",
+                "https://x.example/t//.well-known/openid-configuration",
+            ),
+        ] {
+            assert_eq!(discovery_url(issuer), url);
+        }
+    }
 }

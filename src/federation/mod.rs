@@ -4,7 +4,7 @@
 //! - `providers`: the upstreams an operator configured — one validation of a provider spec
 //!   (`providers::check`) for the CLI, config-as-code and the console; the client secret sealed
 //!   under the KEK (it is sent to the upstream, so it cannot be hashed).
-//! - `flow`: the round trip — `begin` (discovery, `state` + `nonce` + PKCE S256, kept server-side
+//! - `flow`: the round trip — `begin` (discovery, cached in `fetched`, `state` + `nonce` + PKCE S256, kept server-side
 //!   and bound to the browser), `finish` (state spent once, RFC 9207 `iss`, the code exchanged,
 //!   the id_token checked by `crypto::jwt::decode` against the upstream's JWKS); `oauth2` its
 //!   plain OAuth 2.0 flavour (userinfo by claim paths, presets such as GitHub's); `error` what
@@ -22,38 +22,6 @@ mod error;
 pub mod flow;
 pub mod oauth2;
 pub mod providers;
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
-
-/// How long a discovery document or a JWKS is used before it is fetched again.
-const CACHE_FOR: Duration = Duration::from_secs(300);
-/// A JWKS is fetched again for an unknown `kid` (the upstream rotated), but not more often.
-const REFETCH_AFTER: Duration = Duration::from_secs(10);
-
-/// Upstreams' discovery documents and JWKS, per process (a cache: every replica fetches its own).
-#[derive(Default)]
-pub struct Cache {
-    entries: Mutex<HashMap<String, (Instant, Value)>>,
-}
-
-impl Cache {
-    fn get(&self, url: &str) -> Option<(Instant, Value)> {
-        self.entries.lock().ok()?.get(url).cloned()
-    }
-
-    fn put(&self, url: &str, v: Value) {
-        if let Ok(mut m) = self.entries.lock() {
-            if m.len() > 1_000 {
-                m.clear();
-            }
-            m.insert(url.to_owned(), (Instant::now(), v));
-        }
-    }
-}
 
 /// What an upstream login came to.
 #[derive(Debug)]

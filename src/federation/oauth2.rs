@@ -97,7 +97,7 @@ pub async fn identity(
             .get_bearer(&url, "application/json", access_token, Limits::UPSTREAM)
             .await
     };
-    let info = json(&get(url.to_owned()).await.map_err(FlowError::Unreachable)?)?;
+    let info = json(&get(url.to_owned()).await.map_err(FlowError::from)?)?;
     let mut claims = mapped(p, &info);
     if is_github(p) {
         // GitHub's profile address is whatever the person made public: never trusted.
@@ -136,7 +136,7 @@ fn list_of(answer: Result<crate::outbound::Response, FetchError>) -> Result<Vec<
     match answer {
         Ok(r) => json_list(&r),
         Err(FetchError::Status(401 | 403 | 404)) => Ok(Vec::new()),
-        Err(e) => Err(FlowError::Unreachable(e)),
+        Err(e) => Err(FlowError::from(e)),
     }
 }
 

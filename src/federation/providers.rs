@@ -247,7 +247,11 @@ pub fn check(spec: &Spec) -> Result<ProviderRow, Vec<String>> {
     let (mut issuer, mut authorization, mut token, mut userinfo) = (None, None, None, None);
     match spec.kind.as_str() {
         KIND_OIDC => {
-            issuer = check_url("issuer", spec.issuer.as_deref(), &mut errors);
+            // Stored exactly as configured (a trailing '/' included): OIDC Discovery §4.3 wants
+            // the discovery document's `issuer` to be this very string, and so do the id_token's
+            // `iss` and RFC 9207's.
+            issuer = check_url("issuer", spec.issuer.as_deref(), &mut errors)
+                .and(spec.issuer.as_deref().map(|i| i.trim().to_owned()));
             if scopes.is_empty() {
                 scopes = ["openid", "profile", "email"].map(String::from).to_vec();
             }
@@ -401,8 +405,44 @@ pub enum Refused {
     Unknown,
 }
 
+/// A provider stored.
+#[derive(Debug)]
+pub struct Saved {
+    pub row: ProviderRow,
+    /// Links dropped because the issuer changed (`save`).
+    pub links_dropped: usize,
+}
+
+/// Whether issuers `a` and `b` differ by more than one trailing '/'. Such a difference alone
+/// keeps links: at most one of the two is the upstream's real issuer (discovery and the
+/// id_token's `iss` must equal the configured one exactly), so links were only ever made under
+/// the real one and no other issuer's subject can reach them.
+fn another_issuer(a: Option<&str>, b: Option<&str>) -> bool {
+    let base = |i: Option<&str>| i.map(|i| i.strip_suffix('/').unwrap_or(i).to_owned());
+    base(a) != base(b)
+}
+
+/// Drops every link to provider `id` (subjects are unique only per issuer, so links made under
+/// another issuer name nobody now) and the group memberships it manages for those accounts,
+/// one audit entry per link.
+fn drop_links(c: &mut DbConn, id: &str, actor: &Actor) -> diesel::QueryResult<usize> {
+    let links = rows::links_of_provider(c, id)?;
+    for l in &links {
+        rows::delete_link(c, id, &l.user_id)?;
+        crate::db::models::groups::remove_sourced(c, &l.user_id, id)?;
+        audit::record(
+            c,
+            &Entry::new(actor, Event::UpstreamUnlink)
+                .target(&l.user_id)
+                .detail(Some(&format!("{id}: its issuer changed"))),
+        )?;
+    }
+    Ok(links.len())
+}
+
 /// Stores a new provider (or replaces one, when `replace`), its secret sealed, with its audit
-/// entry, in one transaction.
+/// entry, in one transaction. Replacing an OpenID provider's issuer with another drops its
+/// links (`drop_links`): the accounts are kept, and link again by the provider's policy.
 pub fn save(
     conn: &mut DbConn,
     kek: &Kek,
@@ -411,7 +451,7 @@ pub fn save(
     replace: bool,
     actor: &Actor,
     now: i64,
-) -> diesel::QueryResult<Result<ProviderRow, Refused>> {
+) -> diesel::QueryResult<Result<Saved, Refused>> {
     let mut row = match check(spec) {
         Ok(r) => r,
         Err(e) => return Ok(Err(Refused::Invalid(e))),
@@ -423,6 +463,7 @@ pub fn save(
     row.updated_at = now;
     conn.transaction(|c| {
         let existing = rows::get(c, &row.id)?;
+        let mut links_dropped = 0;
         match (existing, replace) {
             (Some(_), false) => return Ok(Err(Refused::Exists)),
             (None, true) => return Ok(Err(Refused::Unknown)),
@@ -432,11 +473,14 @@ pub fn save(
                     row.client_secret_enc = old.client_secret_enc;
                 }
                 rows::replace(c, &row)?;
+                if another_issuer(old.issuer.as_deref(), row.issuer.as_deref()) {
+                    links_dropped = drop_links(c, &row.id, actor)?;
+                }
             }
             (None, false) => rows::insert(c, &row)?,
         }
         audit::record(c, &Entry::new(actor, Event::UpstreamAdd).target(&row.id))?;
-        Ok(Ok(row))
+        Ok(Ok(Saved { row, links_dropped }))
     })
 }
 
@@ -539,9 +583,23 @@ mod tests {
     #[test]
     fn a_valid_spec_is_stored_with_defaults() {
         let row = check(&spec()).unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(row.issuer.as_deref(), Some("https://sso.example.com"));
+        assert_eq!(
+            row.issuer.as_deref(),
+            Some("https://sso.example.com/"),
+            "as configured"
+        );
         assert_eq!(row.scopes, "openid profile email");
         assert_eq!(row.username_claim, "preferred_username");
+    }
+
+    #[test]
+    fn only_another_issuer_drops_links_not_one_trailing_slash() {
+        let a = Some("https://sso.example.com");
+        assert!(!another_issuer(a, a));
+        assert!(!another_issuer(a, Some("https://sso.example.com/")));
+        assert!(another_issuer(a, Some("https://other.example.com")));
+        assert!(another_issuer(a, Some("https://sso.example.com/tenant")));
+        assert!(another_issuer(a, None));
     }
 
     #[test]

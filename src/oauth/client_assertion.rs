@@ -1,19 +1,15 @@
 //! `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9): a client proves itself with a JWT signed
 //! by a key it registered — a JWK Set in its metadata (`jwks`) or at its `jwks_uri` (fetched
-//! through `outbound`, cached per process, fetched again when an unknown `kid` turns up).
+//! through `outbound` and cached per process by `fetched`, fetched again when an unknown `kid`
+//! turns up).
 //!
 //! The assertion: `iss` = `sub` = the client id; `aud` = the issuer or the URL of the endpoint
 //! it is sent to (or the token endpoint's); `exp` required and at most `MAX_LIFETIME` ahead;
 //! `jti` required and accepted once (kept in the database until `exp`, so every replica knows).
 //! RS256, ES256 and EdDSA; never `none` or HMAC.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 
@@ -21,15 +17,12 @@ use super::errors::ProtocolError;
 use crate::crypto::jwt::{self, Expiry, JwtError, Profile};
 use crate::db::models::clients::Client;
 use crate::db::DbConn;
+use crate::fetched::Fetched;
 use crate::outbound::{Limits, Outbound};
 
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// The longest an assertion may live (exp − now); openid-client and most libraries use 60 s.
 pub const MAX_LIFETIME: i64 = 300;
-/// How long fetched keys are reused; an unknown `kid` fetches again, at most every
-/// `REFETCH_AFTER`.
-const CACHE_FOR: Duration = Duration::from_secs(300);
-const REFETCH_AFTER: Duration = Duration::from_secs(5);
 
 fn invalid(description: &str) -> ProtocolError {
     ProtocolError::invalid_client(description)
@@ -65,37 +58,10 @@ pub fn peek(assertion: &str) -> Result<Peeked, ProtocolError> {
     })
 }
 
-/// Fetched `jwks_uri` documents, per process (each replica fetches for itself).
-#[derive(Default)]
-pub struct KeyCache {
-    entries: Mutex<HashMap<String, (Instant, Value)>>,
-}
-
-impl KeyCache {
-    fn get(&self, uri: &str) -> Option<(Instant, Value)> {
-        self.entries.lock().ok()?.get(uri).cloned()
-    }
-
-    fn put(&self, uri: &str, keys: Value) {
-        if let Ok(mut m) = self.entries.lock() {
-            if m.len() > 1_000 {
-                m.clear();
-            }
-            m.insert(uri.to_owned(), (Instant::now(), keys));
-        }
-    }
-}
-
-fn has_kid(keys: &Value, kid: &str) -> bool {
-    keys["keys"]
-        .as_array()
-        .is_some_and(|k| k.iter().any(|j| j["kid"].as_str() == Some(kid)))
-}
-
 /// The client's public keys for verifying an assertion with `kid`: its registered `jwks`, or
 /// its `jwks_uri`'s (cached; fetched again when stale or when `kid` is not among them).
 pub async fn keys_for(
-    cache: &KeyCache,
+    cache: &Fetched,
     outbound: &Outbound,
     client: &Client,
     kid: Option<&str>,
@@ -112,7 +78,7 @@ pub async fn keys_for(
 /// says), whatever it authenticates with: request objects (`oauth::request_object`) are
 /// signed with them too.
 pub async fn registered_keys(
-    cache: &KeyCache,
+    cache: &Fetched,
     outbound: &Outbound,
     client: &Client,
     kid: Option<&str>,
@@ -124,45 +90,15 @@ pub async fn registered_keys(
     let Some(uri) = metadata.get("jwks_uri").and_then(Value::as_str) else {
         return Err(invalid("this client registered no keys"));
     };
-    let cached = cache.get(uri);
-    if let Some((at, keys)) = &cached {
-        let fresh = at.elapsed() < CACHE_FOR;
-        let knows = kid.is_none_or(|k| has_kid(keys, k));
-        if (fresh && knows) || at.elapsed() < REFETCH_AFTER {
-            return Ok(keys.clone());
-        }
-    }
-    match outbound.get(uri, "application/json", Limits::JWKS).await {
-        Ok(r) => {
-            let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-            // Only the keys are kept (bounded by the fetch's size limit).
-            let keys = serde_json::json!({
-                "keys": body["keys"].as_array().cloned().unwrap_or_default()
-            });
-            cache.put(uri, keys.clone());
-            Ok(keys)
-        }
+    match cache.key_set(outbound, uri, Limits::JWKS, kid).await {
+        Ok(keys) => Ok(Value::clone(&keys)),
         Err(e) => {
             tracing::warn!(client_id = %client.row.client_id, error = %e, "fetching a client's jwks_uri failed");
-            // Keys fetched earlier still serve while the client's server is down; without any,
-            // the failure itself is remembered for a while (no fetch per request).
-            let keys = cached
-                .map(|(_, k)| k)
-                .unwrap_or_else(|| serde_json::json!({ "keys": [] }));
-            cache.put(uri, keys.clone());
-            Ok(keys)
+            // Without keys fetched earlier (which `fetched` serves while the client's server is
+            // down), no key matches; the failure itself is remembered a while (no fetch per
+            // request).
+            Ok(serde_json::json!({ "keys": [] }))
         }
-    }
-}
-
-fn key_for<'k>(set: &'k JwkSet, kid: Option<&str>) -> Option<&'k Jwk> {
-    match kid {
-        Some(k) => set.find(k),
-        // Without a kid, only an unambiguous set will do.
-        None => match set.keys.as_slice() {
-            [only] => Some(only),
-            _ => None,
-        },
     }
 }
 
@@ -192,12 +128,12 @@ pub fn verify(
             "the client assertion must be signed with RS256, ES256 or EdDSA",
         ));
     }
-    let set: JwkSet = serde_json::from_value(keys.clone())
-        .map_err(|_| invalid("the client's keys are not a usable JWK Set"))?;
-    let jwk = key_for(&set, header.kid.as_deref()).ok_or_else(|| {
+    // Never a key the client registered for another use or algorithm; without a kid, only an
+    // unambiguous one.
+    let jwk = jwt::select_key(keys, header.kid.as_deref(), header.alg).ok_or_else(|| {
         invalid("the client assertion is signed with a key the client did not register")
     })?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| invalid("the client's key is not usable"))?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| invalid("the client's key is not usable"))?;
     let profile = Profile {
         issuer: &client.row.client_id,
         audiences: Some(audiences),

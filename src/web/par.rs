@@ -69,7 +69,7 @@ async fn object_keys(
         (Some(client), Some(h)) if h.alg != crate::oauth::request_object::UNSIGNED => {
             let outbound = crate::outbound::Outbound::new(&state.settings.outbound_allow);
             crate::oauth::client_assertion::registered_keys(
-                &state.client_keys,
+                &state.fetched,
                 &outbound,
                 &client,
                 h.kid.as_deref(),

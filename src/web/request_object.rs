@@ -129,14 +129,9 @@ pub async fn expand(
     let keys = if header.alg == jar::UNSIGNED {
         None
     } else {
-        registered_keys(
-            &state.client_keys,
-            &outbound,
-            &client,
-            header.kid.as_deref(),
-        )
-        .await
-        .ok()
+        registered_keys(&state.fetched, &outbound, &client, header.kid.as_deref())
+            .await
+            .ok()
     };
     let assembled = jar::assemble(
         &client,

@@ -121,14 +121,10 @@ pub async fn assertion_keys(
     .flatten()
     .filter(|c| !c.row.disabled)?;
     let outbound = crate::outbound::Outbound::new(&state.settings.outbound_allow);
-    let keys = client_assertion::keys_for(
-        &state.client_keys,
-        &outbound,
-        &client,
-        peeked.kid.as_deref(),
-    )
-    .await
-    .ok()?;
+    let keys =
+        client_assertion::keys_for(&state.fetched, &outbound, &client, peeked.kid.as_deref())
+            .await
+            .ok()?;
     let issuer = state.settings.issuer.clone();
     Some(AssertionKeys {
         keys,

@@ -27,7 +27,7 @@ fn env<'a>(state: &'a AppState, outbound: &'a crate::outbound::Outbound) -> Env<
         pool: &state.pool,
         kek: state.keys.kek(),
         outbound,
-        cache: &state.upstreams,
+        cache: &state.fetched,
         redirect_uri: callback_uri(state),
     }
 }
@@ -70,6 +70,28 @@ fn status_of(e: &FlowError) -> StatusCode {
     }
 }
 
+/// Admits one upstream login step from the request's client address (per minute,
+/// `upstream_logins_per_address`), before any outbound call or row: else the 429 page.
+fn admitted(req: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> {
+    let subject = client_addr::of(req)
+        .map(crate::authn::throttle::address_subject)
+        .unwrap_or_else(|| "unknown".into());
+    let Err(wait) = state.admission.upstream_logins.take(&subject) else {
+        return Ok(());
+    };
+    let secs = wait.as_secs().max(1);
+    let mut res = failure(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many sign-in attempts",
+        &format!("Too many sign-ins with another provider came from your address. Wait {secs} seconds, then try again."),
+        None,
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Err(res)
+}
+
 #[derive(Deserialize)]
 pub struct StartQuery {
     return_to: Option<String>,
@@ -82,6 +104,9 @@ pub async fn start(
     id: web::Path<String>,
     query: web::Query<StartQuery>,
 ) -> HttpResponse {
+    if let Err(page) = admitted(&req, &state) {
+        return page;
+    }
     let return_to = safe_return_to(query.return_to.as_deref());
     let (browser, cookie) = browser::bind(&req, &state);
     let outbound = crate::outbound::Outbound::new(&state.settings.outbound_allow);
@@ -142,6 +167,9 @@ pub async fn callback(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
+    if let Err(page) = admitted(&req, &state) {
+        return Ok(page);
+    }
     let cb = callback_of(req.query_string());
     let outbound = crate::outbound::Outbound::new(&state.settings.outbound_allow);
     let now = crate::db::now();

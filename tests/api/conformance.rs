@@ -74,8 +74,10 @@ async fn set_up(auth_method: &str, plan: Plan) -> Setup {
             a.outbox_interval = Some(1);
         }
         if plan == Plan::Dynamic {
-            // A registered jwks_uri is on loopback; rotated keys are published within a second.
+            // A registered jwks_uri is on loopback, fetched again at once for a new kid; rotated
+            // keys are published within a second.
             a.key_cache_ttl = Some(1);
+            a.keys_refetch_pause = Some(0);
             a.registration = Some("open".into());
             a.registrations_per_address = Some(50);
             a.outbound_allow = Some("127.0.0.0/8".into());
@@ -194,19 +196,30 @@ async fn run(module: &str, auth_method: &str, response_mode: &str, plan: Plan) -
             // A delivery is answered with what arrived; time passing with "go".
             let answer = match (what, &setup.receiver) {
                 ("backchannel-logout", Some(r)) => wait_for_posts(r, 1).await.remove(0),
-                ("jwks-refetch-pause", _) => {
-                    // A client's jwks_uri is read again for an unknown kid at most every 5 s
-                    // (the suite waits 60 s, so as not to trip such limits).
-                    tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
-                    "go".to_owned()
-                }
+                // The Dynamic plan's server fetches a jwks_uri again at once for an unknown
+                // kid (keys_refetch_pause = 0): nothing to wait for.
+                ("jwks-refetch-pause", _) => "go".to_owned(),
                 ("rotate-keys", _) => {
+                    let kids = || async {
+                        let jwks: serde_json::Value =
+                            app.get("/jwks.json").await.json().await.expect("jwks");
+                        jwks["keys"].as_array().map(Vec::len).unwrap_or_default()
+                    };
+                    let before = kids().await;
                     let out = app
                         .cli(&["keys", "rotate", "--activate-in", "0"], None)
                         .await;
                     assert!(out.ok(), "keys rotate: {}", out.stderr);
-                    // The key ring is re-read after key_cache_ttl (1 s here).
-                    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+                    // The key ring is re-read after key_cache_ttl (1 s here): until the JWKS
+                    // publishes the new key.
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                    while kids().await <= before {
+                        assert!(
+                            std::time::Instant::now() < deadline,
+                            "the new key is not published"
+                        );
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
                     "go".to_owned()
                 }
                 _ => {

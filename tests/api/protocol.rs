@@ -665,13 +665,13 @@ async fn a_global_par_requirement_refuses_plain_requests() {
 
 // --- private_key_jwt ------------------------------------------------------------------------------
 
-struct ClientKey {
+pub(crate) struct ClientKey {
     pair: EcdsaKeyPair,
     kid: String,
 }
 
 impl ClientKey {
-    fn new(kid: &str) -> ClientKey {
+    pub(crate) fn new(kid: &str) -> ClientKey {
         let rng = SystemRandom::new();
         let pkcs8 =
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
@@ -682,7 +682,7 @@ impl ClientKey {
         }
     }
 
-    fn jwk(&self) -> Value {
+    pub(crate) fn jwk(&self) -> Value {
         let p = self.pair.public_key().as_ref();
         json!({
             "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
@@ -691,7 +691,7 @@ impl ClientKey {
         })
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         let header = json!({ "alg": "ES256", "typ": "JWT", "kid": self.kid });
         let msg = format!(
             "{}.{}",
@@ -706,7 +706,7 @@ impl ClientKey {
     }
 }
 
-fn assertion_claims(client_id: &str, aud: &str, exp_in: i64) -> Value {
+pub(crate) fn assertion_claims(client_id: &str, aud: &str, exp_in: i64) -> Value {
     let now = ostiary::db::now();
     json!({
         "iss": client_id, "sub": client_id, "aud": aud,
@@ -715,7 +715,7 @@ fn assertion_claims(client_id: &str, aud: &str, exp_in: i64) -> Value {
     })
 }
 
-async fn cc_with_assertion(app: &TestApp, assertion: &str) -> (u16, Value) {
+pub(crate) async fn cc_with_assertion(app: &TestApp, assertion: &str) -> (u16, Value) {
     post_form(
         app,
         "/token",
@@ -928,6 +928,7 @@ impl Receiver {
 async fn a_jwks_uri_is_fetched_cached_and_fetched_again_for_an_unknown_kid() {
     let app = spawn_app_on(test_db(), |a| {
         a.outbound_allow = Some("127.0.0.0/8".into());
+        a.keys_refetch_pause = Some(1);
     })
     .await;
     let old = ClientKey::new("old");
@@ -955,9 +956,18 @@ async fn a_jwks_uri_is_fetched_cached_and_fetched_again_for_an_unknown_kid() {
         1,
         "fetched once, then cached"
     );
-    // The client rotates: a new kid makes Ostiary fetch again (after the short refetch pause).
+    // The client rotates: a new kid makes Ostiary fetch again, but not within the refetch
+    // pause (keys_refetch_pause, 1 s here) of the last fetch.
     *keys.body.lock().expect("lock") = json!({ "keys": [new.jwk()] }).to_string();
-    tokio::time::sleep(Duration::from_millis(5_200)).await;
+    let (status, _) =
+        cc_with_assertion(&app, &new.sign(&assertion_claims(id, &app.address, 60))).await;
+    assert_eq!(status, 401, "an unknown kid within the pause");
+    assert_eq!(
+        *keys.gets.lock().expect("lock"),
+        1,
+        "not fetched within the pause"
+    );
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let (status, body) =
         cc_with_assertion(&app, &new.sign(&assertion_claims(id, &app.address, 60))).await;
     assert_eq!(status, 200, "{body}");
