@@ -125,6 +125,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         "/account/upstreams/unlink",
         post().to(account::unlink_upstream),
     )
+    .route("/account/upstreams/link", post().to(upstream::link_start))
     .route(
         "/account/sessions/sign-out-others",
         post().to(devices::sign_out_others),

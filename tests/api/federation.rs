@@ -12,7 +12,7 @@ use crate::helpers::{
     spawn_app_on, test_db, CliOutput, TestApp, TestClient,
 };
 
-const PW: &str = "upstream password 1";
+pub(crate) const PW: &str = "upstream password 1";
 
 pub(crate) fn claims_of(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).expect("payload");
@@ -92,7 +92,10 @@ async fn add_provider(
 
 /// Two servers: the upstream with a client for the downstream's callback, the downstream with
 /// the upstream configured (by the CLI) under `policy` and `extra` flags.
-async fn setup(extra: &[&str], adjust: impl FnOnce(&mut ostiary::config::SettingsArgs)) -> Setup {
+pub(crate) async fn setup(
+    extra: &[&str],
+    adjust: impl FnOnce(&mut ostiary::config::SettingsArgs),
+) -> Setup {
     let up = spawn_app().await;
     let (down, rp) = downstream(adjust).await;
     let callback = format!("{}/login/upstream/callback", down.address);
@@ -160,7 +163,7 @@ pub(crate) async fn upstream_button<U>(s: &Setup<U>, p: &Person, login: &str) ->
 
 /// At the upstream: log in (when asked) and consent (when asked); returns where the upstream
 /// sends the browser back (the downstream's callback URL).
-async fn at_upstream(s: &Setup, p: &Person, authorize_url: &str, user: &str) -> String {
+pub(crate) async fn at_upstream(s: &Setup, p: &Person, authorize_url: &str, user: &str) -> String {
     let mut res =
         p.up.get(authorize_url)
             .send()
@@ -223,7 +226,7 @@ pub(crate) async fn consent(
 }
 
 /// The whole login through the upstream: the downstream's id_token for the relying party.
-async fn federated_login(s: &Setup, p: &Person, user: &str) -> Value {
+pub(crate) async fn federated_login(s: &Setup, p: &Person, user: &str) -> Value {
     let (to_upstream, verifier) = begin_login(s, p).await;
     let callback = at_upstream(s, p, &to_upstream, user).await;
     complete_login(s, p, &callback, &verifier).await

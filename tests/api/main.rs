@@ -12,6 +12,7 @@ mod devices;
 mod durability;
 mod factors;
 mod federation;
+mod federation_console;
 mod federation_standins;
 mod frontchannel_logout;
 mod hardening;
