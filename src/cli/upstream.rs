@@ -96,10 +96,6 @@ pub struct AddArgs {
     /// Do not refresh linked accounts' names from the provider at every login
     #[arg(long)]
     pub no_sync_claims: bool,
-    /// At a local logout of a session from this provider, sign out there too (RP-initiated
-    /// logout at its end_session_endpoint)
-    #[arg(long)]
-    pub upstream_logout: bool,
     /// Add it disabled (no button, no logins)
     #[arg(long)]
     pub disabled: bool,
@@ -197,7 +193,6 @@ pub fn run(settings: &Settings, cmd: UpstreamCommand) -> CliResult {
                 api_url,
                 icon_file,
                 no_sync_claims,
-                upstream_logout,
                 disabled,
                 replace,
             } = *args;
@@ -216,7 +211,7 @@ pub fn run(settings: &Settings, cmd: UpstreamCommand) -> CliResult {
                 username_claim,
                 groups_claim,
                 claim_map: pairs(&map, "map")?,
-                upstream_logout,
+                upstream_logout: false,
                 enabled: !disabled,
                 authorization_endpoint,
                 token_endpoint,
