@@ -96,6 +96,12 @@ pub struct AddArgs {
     /// With --preset: its API root [default: https://api.github.com, or BASE_URL/api/v3]
     #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
+    /// A PNG or SVG file (at most 8 KiB) shown on the login page's button
+    #[arg(long, value_name = "FILE")]
+    pub icon_file: Option<String>,
+    /// Do not refresh linked accounts' names from the provider at every login
+    #[arg(long)]
+    pub no_sync_claims: bool,
     /// Add it disabled (no button, no logins)
     #[arg(long)]
     pub disabled: bool,
@@ -149,6 +155,22 @@ fn secret(env: Option<&str>, file: Option<&str>) -> Result<Option<String>, CliEr
     }
 }
 
+/// An image file as the `data:` URL a provider's icon is (`providers::check` checks it).
+fn icon_of(path: &str) -> Result<String, CliError> {
+    use base64::Engine;
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError::new(format!("cannot read {path}: {e}")))?;
+    let kind = if path.to_ascii_lowercase().ends_with(".svg") {
+        "image/svg+xml"
+    } else {
+        "image/png"
+    };
+    Ok(format!(
+        "data:{kind};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
 pub fn run(settings: &Settings, cmd: UpstreamCommand) -> CliResult {
     let mut conn = connect(settings)?;
     match cmd {
@@ -175,9 +197,12 @@ pub fn run(settings: &Settings, cmd: UpstreamCommand) -> CliResult {
                 preset,
                 base_url,
                 api_url,
+                icon_file,
+                no_sync_claims,
                 disabled,
                 replace,
             } = *args;
+            let icon = icon_file.as_deref().map(icon_of).transpose()?;
             let secret = secret(client_secret_env.as_deref(), client_secret_file.as_deref())?;
             let spec = Spec {
                 id,
@@ -201,6 +226,8 @@ pub fn run(settings: &Settings, cmd: UpstreamCommand) -> CliResult {
                 preset,
                 base_url,
                 api_url,
+                icon,
+                sync_claims: !no_sync_claims,
             };
             let kek =
                 Kek::load_or_create(settings.key_encryption_key.as_deref(), &settings.keys_dir)?;

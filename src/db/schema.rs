@@ -430,6 +430,8 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         preset -> Nullable<Text>,
+        icon -> Nullable<Text>,
+        sync_claims -> Bool,
     }
 }
 

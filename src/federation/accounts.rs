@@ -186,7 +186,63 @@ pub fn resolve(
     if p.groups_claim.is_some() {
         sync_groups(conn, p, &user.id, &id.claims, now)?;
     }
+    let user = if p.sync_claims {
+        sync_profile(conn, p, user, &id.claims, ip, now)?
+    } else {
+        user
+    };
     Ok(Ok(user))
+}
+
+/// What an upstream login refreshes of a linked account (when the provider's `sync_claims` is
+/// on): its names and picture, never the username or the email address (they identify the
+/// account here and are changed only by its owner or an administrator).
+const SYNCED: [&str; 4] = ["name", "given_name", "family_name", "picture"];
+
+/// `user`'s name, given and family name and picture as the upstream gives them now (through
+/// the provider's claim map), checked by the one profile check (`accounts::profile`); a claim
+/// the upstream does not send keeps the local value, one the check refuses is left out. Stored
+/// (with its audit entry) only when something changed.
+fn sync_profile(
+    conn: &mut DbConn,
+    p: &ProviderRow,
+    user: User,
+    claims: &Map<String, Value>,
+    ip: Option<&str>,
+    now: i64,
+) -> diesel::QueryResult<User> {
+    use crate::accounts::profile::{self, Editor, Input, Profile};
+    let mut fields: Vec<(String, String)> = SYNCED
+        .iter()
+        .filter_map(|local| mapped(p, claims, local).map(|v| ((*local).to_owned(), v.to_owned())))
+        .collect();
+    if fields.is_empty() {
+        return Ok(user);
+    }
+    let current = Profile::of(&user);
+    let checked = |fields: &[(String, String)]| {
+        let input = Input {
+            fields: fields.to_vec(),
+            phone_number_verified: None,
+        };
+        profile::check(&current, &input, Editor::Owner)
+    };
+    let new = match checked(&fields) {
+        Ok(n) => n,
+        Err(refused) => {
+            fields.retain(|(k, _)| !refused.iter().any(|(f, _)| f == k));
+            match checked(&fields) {
+                Ok(n) => n,
+                Err(_) => return Ok(user),
+            }
+        }
+    };
+    if new == current {
+        return Ok(user);
+    }
+    let actor = Actor::User(UserId::from_stored(user.id.clone()));
+    profile::update(conn, &user, &new, &actor, ip, now)?;
+    Ok(users::by_id(conn, &user.id)?.unwrap_or(user))
 }
 
 /// Links upstream `subject` of `p` to `user`, audited, and tells the account's address (when
@@ -571,6 +627,71 @@ pub fn answer_offer(
     })
 }
 
+/// Why an upstream account was not linked to the signed-in account that asked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LinkRefused {
+    /// That upstream account is linked to another account here.
+    LinkedElsewhere,
+    /// This account is linked to another account at that provider already.
+    AlreadyLinked,
+}
+
+impl LinkRefused {
+    pub fn message(&self, provider: &str) -> String {
+        match self {
+            LinkRefused::LinkedElsewhere => format!(
+                "This {provider} account is already linked to another account here. Sign in \
+                 to that account and unlink it there first."
+            ),
+            LinkRefused::AlreadyLinked => format!(
+                "Your account is already linked to a {provider} account. Unlink it first to \
+                 link another one."
+            ),
+        }
+    }
+}
+
+/// The signed-in `user` came back from a round trip they started from their account page
+/// (after re-authenticating) as `subject` at provider `p`: the link is made, audited — unless
+/// that subject is another account's, or this account has a link to that provider already.
+/// Linking the same subject again is no change.
+pub fn link_signed_in(
+    conn: &mut DbConn,
+    settings: &Settings,
+    p: &ProviderRow,
+    subject: &str,
+    user: &User,
+    ip: Option<&str>,
+    now: i64,
+) -> diesel::QueryResult<Result<(), LinkRefused>> {
+    conn.transaction(|c| {
+        if let Some(existing) = rows::link_of(c, &p.id, subject)? {
+            return Ok(if existing.user_id == user.id {
+                Ok(())
+            } else {
+                Err(LinkRefused::LinkedElsewhere)
+            });
+        }
+        let mine = rows::links_of_user(c, &user.id)?;
+        if mine.iter().any(|l| l.provider_id == p.id) {
+            return Ok(Err(LinkRefused::AlreadyLinked));
+        }
+        link(c, settings, p, subject, user, ip, now)?;
+        Ok(Ok(()))
+    })
+}
+
+/// The enabled providers `user_id` is not linked to yet: (provider id, its name), for the
+/// account page's "link another provider".
+pub fn linkable(conn: &mut DbConn, user_id: &str) -> diesel::QueryResult<Vec<(String, String)>> {
+    let mine = rows::links_of_user(conn, user_id)?;
+    Ok(providers::enabled(conn)?
+        .into_iter()
+        .filter(|p| !mine.iter().any(|l| l.provider_id == p.id))
+        .map(|p| (p.id, p.name))
+        .collect())
+}
+
 /// The providers `user_id` is linked to: (provider id, its name).
 pub fn links_of(conn: &mut DbConn, user_id: &str) -> diesel::QueryResult<Vec<(String, String)>> {
     let mut out = Vec::new();
@@ -610,8 +731,7 @@ pub fn unlink_own(
         // What is left, read inside the transaction (after the delete took the write lock, and
         // from the stored row, not the session's copy of the user).
         let left = rows::links_of_user(c, &user.id)?.len();
-        let password = users::by_id(c, &user.id)?
-            .is_some_and(|u| has_password(&u));
+        let password = users::by_id(c, &user.id)?.is_some_and(|u| has_password(&u));
         let passkeys = crate::authn::second_factor::Factors::load(c, &user.id)?.passkeys > 0;
         if !password && !passkeys && left == 0 {
             // Undo it all: the last way in stays.

@@ -48,6 +48,11 @@ struct Secrets {
     nonce: String,
     verifier: String,
     return_to: String,
+    /// The round trip's purpose when it is not a login: link the upstream account to this
+    /// signed-in account (`/account`'s "link another provider"). Sealed with the rest, so the
+    /// browser cannot change what a callback does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    link_user: Option<String>,
 }
 
 /// The upstream's endpoints.
@@ -133,12 +138,14 @@ fn state_context(hash: &str) -> String {
 }
 
 /// Starts a login at provider `id` for `browser`, to come back to `return_to` (a local path,
-/// checked by the caller): the URL to send the browser to.
+/// checked by the caller) — or, with `link_user`, a round trip that links the upstream account
+/// to that signed-in account: the URL to send the browser to.
 pub async fn begin(
     env: &Env<'_>,
     id: &str,
     browser: &Browser,
     return_to: &str,
+    link_user: Option<&str>,
     now: i64,
 ) -> Result<String, FlowError> {
     let wanted = id.to_owned();
@@ -151,6 +158,7 @@ pub async fn begin(
         nonce: random::token::<32>(),
         verifier: random::token::<48>(),
         return_to: return_to.to_owned(),
+        link_user: link_user.map(str::to_owned),
     };
     let state_hash = random::sha256_hex(&state);
     let payload = serde_json::to_vec(&secrets).map_err(|_| FlowError::Join)?;
@@ -209,6 +217,8 @@ pub struct Finished {
     pub provider: ProviderRow,
     pub identity: Identity,
     pub return_to: String,
+    /// Set when the round trip was started to link this account (`begin`'s `link_user`).
+    pub link_user: Option<String>,
 }
 
 /// A callback that did not: why, with the provider's name and the path the login was for when
@@ -279,6 +289,7 @@ pub async fn finish(
     match exchange(env, &provider, &secrets, cb, now).await {
         Ok(identity) => Ok(Finished {
             return_to: secrets.return_to.clone(),
+            link_user: secrets.link_user.clone(),
             provider,
             identity,
         }),

@@ -112,6 +112,14 @@ pub struct Spec {
     /// A preset's API root, when not where the preset puts it under `base_url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
+    /// The login page button's icon: a `data:image/png;base64,…` or `data:image/svg+xml;base64,…`
+    /// URL of at most `ICON_MAX` bytes, shown inline (`check_icon`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+    /// Refresh a linked account's name, given and family name from the upstream at every login
+    /// (never its username or email address).
+    #[serde(default = "default_true")]
+    pub sync_claims: bool,
 }
 
 /// Local attributes a claim map may fill.
@@ -127,6 +135,49 @@ const MAPPED: [&str; 6] = [
 ];
 /// What else a plain OAuth 2.0 provider's claim paths may name.
 const PATHS: [&str; 4] = ["sub", "email_verified", "picture", "groups"];
+
+/// The largest icon, decoded.
+pub const ICON_MAX: usize = 8 * 1024;
+
+/// An icon is a small image stored with the provider and shown inline from our own page
+/// (`data:` is in the login page's `img-src` already): no request leaves for a third party
+/// when someone opens the login page, and no other origin enters the CSP. PNG or SVG (an SVG
+/// shown through `<img>` runs no script), checked by its bytes, not only by its type.
+fn check_icon(raw: &str, errors: &mut Vec<String>) -> Option<String> {
+    use base64::Engine;
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let (kind, data) = if let Some(d) = raw.strip_prefix("data:image/png;base64,") {
+        ("png", d)
+    } else if let Some(d) = raw.strip_prefix("data:image/svg+xml;base64,") {
+        ("svg", d)
+    } else {
+        errors.push("icon must be a data:image/png;base64 or data:image/svg+xml;base64 URL".into());
+        return None;
+    };
+    let bytes = match base64::engine::general_purpose::STANDARD.decode(data) {
+        Ok(b) => b,
+        Err(_) => {
+            errors.push("icon is not valid base64".into());
+            return None;
+        }
+    };
+    if bytes.len() > ICON_MAX {
+        errors.push(format!("icon must be at most {} KiB", ICON_MAX / 1024));
+        return None;
+    }
+    let looks_right = match kind {
+        "png" => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        _ => std::str::from_utf8(&bytes).is_ok_and(|t| t.contains("<svg")),
+    };
+    if !looks_right {
+        errors.push(format!("icon is not a {} image", kind.to_uppercase()));
+        return None;
+    }
+    Some(raw.to_owned())
+}
 
 fn is_slug(s: &str) -> bool {
     (1..=40).contains(&s.len())
@@ -316,6 +367,10 @@ pub fn check(spec: &Spec) -> Result<ProviderRow, Vec<String>> {
             }
         }
     }
+    let icon = spec
+        .icon
+        .as_deref()
+        .and_then(|i| check_icon(i, &mut errors));
     let json = |m: &Option<BTreeMap<String, String>>| {
         m.as_ref()
             .filter(|m| !m.is_empty())
@@ -347,6 +402,8 @@ pub fn check(spec: &Spec) -> Result<ProviderRow, Vec<String>> {
         created_at: 0,
         updated_at: 0,
         preset: spec.preset.clone(),
+        icon,
+        sync_claims: spec.sync_claims,
     })
 }
 
@@ -379,6 +436,8 @@ pub fn spec_of(row: &ProviderRow) -> Spec {
         preset: row.preset.clone(),
         base_url: None,
         api_url: None,
+        icon: row.icon.clone(),
+        sync_claims: row.sync_claims,
     }
 }
 

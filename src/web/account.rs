@@ -46,6 +46,8 @@ struct AccountPage<'a> {
     links: Vec<(String, String)>,
     /// Whether the account has a password to change (one made by an upstream login has none).
     has_password: bool,
+    /// The enabled providers it is not linked to: (id, name), each a "link" button.
+    linkable: Vec<(String, String)>,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -58,12 +60,13 @@ async fn page(
 ) -> Result<HttpResponse, AppError> {
     let uid = who.user.id.clone();
     let current = who.session.id_hash.clone();
-    let (apps, devices, links) = db(state, move |conn| {
+    let (apps, devices, (links, linkable)) = db(state, move |conn| {
         let now = db::now();
         let devices = sessions::for_user(conn, &uid, now)?;
         let devices = devices::views(&devices, Some(&current), now);
         let links = crate::federation::accounts::links_of(conn, &uid)?;
-        Ok((apps_of(conn, &uid, now)?, devices, links))
+        let linkable = crate::federation::accounts::linkable(conn, &uid)?;
+        Ok((apps_of(conn, &uid, now)?, devices, (links, linkable)))
     })
     .await?;
     let status = if error.is_some() {
@@ -83,6 +86,7 @@ async fn page(
             devices,
             links,
             has_password: crate::federation::accounts::has_password(&who.user),
+            linkable,
             notice,
             error,
         },
@@ -92,7 +96,11 @@ async fn page(
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let who = auth::require_user(&req, &state, "/account").await?;
-    page(&state, &who, None, None).await
+    // Back from linking a provider (`web::upstream::link_start`).
+    let linked = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(k, v)| k == "linked" && v == "1");
+    let notice = linked.then_some("The sign-in provider was linked to your account.");
+    page(&state, &who, notice, None).await
 }
 
 pub async fn change_password(

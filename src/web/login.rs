@@ -48,12 +48,18 @@ pub fn start_path(id: &str, return_to: &str) -> String {
 }
 
 /// The login page's buttons: (start path, name) per enabled provider.
-pub async fn buttons(state: &web::Data<AppState>, return_to: &str) -> Vec<(String, String)> {
+pub use super::templates::UpstreamButton;
+
+pub async fn buttons(state: &web::Data<AppState>, return_to: &str) -> Vec<UpstreamButton> {
     let found = super::db(state, |c| Ok(crate::federation::providers::enabled(c)?)).await;
     found
         .unwrap_or_default()
         .into_iter()
-        .map(|p| (start_path(&p.id, return_to), p.name))
+        .map(|p| UpstreamButton {
+            href: start_path(&p.id, return_to),
+            name: p.name,
+            icon: p.icon,
+        })
         .collect()
 }
 

@@ -128,6 +128,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     )
     .route("/account/upstreams/link", get().to(upstream_link::page))
     .route("/account/upstreams/link", post().to(upstream_link::answer))
+    .route("/account/upstreams/add", post().to(upstream::link_start))
     .route(
         "/account/sessions/sign-out-others",
         post().to(devices::sign_out_others),

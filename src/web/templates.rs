@@ -24,7 +24,7 @@ pub struct LoginPage<'a> {
     /// The pending request's client's privacy policy and terms of service.
     pub links: ClientLinks,
     /// A button per enabled upstream provider: (where it starts, its name).
-    pub upstreams: &'a [(String, String)],
+    pub upstreams: &'a [UpstreamButton],
 }
 
 /// An upstream login that failed: what happened, and the way back to the sign-in page.
@@ -160,4 +160,14 @@ pub fn render(
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body))
+}
+
+/// A sign-in button for an upstream provider.
+pub struct UpstreamButton {
+    /// Where it starts (`/login/upstream/{id}?return_to=…`).
+    pub href: String,
+    pub name: String,
+    /// A `data:` image URL checked by `providers::check` (shown inline: the page's `img-src`
+    /// has `data:`).
+    pub icon: Option<String>,
 }

@@ -39,6 +39,7 @@ fn failure(
     return_to: Option<&str>,
 ) -> HttpResponse {
     let back = match return_to {
+        Some(ACCOUNT) => ACCOUNT.to_owned(),
         Some(r) => format!(
             "/login?{}",
             url::form_urlencoded::Serializer::new(String::new())
@@ -115,6 +116,7 @@ pub async fn start(
         &id,
         &browser,
         &return_to,
+        None,
         crate::db::now(),
     )
     .await
@@ -138,6 +140,105 @@ pub async fn start(
                 Some(&return_to),
             )
         }
+    }
+}
+
+/// Where a round trip that links a provider to the signed-in account comes back to.
+const ACCOUNT: &str = "/account";
+
+/// POST /account/upstreams/add (`provider` in the form): the signed-in person links another
+/// provider to their account. The re-authentication rule of every sensitive account action
+/// first (`auth::require_recent_auth`: a login in the last five minutes, or the password in the
+/// form), then the round trip, its purpose — link to this account — sealed in its state.
+pub async fn link_start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let who = super::auth::require_user(&req, &state, ACCOUNT).await?;
+    let form = super::auth::FormData::parse(&body);
+    form.check_csrf(&who)?;
+    super::auth::require_recent_auth(&state, &req, &who, &form).await?;
+    let id = form.text("provider");
+    let (browser, cookie) = browser::bind(&req, &state);
+    let outbound = crate::outbound::Outbound::new(&state.settings.outbound_allow);
+    match flow::begin(
+        &env(&state, &outbound),
+        &id,
+        &browser,
+        ACCOUNT,
+        Some(&who.user.id),
+        crate::db::now(),
+    )
+    .await
+    {
+        Ok(url) => Ok(HttpResponse::SeeOther()
+            .cookie(cookie)
+            .insert_header((header::LOCATION, url))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish()),
+        Err(e) => {
+            if e.is_internal() {
+                tracing::error!(error = %e, "starting an upstream link failed");
+            }
+            let message = e.message("The provider");
+            Ok(failure(
+                status_of(&e),
+                "Linking not possible",
+                &message,
+                Some(ACCOUNT),
+            ))
+        }
+    }
+}
+
+/// The end of a round trip started by `link_start`: the upstream account linked to the account
+/// that started it — only while that account is still the one signed in, in this browser.
+async fn finish_link(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    done: flow::Finished,
+    user_id: String,
+) -> Result<HttpResponse, AppError> {
+    let signed_in = session::current(req, state).await?;
+    if signed_in.and_then(|s| s.user_id) != Some(user_id.clone()) {
+        return Ok(failure(
+            StatusCode::FORBIDDEN,
+            "Linking not possible",
+            "You are no longer signed in to the account that asked for the link. Sign in and \
+             try again.",
+            Some(ACCOUNT),
+        ));
+    }
+    let ip = client_addr::of(req).map(|a| a.to_string());
+    let name = done.provider.name.clone();
+    let st = state.clone();
+    let linked = super::db(state, move |c| {
+        let Some(user) = crate::db::models::users::by_id(c, &user_id)? else {
+            return Ok(None);
+        };
+        Ok(Some(crate::federation::accounts::link_signed_in(
+            c,
+            &st.settings,
+            &done.provider,
+            &done.identity.subject,
+            &user,
+            ip.as_deref(),
+            crate::db::now(),
+        )?))
+    })
+    .await?;
+    match linked {
+        Some(Ok(())) => Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/account?linked=1"))
+            .finish()),
+        Some(Err(why)) => Ok(failure(
+            StatusCode::CONFLICT,
+            "Linking not possible",
+            &why.message(&name),
+            Some(ACCOUNT),
+        )),
+        None => Err(AppError::LoginRequired(ACCOUNT.to_owned())),
     }
 }
 
@@ -193,6 +294,9 @@ pub async fn callback(
             ));
         }
     };
+    if let Some(user_id) = done.link_user.clone() {
+        return finish_link(&req, &state, done, user_id).await;
+    }
     let return_to = safe_return_to(Some(&done.return_to));
     let interaction = browser::interaction_in(&req, &state, &return_to);
     let ip = client_addr::of(&req).map(|a| a.to_string());

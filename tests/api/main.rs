@@ -12,6 +12,7 @@ mod devices;
 mod durability;
 mod factors;
 mod federation;
+mod federation_console;
 mod federation_fetch;
 mod federation_linking;
 mod federation_proofs;

@@ -8,6 +8,9 @@ use crate::db::DbConn;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = up)]
+// A replaced provider loses what its new spec leaves out (an icon, a groups claim): `None`
+// writes NULL, not "unchanged".
+#[diesel(treat_none_as_null = true)]
 pub struct ProviderRow {
     pub id: String,
     pub name: String,
@@ -33,6 +36,10 @@ pub struct ProviderRow {
     pub updated_at: i64,
     /// A plain OAuth 2.0 provider's preset (`github`), whose login reads more than userinfo.
     pub preset: Option<String>,
+    /// A small image for the login page's button: a `data:` PNG or SVG URL (`providers::check`).
+    pub icon: Option<String>,
+    /// Whether name, given and family name are refreshed from the upstream at every login.
+    pub sync_claims: bool,
 }
 
 pub fn insert(conn: &mut DbConn, row: &ProviderRow) -> QueryResult<()> {

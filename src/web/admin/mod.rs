@@ -9,6 +9,7 @@ pub mod links;
 pub mod registration;
 pub mod sessions;
 pub mod signup;
+pub mod upstreams;
 pub mod users;
 
 use actix_web::http::header;
@@ -80,6 +81,16 @@ pub fn routes(cfg: &mut ServiceConfig) {
             "/admin/lockouts/unlock-address",
             post().to(users::unlock_address),
         )
+        .route("/admin/upstreams", get().to(upstreams::list))
+        .route("/admin/upstreams/new", get().to(upstreams::new_form))
+        .route("/admin/upstreams/new", post().to(upstreams::create))
+        .route("/admin/upstreams/{id}", get().to(upstreams::edit_form))
+        .route("/admin/upstreams/{id}", post().to(upstreams::update))
+        .route(
+            "/admin/upstreams/{id}/state/{action}",
+            post().to(upstreams::set_state),
+        )
+        .route("/admin/upstreams/{id}/delete", post().to(upstreams::delete))
         .route("/admin/keys", get().to(keys::list))
         .route("/admin/keys/rotate", post().to(keys::rotate))
         .route("/admin/audit", get().to(audit::list));
