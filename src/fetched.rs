@@ -137,26 +137,46 @@ impl Fetched {
         limits: Limits,
         want: Want<'_>,
     ) -> Result<Arc<Value>, Unavailable> {
-        let entry = self.get(url).unwrap_or(Entry {
+        // A document and a key set at one URL are two entries: a client's `jwks_uri` naming an
+        // upstream's discovery document must not replace that document with its keys.
+        let key = match want {
+            Want::Document => format!("doc {url}"),
+            Want::Keys(_) => format!("keys {url}"),
+        };
+        let entry = self.get(&key).unwrap_or(Entry {
             good: None,
             failed: None,
         });
         if let Some(answer) = self.held(&entry, want) {
             return answer;
         }
-        match outbound.get(url, "application/json", limits).await {
-            Ok(r) => {
-                let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-                let doc = match want {
-                    Want::Document => body,
+        let fetched = outbound
+            .get(url, "application/json", limits)
+            .await
+            .and_then(|r| {
+                // Not JSON (or not the shape asked for) is a failed fetch: it never replaces a
+                // good document.
+                let body: Value = serde_json::from_slice(&r.body).map_err(|_| {
+                    FetchError::NotJson(match want {
+                        Want::Document => "object",
+                        Want::Keys(_) => "JWK Set",
+                    })
+                })?;
+                match want {
+                    Want::Document if body.is_object() => Ok(body),
+                    Want::Document => Err(FetchError::NotJson("object")),
                     // Only the keys are kept (bounded by the fetch's size limit).
-                    Want::Keys(_) => serde_json::json!({
-                        "keys": body["keys"].as_array().cloned().unwrap_or_default()
-                    }),
-                };
+                    Want::Keys(_) => match body["keys"].as_array() {
+                        Some(keys) => Ok(serde_json::json!({ "keys": keys })),
+                        None => Err(FetchError::NotJson("JWK Set")),
+                    },
+                }
+            });
+        match fetched {
+            Ok(doc) => {
                 let doc = Arc::new(doc);
                 self.put(
-                    url,
+                    &key,
                     Entry {
                         good: Some((Instant::now(), doc.clone())),
                         failed: None,
@@ -167,7 +187,7 @@ impl Fetched {
             Err(e) => {
                 let e = Arc::new(e);
                 self.put(
-                    url,
+                    &key,
                     Entry {
                         good: entry.good.clone(),
                         failed: Some((Instant::now(), e.clone())),

@@ -129,6 +129,8 @@ pub enum FetchError {
     Tls(String),
     #[error("too many outbound requests at once")]
     Busy,
+    #[error("the answer is not a JSON {0}")]
+    NotJson(&'static str),
 }
 
 /// A successful (2xx) response, body read in full within the size limit.

@@ -274,7 +274,9 @@ fn link(
             .ip(ip)
             .detail(Some(&p.id)),
     )?;
-    if settings.mail_enabled() && !user.email.is_empty() {
+    // Only to an address its owner proved: an upstream's unverified address could be anyone's,
+    // and a notice there would make this server mail whoever an upstream account names.
+    if settings.mail_enabled() && !user.email.is_empty() && user.email_verified {
         let mail =
             crate::mail::messages::upstream_linked(settings, &user.username, &user.email, &p.name)
                 .map_err(crate::mail::render_error)?;
@@ -421,6 +423,8 @@ fn sync_groups(
     names.sort();
     names.dedup();
     conn.transaction(|c| {
+        // Two logins of one person at once: their delete-then-insert take turns too.
+        take_turns(c)?;
         groups::remove_sourced(c, user_id, &p.id)?;
         for name in &names {
             // Made when missing; when another login made it meanwhile, that one is used.
@@ -464,6 +468,10 @@ struct Sealed {
     name: Option<String>,
     #[serde(default)]
     email: Option<String>,
+    /// Whether the upstream said it verified `email`: an unverified one is anybody's claim
+    /// and is shown as such, never as whose account this is.
+    #[serde(default)]
+    email_verified: bool,
 }
 
 /// Offers to link the upstream account `id` of provider `p` to the account whose owner signs
@@ -489,6 +497,7 @@ pub fn offer_link(
         sub: id.subject.clone(),
         name: shown(mapped(p, &id.claims, "name").or_else(|| text(&id.claims, &p.username_claim))),
         email: shown(email_of(p, &id.claims).0),
+        email_verified: email_of(p, &id.claims).1,
     };
     let payload = serde_json::to_vec(&sealed)
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
@@ -515,6 +524,7 @@ pub struct Offer {
     /// The upstream account: its name and address as the upstream gave them, and its subject.
     pub name: Option<String>,
     pub email: Option<String>,
+    pub email_verified: bool,
     pub subject: String,
     /// When it was offered: only a sign-in after that may take it.
     pub offered_at: i64,
@@ -557,6 +567,7 @@ pub fn offered(
         provider: p.name,
         name: sealed.name,
         email: sealed.email,
+        email_verified: sealed.email_verified,
         subject: sealed.sub,
         offered_at: row.created_at,
         provider_id: p.id,
@@ -602,6 +613,9 @@ pub fn answer_offer(
     now: i64,
 ) -> diesel::QueryResult<Answered> {
     conn.transaction(|c| {
+        // It links: it takes turns with `resolve`'s first logins (the same subject linked by
+        // both would otherwise fail on the link's key).
+        take_turns(c)?;
         let Some(offer) = offered(c, kek, token, browser, now)? else {
             return Ok(Answered::Gone);
         };
@@ -665,6 +679,7 @@ pub fn link_signed_in(
     now: i64,
 ) -> diesel::QueryResult<Result<(), LinkRefused>> {
     conn.transaction(|c| {
+        take_turns(c)?;
         if let Some(existing) = rows::link_of(c, &p.id, subject)? {
             return Ok(if existing.user_id == user.id {
                 Ok(())

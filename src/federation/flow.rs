@@ -185,6 +185,12 @@ pub async fn begin(
             .append_pair("code_challenge_method", "S256");
         if provider.kind == KIND_OIDC {
             q.append_pair("nonce", &secrets.nonce);
+            // Linking to a signed-in account: whoever is signed in at the upstream in this
+            // browser (a shared computer, a login CSRF there) must not be linked unasked — the
+            // person signs in there now, as the account they mean.
+            if secrets.link_user.is_some() {
+                q.append_pair("prompt", "login");
+            }
         }
     }
     Ok(url.into())

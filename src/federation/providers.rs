@@ -472,13 +472,27 @@ pub struct Saved {
     pub links_dropped: usize,
 }
 
-/// Whether issuers `a` and `b` differ by more than one trailing '/'. Such a difference alone
-/// keeps links: at most one of the two is the upstream's real issuer (discovery and the
-/// id_token's `iss` must equal the configured one exactly), so links were only ever made under
-/// the real one and no other issuer's subject can reach them.
-fn another_issuer(a: Option<&str>, b: Option<&str>) -> bool {
+/// Where a provider's subjects come from: its kind, its issuer, its endpoints and (plain OAuth
+/// 2.0) the claim path of `sub` — each compared without one trailing '/'. A subject is unique
+/// only within its source: GitHub's user 42 is somebody else at a GitHub Enterprise server.
+/// A trailing '/' alone keeps the source: at most one of the two is the upstream's real issuer
+/// (discovery and the id_token's `iss` must equal the configured one exactly), so links were
+/// only ever made under the real one and no other issuer's subject can reach them.
+fn subject_source(r: &ProviderRow) -> Vec<Option<String>> {
     let base = |i: Option<&str>| i.map(|i| i.strip_suffix('/').unwrap_or(i).to_owned());
-    base(a) != base(b)
+    let sub_path = r
+        .claim_paths
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<std::collections::BTreeMap<String, String>>(j).ok())
+        .and_then(|m| m.get("sub").cloned());
+    vec![
+        Some(r.kind.clone()),
+        base(r.issuer.as_deref()),
+        base(r.authorization_endpoint.as_deref()),
+        base(r.token_endpoint.as_deref()),
+        base(r.userinfo_endpoint.as_deref()),
+        sub_path,
+    ]
 }
 
 /// Drops every link to provider `id` (subjects are unique only per issuer, so links made under
@@ -493,7 +507,7 @@ fn drop_links(c: &mut DbConn, id: &str, actor: &Actor) -> diesel::QueryResult<us
             c,
             &Entry::new(actor, Event::UpstreamUnlink)
                 .target(&l.user_id)
-                .detail(Some(&format!("{id}: its issuer changed"))),
+                .detail(Some(&format!("{id}: its issuer or endpoints changed"))),
         )?;
     }
     Ok(links.len())
@@ -528,11 +542,18 @@ pub fn save(
             (None, true) => return Ok(Err(Refused::Unknown)),
             (Some(old), true) => {
                 row.created_at = old.created_at;
+                let moved = subject_source(&old) != subject_source(&row);
                 if secret.is_none() {
+                    // The secret was given to the old provider: never sent to another one.
+                    if moved && old.client_secret_enc.is_some() {
+                        return Ok(Err(Refused::Invalid(vec![
+                            "the issuer or endpoints changed: give the client secret again".into(),
+                        ])));
+                    }
                     row.client_secret_enc = old.client_secret_enc;
                 }
                 rows::replace(c, &row)?;
-                if another_issuer(old.issuer.as_deref(), row.issuer.as_deref()) {
+                if moved {
                     links_dropped = drop_links(c, &row.id, actor)?;
                 }
             }
@@ -652,13 +673,46 @@ mod tests {
     }
 
     #[test]
-    fn only_another_issuer_drops_links_not_one_trailing_slash() {
-        let a = Some("https://sso.example.com");
-        assert!(!another_issuer(a, a));
-        assert!(!another_issuer(a, Some("https://sso.example.com/")));
-        assert!(another_issuer(a, Some("https://other.example.com")));
-        assert!(another_issuer(a, Some("https://sso.example.com/tenant")));
-        assert!(another_issuer(a, None));
+    fn another_issuer_or_endpoint_moves_the_subjects_one_trailing_slash_does_not() {
+        let row = |s: Spec| check(&s).unwrap_or_else(|e| panic!("{e:?}"));
+        let a = row(spec());
+        let moved = |b: &ProviderRow| subject_source(&a) != subject_source(b);
+        assert!(!moved(&a));
+        let slash = Spec {
+            issuer: Some("https://sso.example.com".into()),
+            ..spec()
+        };
+        assert!(!moved(&row(slash)));
+        for other in [
+            "https://other.example.com",
+            "https://sso.example.com/tenant",
+        ] {
+            let b = Spec {
+                issuer: Some(other.into()),
+                ..spec()
+            };
+            assert!(moved(&row(b)), "{other}");
+        }
+        // Plain OAuth 2.0 has no issuer: its endpoints and its `sub` path are the source
+        // (GitHub's user 42 is somebody else at a GitHub Enterprise server).
+        let github = |base: &str, sub: &str| {
+            row(Spec {
+                kind: KIND_OAUTH2.into(),
+                issuer: None,
+                preset: Some("github".into()),
+                base_url: Some(base.into()),
+                claim_paths: Some(BTreeMap::from([("sub".into(), sub.into())])),
+                ..spec()
+            })
+        };
+        let gh = github("https://github.example.com", "id");
+        let src = |r: &ProviderRow| subject_source(r);
+        assert_eq!(src(&gh), src(&github("https://github.example.com/", "id")));
+        assert_ne!(src(&gh), src(&github("https://ghe.example.org", "id")));
+        assert_ne!(
+            src(&gh),
+            src(&github("https://github.example.com", "login"))
+        );
     }
 
     #[test]

@@ -323,18 +323,22 @@ pub(super) fn next_step(state: &AppState, pending: &Pending, return_to: &str) ->
 
 /// A login completed by a later step: recorded on the interaction `return_to` continues (when
 /// this browser started it), a new session replacing `replaces` (the browser's session before
-/// the login), the pending login cleared. Returns the cookies to set.
+/// the login), the pending login cleared. Returns the cookies to set and where the browser goes
+/// next: `return_to`, or first the confirmation of an upstream link this browser was offered
+/// (`link_confirmation`, as after a password alone).
 pub(super) async fn completed(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     done: &Completed,
     return_to: &str,
     replaces: Option<String>,
-) -> Result<Vec<Cookie<'static>>, AppError> {
+) -> Result<(Vec<Cookie<'static>>, String), AppError> {
     let interaction = super::browser::interaction_in(req, state, return_to);
     login::record(&state.clone().into_inner(), done, interaction).await?;
+    let onwards =
+        link_confirmation(req, state, done, return_to).unwrap_or_else(|| return_to.to_owned());
     let cookie = session::sign_in(req, state, done, replaces).await?;
-    Ok(vec![cookie, pending_login::clearing(state)])
+    Ok((vec![cookie, pending_login::clearing(state)], onwards))
 }
 
 /// An account was created a moment ago (sign-up, first-run setup): the journey decides whether
@@ -354,11 +358,12 @@ pub(super) async fn account_created(
         Ok(Next::Continue(pending)) => Ok(next_step(state, &pending, return_to)),
         Ok(Next::Completed(done)) => {
             let mut res = HttpResponse::SeeOther();
-            for c in completed(req, state, &done, return_to, replaces).await? {
+            let (cookies, onwards) = completed(req, state, &done, return_to, replaces).await?;
+            for c in cookies {
                 res.cookie(c);
             }
             Ok(res
-                .insert_header((header::LOCATION, return_to.to_owned()))
+                .insert_header((header::LOCATION, onwards))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish())
         }

@@ -236,8 +236,8 @@ pub async fn register_finish(
         }
         Registrant::Enrolling(claim) => {
             let proof = Proof::Enrolled(&methods);
-            let cookies = finish(&req, &state, claim, proof, &return_to).await?;
-            Ok(go(&return_to, cookies))
+            let (cookies, onwards) = finish(&req, &state, claim, proof, &return_to).await?;
+            Ok(go(&onwards, cookies))
         }
     }
 }
@@ -365,8 +365,9 @@ pub async fn authenticate_finish(
             };
             let uid = c.user().id.clone();
             record(&state, &req, &uid, Event::SecondFactorPasskey, None).await?;
-            let cookies = finish(&req, &state, c, Proof::Factor(&methods), &return_to).await?;
-            Ok(go(&return_to, cookies))
+            let (cookies, onwards) =
+                finish(&req, &state, c, Proof::Factor(&methods), &return_to).await?;
+            Ok(go(&onwards, cookies))
         }
         "passwordless" => {
             let current = visitor_csrf(&req, &state, &body).await?;
@@ -399,9 +400,9 @@ pub async fn authenticate_finish(
             };
             record(&state, &req, &uid, Event::LoginPasskey, None).await?;
             let replaces = current.map(|s| s.id_hash);
-            let cookies =
+            let (cookies, onwards) =
                 super::login::completed(&req, &state, &done, &return_to, replaces).await?;
-            Ok(go(&return_to, cookies))
+            Ok(go(&onwards, cookies))
         }
         _ => Ok(refusal(
             StatusCode::BAD_REQUEST,

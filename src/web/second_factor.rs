@@ -92,14 +92,15 @@ pub async fn claim(
 }
 
 /// The step proved `proof`: a pending login completes (new session, recorded on its
-/// interaction); a stepping-up session gains the methods. Returns the cookies to set.
+/// interaction); a stepping-up session gains the methods. Returns the cookies to set and where
+/// the browser goes next (`return_to`, or first an offered link's confirmation).
 pub async fn finish(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     claim: Claim,
     proof: Proof<'_>,
     return_to: &str,
-) -> Result<Vec<Cookie<'static>>, AppError> {
+) -> Result<(Vec<Cookie<'static>>, String), AppError> {
     let Claim { at, user, session } = claim;
     let rules = Rules::of(&state.settings);
     match (
@@ -117,7 +118,7 @@ pub async fn finish(
                 Ok(login::save_step_up(conn, &id, &methods)?)
             })
             .await?;
-            Ok(Vec::new())
+            Ok((Vec::new(), return_to.to_owned()))
         }
         // Not reached: each page presents the proof its claim's state takes.
         (Ok(_) | Err(_), _) => Err(AppError::BadRequest(
@@ -272,8 +273,8 @@ pub async fn submit(
     match verdict {
         CodeVerdict::Accepted { .. } => {
             let proof = Proof::Factor(CodeVerdict::methods());
-            let cookies = finish(&req, &state, claim, proof, &return_to).await?;
-            Ok(see_other(&return_to, cookies))
+            let (cookies, onwards) = finish(&req, &state, claim, proof, &return_to).await?;
+            Ok(see_other(&onwards, cookies))
         }
         CodeVerdict::Rejected => {
             let msg = "That code is not right. Check the app and try again.";
@@ -479,8 +480,8 @@ pub async fn enrol_submit(
         return totp_setup(&state, claim.user(), at, &return_to, Some(retry)).await;
     };
     let proof = Proof::Enrolled(&[Method::Otp]);
-    let cookies = finish(&req, &state, claim, proof, &return_to).await?;
-    recovery_codes_page(codes, &return_to, cookies)
+    let (cookies, onwards) = finish(&req, &state, claim, proof, &return_to).await?;
+    recovery_codes_page(codes, &onwards, cookies)
 }
 
 /// The recovery codes, shown once (or straight on when there are none to show).

@@ -229,9 +229,12 @@ async fn finish_link(
     })
     .await?;
     match linked {
-        Some(Ok(())) => Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/account?linked=1"))
-            .finish()),
+        Some(Ok(())) => {
+            state.outbox.wake();
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/account?linked=1"))
+                .finish())
+        }
         Some(Err(why)) => Ok(failure(
             StatusCode::CONFLICT,
             "Linking not possible",

@@ -72,8 +72,17 @@ pub async fn page(
     let Some(offer) = offer else {
         return Ok(onwards(&state, &return_to));
     };
-    let upstream = match (&offer.name, &offer.email) {
-        (Some(n), Some(e)) if n != e => format!("{n} <{e}>"),
+    // An address the upstream did not verify is what someone typed there: shown as a claim,
+    // so that it never reads as the person's own account.
+    let email = offer.email.as_ref().map(|e| {
+        if offer.email_verified {
+            e.clone()
+        } else {
+            format!("claiming {e}, an address {} did not verify", offer.provider)
+        }
+    });
+    let upstream = match (&offer.name, &email) {
+        (Some(n), Some(e)) if offer.email.as_ref() != Some(n) => format!("{n} ({e})"),
         (_, Some(e)) => e.clone(),
         (Some(n), None) => n.clone(),
         (None, None) => offer.subject.chars().take(200).collect(),

@@ -76,8 +76,27 @@ async fn changing_a_providers_issuer_drops_its_links_with_audit_entries() {
     let out = add(&s.down, "corp", &same, &["--replace"]).await;
     assert!(out.ok(), "{}", out.stderr);
     assert_eq!(s.down.count("upstream_links"), 1);
-    // Another issuer: its subjects are other people; the links go, each audited.
+    // Another issuer: the secret given to the old one is never sent to it — asked again.
     let out = add(&s.down, "corp", "https://other.example", &["--replace"]).await;
+    assert!(!out.ok(), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("give the client secret again"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(s.down.count("upstream_links"), 1, "nothing changed");
+    // Its subjects are other people; the links go, each audited.
+    let secret = std::env::temp_dir().join(format!("ostiary-secret-{}", std::process::id()));
+    std::fs::write(&secret, "another secret").expect("secret file");
+    let secret_arg = secret.to_string_lossy().into_owned();
+    let out = add(
+        &s.down,
+        "corp",
+        "https://other.example",
+        &["--replace", "--client-secret-file", &secret_arg],
+    )
+    .await;
+    let _ = std::fs::remove_file(&secret);
     assert!(out.ok(), "{}", out.stderr);
     assert!(
         out.stdout.contains("1 account link(s) dropped"),
@@ -87,7 +106,7 @@ async fn changing_a_providers_issuer_drops_its_links_with_audit_entries() {
     assert_eq!(s.down.count("upstream_links"), 0);
     assert_eq!(
         s.down.count(
-            "audit_events WHERE action = 'upstream.unlink' AND detail LIKE '%issuer changed%'"
+            "audit_events WHERE action = 'upstream.unlink' AND detail LIKE '%issuer or endpoints changed%'"
         ),
         1
     );

@@ -75,7 +75,15 @@ async fn an_offered_link_is_made_only_when_the_owner_confirms_it_on_a_page_namin
     let s = setup(&["--policy", "link"], mail_on).await;
     s.up.user_at("erin", "erin@corp.test", PW, &["--email-verified"])
         .await;
-    s.down.user("erin-here", "erin's own password").await;
+    // The notice of the link goes to the address the account proved.
+    s.down
+        .user_at(
+            "erin-here",
+            "erin-here@example.test",
+            "erin's own password",
+            &["--email-verified"],
+        )
+        .await;
     s.down.user("someone", "someone's password").await;
 
     // Erin's upstream login offers a link; then someone else signs in on the same computer.
@@ -160,13 +168,26 @@ async fn a_session_signed_in_before_the_offer_cannot_take_it() {
     assert_eq!(s.down.count("upstream_links"), 0);
 }
 
+/// The notice goes only to an address proved to be the account's: an account made from a
+/// trusted upstream's verified address is told; one made from an address nobody verified is not
+/// (else any upstream account could make this server mail whatever address it names).
 #[tokio::test]
-async fn an_account_made_just_in_time_is_told_of_its_link_by_mail() {
-    let s = setup(&["--policy", "create"], mail_on).await;
-    s.up.user("alice", PW).await;
-    federated_login(&s, &person(), "alice").await;
-    assert_eq!(s.down.count("upstream_links"), 1);
-    assert_eq!(notices_to(&s.down, "alice@example.test"), 1);
+async fn an_account_made_just_in_time_is_told_of_its_link_by_mail_at_a_verified_address() {
+    for (flags, mails) in [
+        (&["--policy", "create", "--trusted-email"][..], 1),
+        (&["--policy", "create"][..], 0),
+    ] {
+        let s = setup(flags, mail_on).await;
+        s.up.user_at("alice", "alice@example.test", PW, &["--email-verified"])
+            .await;
+        federated_login(&s, &person(), "alice").await;
+        assert_eq!(s.down.count("upstream_links"), 1, "{flags:?}");
+        assert_eq!(
+            notices_to(&s.down, "alice@example.test"),
+            mails,
+            "{flags:?}"
+        );
+    }
 }
 
 /// An address read from another claim (`--map email=name`) is not verified by `email_verified`
@@ -359,4 +380,84 @@ async fn an_account_made_just_in_time_can_set_a_first_password_by_the_reset_mail
         .login_with(&browser(), "alice", "alice's first password")
         .await;
     assert_eq!(res.status(), 303, "the new password signs in");
+}
+
+/// The confirmation shows an address the upstream did not verify as a claim, never as whose
+/// account it is: anyone can type a victim's address at an upstream, start a sign-in on a shared
+/// computer and leave the offer for the victim to confirm as "their" account.
+#[tokio::test]
+async fn an_unverified_upstream_address_is_shown_as_a_claim_on_the_confirmation() {
+    let s = setup(&["--policy", "link"], |_| {}).await;
+    s.up.user_at("mallory", "erin@corp.test", PW, &[]).await;
+    s.down
+        .user_at(
+            "erin",
+            "erin@corp.test",
+            "erin's own password",
+            &["--email-verified"],
+        )
+        .await;
+    let p = person();
+    let callback = round_trip(&s, &p, "mallory").await;
+    let res = p.down.get(&callback).send().await.expect("callback");
+    assert_eq!(res.status(), 200);
+    let res = s
+        .down
+        .login_with(&p.down, "erin", "erin's own password")
+        .await;
+    let page = confirm(&s.down, &p.down, &res, "decline").await;
+    let shown = text_of(&page, "#upstream-account");
+    assert!(
+        shown.contains("claiming erin@corp.test, an address Corp SSO did not verify"),
+        "{shown}"
+    );
+    assert_eq!(s.down.count("upstream_links"), 0);
+}
+
+/// An owner whose sign-in takes a second factor is asked too, after that step (the question
+/// followed only a password alone before, so accounts with TOTP could never take an offer).
+#[tokio::test]
+async fn an_owner_with_a_second_factor_is_asked_after_that_step() {
+    let s = setup(&["--policy", "link"], |_| {}).await;
+    s.up.user_at("erin", "erin@corp.test", PW, &["--email-verified"])
+        .await;
+    s.down.user("erin-here", "erin's own password").await;
+    let own = browser();
+    let res = s
+        .down
+        .login_with(&own, "erin-here", "erin's own password")
+        .await;
+    assert_eq!(res.status(), 303);
+    let (secret, _) = crate::factors::enrol_totp(&s.down, &own).await;
+
+    let p = person();
+    let callback = round_trip(&s, &p, "erin").await;
+    let res = p.down.get(&callback).send().await.expect("callback");
+    assert_eq!(res.status(), 200);
+    let res = s
+        .down
+        .login_with(&p.down, "erin-here", "erin's own password")
+        .await;
+    assert!(
+        location(&res).starts_with("/login/second-factor"),
+        "{}",
+        location(&res)
+    );
+    let page = s.down.html(&p.down, &location(&res)).await;
+    let res = p
+        .down
+        .post(s.down.url("/login/second-factor"))
+        .form(&[
+            ("csrf_token", TestApp::csrf_of(&page).as_str()),
+            ("return_to", input_value(&page, "return_to").as_str()),
+            ("code", &crate::factors::totp_code(&secret, 1)),
+        ])
+        .send()
+        .await
+        .expect("code");
+    assert_eq!(res.status(), 303);
+    assert_eq!(s.down.count("upstream_links"), 0, "nothing linked silently");
+    let page = confirm(&s.down, &p.down, &res, "link").await;
+    assert_eq!(text_of(&page, "#local-account"), "erin-here");
+    assert_eq!(s.down.count("upstream_links"), 1);
 }

@@ -85,15 +85,18 @@ pub fn add_member(
     source: Option<&str>,
     now: i64,
 ) -> QueryResult<()> {
-    diesel::insert_into(gm::table)
-        .values((
-            gm::group_id.eq(group_id),
-            gm::user_id.eq(user_id),
-            gm::source.eq(source),
-            gm::created_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    // Already a member (an administrator added them, or a concurrent login did): kept as is.
+    let q = diesel::insert_into(gm::table).values((
+        gm::group_id.eq(group_id),
+        gm::user_id.eq(user_id),
+        gm::source.eq(source),
+        gm::created_at.eq(now),
+    ));
+    match conn {
+        DbConn::Pg(pg) => q.on_conflict_do_nothing().execute(pg),
+        DbConn::Sqlite(lite) => q.on_conflict_do_nothing().execute(lite),
+    }
+    .map(|_| ())
 }
 
 pub fn remove_member(
