@@ -420,7 +420,13 @@ async fn oidc_identity(
         if info.get("sub") != claims.get("sub") {
             return Err(FlowError::Invalid("userinfo names another subject"));
         }
-        if let Value::Object(more) = info {
+        if let Value::Object(mut more) = info {
+            // An address and its verified flag come as a pair from one document: a flag from
+            // userinfo speaks of userinfo's address, never of the id_token's.
+            if claims.contains_key("email") || claims.contains_key("email_verified") {
+                more.remove("email");
+                more.remove("email_verified");
+            }
             for (k, v) in more {
                 claims.entry(k).or_insert(v);
             }

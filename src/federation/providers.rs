@@ -170,13 +170,52 @@ fn check_icon(raw: &str, errors: &mut Vec<String>) -> Option<String> {
     }
     let looks_right = match kind {
         "png" => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
-        _ => std::str::from_utf8(&bytes).is_ok_and(|t| t.contains("<svg")),
+        _ => std::str::from_utf8(&bytes).is_ok_and(|t| t.contains("<svg") && inert_svg(t)),
     };
     if !looks_right {
         errors.push(format!("icon is not a {} image", kind.to_uppercase()));
         return None;
     }
     Some(raw.to_owned())
+}
+
+/// Whether an SVG icon is a picture only: no script, no event handler, no embedded document,
+/// no reference to anything else. Shown through `<img>` an SVG runs nothing, but an icon may one
+/// day be served on its own or put in a mail, and a picture needs none of these.
+fn inert_svg(svg: &str) -> bool {
+    let t = svg.to_ascii_lowercase();
+    let banned = [
+        "<script",
+        "<foreignobject",
+        "<iframe",
+        "<embed",
+        "<object",
+        "<!entity",
+        "href",
+        "javascript:",
+        "url(",
+        "@import",
+    ];
+    if banned.iter().any(|b| t.contains(b)) {
+        return false;
+    }
+    // Event handler attributes: `on…=` after whitespace.
+    let b = t.as_bytes();
+    !(0..b.len()).any(|i| {
+        b[i].is_ascii_whitespace()
+            && b.get(i + 1) == Some(&b'o')
+            && b.get(i + 2) == Some(&b'n')
+            && b[i + 3..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .count()
+                > 0
+            && b[i + 3..]
+                .iter()
+                .skip_while(|c| c.is_ascii_alphabetic())
+                .find(|c| !c.is_ascii_whitespace())
+                == Some(&b'=')
+    })
 }
 
 fn is_slug(s: &str) -> bool {
@@ -713,6 +752,24 @@ mod tests {
             src(&gh),
             src(&github("https://github.example.com", "login"))
         );
+    }
+
+    #[test]
+    fn an_svg_icon_must_be_a_picture_only() {
+        assert!(inert_svg(
+            r#"<svg xmlns="http://www.w3.org/2000/svg"><circle r="4" fill="red"/></svg>"#
+        ));
+        for bad in [
+            "<svg><script>alert(1)</script></svg>",
+            r#"<svg onload="alert(1)"></svg>"#,
+            "<svg>\n<rect\tonclick = 'x'/></svg>",
+            r#"<svg><foreignObject><div/></foreignObject></svg>"#,
+            r#"<svg><image href="https://tracker.example/p.png"/></svg>"#,
+            r#"<svg><use xlink:href="x.svg#a"/></svg>"#,
+            r#"<svg style="background:url(https://t.example)"></svg>"#,
+        ] {
+            assert!(!inert_svg(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -302,6 +302,21 @@ async fn the_console_adds_edits_disables_and_removes_a_provider_through_the_one_
     // Remove: a login older than five minutes needs the password; then the provider and its
     // links are gone, audited.
     sql(&s.down, "UPDATE sessions SET auth_time = auth_time - 1000");
+    // Saving a provider (say, trusting its addresses) asks for a recent sign-in too.
+    let res = post_form(
+        &s.down,
+        &admin,
+        "/admin/upstreams/corp",
+        "/admin/upstreams/corp",
+        &[("name", "Corp SSO"), ("trusted_email", "on")],
+    )
+    .await;
+    assert_eq!(res.status(), 400, "password needed to save a provider");
+    assert_eq!(
+        s.down
+            .count("upstream_providers WHERE trusted_email = TRUE"),
+        0
+    );
     let res = post_form(
         &s.down,
         &admin,

@@ -319,6 +319,9 @@ pub async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
+    // A provider (its trust in upstream addresses and acr above all) lets an outside party sign
+    // people in here: like opening registration, it asks for a recent sign-in.
+    auth::require_recent_auth(&state, &req, &who, &form).await?;
     let view = UpstreamFormView::from_form(&form, form.text("id"));
     let secret = opt(form.get("client_secret").unwrap_or(""));
     match save(&state, &who, view.spec(), secret, false).await? {
@@ -354,6 +357,7 @@ pub async fn update(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (who, form) = auth::admin_post(&req, &state, &body).await?;
+    auth::require_recent_auth(&state, &req, &who, &form).await?;
     let row = load(&state, path.into_inner()).await?;
     let view = UpstreamFormView::from_form(&form, row.id.clone());
     let secret = match opt(form.get("client_secret").unwrap_or("")) {
