@@ -99,7 +99,7 @@ pub struct AddArgs {
     /// A PNG or SVG file (at most 8 KiB) shown on the login page's button
     #[arg(long, value_name = "FILE")]
     pub icon_file: Option<String>,
-    /// Do not refresh linked accounts' names from the provider at every login
+    /// Do not refresh linked accounts' names and picture from the provider at every login
     #[arg(long)]
     pub no_sync_claims: bool,
     /// Add it disabled (no button, no logins)

@@ -597,6 +597,15 @@ pub struct Answerer<'a> {
     pub federated: bool,
 }
 
+impl Answerer<'_> {
+    /// Whether this sign-in may answer `offer`: one with the person's own credentials, made
+    /// after the offer (a session someone left open, or one that came from an upstream, never
+    /// takes an upstream account offered later).
+    pub fn may_answer(&self, offer: &Offer) -> bool {
+        !self.federated && self.signed_in_at >= offer.offered_at
+    }
+}
+
 /// The person signed in since the offer `token` was made in this browser answers it: `link`
 /// links the upstream account to theirs (with the notice mail), otherwise the offer is
 /// declined. Either way the offer is spent (once).
@@ -627,7 +636,7 @@ pub fn answer_offer(
         }
         // Only the account whose owner proved themself here after the offer was made: not a
         // session someone left signed in before it, nor one that itself came from an upstream.
-        if who.federated || who.signed_in_at < offer.offered_at {
+        if !who.may_answer(&offer) {
             return Ok(Answered::Gone);
         }
         let Some(p) = rows::get(c, &offer.provider_id)?.filter(|p| p.enabled) else {

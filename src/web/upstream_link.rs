@@ -72,6 +72,19 @@ pub async fn page(
     let Some(offer) = offer else {
         return Ok(onwards(&state, &return_to));
     };
+    // A session that may not answer it (signed in before the offer, or through an upstream) is
+    // not asked: its answer would be refused. The offer stays for its owner's own sign-in.
+    let answerer = Answerer {
+        user: &who.user,
+        signed_in_at: who.session.auth_time.unwrap_or(0),
+        federated: Methods::parse(who.session.amr.as_deref().unwrap_or("")).has(Method::Fed),
+    };
+    if !answerer.may_answer(&offer) {
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, return_to.clone()))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish());
+    }
     // An address the upstream did not verify is what someone typed there: shown as a claim,
     // so that it never reads as the person's own account.
     let email = offer.email.as_ref().map(|e| {
