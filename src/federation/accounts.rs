@@ -148,7 +148,10 @@ pub fn resolve(
                     return Ok(Err(Refusal::AddressInUse));
                 }
                 let owner = owner.clone();
-                link(c, settings, p, &id.subject, &owner, ip, now)?;
+                if !link(c, settings, p, &id.subject, &owner, ip, now)? {
+                    // It holds another subject of this provider: not taken over by address.
+                    return Ok(Err(Refusal::AddressInUse));
+                }
                 return Ok(Ok(owner));
             }
         }
@@ -256,7 +259,15 @@ fn link(
     user: &User,
     ip: Option<&str>,
     now: i64,
-) -> diesel::QueryResult<()> {
+) -> diesel::QueryResult<bool> {
+    // One subject per provider per account: an account holding a link to `p` already keeps it
+    // (whatever path asks: a confirmed offer, a trusted address, the account page).
+    if rows::links_of_user(conn, &user.id)?
+        .iter()
+        .any(|l| l.provider_id == p.id)
+    {
+        return Ok(false);
+    }
     rows::insert_link(
         conn,
         &LinkRow {
@@ -282,7 +293,7 @@ fn link(
                 .map_err(crate::mail::render_error)?;
         crate::outbox::enqueue_mail(conn, &mail)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Removes `user_id`'s link to provider `provider` and the group memberships that provider
@@ -584,7 +595,7 @@ pub enum Answered {
     Declined,
     /// Nothing to answer: no such offer in this browser, spent, expired; or the sign-in is not
     /// the owner's own since the offer (older, or itself through an upstream); or the upstream
-    /// account is linked already.
+    /// account is linked already, or the account holds another of this provider's accounts.
     Gone,
 }
 
@@ -645,7 +656,9 @@ pub fn answer_offer(
         if rows::link_of(c, &p.id, &offer.subject)?.is_some() {
             return Ok(Answered::Gone);
         }
-        link(c, settings, &p, &offer.subject, who.user, ip, now)?;
+        if !link(c, settings, &p, &offer.subject, who.user, ip, now)? {
+            return Ok(Answered::Gone);
+        }
         Ok(Answered::Linked(p.name))
     })
 }
@@ -696,11 +709,9 @@ pub fn link_signed_in(
                 Err(LinkRefused::LinkedElsewhere)
             });
         }
-        let mine = rows::links_of_user(c, &user.id)?;
-        if mine.iter().any(|l| l.provider_id == p.id) {
+        if !link(c, settings, p, subject, user, ip, now)? {
             return Ok(Err(LinkRefused::AlreadyLinked));
         }
-        link(c, settings, p, subject, user, ip, now)?;
         Ok(Ok(()))
     })
 }

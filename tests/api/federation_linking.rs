@@ -488,3 +488,25 @@ async fn an_owner_with_a_second_factor_is_asked_after_that_step() {
     assert_eq!(text_of(&page, "#local-account"), "erin-here");
     assert_eq!(s.down.count("upstream_links"), 1);
 }
+
+/// One upstream account per provider per account: confirming a second offer of the same
+/// provider for an account that holds a link to it already links nothing.
+#[tokio::test]
+async fn an_account_holds_one_link_per_provider_whatever_path_offers_another() {
+    let s = setup(&["--policy", "link"], |_| {}).await;
+    s.up.user("erin", PW).await;
+    s.up.user("erin-alt", PW).await;
+    s.down.user("erin-here", "erin's own password").await;
+    for (upstream, links) in [("erin", 1), ("erin-alt", 1)] {
+        let p = person();
+        let callback = round_trip(&s, &p, upstream).await;
+        let res = p.down.get(&callback).send().await.expect("callback");
+        assert_eq!(res.status(), 200, "a link is offered");
+        let res = s
+            .down
+            .login_with(&p.down, "erin-here", "erin's own password")
+            .await;
+        confirm(&s.down, &p.down, &res, "link").await;
+        assert_eq!(s.down.count("upstream_links"), links, "{upstream}");
+    }
+}
