@@ -504,11 +504,12 @@ pub fn offer_link(
         s.and_then(|v| crate::domain::text::visible_name(v).ok())
             .map(|v| v.chars().take(200).collect::<String>())
     };
+    let (email, email_verified) = email_of(p, &id.claims);
     let sealed = Sealed {
         sub: id.subject.clone(),
         name: shown(mapped(p, &id.claims, "name").or_else(|| text(&id.claims, &p.username_claim))),
-        email: shown(email_of(p, &id.claims).0),
-        email_verified: email_of(p, &id.claims).1,
+        email: shown(email),
+        email_verified,
     };
     let payload = serde_json::to_vec(&sealed)
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
